@@ -1,0 +1,54 @@
+"""The table of REST endpoints: modules in `api/endpoints/` add to it with `@endpoint`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import attrs
+
+if TYPE_CHECKING:
+    from bitdust_node.node import Node
+
+
+@attrs.frozen
+class ApiRequest:
+    """What a handler sees: query arguments (last value wins) and the parsed JSON body."""
+
+    args: dict[str, str]
+    body: dict[str, Any]
+
+
+# A handler returns the `result` of the envelope (or a Deferred of it) or raises a BitDustError.
+Handler = Callable[["Node", ApiRequest], Any]
+
+
+@attrs.frozen
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    # the `service_<name>` that must be ON, or None
+    service: str | None = None
+    # keys of the JSON body or query, for the OpenAPI document
+    params: tuple[str, ...] = ()
+    # replies with no `result` key (like /process/health/v1)
+    bare: bool = False
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(
+    method: str,
+    path: str,
+    summary: str,
+    service: str | None = None,
+    params: tuple[str, ...] = (),
+    bare: bool = False,
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ENDPOINTS.append(Endpoint(method.upper(), path, handler, summary, service, params, bare))
+        return handler
+
+    return register
