@@ -1,0 +1,136 @@
+"""The 46-byte DHT datagram header, splitting a message body over datagrams and putting it back.
+
+Header: 0x00, total packets (u16 BE), sequence number (u16 BE), 40 ASCII hex rpc id, 0x00.
+The reassembler is bounded: parts per message, bytes per message, pending messages, and an age
+after which an incomplete message is dropped. Time comes from an injected clock.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Protocol
+
+import attrs
+
+HEADER_SIZE = 46
+MAX_BODY_PER_DATAGRAM = 8166
+MAX_PARTS = 64
+MAX_MESSAGE_BYTES = MAX_PARTS * MAX_BODY_PER_DATAGRAM
+MAX_PENDING = 256
+PENDING_TIMEOUT = 10.0
+
+_HEX = frozenset(b"0123456789abcdef")
+
+
+class DatagramError(ValueError):
+    """A datagram whose header is malformed or that breaks a reassembly bound."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        # a short stable name used for counting and log-once
+        self.kind = kind
+
+
+class IClock(Protocol):
+    def seconds(self) -> float: ...
+
+
+@attrs.frozen
+class Header:
+    total: int
+    seq: int
+    rpc_id: str
+
+
+def pack(header: Header, body: bytes) -> bytes:
+    return (
+        b"\x00"
+        + struct.pack(">HH", header.total, header.seq)
+        + header.rpc_id.encode("ascii")
+        + b"\x00"
+        + body
+    )
+
+
+def unpack(datagram: bytes) -> tuple[Header, bytes]:
+    if len(datagram) < HEADER_SIZE:
+        raise DatagramError("truncated_header", f"datagram of {len(datagram)} bytes")
+    if datagram[0] != 0 or datagram[45] != 0:
+        raise DatagramError("bad_header", "header markers are not zero")
+    total, seq = struct.unpack(">HH", datagram[1:5])
+    raw_id = datagram[5:45]
+    if not all(c in _HEX for c in raw_id):
+        raise DatagramError("bad_header", "rpc id is not 40 lowercase hex chars")
+    if total < 1 or seq >= total:
+        raise DatagramError("bad_header", f"sequence {seq} of {total}")
+    if total > MAX_PARTS:
+        raise DatagramError("too_many_parts", f"{total} parts")
+    return Header(total, seq, raw_id.decode("ascii")), datagram[HEADER_SIZE:]
+
+
+def split(rpc_id: str, body: bytes) -> list[bytes]:
+    """The datagrams that carry `body`; raises DatagramError if it needs too many."""
+    chunks = [
+        body[i : i + MAX_BODY_PER_DATAGRAM]
+        for i in range(0, len(body), MAX_BODY_PER_DATAGRAM)
+    ] or [b""]
+    if len(chunks) > MAX_PARTS:
+        raise DatagramError("too_many_parts", f"a body of {len(body)} bytes")
+    return [
+        pack(Header(len(chunks), i, rpc_id), chunk) for i, chunk in enumerate(chunks)
+    ]
+
+
+@attrs.define
+class _Pending:
+    total: int
+    started: float
+    parts: dict[int, bytes] = attrs.field(factory=dict)
+    size: int = 0
+
+
+@attrs.define
+class Reassembler:
+    """Collects the parts of multi-datagram messages, keyed by (sender, rpc id)."""
+
+    clock: IClock
+    max_pending: int = MAX_PENDING
+    timeout: float = PENDING_TIMEOUT
+    max_bytes: int = MAX_MESSAGE_BYTES
+    _pending: dict[tuple[object, str], _Pending] = attrs.field(factory=dict)
+
+    def feed(self, sender: object, header: Header, body: bytes) -> bytes | None:
+        """The whole body once every part arrived, else None. Raises DatagramError on abuse."""
+        if header.total == 1:
+            return body
+        now = self.clock.seconds()
+        self.expire(now)
+        key = (sender, header.rpc_id)
+        pending = self._pending.get(key)
+        if pending is None:
+            if len(self._pending) >= self.max_pending:
+                raise DatagramError("pending_full", "too many incomplete messages")
+            pending = self._pending[key] = _Pending(header.total, now)
+        if pending.total != header.total:
+            del self._pending[key]
+            raise DatagramError("bad_header", "part count changed within one message")
+        if header.seq not in pending.parts:
+            pending.size += len(body)
+            if pending.size > self.max_bytes:
+                del self._pending[key]
+                raise DatagramError("too_large", "message over the size cap")
+            pending.parts[header.seq] = body
+        if len(pending.parts) < pending.total:
+            return None
+        del self._pending[key]
+        return b"".join(pending.parts[i] for i in range(pending.total))
+
+    def expire(self, now: float) -> int:
+        """Drop incomplete messages older than the timeout; returns how many were dropped."""
+        stale = [k for k, p in self._pending.items() if now - p.started > self.timeout]
+        for key in stale:
+            del self._pending[key]
+        return len(stale)
+
+    def pending_count(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,114 @@
+"""Values held by one DHT layer: expiry, the `type`/`revision` rules and the size cap."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from bitdust_node.dht.errors import (
+    InvalidValue,
+    RevisionLower,
+    TypeChanged,
+    ValueTooLarge,
+)
+
+MIN_EXPIRE = 120
+MAX_EXPIRE = 43200
+MAX_VALUE_BYTES = 16384
+
+
+def clamp_expire(seconds: int) -> int:
+    return max(MIN_EXPIRE, min(MAX_EXPIRE, int(seconds)))
+
+
+def parse_value(value: str) -> dict[str, Any]:
+    """The JSON object inside a stored value string."""
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidValue("value must be a JSON object") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidValue("value must be a JSON object")
+    return parsed
+
+
+def dump_value(value: dict[str, Any]) -> str:
+    """BitDust's compact form: sorted keys, one item per line."""
+    return json.dumps(value, indent=0, separators=(",", ":"), sort_keys=True)
+
+
+def _revision(value: dict[str, Any]) -> int:
+    revision = value.get("revision", 0)
+    return (
+        revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
+    )
+
+
+@attrs.define
+class StoredValue:
+    key: str
+    value: str
+    publisher_id: str
+    originally_published: float
+    expire_seconds: int
+    last_published: float = 0.0
+
+    @property
+    def expires_at(self) -> float:
+        return self.originally_published + self.expire_seconds
+
+    def reply(self) -> dict[str, Any]:
+        return {
+            self.key: self.value,
+            "expireSeconds": self.expire_seconds,
+            "originallyPublished": int(self.originally_published),
+        }
+
+
+@attrs.define
+class DataStore:
+    max_value_bytes: int = MAX_VALUE_BYTES
+    _items: dict[str, StoredValue] = attrs.field(factory=dict)
+
+    def check(self, key: str, value: str) -> None:
+        """Raise a DhtError if `value` may not replace what is stored under `key`."""
+        if len(value.encode("utf-8", "surrogateescape")) > self.max_value_bytes:
+            raise ValueTooLarge(f"value over {self.max_value_bytes} bytes")
+        new = parse_value(value)
+        old_item = self._items.get(key)
+        if old_item is None:
+            return
+        try:
+            old = parse_value(old_item.value)
+        except InvalidValue:
+            return
+        if old.get("type") != new.get("type"):
+            raise TypeChanged(f"stored value has type {old.get('type')!r}")
+        if _revision(new) < _revision(old):
+            raise RevisionLower(f"stored value has revision {_revision(old)}")
+
+    def put(self, item: StoredValue) -> None:
+        self.check(item.key, item.value)
+        self._items[item.key] = item
+
+    def get(self, key: str, now: float) -> StoredValue | None:
+        item = self._items.get(key)
+        if item is not None and item.expires_at <= now:
+            del self._items[key]
+            return None
+        return item
+
+    def expire(self, now: float) -> list[str]:
+        gone = [k for k, item in self._items.items() if item.expires_at <= now]
+        for key in gone:
+            del self._items[key]
+        return gone
+
+    def __iter__(self) -> Iterator[StoredValue]:
+        return iter(list(self._items.values()))
+
+    def __len__(self) -> int:
+        return len(self._items)
