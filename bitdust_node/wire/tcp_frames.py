@@ -1,0 +1,128 @@
+"""TCP framing shared by the identity receiver (6661) and the p2p transport (7771).
+
+A frame is a 4-byte big-endian length, then version `1`, a command byte and the payload.
+A `d` payload carries a piece of a "file": 4-byte file id, 4-byte total size (little-endian),
+then at most 16,384 bytes. Pure code: nothing here touches the reactor.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import attrs
+
+VERSION = b"1"
+HELLO = b"h"
+WAZAP = b"w"
+DATA = b"d"
+OK = b"o"
+ABORT = b"a"
+COMMANDS = frozenset({HELLO, WAZAP, DATA, OK, ABORT})
+MAX_CHUNK = 16_384
+_DATA_HEADER = struct.Struct("<II")
+# the largest legal frame: version + command + data header + one chunk
+MAX_FRAME = 2 + _DATA_HEADER.size + MAX_CHUNK
+_LENGTH = struct.Struct(">I")
+
+
+class FrameError(ValueError):
+    """The peer broke the framing; the connection must be closed."""
+
+
+@attrs.frozen
+class Frame:
+    command: bytes
+    payload: bytes
+
+
+@attrs.frozen
+class DataChunk:
+    file_id: int
+    total_size: int
+    chunk: bytes
+
+
+def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
+    if command not in COMMANDS:
+        raise FrameError(f"unknown command {command!r}")
+    body = VERSION + command + payload
+    if len(body) > MAX_FRAME:
+        raise FrameError("frame too large")
+    return _LENGTH.pack(len(body)) + body
+
+
+def encode_data(file_id: int, data: bytes) -> list[bytes]:
+    """The `d` frames that carry `data` as file `file_id`."""
+    chunks = [data[i : i + MAX_CHUNK] for i in range(0, len(data), MAX_CHUNK)] or [b""]
+    head = _DATA_HEADER.pack(file_id, len(data))
+    return [encode_frame(DATA, head + chunk) for chunk in chunks]
+
+
+def encode_ok(file_id: int) -> bytes:
+    return encode_frame(OK, struct.pack("<I", file_id))
+
+
+def decode_data(payload: bytes) -> DataChunk:
+    if len(payload) < _DATA_HEADER.size:
+        raise FrameError("data frame too short")
+    file_id, total = _DATA_HEADER.unpack_from(payload)
+    chunk = payload[_DATA_HEADER.size :]
+    if len(chunk) > MAX_CHUNK:
+        raise FrameError("data chunk too large")
+    return DataChunk(file_id, total, chunk)
+
+
+@attrs.define
+class FrameDecoder:
+    """Cut a byte stream into frames; refuses lengths over `max_frame` before buffering them."""
+
+    max_frame: int = MAX_FRAME
+    _buffer: bytearray = attrs.field(factory=bytearray)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buffer += data
+        frames = []
+        while len(self._buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            if length < 2 or length > self.max_frame:
+                raise FrameError(f"bad frame length {length}")
+            if len(self._buffer) < _LENGTH.size + length:
+                break
+            body = bytes(self._buffer[_LENGTH.size : _LENGTH.size + length])
+            del self._buffer[: _LENGTH.size + length]
+            if body[:1] != VERSION:
+                raise FrameError(f"unknown frame version {body[:1]!r}")
+            if body[1:2] not in COMMANDS:
+                raise FrameError(f"unknown command {body[1:2]!r}")
+            frames.append(Frame(body[1:2], body[2:]))
+        return frames
+
+
+@attrs.define
+class FileAssembler:
+    """Rebuild files from `d` chunks, with caps on file size and on files in flight."""
+
+    max_file_size: int
+    max_files: int = 4
+    _parts: dict[int, tuple[int, bytearray]] = attrs.field(factory=dict)
+
+    def add(self, chunk: DataChunk) -> bytes | None:
+        """The whole file once its last chunk arrived, else None."""
+        if chunk.total_size > self.max_file_size:
+            raise FrameError(f"file of {chunk.total_size} bytes is over the cap")
+        total, buffer = self._parts.get(chunk.file_id, (chunk.total_size, bytearray()))
+        if total != chunk.total_size:
+            raise FrameError("file size changed between chunks")
+        if chunk.file_id not in self._parts and len(self._parts) >= self.max_files:
+            raise FrameError("too many files in flight")
+        buffer += chunk.chunk
+        if len(buffer) > total:
+            raise FrameError("file is longer than announced")
+        if len(buffer) == total:
+            self._parts.pop(chunk.file_id, None)
+            return bytes(buffer)
+        self._parts[chunk.file_id] = (total, buffer)
+        return None
+
+    def in_flight(self) -> int:
+        return len(self._parts)

@@ -1,0 +1,101 @@
+"""TCP framing: the captured identity-server exchange, chunking, and caps."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial import unittest
+
+from bitdust_node.wire import tcp_frames as tf
+from tests.identity import vectors
+
+
+def _capture() -> list[dict[str, str]]:
+    return json.loads(
+        (vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text()
+    )
+
+
+class CaptureTests(unittest.TestCase):
+    def test_hello_and_answer(self) -> None:
+        hello = _capture()[0]
+        self.assertEqual(tf.encode_frame(tf.HELLO), bytes.fromhex(hello["request_hex"]))
+        frames = tf.FrameDecoder().feed(bytes.fromhex(hello["response_hex"]))
+        self.assertEqual(frames[0].command, tf.WAZAP)
+        self.assertEqual(frames[0].payload, b"id-server:127.0.0.1")
+
+    def test_upload_frame_and_ok(self) -> None:
+        upload = _capture()[1]
+        raw = bytes.fromhex(upload["request_hex"])
+        frames = tf.FrameDecoder().feed(raw)
+        self.assertEqual(len(frames), 1)
+        chunk = tf.decode_data(frames[0].payload)
+        self.assertEqual(chunk.file_id, 1)
+        self.assertEqual(chunk.chunk, vectors.identity_bytes("carol"))
+        self.assertEqual(tf.encode_data(1, chunk.chunk), [raw])
+        self.assertEqual(tf.encode_ok(1), bytes.fromhex(upload["response_hex"]))
+
+
+class DecoderTests(unittest.TestCase):
+    def test_byte_by_byte(self) -> None:
+        stream = tf.encode_frame(
+            tf.HELLO, b"127.0.0.1:7771 http://x/y.xml"
+        ) + tf.encode_ok(9)
+        decoder = tf.FrameDecoder()
+        frames = []
+        for i in range(len(stream)):
+            frames += decoder.feed(stream[i : i + 1])
+        self.assertEqual([f.command for f in frames], [tf.HELLO, tf.OK])
+
+    def test_oversized_length_refused_before_buffering(self) -> None:
+        decoder = tf.FrameDecoder(max_frame=100)
+        self.assertRaises(tf.FrameError, decoder.feed, struct.pack(">I", 101))
+        self.assertRaises(
+            tf.FrameError, tf.FrameDecoder().feed, struct.pack(">I", 2**31)
+        )
+
+    def test_bad_version_and_command(self) -> None:
+        self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x022h")
+        self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x021z")
+        self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x011")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=200))
+    def test_fuzz(self, data: bytes) -> None:
+        try:
+            tf.FrameDecoder().feed(data)
+        except tf.FrameError:
+            pass
+
+
+class AssemblerTests(unittest.TestCase):
+    def _chunks(self, file_id: int, data: bytes) -> list[tf.DataChunk]:
+        frames = tf.FrameDecoder().feed(b"".join(tf.encode_data(file_id, data)))
+        return [tf.decode_data(f.payload) for f in frames]
+
+    def test_multi_chunk_file(self) -> None:
+        data = bytes(range(256)) * 200
+        chunks = self._chunks(5, data)
+        self.assertEqual(len(chunks), 4)
+        assembler = tf.FileAssembler(max_file_size=60_000)
+        results = [assembler.add(c) for c in chunks]
+        self.assertEqual(results[:-1], [None] * 3)
+        self.assertEqual(results[-1], data)
+        self.assertEqual(assembler.in_flight(), 0)
+
+    def test_caps(self) -> None:
+        assembler = tf.FileAssembler(max_file_size=1000, max_files=2)
+        self.assertRaises(tf.FrameError, assembler.add, tf.DataChunk(1, 1001, b"x"))
+        assembler.add(tf.DataChunk(1, 10, b"x"))
+        assembler.add(tf.DataChunk(2, 10, b"x"))
+        self.assertRaises(tf.FrameError, assembler.add, tf.DataChunk(3, 10, b"x"))
+        self.assertRaises(tf.FrameError, assembler.add, tf.DataChunk(1, 11, b"x"))
+        self.assertRaises(tf.FrameError, assembler.add, tf.DataChunk(2, 10, b"x" * 10))
+
+    def test_oversized_chunk(self) -> None:
+        payload = struct.pack("<II", 1, 20000) + b"x" * (tf.MAX_CHUNK + 1)
+        self.assertRaises(tf.FrameError, tf.decode_data, payload)
+        self.assertRaises(tf.FrameError, tf.decode_data, b"123")
