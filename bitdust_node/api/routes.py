@@ -34,6 +34,8 @@ class Endpoint:
     params: tuple[str, ...] = ()
     # replies with no `result` key (like /process/health/v1)
     bare: bool = False
+    # replies with the handler's value as the whole body, no envelope (like /openapi.json)
+    raw: bool = False
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -46,9 +48,10 @@ def endpoint(
     service: str | None = None,
     params: tuple[str, ...] = (),
     bare: bool = False,
+    raw: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        ENDPOINTS.append(Endpoint(method.upper(), path, handler, summary, service, params, bare))
+        ENDPOINTS.append(Endpoint(method.upper(), path, handler, summary, service, params, bare, raw))
         return handler
 
     return register

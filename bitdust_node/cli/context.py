@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -84,7 +83,3 @@ class CliContext:
         if payload.get("status") != "OK":
             raise CliError("; ".join(payload.get("errors") or ["node answered ERROR"]))
         return payload.get("result")
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("BITDUST_HOME") or Path.home() / ".bitdust")

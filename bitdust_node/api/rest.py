@@ -1,0 +1,137 @@
+"""The REST API: a Klein app over the endpoint table, bound to loopback, behind the API secret.
+
+Bodies are capped while they arrive (CappedRequest), so an oversize upload is answered 413
+without ever being held in memory or on disk.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import json
+import pkgutil
+import time
+from typing import TYPE_CHECKING, Any
+
+from klein import Klein
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Request, Site
+
+from bitdust_node.api.routes import ENDPOINTS, ApiRequest, Endpoint
+from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
+
+if TYPE_CHECKING:
+    from bitdust_node.node import Node
+
+log = Logger()
+
+MAX_BODY = 1024 * 1024
+SECRET_HEADER = b"api_secret"
+
+
+class CappedRequest(Request):
+    """Counts body bytes as they arrive and stops keeping them past the cap."""
+
+    max_body = MAX_BODY
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.body_too_large = False
+        self._body_seen = 0
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > self.max_body:
+            self.body_too_large = True
+            length = 0
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._body_seen += len(data)
+        if self._body_seen > self.max_body:
+            self.body_too_large = True
+        if not self.body_too_large:
+            super().handleContentChunk(data)
+
+
+def load_endpoint_modules() -> None:
+    """Import every module of api/endpoints so their @endpoint lines fill the table."""
+    from bitdust_node.api import endpoints
+
+    for info in pkgutil.iter_modules(endpoints.__path__):
+        importlib.import_module(f"{endpoints.__name__}.{info.name}")
+
+
+def envelope_ok(result: Any, started: float, bare: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": "OK", "execution": f"{time.perf_counter() - started:.6f}"}
+    if not bare:
+        out["result"] = result
+    return out
+
+
+def envelope_error(errors: list[str], started: float) -> dict[str, Any]:
+    return {"status": "ERROR", "errors": errors, "execution": f"{time.perf_counter() - started:.6f}"}
+
+
+class RestAPI:
+    app = Klein()
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        load_endpoint_modules()
+        self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
+
+    def site(self) -> Site:
+        # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
+        site = Site(self.app.resource(), requestFactory=CappedRequest)
+        site.displayTracebacks = False
+        return site
+
+    def _check_secret(self, request: CappedRequest) -> None:
+        if not self.node.settings.get("interface/api/auth-secret-enabled"):
+            return
+        given = request.getHeader(SECRET_HEADER) or b""
+        if not given or not hmac.compare_digest(given, self.node.api_secret.encode()):
+            raise Unauthorized("api_secret header is missing or wrong")
+
+    @staticmethod
+    def _parse(request: CappedRequest, endpoint: Endpoint) -> ApiRequest:
+        if request.body_too_large:
+            raise TooLarge(f"request body over {request.max_body} bytes")
+        args = {k.decode(errors="replace"): v[-1].decode(errors="replace") for k, v in request.args.items()}
+        raw = request.content.read() if request.content is not None else b""
+        body: Any = {}
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise InvalidInput("request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise InvalidInput("request body must be a JSON object")
+        return ApiRequest(args=args, body=body)
+
+    @app.route("/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    async def dispatch(self, request: CappedRequest) -> bytes:
+        started = time.perf_counter()
+        request.setHeader(b"content-type", b"application/json")
+        try:
+            self._check_secret(request)
+            method = request.method.decode()
+            path = request.path.decode(errors="replace")
+            endpoint = self.routes.get((method, path))
+            if endpoint is None:
+                raise NotFound(f"method {method} {path} was not found")
+            parsed = self._parse(request, endpoint)
+            if endpoint.service and self.node.graph.state(endpoint.service.removeprefix("service_")) != "ON":
+                raise ServiceOff(f"{endpoint.service} is not started")
+            result = await defer.maybeDeferred(endpoint.handler, self.node, parsed)
+            reply = result if endpoint.raw else envelope_ok(result, started, endpoint.bare)
+        except BitDustError as err:
+            request.setResponseCode(err.http_status)
+            reply = envelope_error([err.message], started)
+        except Exception:
+            log.failure("REST handler crashed", Failure())
+            request.setResponseCode(500)
+            reply = envelope_error(["internal error; see the node's log"], started)
+        return json.dumps(reply, indent=2, sort_keys=True, default=str).encode() + b"\n"

@@ -1,0 +1,3 @@
+from bitdust_node.cli.main import run
+
+run()

@@ -1,0 +1,53 @@
+"""`bitdust set KEY VALUE` and `bitdust get KEY`: over REST when the node runs, in the home when not."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bitdust_node.cli.context import CliContext
+
+
+def _show(entries: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        value = entry["value"]
+        shown = str(value).lower() if isinstance(value, bool) else value
+        print(f"{entry['key']} ({entry['type']}) : {shown}")
+
+
+def _local_entries(ctx: CliContext, key: str) -> list[dict[str, Any]]:
+    settings = ctx.settings()
+    if key in settings.definitions:
+        return [settings.definition(key).describe(settings.get(key))]
+    found = [d.describe(v) for d, v in settings.items() if d.key.startswith(key.rstrip("/") + "/")]
+    if not found:
+        settings.definition(key)  # raises UnknownSetting naming the key
+    return found
+
+
+def cmd_get(args: argparse.Namespace, ctx: CliContext) -> int:
+    if ctx.is_running():
+        _show(ctx.api("GET", "/config/get/v1", query={"key": args.key}))
+    else:
+        _show(_local_entries(ctx, args.key))
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, ctx: CliContext) -> int:
+    if ctx.is_running():
+        _show(ctx.api("POST", "/config/set/v1", body={"key": args.key, "value": args.value}))
+    else:
+        settings = ctx.settings()
+        settings.set(args.key, args.value)
+        _show(_local_entries(ctx, args.key))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    get = subparsers.add_parser("get", help="read a setting (or all under a prefix)")
+    get.add_argument("key", metavar="KEY", help="e.g. services/entangled-dht/udp-port")
+    get.set_defaults(func=cmd_get)
+    set_ = subparsers.add_parser("set", help="change a setting; a running node applies it live")
+    set_.add_argument("key", metavar="KEY", help="e.g. services/supplier/enabled")
+    set_.add_argument("value", metavar="VALUE", help='e.g. true, 14441, "50 GB"')
+    set_.set_defaults(func=cmd_set)

@@ -1,0 +1,40 @@
+"""`bitdust states` and `bitdust services`: what the running node's machines and services are doing."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bitdust_node.cli.context import CliContext, CliError
+
+
+def _need_running(ctx: CliContext) -> None:
+    if not ctx.is_running():
+        raise CliError(f"no node is running in {ctx.home}; start one with `bitdust daemon`")
+
+
+def cmd_states(args: argparse.Namespace, ctx: CliContext) -> int:
+    _need_running(ctx)
+    for m in ctx.api("GET", "/automat/list/v1"):
+        history = "->".join(m.get("past", []))
+        print(f"{m['index']}: {m['id']}({m['state']})" + (f" {history}" if args.verbose and history else ""))
+    return 0
+
+
+def cmd_services(args: argparse.Namespace, ctx: CliContext) -> int:
+    _need_running(ctx)
+    for s in sorted(ctx.api("GET", "/service/list/v1"), key=lambda s: s["index"]):
+        line = f"{s['index']}: {s['name']}({s['state']}) {'ENABLED' if s['enabled'] else 'DISABLED'}"
+        if args.verbose and s.get("reason"):
+            line += f"  [{s['reason']}]"
+        print(line)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    states = subparsers.add_parser("states", help="one line per live state machine: INDEX: NAME(STATE)")
+    states.add_argument("-v", "--verbose", action="store_true", help="also show past states")
+    states.set_defaults(func=cmd_states)
+    services = subparsers.add_parser("services", help="one line per service: INDEX: service_NAME(STATE) ENABLED")
+    services.add_argument("-v", "--verbose", action="store_true", help="also show why a service is not ON")
+    services.set_defaults(func=cmd_services)

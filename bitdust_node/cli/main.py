@@ -1,0 +1,54 @@
+"""The `bitdust` command: argument parsing and the mapping of errors to one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+from bitdust_node.cli.context import CliContext, CliError
+from bitdust_node.errors import BitDustError
+from bitdust_node.home import default_home
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bitdust",
+        description="Control a bitdust-node: settings, process, services, identity, DHT.",
+    )
+    parser.add_argument(
+        "--config", metavar="DIR", type=Path, default=None,
+        help="the node's home folder (default $BITDUST_HOME or ~/.bitdust)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from bitdust_node.cli import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2 if args.command is None else 0
+    ctx = CliContext(home=(args.config or default_home()).expanduser().resolve())
+    try:
+        return int(args.func(args, ctx) or 0)
+    except CliError as err:
+        print(err.message, file=sys.stderr)
+        return err.exit_code
+    except BitDustError as err:
+        print(err.message, file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The node: one process, one reactor. Loads the home, builds the service graph, serves the REST API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from bitdust_node import home as home_files
+from bitdust_node.api.rest import RestAPI
+from bitdust_node.fsm import Registry
+from bitdust_node.services.catalog import discover
+from bitdust_node.services.graph import ServiceGraph
+from bitdust_node.settings import Settings
+
+log = Logger()
+
+
+def _load_identity(node: Node) -> Any:
+    """The local identity from the home, once the identity room exists; None before."""
+    try:
+        from bitdust_node.identity.my_identity import load_my_identity  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return load_my_identity(node)
+
+
+class Node(MultiService):
+    """One BitDust node. Other rooms reach shared objects through its attributes."""
+
+    def __init__(
+        self,
+        home: Path,
+        reactor: Any = None,
+        on_stop_request: Callable[[], object] | None = None,
+    ) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self.home = Path(home)
+        self.reactor = reactor
+        self.settings = Settings.load(self.home)
+        self.registry = Registry()
+        self.lock = home_files.HomeLock(self.home)
+        self.api_secret = ""
+        self.graph: ServiceGraph | None = None
+        self.rest_port: IListeningPort | None = None
+        # shared objects, set by the services that own them while they are ON
+        self.my_identity: Any = None
+        self.identity_cache: Any = None
+        self.dht: Any = None
+        self._on_stop_request = on_stop_request
+        self._stopping: defer.Deferred[None] | None = None
+
+    @property
+    def bind_address(self) -> str:
+        return str(self.settings.get("services/network/bind-address"))
+
+    def startService(self) -> None:
+        home_files.ensure_home(self.home)
+        (self.home / home_files.LOG_DIR).mkdir(exist_ok=True)
+        self.lock.acquire()
+        try:
+            self.api_secret = home_files.ensure_api_secret(self.home)
+            self.my_identity = _load_identity(self)
+            self.graph = ServiceGraph(self, discover())
+            self._listen_rest()
+        except BaseException:
+            self.lock.release()
+            raise
+        super().startService()
+        log.info("node started in {home}; REST API on {where}", home=str(self.home), where=self.rest_url())
+        self.graph.reconcile()
+
+    def _listen_rest(self) -> None:
+        host = self.settings.get("interface/api/rest-http-host")
+        port = self.settings.get("interface/api/rest-http-port")
+        self.rest_port = self.reactor.listenTCP(port, RestAPI(self).site(), interface=host)
+
+    def rest_url(self) -> str:
+        if self.rest_port is None:
+            return ""
+        address = self.rest_port.getHost()
+        return f"http://{address.host}:{address.port}"
+
+    def stopService(self) -> defer.Deferred[None]:
+        if self._stopping is None:
+            self._stopping = defer.ensureDeferred(self._stop())
+        return self._stopping
+
+    async def _stop(self) -> None:
+        if self.graph is not None:
+            await self.graph.shutdown()
+        if self.rest_port is not None:
+            await self.rest_port.stopListening()
+            self.rest_port = None
+        await defer.maybeDeferred(super().stopService)
+        self.lock.release()
+        log.info("node stopped")
+
+    def request_stop(self) -> None:
+        """Asked over REST: stop soon, after the reply has gone out."""
+        action = self._on_stop_request or self.stopService
+        self.reactor.callLater(0.2, action)

@@ -1,0 +1,240 @@
+"""Orders the services, decides which should run, and drives their machines there.
+
+Every change (a switch, a service settling, a new identity) calls `reconcile`: it computes each
+service's target from the switches and the targets of its dependencies, stops what must stop in
+reverse dependency order (a service stops only after its dependents are down), then starts what
+may start in dependency order (a service starts only once its dependencies are ON).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bitdust_node.errors import NotFound
+from bitdust_node.fsm import MachineEntry, trace
+from bitdust_node.services.base import Service
+from bitdust_node.services.catalog import CONFLICTS
+from bitdust_node.services.machine import BUSY, IDLE, ServiceCore, ServiceInputs, ServiceMachine
+
+if TYPE_CHECKING:
+    from bitdust_node.node import Node
+
+log = Logger()
+
+NEEDS_IDENTITY = "needs a local identity: create one with `bitdust identity create NAME`"
+
+
+class GraphError(Exception):
+    """The service table itself is wrong (a cycle or an unknown dependency): a programming error."""
+
+
+def dependency_order(depends: dict[str, tuple[str, ...]]) -> list[str]:
+    """Services with every dependency before its dependents; ties broken by name for stable output."""
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise GraphError("dependency cycle: " + " -> ".join((*path, name)))
+        if name not in depends:
+            raise GraphError(f"{path[-1] if path else '?'} depends on unknown service {name}")
+        state[name] = "visiting"
+        for dep in sorted(depends[name]):
+            visit(dep, (*path, name))
+        state[name] = "done"
+        order.append(name)
+
+    for name in sorted(depends):
+        visit(name, ())
+    return order
+
+
+@attrs.define
+class Managed:
+    service: Service
+    machine: ServiceInputs
+    core: ServiceCore
+    entry: MachineEntry
+
+
+@attrs.frozen
+class Target:
+    state: str
+    reason: str = ""
+
+
+class ServiceGraph:
+    def __init__(self, node: Node, classes: dict[str, type[Service]]) -> None:
+        self.node = node
+        self.depends = {name: tuple(cls.depends_on) for name, cls in classes.items()}
+        self.order = dependency_order(self.depends)
+        self.dependents: dict[str, list[str]] = {name: [] for name in self.order}
+        for name, deps in self.depends.items():
+            for dep in deps:
+                self.dependents[dep].append(name)
+        self.managed: dict[str, Managed] = {}
+        for name in self.order:
+            service = classes[name](node)
+            core = ServiceCore(service, self.reconcile)
+            machine = ServiceMachine(core)
+            entry = node.registry.register(service.machine_name(), "OFF")
+            trace(machine, entry)
+            self.managed[name] = Managed(service, machine, core, entry)
+        self.failed: dict[str, str] = {}
+        self.shutting_down = False
+        self._reconciling = False
+        self._again = False
+        self._waiters: list[defer.Deferred[None]] = []
+        node.settings.subscribe("services/", self._on_setting)
+
+    # -- queries
+
+    def state(self, name: str) -> str:
+        return self.managed[name].entry.state
+
+    def service(self, name: str) -> Service | None:
+        """The running service object, or None unless it is ON."""
+        managed = self.managed.get(name)
+        return managed.service if managed and managed.entry.state == "ON" else None
+
+    def enabled(self, name: str) -> bool:
+        return bool(self.node.settings.get(self.managed[name].service.config_prefix() + "/enabled"))
+
+    def find(self, name: str) -> Managed:
+        short = name.removeprefix("service_")
+        if short not in self.managed:
+            raise NotFound(f"service {name} was not found")
+        return self.managed[short]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        managed = self.managed[name]
+        service = managed.service
+        out: dict[str, Any] = {
+            "id": service.machine_name(),
+            "name": service.machine_name(),
+            "index": managed.entry.index,
+            "state": managed.entry.state,
+            "enabled": self.enabled(name),
+            "installed": managed.entry.state != "NOT_INSTALLED",
+            "config_path": service.config_prefix() + "/enabled",
+            "depends": ["service_" + d for d in self.depends[name]],
+            "reason": managed.core.reason,
+        }
+        if managed.entry.state == "ON":
+            out.update(service.status())
+        return out
+
+    # -- driving
+
+    def _on_setting(self, key: str, old: object, new: object) -> None:
+        # any change may be the fix for an earlier failure, so failed services get another try
+        self.failed.clear()
+        self.reconcile()
+
+    def _targets(self) -> dict[str, Target]:
+        targets: dict[str, Target] = {}
+        for name in self.order:
+            managed = self.managed[name]
+            cls = type(managed.service)
+            blocking_dep = next((d for d in self.depends[name] if targets[d].state != "ON"), None)
+            conflict = next((c for c in CONFLICTS.get(name, ()) + cls.conflicts if self.enabled(c)), None)
+            if self.shutting_down:
+                targets[name] = Target("OFF", "node is stopping")
+            elif not self.enabled(name):
+                targets[name] = Target("OFF", "disabled")
+            elif cls.not_built:
+                targets[name] = Target("NOT_INSTALLED", cls.not_built)
+            elif cls.needs_identity and self.node.my_identity is None:
+                targets[name] = Target("NOT_INSTALLED", NEEDS_IDENTITY)
+            elif conflict:
+                targets[name] = Target("OFF", f"service_{conflict} is enabled; they never run together")
+            elif name in self.failed:
+                targets[name] = Target("OFF", self.failed[name])
+            elif blocking_dep:
+                targets[name] = Target("DEPENDS_OFF", f"service_{blocking_dep} is not ON")
+            else:
+                targets[name] = Target("ON")
+        return targets
+
+    def reconcile(self) -> None:
+        """Move every machine one step toward its target; re-run until nothing more can move now."""
+        if self._reconciling:
+            self._again = True
+            return
+        self._reconciling = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                self._step(self._targets())
+        finally:
+            self._reconciling = False
+        self._notify_if_settled()
+
+    def _step(self, targets: dict[str, Target]) -> None:
+        for name in reversed(self.order):
+            managed = self.managed[name]
+            if managed.entry.state == "ON" and targets[name].state != "ON":
+                if all(self.state(d) in IDLE for d in self.dependents[name]):
+                    log.info("stopping service_{name}: {why}", name=name, why=targets[name].reason)
+                    managed.machine.stop()
+        for name in self.order:
+            managed, target = self.managed[name], targets[name]
+            state = managed.entry.state
+            if state not in IDLE:
+                continue
+            if target.state == "ON":
+                if all(self.state(d) == "ON" for d in self.depends[name]):
+                    log.info("starting service_{name}", name=name)
+                    managed.machine.start()
+            elif (state, managed.core.reason) != (target.state, target.reason):
+                self._rest(managed, target)
+        for name, managed in self.managed.items():
+            # a start that failed asynchronously lands in OFF with its reason: remember it
+            if managed.entry.state == "OFF" and managed.core.reason.startswith("start failed"):
+                if self.failed.get(name) != managed.core.reason:
+                    self.failed[name] = managed.core.reason
+                    self._again = True
+
+    def _rest(self, managed: Managed, target: Target) -> None:
+        {
+            "OFF": managed.machine.switch_off,
+            "DEPENDS_OFF": managed.machine.depends_off,
+            "NOT_INSTALLED": managed.machine.not_installed,
+        }[target.state](target.reason)
+
+    # -- waiting
+
+    def is_settled(self) -> bool:
+        if any(m.entry.state in BUSY for m in self.managed.values()):
+            return False
+        targets = self._targets()
+        return all(
+            (m.entry.state == "ON") == (targets[n].state == "ON") for n, m in self.managed.items()
+        )
+
+    def settled(self) -> defer.Deferred[None]:
+        """Fires once no service is starting or stopping and each is ON exactly when it should be."""
+        d: defer.Deferred[None] = defer.Deferred()
+        self._waiters.append(d)
+        self._notify_if_settled()
+        return d
+
+    def _notify_if_settled(self) -> None:
+        if self._waiters and not self._reconciling and self.is_settled():
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def shutdown(self) -> defer.Deferred[None]:
+        """Stop every service, dependents first; fires when all are down."""
+        self.shutting_down = True
+        d = self.settled()
+        self.reconcile()
+        return d

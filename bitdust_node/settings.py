@@ -1,0 +1,265 @@
+"""The settings tree: typed keys with defaults, validation, persistence in the home, change notices."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+from twisted.logger import Logger
+
+from bitdust_node.errors import InvalidSettingValue, UnknownSetting
+from bitdust_node.home import SETTINGS_FILE, ensure_home
+from bitdust_node.sizes import BadSize, normalize_size
+
+log = Logger()
+
+Listener = Callable[[str, Any, Any], None]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@attrs.frozen
+class Setting:
+    """One key: its type name (as BitDust labels it), default, limits and a label for humans."""
+
+    key: str
+    type: str
+    default: Any
+    label: str = ""
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[Any, ...] = ()
+    readonly: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+    def parse(self, raw: Any) -> Any:
+        """Return the typed value or raise InvalidSettingValue naming the key and the type."""
+        try:
+            value = _PARSERS[self.type](raw)
+        except (ValueError, TypeError, BadSize) as err:
+            raise self._refuse(raw, str(err)) from None
+        if self.min is not None and value < self.min:
+            raise self._refuse(raw, f"at least {self.min}")
+        if self.max is not None and value > self.max:
+            raise self._refuse(raw, f"at most {self.max}")
+        if self.choices and value not in self.choices:
+            raise self._refuse(raw, "one of " + ", ".join(map(str, self.choices)))
+        problem = self.check(value) if self.check else None
+        if problem:
+            raise self._refuse(raw, problem)
+        return value
+
+    def _refuse(self, raw: Any, why: str) -> InvalidSettingValue:
+        return InvalidSettingValue(f"{self.key}: expected {self.type} ({why}), got {raw!r}")
+
+    def describe(self, value: Any) -> dict[str, Any]:
+        """The entry shape of /config/get/v1 and /config/list/v1."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "type": self.type,
+            "label": self.label or self.key.rsplit("/", 1)[-1],
+            "default": self.default,
+            "value": value,
+            "readonly": self.readonly,
+        }
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        if self.choices:
+            out["possible_values"] = list(self.choices)
+        return out
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("true or false")
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("a whole number")
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError("a whole number")
+    return int(text)
+
+
+def _text(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        raise ValueError("text")
+    return str(raw)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "boolean": _boolean,
+    "port number": _integer,
+    "positive integer": _integer,
+    "non zero positive integer": _integer,
+    "selection": _integer,
+    "string": _text,
+    "text": _text,
+    "disk space": lambda raw: normalize_size(_text(raw)),
+    "ip address": lambda raw: str(ipaddress.ip_address(_text(raw).strip())),
+}
+
+
+def _loopback_only(value: str) -> str | None:
+    return None if ipaddress.ip_address(value).is_loopback else "a loopback address (127.0.0.0/8 or ::1)"
+
+
+def _port(key: str, default: int, label: str = "") -> Setting:
+    return Setting(key, "port number", default, label, min=1, max=65535)
+
+
+def _switch(name: str, default: bool) -> Setting:
+    return Setting(f"services/{name}/enabled", "boolean", default, "enabled")
+
+
+# Every service of SPEC.md with its default switch: the defaults serve an end user.
+SERVICE_DEFAULTS = {
+    "network": True,
+    "udp-datagrams": True,
+    "tcp-connections": True,
+    "gateway": True,
+    "tcp-transport": True,
+    "entangled-dht": True,
+    "identity-server": False,
+    "identity-propagate": True,
+    "p2p-hookups": True,
+    "nodes-lookup": True,
+    "proxy-server": False,
+    "proxy-transport": True,
+    "private-messages": True,
+    "supplier": True,
+    "customer": True,
+}
+
+DEFINITIONS: list[Setting] = [
+    *[_switch(name, on) for name, on in SERVICE_DEFAULTS.items()],
+    Setting("services/network/bind-address", "ip address", "0.0.0.0", "listen address"),
+    _port("services/udp-datagrams/udp-port", 8882, "udp-port"),
+    _port("services/tcp-connections/tcp-port", 7771, "tcp-port"),
+    _port("services/entangled-dht/udp-port", 14441, "UDP port number"),
+    Setting("services/entangled-dht/known-nodes", "string", "", "override seed-nodes list"),
+    Setting("services/entangled-dht/attached-layers", "string", "", "override attached DHT layers"),
+    Setting("services/identity-server/host", "string", "", "your server host name"),
+    _port("services/identity-server/web-port", 8084, "HTTP port number"),
+    _port("services/identity-server/tcp-port", 6661, "TCP port number"),
+    Setting("services/identity-server/expire-days", "non zero positive integer", 60, "expire days", min=1),
+    Setting("services/identity-propagate/known-servers", "string", "", "known-servers"),
+    Setting("services/identity-propagate/min-servers", "non zero positive integer", 2, "min-servers", min=1),
+    Setting("services/identity-propagate/max-servers", "non zero positive integer", 5, "max-servers", min=1),
+    Setting("services/proxy-server/routes-limit", "positive integer", 20, "maximum simultaneous connections", min=0),
+    Setting("services/proxy-transport/preferred-routers", "text", "", "preferred-routers"),
+    Setting("services/supplier/donated-space", "disk space", "8 GB", "donated space"),
+    Setting("services/customer/needed-space", "disk space", "256 MB", "needed space"),
+    Setting(
+        "services/customer/suppliers-number", "selection", 2, "number of suppliers",
+        choices=(2, 4, 7, 13, 18, 26, 64),
+    ),
+    Setting("interface/api/rest-http-host", "ip address", "127.0.0.1", "rest-http-host", check=_loopback_only),
+    _port("interface/api/rest-http-port", 8180, "rest-http-port"),
+    Setting("interface/api/auth-secret-enabled", "boolean", True, "auth-secret-enabled"),
+    Setting(
+        "personal/private-key-size", "selection", 2048, "RSA private key size", choices=(1024, 2048, 3072, 4096),
+    ),
+]
+
+
+@attrs.define
+class Settings:
+    """The live settings of one home. `set` validates, persists atomically, then notifies."""
+
+    path: Path | None
+    definitions: dict[str, Setting] = attrs.field(factory=lambda: {d.key: d for d in DEFINITIONS})
+    # what the file holds, including keys this version does not know (kept, never lost)
+    _stored: dict[str, Any] = attrs.field(factory=dict)
+    _listeners: list[tuple[str, Listener]] = attrs.field(factory=list)
+
+    @classmethod
+    def load(cls, home: Path | None) -> Settings:
+        """Read the home's settings; a corrupt file is set aside (never deleted) and defaults used."""
+        settings = cls(home / SETTINGS_FILE if home else None)
+        if settings.path is None or not settings.path.exists():
+            return settings
+        try:
+            stored = json.loads(settings.path.read_text(encoding="utf-8"))
+            if not isinstance(stored, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as err:
+            aside = settings.path.with_name(f"{SETTINGS_FILE}.corrupt-{int(time.time())}")
+            os.replace(settings.path, aside)
+            log.error("settings file {path} is corrupt ({err}); kept as {aside}, using defaults",
+                      path=str(settings.path), err=str(err), aside=str(aside))
+            return settings
+        settings._stored = stored
+        return settings
+
+    def definition(self, key: str) -> Setting:
+        try:
+            return self.definitions[key]
+        except KeyError:
+            raise UnknownSetting(f"unknown setting {key!r}") from None
+
+    def get(self, key: str) -> Any:
+        definition = self.definition(key)
+        if key not in self._stored:
+            return definition.default
+        try:
+            return definition.parse(self._stored[key])
+        except InvalidSettingValue as err:
+            log.warn("ignoring stored value: {err}", err=str(err))
+            return definition.default
+
+    def set(self, key: str, raw: Any) -> Any:
+        """Validate, persist, notify; return the typed value. A refused value changes nothing."""
+        definition = self.definition(key)
+        if definition.readonly:
+            raise InvalidSettingValue(f"{key} is read-only")
+        value = definition.parse(raw)
+        old = self.get(key)
+        self._stored[key] = value
+        self._save()
+        if value != old:
+            for prefix, listener in list(self._listeners):
+                if key.startswith(prefix):
+                    listener(key, old, value)
+        return value
+
+    def items(self) -> list[tuple[Setting, Any]]:
+        return [(d, self.get(d.key)) for d in self.definitions.values()]
+
+    def subscribe(self, prefix: str, listener: Listener) -> Callable[[], None]:
+        """Call listener(key, old, new) when a key under prefix changes; returns the unsubscriber."""
+        entry = (prefix, listener)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        ensure_home(self.path.parent)
+        data = json.dumps(self._stored, indent=2, sort_keys=True) + "\n"
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)

@@ -1,0 +1,25 @@
+"""twistd glue: `twistd bitdust --config DIR` makes a Node whose home is DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.python import usage
+
+from bitdust_node.home import default_home
+from bitdust_node.node import Node
+
+
+class Options(usage.Options):
+    optParameters = [
+        ["config", "c", None, "the node's home folder (default $BITDUST_HOME or ~/.bitdust)"],
+    ]
+
+    def postOptions(self) -> None:
+        self["config"] = Path(self["config"]).expanduser().resolve() if self["config"] else default_home()
+
+
+def makeService(options: Options) -> Node:
+    from twisted.internet import reactor
+
+    return Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)
