@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from twisted.trial import unittest
 
@@ -78,9 +79,18 @@ class MessageTests(unittest.TestCase):
         self.assertEqual((decoded.layer, decoded.payload), (0, {"x": 1}))
 
     def test_invalid_messages(self) -> None:
-        good = {0: 0, 1: "a" * 40, 2: "b" * 40, 3: "ping", 4: [], 5: 0}
+        good: dict[int, Any] = {0: 0, 1: "a" * 40, 2: "b" * 40, 3: "ping", 4: [], 5: 0}
         message.from_dict(good)
-        for change in [{0: 7}, {1: "zz"}, {2: 5}, {5: -1}, {5: 1000}, {3: 5}, {4: "x"}]:
+        changes: list[dict[int, Any]] = [
+            {0: 7},
+            {1: "zz"},
+            {2: 5},
+            {5: -1},
+            {5: 1000},
+            {3: 5},
+            {4: "x"},
+        ]
+        for change in changes:
             with self.subTest(change=change):
                 self.assertRaises(
                     message.MessageError, message.from_dict, {**good, **change}

@@ -1,0 +1,20 @@
+"""The slice of the reactor the DHT waits with, typed for mypy (Clock and the reactor fit it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class DelayedCall(Protocol):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class TimeSource(Protocol):
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> DelayedCall: ...

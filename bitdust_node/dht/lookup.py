@@ -1,0 +1,139 @@
+"""One iterative parallel Kademlia lookup (findNode or findValue) over a caller-given RPC."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from twisted.internet import defer
+
+from bitdust_node.dht.message import Response, is_id
+from bitdust_node.dht.routing import Contact, id_int
+
+# sends method(key) to a contact on this lookup's layer
+CallContact = Callable[[Contact, str, str], "defer.Deferred[Response]"]
+
+MAX_TRIPLES = 64
+
+
+def parse_contacts(payload: Any, limit: int = MAX_TRIPLES) -> list[Contact] | None:
+    """The contacts of a findNode/findValue reply, or None if it is not a contact list."""
+    if not isinstance(payload, list):
+        return None
+    found = []
+    for item in payload[:limit]:
+        if not (isinstance(item, list) and len(item) >= 3):
+            continue
+        node_id, host, port = item[0], item[1], item[2]
+        if (
+            is_id(node_id)
+            and isinstance(host, str)
+            and isinstance(port, int)
+            and 0 < port < 65536
+        ):
+            found.append(Contact(node_id, host, port))
+    return found
+
+
+def parse_value(payload: Any, key: str) -> Any:
+    """The value of a findValue reply that carries one, else None."""
+    if isinstance(payload, dict) and key in payload:
+        return payload
+    return None
+
+
+@attrs.define
+class LookupResult:
+    key: str
+    closest: list[Contact]
+    value_reply: dict[str, Any] | None = None
+    rpcs: int = 0
+    # contacts that answered findValue without the value (candidates for caching)
+    without_value: list[Contact] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class Lookup:
+    """Keeps up to `alpha` calls in flight and stops when the k closest known have answered."""
+
+    key: str
+    own_id: str
+    seeds: list[Contact]
+    call: CallContact
+    k: int = 4
+    alpha: int = 4
+    find_value: bool = False
+    _shortlist: dict[str, Contact] = attrs.field(factory=dict)
+    _queried: set[str] = attrs.field(factory=set)
+    _answered: dict[str, Contact] = attrs.field(factory=dict)
+    _in_flight: int = 0
+    _result: LookupResult = attrs.field(init=False)
+    _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
+    _finished: bool = False
+
+    def run(self) -> defer.Deferred[LookupResult]:
+        self._result = LookupResult(self.key, [])
+        for contact in self.seeds:
+            self._consider(contact)
+        self._pump()
+        return self._done
+
+    def _distance(self, contact: Contact) -> int:
+        return id_int(contact.node_id) ^ id_int(self.key)
+
+    def _consider(self, contact: Contact) -> None:
+        if contact.node_id != self.own_id and contact.node_id not in self._shortlist:
+            self._shortlist[contact.node_id] = contact
+
+    def _pending(self) -> list[Contact]:
+        """Unqueried contacts among the k closest that have not failed (failures leave the list)."""
+        ranked = sorted(self._shortlist.values(), key=self._distance)
+        return [c for c in ranked[: self.k] if c.node_id not in self._queried]
+
+    def _pump(self) -> None:
+        if self._finished:
+            return
+        for contact in self._pending():
+            if self._in_flight >= self.alpha:
+                break
+            self._queried.add(contact.node_id)
+            self._in_flight += 1
+            self._result.rpcs += 1
+            method = "findValue" if self.find_value else "findNode"
+            d = self.call(contact, method, self.key)
+            d.addCallbacks(
+                self._answer,
+                self._failed,
+                callbackArgs=(contact,),
+                errbackArgs=(contact,),
+            )
+        if self._in_flight == 0:
+            self._finish()
+
+    def _answer(self, response: Response, contact: Contact) -> None:
+        self._in_flight -= 1
+        self._answered[contact.node_id] = contact
+        if self.find_value:
+            reply = parse_value(response.payload, self.key)
+            if reply is not None and self._result.value_reply is None:
+                self._result.value_reply = reply
+                self._finish()
+                return
+            self._result.without_value.append(contact)
+        for found in parse_contacts(response.payload) or []:
+            self._consider(found)
+        self._pump()
+
+    def _failed(self, _failure: object, contact: Contact) -> None:
+        self._in_flight -= 1
+        self._shortlist.pop(contact.node_id, None)
+        self._pump()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        ranked = sorted(self._answered.values(), key=self._distance)
+        self._result.closest = ranked[: self.k]
+        self._done.callback(self._result)

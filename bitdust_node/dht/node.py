@@ -1,0 +1,542 @@
+"""The DHT node: layers (own id, routing table, store each), the RPC methods it answers,
+iterative lookups, set/get of values, joining through seeds, and upkeep (expiry, bucket
+refresh, republish, re-replication)."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+import attrs
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from bitdust_node.dht import store as store_rules
+from bitdust_node.dht.clock import DelayedCall, TimeSource
+from bitdust_node.dht.errors import DhtError, InvalidValue
+from bitdust_node.dht.lookup import Lookup, LookupResult
+from bitdust_node.dht.message import ErrorReply, Message, Request, Response, is_id
+from bitdust_node.dht.persist import DhtDatabase
+from bitdust_node.dht.protocol import Address, DhtProtocol
+from bitdust_node.dht.routing import Contact, RoutingTable, distance
+from bitdust_node.dht.store import DataStore, StoredValue
+
+KNOWN_LAYERS = tuple(range(10))
+
+
+@attrs.define
+class DhtConfig:
+    k: int = 4
+    alpha: int = 4
+    max_value_bytes: int = store_rules.MAX_VALUE_BYTES
+    maintenance_interval: float = 60.0
+    refresh_interval: float = 3600.0
+    republish_interval: float = 3600.0
+    replicate_interval: float = 3600.0
+    # delay between noticing a vanished contact and the repair pass
+    repair_delay: float = 5.0
+    attached: frozenset[int] = frozenset({0})
+
+
+@attrs.define(eq=False)
+class Layer:
+    layer_id: int
+    node_id: str
+    table: RoutingTable
+    store: DataStore
+    attached: bool
+    # values this node published, republished on schedule
+    published: dict[str, StoredValue] = attrs.field(factory=dict)
+    # for each stored key, the ids of the k closest nodes it was last copied to
+    replicated_to: dict[str, frozenset[str]] = attrs.field(factory=dict)
+    last_replicated: float = 0.0
+
+
+def new_node_id() -> str:
+    return os.urandom(20).hex()
+
+
+class DhtNode:
+    log = Logger()
+
+    def __init__(
+        self,
+        protocol: DhtProtocol,
+        clock: TimeSource,
+        config: DhtConfig | None = None,
+        db: DhtDatabase | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.clock = clock
+        self.config = config or DhtConfig()
+        self.db = db
+        self.rng = rng or random.Random()
+        self.advertised: dict[str, Any] = {}
+        self.udp_port: int = 0
+        self.layers: dict[int, Layer] = {}
+        self._loop: task.LoopingCall | None = None
+        self._repair_call: DelayedCall | None = None
+        protocol.handler = self
+        saved = db.layer_ids() if db is not None else {}
+        for layer_id in sorted(set(KNOWN_LAYERS) | set(self.config.attached)):
+            self._make_layer(layer_id, saved.get(layer_id))
+
+    # -- layers and persistence
+
+    def _make_layer(self, layer_id: int, node_id: str | None) -> Layer:
+        if node_id is None:
+            node_id = new_node_id()
+            if self.db is not None:
+                self.db.save_layer_id(layer_id, node_id)
+        layer = Layer(
+            layer_id,
+            node_id,
+            RoutingTable(node_id, self.config.k),
+            DataStore(self.config.max_value_bytes),
+            layer_id in self.config.attached,
+        )
+        self.layers[layer_id] = layer
+        return layer
+
+    def layer(self, layer_id: int) -> Layer:
+        found = self.layers.get(layer_id)
+        if found is None:
+            raise InvalidValue(f"unknown DHT layer {layer_id}")
+        return found
+
+    @property
+    def node_id(self) -> str:
+        return self.layers[0].node_id
+
+    def attach(self, layer_id: int) -> Layer:
+        layer = self.layers.get(layer_id) or self._make_layer(layer_id, None)
+        layer.attached = True
+        return layer
+
+    def load(self) -> None:
+        """Restore contacts and values saved by an earlier run."""
+        if self.db is None:
+            return
+        now = self.clock.seconds()
+        for layer in self.layers.values():
+            for contact in self.db.contacts(layer.layer_id):
+                layer.table.add(contact, now)
+            for item in self.db.values(layer.layer_id, mine=False):
+                if item.expires_at > now:
+                    layer.store._items[item.key] = item
+            for item in self.db.values(layer.layer_id, mine=True):
+                layer.published[item.key] = item
+
+    def save_contacts(self) -> None:
+        if self.db is None:
+            return
+        for layer in self.layers.values():
+            self.db.save_contacts(layer.layer_id, layer.table.contacts())
+
+    def start(self) -> None:
+        self.load()
+        self._loop = task.LoopingCall(self.maintain)
+        self._loop.clock = self.clock  # type: ignore[assignment]
+        self._loop.start(self.config.maintenance_interval, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._repair_call is not None and self._repair_call.active():
+            self._repair_call.cancel()
+        self.save_contacts()
+        self.protocol.cancel_all()
+
+    # -- answering requests (RequestHandler)
+
+    def handle_request(self, request: Request, address: Address) -> Message:
+        layer = self.layers.get(request.layer)
+        if layer is None:
+            return ErrorReply(
+                request.msg_id,
+                self.node_id,
+                "builtins.KeyError",
+                f"Invalid layer: {request.layer}",
+                request.layer,
+            )
+        if not request.question:
+            self._seen(layer, Contact(request.sender_id, address[0], address[1]))
+        method = _RPC_METHODS.get(request.method)
+        if method is None:
+            return ErrorReply(
+                request.msg_id,
+                layer.node_id,
+                "builtins.AttributeError",
+                f"Invalid method: {request.method}",
+                request.layer,
+            )
+        try:
+            payload = method(self, layer, request)
+        except DhtError as exc:
+            return ErrorReply(
+                request.msg_id,
+                layer.node_id,
+                "builtins.ValueError",
+                exc.message,
+                request.layer,
+            )
+        return Response(request.msg_id, layer.node_id, payload, request.layer)
+
+    def response_seen(self, response: Response, address: Address) -> None:
+        layer = self.layers.get(response.layer)
+        if layer is not None:
+            self._seen(layer, Contact(response.sender_id, address[0], address[1]))
+
+    def rpc_failed(self, node_id: str | None, address: Address, layer_id: int) -> None:
+        layer = self.layers.get(layer_id)
+        if layer is None or node_id is None:
+            return
+        if layer.table.remove(node_id):
+            self.schedule_repair()
+
+    def _seen(self, layer: Layer, contact: Contact) -> None:
+        is_new = layer.table.get(contact.node_id) is None
+        oldest = layer.table.add(contact, self.clock.seconds())
+        if oldest is not None:
+            # a full bucket keeps its oldest contact only if it still answers
+            self._ping(layer, oldest).addErrback(lambda _f: None)
+        elif is_new and layer.table.get(contact.node_id) is not None:
+            self._offer_values(layer, contact)
+
+    def _ping(self, layer: Layer, contact: Contact) -> defer.Deferred[Response]:
+        return self._call(layer, contact, "ping", [])
+
+    def _offer_values(self, layer: Layer, newcomer: Contact) -> None:
+        """Copy stored values to a new contact that is among the k closest to their keys."""
+        for item in layer.store:
+            closest = layer.table.closest(item.key, self.config.k)
+            if newcomer in closest and self._am_close(layer, item.key, closest):
+                self._store_at(layer, newcomer, item).addErrback(lambda _f: None)
+
+    def _am_close(self, layer: Layer, key: str, closest: list[Contact]) -> bool:
+        if len(closest) < self.config.k:
+            return True
+        return distance(layer.node_id, key) <= distance(closest[-1].node_id, key)
+
+    # -- RPC methods
+
+    def rpc_ping(self, layer: Layer, request: Request) -> Any:
+        return "pong"
+
+    def rpc_find_node(self, layer: Layer, request: Request) -> Any:
+        key = _key_arg(request)
+        closest = layer.table.closest(key, self.config.k, exclude=request.sender_id)
+        return [c.to_triple(layer.layer_id) for c in closest]
+
+    def rpc_find_value(self, layer: Layer, request: Request) -> Any:
+        key = _key_arg(request)
+        item = layer.store.get(key, self.clock.seconds())
+        if item is not None:
+            return item.reply()
+        return self.rpc_find_node(layer, request)
+
+    def rpc_store(self, layer: Layer, request: Request) -> Any:
+        args = request.args
+        if len(args) < 2 or not is_id(args[0]) or not isinstance(args[1], str):
+            raise InvalidValue("store needs a key and a string value")
+        publisher = args[2] if len(args) > 2 and is_id(args[2]) else request.sender_id
+        age = (
+            args[3]
+            if len(args) > 3 and isinstance(args[3], int) and args[3] >= 0
+            else 0
+        )
+        expire = (
+            args[4]
+            if len(args) > 4 and isinstance(args[4], int)
+            else store_rules.MAX_EXPIRE
+        )
+        now = self.clock.seconds()
+        item = StoredValue(
+            args[0],
+            args[1],
+            publisher,
+            now - age,
+            store_rules.clamp_expire(expire),
+            now,
+        )
+        if item.expires_at <= now:
+            raise InvalidValue("value already expired")
+        self._keep(layer, item)
+        return "OK"
+
+    def rpc_request(self, layer: Layer, request: Request) -> Any:
+        key = request.args[0] if request.args else None
+        if not isinstance(key, str):
+            raise InvalidValue("request needs a key")
+        return {key: self.advertised.get(key), 0: 0}
+
+    def _keep(self, layer: Layer, item: StoredValue) -> None:
+        layer.store.put(item)
+        if self.db is not None:
+            self.db.save_value(layer.layer_id, item, mine=False)
+
+    # -- outgoing RPCs and lookups
+
+    def _call(
+        self, layer: Layer, contact: Contact, method: str, args: list[Any]
+    ) -> defer.Deferred[Response]:
+        return self.protocol.call(
+            contact.address,
+            layer.node_id,
+            method,
+            args,
+            layer.layer_id,
+            question=not layer.attached,
+            node_id=contact.node_id,
+        )
+
+    def _lookup(
+        self, layer_id: int, key: str, find_value: bool
+    ) -> defer.Deferred[LookupResult]:
+        layer = self.layer(layer_id)
+        seeds = layer.table.closest(key, self.config.k * 2)
+
+        def call(
+            contact: Contact, method: str, lookup_key: str
+        ) -> defer.Deferred[Response]:
+            return self._call(layer, contact, method, [lookup_key])
+
+        return Lookup(
+            key,
+            layer.node_id,
+            seeds,
+            call,
+            self.config.k,
+            self.config.alpha,
+            find_value,
+        ).run()
+
+    def find_node(self, key: str, layer_id: int = 0) -> defer.Deferred[LookupResult]:
+        return self._lookup(layer_id, key, find_value=False)
+
+    @defer.inlineCallbacks
+    def find_value(self, key: str, layer_id: int = 0) -> Any:
+        """Fires with (StoredValue or None, LookupResult); the local store answers first."""
+        layer = self.layer(layer_id)
+        local = layer.store.get(key, self.clock.seconds())
+        result = yield self._lookup(layer_id, key, find_value=local is None)
+        if local is not None:
+            return local, result
+        reply = result.value_reply
+        if reply is None or not isinstance(reply.get(key), str):
+            return None, result
+        expire = reply.get("expireSeconds")
+        published = reply.get("originallyPublished")
+        found = StoredValue(
+            key,
+            reply[key],
+            "",
+            float(published)
+            if isinstance(published, (int, float))
+            else self.clock.seconds(),
+            expire if isinstance(expire, int) else store_rules.MAX_EXPIRE,
+        )
+        return found, result
+
+    @defer.inlineCallbacks
+    def set_value(
+        self,
+        key: str,
+        value: str,
+        layer_id: int = 0,
+        expire: int = store_rules.MAX_EXPIRE,
+    ) -> Any:
+        """Publish a value; fires with (contacts that stored it, LookupResult)."""
+        layer = self.layer(layer_id)
+        now = self.clock.seconds()
+        item = StoredValue(
+            key, value, layer.node_id, now, store_rules.clamp_expire(expire), now
+        )
+        layer.store.check(key, value)
+        layer.published[key] = item
+        if self.db is not None:
+            self.db.save_value(layer_id, item, mine=True)
+        stored, result = yield self._publish(layer, item)
+        return stored, result
+
+    @defer.inlineCallbacks
+    def _publish(self, layer: Layer, item: StoredValue) -> Any:
+        result = yield self.find_node(item.key, layer.layer_id)
+        if self._am_close(layer, item.key, result.closest):
+            self._keep(layer, item)
+        replies = yield defer.DeferredList(
+            [self._store_at(layer, c, item) for c in result.closest], consumeErrors=True
+        )
+        stored = [c for c, (ok, _r) in zip(result.closest, replies) if ok]
+        layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
+        return stored, result
+
+    def _store_at(
+        self, layer: Layer, contact: Contact, item: StoredValue
+    ) -> defer.Deferred[Response]:
+        age = max(0, int(self.clock.seconds() - item.originally_published))
+        args = [item.key, item.value, item.publisher_id, age, item.expire_seconds]
+        return self._call(layer, contact, "store", args)
+
+    def request(
+        self, contact: Contact, key: str, layer_id: int = 0
+    ) -> defer.Deferred[Any]:
+        """Ask a node for its advertised value of `key` (e.g. idurl, stun_port)."""
+        d = self._call(self.layer(layer_id), contact, "request", [key])
+        d.addCallback(
+            lambda r: r.payload.get(key) if isinstance(r.payload, dict) else None
+        )
+        return d
+
+    # -- joining
+
+    @defer.inlineCallbacks
+    def join(self, seeds: list[Address]) -> Any:
+        """Ask each seed for our own id on every attached layer; fires with how many answered."""
+        attempts = []
+        for address in seeds:
+            for layer in self.layers.values():
+                if layer.attached:
+                    attempts.append(
+                        self.protocol.call(
+                            address,
+                            layer.node_id,
+                            "findNode",
+                            [layer.node_id],
+                            layer.layer_id,
+                        )
+                    )
+        replies = yield defer.DeferredList(attempts, consumeErrors=True)
+        answered = sum(1 for ok, _r in replies if ok)
+        if answered:
+            yield self.refresh_all()
+        return answered
+
+    def refresh_all(self) -> defer.Deferred[Any]:
+        lookups = [
+            self.find_node(layer.node_id, layer.layer_id)
+            for layer in self.layers.values()
+            if layer.attached
+        ]
+        return defer.DeferredList(lookups, consumeErrors=True)
+
+    def contact_count(self, layer_id: int = 0) -> int:
+        return len(self.layer(layer_id).table)
+
+    # -- upkeep
+
+    def maintain(self) -> defer.Deferred[Any]:
+        now = self.clock.seconds()
+        work: list[defer.Deferred[Any]] = []
+        for layer in self.layers.values():
+            gone = layer.store.expire(now)
+            if gone and self.db is not None:
+                self.db.delete_values(layer.layer_id, gone, mine=False)
+            if not layer.attached:
+                continue
+            work.extend(self._refresh(layer, now))
+            work.extend(self._republish(layer, now))
+            if now - layer.last_replicated >= self.config.replicate_interval:
+                work.append(self._replicate(layer))
+        self.save_contacts()
+        return defer.DeferredList(work, consumeErrors=True)
+
+    def _refresh(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
+        if not len(layer.table):
+            return []
+        stale = layer.table.stale_buckets(now, self.config.refresh_interval)
+        return [self.find_node(b.random_id(self.rng), layer.layer_id) for b in stale]
+
+    def _republish(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
+        work = []
+        for key, item in list(layer.published.items()):
+            if now - item.last_published < self.config.republish_interval:
+                continue
+            fresh = attrs.evolve(item, originally_published=now, last_published=now)
+            layer.published[key] = fresh
+            if self.db is not None:
+                self.db.save_value(layer.layer_id, fresh, mine=True)
+            work.append(self._publish(layer, fresh))
+        return work
+
+    def schedule_repair(self) -> None:
+        if self._repair_call is None or not self._repair_call.active():
+            self._repair_call = self.clock.callLater(
+                self.config.repair_delay, self.repair
+            )
+
+    def repair(self) -> defer.Deferred[Any]:
+        return defer.DeferredList(
+            [
+                self._replicate(layer)
+                for layer in self.layers.values()
+                if layer.attached
+            ],
+            consumeErrors=True,
+        )
+
+    @defer.inlineCallbacks
+    def _replicate(self, layer: Layer) -> Any:
+        """Copy each held value to those of the k closest nodes that did not get it yet."""
+        layer.last_replicated = self.clock.seconds()
+        for item in layer.store:
+            result = yield self.find_node(item.key, layer.layer_id)
+            closest = frozenset(c.node_id for c in result.closest)
+            if closest == layer.replicated_to.get(item.key):
+                continue
+            targets = [
+                c
+                for c in result.closest
+                if c.node_id not in layer.replicated_to.get(item.key, frozenset())
+            ]
+            replies = yield defer.DeferredList(
+                [self._store_at(layer, c, item) for c in targets], consumeErrors=True
+            )
+            done = {c.node_id for c, (ok, _r) in zip(targets, replies) if ok}
+            before = layer.replicated_to.get(item.key, frozenset()) & closest
+            layer.replicated_to[item.key] = frozenset(before | done)
+
+    # -- status
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "udp_port": self.udp_port,
+            "bytes_received": self.protocol.bytes_received,
+            "bytes_sent": self.protocol.bytes_sent,
+            "layers": [self._layer_status(layer) for layer in self.layers.values()],
+        }
+
+    def _layer_status(self, layer: Layer) -> dict[str, Any]:
+        stats = self.protocol.layer_stats(layer.layer_id)
+        return {
+            "layer_id": layer.layer_id,
+            "node_id": layer.node_id,
+            "contacts": len(layer.table),
+            "buckets": len(layer.table.buckets),
+            "data_store_items": len(layer.store),
+            "node_items": len(self.advertised) if layer.layer_id == 0 else 0,
+            "packets_received": stats.packets_received,
+            "packets_sent": stats.packets_sent,
+            "rpc_calls": dict(stats.rpc_calls),
+            "rpc_responses": dict(stats.rpc_responses),
+            "active": layer.attached,
+            "attached": layer.attached,
+        }
+
+
+def _key_arg(request: Request) -> str:
+    if not request.args or not is_id(request.args[0]):
+        raise InvalidValue("expected a 40-char hex key")
+    key: str = request.args[0]
+    return key
+
+
+_RPC_METHODS = {
+    "ping": DhtNode.rpc_ping,
+    "findNode": DhtNode.rpc_find_node,
+    "findValue": DhtNode.rpc_find_value,
+    "store": DhtNode.rpc_store,
+    "request": DhtNode.rpc_request,
+}

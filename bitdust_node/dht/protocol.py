@@ -1,0 +1,217 @@
+"""UDP glue of the DHT: datagrams in, typed messages to the node, replies and RPCs out.
+
+It frames and matches RPCs (timeouts, retries) and counts traffic per layer; what a request
+means is the node's business (`RequestHandler`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any, Protocol
+
+import attrs
+from twisted.internet import defer
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger, LogLevel
+
+from bitdust_node.dht import datagram, message
+from bitdust_node.dht.clock import DelayedCall, TimeSource
+from bitdust_node.dht.errors import RemoteError, RpcTimeout
+from bitdust_node.dht.message import ErrorReply, Message, Request, Response
+from bitdust_node.wire.bencode import BencodeError
+
+Address = tuple[str, int]
+
+RPC_TIMEOUT = 10.0
+RPC_RETRIES = 1
+
+
+class RequestHandler(Protocol):
+    def handle_request(self, request: Request, address: Address) -> Message: ...
+
+    def response_seen(self, response: Response, address: Address) -> None: ...
+
+    def rpc_failed(self, node_id: str | None, address: Address, layer: int) -> None: ...
+
+
+@attrs.define
+class LayerStats:
+    packets_received: int = 0
+    packets_sent: int = 0
+    rpc_calls: Counter[str] = attrs.field(factory=Counter)
+    rpc_responses: Counter[str] = attrs.field(factory=Counter)
+
+
+@attrs.define(eq=False)
+class _Call:
+    deferred: defer.Deferred[Any]
+    address: Address
+    method: str
+    layer: int
+    datagrams: list[bytes]
+    node_id: str | None
+    attempts: int = 1
+    timer: DelayedCall | None = None
+
+
+def new_rpc_id() -> str:
+    return os.urandom(20).hex()
+
+
+class DhtProtocol(DatagramProtocol):
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: TimeSource,
+        rpc_timeout: float = RPC_TIMEOUT,
+        rpc_retries: int = RPC_RETRIES,
+    ) -> None:
+        self.clock = clock
+        self.handler: RequestHandler | None = None
+        self.rpc_timeout = rpc_timeout
+        self.rpc_retries = rpc_retries
+        self.reassembler = datagram.Reassembler(clock)
+        self.stats: dict[int, LayerStats] = {}
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.dropped: Counter[str] = Counter()
+        self._logged: set[str] = set()
+        self._calls: dict[str, _Call] = {}
+
+    def layer_stats(self, layer: int) -> LayerStats:
+        return self.stats.setdefault(layer, LayerStats())
+
+    # -- incoming
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        address: Address = (addr[0], addr[1])
+        self.bytes_received += len(data)
+        try:
+            header, body = datagram.unpack(data)
+            whole = self.reassembler.feed(address, header, body)
+            if whole is None:
+                return
+            msg = message.decode(whole)
+        except datagram.DatagramError as exc:
+            self.drop(exc.kind, address, str(exc))
+            return
+        except BencodeError as exc:
+            self.drop("bad_bencode", address, str(exc))
+            return
+        except message.MessageError as exc:
+            self.drop("bad_message", address, str(exc))
+            return
+        stats = self.layer_stats(msg.layer)
+        stats.packets_received += 1
+        if isinstance(msg, Request):
+            stats.rpc_calls[msg.method] += 1
+            self._answer(msg, address)
+        else:
+            self._complete(msg, address)
+
+    def drop(self, kind: str, address: Address, why: str) -> None:
+        """Count a refused input; log only the first of each kind."""
+        self.dropped[kind] += 1
+        if kind not in self._logged:
+            self._logged.add(kind)
+            self.log.emit(
+                LogLevel.warn,
+                "DHT dropped input ({kind}) from {address}: {why}; later ones are only counted",
+                kind=kind,
+                address=address,
+                why=why,
+            )
+
+    def _answer(self, request: Request, address: Address) -> None:
+        if self.handler is None:
+            return
+        reply = self.handler.handle_request(request, address)
+        if isinstance(reply, ErrorReply):
+            self.drop("refused_" + request.method[:20], address, reply.text)
+        self._send(reply, address)
+
+    def _complete(self, reply: Response | ErrorReply, address: Address) -> None:
+        call = self._calls.get(reply.msg_id)
+        if call is None or call.address != address:
+            self.drop("unexpected_reply", address, f"no pending call {reply.msg_id}")
+            return
+        del self._calls[reply.msg_id]
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        if isinstance(reply, Response):
+            self.layer_stats(call.layer).rpc_responses[call.method] += 1
+            if self.handler is not None:
+                self.handler.response_seen(reply, address)
+            call.deferred.callback(reply)
+        else:
+            call.deferred.errback(RemoteError(reply.error_type, reply.text))
+
+    # -- outgoing
+
+    def _send(self, msg: Message, address: Address) -> list[bytes]:
+        parts = datagram.split(msg.msg_id, message.encode(msg))
+        self._write(parts, address, msg.layer)
+        return parts
+
+    def _write(self, parts: list[bytes], address: Address, layer: int) -> None:
+        # typed Any: mypy without the zope plugin misreads IUDPTransport.write
+        transport: Any = self.transport
+        if transport is None:
+            return
+        self.layer_stats(layer).packets_sent += 1
+        for part in parts:
+            try:
+                transport.write(part, address)
+            except OSError as exc:
+                self.drop("send_failed", address, str(exc))
+                return
+            self.bytes_sent += len(part)
+
+    def call(
+        self,
+        address: Address,
+        sender_id: str,
+        method: str,
+        args: list[Any],
+        layer: int = 0,
+        question: bool = False,
+        node_id: str | None = None,
+    ) -> defer.Deferred[Response]:
+        """Send a request; fires with the Response, or fails with RemoteError or RpcTimeout."""
+        request = Request(new_rpc_id(), sender_id, method, args, layer, question)
+        parts = datagram.split(request.msg_id, message.encode(request))
+        d: defer.Deferred[Response] = defer.Deferred()
+        call = _Call(d, address, method, layer, parts, node_id)
+        self._calls[request.msg_id] = call
+        self._write(parts, address, layer)
+        call.timer = self.clock.callLater(
+            self.rpc_timeout, self._timed_out, request.msg_id
+        )
+        return d
+
+    def _timed_out(self, msg_id: str) -> None:
+        call = self._calls.get(msg_id)
+        if call is None:
+            return
+        if call.attempts <= self.rpc_retries:
+            call.attempts += 1
+            self._write(call.datagrams, call.address, call.layer)
+            call.timer = self.clock.callLater(self.rpc_timeout, self._timed_out, msg_id)
+            return
+        del self._calls[msg_id]
+        if self.handler is not None:
+            self.handler.rpc_failed(call.node_id, call.address, call.layer)
+        call.deferred.errback(RpcTimeout(f"{call.method} to {call.address} timed out"))
+
+    def cancel_all(self) -> None:
+        """Fail every pending call (on stop)."""
+        calls, self._calls = self._calls, {}
+        for call in calls.values():
+            if call.timer is not None and call.timer.active():
+                call.timer.cancel()
+            call.deferred.errback(RpcTimeout("DHT stopped"))
+
+    def pending_calls(self) -> int:
+        return len(self._calls)
