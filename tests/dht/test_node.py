@@ -156,13 +156,9 @@ class RpcTests(unittest.TestCase):
         self.assertEqual(reply.payload, "pong")
 
 
-class _Recorder:
+class _Recorder(DatagramProtocol):
     def __init__(self, into: list[tuple[bytes, object]]) -> None:
         self.into = into
-        self.transport = None
-
-    def makeConnection(self, transport: object) -> None:
-        self.transport = transport  # type: ignore[assignment]
 
     def datagramReceived(self, data: bytes, addr: object) -> None:
         self.into.append((data, addr))
