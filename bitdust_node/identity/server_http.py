@@ -1,0 +1,153 @@
+"""The identity server's web front: GET /<name>.xml, the index page, POST / with raw XML."""
+
+from __future__ import annotations
+
+import html
+import re
+from io import BytesIO
+from typing import Any
+
+from twisted.web import http, resource, server
+
+from bitdust_node.identity.acceptance import IdentityRefused
+from bitdust_node.identity.deadline import DeadlineFactory
+from bitdust_node.identity.server import IdServer
+from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
+
+NOT_FOUND_BODY = (
+    b"\n<html>\n  <head><title>404 - No Such Resource</title></head>\n  <body>\n"
+    b"    <h1>No Such Resource</h1>\n    <p>Not found</p>\n  </body>\n</html>\n"
+)
+_IDENTITY_PATH = re.compile(rb"/([a-z0-9_-]{3,20})\.xml")
+# a slow client gets this long to send a whole request
+REQUEST_DEADLINE = 20.0
+IDLE_TIMEOUT = 60.0
+
+
+class CappedRequest(server.Request):
+    """A request whose body is refused with 413 once it passes the cap, before it is buffered."""
+
+    max_body = MAX_IDENTITY_BYTES
+    _refused = False
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > self.max_body:
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self.max_body:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self._refused:
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.content: Any = BytesIO()
+        transport: Any = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        transport.loseConnection()
+
+
+class IdServerResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, idserver: IdServer, other_servers: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.idserver = idserver
+        self.other_servers = other_servers
+
+    def render_GET(self, request: server.Request) -> bytes:
+        path = request.path
+        if path == b"/":
+            request.setHeader(b"Content-Type", b"text/html")
+            return self._index(request)
+        match = _IDENTITY_PATH.fullmatch(path)
+        stored = self.idserver.store.get(match.group(1).decode()) if match else None
+        if stored is None:
+            request.setResponseCode(http.NOT_FOUND)
+            request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+            return NOT_FOUND_BODY
+        request.setHeader(b"Content-Type", b"application/xml")
+        request.setHeader(b"Last-Modified", http.datetimeToString(stored.touched))
+        return stored.xml
+
+    def render_POST(self, request: server.Request) -> bytes:
+        if request.path != b"/":
+            request.setResponseCode(http.NOT_FOUND)
+            return NOT_FOUND_BODY
+        content: Any = request.content
+        data = content.read(MAX_IDENTITY_BYTES + 1)
+        try:
+            self.idserver.receive(data)
+        except IdentityRefused as err:
+            request.setResponseCode(http.BAD_REQUEST)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return err.message.encode("utf-8")
+        return b""
+
+    def _index(self, request: server.Request) -> bytes:
+        return index_page(
+            self.idserver.host,
+            self.idserver.store.names(),
+            self.other_servers,
+            _client_host(request),
+        ).encode("utf-8")
+
+
+def _client_host(request: server.Request) -> str:
+    peer: Any = request.getClientAddress()
+    return f"{getattr(peer, 'host', '')}:{getattr(peer, 'port', '')}"
+
+
+def index_page(
+    host: str, names: list[str], others: tuple[str, ...], client: str
+) -> str:
+    """Hosted names grouped by first letter; the closing comment tells the client its address."""
+    title = html.escape(f"Identities on {host}")
+    groups: dict[str, list[str]] = {}
+    for name in sorted(names):
+        groups.setdefault(name[0].upper(), []).append(name)
+    rows = []
+    for letter, members in groups.items():
+        rows.append(f"<br>\n<h3>{html.escape(letter)}</h3>")
+        rows.extend(f'<p><a href="/{n}.xml"><nobr>{n}</nobr></a></p>' for n in members)
+    links = "".join(
+        f'<a href="http://{html.escape(o)}/"><nobr>{html.escape(o)}</nobr></a>&nbsp;&nbsp;\n'
+        for o in others
+    )
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n</head>\n<body>\n"
+        f"<h1 align=center>{title}</h1><br>\n"
+        + "\n".join(rows)
+        + f'\n<br><br><p>Total identities on "{html.escape(host)}": {len(names)}</p><br><br>\n'
+        f"<p>Other known identity servers:\n{links}</p><!--CLIENT_HOST={client}-->\n"
+        "</body>\n</html>\n"
+    )
+
+
+def make_site(
+    idserver: IdServer,
+    clock: Any,
+    other_servers: tuple[str, ...] = (),
+    deadline: float = REQUEST_DEADLINE,
+) -> DeadlineFactory:
+    site = server.Site(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT)
+    site.requestFactory = CappedRequest
+    site.displayTracebacks = False
+    site.noisy = False
+    return DeadlineFactory(site, deadline, clock)

@@ -1,0 +1,94 @@
+"""The identity server's files: one `<name>.xml` per hosted identity, replaced atomically."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import attrs
+from twisted.logger import Logger
+
+from bitdust_node.wire import identity_xml
+from bitdust_node.wire.identity_xml import Identity
+
+log = Logger()
+_tmp_counter = itertools.count()
+
+
+@attrs.frozen
+class StoredIdentity:
+    xml: bytes
+    identity: Identity
+    # when it was last uploaded (even unchanged): drives Last-Modified and expiry
+    touched: float
+
+
+@attrs.define
+class IdentityStore:
+    """Hosted identities, on disk under `root` and in memory for serving."""
+
+    root: Path
+    _items: dict[str, StoredIdentity] = attrs.field(factory=dict)
+
+    def load(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self.root.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)  # left by a crash between write and rename
+        for path in sorted(self.root.glob("*.xml")):
+            name = path.name[:-4]
+            try:
+                identity = identity_xml.parse(path.read_bytes())
+            except (OSError, identity_xml.IdentityFormatError) as err:
+                log.warn(  # noqa: G010 - twisted.logger has no .warning
+                    "skipping unreadable identity {path}: {err}",
+                    path=str(path),
+                    err=str(err),
+                )
+                continue
+            if identity.name != name:
+                log.warn(  # noqa: G010 - twisted.logger has no .warning
+                    "skipping {path}: holds {other}",
+                    path=str(path),
+                    other=identity.name,
+                )
+                continue
+            self._items[name] = StoredIdentity(
+                path.read_bytes(), identity, path.stat().st_mtime
+            )
+
+    def get(self, name: str) -> StoredIdentity | None:
+        return self._items.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, identity: Identity, xml: bytes, now: float) -> None:
+        """Write to a unique temp file then rename: readers see the old or the new file, never a mix."""
+        name = identity.name
+        if not identity_xml.is_valid_name(name):
+            raise ValueError(f"refusing to store invalid name {name!r}")
+        path = self.root / f"{name}.xml"
+        tmp = self.root / f".{name}.{os.getpid()}.{next(_tmp_counter)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(xml)
+                out.flush()
+                os.fsync(out.fileno())
+            os.utime(tmp, (now, now))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._items[name] = StoredIdentity(xml, identity, now)
+
+    def remove(self, name: str) -> None:
+        self._items.pop(name, None)
+        (self.root / f"{name}.xml").unlink(missing_ok=True)
+
+    def untouched_since(self, deadline: float) -> list[str]:
+        return [name for name, item in self._items.items() if item.touched < deadline]
