@@ -62,14 +62,19 @@ class Node(MultiService):
     def bind_address(self) -> str:
         return str(self.settings.get("services/network/bind-address"))
 
-    def startService(self) -> None:
+    def prepare(self) -> None:
+        """Everything but the sockets: the secret, the identity, the service graph."""
         home_files.ensure_home(self.home)
         (self.home / home_files.LOG_DIR).mkdir(exist_ok=True)
+        self.api_secret = home_files.ensure_api_secret(self.home)
+        self.my_identity = _load_identity(self)
+        self.graph = ServiceGraph(self, discover())
+
+    def startService(self) -> None:
+        home_files.ensure_home(self.home)
         self.lock.acquire()
         try:
-            self.api_secret = home_files.ensure_api_secret(self.home)
-            self.my_identity = _load_identity(self)
-            self.graph = ServiceGraph(self, discover())
+            self.prepare()
             self._listen_rest()
         except BaseException:
             self.lock.release()

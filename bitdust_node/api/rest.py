@@ -97,10 +97,11 @@ class RestAPI:
 
     @staticmethod
     def _parse(request: CappedRequest, endpoint: Endpoint) -> ApiRequest:
-        if request.body_too_large:
-            raise TooLarge(f"request body over {request.max_body} bytes")
+        # CappedRequest flags it while the body arrives; the read bound covers any other request class
+        raw = request.content.read(MAX_BODY + 1) if request.content is not None else b""
+        if getattr(request, "body_too_large", False) or len(raw) > MAX_BODY:
+            raise TooLarge(f"request body over {MAX_BODY} bytes")
         args = {k.decode(errors="replace"): v[-1].decode(errors="replace") for k, v in request.args.items()}
-        raw = request.content.read() if request.content is not None else b""
         body: Any = {}
         if raw.strip():
             try:

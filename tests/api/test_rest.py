@@ -1,0 +1,126 @@
+"""The REST API through StubTreq: envelope, secret, errors, settings, services, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.api.rest import MAX_BODY, RestAPI
+from bitdust_node.node import Node
+
+BASE = "http://127.0.0.1:8180"
+
+
+class RestTests(TestCase):
+    def setUp(self) -> None:
+        self.node = Node(Path(self.mktemp()))
+        self.node.prepare()
+        assert self.node.graph is not None
+        self.node.graph.reconcile()
+        self.treq = StubTreq(RestAPI(self.node).site().resource)
+        self.addCleanup(self.node.graph.shutdown)
+
+    async def call(self, method: str, path: str, body: Any = None, secret: str | None = None,
+                   raw: bytes | None = None) -> tuple[int, Any]:
+        headers = {"api_secret": [secret if secret is not None else self.node.api_secret]}
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        response = await self.treq.request(method, BASE + path, data=data, headers=headers)
+        return response.code, json.loads(await response.content())
+
+    async def test_health(self) -> None:
+        code, reply = await self.call("GET", "/process/health/v1")
+        self.assertEqual(code, 200)
+        self.assertEqual(reply["status"], "OK")
+
+    async def test_secret_is_required(self) -> None:
+        for secret in ("", "wrong"):
+            code, reply = await self.call("GET", "/process/health/v1", secret=secret)
+            self.assertEqual(code, 401)
+            self.assertEqual(reply["status"], "ERROR")
+            self.assertTrue(reply["errors"])
+
+    async def test_secret_can_be_switched_off(self) -> None:
+        self.node.settings.set("interface/api/auth-secret-enabled", False)
+        code, _ = await self.call("GET", "/process/health/v1", secret="")
+        self.assertEqual(code, 200)
+
+    def test_secret_file_is_private(self) -> None:
+        mode = (self.node.home / "apisecret").stat().st_mode & 0o777
+        self.assertEqual(mode, 0o600)
+
+    async def test_unknown_endpoint_is_404_envelope(self) -> None:
+        code, reply = await self.call("GET", "/no/such/endpoint/v1")
+        self.assertEqual(code, 404)
+        self.assertEqual(reply["status"], "ERROR")
+        self.assertIn("/no/such/endpoint/v1", reply["errors"][0])
+
+    async def test_config_get_set_list(self) -> None:
+        code, reply = await self.call("GET", "/config/get/v1?key=services/entangled-dht/udp-port")
+        self.assertEqual(code, 200)
+        entry = reply["result"][0]
+        self.assertEqual((entry["key"], entry["value"], entry["type"]), ("services/entangled-dht/udp-port", 14441, "port number"))
+        code, reply = await self.call("POST", "/config/set/v1", {"key": "services/supplier/donated-space", "value": "50 GB"})
+        self.assertEqual((code, reply["result"][0]["value"]), (200, "50 GB"))
+        code, reply = await self.call("GET", "/config/list/v1")
+        self.assertIn("services/supplier/donated-space", [e["key"] for e in reply["result"]])
+
+    async def test_bad_settings_are_400_and_change_nothing(self) -> None:
+        for body in ({"key": "services/entangled-dht/udp-port", "value": "banana"},
+                     {"key": "no/such/key", "value": "1"},
+                     {"key": "services/entangled-dht/udp-port"}):
+            code, reply = await self.call("POST", "/config/set/v1", body)
+            self.assertEqual(code, 400, body)
+            self.assertEqual(reply["status"], "ERROR")
+        self.assertEqual(self.node.settings.get("services/entangled-dht/udp-port"), 14441)
+        self.assertFalse((self.node.home / "config.json").exists())
+
+    async def test_malformed_json_is_400(self) -> None:
+        for raw in (b"{nope", b"[1, 2]", b"\xff\xfe"):
+            code, reply = await self.call("POST", "/config/set/v1", raw=raw)
+            self.assertEqual(code, 400)
+            self.assertEqual(reply["status"], "ERROR")
+
+    async def test_oversize_body_is_413(self) -> None:
+        code, reply = await self.call("POST", "/config/set/v1", raw=b" " * (MAX_BODY + 10))
+        self.assertEqual(code, 413)
+        self.assertEqual(reply["status"], "ERROR")
+
+    async def test_service_list_and_live_switch(self) -> None:
+        code, reply = await self.call("GET", "/service/list/v1")
+        services = {s["name"]: s for s in reply["result"]}
+        self.assertEqual(services["service_network"]["state"], "ON")
+        self.assertEqual(services["service_supplier"]["state"], "NOT_INSTALLED")
+        self.assertTrue(services["service_supplier"]["reason"])
+        code, reply = await self.call("POST", "/config/set/v1", {"key": "services/network/enabled", "value": "false"})
+        self.assertEqual(code, 200)
+        code, reply = await self.call("GET", "/service/info/v1?name=service_network")
+        self.assertEqual((reply["result"]["state"], reply["result"]["enabled"]), ("OFF", False))
+        code, reply = await self.call("POST", "/service/start/v1", {"name": "service_network"})
+        self.assertEqual(reply["result"]["state"], "ON")
+        code, _ = await self.call("GET", "/service/info/v1?name=service_nothing")
+        self.assertEqual(code, 404)
+
+    async def test_automat_list(self) -> None:
+        code, reply = await self.call("GET", "/automat/list/v1")
+        machines = {m["id"]: m for m in reply["result"]}
+        self.assertEqual(machines["service_network"]["state"], "ON")
+        self.assertEqual(machines["service_network"]["repr"], "service_network(ON)")
+
+    async def test_network_status(self) -> None:
+        code, reply = await self.call("GET", "/network/status/v1")
+        self.assertEqual(code, 200)
+        self.assertEqual(reply["result"]["network_state"], "ON")
+        self.assertIn("127.0.0.1", reply["result"]["local_addresses"])
+
+    async def test_openapi_lists_every_endpoint(self) -> None:
+        response = await self.treq.get(BASE + "/openapi.json", headers={"api_secret": [self.node.api_secret]})
+        document = json.loads(await response.content())
+        self.assertEqual(document["openapi"][:2], "3.")
+        for path in ("/process/health/v1", "/config/set/v1", "/service/list/v1", "/automat/list/v1",
+                     "/network/status/v1"):
+            self.assertIn(path, document["paths"])
+        self.assertIn("post", document["paths"]["/config/set/v1"])

@@ -1,0 +1,203 @@
+"""The service graph: order, conflicts, live switching, DEPENDS_OFF, NOT_INSTALLED, failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from twisted.internet import defer
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.fsm import Registry
+from bitdust_node.services.base import Service
+from bitdust_node.services.catalog import GRAPH, discover
+from bitdust_node.services.graph import GraphError, ServiceGraph, dependency_order
+from bitdust_node.settings import Settings
+
+
+@attrs.define
+class FakeNode:
+    settings: Settings = attrs.field(factory=lambda: Settings.load(None))
+    registry: Registry = attrs.field(factory=Registry)
+    my_identity: Any = None
+    journal: list[str] = attrs.field(factory=list)
+    # name -> Deferred the test fires by hand; services not listed start at once
+    pending: dict[str, defer.Deferred[None]] = attrs.field(factory=dict)
+    fail: set[str] = attrs.field(factory=set)
+
+
+def recording(name: str, depends: tuple[str, ...] = (), **extra: Any) -> type[Service]:
+    """A service that writes its starts and stops into the node's journal."""
+
+    class Recording(Service):
+        def start(self) -> defer.Deferred[None]:
+            node: FakeNode = self.node  # type: ignore[assignment]
+            node.journal.append(f"start {self.name}")
+            if self.name in node.fail:
+                return defer.fail(OSError("Address already in use"))
+            if self.name in node.pending:
+                return node.pending[self.name]
+            return defer.succeed(None)
+
+        def stop(self) -> defer.Deferred[None]:
+            self.node.journal.append(f"stop {self.name}")  # type: ignore[attr-defined]
+            return defer.succeed(None)
+
+    Recording.name = name
+    Recording.depends_on = depends
+    for key, value in extra.items():
+        setattr(Recording, key, value)
+    return Recording
+
+
+def spec_classes() -> dict[str, type[Service]]:
+    """The real dependency table of SPEC.md with recording services in place of real ones."""
+    return {name: recording(name, deps) for name, deps in GRAPH.items()}
+
+
+class DependencyOrderTests(TestCase):
+    def test_dependencies_come_first(self) -> None:
+        order = dependency_order(GRAPH)
+        for name, deps in GRAPH.items():
+            for dep in deps:
+                self.assertLess(order.index(dep), order.index(name), f"{dep} before {name}")
+
+    def test_cycle_and_unknown_dependency_are_refused(self) -> None:
+        self.assertRaises(GraphError, dependency_order, {"a": ("b",), "b": ("a",)})
+        self.assertRaises(GraphError, dependency_order, {"a": ("nope",)})
+
+    def test_catalog_covers_every_spec_service(self) -> None:
+        names = set(discover())
+        for name in ("network", "tcp_connections", "udp_datagrams", "gateway", "tcp_transport",
+                     "entangled_dht", "identity_server", "identity_propagate", "p2p_hookups",
+                     "nodes_lookup", "proxy_server", "proxy_transport", "private_messages",
+                     "supplier", "customer"):
+            self.assertIn(name, names)
+
+
+class GraphTests(TestCase):
+    def make(self, classes: dict[str, type[Service]] | None = None, **node_args: Any) -> tuple[FakeNode, ServiceGraph]:
+        node = FakeNode(**node_args)
+        graph = ServiceGraph(node, classes or spec_classes())  # type: ignore[arg-type]
+        graph.reconcile()
+        return node, graph
+
+    def states(self, graph: ServiceGraph) -> dict[str, str]:
+        return {name: graph.state(name) for name in graph.managed}
+
+    def test_defaults_start_in_dependency_order(self) -> None:
+        node, graph = self.make()
+        starts = [line.split()[1] for line in node.journal]
+        for name in starts:
+            for dep in GRAPH[name]:
+                self.assertLess(starts.index(dep), starts.index(name))
+        states = self.states(graph)
+        self.assertEqual(states["customer"], "ON")
+        self.assertEqual(states["identity_server"], "OFF")
+        self.assertEqual(states["proxy_server"], "OFF")
+        self.assertTrue(graph.is_settled())
+
+    def test_machines_are_registered_with_indexes(self) -> None:
+        node, graph = self.make()
+        entries = node.registry.entries()
+        self.assertEqual([e.index for e in entries], list(range(1, len(GRAPH) + 1)))
+        self.assertIn("service_network", [e.id for e in entries])
+        network = node.registry.find("service_network")
+        assert network is not None
+        self.assertEqual((network.state, network.past), ("ON", ["OFF", "STARTING"]))
+
+    def test_switching_a_dependency_off_stops_dependents_first_and_back(self) -> None:
+        node, graph = self.make()
+        node.journal.clear()
+        node.settings.set("services/network/enabled", False)
+        stops = [line.split()[1] for line in node.journal]
+        self.assertEqual(stops[-1], "network")
+        for name in stops:
+            for dep in GRAPH[name]:
+                self.assertGreater(stops.index(dep), stops.index(name), f"{name} stops before {dep}")
+        states = self.states(graph)
+        self.assertEqual(states["network"], "OFF")
+        self.assertEqual(states["entangled_dht"], "DEPENDS_OFF")
+        self.assertEqual(states["customer"], "DEPENDS_OFF")
+        self.assertEqual(states["identity_server"], "OFF")  # disabled, so OFF rather than DEPENDS_OFF
+        node.settings.set("services/network/enabled", True)
+        self.assertEqual(self.states(graph)["customer"], "ON")
+
+    def test_enabling_a_service_starts_it_live(self) -> None:
+        node, graph = self.make()
+        node.settings.set("services/identity-server/enabled", True)
+        self.assertEqual(graph.state("identity_server"), "ON")
+        node.settings.set("services/identity-server/enabled", False)
+        self.assertEqual(graph.state("identity_server"), "OFF")
+        self.assertEqual(node.journal[-1], "stop identity_server")
+
+    def test_proxy_server_stays_off_while_proxy_transport_is_enabled(self) -> None:
+        node, graph = self.make()
+        node.settings.set("services/proxy-server/enabled", True)
+        self.assertEqual(graph.state("proxy_server"), "OFF")
+        self.assertIn("service_proxy_transport", graph.describe("proxy_server")["reason"])
+        node.settings.set("services/proxy-transport/enabled", False)
+        self.assertEqual(graph.state("proxy_server"), "ON")
+        self.assertEqual(graph.state("proxy_transport"), "OFF")
+        node.settings.set("services/proxy-transport/enabled", True)
+        self.assertEqual(graph.state("proxy_server"), "OFF")
+        self.assertEqual(graph.state("proxy_transport"), "ON")
+
+    def test_needs_identity_is_not_installed_until_one_exists(self) -> None:
+        classes = spec_classes()
+        classes["supplier"] = recording("supplier", GRAPH["supplier"], needs_identity=True)
+        node, graph = self.make(classes)
+        self.assertEqual(graph.state("supplier"), "NOT_INSTALLED")
+        self.assertIn("identity", graph.describe("supplier")["reason"])
+        node.my_identity = object()
+        graph.reconcile()
+        self.assertEqual(graph.state("supplier"), "ON")
+
+    def test_not_built_service_is_never_started(self) -> None:
+        classes = spec_classes()
+        classes["gateway"] = recording("gateway", GRAPH["gateway"], not_built="not built yet")
+        node, graph = self.make(classes)
+        self.assertEqual(graph.state("gateway"), "NOT_INSTALLED")
+        self.assertEqual(graph.state("tcp_transport"), "DEPENDS_OFF")
+        self.assertNotIn("start gateway", node.journal)
+
+    def test_dependents_wait_for_a_slow_start(self) -> None:
+        slow: defer.Deferred[None] = defer.Deferred()
+        node, graph = self.make(pending={"udp_datagrams": slow})
+        self.assertEqual(graph.state("udp_datagrams"), "STARTING")
+        self.assertIn(graph.state("entangled_dht"), ("OFF", "DEPENDS_OFF"))
+        self.assertNotIn("start entangled_dht", node.journal)
+        self.assertFalse(graph.is_settled())
+        settled = graph.settled()
+        self.assertNoResult(settled)
+        slow.callback(None)
+        self.assertEqual(graph.state("entangled_dht"), "ON")
+        self.successResultOf(settled)
+
+    def test_failed_start_rests_off_with_reason_until_settings_change(self) -> None:
+        node, graph = self.make(fail={"udp_datagrams"})
+        self.assertEqual(graph.state("udp_datagrams"), "OFF")
+        self.assertIn("Address already in use", graph.describe("udp_datagrams")["reason"])
+        self.assertEqual(graph.state("entangled_dht"), "DEPENDS_OFF")
+        self.assertEqual(node.journal.count("start udp_datagrams"), 1)  # no retry loop
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertTrue(graph.is_settled())
+        node.fail.clear()
+        node.settings.set("services/udp-datagrams/udp-port", 8883)
+        self.assertEqual(graph.state("entangled_dht"), "ON")
+
+    def test_shutdown_stops_everything_in_reverse_order(self) -> None:
+        node, graph = self.make()
+        node.journal.clear()
+        done = graph.shutdown()
+        self.successResultOf(done)
+        stopped = [line.split()[1] for line in node.journal]
+        self.assertEqual(stopped[-1], "network")
+        self.assertTrue(all(s in ("OFF", "DEPENDS_OFF", "NOT_INSTALLED") for s in self.states(graph).values()))
+
+
+class MachineNameTests(TestCase):
+    def test_names(self) -> None:
+        cls = recording("entangled_dht")
+        self.assertEqual(cls.machine_name(), "service_entangled_dht")
+        self.assertEqual(cls.config_prefix(), "services/entangled-dht")
