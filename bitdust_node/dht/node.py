@@ -270,7 +270,9 @@ class DhtNode:
         key = request.args[0] if request.args else None
         if not isinstance(key, str):
             raise InvalidValue("request needs a key")
-        return {key: self.advertised.get(key), 0: 0}
+        value = self.advertised.get(key)
+        # some values (idurl) appear later in the node's life
+        return {key: value() if callable(value) else value, 0: 0}
 
     def _keep(self, layer: Layer, item: StoredValue) -> None:
         layer.store.put(item)
@@ -422,6 +424,10 @@ class DhtNode:
         ]
         return defer.DeferredList(lookups, consumeErrors=True)
 
+    def saved_addresses(self) -> list[Address]:
+        """Addresses of the base layer's contacts (restored from the home on start)."""
+        return [c.address for c in self.layers[0].table.contacts()]
+
     def contact_count(self, layer_id: int = 0) -> int:
         return len(self.layer(layer_id).table)
 
@@ -508,6 +514,13 @@ class DhtNode:
             "layers": [self._layer_status(layer) for layer in self.layers.values()],
         }
 
+    def _node_items(self) -> int:
+        return sum(
+            1
+            for v in self.advertised.values()
+            if (v() if callable(v) else v) is not None
+        )
+
     def _layer_status(self, layer: Layer) -> dict[str, Any]:
         stats = self.protocol.layer_stats(layer.layer_id)
         return {
@@ -516,7 +529,7 @@ class DhtNode:
             "contacts": len(layer.table),
             "buckets": len(layer.table.buckets),
             "data_store_items": len(layer.store),
-            "node_items": len(self.advertised) if layer.layer_id == 0 else 0,
+            "node_items": self._node_items() if layer.layer_id == 0 else 0,
             "packets_received": stats.packets_received,
             "packets_sent": stats.packets_sent,
             "rpc_calls": dict(stats.rpc_calls),
