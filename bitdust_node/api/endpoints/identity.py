@@ -1,0 +1,100 @@
+"""REST endpoints of the local identity and the identity cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+
+from bitdust_node.api.routes import ApiRequest, endpoint
+from bitdust_node.errors import InvalidInput, NotFound
+from bitdust_node.identity import backup, my_identity, registration
+from bitdust_node.identity.cache import identity_cache
+from bitdust_node.identity.my_identity import describe_identity
+
+if TYPE_CHECKING:
+    from bitdust_node.node import Node
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@endpoint(
+    "POST",
+    "/identity/create/v1",
+    "Create my identity on the known identity servers",
+    params=("username",),
+)
+def identity_create(node: Node, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+    username = req.body.get("username", req.args.get("username"))
+
+    async def run() -> dict[str, Any]:
+        me = await registration.create(node, username)
+        return me.describe(include_xml=True)
+
+    return defer.ensureDeferred(run())
+
+
+@endpoint("GET", "/identity/get/v1", "My identity", params=("include_xml_source",))
+def identity_get(node: Node, req: ApiRequest) -> dict[str, Any]:
+    include = str(req.args.get("include_xml_source", "")).lower() in _TRUE
+    return my_identity.require(node).describe(include_xml=include)
+
+
+def _path_arg(req: ApiRequest, *names: str) -> Path:
+    for name in names:
+        value = req.body.get(name, req.args.get(name))
+        if value:
+            if not isinstance(value, str):
+                raise InvalidInput(f"{name} must be a string")
+            return Path(value)
+    raise InvalidInput(f"{' or '.join(names)} is required")
+
+
+@endpoint(
+    "POST",
+    "/identity/backup/v1",
+    "Write my IDURL sources and private key to a file (mode 0600)",
+    params=("destination_path", "destination_filepath"),
+)
+def identity_backup(node: Node, req: ApiRequest) -> dict[str, Any]:
+    me = my_identity.require(node)
+    target = _path_arg(req, "destination_filepath", "destination_path")
+    try:
+        written = backup.write_backup(me, target)
+    except OSError as err:
+        raise InvalidInput(f"cannot write {target}: {err.strerror}") from None
+    return {
+        "destination_path": str(written),
+        "idurl": me.idurl,
+        "global_id": me.global_id,
+    }
+
+
+@endpoint(
+    "POST",
+    "/identity/recover/v1",
+    "Restore my identity from a backup file or its text",
+    params=("private_key_source", "source_path", "source_filepath"),
+)
+def identity_recover(node: Node, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+    text = req.body.get("private_key_source")
+    if isinstance(text, str) and text:
+        data = text.encode("utf-8")
+    else:
+        source = _path_arg(req, "source_filepath", "source_path")
+        try:
+            data = source.expanduser().read_bytes()[: backup.MAX_BACKUP_BYTES + 1]
+        except OSError as err:
+            raise NotFound(f"cannot read {source}: {err.strerror}") from None
+
+    async def run() -> dict[str, Any]:
+        me = await backup.recover(node, data)
+        return me.describe(include_xml=True)
+
+    return defer.ensureDeferred(run())
+
+
+@endpoint("GET", "/identity/cache/list/v1", "Identities of others known to this node")
+def identity_cache_list(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
+    return [describe_identity(i) for i in identity_cache(node).items()]

@@ -1,0 +1,71 @@
+"""Small HTTP client for identity servers (treq), with a body cap and no pooled connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import treq
+from treq.client import HTTPClient
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
+
+TIMEOUT = 10.0
+USER_AGENT = b"BitDust HTTP client"
+_HEADERS: Any = {b"User-Agent": USER_AGENT}
+
+
+class Unreachable(Exception):
+    """The server could not be asked: refused, timed out, broken or oversized reply."""
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    body: bytes
+
+
+@attrs.define
+class IdentityHttp:
+    """GET and POST identity files; each request on its own connection, as official clients do."""
+
+    reactor: Any
+    timeout: float = TIMEOUT
+    max_body: int = MAX_IDENTITY_BYTES
+
+    def _client(self) -> HTTPClient:
+        pool = HTTPConnectionPool(self.reactor, persistent=False)
+        agent: Any = Agent(self.reactor, pool=pool)
+        return HTTPClient(agent)
+
+    async def get(self, url: str) -> Reply:
+        return await self._call("GET", url, None)
+
+    async def post(self, url: str, body: bytes) -> Reply:
+        return await self._call("POST", url, body)
+
+    async def _call(self, method: str, url: str, body: bytes | None) -> Reply:
+        try:
+            response = await self._client().request(
+                method, url, data=body, headers=_HEADERS, timeout=self.timeout
+            )
+            return Reply(response.code, await self._read(response))
+        except Unreachable:
+            raise
+        except Exception as err:  # noqa: BLE001 - every transport failure means the same here
+            raise Unreachable(f"{method} {url}: {err!r}") from None
+
+    async def _read(self, response: Any) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+
+        def collect(data: bytes) -> None:
+            nonlocal size
+            size += len(data)
+            if size > self.max_body:
+                raise Unreachable(f"reply over {self.max_body} bytes")
+            parts.append(data)
+
+        await treq.collect(response, collect)
+        return b"".join(parts)

@@ -1,0 +1,106 @@
+"""service_identity_propagate: keep my identity on its servers, re-signed when my contacts change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+
+from bitdust_node.identity import my_identity
+from bitdust_node.identity.cache import identity_cache
+from bitdust_node.identity.contacts import my_contacts
+from bitdust_node.identity.http_client import IdentityHttp
+from bitdust_node.identity.propagate import Propagator
+from bitdust_node.services.base import Service
+
+# servers expire identities after expire-days (60 by default): a daily touch is plenty
+PROPAGATE_INTERVAL = 6 * 3600.0
+# how often the node looks for a changed address
+CONTACTS_CHECK_INTERVAL = 60.0
+WATCHED_SETTINGS = (
+    "services/tcp-connections/tcp-port",
+    "services/network/bind-address",
+)
+
+
+class IdentityPropagateService(Service):
+    name = "identity_propagate"
+    depends_on = ("network",)
+    needs_identity = True
+
+    propagate_interval = PROPAGATE_INTERVAL
+    contacts_interval = CONTACTS_CHECK_INTERVAL
+
+    def start(self) -> defer.Deferred[None]:
+        node = self.node
+        identity_cache(node)
+        self.propagator = Propagator(IdentityHttp(node.reactor))
+        self.last_confirmed: list[str] = []
+        self._busy: defer.Deferred[Any] | None = None
+        self._unsubscribe = [
+            node.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS
+        ]
+        self._touch = LoopingCall(self.propagate_now)
+        self._touch.clock = node.reactor
+        self._touch.start(self.propagate_interval, now=True)
+        self._watch = LoopingCall(self.check_contacts)
+        self._watch.clock = node.reactor
+        self._watch.start(self.contacts_interval, now=False)
+        return defer.succeed(None)
+
+    def stop(self) -> defer.Deferred[None]:
+        for loop in (self._touch, self._watch):
+            if loop.running:
+                loop.stop()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        busy = self._busy
+        if busy is None:
+            return defer.succeed(None)
+        return busy.addBoth(lambda _: None)
+
+    def _setting_changed(self, key: str, old: Any, new: Any) -> None:
+        self.check_contacts()
+
+    def check_contacts(self) -> None:
+        """Sign and send a new revision when the contacts I publish are no longer right."""
+        me = self.node.my_identity
+        if me is None:
+            return
+        contacts = my_contacts(self.node)
+        if contacts == me.identity.contacts:
+            return
+        newer = me.next_revision(contacts, self.node.reactor.seconds())
+        my_identity.save(self.node.home, newer)
+        self.node.my_identity = newer
+        self.log.info(
+            "contacts changed to {contacts}: identity revision {rev}",
+            contacts=list(contacts),
+            rev=newer.identity.revision,
+        )
+        self.propagate_now()
+
+    def propagate_now(self) -> defer.Deferred[Any]:
+        me = self.node.my_identity
+        if me is None:
+            return defer.succeed(None)
+        # one propagation at a time; a newer revision waits for the current round
+        previous = self._busy or defer.succeed(None)
+        chained = previous.addBoth(lambda _: defer.ensureDeferred(self._propagate(me)))
+        # a failed round must not stop the LoopingCall that waits on it
+        chained.addErrback(lambda f: self.log.failure("identity propagation failed", f))
+        self._busy = chained
+        return chained
+
+    async def _propagate(self, me: Any) -> None:
+        me = self.node.my_identity or me
+        confirmed = await self.propagator.propagate(me)
+        self.last_confirmed = [u.url for u in confirmed]
+
+    def status(self) -> dict[str, object]:
+        me = self.node.my_identity
+        return {
+            "revision": me.identity.revision if me else None,
+            "confirmed_sources": list(getattr(self, "last_confirmed", [])),
+        }

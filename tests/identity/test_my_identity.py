@@ -1,0 +1,161 @@
+"""The guide's identity flow with real nodes on loopback: create, serve, backup, restore, propagate."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.identity.http_client import IdentityHttp
+from bitdust_node.node import Node
+from bitdust_node.wire import identity_xml
+from tests.support.nodes import api, eventually, run_cli, start_node
+
+SERVER = "127.0.0.10"
+ALICE = "127.0.0.11"
+FRESH = "127.0.0.12"
+
+
+def client_settings(servers: str = f"{SERVER}:8084") -> dict[str, Any]:
+    return {
+        "services/identity-propagate/known-servers": servers,
+        "personal/private-key-size": 1024,
+        "services/entangled-dht/enabled": False,
+    }
+
+
+async def start_server_node(test: TestCase) -> Node:
+    settings = client_settings()
+    settings.update(
+        {
+            "services/identity-server/enabled": True,
+            "services/identity-server/host": SERVER,
+        }
+    )
+    return await start_node(test, SERVER, settings)
+
+
+async def fetch(url: str) -> tuple[int, bytes]:
+    from twisted.internet import reactor
+
+    reply = await IdentityHttp(reactor).get(url)
+    return reply.status, reply.body
+
+
+class GuideFlowTests(TestCase):
+    timeout = 60
+
+    async def test_create_serve_backup_restore(self) -> None:
+        await start_server_node(self)
+        alice = await start_node(self, ALICE, client_settings())
+        status, reply = await api(alice, "GET", "/identity/get/v1")
+        self.assertEqual(
+            reply,
+            {
+                "status": "ERROR",
+                "errors": ["local identity is not valid or not exist"],
+                "execution": reply["execution"],
+            },
+        )
+        status, reply = await api(
+            alice, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual((status, reply["status"]), (200, "OK"), reply)
+        created = reply["result"]
+        self.assertEqual(created["idurl"], f"http://{SERVER}:8084/alice.xml")
+        self.assertEqual(created["global_id"], f"alice@{SERVER}_8084")
+        self.assertEqual(created["contacts"], [f"tcp://{ALICE}:7771"])
+        self.assertEqual(created["revision"], "0")
+        # the server serves exactly the signed file, and lists it
+        status, body = await fetch(created["idurl"])
+        self.assertEqual((status, body.decode()), (200, created["xml"]))
+        status, page = await fetch(f"http://{SERVER}:8084/")
+        self.assertIn(f"Identities on {SERVER}", page.decode())
+        self.assertIn('<a href="/alice.xml"><nobr>alice</nobr></a>', page.decode())
+        # once more: refused
+        status, again = await api(
+            alice, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual(again["errors"], ["local identity already exist"])
+        # back up, through the CLI as the guide does
+        backup_file = Path(self.mktemp()).resolve()
+        done = await run_cli(alice.home, "identity", "backup", str(backup_file))
+        self.assertEqual(done.code, 0, done.err)
+        self.assertEqual(stat.S_IMODE(backup_file.stat().st_mode), 0o600)
+        text = backup_file.read_text()
+        self.assertTrue(
+            text.startswith(created["idurl"] + "\n-----BEGIN RSA PRIVATE KEY-----")
+        )
+        shown = await run_cli(alice.home, "identity", "show")
+        self.assertEqual(shown.out, created["xml"] + "\n")
+        # a fresh home restores the same identity
+        fresh = await start_node(self, FRESH, client_settings())
+        restored = await run_cli(fresh.home, "identity", "restore", str(backup_file))
+        self.assertEqual(restored.code, 0, restored.err)
+        status, got = await api(fresh, "GET", "/identity/get/v1?include_xml_source=1")
+        self.assertEqual(got["result"]["xml"], created["xml"])
+        self.assertEqual(
+            fresh.my_identity.key.private_numbers(),
+            alice.my_identity.key.private_numbers(),
+        )
+
+    async def test_name_taken_and_bad_names(self) -> None:
+        await start_server_node(self)
+        alice = await start_node(self, ALICE, client_settings())
+        status, reply = await api(
+            alice, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual(reply["status"], "OK", reply)
+        other = await start_node(self, FRESH, client_settings())
+        status, reply = await api(
+            other, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual(status, 409)
+        self.assertIn("already taken", reply["errors"][0])
+        for bad in ("../x", "A", "ab", "x" * 21):
+            status, reply = await api(
+                other, "POST", "/identity/create/v1", {"username": bad}
+            )
+            self.assertEqual(status, 400, bad)
+        self.assertIsNone(other.my_identity)
+        self.assertFalse((other.home / "identity").exists())
+
+    async def test_no_server_answers(self) -> None:
+        alice = await start_node(self, ALICE, client_settings(f"{SERVER}:8084"))
+        status, _reply = await api(
+            alice, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual(status, 503)
+        self.assertIsNone(alice.my_identity)
+
+    async def test_contact_change_signs_and_propagates_new_revision(self) -> None:
+        await start_server_node(self)
+        alice = await start_node(self, ALICE, client_settings())
+        status, reply = await api(
+            alice, "POST", "/identity/create/v1", {"username": "alice"}
+        )
+        self.assertEqual(status, 200, reply)
+        idurl = reply["result"]["idurl"]
+        graph: Any = alice.graph
+        await eventually(lambda: graph.state("identity_propagate") == "ON")
+        status, reply = await api(
+            alice,
+            "POST",
+            "/config/set/v1",
+            {"key": "services/tcp-connections/tcp-port", "value": "7779"},
+        )
+        self.assertEqual((status, reply["status"]), (200, "OK"), reply)
+
+        async def served_revision() -> bool:
+            _, body = await fetch(idurl)
+            identity = identity_xml.parse(body)
+            return identity.revision == 1 and identity.contacts == (
+                f"tcp://{ALICE}:7779",
+            )
+
+        await eventually(served_revision)
+        self.assertEqual(alice.my_identity.identity.revision, 1)
+        _status, got = await api(alice, "GET", "/identity/get/v1")
+        self.assertEqual(got["result"]["contacts"], [f"tcp://{ALICE}:7779"])
