@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 from io import BytesIO
 from typing import Any
@@ -109,8 +110,28 @@ class IdServerResource(resource.Resource):
 
 
 def _client_host(request: server.Request) -> str:
+    """The client's address; behind a reverse proxy on this machine, the one it forwards."""
     peer: Any = request.getClientAddress()
-    return f"{getattr(peer, 'host', '')}:{getattr(peer, 'port', '')}"
+    host = str(getattr(peer, "host", ""))
+    port = getattr(peer, "port", "")
+    forwarded = request.getHeader(b"x-forwarded-for")
+    if forwarded and _is_loopback(host):
+        last = forwarded.decode("latin-1").split(",")[-1].strip()
+        if _is_address(last):
+            host = last
+    return f"{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    return _is_address(host) and ipaddress.ip_address(host).is_loopback
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def index_page(
