@@ -73,6 +73,7 @@ class RestTests(TestCase):
         self.assertIn("services/supplier/donated-space", [e["key"] for e in reply["result"]])
 
     async def test_bad_settings_are_400_and_change_nothing(self) -> None:
+        before = (self.node.home / "config.json").read_bytes()
         for body in ({"key": "services/entangled-dht/udp-port", "value": "banana"},
                      {"key": "no/such/key", "value": "1"},
                      {"key": "services/entangled-dht/udp-port"}):
@@ -80,7 +81,7 @@ class RestTests(TestCase):
             self.assertEqual(code, 400, body)
             self.assertEqual(reply["status"], "ERROR")
         self.assertEqual(self.node.settings.get("services/entangled-dht/udp-port"), 14441)
-        self.assertFalse((self.node.home / "config.json").exists())
+        self.assertEqual((self.node.home / "config.json").read_bytes(), before)
 
     async def test_malformed_json_is_400(self) -> None:
         for raw in (b"{nope", b"[1, 2]", b"\xff\xfe"):
