@@ -72,19 +72,15 @@ class _Collect(protocol.Protocol):
         self.done.callback(bytes(self.received))
 
 
-def exchange(
-    port: int, payload: bytes, trickle: float | None = None
-) -> defer.Deferred[bytes]:
-    """Send raw bytes to LISTEN:port and collect everything until the server closes."""
+def exchange(port: int, payload: bytes, trickle: float | None = None, address: str = LISTEN) -> defer.Deferred[bytes]:
+    """Send raw bytes to address:port and collect everything until the server closes."""
     client = _Collect(payload, trickle)
-    endpoint = TCP4ClientEndpoint(reactor, LISTEN, port, timeout=10)
+    endpoint = TCP4ClientEndpoint(reactor, address, port, timeout=10)
     connected = connectProtocol(endpoint, client)
     return connected.addCallback(lambda _: client.done)
 
 
-def http_request(
-    method: str, path: str, body: bytes = b"", host: str = "127.0.0.1:8084"
-) -> bytes:
+def http_request(method: str, path: str, body: bytes = b"", host: str = "127.0.0.1:8084") -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nConnection: close\r\nHost: {host}\r\n"
     if method == "POST":
         head += f"Content-Length: {len(body)}\r\nUser-Agent: BitDust HTTP client\r\n"
@@ -95,9 +91,7 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1]) if lines and lines[0] else 0
-    headers = {
-        k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
-    }
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return status, headers, body
 
 
@@ -137,9 +131,7 @@ class RunningServer:
         )
 
 
-def start_server(
-    root: Path, host: str = "127.0.0.1", deadline: float = 20.0, clock: Any = None
-) -> RunningServer:
+def start_server(root: Path, host: str = "127.0.0.1", deadline: float = 20.0, clock: Any = None) -> RunningServer:
     store = IdentityStore(root)
     store.load()
     idserver = IdServer(host=host, store=store, clock=clock or reactor, expire_days=60)
@@ -149,8 +141,6 @@ def start_server(
         backlog=1024,
         interface=LISTEN,
     )
-    tcp = reactor.listenTCP(
-        0, make_receiver(idserver, reactor, deadline), interface=LISTEN
-    )
+    tcp = reactor.listenTCP(0, make_receiver(idserver, reactor, deadline), interface=LISTEN)
     idserver.machine.start()
     return RunningServer(idserver, web, tcp, root)

@@ -59,9 +59,7 @@ class GuideFlowTests(TestCase):
                 "execution": reply["execution"],
             },
         )
-        status, reply = await api(
-            alice, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual((status, reply["status"]), (200, "OK"), reply)
         created = reply["result"]
         self.assertEqual(created["idurl"], f"http://{SERVER}:8084/alice.xml")
@@ -75,9 +73,7 @@ class GuideFlowTests(TestCase):
         self.assertIn(f"Identities on {SERVER}", page.decode())
         self.assertIn('<a href="/alice.xml"><nobr>alice</nobr></a>', page.decode())
         # once more: refused
-        status, again = await api(
-            alice, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, again = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(again["errors"], ["local identity already exist"])
         # back up, through the CLI as the guide does
         backup_file = Path(self.mktemp()).resolve()
@@ -85,9 +81,7 @@ class GuideFlowTests(TestCase):
         self.assertEqual(done.code, 0, done.err)
         self.assertEqual(stat.S_IMODE(backup_file.stat().st_mode), 0o600)
         text = backup_file.read_text()
-        self.assertTrue(
-            text.startswith(created["idurl"] + "\n-----BEGIN RSA PRIVATE KEY-----")
-        )
+        self.assertTrue(text.startswith(created["idurl"] + "\n-----BEGIN RSA PRIVATE KEY-----"))
         shown = await run_cli(alice.home, "identity", "show")
         self.assertEqual(shown.out, created["xml"] + "\n")
         # a fresh home restores the same identity
@@ -104,38 +98,28 @@ class GuideFlowTests(TestCase):
     async def test_name_taken_and_bad_names(self) -> None:
         await start_server_node(self)
         alice = await start_node(self, ALICE, client_settings())
-        status, reply = await api(
-            alice, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(reply["status"], "OK", reply)
         other = await start_node(self, FRESH, client_settings())
-        status, reply = await api(
-            other, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, reply = await api(other, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(status, 409)
         self.assertIn("already taken", reply["errors"][0])
         for bad in ("../x", "A", "ab", "x" * 21):
-            status, reply = await api(
-                other, "POST", "/identity/create/v1", {"username": bad}
-            )
+            status, reply = await api(other, "POST", "/identity/create/v1", {"username": bad})
             self.assertEqual(status, 400, bad)
         self.assertIsNone(other.my_identity)
         self.assertFalse((other.home / "identity").exists())
 
     async def test_no_server_answers(self) -> None:
         alice = await start_node(self, ALICE, client_settings(f"{SERVER}:8084"))
-        status, _reply = await api(
-            alice, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, _reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(status, 503)
         self.assertIsNone(alice.my_identity)
 
     async def test_contact_change_signs_and_propagates_new_revision(self) -> None:
         await start_server_node(self)
         alice = await start_node(self, ALICE, client_settings())
-        status, reply = await api(
-            alice, "POST", "/identity/create/v1", {"username": "alice"}
-        )
+        status, reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(status, 200, reply)
         idurl = reply["result"]["idurl"]
         graph: Any = alice.graph
@@ -151,9 +135,7 @@ class GuideFlowTests(TestCase):
         async def served_revision() -> bool:
             _, body = await fetch(idurl)
             identity = identity_xml.parse(body)
-            return identity.revision == 1 and identity.contacts == (
-                f"tcp://{ALICE}:7779",
-            )
+            return identity.revision == 1 and identity.contacts == (f"tcp://{ALICE}:7779",)
 
         await eventually(served_revision)
         self.assertEqual(alice.my_identity.identity.revision, 1)

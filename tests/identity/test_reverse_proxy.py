@@ -12,6 +12,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.identity import vectors
 from tests.identity.support import (
     LISTEN,
+    exchange,
     http_request,
     make_identity,
     split_response,
@@ -23,33 +24,12 @@ HOST = "host-a.com"
 
 
 async def _helper(*args: str) -> tuple[str, int]:
-    out, err, code = await utils.getProcessOutputAndValue(
-        "/bin/bash", [str(HELPER), *args], env=dict(os.environ)
-    )
+    out, err, code = await utils.getProcessOutputAndValue("/bin/bash", [str(HELPER), *args], env=dict(os.environ))
     return (out + err).decode(errors="replace"), code
 
 
 async def _through(address: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    from twisted.internet import defer, protocol, reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-
-    class Collect(protocol.Protocol):
-        def __init__(self) -> None:
-            self.data = bytearray()
-            self.done: defer.Deferred[bytes] = defer.Deferred()
-
-        def connectionMade(self) -> None:
-            self.transport.write(request)  # type: ignore[union-attr]
-
-        def dataReceived(self, data: bytes) -> None:
-            self.data += data
-
-        def connectionLost(self, reason: object = None) -> None:
-            self.done.callback(bytes(self.data))
-
-    client = Collect()
-    await connectProtocol(TCP4ClientEndpoint(reactor, address, 80, timeout=10), client)
-    return split_response(await client.done)
+    return split_response(await exchange(80, request, address=address))
 
 
 class ReverseProxyMixin:
@@ -59,46 +39,32 @@ class ReverseProxyMixin:
     async def test_alice_through_port_80(self) -> None:
         test: TestCase = self  # type: ignore[assignment]
         if os.geteuid() != 0 and not shutil.which(self.server_name):
-            raise SkipTest(
-                f"{self.server_name} is not installed and we cannot install it"
-            )
+            raise SkipTest(f"{self.server_name} is not installed and we cannot install it")
         idserver = start_server(Path(test.mktemp()), host=HOST)
         test.addCleanup(idserver.stop)
         work = str(Path(test.mktemp()).resolve())
         backend = f"{LISTEN}:{idserver.web_port}"
-        output, code = await _helper(
-            "start", self.server_name, self.address, backend, work
-        )
+        output, code = await _helper("start", self.server_name, self.address, backend, work)
         if code == 3:
             raise SkipTest(output.strip())
         test.addCleanup(_helper, "stop", self.server_name, work)
         test.assertEqual(code, 0, output)
         alice = make_identity("alice", vectors.private_key("alice"), hosts=(HOST,))
         # register as an official client would, through port 80
-        status, _, _ = await _through(
-            self.address, http_request("GET", "/alice.xml", host=HOST)
-        )
+        status, _, _ = await _through(self.address, http_request("GET", "/alice.xml", host=HOST))
         test.assertEqual(status, 404)
-        status, _, _ = await _through(
-            self.address, http_request("POST", "/", alice, host=HOST)
-        )
+        status, _, _ = await _through(self.address, http_request("POST", "/", alice, host=HOST))
         test.assertEqual(status, 200)
-        status, headers, body = await _through(
-            self.address, http_request("GET", "/alice.xml", host=HOST)
-        )
+        status, headers, body = await _through(self.address, http_request("GET", "/alice.xml", host=HOST))
         test.assertEqual((status, body), (200, alice))
         test.assertEqual(headers["content-type"], "application/xml")
         test.assertIn("last-modified", headers)
-        status, _, page = await _through(
-            self.address, http_request("GET", "/", host=HOST)
-        )
+        status, _, page = await _through(self.address, http_request("GET", "/", host=HOST))
         test.assertIn(f"Identities on {HOST}", page.decode())
         # the proxy forwards the client's address, which is the test's loopback address
         test.assertRegex(page.decode(), r"<!--CLIENT_HOST=127\.0\.0\.\d+:\d+-->")
         # the site's body cap refuses a big upload before it reaches the node
-        status, _, _ = await _through(
-            self.address, http_request("POST", "/", b"x" * 60_000, host=HOST)
-        )
+        status, _, _ = await _through(self.address, http_request("POST", "/", b"x" * 60_000, host=HOST))
         test.assertEqual(status, 413)
         test.assertEqual(idserver.idserver.store.names(), ["alice"])
 

@@ -33,28 +33,20 @@ class ServingTests(unittest.TestCase):
         status, _, body = await self.server.get("/")
         self.assertEqual(status, 200)
         status, headers, body = await self.server.get("/alice.xml")
-        self.assertEqual(
-            (status, headers["content-type"]), (404, "text/html; charset=utf-8")
-        )
-        self.assertEqual(
-            body, (vectors.VECTORS / "identity" / "id_server_missing.body").read_bytes()
-        )
+        self.assertEqual((status, headers["content-type"]), (404, "text/html; charset=utf-8"))
+        self.assertEqual(body, (vectors.VECTORS / "identity" / "id_server_missing.body").read_bytes())
         xml = vectors.identity_bytes("alice.rev0")
         status, _, body = await self.server.post(xml)
         self.assertEqual((status, body), (200, b""))
         status, headers, body = await self.server.get("/alice.xml")
         self.assertEqual((status, body), (200, xml))
         self.assertEqual(headers["content-type"], "application/xml")
-        self.assertRegex(
-            headers["last-modified"], r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$"
-        )
+        self.assertRegex(headers["last-modified"], r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
         # the next revision replaces it, on disk too
         await self.server.post(vectors.identity_bytes("alice"))
         _, _, body = await self.server.get("/alice.xml")
         self.assertEqual(body, vectors.identity_bytes("alice"))
-        self.assertEqual(
-            (self.root / "alice.xml").read_bytes(), vectors.identity_bytes("alice")
-        )
+        self.assertEqual((self.root / "alice.xml").read_bytes(), vectors.identity_bytes("alice"))
 
     async def test_index_lists_grouped_and_counted(self) -> None:
         for name in ("alice", "bob", "carol"):
@@ -63,22 +55,16 @@ class ServingTests(unittest.TestCase):
         page = body.decode()
         self.assertEqual(headers["content-type"], "text/html")
         self.assertIn("<title>Identities on 127.0.0.1</title>", page)
-        self.assertIn(
-            '<h3>A</h3>\n<p><a href="/alice.xml"><nobr>alice</nobr></a></p>', page
-        )
+        self.assertIn('<h3>A</h3>\n<p><a href="/alice.xml"><nobr>alice</nobr></a></p>', page)
         self.assertIn('<h3>C</h3>\n<p><a href="/carol.xml">', page)
         self.assertIn('Total identities on "127.0.0.1": 3', page)
         self.assertRegex(page, r"<!--CLIENT_HOST=127\.0\.0\.\d+:\d+-->")
 
     async def test_tcp_receiver_replays_the_capture(self) -> None:
-        capture = json.loads(
-            (vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text()
-        )
+        capture = json.loads((vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text())
         request = b"".join(bytes.fromhex(step["request_hex"]) for step in capture)
         expected = b"".join(bytes.fromhex(step["response_hex"]) for step in capture)
-        received = await exchange(
-            self.server.tcp_port, request + tcp_frames.encode_frame(tcp_frames.ABORT)
-        )
+        received = await exchange(self.server.tcp_port, request + tcp_frames.encode_frame(tcp_frames.ABORT))
         self.assertEqual(received, expected)
         _, _, body = await self.server.get("/carol.xml")
         self.assertEqual(body, vectors.identity_bytes("carol"))
@@ -88,12 +74,9 @@ class ServingTests(unittest.TestCase):
         xml = make_identity("chunky", key)
         head = struct.pack("<II", 7, len(xml))
         frames = b"".join(
-            tcp_frames.encode_frame(tcp_frames.DATA, head + xml[i : i + 300])
-            for i in range(0, len(xml), 300)
+            tcp_frames.encode_frame(tcp_frames.DATA, head + xml[i : i + 300]) for i in range(0, len(xml), 300)
         )
-        received = await exchange(
-            self.server.tcp_port, frames + tcp_frames.encode_frame(tcp_frames.ABORT)
-        )
+        received = await exchange(self.server.tcp_port, frames + tcp_frames.encode_frame(tcp_frames.ABORT))
         self.assertEqual(received, tcp_frames.encode_ok(7))
         self.assertEqual(self.server.idserver.store.get("chunky").xml, xml)  # type: ignore[union-attr]
 
@@ -121,21 +104,15 @@ class RefusalTests(unittest.TestCase):
 
     async def test_billion_laughs(self) -> None:
         await self._with_alice()
-        await self.assertRefused(
-            hostile.billion_laughs(make_identity("laugh", vectors.private_key("bob")))
-        )
+        await self.assertRefused(hostile.billion_laughs(make_identity("laugh", vectors.private_key("bob"))))
 
     async def test_external_entity(self) -> None:
         await self._with_alice()
-        await self.assertRefused(
-            hostile.external_entity(make_identity("xxe", vectors.private_key("bob")))
-        )
+        await self.assertRefused(hostile.external_entity(make_identity("xxe", vectors.private_key("bob"))))
 
     async def test_ten_megabytes(self) -> None:
         await self._with_alice()
-        raw = await exchange(
-            self.server.web_port, http_request("POST", "/", b"<" * 10_000_000)
-        )
+        raw = await exchange(self.server.web_port, http_request("POST", "/", b"<" * 10_000_000))
         self.assertEqual(split_response(raw)[0], 413)
         await self.assertRefused(b"x" * 50_001, status=413)
 
@@ -145,9 +122,7 @@ class RefusalTests(unittest.TestCase):
 
     async def test_forged_signature(self) -> None:
         await self._with_alice()
-        xml = vectors.identity_bytes("alice").replace(
-            b"tcp://127.0.0.1:7771", b"tcp://10.6.6.6:7771"
-        )
+        xml = vectors.identity_bytes("alice").replace(b"tcp://127.0.0.1:7771", b"tcp://10.6.6.6:7771")
         await self.assertRefused(xml.replace(b"<revision>1", b"<revision>2"))
 
     async def test_stale_revision(self) -> None:
@@ -156,9 +131,7 @@ class RefusalTests(unittest.TestCase):
 
     async def test_changed_public_key(self) -> None:
         await self._with_alice()
-        await self.assertRefused(
-            make_identity("alice", vectors.private_key("bob"), revision=5)
-        )
+        await self.assertRefused(make_identity("alice", vectors.private_key("bob"), revision=5))
 
     async def test_dot_dot_name(self) -> None:
         await self._with_alice()
@@ -171,18 +144,12 @@ class RefusalTests(unittest.TestCase):
 
     async def test_source_on_another_host(self) -> None:
         await self._with_alice()
-        await self.assertRefused(
-            make_identity("mallory", vectors.private_key("bob"), hosts=("host-b.com",))
-        )
+        await self.assertRefused(make_identity("mallory", vectors.private_key("bob"), hosts=("host-b.com",)))
 
     async def test_refused_over_tcp(self) -> None:
         await self._with_alice()
-        frames = b"".join(
-            tcp_frames.encode_data(3, vectors.identity_bytes("alice.rev0"))
-        )
-        received = await exchange(
-            self.server.tcp_port, frames + tcp_frames.encode_frame(tcp_frames.ABORT)
-        )
+        frames = b"".join(tcp_frames.encode_data(3, vectors.identity_bytes("alice.rev0")))
+        received = await exchange(self.server.tcp_port, frames + tcp_frames.encode_frame(tcp_frames.ABORT))
         decoded = tcp_frames.FrameDecoder().feed(received)
         self.assertEqual([f.command for f in decoded], [tcp_frames.ABORT])
         self.assertEqual(self.server.files(), self.before)
@@ -191,9 +158,7 @@ class RefusalTests(unittest.TestCase):
 
     async def test_slow_client_one_byte_per_second_times_out(self) -> None:
         await self._with_alice()
-        request = http_request(
-            "POST", "/", make_identity("slowpoke", vectors.private_key("bob"))
-        )
+        request = http_request("POST", "/", make_identity("slowpoke", vectors.private_key("bob")))
         started = self.server.idserver.clock.seconds()
         raw = await exchange(self.server.web_port, request, trickle=1.0)
         self.assertEqual(raw, b"")
@@ -212,42 +177,25 @@ class RefusalTests(unittest.TestCase):
         await self._with_alice()
         key = vectors.private_key("carol")
         good = [make_identity(f"user{i:04d}", key) for i in range(900)]
-        bad = [
-            make_identity(f"evil{i:03d}", key, hosts=("host-b.com",)) for i in range(50)
-        ]
+        bad = [make_identity(f"evil{i:03d}", key, hosts=("host-b.com",)) for i in range(50)]
         forged = [x.replace(b"<revision>0", b"<revision>9") for x in good[:50]]
         uploads = good + bad + forged
         replies = await defer.gatherResults(
-            [
-                exchange(self.server.web_port, http_request("POST", "/", body))
-                for body in uploads
-            ]
+            [exchange(self.server.web_port, http_request("POST", "/", body)) for body in uploads]
         )
         statuses = [split_response(r)[0] for r in replies]
         self.assertEqual(statuses.count(200), 900)
         self.assertEqual(statuses.count(400), 100)
         stored = self.server.files()
         self.assertEqual(len(stored), 901)
-        self.assertFalse(
-            [n for n in stored if not re.fullmatch(r"(alice|user\d{4})\.xml", n)]
-        )
+        self.assertFalse([n for n in stored if not re.fullmatch(r"(alice|user\d{4})\.xml", n)])
         for i in (0, 449, 899):
             self.assertEqual((self.root / f"user{i:04d}.xml").read_bytes(), good[i])
 
     async def test_concurrent_revisions_of_one_name_never_tear(self) -> None:
         key = keys.generate_key(1024)
-        revisions = [
-            make_identity(
-                "racer", key, revision=r, contact=f"tcp://127.0.0.1:{7000 + r}"
-            )
-            for r in range(40)
-        ]
-        await defer.gatherResults(
-            [
-                exchange(self.server.web_port, http_request("POST", "/", x))
-                for x in revisions
-            ]
-        )
+        revisions = [make_identity("racer", key, revision=r, contact=f"tcp://127.0.0.1:{7000 + r}") for r in range(40)]
+        await defer.gatherResults([exchange(self.server.web_port, http_request("POST", "/", x)) for x in revisions])
         on_disk = (self.root / "racer.xml").read_bytes()
         self.assertIn(on_disk, revisions)
         self.assertEqual(self.server.files(), ["racer.xml"])

@@ -11,11 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bitdust_node.crypto import keys
 from bitdust_node.wire import identity_xml
 
-VECTORS = Path(
-    os.environ.get(
-        "BITDUST_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors"
-    )
-)
+VECTORS = Path(os.environ.get("BITDUST_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors"))
 
 
 def identity_bytes(name: str) -> bytes:
