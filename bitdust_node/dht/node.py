@@ -443,6 +443,7 @@ class DhtNode:
             if not layer.attached:
                 continue
             work.extend(self._refresh(layer, now))
+            work.extend(self._check_neighbours(layer))
             work.extend(self._republish(layer, now))
             if now - layer.last_replicated >= self.config.replicate_interval:
                 work.append(self._replicate(layer))
@@ -454,6 +455,17 @@ class DhtNode:
             return []
         stale = layer.table.stale_buckets(now, self.config.refresh_interval)
         return [self.find_node(b.random_id(self.rng), layer.layer_id) for b in stale]
+
+    def _check_neighbours(self, layer: Layer) -> list[defer.Deferred[Any]]:
+        """Ping the contacts nearest to each held key: a silent one leaves the table, which
+        schedules a repair (see rpc_failed)."""
+        nearest: dict[str, Contact] = {}
+        for item in layer.store:
+            for contact in layer.table.closest(item.key, self.config.k):
+                nearest[contact.node_id] = contact
+        return [
+            self._ping(layer, c).addErrback(lambda _f: None) for c in nearest.values()
+        ]
 
     def _republish(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
         work = []

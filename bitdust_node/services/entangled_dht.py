@@ -51,6 +51,7 @@ class EntangledDhtService(Service):
         return DhtConfig(
             k=self.node.settings.get(PREFIX + "bucket-size"),
             alpha=self.node.settings.get(PREFIX + "parallel-calls"),
+            maintenance_interval=float(self.node.settings.get(PREFIX + "maintenance-interval")),
             attached=parse_layers(
                 str(self.node.settings.get(PREFIX + "attached-layers"))
             ),

@@ -8,7 +8,7 @@ from typing import Any
 from twisted.trial import unittest
 
 from bitdust_node.node import Node
-from tests.support.nodes import api, eventually, make_home, run_cli, start_node
+from tests.support.nodes import api, eventually, run_cli, start_node
 
 DHT = "services/entangled-dht/"
 FAST = {DHT + "rpc-timeout": 1}

@@ -1,0 +1,121 @@
+"""A value survives SIGKILL of any k-1 of its holders: real `twistd bitdust` processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import treq
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.error import ConnectError, ProcessExitedAlready
+from twisted.trial import unittest
+from twisted.web.client import HTTPConnectionPool
+
+import bitdust_node
+from bitdust_node import home as home_paths
+from tests.support.nodes import REST_PORT, eventually, make_home
+
+DHT = "services/entangled-dht/"
+ADDRESSES = [f"127.0.0.{i}" for i in range(2, 10)]
+K = 4
+ROOT = Path(bitdust_node.__file__).resolve().parents[1]
+
+
+class _Watch(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+class NodeProcess:
+    def __init__(self, testcase: unittest.TestCase, address: str, settings: dict[str, Any]) -> None:
+        self.address = address
+        self.home: Path = make_home(testcase, address, settings)
+        self.watch = _Watch()
+        twistd = str(Path(sys.executable).parent / "twistd")
+        args = [twistd, "-n", "--pidfile=", "--logfile", str(self.home / "twistd.log"),
+                "bitdust", "--config", str(self.home)]
+        # twistd finds the bitdust dropin under the source tree's twisted/plugins
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = reactor.spawnProcess(  # type: ignore[attr-defined]
+            self.watch, twistd, args, env=env, path=str(ROOT)
+        )
+        self.alive = True
+        testcase.addCleanup(self.kill)
+
+    def kill(self) -> defer.Deferred[None]:
+        if self.alive:
+            self.alive = False
+            try:
+                self.process.signalProcess("KILL")
+            except ProcessExitedAlready:
+                pass
+        return self.watch.ended
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        secret = home_paths.read_api_secret(self.home) or ""
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        data = json.dumps(body).encode() if body is not None else None
+        response = await treq.request(
+            method, f"http://{self.address}:{REST_PORT}{path}", data=data,
+            headers={b"api_secret": [secret.encode()]}, pool=pool,
+        )
+        return json.loads(await response.content())
+
+    async def layer0(self) -> dict[str, Any] | None:
+        try:
+            reply = await self.api("GET", "/network/status/v1?dht=1")
+        except ConnectError:
+            return None  # not listening yet
+        dht = reply.get("result", {}).get("dht")
+        return dht["layers"][0] if dht else None
+
+
+class KillTests(unittest.TestCase):
+    timeout = 150
+
+    async def test_value_survives_sigkill_of_k_minus_one_holders(self) -> None:
+        tuning = {DHT + "rpc-timeout": 1, DHT + "maintenance-interval": 3}
+        nodes = [NodeProcess(self, ADDRESSES[0], {DHT + "known-nodes": "genesis", **tuning})]
+        seed = {DHT + "known-nodes": f"{ADDRESSES[0]}:14441", **tuning}
+        nodes += [NodeProcess(self, address, seed) for address in ADDRESSES[1:]]
+
+        async def joined() -> bool:
+            layers = [await n.layer0() for n in nodes]
+            return all(layer is not None and layer["contacts"] >= K - 1 for layer in layers)
+
+        await eventually(joined, timeout=40, interval=0.3)
+
+        writer = nodes[-1]
+        reply = await writer.api("POST", "/dht/value/set/v1",
+                                 {"key": "survivor", "value": {"n": 1}})
+        self.assertEqual(reply["result"]["write"], "success", reply)
+
+        async def holders(among: list[NodeProcess]) -> list[NodeProcess]:
+            return [n for n in among if ((await n.layer0()) or {}).get("data_store_items")]
+
+        held = await eventually(lambda: _at_least(holders(nodes), K), timeout=20, interval=0.3)
+        victims = held[: K - 1]
+        for victim in victims:
+            await victim.kill()
+        alive = [n for n in nodes if n not in victims]
+
+        # the surviving holder notices the silent neighbours and copies the value onwards
+        await eventually(lambda: _at_least(holders(alive), K), timeout=60, interval=0.5)
+
+        async def readable(node: NodeProcess) -> bool:
+            reply = await node.api("GET", "/dht/value/get/v1?key=survivor")
+            return reply["result"].get("read") == "success" and reply["result"]["value"]["n"] == 1
+
+        for node in alive:
+            await eventually(lambda node=node: readable(node), timeout=20, interval=0.3)
+
+
+async def _at_least(found: Any, count: int) -> Any:
+    result = await found
+    return result if len(result) >= count else None
