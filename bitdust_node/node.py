@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
-from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
 from bitdust_node import home as home_files
@@ -50,7 +50,8 @@ class Node(MultiService):
         self.lock = home_files.HomeLock(self.home)
         self.api_secret = ""
         self.graph: ServiceGraph | None = None
-        self.rest_port: IListeningPort | None = None
+        # IListeningPort; zope interfaces do not type-check as protocols, hence Any
+        self.rest_port: Any = None
         # shared objects, set by the services that own them while they are ON
         self.my_identity: Any = None
         self.identity_cache: Any = None
@@ -75,13 +76,15 @@ class Node(MultiService):
         self.lock.acquire()
         try:
             self.prepare()
+            assert self.graph is not None
+            graph = self.graph
             self._listen_rest()
         except BaseException:
             self.lock.release()
             raise
         super().startService()
         log.info("node started in {home}; REST API on {where}", home=str(self.home), where=self.rest_url())
-        self.graph.reconcile()
+        graph.reconcile()
 
     def _listen_rest(self) -> None:
         host = self.settings.get("interface/api/rest-http-host")

@@ -6,8 +6,9 @@ import ipaddress
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 from twisted.logger import Logger
@@ -128,6 +129,10 @@ def _port(key: str, default: int, label: str = "") -> Setting:
     return Setting(key, "port number", default, label, min=1, max=65535)
 
 
+def _count(key: str, default: int, label: str, most: int) -> Setting:
+    return Setting(key, "non zero positive integer", default, label, min=1, max=most)
+
+
 def _switch(name: str, default: bool) -> Setting:
     return Setting(f"services/{name}/enabled", "boolean", default, "enabled")
 
@@ -159,10 +164,10 @@ DEFINITIONS: list[Setting] = [
     _port("services/entangled-dht/udp-port", 14441, "UDP port number"),
     Setting("services/entangled-dht/known-nodes", "string", "", "override seed-nodes list"),
     Setting("services/entangled-dht/attached-layers", "string", "", "override attached DHT layers"),
-    Setting("services/entangled-dht/bucket-size", "non zero positive integer", 4, "k: contacts per bucket", min=1, max=64),
-    Setting("services/entangled-dht/parallel-calls", "non zero positive integer", 4, "alpha: parallel lookup calls", min=1, max=32),
-    Setting("services/entangled-dht/rpc-timeout", "non zero positive integer", 10, "RPC timeout, seconds", min=1, max=120),
-    Setting("services/entangled-dht/maintenance-interval", "non zero positive integer", 60, "seconds between DHT upkeep rounds", min=1, max=3600),
+    _count("services/entangled-dht/bucket-size", 4, "k: contacts per bucket", 64),
+    _count("services/entangled-dht/parallel-calls", 4, "alpha: parallel lookup calls", 32),
+    _count("services/entangled-dht/rpc-timeout", 10, "RPC timeout, seconds", 120),
+    _count("services/entangled-dht/maintenance-interval", 60, "seconds between DHT upkeep rounds", 3600),
     Setting("services/identity-server/host", "string", "", "your server host name"),
     _port("services/identity-server/web-port", 8084, "HTTP port number"),
     _port("services/identity-server/tcp-port", 6661, "TCP port number"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from twisted.python import usage
 
@@ -20,6 +21,7 @@ class Options(usage.Options):
 
 
 def makeService(options: Options) -> Node:
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
 
+    reactor: Any = global_reactor
     return Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)

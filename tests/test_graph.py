@@ -98,7 +98,7 @@ class GraphTests(TestCase):
         self.assertTrue(graph.is_settled())
 
     def test_machines_are_registered_with_indexes(self) -> None:
-        node, graph = self.make()
+        node, _graph = self.make()
         entries = node.registry.entries()
         self.assertEqual([e.index for e in entries], list(range(1, len(GRAPH) + 1)))
         self.assertIn("service_network", [e.id for e in entries])

@@ -124,6 +124,7 @@ class RestAPI:
             if endpoint is None:
                 raise NotFound(f"method {method} {path} was not found")
             parsed = self._parse(request, endpoint)
+            assert self.node.graph is not None
             if endpoint.service and self.node.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
             result = await defer.maybeDeferred(endpoint.handler, self.node, parsed)

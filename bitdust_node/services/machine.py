@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 from automat import TypeMachineBuilder
@@ -65,7 +66,7 @@ def _run(
 
     def on_error(failure: Failure) -> None:
         log.failure("service work failed", failure)
-        failed(failure.getErrorMessage() or failure.type.__name__)
+        failed(failure.getErrorMessage() or repr(failure.value))
 
     d.addCallbacks(lambda _: done(), on_error)
 

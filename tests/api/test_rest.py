@@ -66,8 +66,11 @@ class RestTests(TestCase):
         code, reply = await self.call("GET", "/config/get/v1?key=services/entangled-dht/udp-port")
         self.assertEqual(code, 200)
         entry = reply["result"][0]
-        self.assertEqual((entry["key"], entry["value"], entry["type"]), ("services/entangled-dht/udp-port", 14441, "port number"))
-        code, reply = await self.call("POST", "/config/set/v1", {"key": "services/supplier/donated-space", "value": "50 GB"})
+        self.assertEqual(
+            (entry["key"], entry["value"], entry["type"]), ("services/entangled-dht/udp-port", 14441, "port number"),
+        )
+        donated = {"key": "services/supplier/donated-space", "value": "50 GB"}
+        code, reply = await self.call("POST", "/config/set/v1", donated)
         self.assertEqual((code, reply["result"][0]["value"]), (200, "50 GB"))
         code, reply = await self.call("GET", "/config/list/v1")
         self.assertIn("services/supplier/donated-space", [e["key"] for e in reply["result"]])
@@ -110,7 +113,7 @@ class RestTests(TestCase):
         self.assertEqual(code, 404)
 
     async def test_automat_list(self) -> None:
-        code, reply = await self.call("GET", "/automat/list/v1")
+        _code, reply = await self.call("GET", "/automat/list/v1")
         machines = {m["id"]: m for m in reply["result"]}
         self.assertEqual(machines["service_network"]["state"], "ON")
         self.assertEqual(machines["service_network"]["repr"], "service_network(ON)")

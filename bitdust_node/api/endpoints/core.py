@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
-from bitdust_node.api.routes import ApiRequest, endpoint
 from bitdust_node.api.openapi import document
+from bitdust_node.api.routes import ApiRequest, endpoint
 from bitdust_node.errors import InvalidInput
 
 if TYPE_CHECKING:
