@@ -1,0 +1,207 @@
+"""Identity server throughput: GET /alice.xml against nginx serving the same file, and POST / ingestion.
+
+    .venv/bin/python benchmarks/idserver_bench.py [--seconds 10] [--connections 50] [--uploads 2000]
+
+Runs the identity server in a child process on 127.0.0.15, nginx (Debian's) serving the stored
+file from disk on 127.0.0.16, drives both with wrk, then POSTs fresh signed identities with an
+asyncio load generator. Ends with one machine-readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bitdust_node.crypto import keys  # noqa: E402
+from bitdust_node.identity.signing import sign_identity  # noqa: E402
+from bitdust_node.wire import identity_xml  # noqa: E402
+
+SERVER_ADDRESS = "127.0.0.15"
+NGINX_ADDRESS = "127.0.0.16"
+HOST = "127.0.0.15"
+PORT = 8084
+
+
+def serve(store_dir: Path) -> None:
+    """Child process: the identity server alone in its own reactor."""
+    from twisted.internet import reactor as global_reactor
+
+    reactor: Any = global_reactor
+
+    from bitdust_node.identity.server import IdServer
+    from bitdust_node.identity.server_http import make_site
+    from bitdust_node.identity.server_store import IdentityStore
+
+    store = IdentityStore(store_dir)
+    store.load()
+    idserver = IdServer(HOST, store, reactor, expire_days=60)
+    reactor.listenTCP(PORT, make_site(idserver, reactor), backlog=1024, interface=SERVER_ADDRESS)
+    idserver.machine.start()
+    print("READY", flush=True)
+    reactor.run()
+
+
+def signed(name: str, key: object, revision: int = 0) -> bytes:
+    identity = identity_xml.Identity(
+        sources=(f"http://{HOST}:{PORT}/{name}.xml",),
+        contacts=("tcp://127.0.0.15:7771",),
+        date="Nov 25, 2026",
+        revision=revision,
+    )
+    return identity_xml.serialize(sign_identity(identity, key))  # type: ignore[arg-type]
+
+
+def wrk(url: str, seconds: int, connections: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if match is None or errors:
+        raise SystemExit(f"wrk failed against {url}:\n{out}")
+    return float(match.group(1))
+
+
+def start_nginx(work: Path, docroot: Path) -> subprocess.Popen[bytes] | None:
+    if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+        return None
+    (work / "tmp").mkdir()
+    conf = work / "nginx.conf"
+    conf.write_text(
+        f"""pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+worker_processes 1;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/tmp/body;
+    proxy_temp_path {work}/tmp/proxy;
+    fastcgi_temp_path {work}/tmp/fastcgi;
+    uwsgi_temp_path {work}/tmp/uwsgi;
+    scgi_temp_path {work}/tmp/scgi;
+    types {{ application/xml xml; }}
+    server {{
+        listen {NGINX_ADDRESS}:{PORT};
+        root {docroot};
+    }}
+}}
+"""
+    )
+    return subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf), "-p", str(work)])
+
+
+async def post_one(body: bytes) -> int:
+    reader, writer = await asyncio.open_connection(SERVER_ADDRESS, PORT)
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\nContent-Length: %d\r\n"
+        b"User-Agent: BitDust HTTP client\r\n\r\n%s" % (HOST.encode(), PORT, len(body), body)
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()
+    writer.close()
+    return int(status_line.split()[1])
+
+
+async def ingest(bodies: list[bytes], concurrency: int) -> tuple[float, int]:
+    queue = list(reversed(bodies))
+    accepted = 0
+
+    async def worker() -> None:
+        nonlocal accepted
+        while queue:
+            if await post_one(queue.pop()) == 200:
+                accepted += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, accepted
+
+
+def wait_until_listening(address: str, port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {address}:{port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--key-size", type=int, default=2048)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="idserver_bench."))
+    work.chmod(0o755)  # nginx workers run as another user and read the store
+    store = work / "store"
+    store.mkdir()
+    key = keys.generate_key(args.key_size)
+    (store / "alice.xml").write_bytes(signed("alice", key))
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(store)], stdout=subprocess.PIPE, text=True)
+    nginx = None
+    try:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "READY":
+            raise SystemExit("identity server did not start")
+        (work / "nginx").mkdir()
+        nginx = start_nginx(work / "nginx", store)
+        wrk(f"http://{SERVER_ADDRESS}:{PORT}/alice.xml", 1, args.connections)  # warm-up
+        server_rps = wrk(f"http://{SERVER_ADDRESS}:{PORT}/alice.xml", args.seconds, args.connections)
+        print(f"identity server GET /alice.xml: {server_rps:.0f} requests/s")
+        nginx_rps = 0.0
+        if nginx is not None:
+            wait_until_listening(NGINX_ADDRESS, PORT)
+            nginx_rps = wrk(f"http://{NGINX_ADDRESS}:{PORT}/alice.xml", args.seconds, args.connections)
+            print(f"nginx GET /alice.xml (same file): {nginx_rps:.0f} requests/s")
+            print(f"ratio identity server / nginx: {server_rps / nginx_rps:.3f}")
+        bodies = [signed(f"user{i:05d}", key) for i in range(args.uploads)]
+        elapsed, accepted = asyncio.run(ingest(bodies, concurrency=32))
+        if accepted != len(bodies):
+            raise SystemExit(f"only {accepted} of {len(bodies)} uploads were accepted")
+        rate = accepted / elapsed
+        print(f"POST / ingestion: {accepted} identities in {elapsed:.2f} s = {rate:.0f} identities/s")
+        ratio = server_rps / nginx_rps if nginx_rps else 0.0
+        print(
+            f"idserver_bench get_rps={server_rps:.0f} nginx_rps={nginx_rps:.0f} "
+            f"ratio={ratio:.3f} post_ingest_per_s={rate:.0f} key_bits={args.key_size}"
+        )
+    finally:
+        if nginx is not None:
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait(timeout=10)
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
