@@ -37,6 +37,8 @@ class Setting:
     max: int | None = None
     choices: tuple[Any, ...] = ()
     readonly: bool = False
+    # False: a running node applies it only at its next start
+    live: bool = True
     check: Callable[[Any], str | None] | None = None
 
     def parse(self, raw: Any) -> Any:
@@ -75,6 +77,8 @@ class Setting:
             out["max"] = self.max
         if self.choices:
             out["possible_values"] = list(self.choices)
+        if not self.live:
+            out["needs_restart"] = True
         return out
 
 
@@ -183,8 +187,10 @@ DEFINITIONS: list[Setting] = [
         "services/customer/suppliers-number", "selection", 2, "number of suppliers",
         choices=(2, 4, 7, 13, 18, 26, 64),
     ),
-    Setting("interface/api/rest-http-host", "ip address", "127.0.0.1", "rest-http-host", check=_loopback_only),
-    _port("interface/api/rest-http-port", 8180, "rest-http-port"),
+    Setting(
+        "interface/api/rest-http-host", "ip address", "127.0.0.1", "rest-http-host", live=False, check=_loopback_only,
+    ),
+    Setting("interface/api/rest-http-port", "port number", 8180, "rest-http-port", min=1, max=65535, live=False),
     Setting("interface/api/auth-secret-enabled", "boolean", True, "auth-secret-enabled"),
     Setting(
         "personal/private-key-size", "selection", 2048, "RSA private key size", choices=(1024, 2048, 3072, 4096),

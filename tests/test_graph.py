@@ -186,6 +186,18 @@ class GraphTests(TestCase):
         node.settings.set("services/udp-datagrams/udp-port", 8883)
         self.assertEqual(graph.state("entangled_dht"), "ON")
 
+    def test_changed_settings_restart_the_service_and_its_dependents(self) -> None:
+        node, graph = self.make()
+        node.journal.clear()
+        node.settings.set("services/udp-datagrams/udp-port", 8883)
+        self.assertIn("stop udp_datagrams", node.journal)
+        self.assertLess(node.journal.index("stop entangled_dht"), node.journal.index("stop udp_datagrams"))
+        self.assertLess(node.journal.index("stop udp_datagrams"), node.journal.index("start udp_datagrams"))
+        self.assertLess(node.journal.index("start udp_datagrams"), node.journal.index("start entangled_dht"))
+        self.assertNotIn("stop network", node.journal)
+        self.assertEqual(graph.state("customer"), "ON")
+        self.assertTrue(graph.is_settled())
+
     def test_shutdown_stops_everything_in_reverse_order(self) -> None:
         node, graph = self.make()
         node.journal.clear()

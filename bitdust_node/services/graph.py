@@ -87,6 +87,8 @@ class ServiceGraph:
             trace(machine, entry)
             self.managed[name] = Managed(service, machine, core, entry)
         self.failed: dict[str, str] = {}
+        # services whose own settings changed while ON: taken down with their dependents, then up again
+        self.restarting: set[str] = set()
         self.shutting_down = False
         self._reconciling = False
         self._again = False
@@ -135,6 +137,11 @@ class ServiceGraph:
     def _on_setting(self, key: str, old: object, new: object) -> None:
         # any change may be the fix for an earlier failure, so failed services get another try
         self.failed.clear()
+        if not key.endswith("/enabled"):
+            for name, managed in self.managed.items():
+                if key.startswith(managed.service.config_prefix() + "/") and managed.entry.state in ("ON", "STARTING"):
+                    log.info("restarting service_{name} to apply {key}", name=name, key=key)
+                    self.restarting.add(name)
         self.reconcile()
 
     def _targets(self) -> dict[str, Target]:
@@ -154,6 +161,8 @@ class ServiceGraph:
                 targets[name] = Target("NOT_INSTALLED", NEEDS_IDENTITY)
             elif conflict:
                 targets[name] = Target("OFF", f"service_{conflict} is enabled; they never run together")
+            elif name in self.restarting:
+                targets[name] = Target("OFF", "restarting to apply changed settings")
             elif name in self.failed:
                 targets[name] = Target("OFF", self.failed[name])
             elif blocking_dep:
@@ -195,6 +204,10 @@ class ServiceGraph:
                     managed.machine.start()
             elif (state, managed.core.reason) != (target.state, target.reason):
                 self._rest(managed, target)
+        for name in list(self.restarting):
+            if self.state(name) in IDLE:
+                self.restarting.discard(name)
+                self._again = True
         for name, managed in self.managed.items():
             # a start that failed asynchronously lands in OFF with its reason: remember it
             if managed.entry.state == "OFF" and managed.core.reason.startswith("start failed"):

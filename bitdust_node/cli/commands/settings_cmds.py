@@ -35,7 +35,10 @@ def cmd_get(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_set(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.is_running():
-        _show(ctx.api("POST", "/config/set/v1", body={"key": args.key, "value": args.value}))
+        entries = ctx.api("POST", "/config/set/v1", body={"key": args.key, "value": args.value})
+        _show(entries)
+        if any(e.get("needs_restart") for e in entries):
+            print("the running node applies this at its next start: bitdust restart")
     else:
         settings = ctx.settings()
         settings.set(args.key, args.value)
