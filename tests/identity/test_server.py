@@ -116,6 +116,15 @@ class RefusalTests(unittest.TestCase):
         self.assertEqual(split_response(raw)[0], 413)
         await self.assertRefused(b"x" * 50_001, status=413)
 
+    async def test_chunked_body_over_cap(self) -> None:
+        await self._with_alice()
+        chunk = b"x" * 10_000
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(6)) + b"0\r\n\r\n"
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        raw = await exchange(self.server.web_port, head + body)
+        self.assertEqual(split_response(raw)[0], 413)
+        self.assertEqual(self.server.files(), self.before)
+
     async def test_empty_body(self) -> None:
         await self._with_alice()
         await self.assertRefused(b"")
