@@ -141,3 +141,35 @@ class GuideFlowTests(TestCase):
         self.assertEqual(alice.my_identity.identity.revision, 1)
         _status, got = await api(alice, "GET", "/identity/get/v1")
         self.assertEqual(got["result"]["contacts"], [f"tcp://{ALICE}:7779"])
+
+
+class OneNodeGuideTests(TestCase):
+    """The README walkthrough: one node is both the identity server and alice's node."""
+
+    timeout = 60
+
+    async def test_server_and_client_on_one_node_and_periodic_touch(self) -> None:
+        from bitdust_node.services.identity_propagate import IdentityPropagateService
+
+        self.patch(IdentityPropagateService, "propagate_interval", 0.3)
+        address = "127.0.0.15"
+        settings = client_settings(f"{address}:8084")
+        settings.update(
+            {
+                "services/identity-server/enabled": True,
+                "services/identity-server/host": address,
+            }
+        )
+        node = await start_node(self, address, settings)
+        status, reply = await api(node, "POST", "/identity/create/v1", {"username": "alice"})
+        self.assertEqual((status, reply["status"]), (200, "OK"), reply)
+        status, body = await fetch(f"http://{address}:8084/alice.xml")
+        self.assertEqual(body.decode(), reply["result"]["xml"])
+        graph: Any = node.graph
+        server: Any = graph.service("identity_server")
+        first = server.idserver.store.get("alice").touched
+        # re-propagation touches the stored copy without a new revision
+        await eventually(lambda: server.idserver.store.get("alice").touched > first + 0.5)
+        self.assertEqual(server.idserver.store.get("alice").identity.revision, 0)
+        states = await run_cli(node.home, "states")
+        self.assertRegex(states.out, r"\d+: id_server\(LISTEN\)")
