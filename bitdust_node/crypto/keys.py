@@ -50,9 +50,7 @@ def private_key_from_pem(data: bytes) -> rsa.RSAPrivateKey:
 
 def openssh_public_text(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-    return public.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode("ascii")
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
 
 
 def public_key_from_openssh(text: str) -> rsa.RSAPublicKey:

@@ -21,11 +21,7 @@ def sign(key: rsa.RSAPrivateKey, text: bytes) -> str:
 def verify(public: rsa.RSAPublicKey, text: bytes, signature: str) -> bool:
     """True when `signature` (decimal text) is the signature of `text` by `public`."""
     # isdigit alone accepts non-ASCII digits; the length cap keeps int() cheap
-    if (
-        not signature.isascii()
-        or not signature.isdigit()
-        or len(signature) > MAX_SIGNATURE_DIGITS
-    ):
+    if not signature.isascii() or not signature.isdigit() or len(signature) > MAX_SIGNATURE_DIGITS:
         return False
     value = int(signature)
     size = (public.key_size + 7) // 8
@@ -33,9 +29,7 @@ def verify(public: rsa.RSAPublicKey, text: bytes, signature: str) -> bool:
         return False
     digest = hashlib.sha1(text).digest()
     try:
-        public.verify(
-            value.to_bytes(size, "big"), digest, padding.PKCS1v15(), hashes.SHA1()
-        )
+        public.verify(value.to_bytes(size, "big"), digest, padding.PKCS1v15(), hashes.SHA1())
     except InvalidSignature:
         return False
     return True

@@ -15,9 +15,7 @@ class IdentityRefused(InvalidInput):
     """An uploaded identity this server will not host."""
 
 
-def check_upload(
-    data: bytes, host: str, lookup: Callable[[str], StoredIdentity | None]
-) -> Identity:
+def check_upload(data: bytes, host: str, lookup: Callable[[str], StoredIdentity | None]) -> Identity:
     """The parsed identity if this server (answering for `host`) may store it, else IdentityRefused.
 
     `lookup(name)` gives what the server holds under that name, if anything.
@@ -36,7 +34,5 @@ def check_upload(
         if stored.identity.publickey != identity.publickey:
             raise IdentityRefused(f"name {identity.name!r} is taken by another key")
         if identity.revision < stored.identity.revision:
-            raise IdentityRefused(
-                f"revision {identity.revision} is older than the stored {stored.identity.revision}"
-            )
+            raise IdentityRefused(f"revision {identity.revision} is older than the stored {stored.identity.revision}")
     return identity

@@ -37,11 +37,7 @@ def parse_backup(data: bytes) -> tuple[list[str], Any]:
     head, marker, pem = data.partition(PEM_START)
     if not marker:
         raise InvalidInput("backup file holds no PEM private key")
-    sources = [
-        line.strip().decode("ascii", "replace")
-        for line in head.splitlines()
-        if line.strip()
-    ]
+    sources = [line.strip().decode("ascii", "replace") for line in head.splitlines() if line.strip()]
     try:
         for source in sources:
             identity_xml.parse_idurl(source)
@@ -53,9 +49,7 @@ def parse_backup(data: bytes) -> tuple[list[str], Any]:
     return sources, key
 
 
-async def fetch_mine(
-    http: IdentityHttp, sources: list[str], key: Any
-) -> identity_xml.Identity:
+async def fetch_mine(http: IdentityHttp, sources: list[str], key: Any) -> identity_xml.Identity:
     """The newest revision any source serves that this key signed."""
     found: list[identity_xml.Identity] = []
     for source in sources:
@@ -79,9 +73,7 @@ async def fetch_mine(
     return max(found, key=lambda i: i.revision)
 
 
-async def recover(
-    node: Any, data: bytes, http: IdentityHttp | None = None
-) -> my_identity.MyIdentity:
+async def recover(node: Any, data: bytes, http: IdentityHttp | None = None) -> my_identity.MyIdentity:
     my_identity.refuse_if_exists(node)
     sources, key = parse_backup(data)
     identity = await fetch_mine(http or IdentityHttp(node.reactor), sources, key)

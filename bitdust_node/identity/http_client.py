@@ -47,13 +47,11 @@ class IdentityHttp:
 
     async def _call(self, method: str, url: str, body: bytes | None) -> Reply:
         try:
-            response = await self._client().request(
-                method, url, data=body, headers=_HEADERS, timeout=self.timeout
-            )
+            response = await self._client().request(method, url, data=body, headers=_HEADERS, timeout=self.timeout)
             return Reply(response.code, await self._read(response))
         except Unreachable:
             raise
-        except Exception as err:  # noqa: BLE001 - every transport failure means the same here
+        except Exception as err:  # every transport failure means the same to callers
             raise Unreachable(f"{method} {url}: {err!r}") from None
 
     async def _read(self, response: Any) -> bytes:

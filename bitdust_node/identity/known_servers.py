@@ -32,9 +32,7 @@ def parse_known_servers(raw: str) -> list[KnownServer]:
     for part in raw.replace(";", " ").replace(",", " ").split():
         match = _ENTRY.fullmatch(part)
         if match is None:
-            raise InvalidInput(
-                f"known identity server {part!r} is not host:webport[:tcpport]"
-            )
+            raise InvalidInput(f"known identity server {part!r} is not host:webport[:tcpport]")
         host, web, tcp = match.groups()
         servers.append(KnownServer(host, int(web or 80), int(tcp or 6661)))
     return servers

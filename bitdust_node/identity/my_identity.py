@@ -108,9 +108,7 @@ def identity_date(now: float) -> str:
 
 def check_pair(identity: Identity, key: rsa.RSAPrivateKey) -> None:
     if keys.openssh_public_text(key) != identity.publickey:
-        raise InvalidIdentity(
-            "the private key does not match the identity's public key"
-        )
+        raise InvalidIdentity("the private key does not match the identity's public key")
     if not verify_identity(identity):
         raise InvalidIdentity("the identity's signature is not valid")
 

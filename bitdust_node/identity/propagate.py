@@ -40,18 +40,14 @@ class Propagator:
             )
             return False
         if reply.status != 200 or reply.body != xml:
-            log.info(
-                "identity server of {url} did not take our identity", url=idurl.url
-            )
+            log.info("identity server of {url} did not take our identity", url=idurl.url)
             return False
         return True
 
     async def publish(self, idurls: list[IdUrl], xml: bytes) -> list[IdUrl]:
         """Publish to all at once; the idurls that confirmed."""
-        results = await defer.gatherResults(
-            [defer.ensureDeferred(self.publish_one(u, xml)) for u in idurls]
-        )
-        return [u for u, ok in zip(idurls, results) if ok]
+        results = await defer.gatherResults([defer.ensureDeferred(self.publish_one(u, xml)) for u in idurls])
+        return [u for u, ok in zip(idurls, results, strict=True) if ok]
 
     async def propagate(self, me: Any) -> list[IdUrl]:
         """Send `me` (a MyIdentity) to every one of its sources."""

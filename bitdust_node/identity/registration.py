@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.crypto import keys
@@ -32,9 +32,7 @@ class NoIdentityServers(BitDustError):
     exit_code = 1
 
 
-async def server_says_free(
-    http: IdentityHttp, server: KnownServer, name: str
-) -> bool | None:
+async def server_says_free(http: IdentityHttp, server: KnownServer, name: str) -> bool | None:
     """As official clients check: `GET /` (alive?) then `GET /<name>.xml` (404 = free).
 
     None when the server cannot be asked.
@@ -45,9 +43,7 @@ async def server_says_free(
             return None
         reply = await http.get(server.idurl(name).url)
     except Unreachable as err:
-        log.info(
-            "identity server {host} unreachable: {err}", host=server.host, err=str(err)
-        )
+        log.info("identity server {host} unreachable: {err}", host=server.host, err=str(err))
         return None
     if reply.status == 404:
         return True
@@ -63,43 +59,41 @@ async def choose_servers(node: Any, http: IdentityHttp, name: str) -> list[Known
         raise InvalidInput(f"no identity servers in {PREFIX}known-servers")
     wanted_max = int(settings.get(PREFIX + "max-servers"))
     needed = min(int(settings.get(PREFIX + "min-servers")), len(known), wanted_max)
-    answers = await defer.gatherResults(
-        [defer.ensureDeferred(server_says_free(http, s, name)) for s in known]
-    )
-    taken = [s.host for s, free in zip(known, answers) if free is False]
+    answers = await defer.gatherResults([defer.ensureDeferred(server_says_free(http, s, name)) for s in known])
+    taken = [s.host for s, free in zip(known, answers, strict=True) if free is False]
     if taken:
         raise NameTaken(f"name {name!r} is already taken on {', '.join(taken)}")
-    free = [s for s, ok in zip(known, answers) if ok][:wanted_max]
+    free = [s for s, ok in zip(known, answers, strict=True) if ok][:wanted_max]
     if len(free) < needed:
-        raise NoIdentityServers(
-            f"only {len(free)} of {len(known)} known identity servers answered, {needed} needed"
-        )
+        raise NoIdentityServers(f"only {len(free)} of {len(known)} known identity servers answered, {needed} needed")
     return free
 
 
-async def create(
-    node: Any, username: Any, http: IdentityHttp | None = None
-) -> my_identity.MyIdentity:
+async def _generate_key(node: Any, bits: int) -> Any:
+    """A 4096-bit key takes seconds: make it in a thread when the reactor has a pool."""
+    pool = getattr(node.reactor, "getThreadPool", None)
+    if pool is None:
+        return keys.generate_key(bits)
+    return await threads.deferToThreadPool(node.reactor, pool(), keys.generate_key, bits)
+
+
+async def create(node: Any, username: Any, http: IdentityHttp | None = None) -> my_identity.MyIdentity:
     my_identity.refuse_if_exists(node)
     if not isinstance(username, str) or not is_valid_name(username):
         raise InvalidInput("username must be 3 to 20 characters of a-z, 0-9, - and _")
     http = http or IdentityHttp(node.reactor)
     servers = await choose_servers(node, http, username)
-    key = keys.generate_key(int(node.settings.get("personal/private-key-size")))
+    key = await _generate_key(node, int(node.settings.get("personal/private-key-size")))
     identity = Identity(
         sources=tuple(s.idurl(username).url for s in servers),
         contacts=my_contacts(node),
         date=my_identity.identity_date(node.reactor.seconds()),
     )
     me = my_identity.MyIdentity(sign_identity(identity, key), key)
-    confirmed = await Propagator(http).publish(
-        [s.idurl(username) for s in servers], me.xml
-    )
+    confirmed = await Propagator(http).publish([s.idurl(username) for s in servers], me.xml)
     needed = min(int(node.settings.get(PREFIX + "min-servers")), len(servers))
     if len(confirmed) < needed:
-        raise NoIdentityServers(
-            f"identity confirmed by {len(confirmed)} identity servers, {needed} needed"
-        )
+        raise NoIdentityServers(f"identity confirmed by {len(confirmed)} identity servers, {needed} needed")
     my_identity.refuse_if_exists(node)  # another create may have won meanwhile
     my_identity.save(node.home, me)
     node.my_identity = me

@@ -106,9 +106,7 @@ class IdServer:
     uploads_refused: int = 0
 
     def __attrs_post_init__(self) -> None:
-        self.core = IdServerCore(
-            self.store, self.clock, self.expire_days * DAY, self.sweep_interval
-        )
+        self.core = IdServerCore(self.store, self.clock, self.expire_days * DAY, self.sweep_interval)
         self.machine = IdServerMachine(self.core)
 
     def receive(self, data: bytes) -> Identity:

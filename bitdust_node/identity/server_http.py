@@ -56,10 +56,7 @@ class CappedRequest(server.Request):
         self._refused = True
         self.content: Any = BytesIO()
         transport: Any = self.channel.transport
-        transport.write(
-            b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n"
-            b"Connection: close\r\n\r\n"
-        )
+        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         transport.loseConnection()
 
 
@@ -134,9 +131,7 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def index_page(
-    host: str, names: list[str], others: tuple[str, ...], client: str
-) -> str:
+def index_page(host: str, names: list[str], others: tuple[str, ...], client: str) -> str:
     """Hosted names grouped by first letter; the closing comment tells the client its address."""
     title = html.escape(f"Identities on {host}")
     groups: dict[str, list[str]] = {}
@@ -147,8 +142,7 @@ def index_page(
         rows.append(f"<br>\n<h3>{html.escape(letter)}</h3>")
         rows.extend(f'<p><a href="/{n}.xml"><nobr>{n}</nobr></a></p>' for n in members)
     links = "".join(
-        f'<a href="http://{html.escape(o)}/"><nobr>{html.escape(o)}</nobr></a>&nbsp;&nbsp;\n'
-        for o in others
+        f'<a href="http://{html.escape(o)}/"><nobr>{html.escape(o)}</nobr></a>&nbsp;&nbsp;\n' for o in others
     )
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

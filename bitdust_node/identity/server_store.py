@@ -40,22 +40,20 @@ class IdentityStore:
             try:
                 identity = identity_xml.parse(path.read_bytes())
             except (OSError, identity_xml.IdentityFormatError) as err:
-                log.warn(  # noqa: G010 - twisted.logger has no .warning
+                log.warn(
                     "skipping unreadable identity {path}: {err}",
                     path=str(path),
                     err=str(err),
                 )
                 continue
             if identity.name != name:
-                log.warn(  # noqa: G010 - twisted.logger has no .warning
+                log.warn(
                     "skipping {path}: holds {other}",
                     path=str(path),
                     other=identity.name,
                 )
                 continue
-            self._items[name] = StoredIdentity(
-                path.read_bytes(), identity, path.stat().st_mtime
-            )
+            self._items[name] = StoredIdentity(path.read_bytes(), identity, path.stat().st_mtime)
 
     def get(self, name: str) -> StoredIdentity | None:
         return self._items.get(name)

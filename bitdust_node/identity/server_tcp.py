@@ -22,9 +22,7 @@ class IdentityReceiver(protocol.Protocol):
     def __init__(self, idserver: IdServer) -> None:
         self.idserver = idserver
         self.decoder = tcp_frames.FrameDecoder()
-        self.files = tcp_frames.FileAssembler(
-            max_file_size=MAX_IDENTITY_BYTES, max_files=2
-        )
+        self.files = tcp_frames.FileAssembler(max_file_size=MAX_IDENTITY_BYTES, max_files=2)
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -51,9 +49,7 @@ class IdentityReceiver(protocol.Protocol):
             self.idserver.receive(data)
         except IdentityRefused as err:
             log.info("identity refused over TCP: {why}", why=err.message)
-            self._send(
-                tcp_frames.encode_frame(tcp_frames.ABORT, err.message.encode()[:200])
-            )
+            self._send(tcp_frames.encode_frame(tcp_frames.ABORT, err.message.encode()[:200]))
             return
         self._send(tcp_frames.encode_ok(file_id))
 
@@ -77,7 +73,5 @@ class IdentityReceiverFactory(protocol.Factory):
         return IdentityReceiver(self.idserver)
 
 
-def make_receiver(
-    idserver: IdServer, clock: Any, deadline: float = FRAME_DEADLINE
-) -> DeadlineFactory:
+def make_receiver(idserver: IdServer, clock: Any, deadline: float = FRAME_DEADLINE) -> DeadlineFactory:
     return DeadlineFactory(IdentityReceiverFactory(idserver), deadline, clock)

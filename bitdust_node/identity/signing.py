@@ -11,9 +11,7 @@ from bitdust_node.wire.identity_xml import Identity, signed_text
 
 def sign_identity(identity: Identity, key: rsa.RSAPrivateKey) -> Identity:
     """The same identity with this key's public key and a fresh signature."""
-    with_key = attrs.evolve(
-        identity, publickey=keys.openssh_public_text(key), signature=""
-    )
+    with_key = attrs.evolve(identity, publickey=keys.openssh_public_text(key), signature="")
     return attrs.evolve(with_key, signature=signature.sign(key, signed_text(with_key)))
 
 

@@ -38,9 +38,7 @@ class IdentityPropagateService(Service):
         self.propagator = Propagator(IdentityHttp(node.reactor))
         self.last_confirmed: list[str] = []
         self._busy: defer.Deferred[Any] | None = None
-        self._unsubscribe = [
-            node.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS
-        ]
+        self._unsubscribe = [node.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
         self._touch = LoopingCall(self.propagate_now)
         self._touch.clock = node.reactor
         self._touch.start(self.propagate_interval, now=True)

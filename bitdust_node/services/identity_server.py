@@ -34,9 +34,7 @@ def server_host(node: Any) -> str:
 
 def known_servers(node: Any) -> tuple[str, ...]:
     raw = str(node.settings.get("services/identity-propagate/known-servers"))
-    return tuple(
-        part for part in raw.replace(";", " ").replace(",", " ").split() if part
-    )
+    return tuple(part for part in raw.replace(";", " ").replace(",", " ").split() if part)
 
 
 class IdentityServerService(Service):
@@ -59,9 +57,7 @@ class IdentityServerService(Service):
         )
         self._entry = node.registry.register("id_server", "AT_STARTUP")
         trace(idserver.machine, self._entry)
-        others = tuple(
-            s for s in known_servers(node) if s.split(":")[0] != idserver.host
-        )
+        others = tuple(s for s in known_servers(node) if s.split(":")[0] != idserver.host)
         self._ports = []
         try:
             self._ports.append(

@@ -105,22 +105,12 @@ def parse_idurl(url: str) -> IdUrl:
     except ValueError:
         raise IdentityFormatError(f"invalid IDURL {url!r}") from None
     host = parts.hostname or ""
-    if (
-        parts.scheme != "http"
-        or parts.query
-        or parts.fragment
-        or parts.username
-        or parts.password
-    ):
+    if parts.scheme != "http" or parts.query or parts.fragment or parts.username or parts.password:
         raise IdentityFormatError(f"invalid IDURL {url!r}")
     if not _HOST_RE.fullmatch(host) or not 0 < port < 65536:
         raise IdentityFormatError(f"invalid host in IDURL {url!r}")
     path = parts.path
-    if (
-        not path.startswith("/")
-        or not path.endswith(".xml")
-        or not is_valid_name(path[1:-4])
-    ):
+    if not path.startswith("/") or not path.endswith(".xml") or not is_valid_name(path[1:-4]):
         raise IdentityFormatError(f"invalid name in IDURL {url!r}")
     return IdUrl(host.lower(), port, path[1:-4])
 
@@ -142,12 +132,7 @@ def signed_text(identity: Identity) -> bytes:
 
 def _escape(text: str) -> str:
     # the same four replacements the reference writer makes
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace('"', "&quot;")
-        .replace(">", "&gt;")
-    )
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").replace(">", "&gt;")
 
 
 def serialize(identity: Identity) -> bytes:
@@ -188,18 +173,12 @@ def parse(data: bytes) -> Identity:
     if len(data) > MAX_IDENTITY_BYTES:
         raise IdentityFormatError(f"identity is larger than {MAX_IDENTITY_BYTES} bytes")
     if len(data) < MIN_IDENTITY_BYTES:
-        raise IdentityFormatError(
-            f"identity is smaller than {MIN_IDENTITY_BYTES} bytes"
-        )
+        raise IdentityFormatError(f"identity is smaller than {MIN_IDENTITY_BYTES} bytes")
     if not data.startswith(PROLOG):
-        raise IdentityFormatError(
-            "identity does not start with the expected XML prolog"
-        )
+        raise IdentityFormatError("identity does not start with the expected XML prolog")
     # identities never carry DTDs, entities, comments or CDATA: refuse them before libxml2 sees them
     if b"<!" in data or _FOREIGN_REFERENCE.search(data):
-        raise IdentityFormatError(
-            "identity contains a DTD, entity, comment or CDATA section"
-        )
+        raise IdentityFormatError("identity contains a DTD, entity, comment or CDATA section")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as err:
@@ -214,9 +193,7 @@ def _read_root(root: etree._Element) -> Identity:
         raise IdentityFormatError("root element must be a bare <identity>")
     children = list(root)
     if [c.tag for c in children] != list(FIELDS):
-        raise IdentityFormatError(
-            "identity children are missing, unknown or out of order"
-        )
+        raise IdentityFormatError("identity children are missing, unknown or out of order")
     values: dict[str, object] = {}
     for child in children:
         _check_plain(child)
@@ -242,9 +219,7 @@ def _read_root(root: etree._Element) -> Identity:
 
 def _check_plain(el: etree._Element) -> None:
     if not isinstance(el.tag, str) or el.attrib or (el.tail or "").strip():
-        raise IdentityFormatError(
-            "identity holds attributes, stray text or non-element nodes"
-        )
+        raise IdentityFormatError("identity holds attributes, stray text or non-element nodes")
 
 
 def _read_text(el: etree._Element) -> str:
@@ -264,9 +239,7 @@ def _read_list(el: etree._Element, item: str) -> tuple[str, ...]:
     for child in items:
         _check_plain(child)
         if child.tag != item or len(child):
-            raise IdentityFormatError(
-                f"<{el.tag}> may only hold <{item}> text elements"
-            )
+            raise IdentityFormatError(f"<{el.tag}> may only hold <{item}> text elements")
         out.append(_read_text(child))
     return tuple(out)
 
@@ -281,11 +254,7 @@ def _check_lists(identity: Identity) -> None:
     if not identity.contacts:
         raise IdentityFormatError("identity needs at least one contact")
     for contact in identity.contacts:
-        if (
-            not contact.isascii()
-            or "://" not in contact
-            or any(c.isspace() for c in contact)
-        ):
+        if not contact.isascii() or "://" not in contact or any(c.isspace() for c in contact):
             raise IdentityFormatError(f"invalid contact {contact[:80]!r}")
     if not identity.publickey.startswith("ssh-rsa "):
         raise IdentityFormatError("public key must be an OpenSSH ssh-rsa key")

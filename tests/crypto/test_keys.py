@@ -17,9 +17,7 @@ class KeyFileTests(unittest.TestCase):
         path = Path(self.mktemp()) / "my_keys" / "master.pem"
         keys.write_private_key(path, key)
         self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o600)
-        self.assertTrue(
-            path.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY-----")
-        )
+        self.assertTrue(path.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY-----"))
         again = keys.read_private_key(path)
         self.assertEqual(again.private_numbers(), key.private_numbers())
 
@@ -34,9 +32,7 @@ class KeyFileTests(unittest.TestCase):
     def test_vector_key_gives_the_vector_public_key_text(self) -> None:
         for name in ("alice", "bob", "carol"):
             identity = vectors.identity(name)
-            self.assertEqual(
-                keys.openssh_public_text(vectors.private_key(name)), identity.publickey
-            )
+            self.assertEqual(keys.openssh_public_text(vectors.private_key(name)), identity.publickey)
 
     def test_generate_respects_size(self) -> None:
         self.assertEqual(keys.generate_key(1024).key_size, 1024)

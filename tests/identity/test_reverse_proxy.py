@@ -44,10 +44,11 @@ class ReverseProxyMixin:
         test.addCleanup(idserver.stop)
         work = str(Path(test.mktemp()).resolve())
         backend = f"{LISTEN}:{idserver.web_port}"
+        # registered first: a start that fails half-way must still be stopped
+        test.addCleanup(_helper, "stop", self.server_name, work)
         output, code = await _helper("start", self.server_name, self.address, backend, work)
         if code == 3:
             raise SkipTest(output.strip())
-        test.addCleanup(_helper, "stop", self.server_name, work)
         test.assertEqual(code, 0, output)
         alice = make_identity("alice", vectors.private_key("alice"), hosts=(HOST,))
         # register as an official client would, through port 80

@@ -30,9 +30,9 @@ def independent_verify(text: bytes, n: int, e: int, sig: str) -> bool:
     digest = hashlib.sha1(hashlib.sha1(text).digest()).digest()
     k = (n.bit_length() + 7) // 8
     encoded = pow(int(sig), e, n).to_bytes(k, "big")
-    return encoded.endswith(
-        bytes.fromhex("3021300906052b0e03021a05000414") + digest
-    ) and encoded.startswith(b"\x00\x01\xff")
+    return encoded.endswith(bytes.fromhex("3021300906052b0e03021a05000414") + digest) and encoded.startswith(
+        b"\x00\x01\xff"
+    )
 
 
 def independent_signed_text(xml: bytes) -> bytes:
@@ -96,12 +96,8 @@ class VectorTests(unittest.TestCase):
     def test_global_id_and_idurl(self) -> None:
         identity = vectors.identity("alice")
         self.assertEqual(identity.global_id, "alice@127.0.0.1_8084")
-        self.assertEqual(
-            ix.parse_idurl("http://host-a.com/alice.xml").global_id, "alice@host-a.com"
-        )
-        self.assertEqual(
-            ix.IdUrl("host-a.com", 80, "bob").url, "http://host-a.com/bob.xml"
-        )
+        self.assertEqual(ix.parse_idurl("http://host-a.com/alice.xml").global_id, "alice@host-a.com")
+        self.assertEqual(ix.IdUrl("host-a.com", 80, "bob").url, "http://host-a.com/bob.xml")
 
 
 class SignHereVerifyThereTests(unittest.TestCase):
@@ -123,11 +119,7 @@ class SignHereVerifyThereTests(unittest.TestCase):
             independent_signature(independent_signed_text(xml), public.n, numbers.d),
             signed.signature,
         )
-        self.assertTrue(
-            independent_verify(
-                independent_signed_text(xml), public.n, public.e, signed.signature
-            )
-        )
+        self.assertTrue(independent_verify(independent_signed_text(xml), public.n, public.e, signed.signature))
         self.assertEqual(ix.parse(xml), signed)
 
     def test_changed_field_breaks_signature(self) -> None:
@@ -144,9 +136,7 @@ class SignHereVerifyThereTests(unittest.TestCase):
     def test_garbage_signatures_do_not_verify(self) -> None:
         identity = vectors.identity("alice")
         for sig in ("", "abc", "٣٤", "9" * 2000, str(1 << 2000), "-5"):
-            self.assertFalse(
-                verify_identity(attrs.evolve(identity, signature=sig)), sig[:10]
-            )
+            self.assertFalse(verify_identity(attrs.evolve(identity, signature=sig)), sig[:10])
 
 
 def _alice_with(old: bytes, new: bytes) -> bytes:
@@ -177,47 +167,27 @@ class HostileInputTests(unittest.TestCase):
 
     def test_structure(self) -> None:
         self.assertRefused(_alice_with(b"<postage>1</postage>", b""))
-        self.assertRefused(
-            _alice_with(
-                b"<certificates/>\n  <scrubbers/>", b"<scrubbers/>\n  <certificates/>"
-            )
-        )
+        self.assertRefused(_alice_with(b"<certificates/>\n  <scrubbers/>", b"<scrubbers/>\n  <certificates/>"))
         self.assertRefused(_alice_with(b"<identity>", b'<identity a="1">'))
         self.assertRefused(_alice_with(b"<revision>1", b"<revision>x1"))
         self.assertRefused(_alice_with(b"<revision>1", b"<revision>01"))
         self.assertRefused(_alice_with(b"<contact>tcp://127.0.0.1:7771</contact>", b""))
-        self.assertRefused(
-            _alice_with(b"<postage>1</postage>", b"<postage>1</postage><!-- hi -->")
-        )
+        self.assertRefused(_alice_with(b"<postage>1</postage>", b"<postage>1</postage><!-- hi -->"))
         self.assertRefused(_alice_with(b"</identity>", b"</identity><x/>"))
-        self.assertRefused(
-            _alice_with(b"<revision>1</revision>", b"<revision>1<b/></revision>")
-        )
+        self.assertRefused(_alice_with(b"<revision>1</revision>", b"<revision>1<b/></revision>"))
 
     def test_sources_and_names(self) -> None:
         src = b"<source>http://127.0.0.1:8084/alice.xml</source>"
-        self.assertRefused(
-            _alice_with(src, b"<source>http://127.0.0.1:8084/../alice.xml</source>")
-        )
-        self.assertRefused(
-            _alice_with(src, b"<source>http://127.0.0.1:8084/Alice.xml</source>")
-        )
-        self.assertRefused(
-            _alice_with(src, b"<source>http://127.0.0.1:8084/al.xml</source>")
-        )
-        self.assertRefused(
-            _alice_with(src, b"<source>ftp://127.0.0.1/alice.xml</source>")
-        )
+        self.assertRefused(_alice_with(src, b"<source>http://127.0.0.1:8084/../alice.xml</source>"))
+        self.assertRefused(_alice_with(src, b"<source>http://127.0.0.1:8084/Alice.xml</source>"))
+        self.assertRefused(_alice_with(src, b"<source>http://127.0.0.1:8084/al.xml</source>"))
+        self.assertRefused(_alice_with(src, b"<source>ftp://127.0.0.1/alice.xml</source>"))
         self.assertRefused(_alice_with(src, src + src))
-        self.assertRefused(
-            _alice_with(src, src + b"<source>http://host-b.com/bob.xml</source>")
-        )
+        self.assertRefused(_alice_with(src, src + b"<source>http://host-b.com/bob.xml</source>"))
         self.assertRefused(
             _alice_with(
                 src,
-                b"".join(
-                    b"<source>http://h%d.com/alice.xml</source>" % i for i in range(7)
-                ),
+                b"".join(b"<source>http://h%d.com/alice.xml</source>" % i for i in range(7)),
             )
         )
 

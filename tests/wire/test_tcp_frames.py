@@ -14,9 +14,7 @@ from tests.identity import vectors
 
 
 def _capture() -> list[dict[str, str]]:
-    return json.loads(
-        (vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text()
-    )
+    return json.loads((vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text())
 
 
 class CaptureTests(unittest.TestCase):
@@ -41,9 +39,7 @@ class CaptureTests(unittest.TestCase):
 
 class DecoderTests(unittest.TestCase):
     def test_byte_by_byte(self) -> None:
-        stream = tf.encode_frame(
-            tf.HELLO, b"127.0.0.1:7771 http://x/y.xml"
-        ) + tf.encode_ok(9)
+        stream = tf.encode_frame(tf.HELLO, b"127.0.0.1:7771 http://x/y.xml") + tf.encode_ok(9)
         decoder = tf.FrameDecoder()
         frames = []
         for i in range(len(stream)):
@@ -53,9 +49,7 @@ class DecoderTests(unittest.TestCase):
     def test_oversized_length_refused_before_buffering(self) -> None:
         decoder = tf.FrameDecoder(max_frame=100)
         self.assertRaises(tf.FrameError, decoder.feed, struct.pack(">I", 101))
-        self.assertRaises(
-            tf.FrameError, tf.FrameDecoder().feed, struct.pack(">I", 2**31)
-        )
+        self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, struct.pack(">I", 2**31))
 
     def test_bad_version_and_command(self) -> None:
         self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x022h")

@@ -15,9 +15,7 @@ MAX_BACKUP_BYTES = 32_768
 
 def _need_running(ctx: CliContext) -> None:
     if not ctx.is_running():
-        raise CliError(
-            f"no node is running in {ctx.home}; start one with `bitdust daemon`"
-        )
+        raise CliError(f"no node is running in {ctx.home}; start one with `bitdust daemon`")
 
 
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -42,12 +40,8 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_backup(args: argparse.Namespace, ctx: CliContext) -> int:
     _need_running(ctx)
     target = Path(args.file).expanduser().resolve()
-    result = ctx.api(
-        "POST", "/identity/backup/v1", body={"destination_filepath": str(target)}
-    )
-    print(
-        f"identity {result['global_id']} and its private key saved to {result['destination_path']}"
-    )
+    result = ctx.api("POST", "/identity/backup/v1", body={"destination_filepath": str(target)})
+    print(f"identity {result['global_id']} and its private key saved to {result['destination_path']}")
     return 0
 
 
@@ -69,24 +63,16 @@ def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def register(subparsers: Any) -> None:
-    identity = subparsers.add_parser(
-        "identity", help="create, show, back up or restore my identity"
-    )
+    identity = subparsers.add_parser("identity", help="create, show, back up or restore my identity")
     actions = identity.add_subparsers(dest="identity_command", metavar="ACTION")
-    create = actions.add_parser(
-        "create", help="create my identity on the known identity servers"
-    )
+    create = actions.add_parser("create", help="create my identity on the known identity servers")
     create.add_argument("name", help="3 to 20 characters of a-z, 0-9, - and _")
     create.set_defaults(func=cmd_create)
     show = actions.add_parser("show", help="print my identity file")
     show.set_defaults(func=cmd_show)
-    backup = actions.add_parser(
-        "backup", help="save my IDURL and private key to FILE (mode 0600)"
-    )
+    backup = actions.add_parser("backup", help="save my IDURL and private key to FILE (mode 0600)")
     backup.add_argument("file", metavar="FILE")
     backup.set_defaults(func=cmd_backup)
-    restore = actions.add_parser(
-        "restore", help="restore my identity from a backup FILE"
-    )
+    restore = actions.add_parser("restore", help="restore my identity from a backup FILE")
     restore.add_argument("file", metavar="FILE")
     restore.set_defaults(func=cmd_restore)
