@@ -139,3 +139,13 @@ class DaemonLifeCycle(TestCase):
         self.assertEqual(stopped.code, 0, stopped.err)
         await deferLater(reactor, 0, lambda: None)
         self.assertEqual((await run_cli(home, "status")).code, 1)
+
+    async def test_daemon_reports_a_busy_port_in_one_line(self) -> None:
+        node = await start_node(self, "127.0.0.22")
+        home = make_home(self, "127.0.0.22")
+        failed = await run_cli(home, "daemon")
+        self.assertEqual(failed.code, 1)
+        self.assertIn("did not start", failed.err)
+        self.assertIn("127.0.0.22:8180", failed.err)
+        self.assertNotIn("Traceback", failed.err)
+        self.assertTrue(node.running)

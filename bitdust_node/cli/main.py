@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`bitdust states | head`): not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 def run() -> None:

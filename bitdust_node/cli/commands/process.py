@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,24 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
+_ERROR_LINE = re.compile(r"(?:[\w.]+\.)?(\w+(?:Error|Exception|Locked)): (.+)$")
+# twistd's parent shows the child's start error cut to 100 bytes
+_TWISTD_ERROR = re.compile(r"An error has occurred: b?[\"'](.*)[\"']\s*$", re.MULTILINE)
+
+
+def _start_error(twistd_output: str, log_text: str) -> str:
+    """The start error in one line: the full line from the log when twistd's short one is found there."""
+    found = _TWISTD_ERROR.search(twistd_output)
+    lines = twistd_output.strip().splitlines()
+    short = found.group(1) if found else (lines[-1] if lines else "")
+    for line in reversed(log_text.splitlines()):
+        if short and short in line:
+            line = line[line.index(short):]
+            match = _ERROR_LINE.search(line)
+            return f"{match.group(1)}: {match.group(2)}" if match else line
+    return short
+
+
 def start_daemon(ctx: CliContext) -> None:
     if ctx.is_running():
         raise CliError(f"a node is already running in {ctx.home} (pid {ctx.pid()})")
@@ -61,8 +80,8 @@ def start_daemon(ctx: CliContext) -> None:
     ]
     done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise CliError("the node did not start: " + (detail[-1] if detail else f"exit {done.returncode}"))
+        detail = _start_error(done.stdout + done.stderr, _tail(_log_path(ctx), 60))
+        raise CliError(f"the node did not start: {detail or f'exit {done.returncode}'} (log: {_log_path(ctx)})")
     if not _wait(lambda: _healthy(ctx), START_TIMEOUT):
         raise CliError(f"the node did not answer in {START_TIMEOUT:.0f} s; its log ends:\n" + _tail(_log_path(ctx)))
 
