@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOME_DIR ?= $(CURDIR)/.bitdust-home
+# the same home `bitdust` uses by default, so a second shell needs no options
+HOME_DIR ?= $(or $(BITDUST_HOME),$(HOME)/.bitdust)
 TESTS ?= tests
 
 .PHONY: venv run test lint clean
@@ -29,4 +30,4 @@ lint: venv
 	$(BIN)/mypy bitdust_node
 
 clean:
-	rm -rf $(VENV) _trial_temp* .bitdust-home
+	rm -rf $(VENV) _trial_temp*
