@@ -258,6 +258,15 @@ class Settings:
                     listener(key, old, value)
         return value
 
+    def describe(self, key: str) -> list[dict[str, Any]]:
+        """The entry of one key, or of every key under a prefix (`services/supplier`)."""
+        if key in self.definitions:
+            return [self.definitions[key].describe(self.get(key))]
+        found = [d.describe(v) for d, v in self.items() if d.key.startswith(key.rstrip("/") + "/")]
+        if not found:
+            self.definition(key)  # raises UnknownSetting naming the key
+        return found
+
     def items(self) -> list[tuple[Setting, Any]]:
         return [(d, self.get(d.key)) for d in self.definitions.values()]
 

@@ -47,19 +47,19 @@ def _required(req: ApiRequest, name: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _describe_keys(node: Node, prefix: str) -> list[dict[str, Any]]:
-    settings = node.settings
-    if prefix in settings.definitions:
-        return [settings.definition(prefix).describe(settings.get(prefix))]
-    found = [d.describe(v) for d, v in settings.items() if d.key.startswith(prefix.rstrip("/") + "/")]
-    if not found:
-        settings.definition(prefix)  # raises UnknownSetting naming the key
-    return found
+async def _settle(node: Node) -> None:
+    """Wait until the services a change switched have settled; a slow one reports its own state."""
+    settled = _graph(node).settled()
+    settled.addTimeout(SETTLE_TIMEOUT, node.reactor)
+    try:
+        await settled
+    except defer.TimeoutError:
+        pass
 
 
 @endpoint("GET", "/config/get/v1", "Read a setting (or every setting under a prefix)", params=("key",))
 def config_get(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    return _describe_keys(node, _required(req, "key"))
+    return node.settings.describe(_required(req, "key"))
 
 
 @endpoint("POST", "/config/set/v1", "Change a setting; services react live", params=("key", "value"))
@@ -69,13 +69,8 @@ async def config_set(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
         raise InvalidInput("missing parameter 'value'")
     raw = req.body.get("value", req.args.get("value"))
     node.settings.set(key, raw)
-    settled = _graph(node).settled()
-    settled.addTimeout(SETTLE_TIMEOUT, node.reactor)
-    try:
-        await settled
-    except defer.TimeoutError:
-        pass  # the change is stored; slow services report their own state
-    return _describe_keys(node, key)
+    await _settle(node)
+    return node.settings.describe(key)
 
 
 @endpoint("GET", "/config/list/v1", "Every setting with its type, default and value")
@@ -100,12 +95,7 @@ async def _switch(node: Node, req: ApiRequest, on: bool) -> dict[str, Any]:
     graph = _graph(node)
     managed = graph.find(_required(req, "name"))
     node.settings.set(managed.service.config_prefix() + "/enabled", on)
-    settled = graph.settled()
-    settled.addTimeout(SETTLE_TIMEOUT, node.reactor)
-    try:
-        await settled
-    except defer.TimeoutError:
-        pass
+    await _settle(node)
     return graph.describe(managed.service.name)
 
 

@@ -15,21 +15,11 @@ def _show(entries: list[dict[str, Any]]) -> None:
         print(f"{entry['key']} ({entry['type']}) : {shown}")
 
 
-def _local_entries(ctx: CliContext, key: str) -> list[dict[str, Any]]:
-    settings = ctx.settings()
-    if key in settings.definitions:
-        return [settings.definition(key).describe(settings.get(key))]
-    found = [d.describe(v) for d, v in settings.items() if d.key.startswith(key.rstrip("/") + "/")]
-    if not found:
-        settings.definition(key)  # raises UnknownSetting naming the key
-    return found
-
-
 def cmd_get(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.is_running():
         _show(ctx.api("GET", "/config/get/v1", query={"key": args.key}))
     else:
-        _show(_local_entries(ctx, args.key))
+        _show(ctx.settings().describe(args.key))
     return 0
 
 
@@ -42,7 +32,7 @@ def cmd_set(args: argparse.Namespace, ctx: CliContext) -> int:
     else:
         settings = ctx.settings()
         settings.set(args.key, args.value)
-        _show(_local_entries(ctx, args.key))
+        _show(settings.describe(args.key))
     return 0
 
 
