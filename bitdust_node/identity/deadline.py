@@ -1,7 +1,9 @@
 """Drop clients that take too long to send a request, however slowly they trickle bytes.
 
 An idle timeout does not catch a client that sends one byte per second; this deadline runs
-from the first byte of a request until the server starts answering it.
+from the first byte of a request until the protocol calls `request_complete()` on its transport
+(found with `request_complete(transport)`). Writes do not count: an `Expect: 100-continue`
+answer must not free a client that then trickles its body.
 """
 
 from __future__ import annotations
@@ -30,13 +32,9 @@ class DeadlineProtocol(ProtocolWrapper):
             self._arm()
         super().dataReceived(data)
 
-    def write(self, data: bytes) -> None:
-        self._disarm()  # the request was complete enough to be answered
-        super().write(data)
-
-    def writeSequence(self, data: Any) -> None:
+    def request_complete(self) -> None:
+        """The wrapped protocol has a whole request; the next byte starts a new deadline."""
         self._disarm()
-        super().writeSequence(data)
 
     def connectionLost(self, reason: Any = None) -> None:
         self._disarm()
@@ -69,3 +67,10 @@ class DeadlineFactory(WrappingFactory):
         self.deadline = deadline
         self.clock: Any = clock  # IReactorTime
         self.timeouts = 0
+
+
+def request_complete(transport: Any) -> None:
+    """Tell the deadline wrapper under `transport`, if there is one, that a request is complete."""
+    complete = getattr(transport, "request_complete", None)
+    if complete is not None:
+        complete()

@@ -11,7 +11,7 @@ from typing import Any
 from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.deadline import DeadlineFactory
+from bitdust_node.identity.deadline import DeadlineFactory, request_complete
 from bitdust_node.identity.server import IdServer
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 
@@ -50,6 +50,7 @@ class CappedRequest(server.Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self._refused:
             return
+        request_complete(self.channel.transport)
         super().requestReceived(command, path, version)
 
     def _refuse(self) -> None:

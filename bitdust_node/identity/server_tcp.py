@@ -8,7 +8,7 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.deadline import DeadlineFactory
+from bitdust_node.identity.deadline import DeadlineFactory, request_complete
 from bitdust_node.identity.server import IdServer
 from bitdust_node.wire import tcp_frames
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
@@ -35,6 +35,7 @@ class IdentityReceiver(protocol.Protocol):
     def _frame(self, frame: tcp_frames.Frame) -> None:
         if frame.command == tcp_frames.HELLO:
             answer = b"id-server:" + self.idserver.host.encode("utf-8")
+            request_complete(self.transport)
             self._send(tcp_frames.encode_frame(tcp_frames.WAZAP, answer))
         elif frame.command == tcp_frames.DATA:
             chunk = tcp_frames.decode_data(frame.payload)
@@ -45,6 +46,7 @@ class IdentityReceiver(protocol.Protocol):
             self._close()
 
     def _file(self, file_id: int, data: bytes) -> None:
+        request_complete(self.transport)
         try:
             self.idserver.receive(data)
         except IdentityRefused as err:

@@ -42,26 +42,25 @@ def make_identity(
 
 
 class _Collect(protocol.Protocol):
-    def __init__(self, payload: bytes, trickle: float | None = None) -> None:
-        self.payload = payload
-        self.trickle = trickle
+    """Send `parts` with `gap` seconds between them; collect the reply until the server closes."""
+
+    def __init__(self, parts: list[bytes], gap: float) -> None:
+        self.parts = parts
+        self.gap = gap
         self.received = bytearray()
         self.done: defer.Deferred[bytes] = defer.Deferred()
         self._call: Any = None
 
-    def connectionMade(self) -> None:
-        if self.trickle is None:
-            self._transport().write(self.payload)
-        else:
-            self._send_next(0)
-
-    def _send_next(self, index: int) -> None:
-        if index < len(self.payload):
-            self._transport().write(self.payload[index : index + 1])
-            self._call = reactor.callLater(self.trickle, self._send_next, index + 1)
-
     def _transport(self) -> Any:
         return self.transport
+
+    def connectionMade(self) -> None:
+        self._send_next(0)
+
+    def _send_next(self, index: int) -> None:
+        self._transport().write(self.parts[index])
+        if index + 1 < len(self.parts):
+            self._call = reactor.callLater(self.gap, self._send_next, index + 1)
 
     def dataReceived(self, data: bytes) -> None:
         self.received += data
@@ -72,12 +71,19 @@ class _Collect(protocol.Protocol):
         self.done.callback(bytes(self.received))
 
 
-def exchange(port: int, payload: bytes, trickle: float | None = None, address: str = LISTEN) -> defer.Deferred[bytes]:
-    """Send raw bytes to address:port and collect everything until the server closes."""
-    client = _Collect(payload, trickle)
+def paced(port: int, parts: list[bytes], gap: float, address: str = LISTEN) -> defer.Deferred[bytes]:
+    """Send each part `gap` seconds after the previous one to address:port; the whole reply."""
+    client = _Collect(parts, gap)
     endpoint = TCP4ClientEndpoint(reactor, address, port, timeout=10)
     connected = connectProtocol(endpoint, client)
     return connected.addCallback(lambda _: client.done)
+
+
+def exchange(port: int, payload: bytes, trickle: float | None = None, address: str = LISTEN) -> defer.Deferred[bytes]:
+    """Send raw bytes (all at once, or one byte every `trickle` seconds) and collect the reply."""
+    if trickle is None:
+        return paced(port, [payload], 0.0, address)
+    return paced(port, [payload[i : i + 1] for i in range(len(payload))], trickle, address)
 
 
 def http_request(method: str, path: str, body: bytes = b"", host: str = "127.0.0.1:8084") -> bytes:

@@ -18,6 +18,7 @@ from tests.identity.support import (
     exchange,
     http_request,
     make_identity,
+    paced,
     split_response,
     start_server,
 )
@@ -181,6 +182,23 @@ class RefusalTests(unittest.TestCase):
         self.assertEqual(self.server.files(), self.before)
         status, _, _ = await self.server.get("/alice.xml")
         self.assertEqual(status, 200)
+
+    async def test_expect_continue_does_not_free_a_slow_body(self) -> None:
+        await self._with_alice()
+        body = make_identity("slowbody", vectors.private_key("bob"))
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        # headers at once, then the body one byte every half second
+        raw = await paced(self.server.web_port, [head] + [body[i : i + 1] for i in range(len(body))], 0.5)
+        self.assertNotIn(b"200 OK", raw)
+        self.assertEqual(self.server.files(), self.before)
+        self.assertEqual(self.server.idserver.store.get("slowbody"), None)
+
+    async def test_keep_alive_client_gets_a_fresh_deadline_per_request(self) -> None:
+        await self._with_alice()
+        one = b"GET /alice.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+        last = b"GET /alice.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        raw = await paced(self.server.web_port, [one, one, last], 1.2)
+        self.assertEqual(raw.count(b"HTTP/1.1 200 OK"), 3)
 
     async def test_thousand_concurrent_uploads(self) -> None:
         await self._with_alice()
