@@ -49,6 +49,16 @@ class ServingTests(unittest.TestCase):
         self.assertEqual(body, vectors.identity_bytes("alice"))
         self.assertEqual((self.root / "alice.xml").read_bytes(), vectors.identity_bytes("alice"))
 
+    async def test_post_as_curl_sends_it(self) -> None:
+        # `curl --data-binary @alice.xml` labels the body as a form; it must still be read raw
+        xml = vectors.identity_bytes("bob")
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n" % len(xml)
+        raw = await exchange(
+            self.server.web_port, head + b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + xml
+        )
+        self.assertEqual(split_response(raw)[0], 200)
+        self.assertEqual(self.server.idserver.store.get("bob").xml, xml)  # type: ignore[union-attr]
+
     async def test_index_lists_grouped_and_counted(self) -> None:
         for name in ("alice", "bob", "carol"):
             await self.server.post(vectors.identity_bytes(name))
