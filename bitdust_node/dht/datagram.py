@@ -7,6 +7,7 @@ after which an incomplete message is dropped. Time comes from an injected clock.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Protocol
 
@@ -17,9 +18,10 @@ MAX_BODY_PER_DATAGRAM = 8166
 MAX_PARTS = 64
 MAX_MESSAGE_BYTES = MAX_PARTS * MAX_BODY_PER_DATAGRAM
 MAX_PENDING = 256
+MAX_PENDING_PER_SENDER = 16
 PENDING_TIMEOUT = 10.0
 
-_HEX = frozenset(b"0123456789abcdef")
+_HEX_ID = re.compile(rb"[0-9a-f]{40}")
 
 
 class DatagramError(ValueError):
@@ -43,13 +45,7 @@ class Header:
 
 
 def pack(header: Header, body: bytes) -> bytes:
-    return (
-        b"\x00"
-        + struct.pack(">HH", header.total, header.seq)
-        + header.rpc_id.encode("ascii")
-        + b"\x00"
-        + body
-    )
+    return b"\x00" + struct.pack(">HH", header.total, header.seq) + header.rpc_id.encode("ascii") + b"\x00" + body
 
 
 def unpack(datagram: bytes) -> tuple[Header, bytes]:
@@ -59,7 +55,7 @@ def unpack(datagram: bytes) -> tuple[Header, bytes]:
         raise DatagramError("bad_header", "header markers are not zero")
     total, seq = struct.unpack(">HH", datagram[1:5])
     raw_id = datagram[5:45]
-    if not all(c in _HEX for c in raw_id):
+    if _HEX_ID.fullmatch(raw_id) is None:
         raise DatagramError("bad_header", "rpc id is not 40 lowercase hex chars")
     if total < 1 or seq >= total:
         raise DatagramError("bad_header", f"sequence {seq} of {total}")
@@ -70,15 +66,10 @@ def unpack(datagram: bytes) -> tuple[Header, bytes]:
 
 def split(rpc_id: str, body: bytes) -> list[bytes]:
     """The datagrams that carry `body`; raises DatagramError if it needs too many."""
-    chunks = [
-        body[i : i + MAX_BODY_PER_DATAGRAM]
-        for i in range(0, len(body), MAX_BODY_PER_DATAGRAM)
-    ] or [b""]
+    chunks = [body[i : i + MAX_BODY_PER_DATAGRAM] for i in range(0, len(body), MAX_BODY_PER_DATAGRAM)] or [b""]
     if len(chunks) > MAX_PARTS:
         raise DatagramError("too_many_parts", f"a body of {len(body)} bytes")
-    return [
-        pack(Header(len(chunks), i, rpc_id), chunk) for i, chunk in enumerate(chunks)
-    ]
+    return [pack(Header(len(chunks), i, rpc_id), chunk) for i, chunk in enumerate(chunks)]
 
 
 @attrs.define
@@ -95,6 +86,7 @@ class Reassembler:
 
     clock: IClock
     max_pending: int = MAX_PENDING
+    max_per_sender: int = MAX_PENDING_PER_SENDER
     timeout: float = PENDING_TIMEOUT
     max_bytes: int = MAX_MESSAGE_BYTES
     _pending: dict[tuple[object, str], _Pending] = attrs.field(factory=dict)
@@ -110,6 +102,9 @@ class Reassembler:
         if pending is None:
             if len(self._pending) >= self.max_pending:
                 raise DatagramError("pending_full", "too many incomplete messages")
+            # one noisy sender must not fill the table for everyone
+            if sum(1 for s, _ in self._pending if s == sender) >= self.max_per_sender:
+                raise DatagramError("sender_pending_full", "too many incomplete messages")
             pending = self._pending[key] = _Pending(header.total, now)
         if pending.total != header.total:
             del self._pending[key]

@@ -26,12 +26,7 @@ def parse_contacts(payload: Any, limit: int = MAX_TRIPLES) -> list[Contact] | No
         if not (isinstance(item, list) and len(item) >= 3):
             continue
         node_id, host, port = item[0], item[1], item[2]
-        if (
-            is_id(node_id)
-            and isinstance(host, str)
-            and isinstance(port, int)
-            and 0 < port < 65536
-        ):
+        if is_id(node_id) and isinstance(host, str) and isinstance(port, int) and 0 < port < 65536:
             found.append(Contact(node_id, host, port))
     return found
 
@@ -64,6 +59,8 @@ class Lookup:
     k: int = 4
     alpha: int = 4
     find_value: bool = False
+    # told of every contact a reply names, so sparse routing tables fill up for free
+    learn: Callable[[Contact], object] | None = None
     _shortlist: dict[str, Contact] = attrs.field(factory=dict)
     _queried: set[str] = attrs.field(factory=set)
     _answered: dict[str, Contact] = attrs.field(factory=dict)
@@ -122,6 +119,8 @@ class Lookup:
                 return
             self._result.without_value.append(contact)
         for found in parse_contacts(response.payload) or []:
+            if self.learn is not None and found.node_id not in self._shortlist:
+                self.learn(Contact(found.node_id, found.host, found.port))
             self._consider(found)
         self._pump()
 

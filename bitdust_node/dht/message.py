@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeGuard
 
 import attrs
@@ -15,7 +16,7 @@ ERROR = 2
 QUESTION = 3
 
 MAX_LAYER = 255
-_HEX = frozenset("0123456789abcdef")
+_HEX_ID = re.compile(r"[0-9a-f]{40}")
 
 
 class MessageError(ValueError):
@@ -23,7 +24,7 @@ class MessageError(ValueError):
 
 
 def is_id(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and len(value) == 40 and all(c in _HEX for c in value)
+    return isinstance(value, str) and _HEX_ID.fullmatch(value) is not None
 
 
 @attrs.frozen
@@ -107,11 +108,7 @@ def from_dict(raw: Any) -> Message:
         raise MessageError("bad sender id")
     # some nodes drop key 5 from responses with a dict payload: read it as layer 0
     layer = raw.get(5, 0)
-    if (
-        not isinstance(layer, int)
-        or isinstance(layer, bool)
-        or not 0 <= layer <= MAX_LAYER
-    ):
+    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer <= MAX_LAYER:
         raise MessageError("bad layer id")
     if 3 not in raw:
         raise MessageError("missing key 3")
@@ -119,9 +116,7 @@ def from_dict(raw: Any) -> Message:
         method, args = raw[3], raw.get(4, [])
         if not isinstance(method, str) or not isinstance(args, list):
             raise MessageError("bad request method or arguments")
-        return Request(
-            msg_id, sender_id, method, args, layer, question=kind == QUESTION
-        )
+        return Request(msg_id, sender_id, method, args, layer, question=kind == QUESTION)
     if kind == RESPONSE:
         return Response(msg_id, sender_id, raw[3], layer)
     if kind == ERROR:

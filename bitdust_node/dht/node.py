@@ -19,7 +19,7 @@ from bitdust_node.dht.lookup import Lookup, LookupResult
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response, is_id
 from bitdust_node.dht.persist import DhtDatabase
 from bitdust_node.dht.protocol import Address, DhtProtocol
-from bitdust_node.dht.routing import Contact, RoutingTable, distance
+from bitdust_node.dht.routing import Contact, RoutingTable, distance, id_int
 from bitdust_node.dht.store import DataStore, StoredValue
 
 KNOWN_LAYERS = tuple(range(10))
@@ -34,6 +34,8 @@ class DhtConfig:
     refresh_interval: float = 3600.0
     republish_interval: float = 3600.0
     replicate_interval: float = 3600.0
+    # a full bucket pings its oldest contact only if silent this long
+    ping_stale_after: float = 60.0
     # delay between noticing a vanished contact and the repair pass
     repair_delay: float = 5.0
     attached: frozenset[int] = frozenset({0})
@@ -200,8 +202,10 @@ class DhtNode:
         is_new = layer.table.get(contact.node_id) is None
         oldest = layer.table.add(contact, self.clock.seconds())
         if oldest is not None:
-            # a full bucket keeps its oldest contact only if it still answers
-            self._ping(layer, oldest).addErrback(lambda _f: None)
+            # a full bucket keeps its oldest contact only if it still answers; one heard
+            # from lately surely does, so it is not pinged
+            if self.clock.seconds() - oldest.last_seen >= self.config.ping_stale_after:
+                self._ping(layer, oldest).addErrback(lambda _f: None)
         elif is_new and layer.table.get(contact.node_id) is not None:
             self._offer_values(layer, contact)
 
@@ -242,16 +246,8 @@ class DhtNode:
         if len(args) < 2 or not is_id(args[0]) or not isinstance(args[1], str):
             raise InvalidValue("store needs a key and a string value")
         publisher = args[2] if len(args) > 2 and is_id(args[2]) else request.sender_id
-        age = (
-            args[3]
-            if len(args) > 3 and isinstance(args[3], int) and args[3] >= 0
-            else 0
-        )
-        expire = (
-            args[4]
-            if len(args) > 4 and isinstance(args[4], int)
-            else store_rules.MAX_EXPIRE
-        )
+        age = args[3] if len(args) > 3 and isinstance(args[3], int) and args[3] >= 0 else 0
+        expire = args[4] if len(args) > 4 and isinstance(args[4], int) else store_rules.MAX_EXPIRE
         now = self.clock.seconds()
         item = StoredValue(
             args[0],
@@ -281,9 +277,7 @@ class DhtNode:
 
     # -- outgoing RPCs and lookups
 
-    def _call(
-        self, layer: Layer, contact: Contact, method: str, args: list[Any]
-    ) -> defer.Deferred[Response]:
+    def _call(self, layer: Layer, contact: Contact, method: str, args: list[Any]) -> defer.Deferred[Response]:
         return self.protocol.call(
             contact.address,
             layer.node_id,
@@ -294,15 +288,11 @@ class DhtNode:
             node_id=contact.node_id,
         )
 
-    def _lookup(
-        self, layer_id: int, key: str, find_value: bool
-    ) -> defer.Deferred[LookupResult]:
+    def _lookup(self, layer_id: int, key: str, find_value: bool) -> defer.Deferred[LookupResult]:
         layer = self.layer(layer_id)
         seeds = layer.table.closest(key, self.config.k * 2)
 
-        def call(
-            contact: Contact, method: str, lookup_key: str
-        ) -> defer.Deferred[Response]:
+        def call(contact: Contact, method: str, lookup_key: str) -> defer.Deferred[Response]:
             return self._call(layer, contact, method, [lookup_key])
 
         return Lookup(
@@ -313,6 +303,7 @@ class DhtNode:
             self.config.k,
             self.config.alpha,
             find_value,
+            learn=layer.table.learn,
         ).run()
 
     def find_node(self, key: str, layer_id: int = 0) -> defer.Deferred[LookupResult]:
@@ -323,9 +314,9 @@ class DhtNode:
         """Fires with (StoredValue or None, LookupResult); the local store answers first."""
         layer = self.layer(layer_id)
         local = layer.store.get(key, self.clock.seconds())
-        result = yield self._lookup(layer_id, key, find_value=local is None)
         if local is not None:
-            return local, result
+            return local, LookupResult(key, [])
+        result = yield self._lookup(layer_id, key, find_value=True)
         reply = result.value_reply
         if reply is None or not isinstance(reply.get(key), str):
             return None, result
@@ -335,9 +326,7 @@ class DhtNode:
             key,
             reply[key],
             "",
-            float(published)
-            if isinstance(published, (int, float))
-            else self.clock.seconds(),
+            float(published) if isinstance(published, (int, float)) else self.clock.seconds(),
             expire if isinstance(expire, int) else store_rules.MAX_EXPIRE,
         )
         return found, result
@@ -353,9 +342,7 @@ class DhtNode:
         """Publish a value; fires with (contacts that stored it, LookupResult)."""
         layer = self.layer(layer_id)
         now = self.clock.seconds()
-        item = StoredValue(
-            key, value, layer.node_id, now, store_rules.clamp_expire(expire), now
-        )
+        item = StoredValue(key, value, layer.node_id, now, store_rules.clamp_expire(expire), now)
         layer.store.check(key, value)
         layer.published[key] = item
         if self.db is not None:
@@ -368,28 +355,20 @@ class DhtNode:
         result = yield self.find_node(item.key, layer.layer_id)
         if self._am_close(layer, item.key, result.closest):
             self._keep(layer, item)
-        replies = yield defer.DeferredList(
-            [self._store_at(layer, c, item) for c in result.closest], consumeErrors=True
-        )
-        stored = [c for c, (ok, _r) in zip(result.closest, replies) if ok]
+        replies = yield defer.DeferredList([self._store_at(layer, c, item) for c in result.closest], consumeErrors=True)
+        stored = [c for c, (ok, _r) in zip(result.closest, replies, strict=True) if ok]
         layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
         return stored, result
 
-    def _store_at(
-        self, layer: Layer, contact: Contact, item: StoredValue
-    ) -> defer.Deferred[Response]:
+    def _store_at(self, layer: Layer, contact: Contact, item: StoredValue) -> defer.Deferred[Response]:
         age = max(0, int(self.clock.seconds() - item.originally_published))
         args = [item.key, item.value, item.publisher_id, age, item.expire_seconds]
         return self._call(layer, contact, "store", args)
 
-    def request(
-        self, contact: Contact, key: str, layer_id: int = 0
-    ) -> defer.Deferred[Any]:
+    def request(self, contact: Contact, key: str, layer_id: int = 0) -> defer.Deferred[Any]:
         """Ask a node for its advertised value of `key` (e.g. idurl, stun_port)."""
         d = self._call(self.layer(layer_id), contact, "request", [key])
-        d.addCallback(
-            lambda r: r.payload.get(key) if isinstance(r.payload, dict) else None
-        )
+        d.addCallback(lambda r: r.payload.get(key) if isinstance(r.payload, dict) else None)
         return d
 
     # -- joining
@@ -414,14 +393,24 @@ class DhtNode:
         answered = sum(1 for ok, _r in replies if ok)
         if answered:
             yield self.refresh_all()
+            yield self.fill_sparse_buckets()
         return answered
 
+    def fill_sparse_buckets(self) -> defer.Deferred[Any]:
+        """Look up an id in each empty far bucket: a fresh node learns every region (and is
+        learned there), so lookups from anywhere converge."""
+        lookups = []
+        for layer in self.layers.values():
+            if not layer.attached:
+                continue
+            own = id_int(layer.node_id)
+            for bucket in layer.table.buckets:
+                if not bucket.covers(own) and not bucket.contacts:
+                    lookups.append(self.find_node(bucket.random_id(self.rng), layer.layer_id))
+        return defer.DeferredList(lookups, consumeErrors=True)
+
     def refresh_all(self) -> defer.Deferred[Any]:
-        lookups = [
-            self.find_node(layer.node_id, layer.layer_id)
-            for layer in self.layers.values()
-            if layer.attached
-        ]
+        lookups = [self.find_node(layer.node_id, layer.layer_id) for layer in self.layers.values() if layer.attached]
         return defer.DeferredList(lookups, consumeErrors=True)
 
     def saved_addresses(self) -> list[Address]:
@@ -463,9 +452,7 @@ class DhtNode:
         for item in layer.store:
             for contact in layer.table.closest(item.key, self.config.k):
                 nearest[contact.node_id] = contact
-        return [
-            self._ping(layer, c).addErrback(lambda _f: None) for c in nearest.values()
-        ]
+        return [self._ping(layer, c).addErrback(lambda _f: None) for c in nearest.values()]
 
     def _republish(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
         work = []
@@ -481,17 +468,11 @@ class DhtNode:
 
     def schedule_repair(self) -> None:
         if self._repair_call is None or not self._repair_call.active():
-            self._repair_call = self.clock.callLater(
-                self.config.repair_delay, self.repair
-            )
+            self._repair_call = self.clock.callLater(self.config.repair_delay, self.repair)
 
     def repair(self) -> defer.Deferred[Any]:
         return defer.DeferredList(
-            [
-                self._replicate(layer)
-                for layer in self.layers.values()
-                if layer.attached
-            ],
+            [self._replicate(layer) for layer in self.layers.values() if layer.attached],
             consumeErrors=True,
         )
 
@@ -504,15 +485,9 @@ class DhtNode:
             closest = frozenset(c.node_id for c in result.closest)
             if closest == layer.replicated_to.get(item.key):
                 continue
-            targets = [
-                c
-                for c in result.closest
-                if c.node_id not in layer.replicated_to.get(item.key, frozenset())
-            ]
-            replies = yield defer.DeferredList(
-                [self._store_at(layer, c, item) for c in targets], consumeErrors=True
-            )
-            done = {c.node_id for c, (ok, _r) in zip(targets, replies) if ok}
+            targets = [c for c in result.closest if c.node_id not in layer.replicated_to.get(item.key, frozenset())]
+            replies = yield defer.DeferredList([self._store_at(layer, c, item) for c in targets], consumeErrors=True)
+            done = {c.node_id for c, (ok, _r) in zip(targets, replies, strict=True) if ok}
             before = layer.replicated_to.get(item.key, frozenset()) & closest
             layer.replicated_to[item.key] = frozenset(before | done)
 
@@ -527,11 +502,7 @@ class DhtNode:
         }
 
     def _node_items(self) -> int:
-        return sum(
-            1
-            for v in self.advertised.values()
-            if (v() if callable(v) else v) is not None
-        )
+        return sum(1 for v in self.advertised.values() if (v() if callable(v) else v) is not None)
 
     def _layer_status(self, layer: Layer) -> dict[str, Any]:
         stats = self.protocol.layer_stats(layer.layer_id)

@@ -38,9 +38,7 @@ class DhtDatabase:
         self.db.commit()
 
     def contacts(self, layer: int) -> list[Contact]:
-        rows = self.db.execute(
-            "SELECT node_id, host, port FROM contacts WHERE layer = ?", (layer,)
-        ).fetchall()
+        rows = self.db.execute("SELECT node_id, host, port FROM contacts WHERE layer = ?", (layer,)).fetchall()
         return [Contact(node_id, host, port) for node_id, host, port in rows]
 
     def save_contacts(self, layer: int, contacts: list[Contact]) -> None:

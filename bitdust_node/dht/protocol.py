@@ -186,9 +186,7 @@ class DhtProtocol(DatagramProtocol):
         call = _Call(d, address, method, layer, parts, node_id)
         self._calls[request.msg_id] = call
         self._write(parts, address, layer)
-        call.timer = self.clock.callLater(
-            self.rpc_timeout, self._timed_out, request.msg_id
-        )
+        call.timer = self.clock.callLater(self.rpc_timeout, self._timed_out, request.msg_id)
         return d
 
     def _timed_out(self, msg_id: str) -> None:

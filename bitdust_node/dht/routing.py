@@ -78,6 +78,23 @@ class RoutingTable:
     def bucket_for(self, node_id: str) -> KBucket:
         return self.buckets[self._bucket_index(node_id)]
 
+    def learn(self, contact: Contact) -> bool:
+        """Add a contact only heard of (not heard from) if its bucket has room; it counts as
+        never seen, so it is the first to be pinged when the bucket fills."""
+        if contact.node_id == self.own_id or self.get(contact.node_id) is not None:
+            return False
+        while True:
+            index = self._bucket_index(contact.node_id)
+            bucket = self.buckets[index]
+            if len(bucket.contacts) < self.k:
+                contact.last_seen = 0.0
+                bucket.contacts.insert(0, contact)
+                return True
+            if bucket.covers(id_int(self.own_id)) and bucket.high - bucket.low > 1:
+                self._split(index)
+                continue
+            return False
+
     def add(self, contact: Contact, now: float) -> Contact | None:
         """Insert or refresh `contact`. When its bucket is full and cannot split, keep it as a
         replacement and return the least recently seen contact, which the caller should ping."""
@@ -105,9 +122,7 @@ class RoutingTable:
             if bucket.covers(id_int(self.own_id)) and bucket.high - bucket.low > 1:
                 self._split(index)
                 continue
-            bucket.replacements = [
-                c for c in bucket.replacements if c.node_id != contact.node_id
-            ]
+            bucket.replacements = [c for c in bucket.replacements if c.node_id != contact.node_id]
             bucket.replacements.append(contact)
             del bucket.replacements[: -self.k]
             return bucket.contacts[0]
@@ -118,13 +133,9 @@ class RoutingTable:
         lower = KBucket(bucket.low, middle, self.k, last_touched=bucket.last_touched)
         upper = KBucket(middle, bucket.high, self.k, last_touched=bucket.last_touched)
         for contact in bucket.contacts:
-            (lower if id_int(contact.node_id) < middle else upper).contacts.append(
-                contact
-            )
+            (lower if id_int(contact.node_id) < middle else upper).contacts.append(contact)
         for contact in bucket.replacements:
-            (lower if id_int(contact.node_id) < middle else upper).replacements.append(
-                contact
-            )
+            (lower if id_int(contact.node_id) < middle else upper).replacements.append(contact)
         self.buckets[index : index + 1] = [lower, upper]
 
     def remove(self, node_id: str) -> bool:
@@ -141,9 +152,7 @@ class RoutingTable:
     def get(self, node_id: str) -> Contact | None:
         return self.bucket_for(node_id).find(node_id)
 
-    def closest(
-        self, key: str, count: int, exclude: str | None = None
-    ) -> list[Contact]:
+    def closest(self, key: str, count: int, exclude: str | None = None) -> list[Contact]:
         target = id_int(key)
         everyone = [c for c in self.contacts() if c.node_id != exclude]
         everyone.sort(key=lambda c: id_int(c.node_id) ^ target)

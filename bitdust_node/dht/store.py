@@ -42,9 +42,7 @@ def dump_value(value: dict[str, Any]) -> str:
 
 def _revision(value: dict[str, Any]) -> int:
     revision = value.get("revision", 0)
-    return (
-        revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
-    )
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 @attrs.define

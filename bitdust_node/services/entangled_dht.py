@@ -21,6 +21,7 @@ from bitdust_node.services.base import Service
 
 PREFIX = "services/entangled-dht/"
 DB_PATH = ("dht", "dht.db")
+MAX_DATAGRAM = 65535
 
 
 def parse_layers(raw: str) -> frozenset[int]:
@@ -30,9 +31,7 @@ def parse_layers(raw: str) -> frozenset[int]:
         if not part:
             continue
         if not part.isdigit() or int(part) > 255:
-            raise InvalidValue(
-                f"{PREFIX}attached-layers: {part!r} is not a layer number"
-            )
+            raise InvalidValue(f"{PREFIX}attached-layers: {part!r} is not a layer number")
         layers.add(int(part))
     return frozenset(layers)
 
@@ -52,9 +51,7 @@ class EntangledDhtService(Service):
             k=self.node.settings.get(PREFIX + "bucket-size"),
             alpha=self.node.settings.get(PREFIX + "parallel-calls"),
             maintenance_interval=float(self.node.settings.get(PREFIX + "maintenance-interval")),
-            attached=parse_layers(
-                str(self.node.settings.get(PREFIX + "attached-layers"))
-            ),
+            attached=parse_layers(str(self.node.settings.get(PREFIX + "attached-layers"))),
         )
 
     def start(self) -> defer.Deferred[None]:
@@ -64,27 +61,23 @@ class EntangledDhtService(Service):
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
         self._db = DhtDatabase(node.home.joinpath(*DB_PATH))
-        protocol = DhtProtocol(
-            node.reactor, rpc_timeout=float(node.settings.get(PREFIX + "rpc-timeout"))
-        )
+        protocol = DhtProtocol(node.reactor, rpc_timeout=float(node.settings.get(PREFIX + "rpc-timeout")))
         dht = DhtNode(protocol, node.reactor, self._config(), self._db)
-        dht.advertised["stun_port"] = node.settings.get(
-            "services/udp-datagrams/udp-port"
-        )
+        dht.advertised["stun_port"] = node.settings.get("services/udp-datagrams/udp-port")
         dht.advertised["idurl"] = lambda: getattr(node.my_identity, "idurl", None)
         self._port = node.reactor.listenUDP(
             node.settings.get(PREFIX + "udp-port"),
             protocol,
             interface=node.bind_address,
+            # Twisted reads 8192 bytes by default; a full part is 46 + 8166 bytes
+            maxPacketSize=MAX_DATAGRAM,
         )
         dht.udp_port = self._port.getHost().port
         dht.start()
         self.dht = dht
         node.dht = dht
         self._entry = node.registry.register("dht_bootstrap", "AT_STARTUP")
-        self._machine = BootstrapMachine(
-            BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve)
-        )
+        self._machine = BootstrapMachine(BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve))
         trace(self._machine, self._entry)
         self._machine.start()
         return defer.succeed(None)
@@ -99,11 +92,7 @@ class EntangledDhtService(Service):
         self.node.dht = None
         self.dht = None
         port, self._port = self._port, None
-        d = (
-            defer.maybeDeferred(port.stopListening)
-            if port is not None
-            else defer.succeed(None)
-        )
+        d = defer.maybeDeferred(port.stopListening) if port is not None else defer.succeed(None)
 
         def close(_: object) -> None:
             if self._db is not None:

@@ -8,6 +8,7 @@ Strings decode to `str` (UTF-8 with surrogateescape, so any byte string survives
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,9 @@ MAX_FLOAT_CHARS = 400
 MAX_ITEMS = 100_000
 
 _DIGITS = frozenset(b"0123456789")
+# canonical forms only: no leading zeros, no "-0"; lengths bounded inside the pattern
+_INT = re.compile(rb"i(0|-?[1-9][0-9]{0,%d})e" % (MAX_INT_DIGITS - 1))
+_LENGTH = re.compile(rb"(0|[1-9][0-9]{0,7}):")
 
 
 class BencodeError(ValueError):
@@ -63,9 +67,7 @@ def _encode(value: Any, out: list[bytes], depth: int) -> None:
             _encode(item, out, depth + 1)
         out.append(b"e")
     elif isinstance(value, dict):
-        items = sorted(
-            ((_encode_key(k), v) for k, v in value.items()), key=lambda kv: kv[0]
-        )
+        items = sorted(((_encode_key(k), v) for k, v in value.items()), key=lambda kv: kv[0])
         out.append(b"d")
         previous = None
         for key_bytes, item in items:
@@ -137,13 +139,11 @@ class _Decoder:
         return body
 
     def _int(self) -> int:
-        body = self._until_e(MAX_INT_DIGITS)
-        digits = body[1:] if body[:1] == b"-" else body
-        if not digits or not all(c in _DIGITS for c in digits):
-            raise BencodeError("malformed integer")
-        if (len(digits) > 1 and digits[0] == ord("0")) or body == b"-0":
-            raise BencodeError("non-canonical integer")
-        return int(body)
+        match = _INT.match(self.data, self.pos)
+        if match is None:
+            raise BencodeError("malformed, oversized or non-canonical integer")
+        self.pos = match.end()
+        return int(match.group(1))
 
     def _float(self) -> float:
         body = self._until_e(MAX_FLOAT_CHARS)
@@ -158,14 +158,11 @@ class _Decoder:
         return number
 
     def _string(self) -> str:
-        colon = self.data.find(b":", self.pos, self.pos + 9)
-        if colon < 0:
+        match = _LENGTH.match(self.data, self.pos)
+        if match is None:
             raise BencodeError("malformed or oversized string length")
-        head = self.data[self.pos : colon]
-        if not all(c in _DIGITS for c in head) or (
-            len(head) > 1 and head[0] == ord("0")
-        ):
-            raise BencodeError("malformed string length")
+        head = match.group(1)
+        colon = match.end() - 1
         length = int(head)
         if length > MAX_STRING:
             raise BencodeError("string too long")

@@ -14,9 +14,7 @@ from tests.dht.memnet import MemoryNetwork
 
 
 class Grid:
-    def __init__(
-        self, config: DhtConfig | None = None, rpc_timeout: float = 2.0
-    ) -> None:
+    def __init__(self, config: DhtConfig | None = None, rpc_timeout: float = 2.0) -> None:
         self.clock = Clock()
         self.clock.advance(1_800_000_000)
         self.net = MemoryNetwork(self.clock)

@@ -36,22 +36,16 @@ class MemoryNetwork:
     endpoints: dict[tuple[str, int], MemoryTransport] = attrs.field(factory=dict)
     delivered: int = 0
 
-    def listen(
-        self, address: tuple[str, int], protocol: DatagramProtocol
-    ) -> MemoryTransport:
+    def listen(self, address: tuple[str, int], protocol: DatagramProtocol) -> MemoryTransport:
         transport = MemoryTransport(self, address, protocol)
         self.endpoints[address] = transport
         protocol.makeConnection(transport)  # type: ignore[arg-type]
         return transport
 
-    def send(
-        self, source: tuple[str, int], target: tuple[str, int], data: bytes
-    ) -> None:
+    def send(self, source: tuple[str, int], target: tuple[str, int], data: bytes) -> None:
         self.clock.callLater(self.latency, self._deliver, source, target, data)
 
-    def _deliver(
-        self, source: tuple[str, int], target: tuple[str, int], data: bytes
-    ) -> None:
+    def _deliver(self, source: tuple[str, int], target: tuple[str, int], data: bytes) -> None:
         transport = self.endpoints.get(target)
         if transport is not None:
             self.delivered += 1

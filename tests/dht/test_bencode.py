@@ -17,9 +17,7 @@ _scalars = st.one_of(
 )
 values = st.recursive(
     _scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.dictionaries(_keys, inner, max_size=5)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(_keys, inner, max_size=5)),
     max_leaves=30,
 )
 
@@ -54,17 +52,12 @@ class RulesTests(unittest.TestCase):
         }
         self.assertEqual(
             encode(value),
-            b"d13:expireSecondsi1e19:originallyPublishedi2e"
-            b"40:82faa3d9e9a2f81eed38c4c3f8b391b67810d27d1:ve",
+            b"d13:expireSecondsi1e19:originallyPublishedi2e40:82faa3d9e9a2f81eed38c4c3f8b391b67810d27d1:ve",
         )
 
     def test_mixed_dict_keeps_string_keys_first(self) -> None:
-        self.assertEqual(
-            encode({0: 0, "stun_port": 8882}), b"d9:stun_porti8882ei0ei0ee"
-        )
-        self.assertEqual(
-            decode(b"d9:stun_porti8882ei0ei0ee"), {"stun_port": 8882, 0: 0}
-        )
+        self.assertEqual(encode({0: 0, "stun_port": 8882}), b"d9:stun_porti8882ei0ei0ee")
+        self.assertEqual(decode(b"d9:stun_porti8882ei0ei0ee"), {"stun_port": 8882, 0: 0})
 
     def test_integer_keys(self) -> None:
         self.assertEqual(encode({5: 0, 0: 1, 3: "x"}), b"di0ei1ei3e1:xi5ei0ee")
@@ -113,9 +106,7 @@ class BoundsTests(unittest.TestCase):
         self.assertRaises(BencodeError, decode, b"i" + b"9" * 1000 + b"e")
 
     def test_too_many_items_refused(self) -> None:
-        self.assertRaises(
-            BencodeError, decode, b"l" + b"i1e" * (bencode.MAX_ITEMS + 1) + b"e"
-        )
+        self.assertRaises(BencodeError, decode, b"l" + b"i1e" * (bencode.MAX_ITEMS + 1) + b"e")
 
 
 class PropertyTests(unittest.TestCase):
@@ -134,9 +125,7 @@ class PropertyTests(unittest.TestCase):
 
     @settings(max_examples=200, deadline=None)
     @given(values, st.data())
-    def test_mutated_encodings_raise_only_codec_error(
-        self, value: object, data: st.DataObject
-    ) -> None:
+    def test_mutated_encodings_raise_only_codec_error(self, value: object, data: st.DataObject) -> None:
         raw = bytearray(encode(value))
         index = data.draw(st.integers(0, len(raw) - 1))
         raw[index] = data.draw(st.integers(0, 255))

@@ -34,9 +34,7 @@ class ParseTests(unittest.TestCase):
 
 
 class FakeJoiner:
-    def __init__(
-        self, answers: list[int], saved: list[tuple[str, int]] | None = None
-    ) -> None:
+    def __init__(self, answers: list[int], saved: list[tuple[str, int]] | None = None) -> None:
         self.answers = answers
         self.calls: list[list[tuple[str, int]]] = []
         self.saved = saved or []
@@ -62,9 +60,7 @@ class MachineTests(unittest.TestCase):
     def build(self, seeds: Seeds, joiner: FakeJoiner) -> tuple[Any, list[str], Clock]:
         clock = Clock()
         ready: list[str] = []
-        core = BootstrapCore(
-            joiner, seeds, clock, resolve, on_ready=lambda: ready.append("ready")
-        )
+        core = BootstrapCore(joiner, seeds, clock, resolve, on_ready=lambda: ready.append("ready"))
         machine = BootstrapMachine(core)
         registry = Registry()
         entry = registry.register("dht_bootstrap", "AT_STARTUP")
@@ -76,24 +72,18 @@ class MachineTests(unittest.TestCase):
         joiner = FakeJoiner([])
         machine, ready, _ = self.build(Seeds(True, ()), joiner)
         machine.start()
-        self.assertEqual(
-            (ready, joiner.calls, self.entry.state), (["ready"], [], "READY")
-        )
+        self.assertEqual((ready, joiner.calls, self.entry.state), (["ready"], [], "READY"))
 
     def test_resolves_names_and_joins(self) -> None:
         joiner = FakeJoiner([1])
-        machine, ready, _ = self.build(
-            Seeds(False, (("seed.example", 14441), ("nowhere.invalid", 1))), joiner
-        )
+        machine, ready, _ = self.build(Seeds(False, (("seed.example", 14441), ("nowhere.invalid", 1))), joiner)
         machine.start()
         self.assertEqual(joiner.calls, [[("127.0.0.2", 14441)]])
         self.assertEqual((ready, self.entry.state), (["ready"], "READY"))
 
     def test_backoff_until_a_seed_answers(self) -> None:
         joiner = FakeJoiner([0, 0, 0, 2])
-        machine, ready, clock = self.build(
-            Seeds(False, (("127.0.0.2", 14441),)), joiner
-        )
+        machine, ready, clock = self.build(Seeds(False, (("127.0.0.2", 14441),)), joiner)
         machine.start()
         self.assertEqual(self.entry.state, "WAITING")
         clock.advance(2)
@@ -103,9 +93,7 @@ class MachineTests(unittest.TestCase):
         clock.advance(0.1)
         self.assertEqual(len(joiner.calls), 3)
         clock.advance(8)
-        self.assertEqual(
-            (len(joiner.calls), ready, self.entry.state), (4, ["ready"], "READY")
-        )
+        self.assertEqual((len(joiner.calls), ready, self.entry.state), (4, ["ready"], "READY"))
         self.assertIn("WAITING", self.entry.past)
 
     def test_saved_contacts_are_seeds(self) -> None:

@@ -44,22 +44,15 @@ class HeaderTests(unittest.TestCase):
         body = bytes(range(256)) * 70  # 17920 bytes -> 3 parts
         parts = datagram.split(RPC, body)
         self.assertEqual(len(parts), 3)
-        self.assertTrue(
-            all(
-                len(p) <= datagram.HEADER_SIZE + datagram.MAX_BODY_PER_DATAGRAM
-                for p in parts
-            )
-        )
+        self.assertTrue(all(len(p) <= datagram.HEADER_SIZE + datagram.MAX_BODY_PER_DATAGRAM for p in parts))
         self.assertEqual(len(datagram.split(RPC, b"short")), 1)
-        self.assertRaises(
-            DatagramError, datagram.split, RPC, b"x" * (datagram.MAX_MESSAGE_BYTES + 1)
-        )
+        self.assertRaises(DatagramError, datagram.split, RPC, b"x" * (datagram.MAX_MESSAGE_BYTES + 1))
 
 
 class ReassemblyTests(unittest.TestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.r = Reassembler(self.clock, max_pending=3, timeout=10.0)
+        self.r = Reassembler(self.clock, max_pending=3, timeout=10.0, max_per_sender=3)
 
     def _feed_all(self, sender: object, parts: list[bytes]) -> list[bytes | None]:
         return [self.r.feed(sender, *datagram.unpack(p)) for p in parts]
@@ -95,6 +88,15 @@ class ReassemblyTests(unittest.TestCase):
         self.assertEqual(ctx.exception.kind, "pending_full")
         self.clock.advance(11)
         self.assertIsNone(self.r.feed("a", Header(2, 0, "f" * 40), b"x"))
+
+    def test_one_sender_cannot_fill_the_table(self) -> None:
+        r = Reassembler(self.clock, max_pending=10, max_per_sender=2)
+        for i in range(2):
+            r.feed("noisy", Header(2, 0, f"{i:040x}"), b"x")
+        with self.assertRaises(DatagramError) as ctx:
+            r.feed("noisy", Header(2, 0, "e" * 40), b"x")
+        self.assertEqual(ctx.exception.kind, "sender_pending_full")
+        self.assertIsNone(r.feed("quiet", Header(2, 0, "e" * 40), b"x"))
 
     def test_size_cap(self) -> None:
         r = Reassembler(self.clock, max_bytes=100)

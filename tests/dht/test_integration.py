@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from typing import Any
 
+from twisted.internet import reactor
+from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
+from bitdust_node.dht import datagram, message
+from bitdust_node.dht.message import ErrorReply, Request
+from bitdust_node.dht.store import dump_value
 from bitdust_node.node import Node
 from tests.support.nodes import api, eventually, run_cli, start_node
 
@@ -66,7 +73,9 @@ class GuideTests(unittest.TestCase):
         code, reply = await api(genesis, "POST", "/dht/value/set/v1", {"key": "k", "value": [1]})
         self.assertEqual((code, reply["errors"]), (400, ["input value must be a json"]))
         code, reply = await api(
-            genesis, "POST", "/dht/value/set/v1",
+            genesis,
+            "POST",
+            "/dht/value/set/v1",
             {"key": "guide_key", "value": {"hello": 1, "type": "other"}},
         )
         self.assertEqual(code, 409, reply)
@@ -88,3 +97,75 @@ class GuideTests(unittest.TestCase):
 
 async def _equal(got: Any, expected: list[int]) -> bool:
     return bool(await got == expected)
+
+
+class _Inbox(DatagramProtocol):
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.received.append(data)
+
+
+class BadInputTests(unittest.TestCase):
+    timeout = 60
+
+    async def test_junk_is_dropped_counted_and_node_keeps_serving(self) -> None:
+        node = await start_node(self, "127.0.0.6", {DHT + "known-nodes": "genesis", **FAST})
+        inbox = _Inbox()
+        port = reactor.listenUDP(0, inbox, interface="127.0.0.6")
+        self.addCleanup(port.stopListening)
+        target = ("127.0.0.6", 14441)
+        me = "d" * 40
+
+        # a second socket: the flood below fills the first sender's share of pending parts
+        other_inbox = _Inbox()
+        other = reactor.listenUDP(0, other_inbox, interface="127.0.0.6")
+        self.addCleanup(other.stopListening)
+
+        def send(req: Request, via: Any = other) -> None:
+            for part in datagram.split(req.msg_id, message.encode(req)):
+                via.write(part, target)
+
+        key = hashlib.sha1(b"bad-input").hexdigest()
+        send(Request("1" * 40, me, "store", [key, dump_value({"type": "a", "revision": 2}), me, 0, 600]))
+        junk = [
+            os.urandom(300),
+            b"\x00\x00\x01",
+            datagram.pack(datagram.Header(1, 0, "a" * 40), b"l" * 4000 + b"e" * 4000),
+            datagram.pack(datagram.Header(1, 0, "a" * 40), b"d1:a99999999:xe"),
+        ]
+        junk += [datagram.pack(datagram.Header(2, 0, f"{i:040x}"), b"x") for i in range(300)]
+        for raw in junk:
+            port.write(raw, target)
+        dropped = node.dht.protocol.dropped
+        # loopback may lose part of a burst; wait until the node has seen most of it
+        await eventually(lambda: dropped["sender_pending_full"] >= 100)
+        send(Request("2" * 40, me, "store", [key, dump_value({"type": "b", "revision": 3}), me, 0, 600]))
+        send(Request("3" * 40, me, "store", [key, dump_value({"type": "a", "revision": 1}), me, 0, 600]))
+        big = dump_value({"type": "a", "revision": 9, "pad": "x" * 30000})
+        send(Request("4" * 40, me, "store", [key, big, me, 0, 600]))
+        send(Request("5" * 40, me, "ping", []))
+
+        def replies() -> dict[str, message.Message]:
+            raws = inbox.received + other_inbox.received
+            decoded = [message.decode(datagram.unpack(raw)[1]) for raw in raws]
+            return {m.msg_id[0]: m for m in decoded}
+
+        got = await eventually(lambda: len(replies()) >= 5 and replies())
+        self.assertEqual(got["1"].payload, "OK")  # type: ignore[union-attr]
+        self.assertEqual(got["5"].payload, "pong")  # type: ignore[union-attr]
+        for refused in "234":
+            self.assertIsInstance(got[refused], ErrorReply)
+        self.assertGreaterEqual(dropped["bad_header"] + dropped["truncated_header"], 2)
+        self.assertGreaterEqual(dropped["bad_bencode"], 2)
+        self.assertGreaterEqual(dropped["sender_pending_full"], 100)
+        self.assertEqual(dropped["refused_store"], 3)
+        _code, reply = await api(node, "GET", "/dht/value/get/v1?key=bad-input")
+        # the refused stores changed nothing
+        self.assertEqual(reply["result"]["value"], {"type": "a", "revision": 2})
+
+        # the STUN-like responder of udp_datagrams answers with the address it saw
+        port.write(b"1s", ("127.0.0.6", 8882))
+        expected = f"1m127.0.0.6:{port.getHost().port}".encode()
+        await eventually(lambda: expected in inbox.received)

@@ -13,6 +13,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.error import ConnectError, ProcessExitedAlready
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
+from twisted.web.http_headers import Headers
 
 import bitdust_node
 from bitdust_node import home as home_paths
@@ -38,13 +39,20 @@ class NodeProcess:
         self.home: Path = make_home(testcase, address, settings)
         self.watch = _Watch()
         twistd = str(Path(sys.executable).parent / "twistd")
-        args = [twistd, "-n", "--pidfile=", "--logfile", str(self.home / "twistd.log"),
-                "bitdust", "--config", str(self.home)]
+        args = [
+            twistd,
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            str(self.home / "twistd.log"),
+            "bitdust",
+            "--config",
+            str(self.home),
+        ]
         # twistd finds the bitdust dropin under the source tree's twisted/plugins
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = reactor.spawnProcess(  # type: ignore[attr-defined]
-            self.watch, twistd, args, env=env, path=str(ROOT)
-        )
+        spawner: Any = reactor
+        self.process: Any = spawner.spawnProcess(self.watch, twistd, args, env=env, path=str(ROOT))
         self.alive = True
         testcase.addCleanup(self.kill)
 
@@ -62,8 +70,11 @@ class NodeProcess:
         pool = HTTPConnectionPool(reactor, persistent=False)
         data = json.dumps(body).encode() if body is not None else None
         response = await treq.request(
-            method, f"http://{self.address}:{REST_PORT}{path}", data=data,
-            headers={b"api_secret": [secret.encode()]}, pool=pool,
+            method,
+            f"http://{self.address}:{REST_PORT}{path}",
+            data=data,
+            headers=Headers({"api_secret": [secret]}),
+            pool=pool,
         )
         return json.loads(await response.content())
 
@@ -92,8 +103,7 @@ class KillTests(unittest.TestCase):
         await eventually(joined, timeout=40, interval=0.3)
 
         writer = nodes[-1]
-        reply = await writer.api("POST", "/dht/value/set/v1",
-                                 {"key": "survivor", "value": {"n": 1}})
+        reply = await writer.api("POST", "/dht/value/set/v1", {"key": "survivor", "value": {"n": 1}})
         self.assertEqual(reply["result"]["write"], "success", reply)
 
         async def holders(among: list[NodeProcess]) -> list[NodeProcess]:

@@ -62,9 +62,7 @@ class RpcTests(unittest.TestCase):
     def test_request_answers_advertised(self) -> None:
         reply = self.ask(Request("3" * 40, "d" * 40, "request", ["stun_port"]))
         assert isinstance(reply, Response)
-        self.assertEqual(
-            message.encode(reply)[-32:], b"d9:stun_porti8882ei0ei0eei5ei0ee"
-        )
+        self.assertEqual(message.encode(reply)[-32:], b"d9:stun_porti8882ei0ei0eei5ei0ee")
 
     def test_question_does_not_add_sender(self) -> None:
         self.ask(Request("4" * 40, "d" * 40, "findNode", ["d" * 40], 9, question=True))
@@ -97,9 +95,7 @@ class RpcTests(unittest.TestCase):
                 reply = store(bad)
                 assert isinstance(reply, ErrorReply)
                 self.assertIn(text, reply.text)
-        self.assertEqual(
-            store(dump_value({"type": "t", "revision": 2, "n": 1})).payload, "OK"
-        )  # type: ignore[union-attr]
+        self.assertEqual(store(dump_value({"type": "t", "revision": 2, "n": 1})).payload, "OK")  # type: ignore[union-attr]
         found = self.ask(Request("9" * 40, "d" * 40, "findValue", [key]))
         assert isinstance(found, Response)
         self.assertEqual(json.loads(found.payload[key])["n"], 1)
@@ -116,9 +112,7 @@ class RpcTests(unittest.TestCase):
                 [key, dump_value({"type": "t"}), "d" * 40, 0, 5],
             )
         )
-        self.assertEqual(
-            len(self.node.layers[0].store), 1
-        )  # 5 s is raised to the 120 s floor
+        self.assertEqual(len(self.node.layers[0].store), 1)  # 5 s is raised to the 120 s floor
         self.grid.net.run(119)
         self.assertEqual(len(self.node.layers[0].store), 1)
         self.grid.net.run(61)
@@ -147,10 +141,10 @@ class RpcTests(unittest.TestCase):
         for kind in junk:
             self.assertGreaterEqual(dropped[kind], 1, kind)
         self.assertEqual(dropped["bad_bencode"], 2)
-        self.assertEqual(dropped["pending_full"], 300 - 256)
+        self.assertEqual(dropped["sender_pending_full"], 300 - 16)
         logged = [e["kind"] for e in events]
         self.assertEqual(sorted(logged), sorted(set(logged)))  # once per kind
-        self.assertIn("pending_full", logged)
+        self.assertIn("sender_pending_full", logged)
         reply = self.ask(Request("8" * 40, "d" * 40, "ping", []))
         assert isinstance(reply, Response)
         self.assertEqual(reply.payload, "pong")
@@ -215,9 +209,7 @@ class NetworkTests(unittest.TestCase):
         self._network(5)
         key = key_of("repub")
         publisher = self.grid.nodes[1]
-        self.grid.resolve(
-            publisher.set_value(key, dump_value({"type": "t"}), expire=300)
-        )
+        self.grid.resolve(publisher.set_value(key, dump_value({"type": "t"}), expire=300))
         self.grid.net.run(3700)
         self.assertTrue(any(len(n.layers[0].store) for n in self.grid.nodes))
         # the publisher refreshed its value; without republish the 300 s value would be gone

@@ -52,10 +52,7 @@ class VectorTests(unittest.TestCase):
                 self.assertEqual(datagram.pack(header, message.encode(decoded)), raw)
 
     def test_typed_forms(self) -> None:
-        by_name = {
-            name: message.decode(datagram.unpack(raw)[1])
-            for name, raw, _ in self.captures
-        }
+        by_name = {name: message.decode(datagram.unpack(raw)[1]) for name, raw, _ in self.captures}
         question = by_name["09_findNode_empty_QUESTION_layer9_request.hex"]
         assert isinstance(question, Request)
         self.assertTrue(question.question)
@@ -92,9 +89,7 @@ class MessageTests(unittest.TestCase):
         ]
         for change in changes:
             with self.subTest(change=change):
-                self.assertRaises(
-                    message.MessageError, message.from_dict, {**good, **change}
-                )
+                self.assertRaises(message.MessageError, message.from_dict, {**good, **change})
         self.assertRaises(message.MessageError, message.from_dict, [1])
         self.assertRaises(
             message.MessageError,
