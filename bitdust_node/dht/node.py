@@ -18,7 +18,7 @@ from bitdust_node.dht.errors import DhtError, InvalidValue
 from bitdust_node.dht.lookup import Lookup, LookupResult
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response, is_id
 from bitdust_node.dht.persist import DhtDatabase
-from bitdust_node.dht.protocol import Address, DhtProtocol
+from bitdust_node.dht.protocol import Address, DhtProtocol, LayerStats
 from bitdust_node.dht.routing import Contact, RoutingTable, distance, id_int
 from bitdust_node.dht.store import DataStore, StoredValue
 
@@ -81,17 +81,23 @@ class DhtNode:
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
         protocol.handler = self
-        saved = db.layer_ids() if db is not None else {}
-        for layer_id in sorted(set(KNOWN_LAYERS) | set(self.config.attached)):
-            self._make_layer(layer_id, saved.get(layer_id))
+        self._layer_ids: dict[int, str] = db.layer_ids() if db is not None else {}
+        # unattached layers get their table and store only once someone talks to them
+        for layer_id in sorted(self.config.attached | {0}):
+            self._make_layer(layer_id)
 
     # -- layers and persistence
 
-    def _make_layer(self, layer_id: int, node_id: str | None) -> Layer:
+    def layer_node_id(self, layer_id: int) -> str:
+        node_id = self._layer_ids.get(layer_id)
         if node_id is None:
-            node_id = new_node_id()
+            node_id = self._layer_ids[layer_id] = new_node_id()
             if self.db is not None:
                 self.db.save_layer_id(layer_id, node_id)
+        return node_id
+
+    def _make_layer(self, layer_id: int) -> Layer:
+        node_id = self.layer_node_id(layer_id)
         layer = Layer(
             layer_id,
             node_id,
@@ -102,18 +108,24 @@ class DhtNode:
         self.layers[layer_id] = layer
         return layer
 
+    def known_layers(self) -> list[int]:
+        return sorted(set(KNOWN_LAYERS) | set(self.layers))
+
     def layer(self, layer_id: int) -> Layer:
+        """The layer, made on first use for the ten BitDust layers; InvalidValue for others."""
         found = self.layers.get(layer_id)
-        if found is None:
+        if found is not None:
+            return found
+        if layer_id not in KNOWN_LAYERS:
             raise InvalidValue(f"unknown DHT layer {layer_id}")
-        return found
+        return self._make_layer(layer_id)
 
     @property
     def node_id(self) -> str:
         return self.layers[0].node_id
 
     def attach(self, layer_id: int) -> Layer:
-        layer = self.layers.get(layer_id) or self._make_layer(layer_id, None)
+        layer = self.layers.get(layer_id) or self._make_layer(layer_id)
         layer.attached = True
         return layer
 
@@ -155,6 +167,8 @@ class DhtNode:
 
     def handle_request(self, request: Request, address: Address) -> Message:
         layer = self.layers.get(request.layer)
+        if layer is None and request.layer in KNOWN_LAYERS:
+            layer = self._make_layer(request.layer)
         if layer is None:
             return ErrorReply(
                 request.msg_id,
@@ -498,27 +512,29 @@ class DhtNode:
             "udp_port": self.udp_port,
             "bytes_received": self.protocol.bytes_received,
             "bytes_sent": self.protocol.bytes_sent,
-            "layers": [self._layer_status(layer) for layer in self.layers.values()],
+            "layers": [self._layer_status(layer_id) for layer_id in self.known_layers()],
         }
 
     def _node_items(self) -> int:
         return sum(1 for v in self.advertised.values() if (v() if callable(v) else v) is not None)
 
-    def _layer_status(self, layer: Layer) -> dict[str, Any]:
-        stats = self.protocol.layer_stats(layer.layer_id)
+    def _layer_status(self, layer_id: int) -> dict[str, Any]:
+        stats = self.protocol.stats.get(layer_id) or LayerStats()
+        layer = self.layers.get(layer_id)
+        attached = layer is not None and layer.attached
         return {
-            "layer_id": layer.layer_id,
-            "node_id": layer.node_id,
-            "contacts": len(layer.table),
-            "buckets": len(layer.table.buckets),
-            "data_store_items": len(layer.store),
-            "node_items": self._node_items() if layer.layer_id == 0 else 0,
+            "layer_id": layer_id,
+            "node_id": self.layer_node_id(layer_id),
+            "contacts": len(layer.table) if layer else 0,
+            "buckets": len(layer.table.buckets) if layer else 1,
+            "data_store_items": len(layer.store) if layer else 0,
+            "node_items": self._node_items() if layer_id == 0 else 0,
             "packets_received": stats.packets_received,
             "packets_sent": stats.packets_sent,
             "rpc_calls": dict(stats.rpc_calls),
             "rpc_responses": dict(stats.rpc_responses),
-            "active": layer.attached,
-            "attached": layer.attached,
+            "active": attached,
+            "attached": attached,
         }
 
 

@@ -45,8 +45,7 @@ def _layer(source: dict[str, Any], dht: DhtNode) -> int:
         layer_id = int(raw)
     except (TypeError, ValueError):
         raise InvalidInput("layer_id must be a number") from None
-    if layer_id not in dht.layers:
-        raise InvalidInput(f"unknown DHT layer {layer_id}")
+    dht.layer(layer_id)  # InvalidValue (400) for a layer that does not exist
     return layer_id
 
 
@@ -112,12 +111,8 @@ def value_set(node: Any, req: ApiRequest) -> Any:
     expire = body.get("expire") or 43200
     if not isinstance(expire, int) or isinstance(expire, bool):
         raise InvalidInput("expire must be a number of seconds")
-    stored, result = yield dht.set_value(
-        dht_key(key), dump_value(value), layer_id, expire
-    )
-    held_here = (
-        dht.layers[layer_id].store.get(dht_key(key), dht.clock.seconds()) is not None
-    )
+    stored, result = yield dht.set_value(dht_key(key), dump_value(value), layer_id, expire)
+    held_here = dht.layers[layer_id].store.get(dht_key(key), dht.clock.seconds()) is not None
     return {
         "closest_nodes": _closest(result.closest),
         "key": key,
