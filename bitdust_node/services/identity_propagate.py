@@ -39,6 +39,8 @@ class IdentityPropagateService(Service):
         self.last_confirmed: list[str] = []
         self._busy: defer.Deferred[Any] | None = None
         self._unsubscribe = [node.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
+        # a restart (e.g. after a bind-address change) first brings the contacts up to date
+        self._refresh_contacts()
         self._touch = LoopingCall(self.propagate_now)
         self._touch.clock = node.reactor
         self._touch.start(self.propagate_interval, now=True)
@@ -63,12 +65,17 @@ class IdentityPropagateService(Service):
 
     def check_contacts(self) -> None:
         """Sign and send a new revision when the contacts I publish are no longer right."""
+        if self._refresh_contacts():
+            self.propagate_now()
+
+    def _refresh_contacts(self) -> bool:
+        """Sign and keep a new revision if my contacts changed; True when it did."""
         me = self.node.my_identity
         if me is None:
-            return
+            return False
         contacts = my_contacts(self.node)
         if contacts == me.identity.contacts:
-            return
+            return False
         newer = me.next_revision(contacts, self.node.reactor.seconds())
         my_identity.save(self.node.home, newer)
         self.node.my_identity = newer
@@ -77,7 +84,7 @@ class IdentityPropagateService(Service):
             contacts=list(contacts),
             rev=newer.identity.revision,
         )
-        self.propagate_now()
+        return True
 
     def propagate_now(self) -> defer.Deferred[Any]:
         me = self.node.my_identity

@@ -88,8 +88,18 @@ class GuideFlowTests(TestCase):
         fresh = await start_node(self, FRESH, client_settings())
         restored = await run_cli(fresh.home, "identity", "restore", str(backup_file))
         self.assertEqual(restored.code, 0, restored.err)
-        status, got = await api(fresh, "GET", "/identity/get/v1?include_xml_source=1")
-        self.assertEqual(got["result"]["xml"], created["xml"])
+        self.assertEqual(restored.out, f"restored identity alice@{SERVER}_8084 at {created['idurl']}\n")
+        status, got = await api(fresh, "GET", "/identity/get/v1")
+        for field in ("idurl", "global_id", "publickey", "sources"):
+            self.assertEqual(got["result"][field], created[field])
+        # the restored node lives elsewhere: it publishes its own contacts as the next revision
+
+        async def republished() -> bool:
+            _, body = await fetch(created["idurl"])
+            served = identity_xml.parse(body)
+            return served.contacts == (f"tcp://{FRESH}:7771",) and served.publickey == created["publickey"]
+
+        await eventually(republished)
         self.assertEqual(
             fresh.my_identity.key.private_numbers(),
             alice.my_identity.key.private_numbers(),
@@ -177,3 +187,29 @@ class OneNodeGuideTests(TestCase):
         self.assertEqual(server.idserver.store.get("alice").identity.revision, 0)
         states = await run_cli(node.home, "states")
         self.assertRegex(states.out, r"\d+: id_server\(LISTEN\)")
+
+
+class AddressChangeTests(TestCase):
+    timeout = 60
+
+    async def test_bind_address_change_publishes_new_contacts(self) -> None:
+        await start_server_node(self)
+        alice = await start_node(self, ALICE, client_settings())
+        status, reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
+        self.assertEqual(status, 200, reply)
+        idurl = reply["result"]["idurl"]
+        status, reply = await api(
+            alice, "POST", "/config/set/v1", {"key": "services/network/bind-address", "value": "127.0.0.16"}
+        )
+        self.assertEqual(status, 200, reply)
+
+        async def served_contacts() -> tuple[str, ...]:
+            _, body = await fetch(idurl)
+            return identity_xml.parse(body).contacts
+
+        await eventually(lambda: _equals(served_contacts(), ("tcp://127.0.0.16:7771",)))
+        self.assertEqual(alice.my_identity.identity.revision, 1)
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
