@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from bitdust_node.dht import store as store_rules
 from bitdust_node.dht.clock import DelayedCall, TimeSource
 from bitdust_node.dht.errors import DhtError, InvalidValue
-from bitdust_node.dht.lookup import Lookup, LookupResult
+from bitdust_node.dht.lookup import Lookup, LookupResult, parse_contacts
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response, is_id
 from bitdust_node.dht.persist import DhtDatabase
 from bitdust_node.dht.protocol import Address, DhtProtocol, LayerStats
@@ -411,17 +411,30 @@ class DhtNode:
         return answered
 
     def fill_sparse_buckets(self) -> defer.Deferred[Any]:
-        """Look up an id in each empty far bucket: a fresh node learns every region (and is
-        learned there), so lookups from anywhere converge."""
-        lookups = []
+        """Ask, for each empty far bucket, the nearest known contact for nodes in its range,
+        then greet the nearest of them: a fresh node learns every region and is learned
+        there, so lookups from anywhere converge."""
+        probes = []
         for layer in self.layers.values():
             if not layer.attached:
                 continue
             own = id_int(layer.node_id)
             for bucket in layer.table.buckets:
                 if not bucket.covers(own) and not bucket.contacts:
-                    lookups.append(self.find_node(bucket.random_id(self.rng), layer.layer_id))
-        return defer.DeferredList(lookups, consumeErrors=True)
+                    probes.append(self._probe(layer, bucket.random_id(self.rng)))
+        return defer.DeferredList(probes, consumeErrors=True)
+
+    @defer.inlineCallbacks
+    def _probe(self, layer: Layer, target: str) -> Any:
+        asked = set()
+        for _hop in range(2):
+            nearest = [c for c in layer.table.closest(target, 1) if c.node_id not in asked]
+            if not nearest:
+                return
+            asked.add(nearest[0].node_id)
+            response = yield self._call(layer, nearest[0], "findNode", [target])
+            for contact in parse_contacts(response.payload) or []:
+                layer.table.learn(contact)
 
     def refresh_all(self) -> defer.Deferred[Any]:
         lookups = [self.find_node(layer.node_id, layer.layer_id) for layer in self.layers.values() if layer.attached]

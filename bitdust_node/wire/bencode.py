@@ -19,10 +19,10 @@ MAX_INT_DIGITS = 64
 MAX_FLOAT_CHARS = 400
 MAX_ITEMS = 100_000
 
-_DIGITS = frozenset(b"0123456789")
 # canonical forms only: no leading zeros, no "-0"; lengths bounded inside the pattern
 _INT = re.compile(rb"i(0|-?[1-9][0-9]{0,%d})e" % (MAX_INT_DIGITS - 1))
 _LENGTH = re.compile(rb"(0|[1-9][0-9]{0,7}):")
+_FLOAT = re.compile(rb"f(-?[0-9.]{1,%d})e" % MAX_FLOAT_CHARS)
 
 
 class BencodeError(ValueError):
@@ -35,39 +35,36 @@ def encode(value: Any) -> bytes:
     return b"".join(out)
 
 
+def _text(value: str) -> bytes:
+    data = value.encode("utf-8", "surrogateescape")
+    return b"%d:%b" % (len(data), data)
+
+
+def _first(pair: tuple[bytes, Any]) -> bytes:
+    return pair[0]
+
+
 def _encode_key(key: Any) -> bytes:
-    if isinstance(key, (str, bytes, int)) and not isinstance(key, bool):
-        return encode(key)
-    raise BencodeError(f"unsupported dict key type {type(key).__name__}")
+    kind = type(key)
+    if kind is str:
+        return _text(key)
+    if kind is int:
+        return b"i%de" % key
+    if kind is bytes:
+        return b"%d:%b" % (len(key), key)
+    raise BencodeError(f"unsupported dict key type {kind.__name__}")
 
 
 def _encode(value: Any, out: list[bytes], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise BencodeError("nesting too deep")
-    if value is None:
-        # BitDust writes None as integer zero
-        out.append(b"i0e")
-    elif isinstance(value, bool):
-        out.append(b"i1e" if value else b"i0e")
-    elif isinstance(value, int):
+    kind = type(value)
+    if kind is str:
+        out.append(_text(value))
+    elif kind is int:
         out.append(b"i%de" % value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise BencodeError("float must be finite")
-        # positional notation: an exponent's `e` would end the token early
-        out.append(b"f" + format(Decimal(repr(value)), "f").encode("ascii") + b"e")
-    elif isinstance(value, str):
-        data = value.encode("utf-8", "surrogateescape")
-        out.append(b"%d:" % len(data) + data)
-    elif isinstance(value, bytes):
-        out.append(b"%d:" % len(value) + value)
-    elif isinstance(value, (list, tuple)):
-        out.append(b"l")
-        for item in value:
-            _encode(item, out, depth + 1)
-        out.append(b"e")
-    elif isinstance(value, dict):
-        items = sorted(((_encode_key(k), v) for k, v in value.items()), key=lambda kv: kv[0])
+    elif kind is dict:
+        items = sorted(((_encode_key(k), v) for k, v in value.items()), key=_first)
         out.append(b"d")
         previous = None
         for key_bytes, item in items:
@@ -77,114 +74,125 @@ def _encode(value: Any, out: list[bytes], depth: int) -> None:
             out.append(key_bytes)
             _encode(item, out, depth + 1)
         out.append(b"e")
+    elif kind is list or kind is tuple:
+        out.append(b"l")
+        for item in value:
+            _encode(item, out, depth + 1)
+        out.append(b"e")
+    elif value is None:
+        # BitDust writes None as integer zero
+        out.append(b"i0e")
+    elif kind is bool:
+        out.append(b"i1e" if value else b"i0e")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise BencodeError("float must be finite")
+        # positional notation: an exponent's `e` would end the token early
+        out.append(b"f" + format(Decimal(repr(value)), "f").encode("ascii") + b"e")
+    elif kind is bytes:
+        out.append(b"%d:%b" % (len(value), value))
     else:
-        raise BencodeError(f"cannot encode {type(value).__name__}")
+        _encode_subclass(value, out, depth)
+
+
+def _encode_subclass(value: Any, out: list[bytes], depth: int) -> None:
+    """Subclasses (IntEnum, OrderedDict...) encode as their base type."""
+    base: Any
+    for base in (int, float, str, bytes, dict):
+        if isinstance(value, base):
+            _encode(base(value), out, depth)
+            return
+    if isinstance(value, (list, tuple)):
+        _encode(list(value), out, depth)
+        return
+    raise BencodeError(f"cannot encode {type(value).__name__}")
 
 
 def decode(data: bytes) -> Any:
     """Decode exactly one bencoded value that fills `data`."""
     if not isinstance(data, bytes):
         raise BencodeError("input must be bytes")
-    decoder = _Decoder(data)
-    value = decoder.value(0)
-    if decoder.pos != len(data):
+    counter = [MAX_ITEMS]
+    try:
+        value, end = _decode(data, 0, 0, counter)
+    except IndexError:
+        raise BencodeError("truncated input") from None
+    if end != len(data):
         raise BencodeError("trailing bytes after value")
     return value
 
 
-class _Decoder:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.items = 0
+_I, _F, _L, _D, _E = b"iflde"
 
-    def _peek(self) -> int:
-        if self.pos >= len(self.data):
-            raise BencodeError("truncated input")
-        return self.data[self.pos]
 
-    def _count(self) -> None:
-        self.items += 1
-        if self.items > MAX_ITEMS:
-            raise BencodeError("too many items")
-
-    def value(self, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise BencodeError("nesting too deep")
-        self._count()
-        lead = self._peek()
-        if lead == ord("i"):
-            return self._int()
-        if lead == ord("f"):
-            return self._float()
-        if lead in _DIGITS:
-            return self._string()
-        if lead == ord("l"):
-            self.pos += 1
-            items = []
-            while self._peek() != ord("e"):
-                items.append(self.value(depth + 1))
-            self.pos += 1
-            return items
-        if lead == ord("d"):
-            return self._dict(depth)
-        raise BencodeError(f"unexpected byte {lead:#04x} at {self.pos}")
-
-    def _until_e(self, limit: int) -> bytes:
-        end = self.data.find(b"e", self.pos + 1, self.pos + 2 + limit)
-        if end < 0:
-            raise BencodeError("unterminated or oversized number")
-        body = self.data[self.pos + 1 : end]
-        self.pos = end + 1
-        return body
-
-    def _int(self) -> int:
-        match = _INT.match(self.data, self.pos)
+def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any, int]:
+    """One value starting at `pos`: (value, position after it). IndexError means truncated."""
+    if depth > MAX_DEPTH:
+        raise BencodeError("nesting too deep")
+    counter[0] -= 1
+    if counter[0] < 0:
+        raise BencodeError("too many items")
+    lead = data[pos]
+    if 0x30 <= lead <= 0x39:
+        return _string(data, pos)
+    if lead == _I:
+        match = _INT.match(data, pos)
         if match is None:
             raise BencodeError("malformed, oversized or non-canonical integer")
-        self.pos = match.end()
-        return int(match.group(1))
-
-    def _float(self) -> float:
-        body = self._until_e(MAX_FLOAT_CHARS)
-        if not body or not all(c in b"0123456789-." for c in body):
-            raise BencodeError("malformed float")
-        try:
-            number = float(body)
-        except ValueError as exc:
-            raise BencodeError("malformed float") from exc
-        if not math.isfinite(number):
-            raise BencodeError("float must be finite")
-        return number
-
-    def _string(self) -> str:
-        match = _LENGTH.match(self.data, self.pos)
-        if match is None:
-            raise BencodeError("malformed or oversized string length")
-        head = match.group(1)
-        colon = match.end() - 1
-        length = int(head)
-        if length > MAX_STRING:
-            raise BencodeError("string too long")
-        start = colon + 1
-        if start + length > len(self.data):
-            raise BencodeError("truncated string")
-        self.pos = start + length
-        return self.data[start : self.pos].decode("utf-8", "surrogateescape")
-
-    def _dict(self, depth: int) -> dict[Any, Any]:
-        self.pos += 1
+        return int(match.group(1)), match.end()
+    if lead == _L:
+        pos += 1
+        items = []
+        while data[pos] != _E:
+            item, pos = _decode(data, pos, depth + 1, counter)
+            items.append(item)
+        return items, pos + 1
+    if lead == _D:
+        pos += 1
         result: dict[Any, Any] = {}
-        while self._peek() != ord("e"):
-            lead = self._peek()
-            if lead == ord("i"):
-                key: Any = self._int()
-            elif lead in _DIGITS:
-                key = self._string()
+        key: str | int
+        while data[pos] != _E:
+            lead = data[pos]
+            if 0x30 <= lead <= 0x39:
+                key, pos = _string(data, pos)
+            elif lead == _I:
+                match = _INT.match(data, pos)
+                if match is None:
+                    raise BencodeError("malformed dict key")
+                key, pos = int(match.group(1)), match.end()
             else:
                 raise BencodeError("dict key must be a string or an integer")
             if key in result:
                 raise BencodeError("duplicate dict key")
-            result[key] = self.value(depth + 1)
-        self.pos += 1
-        return result
+            result[key], pos = _decode(data, pos, depth + 1, counter)
+        return result, pos + 1
+    if lead == _F:
+        return _float(data, pos)
+    raise BencodeError(f"unexpected byte {lead:#04x} at {pos}")
+
+
+def _string(data: bytes, pos: int) -> tuple[str, int]:
+    match = _LENGTH.match(data, pos)
+    if match is None:
+        raise BencodeError("malformed or oversized string length")
+    length = int(match.group(1))
+    if length > MAX_STRING:
+        raise BencodeError("string too long")
+    start = match.end()
+    end = start + length
+    if end > len(data):
+        raise BencodeError("truncated string")
+    return data[start:end].decode("utf-8", "surrogateescape"), end
+
+
+def _float(data: bytes, pos: int) -> tuple[float, int]:
+    match = _FLOAT.match(data, pos)
+    if match is None:
+        raise BencodeError("malformed or oversized float")
+    try:
+        number = float(match.group(1))
+    except ValueError as exc:
+        raise BencodeError("malformed float") from exc
+    if not math.isfinite(number):
+        raise BencodeError("float must be finite")
+    return number, match.end()
