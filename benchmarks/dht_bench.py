@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,23 @@ def rss_kb() -> int:
 
 def peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# in a --traced run the Python heap is measured with tracemalloc (too slow for timing runs)
+TRACED = "--traced" in sys.argv
+
+
+def memory_start() -> int:
+    if TRACED:
+        tracemalloc.start()
+        return 0
+    return rss_kb()
+
+
+def memory_peak_kb(base: int) -> float:
+    if TRACED:
+        return tracemalloc.get_traced_memory()[1] / 1024
+    return float(peak_kb() - base)
 
 
 def p95(values: list[float]) -> float:
@@ -56,7 +74,7 @@ def summary(
         "get_p95_ms": round(p95(gets) * 1000, 2),
         "get_success_pct": round(100.0 * ok / len(gets), 1),
         "rpcs_per_lookup": round(statistics.mean(rpcs), 2),
-        "peak_kb_per_node": round((peak_kb() - base_kb) / n, 1),
+        "peak_kb_per_node": round(memory_peak_kb(base_kb) / n, 1),
     }
 
 
@@ -82,7 +100,7 @@ def run_ours(n: int, ops: int) -> dict[str, Any]:
     from bitdust_node.dht.store import dump_value
 
     async def main(reactor: Any) -> dict[str, Any]:
-        base = rss_kb()
+        base = memory_start()
         nodes = []
         for _ in range(n):
             protocol = DhtProtocol(reactor)
@@ -152,7 +170,7 @@ def run_kademlia(n: int, ops: int) -> dict[str, Any]:
     KademliaProtocol._accept_request = counting  # type: ignore[method-assign]
 
     async def main() -> dict[str, Any]:
-        base = rss_kb()
+        base = memory_start()
         servers = []
         for _ in range(n):
             server = Server(ksize=K, alpha=ALPHA)
@@ -190,8 +208,18 @@ def line(r: dict[str, Any]) -> str:
         f"set p50={r['set_p50_ms']:.2f}ms p95={r['set_p95_ms']:.2f}ms "
         f"get p50={r['get_p50_ms']:.2f}ms p95={r['get_p95_ms']:.2f}ms "
         f"get_success={r['get_success_pct']:.1f}% rpcs/lookup={r['rpcs_per_lookup']:.2f} "
-        f"peak_mem/node={r['peak_kb_per_node']:.1f}KiB"
+        f"peak_heap/node={r['peak_kb_per_node']:.1f}KiB"
     )
+
+
+def worker(system: str, n: int, ops: int, traced: bool) -> dict[str, Any] | str:
+    """Run one system in a fresh process; the parsed figures, or the error text."""
+    command = [sys.executable, __file__, "--worker", system, "--sizes", str(n), "--ops", str(ops)]
+    proc = subprocess.run(command + (["--traced"] if traced else []), capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return proc.stderr.strip()[-300:]
+    figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
@@ -199,6 +227,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 128])
     parser.add_argument("--ops", type=int, default=50)
     parser.add_argument("--worker", choices=("bitdust-node", "kademlia"), help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         run = run_ours if args.worker == "bitdust-node" else run_kademlia
@@ -206,16 +235,14 @@ def main() -> None:
         return
     for n in args.sizes:
         for system in ("bitdust-node", "kademlia"):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--worker", system, "--sizes", str(n), "--ops", str(args.ops)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0 or not proc.stdout.strip():
-                print(f"{system:<13} N={n:<4} FAILED: {proc.stderr.strip()[-300:]}")
+            timed = worker(system, n, args.ops, traced=False)
+            traced = worker(system, n, args.ops, traced=True)
+            if isinstance(timed, str) or isinstance(traced, str):
+                print(f"{system:<13} N={n:<4} FAILED: {timed if isinstance(timed, str) else traced}")
                 continue
-            print(line(json.loads(proc.stdout.strip().splitlines()[-1])), flush=True)
+            # timings from the plain run, the heap peak from the tracemalloc run
+            timed["peak_kb_per_node"] = traced["peak_kb_per_node"]
+            print(line(timed), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ class Lookup:
     k: int = 4
     alpha: int = 4
     find_value: bool = False
+    first_wave: int = 2
     # told of every contact a reply names, so sparse routing tables fill up for free
     learn: Callable[[Contact], object] | None = None
     _shortlist: dict[str, Contact] = attrs.field(factory=dict)
@@ -91,8 +92,10 @@ class Lookup:
     def _pump(self) -> None:
         if self._finished:
             return
+        # a value lookup opens with fewer calls: the nearest known node often holds it
+        limit = self.alpha if self._answered or not self.find_value else self.first_wave
         for contact in self._pending():
-            if self._in_flight >= self.alpha:
+            if self._in_flight >= limit:
                 break
             self._queried.add(contact.node_id)
             self._in_flight += 1
