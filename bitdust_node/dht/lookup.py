@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -70,10 +70,17 @@ class Lookup:
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
     _finished: bool = False
 
-    def run(self) -> defer.Deferred[LookupResult]:
+    def run(self, answered: Sequence[tuple[Contact, Any]] = ()) -> defer.Deferred[LookupResult]:
+        """Start; `answered` are replies already in hand (a seed's), not asked again."""
         self._result = LookupResult(self.key, [])
         for contact in self.seeds:
             self._consider(contact)
+        for contact, payload in answered:
+            self._consider(contact)
+            self._queried.add(contact.node_id)
+            self._answered[contact.node_id] = contact
+            for found in parse_contacts(payload) or []:
+                self._consider(found)
         self._pump()
         return self._done
 

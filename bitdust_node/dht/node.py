@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -302,7 +303,13 @@ class DhtNode:
             node_id=contact.node_id,
         )
 
-    def _lookup(self, layer_id: int, key: str, find_value: bool) -> defer.Deferred[LookupResult]:
+    def _lookup(
+        self,
+        layer_id: int,
+        key: str,
+        find_value: bool,
+        answered: Sequence[tuple[Contact, Any]] = (),
+    ) -> defer.Deferred[LookupResult]:
         layer = self.layer(layer_id)
         seeds = layer.table.closest(key, self.config.k * 2)
 
@@ -318,7 +325,7 @@ class DhtNode:
             self.config.alpha,
             find_value,
             learn=layer.table.learn,
-        ).run()
+        ).run(answered)
 
     def find_node(self, key: str, layer_id: int = 0) -> defer.Deferred[LookupResult]:
         return self._lookup(layer_id, key, find_value=False)
@@ -390,25 +397,30 @@ class DhtNode:
     @defer.inlineCallbacks
     def join(self, seeds: list[Address]) -> Any:
         """Ask each seed for our own id on every attached layer; fires with how many answered."""
-        attempts = []
-        for address in seeds:
-            for layer in self.layers.values():
-                if layer.attached:
-                    attempts.append(
-                        self.protocol.call(
-                            address,
-                            layer.node_id,
-                            "findNode",
-                            [layer.node_id],
-                            layer.layer_id,
-                        )
-                    )
-        replies = yield defer.DeferredList(attempts, consumeErrors=True)
-        answered = sum(1 for ok, _r in replies if ok)
-        if answered:
-            yield self.refresh_all()
+        asked = [(address, layer) for address in seeds for layer in self.layers.values() if layer.attached]
+        replies = yield defer.DeferredList(
+            [
+                self.protocol.call(address, layer.node_id, "findNode", [layer.node_id], layer.layer_id)
+                for address, layer in asked
+            ],
+            consumeErrors=True,
+        )
+        answers: dict[int, list[tuple[Contact, Any]]] = {}
+        for (address, layer), (ok, response) in zip(asked, replies, strict=True):
+            if ok:
+                contact = Contact(response.sender_id, address[0], address[1])
+                answers.setdefault(layer.layer_id, []).append((contact, response.payload))
+        if answers:
+            # the seeds' answers are the first step of the lookup of our own id
+            yield defer.DeferredList(
+                [
+                    self._lookup(layer_id, self.layers[layer_id].node_id, False, found)
+                    for layer_id, found in answers.items()
+                ],
+                consumeErrors=True,
+            )
             yield self.fill_sparse_buckets()
-        return answered
+        return sum(len(found) for found in answers.values())
 
     def fill_sparse_buckets(self) -> defer.Deferred[Any]:
         """Ask, for each empty far bucket, the nearest known contact for nodes in its range,

@@ -81,7 +81,10 @@ class DhtProtocol(DatagramProtocol):
         self._calls: dict[str, _Call] = {}
 
     def layer_stats(self, layer: int) -> LayerStats:
-        return self.stats.setdefault(layer, LayerStats())
+        stats = self.stats.get(layer)
+        if stats is None:
+            stats = self.stats[layer] = LayerStats()
+        return stats
 
     # -- incoming
 
