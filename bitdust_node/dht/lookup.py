@@ -69,6 +69,10 @@ class Lookup:
     _result: LookupResult = attrs.field(init=False)
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
     _finished: bool = False
+    _target: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._target = id_int(self.key)
 
     def run(self, answered: Sequence[tuple[Contact, Any]] = ()) -> defer.Deferred[LookupResult]:
         """Start; `answered` are replies already in hand (a seed's), not asked again."""
@@ -85,7 +89,7 @@ class Lookup:
         return self._done
 
     def _distance(self, contact: Contact) -> int:
-        return id_int(contact.node_id) ^ id_int(self.key)
+        return contact.value ^ self._target
 
     def _consider(self, contact: Contact) -> None:
         if contact.node_id != self.own_id and contact.node_id not in self._shortlist:

@@ -28,6 +28,11 @@ class Contact:
     port: int
     last_seen: float = 0.0
     failures: int = 0
+    # the id as an integer, parsed once: distances are computed all the time
+    value: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.value = int(self.node_id, 16)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -64,12 +69,16 @@ class RoutingTable:
     own_id: str
     k: int = 4
     buckets: list[KBucket] = attrs.field(init=False)
+    own_value: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.buckets = [KBucket(0, 1 << ID_BITS, self.k)]
+        self.own_value = int(self.own_id, 16)
 
     def _bucket_index(self, node_id: str) -> int:
-        value = id_int(node_id)
+        return self._index_of(id_int(node_id))
+
+    def _index_of(self, value: int) -> int:
         for i, bucket in enumerate(self.buckets):
             if bucket.covers(value):
                 return i
@@ -84,13 +93,13 @@ class RoutingTable:
         if contact.node_id == self.own_id or self.get(contact.node_id) is not None:
             return False
         while True:
-            index = self._bucket_index(contact.node_id)
+            index = self._index_of(contact.value)
             bucket = self.buckets[index]
             if len(bucket.contacts) < self.k:
                 contact.last_seen = 0.0
                 bucket.contacts.insert(0, contact)
                 return True
-            if bucket.covers(id_int(self.own_id)) and bucket.high - bucket.low > 1:
+            if bucket.covers(self.own_value) and bucket.high - bucket.low > 1:
                 self._split(index)
                 continue
             return False
@@ -101,7 +110,7 @@ class RoutingTable:
         if contact.node_id == self.own_id:
             return None
         while True:
-            index = self._bucket_index(contact.node_id)
+            index = self._index_of(contact.value)
             bucket = self.buckets[index]
             bucket.last_touched = now
             known = bucket.find(contact.node_id)
@@ -119,7 +128,7 @@ class RoutingTable:
                 contact.last_seen = now
                 bucket.contacts.append(contact)
                 return None
-            if bucket.covers(id_int(self.own_id)) and bucket.high - bucket.low > 1:
+            if bucket.covers(self.own_value) and bucket.high - bucket.low > 1:
                 self._split(index)
                 continue
             bucket.replacements = [c for c in bucket.replacements if c.node_id != contact.node_id]
@@ -133,9 +142,9 @@ class RoutingTable:
         lower = KBucket(bucket.low, middle, self.k, last_touched=bucket.last_touched)
         upper = KBucket(middle, bucket.high, self.k, last_touched=bucket.last_touched)
         for contact in bucket.contacts:
-            (lower if id_int(contact.node_id) < middle else upper).contacts.append(contact)
+            (lower if contact.value < middle else upper).contacts.append(contact)
         for contact in bucket.replacements:
-            (lower if id_int(contact.node_id) < middle else upper).replacements.append(contact)
+            (lower if contact.value < middle else upper).replacements.append(contact)
         self.buckets[index : index + 1] = [lower, upper]
 
     def remove(self, node_id: str) -> bool:
@@ -155,7 +164,7 @@ class RoutingTable:
     def closest(self, key: str, count: int, exclude: str | None = None) -> list[Contact]:
         target = id_int(key)
         everyone = [c for c in self.contacts() if c.node_id != exclude]
-        everyone.sort(key=lambda c: id_int(c.node_id) ^ target)
+        everyone.sort(key=lambda c: c.value ^ target)
         return everyone[:count]
 
     def contacts(self) -> list[Contact]:
