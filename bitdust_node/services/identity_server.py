@@ -6,7 +6,9 @@ from typing import Any
 
 from twisted.internet import defer
 
+from bitdust_node.errors import InvalidInput
 from bitdust_node.fsm import trace
+from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.server import IdServer
 from bitdust_node.identity.server_http import make_site
 from bitdust_node.identity.server_store import IdentityStore
@@ -32,9 +34,13 @@ def server_host(node: Any) -> str:
     return addresses[0] if addresses else "127.0.0.1"
 
 
-def known_servers(node: Any) -> tuple[str, ...]:
-    raw = str(node.settings.get("services/identity-propagate/known-servers"))
-    return tuple(part for part in raw.replace(";", " ").replace(",", " ").split() if part)
+def other_servers(node: Any, host: str) -> tuple[str, ...]:
+    """The other identity servers the index page links to, from known-servers."""
+    try:
+        known = parse_known_servers(str(node.settings.get("services/identity-propagate/known-servers")))
+    except InvalidInput:
+        return ()
+    return tuple(f"{s.host}:{s.web_port}" for s in known if s.host != host)
 
 
 class IdentityServerService(Service):
@@ -57,7 +63,7 @@ class IdentityServerService(Service):
         )
         self._entry = node.registry.register("id_server", "AT_STARTUP")
         trace(idserver.machine, self._entry)
-        others = tuple(s for s in known_servers(node) if s.split(":")[0] != idserver.host)
+        others = other_servers(node, idserver.host)
         self._ports = []
         try:
             self._ports.append(

@@ -53,7 +53,7 @@ LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule proxy_module $mods/mod_proxy.so
 LoadModule proxy_http_module $mods/mod_proxy_http.so
-LoadModule headers_module $mods/mod_headers.so
+LoadModule rewrite_module $mods/mod_rewrite.so
 LoadModule reqtimeout_module $mods/mod_reqtimeout.so
 Define APACHE_LOG_DIR $work
 Include $work/site.conf
