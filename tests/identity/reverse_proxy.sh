@@ -100,6 +100,7 @@ stop_server() {
 case "$action" in
     start)
         listen="$3"; backend="$4"; work="$5"
+        [ "$(id -u)" = 0 ] || { echo "port 80 needs root" >&2; exit 3; }
         ensure_installed
         mkdir -p "$work"
         chmod 755 "$work"
