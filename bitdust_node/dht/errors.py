@@ -34,6 +34,10 @@ class RevisionLower(DhtError, Conflict):
     kind = "revision_lower"
 
 
+class StoreFull(DhtError, Conflict):
+    kind = "store_full"
+
+
 class ValueNotFound(DhtError, NotFound):
     kind = "value_not_found"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,17 @@ CallContact = Callable[[Contact, str, str], "defer.Deferred[Response]"]
 MAX_TRIPLES = 64
 
 
+def _is_ip(host: object) -> bool:
+    """Only address literals: a peer must not make us resolve names or send to garbage."""
+    if not isinstance(host, str) or len(host) > 45:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_contacts(payload: Any, limit: int = MAX_TRIPLES) -> list[Contact] | None:
     """The contacts of a findNode/findValue reply, or None if it is not a contact list."""
     if not isinstance(payload, list):
@@ -26,7 +38,7 @@ def parse_contacts(payload: Any, limit: int = MAX_TRIPLES) -> list[Contact] | No
         if not (isinstance(item, list) and len(item) >= 3):
             continue
         node_id, host, port = item[0], item[1], item[2]
-        if is_id(node_id) and isinstance(host, str) and isinstance(port, int) and 0 < port < 65536:
+        if is_id(node_id) and _is_ip(host) and isinstance(port, int) and 0 < port < 65536:
             found.append(Contact(node_id, host, port))
     return found
 

@@ -11,6 +11,7 @@ import attrs
 from bitdust_node.dht.errors import (
     InvalidValue,
     RevisionLower,
+    StoreFull,
     TypeChanged,
     ValueTooLarge,
 )
@@ -18,6 +19,8 @@ from bitdust_node.dht.errors import (
 MIN_EXPIRE = 120
 MAX_EXPIRE = 43200
 MAX_VALUE_BYTES = 16384
+# values per layer: a flood of stores must not eat the memory
+MAX_ITEMS = 100_000
 
 
 def clamp_expire(seconds: int) -> int:
@@ -69,6 +72,7 @@ class StoredValue:
 @attrs.define
 class DataStore:
     max_value_bytes: int = MAX_VALUE_BYTES
+    max_items: int = MAX_ITEMS
     _items: dict[str, StoredValue] = attrs.field(factory=dict)
 
     def check(self, key: str, value: str) -> None:
@@ -78,6 +82,8 @@ class DataStore:
         new = parse_value(value)
         old_item = self._items.get(key)
         if old_item is None:
+            if len(self._items) >= self.max_items:
+                raise StoreFull(f"store holds {self.max_items} values")
             return
         try:
             old = parse_value(old_item.value)

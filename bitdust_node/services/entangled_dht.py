@@ -105,4 +105,9 @@ class EntangledDhtService(Service):
     def status(self) -> dict[str, object]:
         if self.dht is None:
             return {}
-        return {"udp_port": self.dht.udp_port, "contacts": self.dht.contact_count()}
+        return {
+            "udp_port": self.dht.udp_port,
+            "contacts": self.dht.contact_count(),
+            "bootstrap": self._entry.state if self._entry is not None else None,
+            "dropped": dict(self.dht.protocol.dropped),
+        }

@@ -1,0 +1,63 @@
+"""The value store rules and the parsing of contact lists from peers."""
+
+from __future__ import annotations
+
+from twisted.trial import unittest
+
+from bitdust_node.dht.errors import InvalidValue, RevisionLower, StoreFull, TypeChanged, ValueTooLarge
+from bitdust_node.dht.lookup import parse_contacts
+from bitdust_node.dht.store import DataStore, StoredValue, clamp_expire, dump_value
+
+KEY = "a" * 40
+
+
+def item(value: dict[str, object], key: str = KEY, published: float = 1000.0) -> StoredValue:
+    return StoredValue(key, dump_value(value), "b" * 40, published, 600)
+
+
+class StoreTests(unittest.TestCase):
+    def test_dump_is_bitdust_compact_form(self) -> None:
+        self.assertEqual(dump_value({"type": "t", "a": 1}), '{\n"a":1,\n"type":"t"\n}')
+
+    def test_type_and_revision_rules(self) -> None:
+        store = DataStore()
+        store.put(item({"type": "t", "revision": 3}))
+        self.assertRaises(TypeChanged, store.put, item({"type": "u", "revision": 4}))
+        self.assertRaises(RevisionLower, store.put, item({"type": "t", "revision": 2}))
+        self.assertRaises(RevisionLower, store.put, item({"type": "t"}))
+        store.put(item({"type": "t", "revision": 3, "same": True}))
+        store.put(item({"type": "t", "revision": 4}))
+        self.assertIn('"revision":4', store.get(KEY, now=1000).value)  # type: ignore[union-attr]
+
+    def test_refusals(self) -> None:
+        store = DataStore(max_value_bytes=100, max_items=1)
+        self.assertRaises(ValueTooLarge, store.put, item({"type": "t", "pad": "x" * 100}))
+        self.assertRaises(InvalidValue, store.check, KEY, "[1, 2]")
+        self.assertRaises(InvalidValue, store.check, KEY, "{not json")
+        store.put(item({"type": "t"}))
+        self.assertRaises(StoreFull, store.put, item({"type": "t"}, key="c" * 40))
+
+    def test_expiry(self) -> None:
+        store = DataStore()
+        store.put(item({"type": "t"}, published=1000))
+        self.assertIsNotNone(store.get(KEY, now=1599))
+        self.assertIsNone(store.get(KEY, now=1600))
+        self.assertEqual(len(store), 0)
+        self.assertEqual((clamp_expire(5), clamp_expire(10**9), clamp_expire(600)), (120, 43200, 600))
+
+
+class ContactListTests(unittest.TestCase):
+    def test_only_well_formed_triples(self) -> None:
+        payload = [
+            ["a" * 40, "127.0.0.1", 14441, 0],
+            ["b" * 40, "evil.example", 14441, 0],
+            ["c" * 40, "127.0.0.1", 0, 0],
+            ["not an id", "127.0.0.1", 1, 0],
+            ["d" * 40, "::1", 5, 0],
+            "junk",
+        ]
+        found = parse_contacts(payload)
+        assert found is not None
+        self.assertEqual([(c.node_id[0], c.host, c.port) for c in found], [("a", "127.0.0.1", 14441), ("d", "::1", 5)])
+        self.assertIsNone(parse_contacts({"x": 1}))
+        self.assertEqual(len(parse_contacts([["a" * 40, "1.2.3.4", 1]] * 1000) or []), 64)
