@@ -1,6 +1,7 @@
 """Joining the DHT through `known-nodes` seeds, retried with backoff while none answers.
 
-States: AT_STARTUP -> JOINING -> READY, or JOINING -> WAITING -> JOINING ... ; any -> STOPPED.
+States: AT_STARTUP -> JOINING -> READY, or JOINING -> WAITING -> JOINING ... ; READY -> WAITING
+when every contact went silent; any -> STOPPED.
 `genesis`/`root` goes straight to READY (a first node connects nowhere); saved contacts from
 an earlier run count as seeds, so a restarted node rejoins without them.
 """
@@ -66,6 +67,9 @@ class BootstrapInputs(Protocol):
 
     def retry(self) -> None:
         "The backoff delay is over."
+
+    def lost(self) -> None:
+        "The routing table emptied: every known node went silent; join again."
 
     def stop(self) -> None:
         "The DHT service stops."
@@ -165,6 +169,17 @@ def _wait(inputs: BootstrapInputs, core: BootstrapCore) -> None:
     core.delay = min(core.delay * 2, core.max_delay)
 
 
+@READY.upon(BootstrapInputs.lost).to(WAITING)
+def _lost(inputs: BootstrapInputs, core: BootstrapCore) -> None:
+    log.info("all DHT contacts went silent; joining again in {delay} s", delay=core.delay)
+    core.timer = core.clock.callLater(core.delay, inputs.retry)
+
+
+# losing contacts while already trying changes nothing
+for _busy in (JOINING, WAITING):
+    _busy.upon(BootstrapInputs.lost).loop().returns(None)
+
+
 @WAITING.upon(BootstrapInputs.retry).to(JOINING)
 def _again(inputs: BootstrapInputs, core: BootstrapCore) -> None:
     core.timer = None
@@ -181,5 +196,6 @@ for _state in (AT_STARTUP, JOINING, WAITING, READY):
 # a join that completes after stop() is ignored
 STOPPED.upon(BootstrapInputs.joined).loop().returns(None)
 STOPPED.upon(BootstrapInputs.nobody_answered).loop().returns(None)
+STOPPED.upon(BootstrapInputs.lost).loop().returns(None)
 
 BootstrapMachine = builder.build()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -81,6 +81,8 @@ class DhtNode:
         self.layers: dict[int, Layer] = {}
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
+        # called when the base layer's last contact went silent (the bootstrap rejoins)
+        self.on_lonely: Callable[[], object] | None = None
         protocol.handler = self
         self._layer_ids: dict[int, str] = db.layer_ids() if db is not None else {}
         # unattached layers get their table and store only once someone talks to them
@@ -212,6 +214,8 @@ class DhtNode:
             return
         if layer.table.remove(node_id):
             self.schedule_repair()
+            if layer_id == 0 and not len(layer.table) and self.on_lonely is not None:
+                self.on_lonely()
 
     def _seen(self, layer: Layer, contact: Contact) -> None:
         is_new = layer.table.get(contact.node_id) is None

@@ -79,6 +79,8 @@ class EntangledDhtService(Service):
         self._entry = node.registry.register("dht_bootstrap", "AT_STARTUP")
         self._machine = BootstrapMachine(BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve))
         trace(self._machine, self._entry)
+        if not seeds.genesis:
+            dht.on_lonely = self._machine.lost
         self._machine.start()
         return defer.succeed(None)
 

@@ -96,6 +96,18 @@ class MachineTests(unittest.TestCase):
         self.assertEqual((len(joiner.calls), ready, self.entry.state), (4, ["ready"], "READY"))
         self.assertIn("WAITING", self.entry.past)
 
+    def test_rejoins_when_every_contact_is_lost(self) -> None:
+        joiner = FakeJoiner([1, 0, 1])
+        machine, ready, clock = self.build(Seeds(False, (("127.0.0.2", 14441),)), joiner)
+        machine.start()
+        machine.lost()
+        self.assertEqual(self.entry.state, "WAITING")
+        machine.lost()  # already on it
+        clock.advance(2)
+        self.assertEqual((len(joiner.calls), self.entry.state), (2, "WAITING"))
+        clock.advance(4)
+        self.assertEqual((len(joiner.calls), ready, self.entry.state), (3, ["ready", "ready"], "READY"))
+
     def test_saved_contacts_are_seeds(self) -> None:
         joiner = FakeJoiner([1], saved=[("127.0.0.7", 14441)])
         machine, ready, _ = self.build(Seeds(False, ()), joiner)

@@ -172,6 +172,16 @@ class NetworkTests(unittest.TestCase):
             self.grid.join(self.grid.add(host), genesis)
         self.assertEqual([n.contact_count() for n in self.grid.nodes], [3, 3, 3, 3])
 
+    def test_last_contact_gone_calls_on_lonely(self) -> None:
+        genesis = self.grid.add()
+        other = self.grid.add()
+        self.grid.join(other, genesis)
+        lonely: list[bool] = []
+        other.on_lonely = lambda: lonely.append(True)
+        self.grid.kill(genesis)
+        self.grid.resolve(other.find_node(genesis.node_id))
+        self.assertEqual((other.contact_count(), lonely), (0, [True]))
+
     def test_join_with_silent_seed(self) -> None:
         node = self.grid.add()
         result = self.grid.resolve(node.join([("10.99.0.1", 14441)]))
