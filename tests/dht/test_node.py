@@ -226,6 +226,18 @@ class NetworkTests(unittest.TestCase):
         found, _ = self.grid.resolve(self.grid.nodes[3].find_value(key))  # type: ignore[misc]
         self.assertIsNotNone(found)
 
+    def test_stale_buckets_are_refreshed(self) -> None:
+        self._network(5)
+
+        def find_nodes() -> int:
+            return sum(n.protocol.layer_stats(0).rpc_calls["findNode"] for n in self.grid.nodes)
+
+        before = find_nodes()
+        self.grid.net.run(3000)
+        self.assertEqual(find_nodes(), before)  # nothing is stale within the hour
+        self.grid.net.run(700)
+        self.assertGreater(find_nodes(), before)
+
     def test_local_refusals(self) -> None:
         node = self.grid.add()
         key = key_of("x")
