@@ -5,6 +5,7 @@ Pure functions over bytes; signing lives in `identity/signing.py`.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -39,6 +40,7 @@ LIST_ITEM = {
 }
 # only the four escapes the writer makes; no character or entity references
 _FOREIGN_REFERENCE = re.compile(rb"&(?!amp;|lt;|gt;|quot;)")
+_SPACE = re.compile(r"\s")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
@@ -95,9 +97,10 @@ def is_valid_name(name: str) -> bool:
     return NAME_RE.fullmatch(name) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked several times per identity
 def parse_idurl(url: str) -> IdUrl:
     """Read an IDURL, refusing anything but `http://host[:port]/<valid name>.xml`."""
-    if len(url) > 300 or not url.isascii() or any(c.isspace() for c in url):
+    if len(url) > 300 or not url.isascii() or _SPACE.search(url):
         raise IdentityFormatError(f"invalid IDURL {url[:80]!r}")
     try:
         parts = urlsplit(url)
@@ -254,7 +257,7 @@ def _check_lists(identity: Identity) -> None:
     if not identity.contacts:
         raise IdentityFormatError("identity needs at least one contact")
     for contact in identity.contacts:
-        if not contact.isascii() or "://" not in contact or any(c.isspace() for c in contact):
+        if not contact.isascii() or "://" not in contact or _SPACE.search(contact):
             raise IdentityFormatError(f"invalid contact {contact[:80]!r}")
     if not identity.publickey.startswith("ssh-rsa "):
         raise IdentityFormatError("public key must be an OpenSSH ssh-rsa key")
