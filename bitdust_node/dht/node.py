@@ -10,20 +10,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from bitdust_node.dht import store as store_rules
-from bitdust_node.dht.clock import DelayedCall, TimeSource
+from bitdust_node.dht.clock import TimeSource
 from bitdust_node.dht.errors import DhtError, InvalidValue
 from bitdust_node.dht.lookup import Lookup, LookupResult, parse_contacts
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response, is_id
 from bitdust_node.dht.persist import DhtDatabase
-from bitdust_node.dht.protocol import Address, DhtProtocol, LayerStats
+from bitdust_node.dht.protocol import Address, DhtProtocol
 from bitdust_node.dht.routing import Contact, RoutingTable, distance, id_int
+from bitdust_node.dht.status import node_status
 from bitdust_node.dht.store import DataStore, StoredValue
+from bitdust_node.dht.upkeep import Upkeep
 
 KNOWN_LAYERS = tuple(range(10))
+# above this many values, newcomers are not offered values one by one
+OFFER_LIMIT = 1000
 
 
 @attrs.define
@@ -79,8 +83,7 @@ class DhtNode:
         self.advertised: dict[str, Any] = {}
         self.udp_port: int = 0
         self.layers: dict[int, Layer] = {}
-        self._loop: task.LoopingCall | None = None
-        self._repair_call: DelayedCall | None = None
+        self.upkeep = Upkeep(self)
         # called when the base layer's last contact went silent (the bootstrap rejoins)
         self.on_lonely: Callable[[], object] | None = None
         protocol.handler = self
@@ -154,15 +157,10 @@ class DhtNode:
 
     def start(self) -> None:
         self.load()
-        self._loop = task.LoopingCall(self.maintain)
-        self._loop.clock = self.clock  # type: ignore[assignment]
-        self._loop.start(self.config.maintenance_interval, now=False)
+        self.upkeep.start()
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        if self._repair_call is not None and self._repair_call.active():
-            self._repair_call.cancel()
+        self.upkeep.stop()
         self.save_contacts()
         self.protocol.cancel_all()
 
@@ -213,7 +211,7 @@ class DhtNode:
         if layer is None or node_id is None:
             return
         if layer.table.remove(node_id):
-            self.schedule_repair()
+            self.upkeep.schedule_repair()
             if layer_id == 0 and not len(layer.table) and self.on_lonely is not None:
                 self.on_lonely()
 
@@ -224,19 +222,22 @@ class DhtNode:
             # a full bucket keeps its oldest contact only if it still answers; one heard
             # from lately surely does, so it is not pinged
             if self.clock.seconds() - oldest.last_seen >= self.config.ping_stale_after:
-                self._ping(layer, oldest).addErrback(lambda _f: None)
+                self.ping(layer, oldest).addErrback(lambda _f: None)
         elif is_new and layer.table.get(contact.node_id) is not None:
             self._offer_values(layer, contact)
 
-    def _ping(self, layer: Layer, contact: Contact) -> defer.Deferred[Response]:
+    def ping(self, layer: Layer, contact: Contact) -> defer.Deferred[Response]:
         return self._call(layer, contact, "ping", [])
 
     def _offer_values(self, layer: Layer, newcomer: Contact) -> None:
         """Copy stored values to a new contact that is among the k closest to their keys."""
+        if len(layer.store) > OFFER_LIMIT:
+            return  # a big store is left to the periodic replication
         for item in layer.store:
             closest = layer.table.closest(item.key, self.config.k)
-            if newcomer in closest and self._am_close(layer, item.key, closest):
-                self._store_at(layer, newcomer, item).addErrback(lambda _f: None)
+            near = any(c.node_id == newcomer.node_id for c in closest)
+            if near and self._am_close(layer, item.key, closest):
+                self.store_at(layer, newcomer, item).addErrback(lambda _f: None)
 
     def _am_close(self, layer: Layer, key: str, closest: list[Contact]) -> bool:
         if len(closest) < self.config.k:
@@ -372,20 +373,20 @@ class DhtNode:
         layer.published[key] = item
         if self.db is not None:
             self.db.save_value(layer_id, item, mine=True)
-        stored, result = yield self._publish(layer, item)
+        stored, result = yield self.publish(layer, item)
         return stored, result
 
     @defer.inlineCallbacks
-    def _publish(self, layer: Layer, item: StoredValue) -> Any:
+    def publish(self, layer: Layer, item: StoredValue) -> Any:
         result = yield self.find_node(item.key, layer.layer_id)
         if self._am_close(layer, item.key, result.closest):
             self._keep(layer, item)
-        replies = yield defer.DeferredList([self._store_at(layer, c, item) for c in result.closest], consumeErrors=True)
+        replies = yield defer.DeferredList([self.store_at(layer, c, item) for c in result.closest], consumeErrors=True)
         stored = [c for c, (ok, _r) in zip(result.closest, replies, strict=True) if ok]
         layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
         return stored, result
 
-    def _store_at(self, layer: Layer, contact: Contact, item: StoredValue) -> defer.Deferred[Response]:
+    def store_at(self, layer: Layer, contact: Contact, item: StoredValue) -> defer.Deferred[Response]:
         age = max(0, int(self.clock.seconds() - item.originally_published))
         args = [item.key, item.value, item.publisher_id, age, item.expire_seconds]
         return self._call(layer, contact, "store", args)
@@ -463,108 +464,8 @@ class DhtNode:
     def contact_count(self, layer_id: int = 0) -> int:
         return len(self.layer(layer_id).table)
 
-    # -- upkeep
-
-    def maintain(self) -> defer.Deferred[Any]:
-        now = self.clock.seconds()
-        work: list[defer.Deferred[Any]] = []
-        for layer in self.layers.values():
-            gone = layer.store.expire(now)
-            if gone and self.db is not None:
-                self.db.delete_values(layer.layer_id, gone, mine=False)
-            if not layer.attached:
-                continue
-            work.extend(self._refresh(layer, now))
-            work.extend(self._check_neighbours(layer))
-            work.extend(self._republish(layer, now))
-            if now - layer.last_replicated >= self.config.replicate_interval:
-                work.append(self._replicate(layer))
-        self.save_contacts()
-        return defer.DeferredList(work, consumeErrors=True)
-
-    def _refresh(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
-        if not len(layer.table):
-            return []
-        stale = layer.table.stale_buckets(now, self.config.refresh_interval)
-        return [self.find_node(b.random_id(self.rng), layer.layer_id) for b in stale]
-
-    def _check_neighbours(self, layer: Layer) -> list[defer.Deferred[Any]]:
-        """Ping the contacts nearest to each held key: a silent one leaves the table, which
-        schedules a repair (see rpc_failed)."""
-        nearest: dict[str, Contact] = {}
-        for item in layer.store:
-            for contact in layer.table.closest(item.key, self.config.k):
-                nearest[contact.node_id] = contact
-        return [self._ping(layer, c).addErrback(lambda _f: None) for c in nearest.values()]
-
-    def _republish(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
-        work = []
-        for key, item in list(layer.published.items()):
-            if now - item.last_published < self.config.republish_interval:
-                continue
-            fresh = attrs.evolve(item, originally_published=now, last_published=now)
-            layer.published[key] = fresh
-            if self.db is not None:
-                self.db.save_value(layer.layer_id, fresh, mine=True)
-            work.append(self._publish(layer, fresh))
-        return work
-
-    def schedule_repair(self) -> None:
-        if self._repair_call is None or not self._repair_call.active():
-            self._repair_call = self.clock.callLater(self.config.repair_delay, self.repair)
-
-    def repair(self) -> defer.Deferred[Any]:
-        return defer.DeferredList(
-            [self._replicate(layer) for layer in self.layers.values() if layer.attached],
-            consumeErrors=True,
-        )
-
-    @defer.inlineCallbacks
-    def _replicate(self, layer: Layer) -> Any:
-        """Copy each held value to those of the k closest nodes that did not get it yet."""
-        layer.last_replicated = self.clock.seconds()
-        for item in layer.store:
-            result = yield self.find_node(item.key, layer.layer_id)
-            closest = frozenset(c.node_id for c in result.closest)
-            if closest == layer.replicated_to.get(item.key):
-                continue
-            targets = [c for c in result.closest if c.node_id not in layer.replicated_to.get(item.key, frozenset())]
-            replies = yield defer.DeferredList([self._store_at(layer, c, item) for c in targets], consumeErrors=True)
-            done = {c.node_id for c, (ok, _r) in zip(targets, replies, strict=True) if ok}
-            before = layer.replicated_to.get(item.key, frozenset()) & closest
-            layer.replicated_to[item.key] = frozenset(before | done)
-
-    # -- status
-
     def status(self) -> dict[str, Any]:
-        return {
-            "udp_port": self.udp_port,
-            "bytes_received": self.protocol.bytes_received,
-            "bytes_sent": self.protocol.bytes_sent,
-            "layers": [self._layer_status(layer_id) for layer_id in self.known_layers()],
-        }
-
-    def _node_items(self) -> int:
-        return sum(1 for v in self.advertised.values() if (v() if callable(v) else v) is not None)
-
-    def _layer_status(self, layer_id: int) -> dict[str, Any]:
-        stats = self.protocol.stats.get(layer_id) or LayerStats()
-        layer = self.layers.get(layer_id)
-        attached = layer is not None and layer.attached
-        return {
-            "layer_id": layer_id,
-            "node_id": self.layer_node_id(layer_id),
-            "contacts": len(layer.table) if layer else 0,
-            "buckets": len(layer.table.buckets) if layer else 1,
-            "data_store_items": len(layer.store) if layer else 0,
-            "node_items": self._node_items() if layer_id == 0 else 0,
-            "packets_received": stats.packets_received,
-            "packets_sent": stats.packets_sent,
-            "rpc_calls": dict(stats.rpc_calls),
-            "rpc_responses": dict(stats.rpc_responses),
-            "active": attached,
-            "attached": attached,
-        }
+        return node_status(self)
 
 
 def _key_arg(request: Request) -> str:

@@ -1,0 +1,104 @@
+"""Upkeep of a DHT node on its clock: value expiry, refresh of stale buckets, republish by the
+publisher, pings of the neighbours of held keys, and repair (re-replication) when one vanished."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from twisted.internet import defer, task
+
+from bitdust_node.dht.clock import DelayedCall
+from bitdust_node.dht.routing import Contact
+
+if TYPE_CHECKING:
+    from bitdust_node.dht.node import DhtNode, Layer
+
+
+class Upkeep:
+    def __init__(self, node: DhtNode) -> None:
+        self.node = node
+        self._loop: task.LoopingCall | None = None
+        self._repair_call: DelayedCall | None = None
+
+    def start(self) -> None:
+        self._loop = task.LoopingCall(self.tick)
+        self._loop.clock = self.node.clock  # type: ignore[assignment]
+        self._loop.start(self.node.config.maintenance_interval, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._repair_call is not None and self._repair_call.active():
+            self._repair_call.cancel()
+
+    def tick(self) -> defer.Deferred[Any]:
+        now = self.node.clock.seconds()
+        work: list[defer.Deferred[Any]] = []
+        for layer in self.node.layers.values():
+            gone = layer.store.expire(now)
+            if gone and self.node.db is not None:
+                self.node.db.delete_values(layer.layer_id, gone, mine=False)
+            if not layer.attached:
+                continue
+            work.extend(self._refresh(layer, now))
+            work.extend(self._check_neighbours(layer))
+            work.extend(self._republish(layer, now))
+            if now - layer.last_replicated >= self.node.config.replicate_interval:
+                work.append(self._replicate(layer))
+        self.node.save_contacts()
+        return defer.DeferredList(work, consumeErrors=True)
+
+    def _refresh(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
+        if not len(layer.table):
+            return []
+        stale = layer.table.stale_buckets(now, self.node.config.refresh_interval)
+        return [self.node.find_node(b.random_id(self.node.rng), layer.layer_id) for b in stale]
+
+    def _check_neighbours(self, layer: Layer) -> list[defer.Deferred[Any]]:
+        """Ping the contacts nearest to each held key: a silent one leaves the table, which
+        schedules a repair (see rpc_failed)."""
+        nearest: dict[str, Contact] = {}
+        for item in layer.store:
+            for contact in layer.table.closest(item.key, self.node.config.k):
+                nearest[contact.node_id] = contact
+        return [self.node.ping(layer, c).addErrback(lambda _f: None) for c in nearest.values()]
+
+    def _republish(self, layer: Layer, now: float) -> list[defer.Deferred[Any]]:
+        work = []
+        for key, item in list(layer.published.items()):
+            if now - item.last_published < self.node.config.republish_interval:
+                continue
+            fresh = attrs.evolve(item, originally_published=now, last_published=now)
+            layer.published[key] = fresh
+            if self.node.db is not None:
+                self.node.db.save_value(layer.layer_id, fresh, mine=True)
+            work.append(self.node.publish(layer, fresh))
+        return work
+
+    def schedule_repair(self) -> None:
+        if self._repair_call is None or not self._repair_call.active():
+            self._repair_call = self.node.clock.callLater(self.node.config.repair_delay, self.repair)
+
+    def repair(self) -> defer.Deferred[Any]:
+        return defer.DeferredList(
+            [self._replicate(layer) for layer in self.node.layers.values() if layer.attached],
+            consumeErrors=True,
+        )
+
+    @defer.inlineCallbacks
+    def _replicate(self, layer: Layer) -> Any:
+        """Copy each held value to those of the k closest nodes that did not get it yet."""
+        layer.last_replicated = self.node.clock.seconds()
+        for item in layer.store:
+            result = yield self.node.find_node(item.key, layer.layer_id)
+            closest = frozenset(c.node_id for c in result.closest)
+            if closest == layer.replicated_to.get(item.key):
+                continue
+            targets = [c for c in result.closest if c.node_id not in layer.replicated_to.get(item.key, frozenset())]
+            replies = yield defer.DeferredList(
+                [self.node.store_at(layer, c, item) for c in targets], consumeErrors=True
+            )
+            done = {c.node_id for c, (ok, _r) in zip(targets, replies, strict=True) if ok}
+            before = layer.replicated_to.get(item.key, frozenset()) & closest
+            layer.replicated_to[item.key] = frozenset(before | done)
