@@ -156,13 +156,18 @@ def index_page(host: str, names: list[str], others: tuple[str, ...], client: str
     )
 
 
+class IdServerSite(server.Site):
+    def log(self, request: Any) -> None:
+        """No access log line: formatting one costs a tenth of GET throughput; a proxy in front logs."""
+
+
 def make_site(
     idserver: IdServer,
     clock: Any,
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
 ) -> DeadlineFactory:
-    site = server.Site(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT)
+    site = IdServerSite(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT)
     site.requestFactory = CappedRequest
     site.displayTracebacks = False
     site.noisy = False
