@@ -35,6 +35,8 @@ class MemoryNetwork:
     latency: float = 0.001
     endpoints: dict[tuple[str, int], MemoryTransport] = attrs.field(factory=dict)
     delivered: int = 0
+    # every datagram written, delivered or not: (source, target, bytes)
+    sent: list[tuple[tuple[str, int], tuple[str, int], bytes]] = attrs.field(factory=list)
 
     def listen(self, address: tuple[str, int], protocol: DatagramProtocol) -> MemoryTransport:
         transport = MemoryTransport(self, address, protocol)
@@ -43,6 +45,7 @@ class MemoryNetwork:
         return transport
 
     def send(self, source: tuple[str, int], target: tuple[str, int], data: bytes) -> None:
+        self.sent.append((source, target, data))
         self.clock.callLater(self.latency, self._deliver, source, target, data)
 
     def _deliver(self, source: tuple[str, int], target: tuple[str, int], data: bytes) -> None:

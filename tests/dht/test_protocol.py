@@ -1,0 +1,103 @@
+"""RPC framing: timeouts with retries, reply matching by id and address, counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from bitdust_node.dht import datagram, message
+from bitdust_node.dht.errors import RemoteError, RpcTimeout
+from bitdust_node.dht.message import ErrorReply, Request, Response
+from bitdust_node.dht.protocol import DhtProtocol
+from tests.dht.memnet import MemoryNetwork
+
+ME = "a" * 40
+PEER = ("10.0.0.2", 14441)
+
+
+class FakeHandler:
+    def __init__(self) -> None:
+        self.failed: list[tuple[str | None, tuple[str, int], int]] = []
+        self.seen: list[Response] = []
+
+    def handle_request(self, request: Request, address: tuple[str, int]) -> message.Message:
+        return Response(request.msg_id, ME, "pong", request.layer)
+
+    def response_seen(self, response: Response, address: tuple[str, int]) -> None:
+        self.seen.append(response)
+
+    def rpc_failed(self, node_id: str | None, address: tuple[str, int], layer: int) -> None:
+        self.failed.append((node_id, address, layer))
+
+
+class ProtocolTests(unittest.TestCase):
+    @property
+    def sent(self) -> list[bytes]:
+        return [data for _source, _target, data in self.net.sent]
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.net = MemoryNetwork(self.clock)
+        self.protocol = DhtProtocol(self.clock, rpc_timeout=10.0, rpc_retries=1)
+        self.handler = FakeHandler()
+        self.protocol.handler = self.handler
+        self.net.listen(("10.0.0.1", 14441), self.protocol)
+
+    def test_silent_peer_retried_then_timeout(self) -> None:
+        results: list[Any] = []
+        self.protocol.call(PEER, ME, "ping", [], layer=2, node_id="b" * 40).addBoth(results.append)
+        self.assertEqual(len(self.sent), 1)
+        self.clock.advance(10)
+        self.assertEqual(len(self.sent), 2)
+        self.assertEqual(self.sent[0], self.sent[1])  # the same request, same rpc id
+        self.assertEqual(results, [])
+        self.clock.advance(10)
+        assert isinstance(results[0], Failure)
+        self.assertTrue(results[0].check(RpcTimeout))
+        self.assertEqual(self.handler.failed, [("b" * 40, PEER, 2)])
+        self.assertEqual(self.protocol.pending_calls(), 0)
+
+    def _reply(self, reply: message.Message, source: tuple[str, int] = PEER) -> None:
+        for part in datagram.split(reply.msg_id, message.encode(reply)):
+            self.protocol.datagramReceived(part, source)
+
+    def test_reply_matched_by_id_and_address(self) -> None:
+        results: list[Any] = []
+        self.protocol.call(PEER, ME, "findNode", [ME]).addBoth(results.append)
+        msg_id = message.decode(datagram.unpack(self.sent[0])[1]).msg_id
+        self._reply(Response(msg_id, "c" * 40, [], 0), source=("10.6.6.6", 14441))
+        self.assertEqual((results, self.protocol.dropped["unexpected_reply"]), ([], 1))
+        self._reply(Response(msg_id, "c" * 40, [], 0))
+        self.assertEqual(results, [Response(msg_id, "c" * 40, [], 0)])
+        self.assertEqual(self.protocol.layer_stats(0).rpc_responses["findNode"], 1)
+        self._reply(Response(msg_id, "c" * 40, [], 0))  # a late duplicate
+        self.assertEqual(self.protocol.dropped["unexpected_reply"], 2)
+        self.clock.advance(30)
+        self.assertEqual(self.handler.failed, [])
+
+    def test_error_reply_fails_the_call(self) -> None:
+        results: list[Any] = []
+        self.protocol.call(PEER, ME, "nope", []).addBoth(results.append)
+        msg_id = message.decode(datagram.unpack(self.sent[0])[1]).msg_id
+        self._reply(ErrorReply(msg_id, "c" * 40, "builtins.AttributeError", "Invalid method: nope"))
+        self.assertTrue(results[0].check(RemoteError))
+        self.assertEqual(results[0].value.text, "Invalid method: nope")
+
+    def test_requests_counted_and_answered(self) -> None:
+        request = Request("d" * 40, "c" * 40, "ping", [], 3)
+        self._reply(request)
+        stats = self.protocol.layer_stats(3)
+        self.assertEqual((stats.packets_received, stats.rpc_calls["ping"], stats.packets_sent), (1, 1, 1))
+        self.assertEqual(self.protocol.bytes_received, len(datagram.split(request.msg_id, message.encode(request))[0]))
+        self.assertGreater(self.protocol.bytes_sent, 0)
+
+    def test_cancel_all_on_stop(self) -> None:
+        results: list[Any] = []
+        self.protocol.call(PEER, ME, "ping", []).addBoth(results.append)
+        self.protocol.cancel_all()
+        self.assertTrue(results[0].check(RpcTimeout))
+        self.clock.advance(1)  # the datagram in flight
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # no retry timer left
