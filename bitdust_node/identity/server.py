@@ -1,6 +1,10 @@
 """The identity server's state: accept uploads into the store and expire stale ones (machine `id_server`).
 
 The HTTP resource (`server_http.py`) and the TCP receiver (`server_tcp.py`) feed `IdServer.receive`.
+
+    AT_STARTUP --start--> LISTEN  (expire now, then sweep every SWEEP_INTERVAL)
+    LISTEN --sweep--> LISTEN      (remove identities untouched for expire-days)
+    LISTEN --stop--> CLOSED       (sweeping stops; CLOSED --start--> LISTEN again)
 """
 
 from __future__ import annotations
