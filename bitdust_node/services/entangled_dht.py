@@ -60,11 +60,8 @@ class EntangledDhtService(Service):
             seeds = parse_known_nodes(str(node.settings.get(PREFIX + "known-nodes")))
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
-        self._db = DhtDatabase(node.home.joinpath(*DB_PATH))
         protocol = DhtProtocol(node.reactor, rpc_timeout=float(node.settings.get(PREFIX + "rpc-timeout")))
-        dht = DhtNode(protocol, node.reactor, self._config(), self._db)
-        dht.advertised["stun_port"] = node.settings.get("services/udp-datagrams/udp-port")
-        dht.advertised["idurl"] = lambda: getattr(node.my_identity, "idurl", None)
+        # the port first: if it is taken, nothing else was opened
         self._port = node.reactor.listenUDP(
             node.settings.get(PREFIX + "udp-port"),
             protocol,
@@ -72,6 +69,15 @@ class EntangledDhtService(Service):
             # Twisted reads 8192 bytes by default; a full part is 46 + 8166 bytes
             maxPacketSize=MAX_DATAGRAM,
         )
+        try:
+            self._db = DhtDatabase(node.home.joinpath(*DB_PATH))
+        except Exception:
+            self._port.stopListening()
+            self._port = None
+            raise
+        dht = DhtNode(protocol, node.reactor, self._config(), self._db)
+        dht.advertised["stun_port"] = node.settings.get("services/udp-datagrams/udp-port")
+        dht.advertised["idurl"] = lambda: getattr(node.my_identity, "idurl", None)
         dht.udp_port = self._port.getHost().port
         dht.start()
         self.dht = dht
@@ -89,6 +95,7 @@ class EntangledDhtService(Service):
             self._machine.stop()
         if self._entry is not None:
             self._entry.unregister()
+        self._machine = self._entry = None
         if self.dht is not None:
             self.dht.stop()
         self.node.dht = None
