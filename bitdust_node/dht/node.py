@@ -26,6 +26,8 @@ from bitdust_node.dht.store import DataStore, StoredValue
 from bitdust_node.dht.upkeep import Upkeep
 
 KNOWN_LAYERS = tuple(range(10))
+# random ids for bucket refreshes need no secrecy; one generator serves every node
+_RNG = random.Random()
 # above this many values, newcomers are not offered values one by one
 OFFER_LIMIT = 1000
 
@@ -79,7 +81,7 @@ class DhtNode:
         self.clock = clock
         self.config = config or DhtConfig()
         self.db = db
-        self.rng = rng or random.Random()
+        self.rng = rng or _RNG
         self.advertised: dict[str, Any] = {}
         self.udp_port: int = 0
         self.layers: dict[int, Layer] = {}
