@@ -19,6 +19,7 @@ from bitdust_node.dht import datagram, message
 from bitdust_node.dht.clock import DelayedCall, TimeSource
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response
+from bitdust_node.dht.ratelimit import RequestLimiter
 from bitdust_node.wire.bencode import BencodeError
 
 Address = tuple[str, int]
@@ -73,6 +74,7 @@ class DhtProtocol(DatagramProtocol):
         self.rpc_timeout = rpc_timeout
         self.rpc_retries = rpc_retries
         self.reassembler = datagram.Reassembler(clock)
+        self.limiter = RequestLimiter(clock)
         self.stats: dict[int, LayerStats] = {}
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -110,6 +112,9 @@ class DhtProtocol(DatagramProtocol):
         stats.packets_received += 1
         if isinstance(msg, Request):
             stats.rpc_calls[msg.method] += 1
+            if not self.limiter.allow(address):
+                self.drop("rate_limited", address, "too many requests from one address")
+                return
             self._answer(msg, address)
         else:
             self._complete(msg, address)

@@ -12,6 +12,7 @@ from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Request, Response
 from bitdust_node.dht.protocol import DhtProtocol
+from bitdust_node.dht.ratelimit import RequestLimiter
 from tests.dht.memnet import MemoryNetwork
 
 ME = "a" * 40
@@ -101,3 +102,29 @@ class ProtocolTests(unittest.TestCase):
         self.assertTrue(results[0].check(RpcTimeout))
         self.clock.advance(1)  # the datagram in flight
         self.assertEqual(self.clock.getDelayedCalls(), [])  # no retry timer left
+
+
+class LimiterTests(unittest.TestCase):
+    def test_burst_then_rate(self) -> None:
+        clock = Clock()
+        limiter = RequestLimiter(clock, rate=10, burst=3, max_senders=2)
+        self.assertEqual([limiter.allow("a") for _ in range(4)], [True, True, True, False])
+        self.assertTrue(limiter.allow("b"))
+        clock.advance(0.1)
+        self.assertEqual([limiter.allow("a"), limiter.allow("a")], [True, False])
+        limiter.allow("c")  # forgets "b", the least recently heard
+        self.assertEqual(list(limiter._buckets), ["a", "c"])
+
+    def test_flood_from_one_address_is_dropped_others_served(self) -> None:
+        clock = Clock()
+        net = MemoryNetwork(clock)
+        protocol = DhtProtocol(clock)
+        protocol.handler = FakeHandler()
+        net.listen(("10.0.0.1", 14441), protocol)
+        for i in range(300):
+            request = Request(f"{i:040x}", "c" * 40, "ping", [])
+            protocol.datagramReceived(datagram.split(request.msg_id, message.encode(request))[0], PEER)
+        self.assertEqual(protocol.dropped["rate_limited"], 100)
+        other = Request("e" * 40, "c" * 40, "ping", [])
+        protocol.datagramReceived(datagram.split(other.msg_id, message.encode(other))[0], ("10.0.0.3", 1))
+        self.assertEqual(protocol.layer_stats(0).packets_sent, 201)
