@@ -113,7 +113,11 @@ class LimiterTests(unittest.TestCase):
         clock.advance(0.1)
         self.assertEqual([limiter.allow("a"), limiter.allow("a")], [True, False])
         limiter.allow("c")  # forgets "b", the least recently heard
-        self.assertEqual(list(limiter._buckets), ["a", "c"])
+        self.assertEqual(len(limiter), 2)
+        self.assertTrue(limiter.allow("b"))  # back with a full allowance
+        clock.advance(10)
+        limiter.allow("d")
+        self.assertEqual(len(limiter), 1)  # idle senders are forgotten
 
     def test_flood_from_one_address_is_dropped_others_served(self) -> None:
         clock = Clock()
