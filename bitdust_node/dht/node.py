@@ -288,7 +288,8 @@ class DhtNode:
         key = request.args[0] if request.args else None
         if not isinstance(key, str):
             raise InvalidValue("request needs a key")
-        value = self.advertised.get(key)
+        # a node advertises itself only in the layers it is attached to
+        value = self.advertised.get(key) if layer.attached else None
         # some values (idurl) appear later in the node's life
         return {key: value() if callable(value) else value, 0: 0}
 
@@ -318,6 +319,29 @@ class DhtNode:
         answered: Sequence[tuple[Contact, Any]] = (),
     ) -> defer.Deferred[LookupResult]:
         layer = self.layer(layer_id)
+        if not answered and not len(layer.table) and layer_id != 0 and len(self.layers[0].table):
+            # nobody known in this layer yet: ask base-layer contacts for an entry
+            d = self._enter_layer(layer, key)
+            d.addCallback(lambda found: self._run_lookup(layer, key, find_value, found))
+            return d
+        return self._run_lookup(layer, key, find_value, answered)
+
+    @defer.inlineCallbacks
+    def _enter_layer(self, layer: Layer, key: str) -> Any:
+        entry = self.layers[0].table.contacts()[: self.config.alpha]
+        replies = yield defer.DeferredList(
+            [self._call(layer, Contact(c.node_id, c.host, c.port), "findNode", [key]) for c in entry],
+            consumeErrors=True,
+        )
+        found = []
+        for contact, (ok, response) in zip(entry, replies, strict=True):
+            if ok:
+                found.append((Contact(response.sender_id, contact.host, contact.port), response.payload))
+        return found
+
+    def _run_lookup(
+        self, layer: Layer, key: str, find_value: bool, answered: Sequence[tuple[Contact, Any]]
+    ) -> defer.Deferred[LookupResult]:
         seeds = layer.table.closest(key, self.config.k * 2)
 
         def call(contact: Contact, method: str, lookup_key: str) -> defer.Deferred[Response]:
@@ -398,6 +422,16 @@ class DhtNode:
         d = self._call(self.layer(layer_id), contact, "request", [key])
         d.addCallback(lambda r: r.payload.get(key) if isinstance(r.payload, dict) else None)
         return d
+
+    @defer.inlineCallbacks
+    def random_values(self, key: str, layer_id: int = 0, count: int = 1) -> Any:
+        """Advertised values (`idurl`...) of up to `count` nodes found around a random id of
+        the layer: how a role (proxy router, supplier) is looked up."""
+        result = yield self.find_node(new_node_id(), layer_id)
+        asked = [self.request(c, key, layer_id) for c in result.closest]
+        replies = yield defer.DeferredList(asked, consumeErrors=True)
+        found = [value for ok, value in replies if ok and value]
+        return found[:count]
 
     # -- joining
 

@@ -182,6 +182,28 @@ class NetworkTests(unittest.TestCase):
         self.grid.resolve(other.find_node(genesis.node_id))
         self.assertEqual((other.contact_count(), lonely), (0, [True]))
 
+    def test_attached_layer_lookup_of_a_role(self) -> None:
+        genesis = self.grid.add()
+        routers = []
+        for i in range(3):
+            node = self.grid.add()
+            node.attach(2)
+            node.advertised["idurl"] = f"http://id.example/router{i}.xml"
+            self.grid.join(node, genesis)
+            routers.append(node)
+        genesis.advertised["idurl"] = "http://id.example/genesis.xml"
+        # an outsider, not attached to layer 2, knows nobody there yet
+        outsider = self.grid.add()
+        self.grid.join(outsider, genesis)
+        self.assertEqual(outsider.contact_count(2), 0)
+        found = self.grid.resolve(outsider.random_values("idurl", 2, count=3))
+        self.assertEqual(sorted(found), [f"http://id.example/router{i}.xml" for i in range(3)])
+        # the outsider asked with questions (type 3): no router added it to layer 2
+        outsider_id = outsider.layer(2).node_id
+        for router in routers:
+            self.assertIsNone(router.layer(2).table.get(outsider_id))
+        self.assertIsNotNone(routers[0].layer(2).table.get(routers[1].layer(2).node_id))
+
     def test_join_with_silent_seed(self) -> None:
         node = self.grid.add()
         result = self.grid.resolve(node.join([("10.99.0.1", 14441)]))

@@ -142,3 +142,24 @@ def node_find(node: Any, req: ApiRequest) -> Any:
         "lookup": target,
         "my_dht_id": dht.layers[layer_id].node_id,
     }
+
+
+@endpoint(
+    "GET",
+    "/dht/user/random/v1",
+    "IDURLs of random nodes of a DHT layer",
+    service=SERVICE,
+    params=("layer_id", "count"),
+)
+@defer.inlineCallbacks
+def user_random(node: Any, req: ApiRequest) -> Any:
+    dht = _dht(node)
+    layer_id = _layer(req.args, dht)
+    try:
+        count = int(req.args.get("count", 1))
+    except ValueError:
+        raise InvalidInput("count must be a number") from None
+    if not 1 <= count <= 100:
+        raise InvalidInput("count must be between 1 and 100")
+    found = yield dht.random_values("idurl", layer_id, count)
+    return found
