@@ -11,7 +11,6 @@ from typing import Any
 
 import attrs
 from twisted.internet import defer
-from twisted.logger import Logger
 
 from bitdust_node.dht import store as store_rules
 from bitdust_node.dht.clock import TimeSource
@@ -67,8 +66,6 @@ def new_node_id() -> str:
 
 
 class DhtNode:
-    log = Logger()
-
     def __init__(
         self,
         protocol: DhtProtocol,
@@ -147,7 +144,7 @@ class DhtNode:
                 layer.table.add(contact, now)
             for item in self.db.values(layer.layer_id, mine=False):
                 if item.expires_at > now:
-                    layer.store._items[item.key] = item
+                    layer.store.restore(item)
             for item in self.db.values(layer.layer_id, mine=True):
                 layer.published[item.key] = item
 

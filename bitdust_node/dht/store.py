@@ -98,6 +98,10 @@ class DataStore:
         self.check(item.key, item.value)
         self._items[item.key] = item
 
+    def restore(self, item: StoredValue) -> None:
+        """Put back a value saved by an earlier run (it passed the rules when it came)."""
+        self._items[item.key] = item
+
     def get(self, key: str, now: float) -> StoredValue | None:
         item = self._items.get(key)
         if item is not None and item.expires_at <= now:
