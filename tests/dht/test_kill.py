@@ -17,6 +17,7 @@ from twisted.web.http_headers import Headers
 
 import bitdust_node
 from bitdust_node import home as home_paths
+from bitdust_node.settings import Settings
 from tests.support.nodes import REST_PORT, eventually, make_home
 
 DHT = "services/entangled-dht/"
@@ -34,9 +35,11 @@ class _Watch(protocol.ProcessProtocol):
 
 
 class NodeProcess:
-    def __init__(self, testcase: unittest.TestCase, address: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, testcase: unittest.TestCase, address: str, settings: dict[str, Any], home: Path | None = None
+    ) -> None:
         self.address = address
-        self.home: Path = make_home(testcase, address, settings)
+        self.home: Path = home or make_home(testcase, address, settings)
         self.watch = _Watch()
         twistd = str(Path(sys.executable).parent / "twistd")
         args = [
@@ -124,6 +127,18 @@ class KillTests(unittest.TestCase):
 
         for node in alive:
             await eventually(lambda node=node: readable(node), timeout=20, interval=0.3)
+
+        # a killed node restarted without any seed rejoins through the contacts in its home
+        victim = victims[0]
+        Settings.load(victim.home).set(DHT + "known-nodes", "")
+        back = NodeProcess(self, victim.address, {}, home=victim.home)
+
+        async def rejoined() -> bool:
+            layer = await back.layer0()
+            return layer is not None and layer["contacts"] >= K - 1
+
+        await eventually(rejoined, timeout=20, interval=0.3)
+        await eventually(lambda: readable(back), timeout=20, interval=0.3)
 
 
 async def _at_least(found: Any, count: int) -> Any:
