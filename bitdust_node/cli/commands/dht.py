@@ -14,8 +14,15 @@ def _print_nodes(nodes: list[dict[str, str]]) -> None:
         print(f"  {item['dht_id']}  {item['address']}")
 
 
+def _running(ctx: CliContext) -> CliContext:
+    """The DHT lives in the running node: say so plainly when there is none."""
+    if not ctx.is_running():
+        raise CliError(f"the node is not running (home {ctx.home}); start it with `bitdust daemon`")
+    return ctx
+
+
 def cmd_get(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.api("GET", "/dht/value/get/v1", query={"key": args.key})
+    result = _running(ctx).api("GET", "/dht/value/get/v1", query={"key": args.key})
     if result.get("read") != "success":
         print(f"{args.key}: not found; closest nodes:")
         _print_nodes(result.get("closest_nodes", []))
@@ -38,7 +45,7 @@ def cmd_set(args: argparse.Namespace, ctx: CliContext) -> int:
     body: dict[str, Any] = {"key": args.key, "value": value}
     if args.expire is not None:
         body["expire"] = args.expire
-    result = ctx.api("POST", "/dht/value/set/v1", body=body)
+    result = _running(ctx).api("POST", "/dht/value/set/v1", body=body)
     print(f"{args.key}: write {result['write']}, stored near:")
     _print_nodes(result.get("closest_nodes", []))
     return 0 if result["write"] == "success" else 1
@@ -46,7 +53,7 @@ def cmd_set(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_find(args: argparse.Namespace, ctx: CliContext) -> int:
     query = {"node_id": args.node_id} if args.node_id else None
-    result = ctx.api("GET", "/dht/node/find/v1", query=query)
+    result = _running(ctx).api("GET", "/dht/node/find/v1", query=query)
     print(f"closest to {result['lookup']} (I am {result['my_dht_id']}):")
     _print_nodes(result.get("closest_nodes", []))
     return 0
@@ -57,6 +64,12 @@ def register(subparsers: Any) -> None:
         "dht", help="DHT tools: read and write values, find nodes"
     )
     actions = dht.add_subparsers(dest="dht_command", metavar="ACTION")
+
+    def usage(args: argparse.Namespace, ctx: CliContext) -> int:
+        dht.print_help()
+        return 2
+
+    dht.set_defaults(func=usage)
     get = actions.add_parser("get", help="read the JSON value stored under KEY")
     get.add_argument("key", metavar="KEY")
     get.set_defaults(func=cmd_get)
