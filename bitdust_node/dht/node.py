@@ -211,6 +211,7 @@ class DhtNode:
             return
         if layer.table.remove(node_id):
             self.upkeep.schedule_repair()
+            self.upkeep.contacts_changed()
             if layer_id == 0 and not len(layer.table) and self.on_lonely is not None:
                 self.on_lonely()
 
@@ -224,6 +225,7 @@ class DhtNode:
                 self.ping(layer, oldest).addErrback(lambda _f: None)
         elif is_new and layer.table.get(contact.node_id) is not None:
             self._offer_values(layer, contact)
+            self.upkeep.contacts_changed()
 
     def ping(self, layer: Layer, contact: Contact) -> defer.Deferred[Response]:
         return self._call(layer, contact, "ping", [])

@@ -15,11 +15,16 @@ if TYPE_CHECKING:
     from bitdust_node.dht.node import DhtNode, Layer
 
 
+# seconds between a change of contacts and its write to the home
+SAVE_DELAY = 1.0
+
+
 class Upkeep:
     def __init__(self, node: DhtNode) -> None:
         self.node = node
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
+        self._save_call: DelayedCall | None = None
 
     def start(self) -> None:
         self._loop = task.LoopingCall(self.tick)
@@ -29,8 +34,17 @@ class Upkeep:
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        if self._repair_call is not None and self._repair_call.active():
-            self._repair_call.cancel()
+        for call in (self._repair_call, self._save_call):
+            if call is not None and call.active():
+                call.cancel()
+
+    def contacts_changed(self) -> None:
+        """Write the contacts to the home soon (at most once a second): a node killed right
+        after joining still rejoins from its home."""
+        if self.node.db is None:
+            return
+        if self._save_call is None or not self._save_call.active():
+            self._save_call = self.node.clock.callLater(SAVE_DELAY, self.node.save_contacts)
 
     def tick(self) -> defer.Deferred[Any]:
         now = self.node.clock.seconds()

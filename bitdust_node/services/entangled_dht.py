@@ -83,7 +83,9 @@ class EntangledDhtService(Service):
         self.dht = dht
         node.dht = dht
         self._entry = node.registry.register("dht_bootstrap", "AT_STARTUP")
-        self._machine = BootstrapMachine(BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve))
+        # contacts go to the home as soon as the node joined, not only on the next upkeep round
+        core = BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve, on_ready=dht.save_contacts)
+        self._machine = BootstrapMachine(core)
         trace(self._machine, self._entry)
         if not seeds.genesis:
             dht.on_lonely = self._machine.lost

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,14 @@ class NodeProcess:
                 pass
         return self.watch.ended
 
+    def saved_contacts(self) -> int:
+        """Base-layer contacts in the node's SQLite file (read while the node runs)."""
+        path = self.home / "dht" / "dht.db"
+        if not path.exists():
+            return 0
+        with closing(sqlite3.connect(str(path))) as db:
+            return int(db.execute("SELECT count(*) FROM contacts WHERE layer = 0").fetchone()[0])
+
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         secret = home_paths.read_api_secret(self.home) or ""
         pool = HTTPConnectionPool(reactor, persistent=False)
@@ -114,6 +124,10 @@ class KillTests(unittest.TestCase):
 
         held = await eventually(lambda: _at_least(holders(nodes), K), timeout=20, interval=0.3)
         victims = held[: K - 1]
+        # a node writes its contacts to its home within a second of a change; the victims
+        # may have joined only a moment ago
+        for victim in victims:
+            await eventually(lambda victim=victim: victim.saved_contacts() >= K - 1, timeout=10)
         for victim in victims:
             await victim.kill()
         alive = [n for n in nodes if n not in victims]

@@ -25,6 +25,9 @@ class PersistTests(unittest.TestCase):
         grid.net.listen(("10.0.0.50", 14441), protocol)
         node.start()
         grid.join(node, genesis)
+        # written within a second of the change, without waiting for stop or upkeep
+        assert node.db is not None
+        self.assertEqual(len(node.db.contacts(0)), 1)
         grid.resolve(node.set_value(KEY, dump_value({"type": "t"})))
         ids = {layer_id: layer.node_id for layer_id, layer in node.layers.items()}
         node.stop()
