@@ -15,6 +15,7 @@ from bitdust_node.dht import datagram, message
 from bitdust_node.dht.message import ErrorReply, Request
 from bitdust_node.dht.store import dump_value
 from bitdust_node.node import Node
+from tests.dht.test_wire_vectors import VECTORS
 from tests.support.nodes import api, eventually, run_cli, start_node
 
 DHT = "services/entangled-dht/"
@@ -79,6 +80,27 @@ class GuideTests(unittest.TestCase):
             {"key": "guide_key", "value": {"hello": 1, "type": "other"}},
         )
         self.assertEqual(code, 409, reply)
+        # the REST replies carry the fields of the captured BitDust replies
+        shapes = [
+            ("GET", "/dht/value/get/v1?key=guide_key", None, "A_dht_value_get.json"),
+            ("GET", "/dht/value/get/v1?key=no_such_key", None, "A_dht_value_get_missing.json"),
+            ("POST", "/dht/value/set/v1", {"key": "shape", "value": {"a": 1}}, "A_dht_value_set.json"),
+            ("GET", "/dht/node/find/v1", None, "C_dht_node_find_random.json"),
+            ("GET", "/network/status/v1?dht=1", None, "A_network_status_dht.json"),
+        ]
+        for method, path, body, vector in shapes:
+            with self.subTest(path=path):
+                code, reply = await api(genesis, method, path, body)
+                captured = json.loads((VECTORS / "rest" / vector).read_text())["result"]
+                if "dht" in captured:
+                    reply["result"], captured = reply["result"]["dht"], captured["dht"]
+                    self.assertEqual(set(reply["result"]["layers"][0]), set(captured["layers"][0]))
+                    self.assertEqual(set(reply["result"]), set(captured))
+                else:
+                    self.assertEqual(set(reply["result"]), set(captured))
+                if "closest_nodes" in captured:
+                    self.assertEqual(set(reply["result"]["closest_nodes"][0]), set(captured["closest_nodes"][0]))
+
         found = await run_cli(second.home, "dht", "find")
         self.assertEqual(found.code, 0, found.err)
         self.assertEqual(found.out.count("127.0.0."), 3)
@@ -90,7 +112,7 @@ class GuideTests(unittest.TestCase):
         again = await start_node(self, "127.0.0.3", home=home)
         self.assertEqual(await contacts(again), 3)
         code, reply = await api(again, "GET", "/network/status/v1?dht=1")
-        self.assertEqual(reply["result"]["dht"]["layers"][0]["data_store_items"], 1)
+        self.assertEqual(reply["result"]["dht"]["layers"][0]["data_store_items"], 2)  # guide_key, shape
         code, reply = await api(again, "GET", "/dht/value/get/v1?key=guide_key")
         self.assertEqual(reply["result"]["value"]["hello"], "world")
 
