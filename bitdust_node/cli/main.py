@@ -7,13 +7,14 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from bitdust_node.cli.context import CliContext, CliError
 from bitdust_node.errors import BitDustError
 from bitdust_node.home import default_home
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="bitdust",
         description="Control a bitdust-node: settings, process, services, identity, DHT.",
@@ -28,15 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(subparsers)
-    return parser
+    return parser, subparsers
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser, subparsers = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2 if args.command is None else 0
+        # `bitdust` or a command group without its action (`bitdust dht`): show what fits there
+        subparsers.choices.get(args.command, parser).print_help(sys.stderr)
+        return 2
     ctx = CliContext(home=(args.config or default_home()).expanduser().resolve())
     try:
         return int(args.func(args, ctx) or 0)

@@ -64,12 +64,6 @@ def register(subparsers: Any) -> None:
         "dht", help="DHT tools: read and write values, find nodes"
     )
     actions = dht.add_subparsers(dest="dht_command", metavar="ACTION")
-
-    def usage(args: argparse.Namespace, ctx: CliContext) -> int:
-        dht.print_help()
-        return 2
-
-    dht.set_defaults(func=usage)
     get = actions.add_parser("get", help="read the JSON value stored under KEY")
     get.add_argument("key", metavar="KEY")
     get.set_defaults(func=cmd_get)
