@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from bitdust_node.crypto.keys import write_secret_file
+
 SETTINGS_FILE = "config.json"
 API_SECRET_FILE = "apisecret"
 LOCK_FILE = "node.lock"
@@ -24,19 +26,6 @@ def ensure_home(home: Path) -> Path:
     return home
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (0600), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def read_api_secret(home: Path) -> str | None:
     try:
         return (home / API_SECRET_FILE).read_text().strip() or None
@@ -50,7 +39,7 @@ def ensure_api_secret(home: Path) -> str:
     if existing:
         return existing
     secret = secrets.token_urlsafe(32)
-    write_private(home / API_SECRET_FILE, secret.encode() + b"\n")
+    write_secret_file(home / API_SECRET_FILE, secret.encode() + b"\n")
     return secret
 
 
