@@ -13,20 +13,12 @@ from twisted.logger import Logger
 from bitdust_node import home as home_files
 from bitdust_node.api.rest import RestAPI
 from bitdust_node.fsm import Registry
+from bitdust_node.identity.my_identity import load_my_identity
 from bitdust_node.services.catalog import discover
 from bitdust_node.services.graph import ServiceGraph
 from bitdust_node.settings import Settings
 
 log = Logger()
-
-
-def _load_identity(node: Node) -> Any:
-    """The local identity from the home, once the identity room exists; None before."""
-    try:
-        from bitdust_node.identity.my_identity import load_my_identity  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return load_my_identity(node)
 
 
 class Node(MultiService):
@@ -68,7 +60,7 @@ class Node(MultiService):
         home_files.ensure_home(self.home)
         (self.home / home_files.LOG_DIR).mkdir(exist_ok=True)
         self.api_secret = home_files.ensure_api_secret(self.home)
-        self.my_identity = _load_identity(self)
+        self.my_identity = load_my_identity(self)
         self.graph = ServiceGraph(self, discover())
 
     def startService(self) -> None:

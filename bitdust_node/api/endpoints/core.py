@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -35,8 +36,6 @@ def process_stop(node: Node, req: ApiRequest) -> dict[str, Any]:
 
 @endpoint("GET", "/process/info/v1", "Process facts: pid, home, REST address")
 def process_info(node: Node, req: ApiRequest) -> dict[str, Any]:
-    import os
-
     return {"pid": os.getpid(), "home": str(node.home), "rest": node.rest_url()}
 
 
