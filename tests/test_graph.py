@@ -186,6 +186,17 @@ class GraphTests(TestCase):
         node.settings.set("services/udp-datagrams/udp-port", 8883)
         self.assertEqual(graph.state("entangled_dht"), "ON")
 
+    def test_a_start_that_fails_later_is_remembered_too(self) -> None:
+        slow: defer.Deferred[None] = defer.Deferred()
+        node, graph = self.make(pending={"udp_datagrams": slow})
+        slow.errback(OSError("Address already in use"))
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(graph.state("udp_datagrams"), "OFF")
+        self.assertIn("Address already in use", graph.describe("udp_datagrams")["reason"])
+        self.assertEqual(node.journal.count("start udp_datagrams"), 1)
+        self.assertEqual(graph.state("entangled_dht"), "DEPENDS_OFF")
+        self.assertTrue(graph.is_settled())
+
     def test_changed_settings_restart_the_service_and_its_dependents(self) -> None:
         node, graph = self.make()
         node.journal.clear()

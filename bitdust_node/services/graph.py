@@ -8,6 +8,7 @@ may start in dependency order (a service starts only once its dependencies are O
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -81,7 +82,7 @@ class ServiceGraph:
         self.managed: dict[str, Managed] = {}
         for name in self.order:
             service = classes[name](node)
-            core = ServiceCore(service, self.reconcile)
+            core = ServiceCore(service, self.reconcile, functools.partial(self._start_failed, name))
             machine = ServiceMachine(core)
             entry = node.registry.register(service.machine_name(), "OFF")
             trace(machine, entry)
@@ -133,6 +134,10 @@ class ServiceGraph:
         return out
 
     # -- driving
+
+    def _start_failed(self, name: str, reason: str) -> None:
+        # kept OFF until a setting changes, so a broken start does not loop
+        self.failed[name] = reason
 
     def _on_setting(self, key: str, old: object, new: object) -> None:
         # any change may be the fix for an earlier failure, so failed services get another try
@@ -208,12 +213,6 @@ class ServiceGraph:
             if self.state(name) in IDLE:
                 self.restarting.discard(name)
                 self._again = True
-        for name, managed in self.managed.items():
-            # a start that failed asynchronously lands in OFF with its reason: remember it
-            if managed.entry.state == "OFF" and managed.core.reason.startswith("start failed"):
-                if self.failed.get(name) != managed.core.reason:
-                    self.failed[name] = managed.core.reason
-                    self._again = True
 
     def _rest(self, managed: Managed, target: Target) -> None:
         {

@@ -47,10 +47,13 @@ class ServiceInputs(Protocol):
 
 @attrs.define
 class ServiceCore:
-    """What the machine acts on: the service itself and the graph's callback when it settles."""
+    """What the machine acts on: the service itself and the graph's callbacks."""
 
     service: Service
+    # the machine came to rest in ON or OFF
     settled: Callable[[], None]
+    # start() failed, with the reason the service rests OFF for
+    failed: Callable[[str], None]
     reason: str = ""
 
 
@@ -58,11 +61,7 @@ def _run(
     inputs: ServiceInputs, work: Callable[[], defer.Deferred[None]], done: Callable[[], None],
     failed: Callable[[str], None],
 ) -> None:
-    try:
-        d = defer.maybeDeferred(work)
-    except Exception as err:  # pragma: no cover - maybeDeferred already catches
-        failed(str(err))
-        return
+    d = defer.maybeDeferred(work)
 
     def on_error(failure: Failure) -> None:
         log.failure("service work failed", failure)
@@ -105,6 +104,7 @@ def _on(inputs: ServiceInputs, core: ServiceCore) -> None:
 @STARTING.upon(ServiceInputs.start_failed).to(OFF)
 def _start_failed(inputs: ServiceInputs, core: ServiceCore, reason: str) -> None:
     core.reason = f"start failed: {reason}"
+    core.failed(core.reason)
     core.settled()
 
 
