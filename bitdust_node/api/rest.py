@@ -96,7 +96,7 @@ class RestAPI:
             raise Unauthorized("api_secret header is missing or wrong")
 
     @staticmethod
-    def _parse(request: CappedRequest, endpoint: Endpoint) -> ApiRequest:
+    def _parse(request: CappedRequest) -> ApiRequest:
         # CappedRequest flags it while the body arrives; the read bound covers any other request class
         raw = request.content.read(MAX_BODY + 1) if request.content is not None else b""
         if getattr(request, "body_too_large", False) or len(raw) > MAX_BODY:
@@ -123,7 +123,7 @@ class RestAPI:
             endpoint = self.routes.get((method, path))
             if endpoint is None:
                 raise NotFound(f"method {method} {path} was not found")
-            parsed = self._parse(request, endpoint)
+            parsed = self._parse(request)
             assert self.node.graph is not None
             if endpoint.service and self.node.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
