@@ -1,4 +1,5 @@
-"""The node: one process, one reactor. Loads the home, builds the service graph, serves the REST API."""
+"""The node: one process, one reactor. Loads the home, builds the context and the service graph,
+serves the REST API."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from twisted.logger import Logger
 
 from bitdust_node import home as home_files
 from bitdust_node.api.rest import RestAPI
+from bitdust_node.api.routes import ApiContext
+from bitdust_node.context import NodeContext
 from bitdust_node.fsm import Registry
-from bitdust_node.identity.my_identity import load_my_identity
+from bitdust_node.identity.cache import open_cache
+from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.services.catalog import discover
 from bitdust_node.services.graph import ServiceGraph
 from bitdust_node.settings import Settings
@@ -22,7 +26,7 @@ log = Logger()
 
 
 class Node(MultiService):
-    """One BitDust node. Other rooms reach shared objects through its attributes."""
+    """One BitDust node. Services and endpoints get its NodeContext, never the node itself."""
 
     def __init__(
         self,
@@ -41,13 +45,10 @@ class Node(MultiService):
         self.registry = Registry()
         self.lock = home_files.HomeLock(self.home)
         self.api_secret = ""
+        self.ctx: NodeContext | None = None
         self.graph: ServiceGraph | None = None
         # IListeningPort; zope interfaces do not type-check as protocols, hence Any
         self.rest_port: Any = None
-        # shared objects, set by the services that own them while they are ON
-        self.my_identity: Any = None
-        self.identity_cache: Any = None
-        self.dht: Any = None
         self._on_stop_request = on_stop_request
         self._stopping: defer.Deferred[None] | None = None
 
@@ -55,13 +56,25 @@ class Node(MultiService):
     def bind_address(self) -> str:
         return str(self.settings.get("services/network/bind-address"))
 
+    @property
+    def identity(self) -> MyIdentityHolder:
+        assert self.ctx is not None, "the node is not prepared"
+        return self.ctx.identity
+
     def prepare(self) -> None:
-        """Everything but the sockets: the secret, the identity, the service graph."""
+        """Everything but the sockets: the secret, the identity, the context, the service graph."""
         home_files.ensure_home(self.home)
         (self.home / home_files.LOG_DIR).mkdir(exist_ok=True)
         self.api_secret = home_files.ensure_api_secret(self.home)
-        self.my_identity = load_my_identity(self)
-        self.graph = ServiceGraph(self, discover())
+        self.ctx = NodeContext(
+            home=self.home,
+            reactor=self.reactor,
+            settings=self.settings,
+            registry=self.registry,
+            identity=MyIdentityHolder.load(self.home),
+            identity_cache=open_cache(self.home, self.reactor),
+        )
+        self.graph = ServiceGraph(self.ctx, discover())
 
     def startService(self) -> None:
         home_files.ensure_home(self.home)
@@ -79,9 +92,11 @@ class Node(MultiService):
         graph.reconcile()
 
     def _listen_rest(self) -> None:
+        assert self.ctx is not None and self.graph is not None
         host = self.settings.get("interface/api/rest-http-host")
         port = self.settings.get("interface/api/rest-http-port")
-        self.rest_port = self.reactor.listenTCP(port, RestAPI(self).site(), interface=host)
+        api = ApiContext(self.ctx, self.graph, self.rest_url, self.request_stop)
+        self.rest_port = self.reactor.listenTCP(port, RestAPI(api, self.api_secret).site(), interface=host)
 
     def rest_url(self) -> str:
         if self.rest_port is None:

@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from bitdust_node.services.catalog import GRAPH
+from bitdust_node.services.catalog import DEPENDS as GRAPH
 from tests.support.nodes import api, make_home, run_cli, start_node
 
 ADDRESS = "127.0.0.20"

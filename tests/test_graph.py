@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
+from bitdust_node.errors import ServiceOff
 from bitdust_node.fsm import Registry
-from bitdust_node.services.base import Service
-from bitdust_node.services.catalog import GRAPH, discover
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.services.base import Service, UndeclaredDependency
+from bitdust_node.services.catalog import DEPENDS as GRAPH
+from bitdust_node.services.catalog import discover
 from bitdust_node.services.graph import GraphError, ServiceGraph, dependency_order
 from bitdust_node.settings import Settings
+from tests.identity import vectors
 
 
 @attrs.define
 class FakeNode:
+    """A node context without sockets: real settings, registry and identity holder, plus a journal."""
+
+    home: Path
     settings: Settings = attrs.field(factory=lambda: Settings.load(None))
     registry: Registry = attrs.field(factory=Registry)
-    my_identity: Any = None
+    identity: MyIdentityHolder = attrs.field(
+        default=attrs.Factory(lambda self: MyIdentityHolder(self.home), takes_self=True)
+    )
     journal: list[str] = attrs.field(factory=list)
     # name -> Deferred the test fires by hand; services not listed start at once
     pending: dict[str, defer.Deferred[None]] = attrs.field(factory=dict)
     fail: set[str] = attrs.field(factory=set)
 
 
-def recording(name: str, depends: tuple[str, ...] = (), **extra: Any) -> type[Service]:
+def recording(name: str, **extra: Any) -> type[Service]:
     """A service that writes its starts and stops into the node's journal."""
 
     class Recording(Service):
         def start(self) -> defer.Deferred[None]:
-            node: FakeNode = self.node  # type: ignore[assignment]
+            node: FakeNode = self.ctx  # type: ignore[assignment]
             node.journal.append(f"start {self.name}")
             if self.name in node.fail:
                 return defer.fail(OSError("Address already in use"))
@@ -40,11 +51,10 @@ def recording(name: str, depends: tuple[str, ...] = (), **extra: Any) -> type[Se
             return defer.succeed(None)
 
         def stop(self) -> defer.Deferred[None]:
-            self.node.journal.append(f"stop {self.name}")  # type: ignore[attr-defined]
+            self.ctx.journal.append(f"stop {self.name}")  # type: ignore[attr-defined]
             return defer.succeed(None)
 
     Recording.name = name
-    Recording.depends_on = depends
     for key, value in extra.items():
         setattr(Recording, key, value)
     return Recording
@@ -52,7 +62,7 @@ def recording(name: str, depends: tuple[str, ...] = (), **extra: Any) -> type[Se
 
 def spec_classes() -> dict[str, type[Service]]:
     """The real dependency table of SPEC.md with recording services in place of real ones."""
-    return {name: recording(name, deps) for name, deps in GRAPH.items()}
+    return {name: recording(name) for name in GRAPH}
 
 
 class DependencyOrderTests(TestCase):
@@ -77,7 +87,7 @@ class DependencyOrderTests(TestCase):
 
 class GraphTests(TestCase):
     def make(self, classes: dict[str, type[Service]] | None = None, **node_args: Any) -> tuple[FakeNode, ServiceGraph]:
-        node = FakeNode(**node_args)
+        node = FakeNode(Path(self.mktemp()), **node_args)
         graph = ServiceGraph(node, classes or spec_classes())  # type: ignore[arg-type]
         graph.reconcile()
         return node, graph
@@ -145,17 +155,17 @@ class GraphTests(TestCase):
 
     def test_needs_identity_is_not_installed_until_one_exists(self) -> None:
         classes = spec_classes()
-        classes["supplier"] = recording("supplier", GRAPH["supplier"], needs_identity=True)
+        classes["supplier"] = recording("supplier", needs_identity=True)
         node, graph = self.make(classes)
         self.assertEqual(graph.state("supplier"), "NOT_INSTALLED")
         self.assertIn("identity", graph.describe("supplier")["reason"])
-        node.my_identity = object()
-        graph.reconcile()
+        # adopting an identity is enough: the graph hears of it and starts the service
+        node.identity.adopt(MyIdentity(vectors.identity("alice"), vectors.private_key("alice")))
         self.assertEqual(graph.state("supplier"), "ON")
 
     def test_not_built_service_is_never_started(self) -> None:
         classes = spec_classes()
-        classes["gateway"] = recording("gateway", GRAPH["gateway"], not_built="not built yet")
+        classes["gateway"] = recording("gateway", not_built="not built yet")
         node, graph = self.make(classes)
         self.assertEqual(graph.state("gateway"), "NOT_INSTALLED")
         self.assertEqual(graph.state("tcp_transport"), "DEPENDS_OFF")
@@ -217,6 +227,44 @@ class GraphTests(TestCase):
         stopped = [line.split()[1] for line in node.journal]
         self.assertEqual(stopped[-1], "network")
         self.assertTrue(all(s in ("OFF", "DEPENDS_OFF", "NOT_INSTALLED") for s in self.states(graph).values()))
+
+
+class NeedTests(TestCase):
+    """`Service.need` is the one way to reach another service: only a dependency, only while ON."""
+
+    def make(self) -> tuple[FakeNode, ServiceGraph]:
+        node = FakeNode(Path(self.mktemp()))
+        graph = ServiceGraph(node, spec_classes())  # type: ignore[arg-type]
+        graph.reconcile()
+        return node, graph
+
+    def test_a_dependency_is_reached_directly_or_through_others(self) -> None:
+        _node, graph = self.make()
+        dht = graph.managed["entangled_dht"].service
+        network = graph.managed["network"].service
+        self.assertIs(dht.need(type(graph.managed["udp_datagrams"].service)), graph.managed["udp_datagrams"].service)
+        self.assertIs(dht.need(type(network)), network)  # entangled_dht -> udp_datagrams -> network
+
+    def test_a_service_that_is_not_a_dependency_is_refused(self) -> None:
+        _node, graph = self.make()
+        network = graph.managed["network"].service
+        dht_class = type(graph.managed["entangled_dht"].service)
+        with self.assertRaises(UndeclaredDependency) as caught:
+            network.need(dht_class)
+        self.assertIn("service_network does not depend on service_entangled_dht", str(caught.exception))
+        # a sibling is no dependency either, even while it is ON
+        identity_server = graph.managed["identity_server"].service
+        self.assertRaises(UndeclaredDependency, identity_server.need, type(graph.managed["udp_datagrams"].service))
+
+    def test_a_dependency_that_is_off_is_refused(self) -> None:
+        node, graph = self.make()
+        dht = graph.managed["entangled_dht"].service
+        udp_class = type(graph.managed["udp_datagrams"].service)
+        node.settings.set("services/udp-datagrams/enabled", False)
+        self.assertEqual(graph.state("udp_datagrams"), "OFF")
+        with self.assertRaises(ServiceOff) as caught:
+            dht.need(udp_class)
+        self.assertNotIsInstance(caught.exception, UndeclaredDependency)
 
 
 class MachineNameTests(TestCase):

@@ -11,7 +11,7 @@ import importlib
 import json
 import pkgutil
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from klein import Klein
 from twisted.internet import defer
@@ -19,11 +19,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
-from bitdust_node.api.routes import ENDPOINTS, ApiRequest, Endpoint
+from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
 
 log = Logger()
 
@@ -77,8 +74,9 @@ def envelope_error(errors: list[str], started: float) -> dict[str, Any]:
 class RestAPI:
     app = Klein()
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, api: ApiContext, secret: str) -> None:
+        self.api = api
+        self._secret = secret
         load_endpoint_modules()
         self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 
@@ -89,10 +87,10 @@ class RestAPI:
         return site
 
     def _check_secret(self, request: CappedRequest) -> None:
-        if not self.node.settings.get("interface/api/auth-secret-enabled"):
+        if not self.api.ctx.settings.get("interface/api/auth-secret-enabled"):
             return
         given = request.getHeader(SECRET_HEADER) or b""
-        if not given or not hmac.compare_digest(given, self.node.api_secret.encode()):
+        if not given or not hmac.compare_digest(given, self._secret.encode()):
             raise Unauthorized("api_secret header is missing or wrong")
 
     @staticmethod
@@ -124,10 +122,9 @@ class RestAPI:
             if endpoint is None:
                 raise NotFound(f"method {method} {path} was not found")
             parsed = self._parse(request)
-            assert self.node.graph is not None
-            if endpoint.service and self.node.graph.state(endpoint.service.removeprefix("service_")) != "ON":
+            if endpoint.service and self.api.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
-            result = await defer.maybeDeferred(endpoint.handler, self.node, parsed)
+            result = await defer.maybeDeferred(endpoint.handler, self.api, parsed)
             reply = result if endpoint.raw else envelope_ok(result, started, endpoint.bare)
         except BitDustError as err:
             request.setResponseCode(err.http_status)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import attrs
 
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
+from bitdust_node.context import NodeContext
+from bitdust_node.errors import ServiceOff
+from bitdust_node.services.base import Service
+from bitdust_node.services.graph import ServiceGraph
+
+S = TypeVar("S", bound=Service)
 
 
 @attrs.frozen
@@ -19,8 +23,25 @@ class ApiRequest:
     body: dict[str, Any]
 
 
+@attrs.frozen
+class ApiContext:
+    """What a handler is handed: the node's shared objects, its services, and the two things only the node does."""
+
+    ctx: NodeContext
+    graph: ServiceGraph
+    rest_url: Callable[[], str]
+    request_stop: Callable[[], object]
+
+    def running(self, cls: type[S]) -> S:
+        """The service object while it is ON; ServiceOff (503) otherwise."""
+        found = self.graph.service(cls.name)
+        if not isinstance(found, cls):
+            raise ServiceOff(f"{cls.machine_name()} is not started")
+        return found
+
+
 # A handler returns the `result` of the envelope (or a Deferred of it) or raises a BitDustError.
-Handler = Callable[["Node", ApiRequest], Any]
+Handler = Callable[[ApiContext, ApiRequest], Any]
 
 
 @attrs.frozen

@@ -16,8 +16,8 @@ from automat import TypeMachineBuilder
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 
-from bitdust_node.dht.clock import DelayedCall, TimeSource
 from bitdust_node.dht.protocol import Address
+from bitdust_node.net.clock import DelayedCall, TimeSource
 
 log = Logger()
 

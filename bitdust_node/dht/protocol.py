@@ -16,10 +16,10 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 
 from bitdust_node.dht import datagram, message
-from bitdust_node.dht.clock import DelayedCall, TimeSource
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Message, Request, Response
-from bitdust_node.dht.ratelimit import RequestLimiter
+from bitdust_node.net.clock import DelayedCall, TimeSource
+from bitdust_node.net.ratelimit import RequestLimiter
 from bitdust_node.wire.bencode import BencodeError
 
 Address = tuple[str, int]

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bitdust_node.dht.host import DhtHost
 from bitdust_node.dht.protocol import LayerStats
 
-if TYPE_CHECKING:
-    from bitdust_node.dht.node import DhtNode
 
-
-def node_status(node: DhtNode) -> dict[str, Any]:
+def node_status(node: DhtHost) -> dict[str, Any]:
     """The `dht` part of /network/status/v1?dht=1, shaped as BitDust reports it."""
     return {
         "udp_port": node.udp_port,
         "bytes_received": node.protocol.bytes_received,
         "bytes_sent": node.protocol.bytes_sent,
-        "layers": [_layer_status(node, layer_id) for layer_id in node.known_layers()],
+        "layers": [_layer_status(node, layer_id) for layer_id in node.layer_set.known()],
     }
 
 
-def _node_items(node: DhtNode) -> int:
+def _node_items(node: DhtHost) -> int:
     return sum(1 for v in node.advertised.values() if (v() if callable(v) else v) is not None)
 
 
-def _layer_status(node: DhtNode, layer_id: int) -> dict[str, Any]:
+def _layer_status(node: DhtHost, layer_id: int) -> dict[str, Any]:
     stats = node.protocol.stats.get(layer_id) or LayerStats()
-    layer = node.layers.get(layer_id)
+    layer = node.layer_set.by_id.get(layer_id)
     attached = layer is not None and layer.attached
     return {
         "layer_id": layer_id,
-        "node_id": node.layer_node_id(layer_id),
+        "node_id": node.layer_set.node_id(layer_id),
         "contacts": len(layer.table) if layer else 0,
         "buckets": len(layer.table.buckets) if layer else 1,
         "data_store_items": len(layer.store) if layer else 0,

@@ -3,24 +3,22 @@ publisher, pings of the neighbours of held keys, and repair (re-replication) whe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from twisted.internet import defer, task
 
-from bitdust_node.dht.clock import DelayedCall
+from bitdust_node.dht.host import DhtHost
+from bitdust_node.dht.layers import Layer
 from bitdust_node.dht.routing import Contact
-
-if TYPE_CHECKING:
-    from bitdust_node.dht.node import DhtNode, Layer
-
+from bitdust_node.net.clock import DelayedCall
 
 # seconds between a change of contacts and its write to the home
 SAVE_DELAY = 1.0
 
 
 class Upkeep:
-    def __init__(self, node: DhtNode) -> None:
+    def __init__(self, node: DhtHost) -> None:
         self.node = node
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
@@ -41,7 +39,7 @@ class Upkeep:
     def contacts_changed(self) -> None:
         """Write the contacts to the home soon (at most once a second): a node killed right
         after joining still rejoins from its home."""
-        if self.node.db is None:
+        if self.node.layer_set.db is None:
             return
         if self._save_call is None or not self._save_call.active():
             self._save_call = self.node.clock.callLater(SAVE_DELAY, self.node.save_contacts)
@@ -49,10 +47,10 @@ class Upkeep:
     def tick(self) -> defer.Deferred[Any]:
         now = self.node.clock.seconds()
         work: list[defer.Deferred[Any]] = []
-        for layer in self.node.layers.values():
+        for layer in self.node.layer_set.by_id.values():
             gone = layer.store.expire(now)
-            if gone and self.node.db is not None:
-                self.node.db.delete_values(layer.layer_id, gone, mine=False)
+            if gone and self.node.layer_set.db is not None:
+                self.node.layer_set.db.delete_values(layer.layer_id, gone, mine=False)
             if not layer.attached:
                 continue
             work.extend(self._refresh(layer, now))
@@ -85,8 +83,8 @@ class Upkeep:
                 continue
             fresh = attrs.evolve(item, originally_published=now, last_published=now)
             layer.published[key] = fresh
-            if self.node.db is not None:
-                self.node.db.save_value(layer.layer_id, fresh, mine=True)
+            if self.node.layer_set.db is not None:
+                self.node.layer_set.db.save_value(layer.layer_id, fresh, mine=True)
             work.append(self.node.publish(layer, fresh))
         return work
 
@@ -96,7 +94,7 @@ class Upkeep:
 
     def repair(self) -> defer.Deferred[Any]:
         return defer.DeferredList(
-            [self._replicate(layer) for layer in self.node.layers.values() if layer.attached],
+            [self._replicate(layer) for layer in self.node.layer_set.by_id.values() if layer.attached],
             consumeErrors=True,
         )
 

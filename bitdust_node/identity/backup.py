@@ -10,7 +10,8 @@ from twisted.logger import Logger
 from bitdust_node.crypto import keys
 from bitdust_node.errors import InvalidInput, NotFound
 from bitdust_node.identity import my_identity
-from bitdust_node.identity.http_client import IdentityHttp, Unreachable
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.http import CappedHttp, Unreachable
 from bitdust_node.wire import identity_xml
 
 log = Logger()
@@ -49,7 +50,7 @@ def parse_backup(data: bytes) -> tuple[list[str], Any]:
     return sources, key
 
 
-async def fetch_mine(http: IdentityHttp, sources: list[str], key: Any) -> identity_xml.Identity:
+async def fetch_mine(http: CappedHttp, sources: list[str], key: Any) -> identity_xml.Identity:
     """The newest revision any source serves that this key signed."""
     found: list[identity_xml.Identity] = []
     for source in sources:
@@ -73,14 +74,12 @@ async def fetch_mine(http: IdentityHttp, sources: list[str], key: Any) -> identi
     return max(found, key=lambda i: i.revision)
 
 
-async def recover(node: Any, data: bytes, http: IdentityHttp | None = None) -> my_identity.MyIdentity:
-    my_identity.refuse_if_exists(node)
+async def recover(holder: MyIdentityHolder, http: CappedHttp, data: bytes) -> my_identity.MyIdentity:
+    """My identity as its servers serve it, checked against the backup's key; the caller adopts it."""
+    holder.refuse_if_exists()
     sources, key = parse_backup(data)
-    identity = await fetch_mine(http or IdentityHttp(node.reactor), sources, key)
+    identity = await fetch_mine(http, sources, key)
     me = my_identity.MyIdentity(identity, key)
-    my_identity.refuse_if_exists(node)
-    my_identity.save(node.home, me)
-    node.my_identity = me
+    holder.refuse_if_exists()
     log.info("recovered identity {gid}", gid=me.global_id)
-    node.graph.reconcile()
     return me

@@ -11,10 +11,10 @@ from twisted.logger import Logger
 
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.errors import InvalidInput, NotFound
-from bitdust_node.identity.http_client import IdentityHttp, Unreachable
 from bitdust_node.identity.signing import verify_identity
+from bitdust_node.net.http import CappedHttp, Unreachable
 from bitdust_node.wire import identity_xml
-from bitdust_node.wire.identity_xml import Identity
+from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES, Identity
 
 log = Logger()
 CACHE_DIR = "identitycache"
@@ -32,7 +32,7 @@ def _file_name(idurl: str) -> str:
 @attrs.define
 class IdentityCache:
     root: Path
-    http: IdentityHttp
+    http: CappedHttp
     _items: dict[str, Identity] = attrs.field(factory=dict)
 
     def load(self) -> None:
@@ -88,10 +88,13 @@ class IdentityCache:
         return identity
 
 
-def identity_cache(node: Any) -> IdentityCache:
-    """The node's cache, created and loaded on first use."""
-    if node.identity_cache is None:
-        cache = IdentityCache(node.home / CACHE_DIR, IdentityHttp(node.reactor))
-        cache.load()
-        node.identity_cache = cache
-    return node.identity_cache  # type: ignore[no-any-return]
+def identity_http(reactor: Any) -> CappedHttp:
+    """The HTTP client for identity files: replies capped at the largest identity a server may hold."""
+    return CappedHttp(reactor, max_body=MAX_IDENTITY_BYTES)
+
+
+def open_cache(home: Path, reactor: Any) -> IdentityCache:
+    """The node's cache of others' identities, loaded from the home."""
+    cache = IdentityCache(home / CACHE_DIR, identity_http(reactor))
+    cache.load()
+    return cache

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.logger import Logger
 
 from bitdust_node.crypto import keys
-from bitdust_node.errors import BitDustError, Conflict, NotFound
+from bitdust_node.errors import BitDustError
 from bitdust_node.identity.signing import sign_identity, verify_identity
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire.identity_xml import Identity
@@ -146,20 +146,3 @@ def load(home: Path) -> MyIdentity | None:
         )
         return None
     return MyIdentity(identity, key)
-
-
-def load_my_identity(node: Any) -> MyIdentity | None:
-    """Called by Node.startService: the local identity, or None before one is created."""
-    return load(node.home)
-
-
-def require(node: Any) -> MyIdentity:
-    me = node.my_identity
-    if me is None:
-        raise NotFound(NOT_EXIST)
-    return me  # type: ignore[no-any-return]
-
-
-def refuse_if_exists(node: Any) -> None:
-    if node.my_identity is not None:
-        raise Conflict(ALREADY_EXIST)

@@ -12,7 +12,7 @@ import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bitdust_node.identity.http_client import IdentityHttp, Unreachable
+from bitdust_node.net.http import CappedHttp, Unreachable
 from bitdust_node.wire.identity_xml import IdUrl, parse_idurl
 
 log = Logger()
@@ -25,7 +25,7 @@ def server_root(idurl: IdUrl) -> str:
 
 @attrs.define
 class Propagator:
-    http: IdentityHttp
+    http: CappedHttp
 
     async def publish_one(self, idurl: IdUrl, xml: bytes) -> bool:
         """POST to the server of `idurl`, then GET it back: True when the server serves our bytes."""

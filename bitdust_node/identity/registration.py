@@ -10,11 +10,14 @@ from twisted.logger import Logger
 from bitdust_node.crypto import keys
 from bitdust_node.errors import BitDustError, Conflict, InvalidInput
 from bitdust_node.identity import my_identity
+from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.contacts import my_contacts
-from bitdust_node.identity.http_client import IdentityHttp, Unreachable
+from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.known_servers import KnownServer, parse_known_servers
 from bitdust_node.identity.propagate import Propagator
 from bitdust_node.identity.signing import sign_identity
+from bitdust_node.net.http import CappedHttp, Unreachable
+from bitdust_node.settings import Settings
 from bitdust_node.wire.identity_xml import Identity, is_valid_name
 
 log = Logger()
@@ -32,7 +35,7 @@ class NoIdentityServers(BitDustError):
     exit_code = 1
 
 
-async def server_says_free(http: IdentityHttp, server: KnownServer, name: str) -> bool | None:
+async def server_says_free(http: CappedHttp, server: KnownServer, name: str) -> bool | None:
     """As official clients check: `GET /` (alive?) then `GET /<name>.xml` (404 = free).
 
     None when the server cannot be asked.
@@ -52,8 +55,7 @@ async def server_says_free(http: IdentityHttp, server: KnownServer, name: str) -
     return None
 
 
-async def choose_servers(node: Any, http: IdentityHttp, name: str) -> list[KnownServer]:
-    settings = node.settings
+async def choose_servers(settings: Settings, http: CappedHttp, name: str) -> list[KnownServer]:
     known = parse_known_servers(str(settings.get(PREFIX + "known-servers")))
     if not known:
         raise InvalidInput(f"no identity servers in {PREFIX}known-servers")
@@ -69,34 +71,34 @@ async def choose_servers(node: Any, http: IdentityHttp, name: str) -> list[Known
     return free
 
 
-async def _generate_key(node: Any, bits: int) -> Any:
+async def _generate_key(reactor: Any, bits: int) -> Any:
     """A 4096-bit key takes seconds: make it in a thread when the reactor has a pool."""
-    pool = getattr(node.reactor, "getThreadPool", None)
+    pool = getattr(reactor, "getThreadPool", None)
     if pool is None:
         return keys.generate_key(bits)
-    return await threads.deferToThreadPool(node.reactor, pool(), keys.generate_key, bits)
+    return await threads.deferToThreadPool(reactor, pool(), keys.generate_key, bits)
 
 
-async def create(node: Any, username: Any, http: IdentityHttp | None = None) -> my_identity.MyIdentity:
-    my_identity.refuse_if_exists(node)
+async def create(
+    settings: Settings, reactor: Any, holder: MyIdentityHolder, username: Any, http: CappedHttp | None = None,
+) -> my_identity.MyIdentity:
+    """A new identity registered on free known servers; the caller adopts it."""
+    holder.refuse_if_exists()
     if not isinstance(username, str) or not is_valid_name(username):
         raise InvalidInput("username must be 3 to 20 characters of a-z, 0-9, - and _")
-    http = http or IdentityHttp(node.reactor)
-    servers = await choose_servers(node, http, username)
-    key = await _generate_key(node, int(node.settings.get("personal/private-key-size")))
+    http = http or identity_http(reactor)
+    servers = await choose_servers(settings, http, username)
+    key = await _generate_key(reactor, int(settings.get("personal/private-key-size")))
     identity = Identity(
         sources=tuple(s.idurl(username).url for s in servers),
-        contacts=my_contacts(node),
-        date=my_identity.identity_date(node.reactor.seconds()),
+        contacts=my_contacts(settings),
+        date=my_identity.identity_date(reactor.seconds()),
     )
     me = my_identity.MyIdentity(sign_identity(identity, key), key)
     confirmed = await Propagator(http).publish([s.idurl(username) for s in servers], me.xml)
-    needed = min(int(node.settings.get(PREFIX + "min-servers")), len(servers))
+    needed = min(int(settings.get(PREFIX + "min-servers")), len(servers))
     if len(confirmed) < needed:
         raise NoIdentityServers(f"identity confirmed by {len(confirmed)} identity servers, {needed} needed")
-    my_identity.refuse_if_exists(node)  # another create may have won meanwhile
-    my_identity.save(node.home, me)
-    node.my_identity = me
+    holder.refuse_if_exists()  # another create may have won meanwhile
     log.info("created identity {gid}", gid=me.global_id)
-    node.graph.reconcile()
     return me

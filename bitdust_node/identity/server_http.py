@@ -11,8 +11,8 @@ from typing import Any
 from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.deadline import DeadlineFactory, request_complete
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 
 NOT_FOUND_BODY = (

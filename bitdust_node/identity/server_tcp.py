@@ -8,8 +8,8 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.deadline import DeadlineFactory, request_complete
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire import tcp_frames
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 

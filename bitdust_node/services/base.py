@@ -2,33 +2,50 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
+from bitdust_node.context import NodeContext
+from bitdust_node.errors import ServiceOff
+
+
+class UndeclaredDependency(ServiceOff):
+    """A service asked for another service it does not depend on: a programming error, said plainly."""
+
+
+class ServiceDirectory(Protocol):
+    """What a service may ask of the graph about the others."""
+
+    def service(self, name: str) -> Service | None:
+        """The service object named, only while it is ON."""
+
+    def depends_on(self, name: str, other: str) -> bool:
+        """Whether `name` depends on `other`, directly or through other services."""
+
+
+S = TypeVar("S", bound="Service")
 
 
 class Service:
     """One BitDust service. Subclasses set the class attributes and override start/stop.
 
     `name` is the short name (`entangled_dht`); the state machine is `service_<name>` and the
-    switch is `services/<name with - for _>/enabled`.
+    switch is `services/<name with - for _>/enabled`. Its dependencies are declared once, in
+    `catalog.DEPENDS`.
     A subclass whose real work is not built yet sets `not_built` to the reason: the graph keeps
     it NOT_INSTALLED with that reason and never starts it.
     """
 
     name: ClassVar[str] = ""
-    depends_on: ClassVar[tuple[str, ...]] = ()
-    conflicts: ClassVar[tuple[str, ...]] = ()
     needs_identity: ClassVar[bool] = False
     not_built: ClassVar[str | None] = None
     log = Logger()
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, ctx: NodeContext, directory: ServiceDirectory) -> None:
+        self.ctx = ctx
+        self._directory = directory
 
     @classmethod
     def machine_name(cls) -> str:
@@ -37,6 +54,19 @@ class Service:
     @classmethod
     def config_prefix(cls) -> str:
         return "services/" + cls.name.replace("_", "-")
+
+    def setting(self, key: str) -> Any:
+        """This service's own setting `services/<name>/<key>`."""
+        return self.ctx.settings.get(f"{self.config_prefix()}/{key}")
+
+    def need(self, other: type[S]) -> S:
+        """The running `other` service: only a dependency may be reached, and only while it is ON."""
+        if not self._directory.depends_on(self.name, other.name):
+            raise UndeclaredDependency(f"{self.machine_name()} does not depend on {other.machine_name()}")
+        found = self._directory.service(other.name)
+        if not isinstance(found, other):
+            raise ServiceOff(f"{other.machine_name()} is not ON")
+        return found
 
     def start(self) -> defer.Deferred[None]:
         """Open ports, start timers; fire when the service is usable."""

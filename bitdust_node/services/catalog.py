@@ -10,8 +10,8 @@ from bitdust_node.services.base import Service
 
 NOT_BUILT = "not built yet in bitdust-node"
 
-# name -> dependencies, as SPEC.md lists them
-GRAPH: dict[str, tuple[str, ...]] = {
+# name -> dependencies, as SPEC.md lists them: the one place a service's dependencies are declared
+DEPENDS: dict[str, tuple[str, ...]] = {
     "network": (),
     "udp_datagrams": ("network",),
     "tcp_connections": ("network",),
@@ -36,15 +36,13 @@ CONFLICTS: dict[str, tuple[str, ...]] = {"proxy_server": ("proxy_transport",)}
 _MACHINERY = {"base", "catalog", "graph", "machine"}
 
 
-def _placeholder(name: str, depends: tuple[str, ...]) -> type[Service]:
-    return type(
-        f"Unbuilt_{name}", (Service,), {"name": name, "depends_on": depends, "not_built": NOT_BUILT}
-    )
+def _placeholder(name: str) -> type[Service]:
+    return type(f"Unbuilt_{name}", (Service,), {"name": name, "not_built": NOT_BUILT})
 
 
 def discover() -> dict[str, type[Service]]:
     """The service classes by name: a real class from this package replaces its placeholder."""
-    found: dict[str, type[Service]] = {n: _placeholder(n, deps) for n, deps in GRAPH.items()}
+    found: dict[str, type[Service]] = {n: _placeholder(n) for n in DEPENDS}
     package = importlib.import_module(__package__ or "bitdust_node.services")
     for info in pkgutil.iter_modules(package.__path__):
         if info.name in _MACHINERY:
@@ -52,5 +50,7 @@ def discover() -> dict[str, type[Service]]:
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Service) and cls.__module__ == module.__name__ and cls.name:
+                if cls.name not in DEPENDS:
+                    raise LookupError(f"service {cls.name} of {module.__name__} is not in catalog.DEPENDS")
                 found[cls.name] = cls
     return found

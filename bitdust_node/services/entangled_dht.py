@@ -17,7 +17,10 @@ from bitdust_node.dht.node import DhtConfig, DhtNode
 from bitdust_node.dht.persist import DhtDatabase
 from bitdust_node.dht.protocol import DhtProtocol
 from bitdust_node.fsm import trace
+from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
+from bitdust_node.services.udp_datagrams import UdpDatagramsService
 
 PREFIX = "services/entangled-dht/"
 DB_PATH = ("dht", "dht.db")
@@ -38,53 +41,47 @@ def parse_layers(raw: str) -> frozenset[int]:
 
 class EntangledDhtService(Service):
     name = "entangled_dht"
-    depends_on = ("udp_datagrams",)
 
     dht: DhtNode | None = None
-    _port: Any = None
     _db: DhtDatabase | None = None
     _entry: Any = None
     _machine: Any = None
 
     def _config(self) -> DhtConfig:
         return DhtConfig(
-            k=self.node.settings.get(PREFIX + "bucket-size"),
-            alpha=self.node.settings.get(PREFIX + "parallel-calls"),
-            maintenance_interval=float(self.node.settings.get(PREFIX + "maintenance-interval")),
-            attached=parse_layers(str(self.node.settings.get(PREFIX + "attached-layers"))),
+            k=int(self.setting("bucket-size")),
+            alpha=int(self.setting("parallel-calls")),
+            maintenance_interval=float(self.setting("maintenance-interval")),
+            attached=parse_layers(str(self.setting("attached-layers"))),
         )
 
     def start(self) -> defer.Deferred[None]:
-        node = self.node
+        ctx = self.ctx
         try:
-            seeds = parse_known_nodes(str(node.settings.get(PREFIX + "known-nodes")))
+            seeds = parse_known_nodes(str(self.setting("known-nodes")))
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
-        protocol = DhtProtocol(node.reactor, rpc_timeout=float(node.settings.get(PREFIX + "rpc-timeout")))
+        protocol = DhtProtocol(ctx.reactor, rpc_timeout=float(self.setting("rpc-timeout")))
+        self._ports = PortSet(ctx.reactor)
         # the port first: if it is taken, nothing else was opened
-        self._port = node.reactor.listenUDP(
-            node.settings.get(PREFIX + "udp-port"),
-            protocol,
-            interface=node.bind_address,
-            # Twisted reads 8192 bytes by default; a full part is 46 + 8166 bytes
-            maxPacketSize=MAX_DATAGRAM,
-        )
+        # Twisted reads 8192 bytes by default; a full part is 46 + 8166 bytes
+        port = self._ports.listen_udp(int(self.setting("udp-port")), protocol, ctx.bind_address, MAX_DATAGRAM)
         try:
-            self._db = DhtDatabase(node.home.joinpath(*DB_PATH))
+            self._db = DhtDatabase(ctx.home.joinpath(*DB_PATH))
         except Exception:
-            self._port.stopListening()
-            self._port = None
+            self._ports.close_all()
             raise
-        dht = DhtNode(protocol, node.reactor, self._config(), self._db)
-        dht.advertised["stun_port"] = node.settings.get("services/udp-datagrams/udp-port")
-        dht.advertised["idurl"] = lambda: getattr(node.my_identity, "idurl", None)
-        dht.udp_port = self._port.getHost().port
+        dht = DhtNode(protocol, ctx.reactor, self._config(), self._db)
+        dht.advertised["stun_port"] = self.need(UdpDatagramsService).udp_port()
+        dht.advertised["idurl"] = _idurl(ctx.identity.current)
+        # the `idurl` answer follows my identity (created, restored or rotated while the DHT runs)
+        self._unsubscribe = ctx.identity.subscribe(lambda me: dht.advertised.update(idurl=_idurl(me)))
+        dht.udp_port = port.getHost().port
         dht.start()
         self.dht = dht
-        node.dht = dht
-        self._entry = node.registry.register("dht_bootstrap", "AT_STARTUP")
+        self._entry = ctx.registry.register("dht_bootstrap", "AT_STARTUP")
         # contacts go to the home as soon as the node joined, not only on the next upkeep round
-        core = BootstrapCore(dht, seeds, node.reactor, node.reactor.resolve, on_ready=dht.save_contacts)
+        core = BootstrapCore(dht, seeds, ctx.reactor, ctx.reactor.resolve, on_ready=dht.save_contacts)
         self._machine = BootstrapMachine(core)
         trace(self._machine, self._entry)
         if not seeds.genesis:
@@ -93,6 +90,7 @@ class EntangledDhtService(Service):
         return defer.succeed(None)
 
     def stop(self) -> defer.Deferred[None]:
+        self._unsubscribe()
         if self._machine is not None:
             self._machine.stop()
         if self._entry is not None:
@@ -100,10 +98,8 @@ class EntangledDhtService(Service):
         self._machine = self._entry = None
         if self.dht is not None:
             self.dht.stop()
-        self.node.dht = None
         self.dht = None
-        port, self._port = self._port, None
-        d = defer.maybeDeferred(port.stopListening) if port is not None else defer.succeed(None)
+        d = self._ports.close_all()
 
         def close(_: object) -> None:
             if self._db is not None:
@@ -122,3 +118,7 @@ class EntangledDhtService(Service):
             "bootstrap": self._entry.state if self._entry is not None else None,
             "dropped": dict(self.dht.protocol.dropped),
         }
+
+
+def _idurl(me: MyIdentity | None) -> str | None:
+    return me.idurl if me is not None else None

@@ -9,20 +9,18 @@ may start in dependency order (a service starts only once its dependencies are O
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from bitdust_node.context import NodeContext
 from bitdust_node.errors import NotFound
 from bitdust_node.fsm import MachineEntry, trace
 from bitdust_node.services.base import Service
-from bitdust_node.services.catalog import CONFLICTS
+from bitdust_node.services.catalog import CONFLICTS, DEPENDS
 from bitdust_node.services.machine import BUSY, IDLE, ServiceCore, ServiceInputs, ServiceMachine
-
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
 
 log = Logger()
 
@@ -71,20 +69,30 @@ class Target:
 
 
 class ServiceGraph:
-    def __init__(self, node: Node, classes: dict[str, type[Service]]) -> None:
-        self.node = node
-        self.depends = {name: tuple(cls.depends_on) for name, cls in classes.items()}
+    """Every service of the node and its machine; the ServiceDirectory the services ask for each other."""
+
+    def __init__(
+        self,
+        ctx: NodeContext,
+        classes: dict[str, type[Service]],
+        depends: dict[str, tuple[str, ...]] = DEPENDS,
+        conflicts: dict[str, tuple[str, ...]] = CONFLICTS,
+    ) -> None:
+        self.ctx = ctx
+        self.depends = {name: tuple(depends.get(name, ())) for name in classes}
+        self.conflicts = conflicts
         self.order = dependency_order(self.depends)
+        self._closure = {name: self._all_dependencies(name) for name in self.order}
         self.dependents: dict[str, list[str]] = {name: [] for name in self.order}
         for name, deps in self.depends.items():
             for dep in deps:
                 self.dependents[dep].append(name)
         self.managed: dict[str, Managed] = {}
         for name in self.order:
-            service = classes[name](node)
+            service = classes[name](ctx, self)
             core = ServiceCore(service, self.reconcile, functools.partial(self._start_failed, name))
             machine = ServiceMachine(core)
-            entry = node.registry.register(service.machine_name(), "OFF")
+            entry = ctx.registry.register(service.machine_name(), "OFF")
             trace(machine, entry)
             self.managed[name] = Managed(service, machine, core, entry)
         self.failed: dict[str, str] = {}
@@ -94,7 +102,19 @@ class ServiceGraph:
         self._reconciling = False
         self._again = False
         self._waiters: list[defer.Deferred[None]] = []
-        node.settings.subscribe("services/", self._on_setting)
+        ctx.settings.subscribe("services/", self._on_setting)
+        # a new identity may let NOT_INSTALLED services start
+        ctx.identity.subscribe(lambda _new: self.reconcile())
+
+    def _all_dependencies(self, name: str) -> frozenset[str]:
+        found: set[str] = set()
+        todo = list(self.depends[name])
+        while todo:
+            dep = todo.pop()
+            if dep not in found:
+                found.add(dep)
+                todo.extend(self.depends[dep])
+        return frozenset(found)
 
     # -- queries
 
@@ -106,8 +126,11 @@ class ServiceGraph:
         managed = self.managed.get(name)
         return managed.service if managed and managed.entry.state == "ON" else None
 
+    def depends_on(self, name: str, other: str) -> bool:
+        return other in self._closure.get(name, frozenset())
+
     def enabled(self, name: str) -> bool:
-        return bool(self.node.settings.get(self.managed[name].service.config_prefix() + "/enabled"))
+        return bool(self.ctx.settings.get(self.managed[name].service.config_prefix() + "/enabled"))
 
     def find(self, name: str) -> Managed:
         short = name.removeprefix("service_")
@@ -155,14 +178,14 @@ class ServiceGraph:
             managed = self.managed[name]
             cls = type(managed.service)
             blocking_dep = next((d for d in self.depends[name] if targets[d].state != "ON"), None)
-            conflict = next((c for c in CONFLICTS.get(name, ()) + cls.conflicts if self.enabled(c)), None)
+            conflict = next((c for c in self.conflicts.get(name, ()) if self.enabled(c)), None)
             if self.shutting_down:
                 targets[name] = Target("OFF", "node is stopping")
             elif not self.enabled(name):
                 targets[name] = Target("OFF", "disabled")
             elif cls.not_built:
                 targets[name] = Target("NOT_INSTALLED", cls.not_built)
-            elif cls.needs_identity and self.node.my_identity is None:
+            elif cls.needs_identity and self.ctx.identity.current is None:
                 targets[name] = Target("NOT_INSTALLED", NEEDS_IDENTITY)
             elif conflict:
                 targets[name] = Target("OFF", f"service_{conflict} is enabled; they never run together")

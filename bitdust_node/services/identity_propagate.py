@@ -7,10 +7,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
-from bitdust_node.identity import my_identity
-from bitdust_node.identity.cache import identity_cache
+from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.contacts import my_contacts
-from bitdust_node.identity.http_client import IdentityHttp
 from bitdust_node.identity.propagate import Propagator
 from bitdust_node.services.base import Service
 
@@ -26,26 +24,24 @@ WATCHED_SETTINGS = (
 
 class IdentityPropagateService(Service):
     name = "identity_propagate"
-    depends_on = ("network",)
     needs_identity = True
 
     propagate_interval = PROPAGATE_INTERVAL
     contacts_interval = CONTACTS_CHECK_INTERVAL
 
     def start(self) -> defer.Deferred[None]:
-        node = self.node
-        identity_cache(node)
-        self.propagator = Propagator(IdentityHttp(node.reactor))
+        ctx = self.ctx
+        self.propagator = Propagator(identity_http(ctx.reactor))
         self.last_confirmed: list[str] = []
         self._busy: defer.Deferred[Any] | None = None
-        self._unsubscribe = [node.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
+        self._unsubscribe = [ctx.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
         # a restart (e.g. after a bind-address change) first brings the contacts up to date
         self._refresh_contacts()
         self._touch = LoopingCall(self.propagate_now)
-        self._touch.clock = node.reactor
+        self._touch.clock = ctx.reactor
         self._touch.start(self.propagate_interval, now=True)
         self._watch = LoopingCall(self.check_contacts)
-        self._watch.clock = node.reactor
+        self._watch.clock = ctx.reactor
         self._watch.start(self.contacts_interval, now=False)
         return defer.succeed(None)
 
@@ -69,16 +65,15 @@ class IdentityPropagateService(Service):
             self.propagate_now()
 
     def _refresh_contacts(self) -> bool:
-        """Sign and keep a new revision if my contacts changed; True when it did."""
-        me = self.node.my_identity
+        """Sign and adopt a new revision if my contacts changed; True when it did."""
+        me = self.ctx.identity.current
         if me is None:
             return False
-        contacts = my_contacts(self.node)
+        contacts = my_contacts(self.ctx.settings)
         if contacts == me.identity.contacts:
             return False
-        newer = me.next_revision(contacts, self.node.reactor.seconds())
-        my_identity.save(self.node.home, newer)
-        self.node.my_identity = newer
+        newer = me.next_revision(contacts, self.ctx.reactor.seconds())
+        self.ctx.identity.adopt(newer)
         self.log.info(
             "contacts changed to {contacts}: identity revision {rev}",
             contacts=list(contacts),
@@ -87,24 +82,24 @@ class IdentityPropagateService(Service):
         return True
 
     def propagate_now(self) -> defer.Deferred[Any]:
-        me = self.node.my_identity
-        if me is None:
+        if self.ctx.identity.current is None:
             return defer.succeed(None)
         # one propagation at a time; a newer revision waits for the current round
         previous = self._busy or defer.succeed(None)
-        chained = previous.addBoth(lambda _: defer.ensureDeferred(self._propagate(me)))
+        chained = previous.addBoth(lambda _: defer.ensureDeferred(self._propagate()))
         # a failed round must not stop the LoopingCall that waits on it
         chained.addErrback(lambda f: self.log.failure("identity propagation failed", f))
         self._busy = chained
         return chained
 
-    async def _propagate(self, me: Any) -> None:
-        me = self.node.my_identity or me
+    async def _propagate(self) -> None:
+        # the newest revision at the time this round runs
+        me = self.ctx.identity.require()
         confirmed = await self.propagator.propagate(me)
         self.last_confirmed = [u.url for u in confirmed]
 
     def status(self) -> dict[str, object]:
-        me = self.node.my_identity
+        me = self.ctx.identity.current
         return {
             "revision": me.identity.revision if me else None,
             "confirmed_sources": list(getattr(self, "last_confirmed", [])),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet import defer
 
 from bitdust_node.errors import InvalidInput
@@ -13,8 +11,10 @@ from bitdust_node.identity.server import IdServer
 from bitdust_node.identity.server_http import make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import make_receiver
+from bitdust_node.net.addresses import peer_facing_address
+from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
-from bitdust_node.services.network import local_addresses
+from bitdust_node.settings import Settings
 
 PREFIX = "services/identity-server/"
 # enough queued connections for bursts of uploads from many clients
@@ -22,22 +22,16 @@ LISTEN_BACKLOG = 1024
 STORE_DIR = "identityserver"
 
 
-def server_host(node: Any) -> str:
+def server_host(settings: Settings) -> str:
     """The host name this server answers for: the setting, else the address it listens on."""
-    host = str(node.settings.get(PREFIX + "host")).strip()
-    if host:
-        return host
-    bind = node.bind_address
-    if bind not in ("0.0.0.0", "::", ""):
-        return bind
-    addresses = local_addresses()
-    return addresses[0] if addresses else "127.0.0.1"
+    host = str(settings.get(PREFIX + "host")).strip()
+    return host or peer_facing_address(str(settings.get("services/network/bind-address")))
 
 
-def other_servers(node: Any, host: str) -> tuple[str, ...]:
+def other_servers(settings: Settings, host: str) -> tuple[str, ...]:
     """The other identity servers the index page links to, from known-servers."""
     try:
-        known = parse_known_servers(str(node.settings.get("services/identity-propagate/known-servers")))
+        known = parse_known_servers(str(settings.get("services/identity-propagate/known-servers")))
     except InvalidInput:
         return ()
     return tuple(f"{s.host}:{s.web_port}" for s in known if s.host != host)
@@ -45,45 +39,30 @@ def other_servers(node: Any, host: str) -> tuple[str, ...]:
 
 class IdentityServerService(Service):
     name = "identity_server"
-    depends_on = ("network",)
 
     idserver: IdServer | None = None
-    _ports: list[Any]
 
     def start(self) -> defer.Deferred[None]:
-        node = self.node
-        settings = node.settings
-        store = IdentityStore(node.home / STORE_DIR)
+        ctx = self.ctx
+        store = IdentityStore(ctx.home / STORE_DIR)
         store.load()
         idserver = IdServer(
-            host=server_host(node),
+            host=server_host(ctx.settings),
             store=store,
-            clock=node.reactor,
-            expire_days=settings.get(PREFIX + "expire-days"),
+            clock=ctx.reactor,
+            expire_days=self.setting("expire-days"),
         )
-        self._entry = node.registry.register("id_server", "AT_STARTUP")
+        self._entry = ctx.registry.register("id_server", "AT_STARTUP")
         trace(idserver.machine, self._entry)
-        others = other_servers(node, idserver.host)
-        self._ports = []
+        others = other_servers(ctx.settings, idserver.host)
+        self._ports = PortSet(ctx.reactor)
         try:
-            self._ports.append(
-                node.reactor.listenTCP(
-                    settings.get(PREFIX + "web-port"),
-                    make_site(idserver, node.reactor, others),
-                    backlog=LISTEN_BACKLOG,
-                    interface=node.bind_address,
-                )
-            )
-            self._ports.append(
-                node.reactor.listenTCP(
-                    settings.get(PREFIX + "tcp-port"),
-                    make_receiver(idserver, node.reactor),
-                    backlog=LISTEN_BACKLOG,
-                    interface=node.bind_address,
-                )
-            )
+            site = make_site(idserver, ctx.reactor, others)
+            self._ports.listen_tcp(self.setting("web-port"), site, ctx.bind_address, LISTEN_BACKLOG)
+            receiver = make_receiver(idserver, ctx.reactor)
+            self._ports.listen_tcp(self.setting("tcp-port"), receiver, ctx.bind_address, LISTEN_BACKLOG)
         except Exception:
-            self._close_ports()
+            self._ports.close_all()
             self._entry.unregister()
             raise
         self.idserver = idserver
@@ -99,14 +78,8 @@ class IdentityServerService(Service):
         if self.idserver is not None:
             self.idserver.machine.stop()
             self.idserver = None
-        done = self._close_ports()
         self._entry.unregister()
-        return done
-
-    def _close_ports(self) -> defer.Deferred[None]:
-        ports, self._ports = self._ports, []
-        closing = [defer.maybeDeferred(port.stopListening) for port in ports]
-        return defer.gatherResults(closing).addCallback(lambda _: None)
+        return self._ports.close_all()
 
     def status(self) -> dict[str, object]:
         if self.idserver is None:

@@ -7,9 +7,9 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 
+from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 
-PORT_KEY = "services/udp-datagrams/udp-port"
 STUN_REQUEST = b"1s"
 
 
@@ -37,27 +37,19 @@ class StunResponder(DatagramProtocol):
 
 class UdpDatagramsService(Service):
     name = "udp_datagrams"
-    depends_on = ("network",)
 
-    _port: Any = None
     responder: StunResponder | None = None
+    _port: Any = None
 
     def start(self) -> defer.Deferred[None]:
+        self._ports = PortSet(self.ctx.reactor)
         self.responder = StunResponder()
-        self._port = self.node.reactor.listenUDP(
-            self.node.settings.get(PORT_KEY),
-            self.responder,
-            interface=self.node.bind_address,
-        )
+        self._port = self._ports.listen_udp(int(self.setting("udp-port")), self.responder, self.ctx.bind_address)
         return defer.succeed(None)
 
     def stop(self) -> defer.Deferred[None]:
-        port, self._port = self._port, None
-        return (
-            defer.maybeDeferred(port.stopListening)
-            if port is not None
-            else defer.succeed(None)
-        )
+        self._port = None
+        return self._ports.close_all()
 
     def udp_port(self) -> int:
         return int(self._port.getHost().port) if self._port is not None else 0

@@ -10,6 +10,7 @@ from treq.testing import StubTreq
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.api.rest import MAX_BODY, RestAPI
+from bitdust_node.api.routes import ApiContext
 from bitdust_node.node import Node
 
 BASE = "http://127.0.0.1:8180"
@@ -25,7 +26,9 @@ class RestTests(TestCase):
         self.node.prepare()
         assert self.node.graph is not None
         self.node.graph.reconcile()
-        self.treq = StubTreq(RestAPI(self.node).site().resource)
+        assert self.node.ctx is not None
+        api = ApiContext(self.node.ctx, self.node.graph, self.node.rest_url, self.node.request_stop)
+        self.treq = StubTreq(RestAPI(api, self.node.api_secret).site().resource)
         self.addCleanup(self.node.graph.shutdown)
 
     async def call(self, method: str, path: str, body: Any = None, secret: str | None = None,

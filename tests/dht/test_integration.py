@@ -16,7 +16,7 @@ from bitdust_node.dht.message import ErrorReply, Request
 from bitdust_node.dht.store import dump_value
 from bitdust_node.node import Node
 from tests.dht.test_wire_vectors import VECTORS
-from tests.support.nodes import api, eventually, run_cli, start_node
+from tests.support.nodes import api, eventually, run_cli, running_dht, start_node
 
 DHT = "services/entangled-dht/"
 FAST = {DHT + "rpc-timeout": 1}
@@ -160,7 +160,7 @@ class BadInputTests(unittest.TestCase):
         junk += [datagram.pack(datagram.Header(2, 0, f"{i:040x}"), b"x") for i in range(300)]
         for raw in junk:
             port.write(raw, target)
-        dropped = node.dht.protocol.dropped
+        dropped = running_dht(node).protocol.dropped
         # loopback may lose part of a burst; wait until the node has seen most of it
         await eventually(lambda: dropped["sender_pending_full"] >= 100)
         send(Request("2" * 40, me, "store", [key, dump_value({"type": "b", "revision": 3}), me, 0, 600]))

@@ -12,7 +12,7 @@ from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Request, Response
 from bitdust_node.dht.protocol import DhtProtocol
-from bitdust_node.dht.ratelimit import RequestLimiter
+from bitdust_node.net.ratelimit import RequestLimiter
 from tests.dht.memnet import MemoryNetwork
 
 ME = "a" * 40

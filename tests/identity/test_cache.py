@@ -9,7 +9,7 @@ from twisted.trial.unittest import TestCase
 
 from bitdust_node.errors import NotFound
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
-from bitdust_node.identity.http_client import IdentityHttp
+from bitdust_node.net.http import CappedHttp
 from tests.identity import vectors
 from tests.identity.support import LISTEN, make_identity, start_server
 
@@ -19,7 +19,7 @@ class CacheTests(TestCase):
         self.server = start_server(Path(self.mktemp()), host=LISTEN)
         self.addCleanup(self.server.stop)
         self.root = Path(self.mktemp())
-        self.cache = IdentityCache(self.root, IdentityHttp(reactor, timeout=5))
+        self.cache = IdentityCache(self.root, CappedHttp(reactor, timeout=5))
         self.cache.load()
 
     def url(self, name: str) -> str:
@@ -34,7 +34,7 @@ class CacheTests(TestCase):
         identity = await self.cache.fetch(self.url("bob"))
         self.assertEqual(identity.name, "bob")
         self.assertIs(self.cache.get(self.url("bob")), identity)
-        again = IdentityCache(self.root, IdentityHttp(reactor))
+        again = IdentityCache(self.root, CappedHttp(reactor))
         again.load()
         self.assertEqual(again.get(self.url("bob")), identity)
         self.assertEqual([i.name for i in again.items()], ["bob"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.trial.unittest import TestCase
 
-from bitdust_node.identity.http_client import IdentityHttp
+from bitdust_node.net.http import CappedHttp
 from bitdust_node.node import Node
 from bitdust_node.wire import identity_xml
 from tests.support.nodes import api, eventually, run_cli, start_node
@@ -40,7 +40,7 @@ async def start_server_node(test: TestCase) -> Node:
 async def fetch(url: str) -> tuple[int, bytes]:
     from twisted.internet import reactor
 
-    reply = await IdentityHttp(reactor).get(url)
+    reply = await CappedHttp(reactor).get(url)
     return reply.status, reply.body
 
 
@@ -101,8 +101,8 @@ class GuideFlowTests(TestCase):
 
         await eventually(republished)
         self.assertEqual(
-            fresh.my_identity.key.private_numbers(),
-            alice.my_identity.key.private_numbers(),
+            fresh.identity.current.key.private_numbers(),
+            alice.identity.current.key.private_numbers(),
         )
 
     async def test_name_taken_and_bad_names(self) -> None:
@@ -121,14 +121,14 @@ class GuideFlowTests(TestCase):
         for bad in ("../x", "A", "ab", "x" * 21):
             status, reply = await api(other, "POST", "/identity/create/v1", {"username": bad})
             self.assertEqual(status, 400, bad)
-        self.assertIsNone(other.my_identity)
+        self.assertIsNone(other.identity.current)
         self.assertFalse((other.home / "identity").exists())
 
     async def test_no_server_answers(self) -> None:
         alice = await start_node(self, ALICE, client_settings(f"{SERVER}:8084"))
         status, _reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(status, 503)
-        self.assertIsNone(alice.my_identity)
+        self.assertIsNone(alice.identity.current)
 
     async def test_contact_change_signs_and_propagates_new_revision(self) -> None:
         await start_server_node(self)
@@ -152,7 +152,7 @@ class GuideFlowTests(TestCase):
             return identity.revision == 1 and identity.contacts == (f"tcp://{ALICE}:7779",)
 
         await eventually(served_revision)
-        self.assertEqual(alice.my_identity.identity.revision, 1)
+        self.assertEqual(alice.identity.current.identity.revision, 1)
         _status, got = await api(alice, "GET", "/identity/get/v1")
         self.assertEqual(got["result"]["contacts"], [f"tcp://{ALICE}:7779"])
 
@@ -208,7 +208,7 @@ class AddressChangeTests(TestCase):
             return identity_xml.parse(body).contacts
 
         await eventually(lambda: _equals(served_contacts(), ("tcp://127.0.0.16:7771",)))
-        self.assertEqual(alice.my_identity.identity.revision, 1)
+        self.assertEqual(alice.identity.current.identity.revision, 1)
 
 
 async def _equals(value: Any, expected: Any) -> bool:

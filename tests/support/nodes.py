@@ -15,7 +15,9 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from bitdust_node.dht.node import DhtNode
 from bitdust_node.node import Node
+from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.settings import Settings
 
 # keep the many-node tests apart from whatever the developer runs on 127.0.0.1
@@ -45,6 +47,14 @@ async def start_node(
     assert node.graph is not None
     await node.graph.settled()
     return node
+
+
+def running_dht(node: Node) -> DhtNode:
+    """The DHT of a node whose service_entangled_dht is ON."""
+    assert node.graph is not None
+    service = node.graph.service("entangled_dht")
+    assert isinstance(service, EntangledDhtService) and service.dht is not None, "service_entangled_dht is not ON"
+    return service.dht
 
 
 @attrs.frozen

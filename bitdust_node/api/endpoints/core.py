@@ -3,40 +3,33 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet import defer
 
 from bitdust_node.api.openapi import document
-from bitdust_node.api.routes import ApiRequest, endpoint
+from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
 from bitdust_node.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
+from bitdust_node.services.entangled_dht import EntangledDhtService
 
 # how long a settings change waits for the services it switches to settle before replying
 SETTLE_TIMEOUT = 20.0
 
 
-def _graph(node: Node) -> Any:
-    assert node.graph is not None
-    return node.graph
-
-
 @endpoint("GET", "/process/health/v1", "Is the node alive?", bare=True)
-def process_health(node: Node, req: ApiRequest) -> None:
+def process_health(api: ApiContext, req: ApiRequest) -> None:
     return None
 
 
 @endpoint("POST", "/process/stop/v1", "Stop the node (services stop in reverse dependency order)")
-def process_stop(node: Node, req: ApiRequest) -> dict[str, Any]:
-    node.request_stop()
+def process_stop(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    api.request_stop()
     return {"stopping": True}
 
 
 @endpoint("GET", "/process/info/v1", "Process facts: pid, home, REST address")
-def process_info(node: Node, req: ApiRequest) -> dict[str, Any]:
-    return {"pid": os.getpid(), "home": str(node.home), "rest": node.rest_url()}
+def process_info(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    return {"pid": os.getpid(), "home": str(api.ctx.home), "rest": api.rest_url()}
 
 
 def _required(req: ApiRequest, name: str) -> str:
@@ -46,10 +39,10 @@ def _required(req: ApiRequest, name: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-async def _settle(node: Node) -> None:
+async def _settle(api: ApiContext) -> None:
     """Wait until the services a change switched have settled; a slow one reports its own state."""
-    settled = _graph(node).settled()
-    settled.addTimeout(SETTLE_TIMEOUT, node.reactor)
+    settled = api.graph.settled()
+    settled.addTimeout(SETTLE_TIMEOUT, api.ctx.reactor)
     try:
         await settled
     except defer.TimeoutError:
@@ -57,81 +50,82 @@ async def _settle(node: Node) -> None:
 
 
 @endpoint("GET", "/config/get/v1", "Read a setting (or every setting under a prefix)", params=("key",))
-def config_get(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    return node.settings.describe(_required(req, "key"))
+def config_get(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return api.ctx.settings.describe(_required(req, "key"))
 
 
 @endpoint("POST", "/config/set/v1", "Change a setting; services react live", params=("key", "value"))
-async def config_set(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
+async def config_set(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     key = _required(req, "key")
     if "value" not in req.body and "value" not in req.args:
         raise InvalidInput("missing parameter 'value'")
     raw = req.body.get("value", req.args.get("value"))
-    node.settings.set(key, raw)
-    await _settle(node)
-    return node.settings.describe(key)
+    api.ctx.settings.set(key, raw)
+    await _settle(api)
+    return api.ctx.settings.describe(key)
 
 
 @endpoint("GET", "/config/list/v1", "Every setting with its type, default and value")
-def config_list(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    return [d.describe(v) for d, v in node.settings.items()]
+def config_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return [d.describe(v) for d, v in api.ctx.settings.items()]
 
 
 @endpoint("GET", "/service/list/v1", "Every service with its state and switch")
-def service_list(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    graph = _graph(node)
+def service_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    graph = api.graph
     return [graph.describe(name) for name in sorted(graph.managed)]
 
 
 @endpoint("GET", "/service/info/v1", "One service", params=("name",))
-def service_info(node: Node, req: ApiRequest) -> dict[str, Any]:
-    graph = _graph(node)
+def service_info(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    graph = api.graph
     managed = graph.find(_required(req, "name"))
     return graph.describe(managed.service.name)
 
 
-async def _switch(node: Node, req: ApiRequest, on: bool) -> dict[str, Any]:
-    graph = _graph(node)
+async def _switch(api: ApiContext, req: ApiRequest, on: bool) -> dict[str, Any]:
+    graph = api.graph
     managed = graph.find(_required(req, "name"))
-    node.settings.set(managed.service.config_prefix() + "/enabled", on)
-    await _settle(node)
+    api.ctx.settings.set(managed.service.config_prefix() + "/enabled", on)
+    await _settle(api)
     return graph.describe(managed.service.name)
 
 
 @endpoint("POST", "/service/start/v1", "Enable a service and start it", params=("name",))
-async def service_start(node: Node, req: ApiRequest) -> dict[str, Any]:
-    return await _switch(node, req, True)
+async def service_start(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    return await _switch(api, req, True)
 
 
 @endpoint("POST", "/service/stop/v1", "Disable a service and stop it with its dependents", params=("name",))
-async def service_stop(node: Node, req: ApiRequest) -> dict[str, Any]:
-    return await _switch(node, req, False)
+async def service_stop(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    return await _switch(api, req, False)
 
 
 @endpoint("GET", "/automat/list/v1", "Every live state machine")
-def automat_list(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    return [entry.describe() for entry in node.registry.entries()]
+def automat_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return [entry.describe() for entry in api.ctx.registry.entries()]
 
 
 @endpoint("GET", "/network/status/v1", "Addresses, identity and (with dht=1) DHT layers", params=("dht",))
-def network_status(node: Node, req: ApiRequest) -> dict[str, Any]:
-    graph = _graph(node)
+def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    graph = api.graph
     network = graph.service("network")
     result: dict[str, Any] = {
         "network_state": graph.state("network"),
-        "bind_address": node.bind_address,
+        "bind_address": api.ctx.bind_address,
     }
     if network is not None:
         result.update(network.status())
-    identity = node.my_identity
+    identity = api.ctx.identity.current
     if identity is not None:
         result["idurl"] = identity.idurl
         result["global_id"] = identity.global_id
-    if req.args.get("dht") in ("1", "true") and node.dht is not None:
-        result["dht"] = node.dht.status()
+    dht = api.graph.service("entangled_dht")
+    if req.args.get("dht") in ("1", "true") and isinstance(dht, EntangledDhtService) and dht.dht is not None:
+        result["dht"] = dht.dht.status()
     return result
 
 
 @endpoint("GET", "/openapi.json", "This document", raw=True)
-def openapi(node: Node, req: ApiRequest) -> dict[str, Any]:
+def openapi(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     return document()

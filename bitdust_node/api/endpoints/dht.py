@@ -9,13 +9,14 @@ from typing import Any
 
 from twisted.internet import defer
 
-from bitdust_node.api.routes import ApiRequest, endpoint
+from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
 from bitdust_node.dht.errors import DhtNotReady
 from bitdust_node.dht.message import is_id
 from bitdust_node.dht.node import DhtNode
 from bitdust_node.dht.routing import Contact
 from bitdust_node.dht.store import dump_value, parse_value
 from bitdust_node.errors import InvalidInput
+from bitdust_node.services.entangled_dht import EntangledDhtService
 
 SERVICE = "service_entangled_dht"
 
@@ -25,10 +26,10 @@ def dht_key(key: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def _dht(node: Any) -> DhtNode:
-    if node.dht is None:
+def _dht(api: ApiContext) -> DhtNode:
+    dht = api.running(EntangledDhtService).dht
+    if dht is None:
         raise DhtNotReady("DHT is not running")
-    dht: DhtNode = node.dht
     return dht
 
 
@@ -61,12 +62,12 @@ def _closest(contacts: list[Contact]) -> list[dict[str, str]]:
     params=("key", "layer_id"),
 )
 @defer.inlineCallbacks
-def value_get(node: Any, req: ApiRequest) -> Any:
-    dht = _dht(node)
+def value_get(api: ApiContext, req: ApiRequest) -> Any:
+    dht = _dht(api)
     key = _key(req.args)
     layer_id = _layer(req.args, dht)
     found, result = yield dht.find_value(dht_key(key), layer_id)
-    reply: dict[str, Any] = {"key": key, "my_dht_id": dht.layers[layer_id].node_id}
+    reply: dict[str, Any] = {"key": key, "my_dht_id": dht.layer_node_id(layer_id)}
     if found is not None:
         try:
             reply["value"] = json.loads(found.value)
@@ -102,8 +103,8 @@ def _value(body: dict[str, Any], key: str) -> dict[str, Any]:
     params=("key", "value", "expire", "record_type", "layer_id"),
 )
 @defer.inlineCallbacks
-def value_set(node: Any, req: ApiRequest) -> Any:
-    dht = _dht(node)
+def value_set(api: ApiContext, req: ApiRequest) -> Any:
+    dht = _dht(api)
     body = req.body or {}
     key = _key(body)
     layer_id = _layer(body, dht)
@@ -112,11 +113,11 @@ def value_set(node: Any, req: ApiRequest) -> Any:
     if not isinstance(expire, int) or isinstance(expire, bool):
         raise InvalidInput("expire must be a number of seconds")
     stored, result = yield dht.set_value(dht_key(key), dump_value(value), layer_id, expire)
-    held_here = dht.layers[layer_id].store.get(dht_key(key), dht.clock.seconds()) is not None
+    held_here = dht.holds(dht_key(key), layer_id)
     return {
         "closest_nodes": _closest(result.closest),
         "key": key,
-        "my_dht_id": dht.layers[layer_id].node_id,
+        "my_dht_id": dht.layer_node_id(layer_id),
         "value": value,
         "write": "success" if stored or held_here else "failed",
     }
@@ -130,8 +131,8 @@ def value_set(node: Any, req: ApiRequest) -> Any:
     params=("node_id", "layer_id"),
 )
 @defer.inlineCallbacks
-def node_find(node: Any, req: ApiRequest) -> Any:
-    dht = _dht(node)
+def node_find(api: ApiContext, req: ApiRequest) -> Any:
+    dht = _dht(api)
     layer_id = _layer(req.args, dht)
     target = req.args.get("node_id") or os.urandom(20).hex()
     if not is_id(target):
@@ -140,7 +141,7 @@ def node_find(node: Any, req: ApiRequest) -> Any:
     return {
         "closest_nodes": _closest(result.closest),
         "lookup": target,
-        "my_dht_id": dht.layers[layer_id].node_id,
+        "my_dht_id": dht.layer_node_id(layer_id),
     }
 
 
@@ -152,8 +153,8 @@ def node_find(node: Any, req: ApiRequest) -> Any:
     params=("layer_id", "count"),
 )
 @defer.inlineCallbacks
-def user_random(node: Any, req: ApiRequest) -> Any:
-    dht = _dht(node)
+def user_random(api: ApiContext, req: ApiRequest) -> Any:
+    dht = _dht(api)
     layer_id = _layer(req.args, dht)
     try:
         count = int(req.args.get("count", 1))

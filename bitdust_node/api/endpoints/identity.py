@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet import defer
 
-from bitdust_node.api.routes import ApiRequest, endpoint
+from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
 from bitdust_node.errors import InvalidInput, NotFound
-from bitdust_node.identity import backup, my_identity, registration
-from bitdust_node.identity.cache import identity_cache
+from bitdust_node.identity import backup, registration
+from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.my_identity import describe_identity
-
-if TYPE_CHECKING:
-    from bitdust_node.node import Node
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -25,20 +22,22 @@ _TRUE = {"1", "true", "yes", "on"}
     "Create my identity on the known identity servers",
     params=("username",),
 )
-def identity_create(node: Node, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+def identity_create(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
     username = req.body.get("username", req.args.get("username"))
 
     async def run() -> dict[str, Any]:
-        me = await registration.create(node, username)
+        ctx = api.ctx
+        me = await registration.create(ctx.settings, ctx.reactor, ctx.identity, username)
+        ctx.identity.adopt(me)
         return me.describe(include_xml=True)
 
     return defer.ensureDeferred(run())
 
 
 @endpoint("GET", "/identity/get/v1", "My identity", params=("include_xml_source",))
-def identity_get(node: Node, req: ApiRequest) -> dict[str, Any]:
+def identity_get(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     include = str(req.args.get("include_xml_source", "")).lower() in _TRUE
-    return my_identity.require(node).describe(include_xml=include)
+    return api.ctx.identity.require().describe(include_xml=include)
 
 
 def _path_arg(req: ApiRequest, *names: str) -> Path:
@@ -57,8 +56,8 @@ def _path_arg(req: ApiRequest, *names: str) -> Path:
     "Write my IDURL sources and private key to a file (mode 0600)",
     params=("destination_path", "destination_filepath"),
 )
-def identity_backup(node: Node, req: ApiRequest) -> dict[str, Any]:
-    me = my_identity.require(node)
+def identity_backup(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    me = api.ctx.identity.require()
     target = _path_arg(req, "destination_filepath", "destination_path")
     try:
         written = backup.write_backup(me, target)
@@ -77,7 +76,7 @@ def identity_backup(node: Node, req: ApiRequest) -> dict[str, Any]:
     "Restore my identity from a backup file or its text",
     params=("private_key_source", "source_path", "source_filepath"),
 )
-def identity_recover(node: Node, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+def identity_recover(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
     text = req.body.get("private_key_source")
     if isinstance(text, str) and text:
         data = text.encode("utf-8")
@@ -89,12 +88,13 @@ def identity_recover(node: Node, req: ApiRequest) -> defer.Deferred[dict[str, An
             raise NotFound(f"cannot read {source}: {err.strerror}") from None
 
     async def run() -> dict[str, Any]:
-        me = await backup.recover(node, data)
+        me = await backup.recover(api.ctx.identity, identity_http(api.ctx.reactor), data)
+        api.ctx.identity.adopt(me)
         return me.describe(include_xml=True)
 
     return defer.ensureDeferred(run())
 
 
 @endpoint("GET", "/identity/cache/list/v1", "Identities of others known to this node")
-def identity_cache_list(node: Node, req: ApiRequest) -> list[dict[str, Any]]:
-    return [describe_identity(i) for i in identity_cache(node).items()]
+def identity_cache_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return [describe_identity(i) for i in api.ctx.identity_cache.items()]

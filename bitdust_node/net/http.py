@@ -1,4 +1,4 @@
-"""Small HTTP client for identity servers (treq), with a body cap and no pooled connections."""
+"""One capped HTTP request (treq): a body cap while the reply arrives, a timeout, no pooled connections."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import treq
 from treq.client import HTTPClient
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
-
 TIMEOUT = 10.0
+# the largest reply any caller expects by default (identity files are far smaller)
+MAX_BODY = 256 * 1024
 USER_AGENT = b"BitDust HTTP client"
 _HEADERS: Any = {b"User-Agent": USER_AGENT}
 
@@ -27,12 +27,12 @@ class Reply:
 
 
 @attrs.define
-class IdentityHttp:
-    """GET and POST identity files; each request on its own connection, as official clients do."""
+class CappedHttp:
+    """GET and POST with a cap on the reply body; each request on its own connection, as official clients do."""
 
     reactor: Any
     timeout: float = TIMEOUT
-    max_body: int = MAX_IDENTITY_BYTES
+    max_body: int = MAX_BODY
 
     def _client(self) -> HTTPClient:
         pool = HTTPConnectionPool(self.reactor, persistent=False)

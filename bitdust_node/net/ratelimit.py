@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from bitdust_node.dht.clock import TimeSource
+from bitdust_node.net.clock import TimeSource
 
 RATE = 100.0
 BURST = 200

@@ -1,0 +1,155 @@
+"""The identity server's two fronts without sockets: the TCP receiver over StringTransport and iosim,
+its deadline on a Clock, and the HTTP resource through StubTreq. The real-socket tests stay in test_server."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet import protocol
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.test import iosim
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.identity.server import IdServer
+from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource
+from bitdust_node.identity.server_store import IdentityStore
+from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
+from bitdust_node.wire import tcp_frames
+from tests.identity import hostile, vectors
+
+
+def make_idserver(root: Path, clock: Clock) -> IdServer:
+    store = IdentityStore(root)
+    store.load()
+    return IdServer(host="127.0.0.1", store=store, clock=clock, expire_days=60)
+
+
+def frames_of(data: bytes) -> list[tcp_frames.Frame]:
+    return tcp_frames.FrameDecoder().feed(data)
+
+
+def upload(file_id: int, xml: bytes) -> bytes:
+    return tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x") + b"".join(
+        tcp_frames.encode_data(file_id, xml)
+    )
+
+
+class ReceiverOverStringTransportTests(TestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.idserver = make_idserver(Path(self.mktemp()), self.clock)
+        self.receiver = IdentityReceiver(self.idserver)
+        self.transport = StringTransport()
+        self.receiver.makeConnection(self.transport)
+
+    def test_hello_is_answered_with_the_server_name(self) -> None:
+        self.receiver.dataReceived(tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x"))
+        [answer] = frames_of(self.transport.value())
+        self.assertEqual((answer.command, answer.payload), (tcp_frames.WAZAP, b"id-server:127.0.0.1"))
+
+    def test_upload_fed_one_byte_at_a_time_is_stored_and_ok(self) -> None:
+        xml = vectors.identity_bytes("alice")
+        for byte in upload(77, xml):
+            self.receiver.dataReceived(bytes([byte]))
+        answers = frames_of(self.transport.value())
+        self.assertEqual([f.command for f in answers], [tcp_frames.WAZAP, tcp_frames.OK])
+        self.assertEqual(struct.unpack("<I", answers[1].payload)[0], 77)
+        self.assertEqual(self.idserver.store.get("alice").xml, xml)  # type: ignore[union-attr]
+
+    def test_refused_identity_is_aborted_and_not_stored(self) -> None:
+        self.receiver.dataReceived(upload(5, hostile.billion_laughs(vectors.identity_bytes("alice"))))
+        answers = frames_of(self.transport.value())
+        self.assertEqual(answers[-1].command, tcp_frames.ABORT)
+        self.assertEqual(len(self.idserver.store), 0)
+        self.assertEqual(self.idserver.uploads_refused, 1)
+
+    def test_garbage_closes_the_connection(self) -> None:
+        self.receiver.dataReceived(b"\xff\xff\xff\xff" + b"x" * 10)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(len(self.idserver.store), 0)
+
+
+class ReceiverDeadlineTests(TestCase):
+    def test_a_client_silent_after_connecting_is_dropped_at_the_deadline(self) -> None:
+        clock = Clock()
+        factory = make_receiver(make_idserver(Path(self.mktemp()), clock), clock, deadline=20.0)
+        proto: Any = factory.buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        clock.advance(19.0)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(1.5)
+        self.assertEqual(factory.timeouts, 1)
+
+    def test_an_answered_hello_restarts_the_deadline(self) -> None:
+        clock = Clock()
+        factory = make_receiver(make_idserver(Path(self.mktemp()), clock), clock, deadline=20.0)
+        proto: Any = factory.buildProtocol(None)
+        proto.makeConnection(StringTransport())
+        clock.advance(15.0)
+        proto.dataReceived(tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x"))
+        clock.advance(15.0)
+        self.assertEqual(factory.timeouts, 0)
+
+
+class _Uploader(protocol.Protocol):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.received = b""
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.data)  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+
+class ReceiverOverIosimTests(TestCase):
+    def test_client_and_server_talk_through_an_in_memory_connection(self) -> None:
+        clock = Clock()
+        idserver = make_idserver(Path(self.mktemp()), clock)
+        xml = vectors.identity_bytes("bob")
+        client = _Uploader(upload(9, xml))
+        _server, _client, pump = iosim.connectedServerAndClient(
+            lambda: IdentityReceiver(idserver), lambda: client, greet=True
+        )
+        pump.flush()
+        self.assertEqual([f.command for f in frames_of(client.received)], [tcp_frames.WAZAP, tcp_frames.OK])
+        self.assertEqual(idserver.store.get("bob").xml, xml)  # type: ignore[union-attr]
+
+
+class ResourceThroughStubTreqTests(TestCase):
+    def setUp(self) -> None:
+        self.idserver = make_idserver(Path(self.mktemp()), Clock())
+        self.treq = StubTreq(IdServerResource(self.idserver, ("127.0.0.2:8084",)))
+
+    async def test_post_then_get(self) -> None:
+        xml = vectors.identity_bytes("alice")
+        response = await self.treq.post("http://127.0.0.1:8084/", data=xml)
+        self.assertEqual((response.code, await response.content()), (200, b""))
+        response = await self.treq.get("http://127.0.0.1:8084/alice.xml")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(await response.content(), xml)
+        self.assertEqual(response.headers.getRawHeaders("content-type"), ["application/xml"])
+
+    async def test_missing_identity_is_the_official_404(self) -> None:
+        response = await self.treq.get("http://127.0.0.1:8084/nobody.xml")
+        self.assertEqual((response.code, await response.content()), (404, NOT_FOUND_BODY))
+
+    async def test_refused_upload_is_400_with_the_reason_and_nothing_stored(self) -> None:
+        bomb = hostile.billion_laughs(vectors.identity_bytes("alice"))
+        response = await self.treq.post("http://127.0.0.1:8084/", data=bomb)
+        self.assertEqual(response.code, 400)
+        self.assertTrue(await response.content())
+        self.assertEqual(len(self.idserver.store), 0)
+
+    async def test_index_links_the_other_servers(self) -> None:
+        await self.treq.post("http://127.0.0.1:8084/", data=vectors.identity_bytes("carol"))
+        page = (await (await self.treq.get("http://127.0.0.1:8084/")).content()).decode()
+        self.assertIn("Identities on 127.0.0.1", page)
+        self.assertIn('href="/carol.xml"', page)
+        self.assertIn("http://127.0.0.2:8084/", page)
