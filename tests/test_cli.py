@@ -7,12 +7,14 @@ import re
 import socket
 from pathlib import Path
 
+import treq
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
 
 from bitdust_node.services.catalog import DEPENDS as GRAPH
-from tests.support.nodes import api, make_home, run_cli, start_node
+from tests.support.nodes import api, eventually, make_home, run_cli, start_node
 
 ADDRESS = "127.0.0.20"
 
@@ -139,6 +141,32 @@ class DaemonLifeCycle(TestCase):
         self.assertEqual(stopped.code, 0, stopped.err)
         await deferLater(reactor, 0, lambda: None)
         self.assertEqual((await run_cli(home, "status")).code, 1)
+
+    async def test_no_seeds_is_said_once_with_what_to_set(self) -> None:
+        home = make_home(self, "127.0.0.23")  # known-nodes left at its default: empty
+        self.addCleanup(lambda: run_cli(home, "stop"))
+        started = await run_cli(home, "daemon")
+        self.assertEqual(started.code, 0, started.out + started.err)
+        log = home / "logs" / "node.log"
+        await eventually(lambda: log.exists() and "no DHT seeds configured" in log.read_text())
+        status = await run_cli(home, "status")
+        self.assertIn("service_entangled_dht: no DHT seeds configured: set services/entangled-dht/known-nodes",
+                      status.out)
+        secret = {b"api_secret": [(home / "apisecret").read_bytes().strip()]}
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        reply = await treq.get("http://127.0.0.23:8180/network/status/v1?dht=1", headers=secret, pool=pool)
+        dht = json.loads(await reply.content())["result"]["dht"]
+        self.assertEqual(dht["bootstrap"]["state"], "NO_SEEDS")
+        self.assertIn("set services/entangled-dht/known-nodes", dht["bootstrap"]["reason"])
+        # the old node retried at 2, 4, 8 s for ever; this one said it once and waits for a setting
+        await deferLater(reactor, 7.0, lambda: None)
+        text = log.read_text()
+        self.assertEqual(text.count("no DHT seeds configured"), 1, text)
+        self.assertNotIn("no DHT seed answered", text)
+        settings = json.loads((home / "config.json").read_text())
+        self.assertNotIn("services/entangled-dht/known-nodes", settings)
+        reply = await run_cli(home, "dht", "get", "anything")
+        self.assertNotIn("Traceback", reply.err)
 
     async def test_daemon_reports_a_busy_port_in_one_line(self) -> None:
         node = await start_node(self, "127.0.0.22")

@@ -1,7 +1,8 @@
 """Joining the DHT through `known-nodes` seeds, retried with backoff while none answers.
 
 States: AT_STARTUP -> JOINING -> READY, or JOINING -> WAITING -> JOINING ... ; READY -> WAITING
-when every contact went silent; any -> STOPPED.
+when every contact went silent; JOINING -> NO_SEEDS when there is nobody to ask at all (no seeds
+configured, none saved: it says once what to set, instead of retrying for ever); any -> STOPPED.
 `genesis`/`root` goes straight to READY (a first node connects nowhere); saved contacts from
 an earlier run count as seeds, so a restarted node rejoins without them.
 """
@@ -22,6 +23,10 @@ from bitdust_node.net.clock import DelayedCall, TimeSource
 log = Logger()
 
 GENESIS_WORDS = frozenset({"genesis", "root"})
+NO_SEEDS_REASON = (
+    "no DHT seeds configured: set services/entangled-dht/known-nodes to host:port[,host:port...]"
+    " of running nodes, or to genesis on the first node of a new network"
+)
 DEFAULT_PORT = 14441
 FIRST_DELAY = 2.0
 MAX_DELAY = 60.0
@@ -71,6 +76,9 @@ class BootstrapInputs(Protocol):
     def lost(self) -> None:
         "The routing table emptied: every known node went silent; join again."
 
+    def no_seeds(self) -> None:
+        "Neither known-nodes nor the home name any node to ask."
+
     def stop(self) -> None:
         "The DHT service stops."
 
@@ -86,6 +94,8 @@ class BootstrapCore:
     max_delay: float = MAX_DELAY
     attempts: int = 0
     timer: DelayedCall | None = None
+    # why the node is not joined, for the DHT status (empty once joined)
+    reason: str = ""
 
     def cancel_timer(self) -> None:
         if self.timer is not None and self.timer.active():
@@ -142,6 +152,7 @@ AT_STARTUP = builder.state("AT_STARTUP")
 JOINING = builder.state("JOINING")
 WAITING = builder.state("WAITING")
 READY = builder.state("READY")
+NO_SEEDS = builder.state("NO_SEEDS")
 STOPPED = builder.state("STOPPED")
 
 
@@ -153,17 +164,28 @@ def _start(inputs: BootstrapInputs, core: BootstrapCore) -> None:
         if core.joiner.saved_addresses():
             core.joiner.join(core.joiner.saved_addresses()).addErrback(lambda _f: None)
         return
+    if not core.seeds.hosts and not core.joiner.saved_addresses():
+        inputs.no_seeds()
+        return
     _attempt(inputs, core)
+
+
+@JOINING.upon(BootstrapInputs.no_seeds).to(NO_SEEDS)
+def _no_seeds(inputs: BootstrapInputs, core: BootstrapCore) -> None:
+    core.reason = NO_SEEDS_REASON
+    log.warn(NO_SEEDS_REASON)
 
 
 @JOINING.upon(BootstrapInputs.joined).to(READY)
 def _ready(inputs: BootstrapInputs, core: BootstrapCore) -> None:
     core.delay = FIRST_DELAY
+    core.reason = ""
     core.on_ready()
 
 
 @JOINING.upon(BootstrapInputs.nobody_answered).to(WAITING)
 def _wait(inputs: BootstrapInputs, core: BootstrapCore) -> None:
+    core.reason = f"no DHT seed answered after {core.attempts} tries; next try in {core.delay:g} s"
     log.info("no DHT seed answered; next try in {delay} s", delay=core.delay)
     core.timer = core.clock.callLater(core.delay, inputs.retry)
     core.delay = min(core.delay * 2, core.max_delay)
@@ -171,12 +193,13 @@ def _wait(inputs: BootstrapInputs, core: BootstrapCore) -> None:
 
 @READY.upon(BootstrapInputs.lost).to(WAITING)
 def _lost(inputs: BootstrapInputs, core: BootstrapCore) -> None:
+    core.reason = "all DHT contacts went silent; joining again"
     log.info("all DHT contacts went silent; joining again in {delay} s", delay=core.delay)
     core.timer = core.clock.callLater(core.delay, inputs.retry)
 
 
-# losing contacts while already trying changes nothing
-for _busy in (JOINING, WAITING):
+# losing contacts while already trying (or with nobody to try) changes nothing
+for _busy in (JOINING, WAITING, NO_SEEDS):
     _busy.upon(BootstrapInputs.lost).loop().returns(None)
 
 
@@ -186,7 +209,7 @@ def _again(inputs: BootstrapInputs, core: BootstrapCore) -> None:
     _attempt(inputs, core)
 
 
-for _state in (AT_STARTUP, JOINING, WAITING, READY):
+for _state in (AT_STARTUP, JOINING, WAITING, READY, NO_SEEDS):
 
     @_state.upon(BootstrapInputs.stop).to(STOPPED)
     def _stop(inputs: BootstrapInputs, core: BootstrapCore) -> None:

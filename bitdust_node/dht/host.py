@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -24,6 +25,7 @@ class DhtHost(Protocol):
     layer_set: LayerSet
     advertised: dict[str, Any]
     udp_port: int
+    join_state: Callable[[], dict[str, str]] | None
 
     def call(self, layer: Layer, contact: Contact, method: str, args: list[Any]) -> defer.Deferred[Response]: ...
 

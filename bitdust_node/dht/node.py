@@ -51,6 +51,8 @@ class DhtNode:
         self.answers = RpcAnswers(self)
         # called when the base layer's last contact went silent (the bootstrap rejoins)
         self.on_lonely: Callable[[], object] | None = None
+        # how joining goes ({"state", "reason"}), set by whoever drives the bootstrap
+        self.join_state: Callable[[], dict[str, str]] | None = None
         protocol.handler = self.answers
 
     # -- layers

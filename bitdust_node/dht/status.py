@@ -11,6 +11,7 @@ from bitdust_node.dht.protocol import LayerStats
 def node_status(node: DhtHost) -> dict[str, Any]:
     """The `dht` part of /network/status/v1?dht=1, shaped as BitDust reports it."""
     return {
+        "bootstrap": node.join_state() if node.join_state is not None else None,
         "udp_port": node.udp_port,
         "bytes_received": node.protocol.bytes_received,
         "bytes_sent": node.protocol.bytes_sent,

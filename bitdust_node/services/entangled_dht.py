@@ -82,6 +82,8 @@ class EntangledDhtService(Service):
         self._entry = ctx.registry.register("dht_bootstrap", "AT_STARTUP")
         # contacts go to the home as soon as the node joined, not only on the next upkeep round
         core = BootstrapCore(dht, seeds, ctx.reactor, ctx.reactor.resolve, on_ready=dht.save_contacts)
+        self._bootstrap = core
+        dht.join_state = lambda: {"state": self._entry.state if self._entry else "STOPPED", "reason": core.reason}
         self._machine = BootstrapMachine(core)
         trace(self._machine, self._entry)
         if not seeds.genesis:
@@ -116,6 +118,7 @@ class EntangledDhtService(Service):
             "udp_port": self.dht.udp_port,
             "contacts": self.dht.contact_count(),
             "bootstrap": self._entry.state if self._entry is not None else None,
+            "bootstrap_reason": self._bootstrap.reason,
             "dropped": dict(self.dht.protocol.dropped),
         }
 

@@ -114,6 +114,29 @@ class MachineTests(unittest.TestCase):
         machine.start()
         self.assertEqual((joiner.calls, ready), ([[("127.0.0.7", 14441)]], ["ready"]))
 
+    def test_no_seeds_at_all_says_so_once_and_does_not_retry(self) -> None:
+        joiner = FakeJoiner([])
+        clock = Clock()
+        core = BootstrapCore(joiner, Seeds(False, ()), clock, resolve)
+        machine = BootstrapMachine(core)
+        entry = Registry().register("dht_bootstrap", "AT_STARTUP")
+        trace(machine, entry)
+        machine.start()
+        self.assertEqual((entry.state, joiner.calls, clock.getDelayedCalls()), ("NO_SEEDS", [], []))
+        self.assertIn("services/entangled-dht/known-nodes", core.reason)
+        machine.lost()
+        clock.advance(600)
+        self.assertEqual((entry.state, joiner.calls), ("NO_SEEDS", []))
+        machine.stop()
+        self.assertEqual(entry.state, "STOPPED")
+
+    def test_waiting_says_why(self) -> None:
+        joiner = FakeJoiner([0])
+        core = BootstrapCore(joiner, Seeds(False, (("127.0.0.2", 14441),)), Clock(), resolve)
+        machine = BootstrapMachine(core)
+        machine.start()
+        self.assertIn("no DHT seed answered", core.reason)
+
     def test_stop_cancels_retry(self) -> None:
         joiner = FakeJoiner([])
         machine, _, clock = self.build(Seeds(False, (("127.0.0.2", 14441),)), joiner)

@@ -123,6 +123,12 @@ class GuideFlowTests(TestCase):
             self.assertEqual(status, 400, bad)
         self.assertIsNone(other.identity.current)
         self.assertFalse((other.home / "identity").exists())
+        # a person asking for an identity that does not exist is told what to do
+        shown = await run_cli(other.home, "identity", "show")
+        self.assertEqual(shown.code, 1)
+        self.assertEqual(
+            shown.err, "this node has no identity yet: create one with `bitdust identity create NAME`\n"
+        )
 
     async def test_no_server_answers(self) -> None:
         alice = await start_node(self, ALICE, client_settings(f"{SERVER}:8084"))

@@ -70,6 +70,8 @@ class Build:
     workdir: Path
     deb: Path
     unpacked: Path
+    # the developer's environment in the checkout the package was built from
+    dev_venv: Path
 
 
 _built: list[Build | SkipTest | str] = []
@@ -99,6 +101,9 @@ def _build() -> Build | str:
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     source = workdir / "bitdust-node"
     copy_repo(source)
+    # a checkout is built where its developer works: `make run`'s .venv must survive the build
+    dev_venv = source / ".venv"
+    run("/usr/bin/python3", "-m", "venv", "--without-pip", dev_venv).check_returncode()
     unmet = run("dpkg-checkbuilddeps", cwd=source)
     if unmet.returncode != 0:
         raise SkipTest(f"building the .deb needs build dependencies: {unmet.stderr.strip()}")
@@ -110,13 +115,19 @@ def _build() -> Build | str:
     (deb,) = workdir.glob("bitdust-node_*.deb")
     unpacked = workdir / "unpacked"
     run("dpkg-deb", "-x", deb, unpacked).check_returncode()
-    return Build(workdir, deb, unpacked)
+    return Build(workdir, deb, unpacked, dev_venv)
 
 
 class DebianPackage(SynchronousTestCase):
     def setUp(self) -> None:
         build = build_once()
         self.workdir, self.deb, self.unpacked = build.workdir, build.deb, build.unpacked
+        self.dev_venv = build.dev_venv
+
+    def test_the_developers_venv_survives_the_build(self) -> None:
+        self.assertTrue((self.dev_venv / "pyvenv.cfg").exists(), "dpkg-buildpackage removed the checkout's .venv")
+        works = run(self.dev_venv / "bin/python", "-c", "import sys; print(sys.prefix)")
+        self.assertEqual((works.returncode, works.stdout.strip()), (0, str(self.dev_venv)))
 
     def test_control(self) -> None:
         fields = run("dpkg-deb", "-f", self.deb, "Package", "Depends").stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bitdust_node.cli.context import CliContext, CliError
+from bitdust_node.identity.my_identity import NOT_EXIST
 
 # key generation and registration on several servers take a while
 SLOW_CALL_TIMEOUT = 120.0
@@ -30,9 +31,18 @@ def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
+# the REST API words it as official nodes do (NOT_EXIST); a person is told what is true and what to do
+NO_IDENTITY_ADVICE = "this node has no identity yet: create one with `bitdust identity create NAME`"
+
+
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     _need_running(ctx)
-    result = ctx.api("GET", "/identity/get/v1", query={"include_xml_source": "1"})
+    try:
+        result = ctx.api("GET", "/identity/get/v1", query={"include_xml_source": "1"})
+    except CliError as err:
+        if err.message == NOT_EXIST:
+            raise CliError(NO_IDENTITY_ADVICE) from None
+        raise
     print(result["xml"])
     return 0
 

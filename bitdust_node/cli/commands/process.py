@@ -89,7 +89,10 @@ def start_daemon(ctx: CliContext) -> None:
 def _summary(ctx: CliContext) -> str:
     services = ctx.api("GET", "/service/list/v1")
     on = sorted(s["name"] for s in services if s["state"] == "ON")
-    return f"{len(on)} of {len(services)} services ON: " + ", ".join(on)
+    lines = [f"{len(on)} of {len(services)} services ON: " + ", ".join(on)]
+    # what keeps a running service from working, such as a DHT with no seeds to join
+    lines += [f"{s['name']}: {s['bootstrap_reason']}" for s in services if s.get("bootstrap_reason")]
+    return "\n".join(lines)
 
 
 def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
