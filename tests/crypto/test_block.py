@@ -1,0 +1,96 @@
+"""Encrypted blocks as official nodes make them: every captured block (RelayIn, RelayOut, RelayAck, Files,
+catalog Data) parses, re-serializes byte for byte, carries a valid creator signature, opens with the
+recipient's key, and re-encrypts to the same ciphertext with the same session key and IV."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bitdust_node.crypto import block as blocks
+from bitdust_node.crypto import keys
+from bitdust_node.wire import packet as wire
+from tests.identity.vectors import VECTORS
+
+
+def key_of(scenario: str, name: str) -> Any:
+    return keys.read_private_key(VECTORS / scenario / "keys" / f"{name}.THROWAWAY_TEST_KEY.pem")
+
+
+def captured_blocks() -> Iterator[tuple[str, str, bytes, dict[str, Any]]]:
+    for scenario in ("p2p", "proxy", "storage"):
+        for path in sorted((VECTORS / scenario / "packets").glob("*.json")):
+            doc = json.loads(path.read_text())
+            decoded = doc["decoded"].get("payload")
+            if isinstance(decoded, dict) and decoded.get("kind") == "encrypted_block":
+                payload = wire.parse(doc["raw_utf8"].encode()).payload
+                yield scenario, path.name, payload, decoded
+
+
+def expected_plaintext(plain: dict[str, Any]) -> bytes | None:
+    if "raw_utf8" in plain:
+        return str(plain["raw_utf8"]).encode("utf-8")
+    if "text" in plain:
+        return str(plain["text"]).encode("utf-8")
+    if "hex" in plain:
+        return bytes.fromhex(plain["hex"])
+    if "utf8" in plain:
+        return str(plain["utf8"]).encode("utf-8")
+    return None
+
+
+class CapturedBlockTests(SynchronousTestCase):
+    def test_every_captured_block(self) -> None:
+        count = 0
+        for scenario, where, payload, facts in captured_blocks():
+            block = blocks.parse_block(payload)
+            self.assertEqual(blocks.serialize_block(block), payload, where)
+            self.assertEqual((block.backup_id, block.length), (facts["BackupID"], facts["Length"]), where)
+            signer = key_of(scenario, facts["block_signature_key"])
+            self.assertTrue(blocks.block_signature_valid(block, signer.public_key()), where)
+            recipient = key_of(scenario, facts["session_key_decrypted_with"])
+            session_key = blocks.unwrap_key(recipient, block.wrapped_key)
+            self.assertEqual(session_key.hex(), facts["session_key_hex"], where)
+            plaintext = blocks.open_block(block, recipient)
+            expected = expected_plaintext(facts["plaintext"])
+            if expected is not None:
+                self.assertEqual(plaintext, expected, where)
+            iv = base64.b64decode(json.loads(block.encrypted_data)["iv"])
+            self.assertEqual(blocks.encrypt_data(plaintext, session_key, iv).decode(), block.encrypted_data, where)
+            count += 1
+        self.assertEqual(count, 39)
+
+    def test_the_wrong_key_does_not_open_a_block(self) -> None:
+        scenario, _where, payload, facts = next(captured_blocks())
+        block = blocks.parse_block(payload)
+        other = "alice" if facts["session_key_decrypted_with"] != "alice" else "bob"
+        self.assertRaises(blocks.BlockError, blocks.open_block, block, key_of(scenario, other))
+
+
+class MadeBlockTests(SynchronousTestCase):
+    def test_make_open_and_sign(self) -> None:
+        alice, bob = key_of("proxy", "alice"), key_of("proxy", "bob")
+        made = blocks.make_block(b"\x00secret\xff" * 100, "http://127.0.0.1:8084/alice.xml",
+                                 "routed incoming data", bob.public_key(), alice)
+        again = blocks.parse_block(blocks.serialize_block(made))
+        self.assertEqual(again, made)
+        self.assertTrue(blocks.block_signature_valid(again, alice.public_key()))
+        self.assertFalse(blocks.block_signature_valid(again, bob.public_key()))
+        self.assertEqual(blocks.open_block(again, bob), b"\x00secret\xff" * 100)
+        self.assertNotIn(b"secret", blocks.serialize_block(made))
+
+    def test_tampered_length_and_bad_json_are_refused(self) -> None:
+        alice, bob = key_of("proxy", "alice"), key_of("proxy", "bob")
+        made = blocks.make_block(b"hello", "c", "b", bob.public_key(), alice)
+        fields = json.loads(blocks.serialize_block(made))
+        fields["l"] = 6
+        lying = blocks.parse_block(json.dumps(fields).encode())
+        self.assertRaises(blocks.BlockError, blocks.open_block, lying, bob)
+        for raw in (b"", b"[]", b"{}", json.dumps({**fields, "l": "6"}).encode(),
+                    json.dumps({**fields, "k": "***"}).encode()):
+            self.assertRaises(blocks.BlockError, blocks.parse_block, raw)
+        self.assertRaises(blocks.BlockError, blocks.parse_block, b"x" * 100, max_bytes=10)
