@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
-from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint
+from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
 
 log = Logger()
@@ -125,7 +125,11 @@ class RestAPI:
             if endpoint.service and self.api.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
             result = await defer.maybeDeferred(endpoint.handler, self.api, parsed)
-            reply = result if endpoint.raw else envelope_ok(result, started, endpoint.bare)
+            if isinstance(result, WithMessage):
+                reply = envelope_ok(result.result, started, endpoint.bare)
+                reply["message"] = result.message
+            else:
+                reply = result if endpoint.raw else envelope_ok(result, started, endpoint.bare)
         except BitDustError as err:
             request.setResponseCode(err.http_status)
             reply = envelope_error([err.message], started)

@@ -40,6 +40,14 @@ class ApiContext:
         return found
 
 
+@attrs.frozen
+class WithMessage:
+    """A handler's result with the envelope's `message` lines, as official replies carry them."""
+
+    result: Any
+    message: list[str]
+
+
 # A handler returns the `result` of the envelope (or a Deferred of it) or raises a BitDustError.
 Handler = Callable[[ApiContext, ApiRequest], Any]
 

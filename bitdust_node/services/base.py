@@ -24,6 +24,9 @@ class ServiceDirectory(Protocol):
     def depends_on(self, name: str, other: str) -> bool:
         """Whether `name` depends on `other`, directly or through other services."""
 
+    def state_of(self, name: str) -> str | None:
+        """The state of any service by name (ON, OFF, ...), None for a name the node does not know."""
+
 
 S = TypeVar("S", bound="Service")
 
@@ -67,6 +70,10 @@ class Service:
         if not isinstance(found, other):
             raise ServiceOff(f"{other.machine_name()} is not ON")
         return found
+
+    def service_state(self, name: str) -> str | None:
+        """Another service's state, for answering peers (`service X is off`); reaches none of its objects."""
+        return self._directory.state_of(name)
 
     def start(self) -> defer.Deferred[None]:
         """Open ports, start timers; fire when the service is usable."""

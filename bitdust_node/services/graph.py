@@ -126,6 +126,10 @@ class ServiceGraph:
         managed = self.managed.get(name)
         return managed.service if managed and managed.entry.state == "ON" else None
 
+    def state_of(self, name: str) -> str | None:
+        managed = self.managed.get(name)
+        return managed.entry.state if managed is not None else None
+
     def depends_on(self, name: str, other: str) -> bool:
         return other in self._closure.get(name, frozenset())
 

@@ -1,8 +1,9 @@
 """TCP framing shared by the identity receiver (6661) and the p2p transport (7771).
 
 A frame is a 4-byte big-endian length, then version `1`, a command byte and the payload.
-A `d` payload carries a piece of a "file": 4-byte file id, 4-byte total size (little-endian),
-then at most 16,384 bytes. Pure code: nothing here touches the reactor.
+A `d` payload carries a piece of a "file": 4-byte file id, 4-byte total size (signed int32,
+little-endian, as official nodes pack them with struct 'i'), then at most 16,384 bytes. `o` carries
+the file id, `a` the file id, a space and a reason. Pure code: nothing here touches the reactor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ OK = b"o"
 ABORT = b"a"
 COMMANDS = frozenset({HELLO, WAZAP, DATA, OK, ABORT})
 MAX_CHUNK = 16_384
-_DATA_HEADER = struct.Struct("<II")
+_DATA_HEADER = struct.Struct("<ii")
+_FILE_ID = struct.Struct("<i")
 # the largest legal frame: version + command + data header + one chunk
 MAX_FRAME = 2 + _DATA_HEADER.size + MAX_CHUNK
 _LENGTH = struct.Struct(">I")
@@ -59,13 +61,31 @@ def encode_data(file_id: int, data: bytes) -> list[bytes]:
 
 
 def encode_ok(file_id: int) -> bytes:
-    return encode_frame(OK, struct.pack("<I", file_id))
+    return encode_frame(OK, _FILE_ID.pack(file_id))
+
+
+def decode_ok(payload: bytes) -> int:
+    if len(payload) != _FILE_ID.size:
+        raise FrameError("ok frame must hold one file id")
+    return int(_FILE_ID.unpack(payload)[0])
+
+
+def encode_abort(file_id: int, reason: str) -> bytes:
+    return encode_frame(ABORT, _FILE_ID.pack(file_id) + b" " + reason.encode("utf-8")[:200])
+
+
+def decode_abort(payload: bytes) -> tuple[int, str]:
+    if len(payload) < _FILE_ID.size:
+        raise FrameError("abort frame too short")
+    return int(_FILE_ID.unpack_from(payload)[0]), payload[_FILE_ID.size :].strip().decode("utf-8", "replace")
 
 
 def decode_data(payload: bytes) -> DataChunk:
     if len(payload) < _DATA_HEADER.size:
         raise FrameError("data frame too short")
     file_id, total = _DATA_HEADER.unpack_from(payload)
+    if total < 0:
+        raise FrameError(f"negative file size {total}")
     chunk = payload[_DATA_HEADER.size :]
     if len(chunk) > MAX_CHUNK:
         raise FrameError("data chunk too large")
@@ -104,7 +124,10 @@ class FileAssembler:
 
     max_file_size: int
     max_files: int = 4
+    # bytes announced by all files in flight together; None = max_files x max_file_size
+    max_total: int | None = None
     _parts: dict[int, tuple[int, bytearray]] = attrs.field(factory=dict)
+    _announced: int = 0
 
     def add(self, chunk: DataChunk) -> bytes | None:
         """The whole file once its last chunk arrived, else None."""
@@ -113,16 +136,28 @@ class FileAssembler:
         total, buffer = self._parts.get(chunk.file_id, (chunk.total_size, bytearray()))
         if total != chunk.total_size:
             raise FrameError("file size changed between chunks")
-        if chunk.file_id not in self._parts and len(self._parts) >= self.max_files:
-            raise FrameError("too many files in flight")
+        if chunk.file_id not in self._parts:
+            if len(self._parts) >= self.max_files:
+                raise FrameError(f"more than {self.max_files} files in flight")
+            if self.max_total is not None and self._announced + total > self.max_total:
+                raise FrameError(f"files in flight would pass {self.max_total} bytes")
+            self._announced += total
         buffer += chunk.chunk
         if len(buffer) > total:
             raise FrameError("file is longer than announced")
         if len(buffer) == total:
             self._parts.pop(chunk.file_id, None)
+            self._announced -= total
             return bytes(buffer)
         self._parts[chunk.file_id] = (total, buffer)
         return None
+
+    def drop(self, file_id: int) -> bool:
+        """Forget a file the sender aborted; whether it was in flight."""
+        found = self._parts.pop(file_id, None)
+        if found is not None:
+            self._announced -= found[0]
+        return found is not None
 
     def in_flight(self) -> int:
         return len(self._parts)

@@ -1,0 +1,31 @@
+"""service_p2p_hookups: first contact (Identity ping and Ack) and peers' requests for my services."""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from bitdust_node.services.base import Service
+from bitdust_node.services.gateway import GatewayService
+from bitdust_node.transport.hookups import Hookups
+
+
+class P2pHookupsService(Service):
+    name = "p2p_hookups"
+    needs_identity = True
+
+    hookups: Hookups | None = None
+
+    def start(self) -> defer.Deferred[None]:
+        gateway = self.need(GatewayService).gateway
+        assert gateway is not None
+        self.hookups = Hookups(gateway, self.ctx.identity, self.ctx.identity_cache, self.ctx.reactor, self._state_of)
+        return defer.succeed(None)
+
+    def _state_of(self, service_name: str) -> str | None:
+        return self.service_state(service_name.removeprefix("service_"))
+
+    def stop(self) -> defer.Deferred[None]:
+        if self.hookups is not None:
+            self.hookups.close()
+        self.hookups = None
+        return defer.succeed(None)

@@ -1,0 +1,60 @@
+"""service_tcp_connections: the peer-to-peer TCP port (`services/tcp-connections/tcp-port`) and its connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+
+from bitdust_node.net.addresses import peer_facing_address
+from bitdust_node.net.ports import PortSet
+from bitdust_node.services.base import Service
+from bitdust_node.transport.connection import TcpConnection
+from bitdust_node.transport.tcp import TcpNode
+
+# many peers dial at once after a restart of a busy router
+LISTEN_BACKLOG = 512
+
+
+class TcpConnectionsService(Service):
+    name = "tcp_connections"
+
+    tcp: TcpNode | None = None
+    _port: Any = None
+
+    def start(self) -> defer.Deferred[None]:
+        ctx = self.ctx
+        self._ports = PortSet(ctx.reactor)
+        tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway)
+        port = int(self.setting("tcp-port"))
+        self._port = self._ports.listen_tcp(port, tcp.factory(), ctx.bind_address, LISTEN_BACKLOG)
+        self.tcp = tcp
+        return defer.succeed(None)
+
+    def stop(self) -> defer.Deferred[None]:
+        tcp, self.tcp = self.tcp, None
+        closing = self._ports.close_all()
+        if tcp is not None:
+            closing.addCallback(lambda _: tcp.close_all())
+        return closing
+
+    def my_address(self) -> tuple[str, int]:
+        """Where peers reach me: the address my identity's tcp contact names."""
+        return peer_facing_address(self.ctx.bind_address), int(self._port.getHost().port)
+
+    def _my_idurl(self) -> str:
+        me = self.ctx.identity.current
+        return me.idurl if me is not None else ""
+
+    def _no_gateway(self, connection: TcpConnection, data: bytes) -> None:
+        assert self.tcp is not None
+        self.tcp.count("files_without_gateway")
+
+    def status(self) -> dict[str, object]:
+        if self.tcp is None:
+            return {}
+        return {
+            "tcp_port": self.my_address()[1],
+            "connections": len(self.tcp.connections),
+            "counters": dict(self.tcp.counters),
+        }

@@ -1,0 +1,293 @@
+"""One peer-to-peer TCP connection (PROTOCOL-P2P.md section 1): hello/wazap handshake, then signed
+packets as "files" in 16 KiB `d` chunks, each acknowledged by `o`.
+
+Better than official and by design: a handshake deadline, an idle timeout, a bounded send queue with
+back-pressure from the socket (IPushProducer), and caps on incoming files and their bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+from twisted.internet import defer, interfaces, protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull
+from bitdust_node.transport.limits import TcpLimits
+from bitdust_node.wire import tcp_frames
+
+if TYPE_CHECKING:
+    from bitdust_node.net.clock import DelayedCall
+
+log = Logger()
+Address = tuple[str, int]
+_HELLO_ADDRESS = re.compile(rb"([0-9A-Za-z.\-\[\]:]{1,255}):(\d{1,5})")
+
+
+class State(enum.Enum):
+    CLIENT = "CLIENT?"
+    SERVER = "SERVER?"
+    CONNECTED = "CONNECTED"
+    CLOSED = "CLOSED"
+
+
+def parse_hello(payload: bytes) -> tuple[Address, str] | None:
+    """`<host>:<port> <idurl>` as official receivers accept it, or None."""
+    parts = payload.split(b" ")
+    if len(parts) != 2:
+        return None
+    match = _HELLO_ADDRESS.fullmatch(parts[0])
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        return None
+    try:
+        return (match.group(1).decode("ascii"), int(match.group(2))), parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+class ConnectionOwner(Protocol):
+    """What a connection tells the TCP node it belongs to (transport/tcp.py implements it)."""
+
+    limits: TcpLimits
+    clock: Any
+
+    def my_hello(self) -> bytes: ...
+
+    def my_idurl(self) -> bytes: ...
+
+    def next_file_id(self) -> int: ...
+
+    def connection_ready(self, connection: TcpConnection) -> None: ...
+
+    def connection_closed(self, connection: TcpConnection) -> None: ...
+
+    def file_received(self, connection: TcpConnection, data: bytes) -> None: ...
+
+    def refused(self, connection: TcpConnection, reason: str) -> None: ...
+
+
+@attrs.define(eq=False)
+class OutgoingFile:
+    file_id: int
+    frames: collections.deque[bytes]
+    size: int
+    done: defer.Deferred[None]
+
+
+@implementer(interfaces.IPushProducer)
+class TcpConnection(protocol.Protocol):
+    def __init__(self, owner: ConnectionOwner, dialed: Address | None = None) -> None:
+        self.owner = owner
+        self.limits = owner.limits
+        # where we dialed; for an incoming connection, where its hello says the peer listens
+        self.address: Address | None = dialed
+        self.state = State.CLIENT if dialed is not None else State.SERVER
+        self.peer_idurl = ""
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._decoder = tcp_frames.FrameDecoder()
+        self._incoming = tcp_frames.FileAssembler(
+            max_file_size=self.limits.max_file_bytes,
+            max_files=self.limits.max_incoming_files,
+            max_total=self.limits.max_incoming_bytes,
+        )
+        self._queue: collections.deque[OutgoingFile] = collections.deque()
+        self._queued_bytes = 0
+        self._awaiting_ok: dict[int, OutgoingFile] = {}
+        self._paused = False
+        self._writing = False
+        self._timer: DelayedCall | None = None
+        # why pending sends fail when the connection goes (a failed dial says more than "closed")
+        self.failure: Exception | None = None
+
+    # -- life
+
+    def connectionMade(self) -> None:
+        transport: Any = self.transport
+        if hasattr(transport, "setTcpNoDelay"):
+            transport.setTcpNoDelay(True)  # one packet is often one small frame: no Nagle delay
+        transport.registerProducer(self, True)
+        self._arm(self.limits.handshake_timeout, "no handshake")
+        if self.state is State.CLIENT:
+            self._write(tcp_frames.encode_frame(tcp_frames.HELLO, self.owner.my_hello()))
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.state = State.CLOSED
+        self._disarm()
+        failure = self.failure or ConnectionClosed(f"connection to {self.describe()} closed")
+        pending = [*self._awaiting_ok.values(), *self._queue]
+        self._awaiting_ok.clear()
+        self._queue.clear()
+        self._queued_bytes = 0
+        for item in pending:
+            if not item.done.called:
+                item.done.errback(failure)
+        self.owner.connection_closed(self)
+
+    def close(self, reason: str, abort: bool = False) -> None:
+        transport: Any = self.transport
+        if transport is None or self.state is State.CLOSED:
+            return
+        if reason:
+            log.info("closing connection {peer}: {why}", peer=self.describe(), why=reason)
+        if abort:
+            transport.abortConnection()
+        else:
+            transport.loseConnection()
+
+    def describe(self) -> str:
+        if self.address is not None:
+            return f"{self.address[0]}:{self.address[1]}"
+        transport: Any = self.transport
+        peer = transport.getPeer() if transport is not None else None
+        return f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+
+    # -- timers: before the handshake a deadline, after it an idle timeout
+
+    def _arm(self, seconds: float, why: str) -> None:
+        self._disarm()
+        self._timer = self.owner.clock.callLater(seconds, self._expired, why)
+
+    def _disarm(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _expired(self, why: str) -> None:
+        self._timer = None
+        self.owner.refused(self, "timeout: " + why)
+        self.close(why, abort=True)
+
+    def _touch(self) -> None:
+        if self.state is State.CONNECTED:
+            self._arm(self.limits.idle_timeout, "idle")
+
+    # -- bytes in
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        try:
+            for frame in self._decoder.feed(data):
+                if self.state is State.CLOSED:
+                    return
+                self._frame(frame)
+        except tcp_frames.FrameError as err:
+            self.owner.refused(self, str(err))
+            self.close(str(err), abort=True)
+
+    def _frame(self, frame: tcp_frames.Frame) -> None:
+        command = frame.command
+        if self.state is State.SERVER:
+            self._server_handshake(frame)
+        elif self.state is State.CLIENT:
+            if command != tcp_frames.WAZAP:
+                raise tcp_frames.FrameError(f"expected wazap, got {command!r}")
+            self.peer_idurl = frame.payload.decode("ascii", "replace")
+            self._connected()
+        elif command == tcp_frames.DATA:
+            chunk = tcp_frames.decode_data(frame.payload)
+            whole = self._incoming.add(chunk)
+            self._touch()
+            if whole is not None:
+                self._write(tcp_frames.encode_ok(chunk.file_id))
+                self.owner.file_received(self, whole)
+        elif command == tcp_frames.OK:
+            self._acknowledged(tcp_frames.decode_ok(frame.payload))
+        elif command == tcp_frames.ABORT:
+            file_id, _reason = tcp_frames.decode_abort(frame.payload)
+            self._incoming.drop(file_id)
+        elif command == tcp_frames.WAZAP:
+            self._touch()  # a keep-alive
+        else:
+            raise tcp_frames.FrameError(f"unexpected {command!r} after the handshake")
+
+    def _server_handshake(self, frame: tcp_frames.Frame) -> None:
+        hello = parse_hello(frame.payload) if frame.command == tcp_frames.HELLO else None
+        if hello is None:
+            raise tcp_frames.FrameError("the first frame is not a valid hello")
+        self.address, self.peer_idurl = hello
+        self._write(tcp_frames.encode_frame(tcp_frames.WAZAP, self.owner.my_idurl()))
+        self._connected()
+
+    def _connected(self) -> None:
+        self.state = State.CONNECTED
+        self._touch()
+        self.owner.connection_ready(self)
+        self._pump()
+
+    # -- bytes out
+
+    def send_file(self, data: bytes) -> defer.Deferred[None]:
+        """Queue one file; fires when the peer acknowledged it (`o`), fails if the connection goes."""
+        if self.state is State.CLOSED:
+            return defer.fail(ConnectionClosed(f"connection to {self.describe()} is closed"))
+        full = len(self._queue) >= self.limits.max_queue_files
+        if full or self._queued_bytes + len(data) > self.limits.max_queue_bytes:
+            return defer.fail(SendQueueFull(f"send queue to {self.describe()} is full"))
+        if len(data) > self.limits.max_file_bytes:
+            return defer.fail(SendQueueFull(f"a file of {len(data)} bytes is over the cap"))
+        file_id = self.owner.next_file_id()
+        frames = collections.deque(tcp_frames.encode_data(file_id, data))
+        item = OutgoingFile(file_id, frames, len(data), defer.Deferred())
+        self._queue.append(item)
+        self._queued_bytes += len(data)
+        self._pump()
+        return item.done
+
+    def keep_alive(self) -> None:
+        if self.state is State.CONNECTED:
+            self._write(tcp_frames.encode_frame(tcp_frames.WAZAP, self.owner.my_idurl()))
+
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def _pump(self) -> None:
+        """Write chunks of the oldest file until the socket pushes back or too many await `o`."""
+        if self._writing or self.state is not State.CONNECTED:
+            return
+        self._writing = True
+        try:
+            while self._queue and not self._paused and self.state is State.CONNECTED:
+                item = self._queue[0]
+                if not item.frames:
+                    self._queue.popleft()
+                    self._queued_bytes -= item.size
+                    continue
+                if item.file_id not in self._awaiting_ok and len(self._awaiting_ok) >= self.limits.max_unacked_files:
+                    return
+                self._awaiting_ok[item.file_id] = item
+                self._write(item.frames.popleft())
+        finally:
+            self._writing = False
+
+    def _acknowledged(self, file_id: int) -> None:
+        item = self._awaiting_ok.pop(file_id, None)
+        if item is None:
+            return
+        self._touch()
+        if item.frames:  # acknowledged before all was sent: the peer is not an honest one
+            raise tcp_frames.FrameError("ok for a file not sent whole")
+        item.done.callback(None)
+        self._pump()
+
+    def _write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        transport: Any = self.transport
+        transport.write(data)
+
+    # IPushProducer: the socket's buffer says when to stop and go on
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._pump()
+
+    def stopProducing(self) -> None:
+        self._paused = True

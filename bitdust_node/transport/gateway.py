@@ -1,0 +1,328 @@
+"""Packets in and out (PROTOCOL-P2P.md sections 2 and 3.2).
+
+Out: a packet signed with my key goes to the peer's contacts (the best one, or every one when `wide`).
+In: a file from a transport is parsed, its creator's identity found (carried by an Identity packet,
+cached, or fetched from its identity server), its signature verified; only then does anyone see it:
+the request it answers (same PacketID, an allowed reply, from the node asked, to me), or else the
+handlers registered for its command. Every wait has a timeout, every queue a bound.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bitdust_node.crypto import keys
+from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
+from bitdust_node.errors import BitDustError
+from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.identity.signing import verify_identity
+from bitdust_node.transport.errors import NoContacts, TransportError
+from bitdust_node.wire import identity_xml
+from bitdust_node.wire import packet as wire
+from bitdust_node.wire.identity_xml import Identity
+from bitdust_node.wire.packet import Packet
+
+log = Logger()
+# official nodes wait 15 s (services/gateway/p2p-timeout), the captured ones 20 s
+DEFAULT_TIMEOUT = 20.0
+IDENTITY_FETCH_TIMEOUT = 15.0
+
+
+class PeerTransport(Protocol):
+    """One way to carry a file to a contact (the TCP transport; the proxy client later)."""
+
+    proto: str
+
+    def send_to(self, contact: str, data: bytes) -> defer.Deferred[None]: ...
+
+
+class Timeout(BitDustError):
+    """No answer came in time."""
+
+    http_status = 504
+    exit_code = 1
+
+
+@attrs.frozen
+class Inbound:
+    """A verified packet and what the gateway knows of how it came."""
+
+    packet: Packet
+    creator: Identity
+    for_me: bool
+    raw: bytes
+
+
+Handler = Callable[[Inbound], object]
+
+
+@attrs.define(eq=False)
+class _Pending:
+    request: Packet
+    deferred: defer.Deferred[Packet]
+
+
+@attrs.define
+class GatewayLimits:
+    max_pending_requests: int = 10_000
+    # packets whose creator's identity is being fetched or checked at once
+    max_verifying: int = 256
+    max_public_keys: int = 4096
+
+
+class Gateway:
+    def __init__(self, clock: Any, me: MyIdentityHolder, cache: IdentityCache, limits: GatewayLimits | None = None):
+        self.clock = clock
+        self.me = me
+        self.cache = cache
+        self.limits = limits or GatewayLimits()
+        self.transports: dict[str, PeerTransport] = {}
+        self.handlers: dict[str, list[Handler]] = collections.defaultdict(list)
+        self._pending: dict[str, list[_Pending]] = {}
+        self._pending_count = 0
+        self._verifying = 0
+        self._public_keys: dict[str, rsa.RSAPublicKey] = {}
+        self.ids = wire.UniqueIds(clock.seconds())
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.dropped: collections.Counter[str] = collections.Counter()
+
+    # -- wiring
+
+    def attach(self, transport: PeerTransport) -> Callable[[], None]:
+        self.transports[transport.proto] = transport
+
+        def detach() -> None:
+            if self.transports.get(transport.proto) is transport:
+                del self.transports[transport.proto]
+
+        return detach
+
+    def register(self, command: str, handler: Handler) -> Callable[[], None]:
+        self.handlers[command].append(handler)
+
+        def unregister() -> None:
+            if handler in self.handlers[command]:
+                self.handlers[command].remove(handler)
+
+        return unregister
+
+    # -- out
+
+    def outbox(
+        self, command: str, remote_id: str, payload: bytes, packet_id: str | None = None, owner_id: str | None = None,
+    ) -> Packet:
+        """A packet from me, signed with my master key (KeyID `master$<my global id>`)."""
+        me = self.me.require()
+        unsigned = Packet(
+            command=command,
+            owner_id=owner_id or me.idurl,
+            creator_id=me.idurl,
+            packet_id=packet_id or self.ids.next(),
+            date=wire.packet_date(self.clock.seconds()),
+            payload=payload,
+            remote_id=remote_id,
+            key_id="master$" + me.global_id,
+        )
+        return sign_packet(unsigned, me.key)
+
+    def send(self, packet: Packet, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
+        """Hand the packet to the peer: its first usable contact (then the next on failure), or all when `wide`."""
+        contacts = [c for c in remote.contacts if c.split("://", 1)[0] in self.transports]
+        if not contacts:
+            return defer.fail(NoContacts(f"{remote.sources[0]} has no contact this node can use"))
+        data = wire.serialize(packet)
+        self.counters["packets_out"] += 1
+        if wide:
+            sends = [self._send_to(c, data) for c in contacts]
+            done = defer.DeferredList(sends, consumeErrors=True)
+            return done.addCallback(lambda results: _any_ok(results, remote))
+        return self._send_first(contacts, data)
+
+    def _send_to(self, contact: str, data: bytes) -> defer.Deferred[None]:
+        return self.transports[contact.split("://", 1)[0]].send_to(contact, data)
+
+    def _send_first(self, contacts: list[str], data: bytes) -> defer.Deferred[None]:
+        d = self._send_to(contacts[0], data)
+        if len(contacts) > 1:
+            d.addErrback(lambda failure: failure.trap(TransportError) and self._send_first(contacts[1:], data))
+        return d
+
+    def request(
+        self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
+    ) -> defer.Deferred[Packet]:
+        """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever."""
+        if self._pending_count >= self.limits.max_pending_requests:
+            return defer.fail(TransportError("too many requests are waiting for answers"))
+        answer: defer.Deferred[Packet] = defer.Deferred()
+        pending = _Pending(packet, answer)
+        key = packet.packet_id.lower()
+        self._pending.setdefault(key, []).append(pending)
+        self._pending_count += 1
+        timer = self.clock.callLater(timeout, self._timed_out, pending, timeout)
+
+        def forget(result: Any) -> Any:
+            if timer.active():
+                timer.cancel()
+            waiting = self._pending.get(key, [])
+            if pending in waiting:
+                waiting.remove(pending)
+                self._pending_count -= 1
+                if not waiting:
+                    del self._pending[key]
+            return result
+
+        answer.addBoth(forget)
+        sent = self.send(packet, remote, wide)
+        sent.addErrback(lambda failure: answer.errback(failure) if not answer.called else None)
+        return answer
+
+    def _timed_out(self, pending: _Pending, timeout: float) -> None:
+        if not pending.deferred.called:
+            self.counters["requests_timed_out"] += 1
+            request = pending.request
+            pending.deferred.errback(Timeout(f"no answer to {request.command}({request.packet_id}) in {timeout:g} s"))
+
+    def reply(self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False) -> defer.Deferred[None]:
+        """Ack or Fail: same PacketID, Owner = Creator = me, to the request's owner (its creator's contacts)."""
+        answer = self.outbox(command, request.packet.owner_id, payload, packet_id=request.packet.packet_id)
+        d = self.send(answer, request.creator, wide)
+        d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command,
+                                        to=request.creator.sources[0], why=f.getErrorMessage()))
+        return d
+
+    # -- in
+
+    def file_received(self, data: bytes) -> defer.Deferred[None]:
+        """A whole file from a transport; fires when it has been dealt with (never fails)."""
+        self.counters["packets_in"] += 1
+        if self._verifying >= self.limits.max_verifying:
+            self._drop("busy", "too many packets waiting for verification")
+            return defer.succeed(None)
+        self._verifying += 1
+        d = defer.ensureDeferred(self._process(data))
+
+        def done(result: Any) -> None:
+            self._verifying -= 1
+            if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
+                log.failure("inbound packet handling crashed", result)
+
+        return d.addBoth(done)
+
+    def _drop(self, reason: str, detail: str) -> None:
+        self.dropped[reason] += 1
+        log.info("packet dropped ({reason}): {detail}", reason=reason, detail=detail)
+
+    async def _process(self, data: bytes) -> None:
+        try:
+            packet = wire.parse(data)
+        except wire.PacketFormatError as err:
+            self._drop("malformed", str(err))
+            return
+        creator = await self._creator_identity(packet)
+        if creator is None:
+            return
+        if not packet_signature_valid(packet, self._public_key(creator)):
+            self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
+            return
+        me = self.me.current
+        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data)
+        if inbound.for_me and self._answers_pending(inbound):
+            return
+        handlers = self.handlers.get(packet.command)
+        if not handlers:
+            self._drop("unhandled", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
+            return
+        for handler in list(handlers):
+            try:
+                await defer.maybeDeferred(handler, inbound)
+            except Exception as err:
+                log.failure("handler of {cmd} failed", cmd=packet.command)
+                self._drop("handler_error", repr(err))
+
+    async def _creator_identity(self, packet: Packet) -> Identity | None:
+        creator_id = packet.creator_id
+        if packet.command == "Identity" and packet.owner_id == creator_id and _names(packet.payload, creator_id):
+            return self._carried_identity(packet)
+        known = self.cache.get(creator_id)
+        if known is not None:
+            return known
+        try:
+            fetching = defer.ensureDeferred(self.cache.fetch(creator_id))
+            fetching.addTimeout(IDENTITY_FETCH_TIMEOUT, self.clock)
+            return await fetching
+        except (BitDustError, defer.TimeoutError, identity_xml.IdentityFormatError) as err:
+            self._drop("creator_unknown", f"identity of {creator_id[:200]} not available: {err}")
+            return None
+
+    def _carried_identity(self, packet: Packet) -> Identity | None:
+        """An Identity packet carries its creator's identity: checked, then kept in the cache."""
+        try:
+            carried = identity_xml.parse(packet.payload)
+        except identity_xml.IdentityFormatError as err:
+            self._drop("bad_identity", str(err))
+            return None
+        if packet.creator_id not in carried.sources or not verify_identity(carried):
+            self._drop("bad_identity", f"identity in {packet.packet_id} is not {packet.creator_id}'s or not signed")
+            return None
+        known = self.cache.get(packet.creator_id)
+        if known is not None and known.publickey != carried.publickey:
+            self._drop("bad_identity", f"{packet.creator_id} came with another public key")
+            return None
+        if not packet_signature_valid(packet, self._public_key(carried)):
+            self._drop("bad_signature", f"Identity({packet.packet_id}) from {packet.creator_id}")
+            return None
+        # the newer of the two becomes the cached one; the packet is checked against what it carries
+        self.cache.accept(packet.creator_id, packet.payload)
+        return carried
+
+    def _public_key(self, identity: Identity) -> rsa.RSAPublicKey:
+        found = self._public_keys.get(identity.publickey)
+        if found is None:
+            if len(self._public_keys) >= self.limits.max_public_keys:
+                self._public_keys.clear()
+            found = self._public_keys[identity.publickey] = keys.public_key_from_openssh(identity.publickey)
+        return found
+
+    def _answers_pending(self, inbound: Inbound) -> bool:
+        packet = inbound.packet
+        for pending in list(self._pending.get(packet.packet_id.lower(), [])):
+            request = pending.request
+            if not packet.is_reply_to(request.command):
+                continue
+            if request.remote_id not in (packet.owner_id, packet.creator_id):
+                continue
+            if not pending.deferred.called:
+                self.counters["answers_matched"] += 1
+                pending.deferred.callback(packet)
+                return True
+        return False
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "packets_in": self.counters["packets_in"],
+            "packets_out": self.counters["packets_out"],
+            "pending_requests": self._pending_count,
+            "dropped": dict(self.dropped),
+        }
+
+
+def _any_ok(results: list[tuple[bool, Any]], remote: Identity) -> None:
+    if not any(ok for ok, _ in results):
+        failure = next(value for ok, value in results if not ok)
+        raise TransportError(f"no contact of {remote.sources[0]} took the packet: {failure.getErrorMessage()}")
+
+
+def _names(xml: bytes, idurl: str) -> bool:
+    """Whether an Identity packet's payload is its creator's own identity (not one it passes on)."""
+    try:
+        return idurl in identity_xml.parse(xml).sources
+    except identity_xml.IdentityFormatError:
+        return True  # malformed: the carried-identity check refuses it with the reason

@@ -1,0 +1,28 @@
+"""The bounds of the TCP transport: every wait has a timeout, every queue a size."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class TcpLimits:
+    # official nodes give a dialing or greeting peer 10 s too
+    handshake_timeout: float = 10.0
+    connect_timeout: float = 10.0
+    # official nodes never close idle connections; keep-alives (every 10 s from routed users) keep them open
+    idle_timeout: float = 300.0
+    # a signed packet as one file: large Data packets stay well below this
+    max_file_bytes: int = 64 * 1024 * 1024
+    # official receivers drop a peer with 40 incoming files open at once; so do we
+    max_incoming_files: int = 39
+    max_incoming_bytes: int = 128 * 1024 * 1024
+    # official senders have at most 20 files in flight per connection
+    max_unacked_files: int = 20
+    max_queue_files: int = 1000
+    max_queue_bytes: int = 256 * 1024 * 1024
+    max_connections: int = 2048
+    max_connections_per_host: int = 64
+    # backoff after failed dials: 1, 2, 4 ... 60 s, each with +-25 % jitter
+    backoff_first: float = 1.0
+    backoff_max: float = 60.0
