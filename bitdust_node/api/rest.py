@@ -10,6 +10,7 @@ import hmac
 import importlib
 import json
 import pkgutil
+import re
 import time
 from typing import Any
 
@@ -71,6 +72,11 @@ def envelope_error(errors: list[str], started: float) -> dict[str, Any]:
     return {"status": "ERROR", "errors": errors, "execution": f"{time.perf_counter() - started:.6f}"}
 
 
+def _pattern(path: str) -> str:
+    """`/a/<name>/v1` -> a regex with a named group for each `<name>` (one path segment)."""
+    return re.sub(r"<([a-z_]+)>", r"(?P<\1>[A-Za-z0-9_.@$-]{1,100})", re.escape(path))
+
+
 class RestAPI:
     app = Klein()
 
@@ -78,7 +84,9 @@ class RestAPI:
         self.api = api
         self._secret = secret
         load_endpoint_modules()
-        self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
+        self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS if "<" not in e.path}
+        # paths with a part that varies, like /message/receive/<consumer>/v1
+        self.patterns = [(e, re.compile(_pattern(e.path))) for e in ENDPOINTS if "<" in e.path]
 
     def site(self) -> Site:
         # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
@@ -92,6 +100,16 @@ class RestAPI:
         given = request.getHeader(SECRET_HEADER) or b""
         if not given or not hmac.compare_digest(given, self._secret.encode()):
             raise Unauthorized("api_secret header is missing or wrong")
+
+    def _route(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
+        endpoint = self.routes.get((method, path))
+        if endpoint is not None:
+            return endpoint, {}
+        for candidate, pattern in self.patterns:
+            match = pattern.fullmatch(path)
+            if candidate.method == method and match:
+                return candidate, match.groupdict()
+        raise NotFound(f"method {method} {path} was not found")
 
     @staticmethod
     def _parse(request: CappedRequest) -> ApiRequest:
@@ -118,10 +136,10 @@ class RestAPI:
             self._check_secret(request)
             method = request.method.decode()
             path = request.path.decode(errors="replace")
-            endpoint = self.routes.get((method, path))
-            if endpoint is None:
-                raise NotFound(f"method {method} {path} was not found")
+            endpoint, path_args = self._route(method, path)
             parsed = self._parse(request)
+            if path_args:
+                parsed = ApiRequest(args={**parsed.args, **path_args}, body=parsed.body)
             if endpoint.service and self.api.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
             result = await defer.maybeDeferred(endpoint.handler, self.api, parsed)

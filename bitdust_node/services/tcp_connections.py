@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from bitdust_node.net.addresses import peer_facing_address
+from bitdust_node.net.addresses import ANY_ADDRESSES, peer_facing_address
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 from bitdust_node.transport.connection import TcpConnection
@@ -25,7 +25,9 @@ class TcpConnectionsService(Service):
     def start(self) -> defer.Deferred[None]:
         ctx = self.ctx
         self._ports = PortSet(ctx.reactor)
-        tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway)
+        # a node bound to one address dials from it too
+        bound = ctx.bind_address not in ANY_ADDRESSES
+        tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway, bind_source=bound)
         port = int(self.setting("tcp-port"))
         self._port = self._ports.listen_tcp(port, tcp.factory(), ctx.bind_address, LISTEN_BACKLOG)
         self.tcp = tcp

@@ -161,7 +161,7 @@ class TcpConnection(protocol.Protocol):
 
     def _expired(self, why: str) -> None:
         self._timer = None
-        self.owner.refused(self, "timeout: " + why)
+        self.owner.refused(self, "timeout " + why)
         self.close(why, abort=True)
 
     def _touch(self) -> None:

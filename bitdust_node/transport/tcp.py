@@ -87,9 +87,11 @@ class TcpNode:
         on_file: FileHandler,
         limits: TcpLimits | None = None,
         rng: random.Random | None = None,
+        bind_source: bool = False,
     ) -> None:
         self.reactor = reactor
         self.clock = reactor
+        self.bind_source = bind_source
         self.limits = limits or TcpLimits()
         self._my_address = my_address
         self._my_idurl = my_idurl
@@ -209,8 +211,12 @@ class TcpNode:
             self._backoff[address] = (failures, self.clock.seconds() + 1.0)
             return None
         connection = self.track(TcpConnection(self, dialed=address), address[0])
+        host, _port = self._my_address()
+        # from the address I listen on: the peer sees the same host my hello and identity name
+        source = (host, 0) if self.bind_source else None
         self.reactor.connectTCP(
-            address[0], address[1], _Outgoing(self, connection, address), timeout=self.limits.connect_timeout
+            address[0], address[1], _Outgoing(self, connection, address), timeout=self.limits.connect_timeout,
+            bindAddress=source,
         )
         self.count("dials")
         return connection

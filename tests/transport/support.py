@@ -14,24 +14,28 @@ SERVER = "127.0.0.40"
 USERS = {"alice": "127.0.0.41", "bob": "127.0.0.42", "carl": "127.0.0.43"}
 
 
-def user_settings(**extra: Any) -> dict[str, Any]:
+def user_settings(dht: bool = False, **extra: Any) -> dict[str, Any]:
+    """A user of the test network; with `dht`, joined to the DHT through the server (genesis)."""
     settings: dict[str, Any] = {
         "services/identity-propagate/known-servers": f"{SERVER}:8084",
         "services/identity-propagate/min-servers": 1,
         "personal/private-key-size": 1024,
-        "services/entangled-dht/enabled": False,
+        "services/entangled-dht/enabled": dht,
+        "services/entangled-dht/known-nodes": f"{SERVER}:14441",
     }
     settings.update(extra)
     return settings
 
 
-async def start_server(test: TestCase) -> Node:
+async def start_server(test: TestCase, dht: bool = False) -> Node:
     server = {"services/identity-server/enabled": True, "services/identity-server/host": SERVER}
-    return await start_node(test, SERVER, user_settings(**server))
+    settings = user_settings(dht, **server)
+    settings["services/entangled-dht/known-nodes"] = "genesis"
+    return await start_node(test, SERVER, settings)
 
 
-async def start_user(test: TestCase, name: str, create: bool = True, **extra: Any) -> Node:
-    node = await start_node(test, USERS[name], user_settings(**extra))
+async def start_user(test: TestCase, name: str, create: bool = True, dht: bool = False, **extra: Any) -> Node:
+    node = await start_node(test, USERS[name], user_settings(dht, **extra))
     if create:
         status, reply = await api(node, "POST", "/identity/create/v1", {"username": name})
         test.assertEqual(status, 200, reply)

@@ -1,0 +1,157 @@
+"""Sending and receiving private messages (section 6): a handshake ping unless the peer answered lately,
+the Message packet sent wide and Acked (`unread`, or empty when a consumer took it), duplicates dropped,
+everything kept in the history. Consumers (REST long polls) take incoming messages as they arrive."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import attrs
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bitdust_node.crypto import keys
+from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.messages import message as sealed
+from bitdust_node.messages.history import MessageHistory, StoredMessage
+from bitdust_node.transport.gateway import Gateway, Inbound
+from bitdust_node.transport.hookups import Hookups
+from bitdust_node.wire.identity_xml import parse_idurl
+
+log = Logger()
+# the official sender skips the handshake for a peer that answered this recently
+HANDSHAKE_FRESH_FOR = 300.0
+ACK_TIMEOUT = 15.0
+PING_TIMEOUT = 30.0
+MAX_CONSUMERS = 64
+MAX_QUEUED_PER_CONSUMER = 1000
+# a consumer that stopped polling keeps its queue this long, so no message falls between two polls
+CONSUMER_LINGER = 120.0
+
+
+@attrs.define(eq=False)
+class Consumer:
+    queue: collections.deque[dict[str, Any]] = attrs.field(
+        factory=lambda: collections.deque(maxlen=MAX_QUEUED_PER_CONSUMER)
+    )
+    waiting: list[defer.Deferred[None]] = attrs.field(factory=list)
+    last_poll: float = 0.0
+
+
+def key_id_of(idurl: str) -> str:
+    return "master$" + parse_idurl(idurl).global_id
+
+
+class Messenger:
+    def __init__(
+        self,
+        gateway: Gateway,
+        hookups: Hookups,
+        me: MyIdentityHolder,
+        cache: IdentityCache,
+        history: MessageHistory,
+        clock: Any,
+    ) -> None:
+        self.gateway = gateway
+        self.hookups = hookups
+        self.me = me
+        self.cache = cache
+        self.history = history
+        self.clock = clock
+        self.consumers: dict[str, Consumer] = {}
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._unregister = gateway.register("Message", self.message_received)
+
+    def close(self) -> None:
+        self._unregister()
+        for consumer in self.consumers.values():
+            for waiter in consumer.waiting:
+                if not waiter.called:
+                    waiter.callback(None)
+
+    # -- out
+
+    async def send(self, idurl: str, data: dict[str, Any], ack_timeout: float = ACK_TIMEOUT) -> bool:
+        """Send `data` to the user; True when a consumer on the other side read it (Ack not `unread`)."""
+        me = self.me.require()
+        message_id = sealed.PACKET_ID_PREFIX + self.gateway.ids.next()
+        body = {**data, "msg_type": "private_message", "action": "read"}
+        heard = self.hookups.last_heard.get(idurl)
+        if heard is None or self.clock.seconds() - heard > HANDSHAKE_FRESH_FOR:
+            await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
+        peer = self.cache.get(idurl) or await self.cache.fetch(idurl)
+        recipient = keys.public_key_from_openssh(peer.publickey)
+        payload = sealed.seal(body, key_id_of(idurl), "master$" + me.global_id, recipient)
+        packet = self.gateway.outbox("Message", idurl, payload, packet_id=message_id)
+        ack = await self.gateway.request(packet, peer, wide=True, timeout=ack_timeout)
+        self.history.add(StoredMessage(message_id, "outgoing", "master$" + me.global_id, key_id_of(idurl), idurl,
+                                       self.clock.seconds(), body))
+        self.counters["sent"] += 1
+        return ack.command == "Ack" and ack.payload != b"unread"
+
+    # -- in
+
+    def message_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
+        packet = inbound.packet
+        if not inbound.for_me:
+            return None
+        me = self.me.require()
+        if not packet.packet_id.startswith(sealed.PACKET_ID_PREFIX):
+            self.counters["refused_packet_id"] += 1
+            return self.gateway.reply(inbound, "Ack", b"unread")
+        if self.history.has(packet.packet_id, "incoming"):
+            # a replay, or a sender that lost our Ack: answered again, never stored or shown twice
+            self.counters["duplicates"] += 1
+            return self.gateway.reply(inbound, "Ack", b"unread")
+        try:
+            box = sealed.parse(packet.payload)
+            if box.recipient_key_id != "master$" + me.global_id:
+                raise sealed.MessageError(f"message for key {box.recipient_key_id[:80]!r}, not mine")
+            data = sealed.open_sealed(box, me.key)
+        except sealed.MessageError as err:
+            self.counters["refused_unreadable"] += 1
+            log.info("message {id} from {who} refused: {why}", id=packet.packet_id, who=packet.creator_id, why=str(err))
+            return self.gateway.reply(inbound, "Fail", str(err).encode()[:200])
+        stored = StoredMessage(packet.packet_id, "incoming", box.sender_key_id, box.recipient_key_id,
+                               packet.creator_id, self.clock.seconds(), data)
+        self.history.add(stored)
+        self.hookups.last_heard[packet.creator_id] = self.clock.seconds()
+        self.counters["received"] += 1
+        consumed = self._deliver(stored.describe())
+        return self.gateway.reply(inbound, "Ack", b"" if consumed else b"unread")
+
+    def _deliver(self, item: dict[str, Any]) -> bool:
+        now = self.clock.seconds()
+        taken = False
+        for name, consumer in list(self.consumers.items()):
+            if not consumer.waiting and now - consumer.last_poll > CONSUMER_LINGER:
+                del self.consumers[name]
+                continue
+            consumer.queue.append(item)
+            taken = True
+            waiting, consumer.waiting = consumer.waiting, []
+            for waiter in waiting:
+                if not waiter.called:
+                    waiter.callback(None)
+        return taken
+
+    async def receive(self, consumer_name: str, timeout: float) -> list[dict[str, Any]]:
+        """Incoming messages for this consumer: those queued, else the next ones within `timeout`."""
+        consumer = self.consumers.get(consumer_name)
+        if consumer is None:
+            if len(self.consumers) >= MAX_CONSUMERS:
+                oldest = min(self.consumers, key=lambda n: self.consumers[n].last_poll)
+                del self.consumers[oldest]
+            consumer = self.consumers[consumer_name] = Consumer()
+        consumer.last_poll = self.clock.seconds()
+        if not consumer.queue:
+            waiter: defer.Deferred[None] = defer.Deferred()
+            consumer.waiting.append(waiter)
+            waiter.addTimeout(timeout, self.clock, onTimeoutCancel=lambda *_: None)
+            await waiter
+            consumer.last_poll = self.clock.seconds()
+        items = list(consumer.queue)
+        consumer.queue.clear()
+        return items
