@@ -15,8 +15,8 @@ from bitdust_node.wire.packet import Packet
 
 def sign_packet(packet: Packet, key: rsa.RSAPrivateKey) -> Packet:
     unsigned = attrs.evolve(packet, signature="")
-    return attrs.evolve(unsigned, signature=signature.sign(key, unsigned.signed_text()))
+    return attrs.evolve(unsigned, signature=signature.sign(key, unsigned.signed_parts()))
 
 
 def packet_signature_valid(packet: Packet, public: rsa.RSAPublicKey) -> bool:
-    return signature.verify(public, packet.signed_text(), packet.signature)
+    return signature.verify(public, packet.signed_parts(), packet.signature)

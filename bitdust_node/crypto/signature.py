@@ -12,13 +12,20 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 MAX_SIGNATURE_DIGITS = 1300
 
 
-def sign(key: rsa.RSAPrivateKey, text: bytes) -> str:
-    digest = hashlib.sha1(text).digest()  # legacy scheme, kept for interoperability
-    raw = key.sign(digest, padding.PKCS1v15(), hashes.SHA1())
+def _digest(text: bytes | tuple[bytes, ...]) -> bytes:
+    """SHA-1 of the text, given whole or in pieces (a large payload is not copied to be hashed)."""
+    hashed = hashlib.sha1()  # legacy scheme, kept for interoperability
+    for part in (text,) if isinstance(text, bytes) else text:
+        hashed.update(part)
+    return hashed.digest()
+
+
+def sign(key: rsa.RSAPrivateKey, text: bytes | tuple[bytes, ...]) -> str:
+    raw = key.sign(_digest(text), padding.PKCS1v15(), hashes.SHA1())
     return str(int.from_bytes(raw, "big"))
 
 
-def verify(public: rsa.RSAPublicKey, text: bytes, signature: str) -> bool:
+def verify(public: rsa.RSAPublicKey, text: bytes | tuple[bytes, ...], signature: str) -> bool:
     """True when `signature` (decimal text) is the signature of `text` by `public`."""
     # isdigit alone accepts non-ASCII digits; the length cap keeps int() cheap
     if not signature.isascii() or not signature.isdigit() or len(signature) > MAX_SIGNATURE_DIGITS:
@@ -27,7 +34,7 @@ def verify(public: rsa.RSAPublicKey, text: bytes, signature: str) -> bool:
     size = (public.key_size + 7) // 8
     if value >= 1 << (8 * size):
         return False
-    digest = hashlib.sha1(text).digest()
+    digest = _digest(text)
     try:
         public.verify(value.to_bytes(size, "big"), digest, padding.PKCS1v15(), hashes.SHA1())
     except InvalidSignature:

@@ -9,6 +9,7 @@ The signed text is Command-OwnerID-CreatorID-PacketID-Date-Payload-RemoteID-KeyI
 from __future__ import annotations
 
 import json
+import json.encoder
 import random
 import threading
 import time
@@ -65,23 +66,49 @@ class Packet:
     key_id: str
     signature: str = ""
 
+    def signed_parts(self) -> tuple[bytes, ...]:
+        """The signed text in pieces, so a large payload is hashed where it lies instead of copied."""
+        head = "-".join((self.command, self.owner_id, self.creator_id, self.packet_id, self.date, ""))
+        tail = "-".join(("", self.remote_id, self.key_id))
+        return head.encode("latin-1"), self.payload, tail.encode("latin-1")
+
     def signed_text(self) -> bytes:
-        return b"-".join((
-            self.command.encode("latin-1"),
-            self.owner_id.encode("latin-1"),
-            self.creator_id.encode("latin-1"),
-            self.packet_id.encode("latin-1"),
-            self.date.encode("latin-1"),
-            self.payload,
-            self.remote_id.encode("latin-1"),
-            self.key_id.encode("latin-1"),
-        ))
+        return b"".join(self.signed_parts())
 
     def is_reply_to(self, request_command: str) -> bool:
         return self.command in REPLIES.get(request_command, frozenset())
 
 
+# bytes a JSON string may hold as they are: printable ASCII but the quote and the backslash
+_PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
+
+
+def _json_text(value: bytes) -> bytes:
+    """`value` (latin-1) as a JSON string, exactly as json.dumps(ensure_ascii=True) writes it."""
+    if not value.translate(None, _PLAIN):
+        return b'"' + value + b'"'  # most payloads (blocks, base64 pieces) need no escapes: no decoding
+    return json.encoder.encode_basestring_ascii(value.decode("latin-1")).encode("ascii")  # type: ignore[attr-defined]
+
+
 def serialize(packet: Packet) -> bytes:
+    """Compact JSON with sorted keys; byte for byte what official nodes write, without a dict round trip."""
+    text = _json_text
+    return b"".join((
+        b'{"c":', text(packet.creator_id.encode("latin-1")),
+        b',"d":', text(packet.date.encode("latin-1")),
+        b',"i":', text(packet.packet_id.encode("latin-1")),
+        b',"k":', text(packet.key_id.encode("latin-1")),
+        b',"m":', text(packet.command.encode("latin-1")),
+        b',"o":', text(packet.owner_id.encode("latin-1")),
+        b',"p":', text(packet.payload),
+        b',"r":', text(packet.remote_id.encode("latin-1")),
+        b',"s":', text(packet.signature.encode("latin-1")),
+        b"}",
+    ))
+
+
+def serialize_with_json(packet: Packet) -> bytes:
+    """The plain json.dumps form, kept as the reference the fast one is tested against."""
     fields = {
         "c": packet.creator_id,
         "d": packet.date,

@@ -51,6 +51,12 @@ class GuideMessageTests(TestCase):
         self.assertEqual(reply["result"], {"consumed": True})
         _status, received = await api(bob, "GET", "/message/receive/reader/v1?polling_timeout=1")
         self.assertEqual([m["data"]["message"] for m in received["result"]], ["read"])
+        # nodes lookup: random members of the base layer, identities fetched (never myself)
+        status, found = await api(alice, "GET", "/nodes/random/v1?layer_id=0&count=5")
+        self.assertEqual(status, 200, found)
+        idurls = {n["idurl"] for n in found["result"]}
+        self.assertIn("http://127.0.0.40:8084/bob.xml", idurls)
+        self.assertNotIn("http://127.0.0.40:8084/alice.xml", idurls)
         # bob's node restarts: the history is still there
         home = bob.home
         await bob.stopService()

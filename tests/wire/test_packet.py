@@ -135,6 +135,15 @@ class BuiltPacketTests(SynchronousTestCase):
         self.assertTrue(second.endswith("179615499502"))
 
 
+class FastSerializerTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300), st.text(alphabet=st.characters(max_codepoint=255), max_size=40))
+    def test_fast_serializer_writes_what_json_dumps_writes(self, payload: bytes, text: str) -> None:
+        packet = wire.Packet("Data", text, "http://h/a.xml", text + '"\\', "d", payload, "r", text, "123")
+        self.assertEqual(wire.serialize(packet), wire.serialize_with_json(packet))
+        self.assertEqual(wire.parse(wire.serialize(packet)), packet)
+
+
 class RefusalTests(SynchronousTestCase):
     def test_bad_inputs_are_refused_with_a_clear_error(self) -> None:
         good = json.loads(next(captured_packets())[2])

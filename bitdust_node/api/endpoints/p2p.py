@@ -8,6 +8,7 @@ from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoin
 from bitdust_node.errors import InvalidInput
 from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.naming import resolve_user
+from bitdust_node.services.nodes_lookup import NodesLookupService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.services.tcp_connections import TcpConnectionsService
 from bitdust_node.wire.identity_xml import parse_idurl
@@ -66,6 +67,19 @@ async def user_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
         "global_id": parse_idurl(idurl).global_id,
         "idurl": idurl,
     }
+
+
+@endpoint("GET", "/nodes/random/v1", "Random nodes of a DHT layer, with their identities",
+          service="service_nodes_lookup", params=("layer_id", "count"))
+async def nodes_random(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    lookup = api.running(NodesLookupService).lookup
+    assert lookup is not None
+    raw_layer = req.args.get("layer_id", "0")
+    if not raw_layer.isdigit() or int(raw_layer) > 9:
+        raise InvalidInput("layer_id must be a DHT layer, 0 to 9")
+    layer_id, count = int(raw_layer), int(_number(req, "count", 1, 50))
+    found = await lookup.random_nodes(layer_id, count)
+    return [{"idurl": i.sources[0], "global_id": i.global_id, "contacts": list(i.contacts)} for i in found]
 
 
 @endpoint("GET", "/connection/list/v1", "Open peer-to-peer connections", service="service_tcp_connections")

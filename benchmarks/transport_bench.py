@@ -1,0 +1,253 @@
+"""Peer-to-peer transport throughput and latency between two processes on loopback.
+
+    .venv/bin/python benchmarks/transport_bench.py [--mib 64] [--packet-kib 1024] [--pings 200]
+
+In one run, side by side:
+* ours: 64 MiB as signed Data packets from one node process to another (each verified by the receiver
+  and answered by a signed Ack, up to 16 in flight), then Identity pings (round trip p50, p95);
+* raw: the same bytes over one plain Twisted TCP connection between two processes.
+Each side reports its peak resident memory. Ends with one line of figures and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SENDER, RECEIVER = "127.0.0.50", "127.0.0.51"
+PORT = 7771
+RAW_PORT = 7790
+WINDOW = 16
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- raw TCP, the peer to compare with
+
+def raw_receiver(total: int) -> None:
+    from twisted.internet import protocol, reactor
+
+    class Count(protocol.Protocol):
+        seen = 0
+
+        def dataReceived(self, data: bytes) -> None:
+            self.seen += len(data)
+            if self.seen >= total:
+                self.transport.write(b"!")  # type: ignore[union-attr]
+
+        def connectionLost(self, reason: Any = None) -> None:
+            print(json.dumps({"peak_mib": peak_mib()}), flush=True)
+            reactor.stop()  # type: ignore[attr-defined]
+
+    factory = protocol.Factory.forProtocol(Count)
+    reactor.listenTCP(RAW_PORT, factory, interface=RECEIVER)  # type: ignore[attr-defined]
+    print("READY", flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def raw_sender(total: int) -> None:
+    from twisted.internet import protocol, reactor
+    from twisted.internet.interfaces import IPushProducer
+    from zope.interface import implementer
+
+    chunk = os.urandom(1 << 20)
+
+    @implementer(IPushProducer)
+    class Send(protocol.Protocol):
+        sent = 0
+        paused = False
+
+        def connectionMade(self) -> None:
+            self.started = time.perf_counter()
+            self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+            self.resumeProducing()
+
+        def resumeProducing(self) -> None:
+            self.paused = False
+            while not self.paused and self.sent < total:
+                self.transport.write(chunk)  # type: ignore[union-attr]
+                self.sent += len(chunk)
+
+        def pauseProducing(self) -> None:
+            self.paused = True
+
+        def stopProducing(self) -> None:
+            self.paused = True
+
+        def dataReceived(self, data: bytes) -> None:
+            seconds = time.perf_counter() - self.started
+            print(json.dumps({"seconds": seconds, "peak_mib": peak_mib()}), flush=True)
+            self.transport.loseConnection()  # type: ignore[union-attr]
+            reactor.callLater(0.1, reactor.stop)  # type: ignore[attr-defined]
+
+    protocol.ClientCreator(reactor, Send).connectTCP(RECEIVER, RAW_PORT)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+# -- our nodes: TCP transport + gateway, identities known to each other without a server
+
+def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, packet_bytes: int, pings: int) -> None:
+    from twisted.internet import defer, reactor
+
+    from bitdust_node.identity.cache import IdentityCache
+    from bitdust_node.identity.holder import MyIdentityHolder
+    from bitdust_node.net.http import CappedHttp
+    from bitdust_node.transport.gateway import Gateway, Inbound
+    from bitdust_node.transport.hookups import Hookups
+    from bitdust_node.transport.tcp import TcpNode
+
+    holder = MyIdentityHolder.load(home)
+    me = holder.require()
+    peer_xml = (peer_home / "identity" / "my_identity.xml").read_bytes()
+    cache = IdentityCache(home / "cache", CappedHttp(reactor))
+    cache.load()
+    peer = cache.accept(json.loads((peer_home / "idurl.json").read_text()), peer_xml)
+    gateway = Gateway(reactor, holder, cache)
+    hookups = Hookups(gateway, holder, cache, reactor, lambda name: "ON")
+    tcp = TcpNode(reactor, lambda: (address, PORT), lambda: me.idurl, lambda _c, d: gateway.file_received(d),
+                  bind_source=True)
+    gateway.attach(tcp)
+    reactor.listenTCP(PORT, tcp.factory(), interface=address)  # type: ignore[attr-defined]
+
+    def on_data(inbound: Inbound) -> None:
+        gateway.reply(inbound, "Ack", str(len(inbound.packet.payload)).encode())
+
+    gateway.register("Data", on_data)
+    if role == "receiver":
+        print("READY", flush=True)
+        reactor.callLater(3600, reactor.stop)  # type: ignore[attr-defined]
+        gateway.register("Retrieve", lambda inbound: (print(json.dumps({"peak_mib": peak_mib()}), flush=True),
+                                                    reactor.callLater(0.1, reactor.stop)))  # type: ignore[attr-defined]
+        reactor.run()  # type: ignore[attr-defined]
+        return
+
+    async def run() -> None:
+        payload = base64.b64encode(os.urandom(packet_bytes * 3 // 4))[:packet_bytes]
+        count = total // packet_bytes
+        started = time.perf_counter()
+        window: list[defer.Deferred[Any]] = []
+        for n in range(count):
+            packet = gateway.outbox("Data", peer.sources[0], payload, packet_id=f"bench/{n}")
+            window.append(gateway.request(packet, peer, timeout=120))
+            if len(window) >= WINDOW:
+                await window.pop(0)
+        for pending in window:
+            await pending
+        seconds = time.perf_counter() - started
+        rtts = []
+        for _ in range(pings):
+            rtts.append((await hookups_ping(hookups, peer.sources[0])) * 1000)
+        gateway.send(gateway.outbox("Retrieve", peer.sources[0], b""), peer)
+        rtts.sort()
+        print(json.dumps({
+            "seconds": seconds, "packets": count, "peak_mib": peak_mib(),
+            "ping_p50_ms": statistics.median(rtts), "ping_p95_ms": rtts[int(len(rtts) * 0.95) - 1],
+        }), flush=True)
+
+    async def hookups_ping(hookups: Hookups, idurl: str) -> float:
+        me_xml = holder.require().xml
+        packet = gateway.outbox("Identity", idurl, me_xml, packet_id=hookups.channel_id("bench_ping"))
+        start = time.perf_counter()
+        await gateway.request(packet, peer, wide=True, timeout=20)
+        return time.perf_counter() - start
+
+    def done(result: Any) -> None:
+        if hasattr(result, "printTraceback"):
+            result.printTraceback()
+        reactor.callLater(0.2, reactor.stop)  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addBoth(done))  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def make_home(root: Path, name: str, address: str) -> Path:
+    from bitdust_node.crypto import keys
+    from bitdust_node.identity.holder import MyIdentityHolder
+    from bitdust_node.identity.my_identity import MyIdentity
+    from bitdust_node.identity.signing import sign_identity
+    from bitdust_node.wire import identity_xml
+
+    home = root / name
+    key = keys.generate_key(2048)
+    idurl = f"http://127.0.0.1:8084/{name}.xml"
+    identity = identity_xml.Identity(sources=(idurl,), contacts=(f"tcp://{address}:{PORT}",), date="Dec 01, 2026")
+    MyIdentityHolder(home).adopt(MyIdentity(sign_identity(identity, key), key))
+    (home / "idurl.json").write_text(json.dumps(idurl))
+    return home
+
+
+def child(*argv: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+
+
+def wait_ready(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "READY":
+        raise SystemExit(f"child did not start: {line!r}")
+
+
+def last_json(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mib", type=int, default=64)
+    parser.add_argument("--packet-kib", type=int, default=1024)
+    parser.add_argument("--pings", type=int, default=200)
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--homes", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    total, packet_bytes = args.mib << 20, args.packet_kib << 10
+    if args.role == "raw-receiver":
+        return raw_receiver(total)
+    if args.role == "raw-sender":
+        return raw_sender(total)
+    if args.role in ("sender", "receiver"):
+        home, peer = Path(args.homes[0]), Path(args.homes[1])
+        address = SENDER if args.role == "sender" else RECEIVER
+        return our_node(home, address, peer, args.role, total, packet_bytes, args.pings)
+
+    common = ["--mib", str(args.mib), "--packet-kib", str(args.packet_kib), "--pings", str(args.pings)]
+    with tempfile.TemporaryDirectory() as tmp:
+        sender_home = make_home(Path(tmp), "sender", SENDER)
+        receiver_home = make_home(Path(tmp), "receiver", RECEIVER)
+        receiver = child("--role", "receiver", "--homes", str(receiver_home), str(sender_home), *common)
+        wait_ready(receiver)
+        sender = child("--role", "sender", "--homes", str(sender_home), str(receiver_home), *common)
+        ours = last_json(sender)
+        ours_receiver = last_json(receiver)
+    raw_rx = child("--role", "raw-receiver", *common)
+    wait_ready(raw_rx)
+    raw = last_json(child("--role", "raw-sender", *common))
+    raw_receiver_peak = last_json(raw_rx)
+    ours_mbs = total / ours["seconds"] / 1e6
+    raw_mbs = total / raw["seconds"] / 1e6
+    print(
+        f"transport {args.mib} MiB as {ours['packets']} x {args.packet_kib} KiB Data packets: "
+        f"ours {ours_mbs:.0f} MB/s ({ours['packets'] / ours['seconds']:.0f} packets/s) vs raw TCP {raw_mbs:.0f} MB/s "
+        f"(ratio {ours_mbs / raw_mbs:.2f}); ping p50 {ours['ping_p50_ms']:.2f} ms p95 {ours['ping_p95_ms']:.2f} ms; "
+        f"peak RSS sender/receiver ours {ours['peak_mib']:.0f}/{ours_receiver['peak_mib']:.0f} MiB, "
+        f"raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
