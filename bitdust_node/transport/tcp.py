@@ -28,7 +28,8 @@ def file_ids(clock: Any) -> Callable[[], int]:
 
     def next_id() -> int:
         nonlocal last
-        candidate = int(str(int(clock.seconds() * 100))[4:])
+        digits = str(int(clock.seconds() * 100))
+        candidate = int(digits[4:]) if len(digits) > 4 else int(digits)
         last = candidate if candidate > last else last + 1
         if last >= 2**31:  # a signed int32 on the wire
             last = 1
