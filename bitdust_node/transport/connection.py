@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import enum
 import re
+from socket import SO_RCVBUF, SO_SNDBUF, SOL_SOCKET
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -112,6 +113,13 @@ class TcpConnection(protocol.Protocol):
         transport: Any = self.transport
         if hasattr(transport, "setTcpNoDelay"):
             transport.setTcpNoDelay(True)  # one packet is often one small frame: no Nagle delay
+        # Twisted pauses producers and reads in 64 KiB steps: one reactor turn each; megabyte
+        # packets want fewer, larger steps (and matching kernel buffers)
+        transport.bufferSize = self.limits.socket_buffer
+        socket: Any = transport.getHandle() if hasattr(transport, "getHandle") else None
+        if hasattr(socket, "setsockopt"):
+            for option in (SO_SNDBUF, SO_RCVBUF):
+                socket.setsockopt(SOL_SOCKET, option, self.limits.socket_buffer)
         transport.registerProducer(self, True)
         self._arm(self.limits.handshake_timeout, "no handshake")
         if self.state is State.CLIENT:

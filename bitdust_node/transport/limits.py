@@ -21,6 +21,8 @@ class TcpLimits:
     max_unacked_files: int = 20
     max_queue_files: int = 1000
     max_queue_bytes: int = 256 * 1024 * 1024
+    # read and write step of a connection, and its kernel send and receive buffers
+    socket_buffer: int = 1024 * 1024
     max_connections: int = 2048
     max_connections_per_host: int = 64
     # backoff after failed dials: 1, 2, 4 ... 60 s, each with +-25 % jitter

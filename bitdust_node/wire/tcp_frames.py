@@ -100,21 +100,28 @@ class FrameDecoder:
     _buffer: bytearray = attrs.field(factory=bytearray)
 
     def feed(self, data: bytes) -> list[Frame]:
-        self._buffer += data
+        # frames are cut from the bytes as they came; only a partial frame at the end is kept (copied)
+        if self._buffer:
+            data = bytes(self._buffer) + data
+            self._buffer.clear()
         frames = []
-        while len(self._buffer) >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(self._buffer)
+        at, size = 0, len(data)
+        while size - at >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(data, at)
             if length < 2 or length > self.max_frame:
                 raise FrameError(f"bad frame length {length}")
-            if len(self._buffer) < _LENGTH.size + length:
+            start = at + _LENGTH.size
+            if size - start < length:
                 break
-            body = bytes(self._buffer[_LENGTH.size : _LENGTH.size + length])
-            del self._buffer[: _LENGTH.size + length]
-            if body[:1] != VERSION:
-                raise FrameError(f"unknown frame version {body[:1]!r}")
-            if body[1:2] not in COMMANDS:
-                raise FrameError(f"unknown command {body[1:2]!r}")
-            frames.append(Frame(body[1:2], body[2:]))
+            if data[start : start + 1] != VERSION:
+                raise FrameError(f"unknown frame version {data[start : start + 1]!r}")
+            command = data[start + 1 : start + 2]
+            if command not in COMMANDS:
+                raise FrameError(f"unknown command {command!r}")
+            frames.append(Frame(command, data[start + 2 : start + length]))
+            at = start + length
+        if at < size:
+            self._buffer += data[at:]
         return frames
 
 
@@ -126,14 +133,15 @@ class FileAssembler:
     max_files: int = 4
     # bytes announced by all files in flight together; None = max_files x max_file_size
     max_total: int | None = None
-    _parts: dict[int, tuple[int, bytearray]] = attrs.field(factory=dict)
+    # file id -> (announced size, bytes so far, the chunks): joined once at the end, never regrown
+    _parts: dict[int, tuple[int, int, list[bytes]]] = attrs.field(factory=dict)
     _announced: int = 0
 
     def add(self, chunk: DataChunk) -> bytes | None:
         """The whole file once its last chunk arrived, else None."""
         if chunk.total_size > self.max_file_size:
             raise FrameError(f"file of {chunk.total_size} bytes is over the cap")
-        total, buffer = self._parts.get(chunk.file_id, (chunk.total_size, bytearray()))
+        total, received, chunks = self._parts.get(chunk.file_id, (chunk.total_size, 0, []))
         if total != chunk.total_size:
             raise FrameError("file size changed between chunks")
         if chunk.file_id not in self._parts:
@@ -142,14 +150,15 @@ class FileAssembler:
             if self.max_total is not None and self._announced + total > self.max_total:
                 raise FrameError(f"files in flight would pass {self.max_total} bytes")
             self._announced += total
-        buffer += chunk.chunk
-        if len(buffer) > total:
+        received += len(chunk.chunk)
+        if received > total:
             raise FrameError("file is longer than announced")
-        if len(buffer) == total:
+        chunks.append(chunk.chunk)
+        if received == total:
             self._parts.pop(chunk.file_id, None)
             self._announced -= total
-            return bytes(buffer)
-        self._parts[chunk.file_id] = (total, buffer)
+            return b"".join(chunks)
+        self._parts[chunk.file_id] = (total, received, chunks)
         return None
 
     def drop(self, file_id: int) -> bool:

@@ -142,6 +142,22 @@ class FastSerializerTests(SynchronousTestCase):
         packet = wire.Packet("Data", text, "http://h/a.xml", text + '"\\', "d", payload, "r", text, "123")
         self.assertEqual(wire.serialize(packet), wire.serialize_with_json(packet))
         self.assertEqual(wire.parse(wire.serialize(packet)), packet)
+        self.assertEqual(wire.parse_with_json(wire.serialize(packet)), packet)
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.binary(max_size=300))
+    def test_fast_parser_agrees_with_json_on_any_bytes(self, tail: bytes) -> None:
+        good = wire.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"payload", "r", "k", "1"))
+        for data in (tail, good[: len(tail) % len(good)] + tail, good.replace(b"payload", tail)):
+            try:
+                expected: object = wire.parse_with_json(data)
+            except wire.PacketFormatError:
+                expected = wire.PacketFormatError
+            try:
+                got: object = wire.parse(data)
+            except wire.PacketFormatError:
+                got = wire.PacketFormatError
+            self.assertEqual(got, expected, data)
 
 
 class RefusalTests(SynchronousTestCase):
