@@ -42,6 +42,11 @@ class CliContext:
     def is_running(self) -> bool:
         return self.pid() is not None
 
+    def require_running(self) -> None:
+        """CliError with what to do when no node runs in this home."""
+        if not self.is_running():
+            raise CliError(f"no node is running in {self.home}; start one with `bitdust daemon`")
+
     def api_base(self) -> str:
         s = self.settings()
         host = s.get("interface/api/rest-http-host")

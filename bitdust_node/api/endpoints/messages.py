@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bitdust_node.api.endpoints.p2p import user_idurl
+from bitdust_node.api.params import whole
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
 from bitdust_node.errors import InvalidInput
 from bitdust_node.messages.messenger import Messenger
@@ -20,17 +21,6 @@ def _messenger(api: ApiContext) -> Messenger:
     return messenger
 
 
-def _whole(req: ApiRequest, name: str, default: int, most: int) -> int:
-    raw = req.args.get(name, req.body.get(name, default))
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a whole number") from None
-    if not 0 <= value <= most:
-        raise InvalidInput(f"{name} must be between 0 and {most}")
-    return value
-
-
 @endpoint("POST", "/message/send/v1", "Send a private message to a user", service=SERVICE,
           params=("id", "data", "message_ack_timeout"))
 async def message_send(api: ApiContext, req: ApiRequest) -> WithMessage:
@@ -38,7 +28,7 @@ async def message_send(api: ApiContext, req: ApiRequest) -> WithMessage:
     if not isinstance(data, dict) or not data:
         raise InvalidInput("data must be a JSON object, e.g. {\"message\": \"hello\"}")
     idurl = await user_idurl(api, req)
-    timeout = _whole(req, "message_ack_timeout", 15, 120) or 15
+    timeout = whole(req, "message_ack_timeout", 15, 120, least=1)
     consumed = await _messenger(api).send(idurl, data, ack_timeout=float(timeout))
     return WithMessage({"consumed": consumed}, ["message sent"])
 
@@ -48,12 +38,12 @@ async def message_send(api: ApiContext, req: ApiRequest) -> WithMessage:
 async def message_history(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     named = any(req.args.get(k) for k in ("id", "idurl", "global_id", "recipient_id"))
     peer = await user_idurl(api, req) if named else None
-    offset, limit = _whole(req, "offset", 0, 10**9), _whole(req, "limit", 100, 1000)
+    offset, limit = whole(req, "offset", 0, 10**9), whole(req, "limit", 100, 1000)
     return [{"doc": m.describe()} for m in _messenger(api).history.list(peer, offset, limit)]
 
 
 @endpoint("GET", "/message/receive/<consumer>/v1", "Wait for incoming messages (long poll)", service=SERVICE,
           params=("polling_timeout",))
 async def message_receive(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    timeout = _whole(req, "polling_timeout", 60, int(MAX_POLL))
+    timeout = whole(req, "polling_timeout", 60, int(MAX_POLL))
     return await _messenger(api).receive(req.args["consumer"], float(timeout))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bitdust_node.api.params import number, whole
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
 from bitdust_node.errors import InvalidInput
 from bitdust_node.identity.known_servers import parse_known_servers
@@ -31,24 +32,13 @@ async def user_idurl(api: ApiContext, req: ApiRequest) -> str:
         raise InvalidInput(str(err)) from None
 
 
-def _number(req: ApiRequest, name: str, default: float, most: float) -> float:
-    raw = req.args.get(name, req.body.get(name, default))
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a number of seconds") from None
-    if not 0 < value <= most:
-        raise InvalidInput(f"{name} must be between 0 and {most:g} seconds")
-    return value
-
-
 @endpoint("GET", "/user/ping/v1", "Send my identity to a user and wait for its Ack", service=HOOKUPS,
           params=("id", "timeout"))
 async def user_ping(api: ApiContext, req: ApiRequest) -> WithMessage:
     hookups = api.running(P2pHookupsService).hookups
     assert hookups is not None
     idurl = await user_idurl(api, req)
-    done = await hookups.ping(idurl, timeout=_number(req, "timeout", 20.0, 120.0))
+    done = await hookups.ping(idurl, timeout=number(req, "timeout", 20.0, 120.0, least=0.1))
     return WithMessage(
         {"idurl": done.idurl, "global_id": done.global_id, "round_trip_ms": round(done.round_trip * 1000, 3)},
         [f"signed{{Ack({done.packet_id})}}"],
@@ -77,7 +67,7 @@ async def nodes_random(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]
     raw_layer = req.args.get("layer_id", "0")
     if not raw_layer.isdigit() or int(raw_layer) > 9:
         raise InvalidInput("layer_id must be a DHT layer, 0 to 9")
-    layer_id, count = int(raw_layer), int(_number(req, "count", 1, 50))
+    layer_id, count = int(raw_layer), whole(req, "count", 1, 50, least=1)
     found = await lookup.random_nodes(layer_id, count)
     return [{"idurl": i.sources[0], "global_id": i.global_id, "contacts": list(i.contacts)} for i in found]
 

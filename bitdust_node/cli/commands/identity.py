@@ -14,13 +14,9 @@ SLOW_CALL_TIMEOUT = 120.0
 MAX_BACKUP_BYTES = 32_768
 
 
-def _need_running(ctx: CliContext) -> None:
-    if not ctx.is_running():
-        raise CliError(f"no node is running in {ctx.home}; start one with `bitdust daemon`")
-
 
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     result = ctx.api(
         "POST",
         "/identity/create/v1",
@@ -36,7 +32,7 @@ NO_IDENTITY_ADVICE = "this node has no identity yet: create one with `bitdust id
 
 
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     try:
         result = ctx.api("GET", "/identity/get/v1", query={"include_xml_source": "1"})
     except CliError as err:
@@ -48,7 +44,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     target = Path(args.file).expanduser().resolve()
     result = ctx.api("POST", "/identity/backup/v1", body={"destination_filepath": str(target)})
     print(f"identity {result['global_id']} and its private key saved to {result['destination_path']}")
@@ -56,7 +52,7 @@ def cmd_backup(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     path = Path(args.file).expanduser()
     try:
         data = path.read_bytes()[: MAX_BACKUP_BYTES + 1]

@@ -6,19 +6,15 @@ import argparse
 import time
 from typing import Any
 
-from bitdust_node.cli.context import CliContext, CliError
+from bitdust_node.cli.context import CliContext
 
 # a first message pings the peer and waits for its Ack: give it the node's own timeouts and some
 SEND_TIMEOUT = 60.0
 
 
-def _need_running(ctx: CliContext) -> None:
-    if not ctx.is_running():
-        raise CliError(f"no node is running in {ctx.home}; start one with `bitdust daemon`")
-
 
 def cmd_send(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     result = ctx.api("POST", "/message/send/v1", body={"id": args.user, "data": {"message": args.text}},
                      timeout=SEND_TIMEOUT)
     print(f"message sent to {args.user}" + (" and read" if result.get("consumed") else ""))
@@ -35,7 +31,7 @@ def _line(doc: dict[str, Any]) -> str:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     query = {"id": args.user} if args.user else {}
     query["limit"] = str(args.limit)
     for item in ctx.api("GET", "/message/history/v1", query=query):

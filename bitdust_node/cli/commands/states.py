@@ -5,16 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bitdust_node.cli.context import CliContext, CliError
-
-
-def _need_running(ctx: CliContext) -> None:
-    if not ctx.is_running():
-        raise CliError(f"no node is running in {ctx.home}; start one with `bitdust daemon`")
+from bitdust_node.cli.context import CliContext
 
 
 def cmd_states(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     for m in ctx.api("GET", "/automat/list/v1"):
         history = "->".join(m.get("past", []))
         print(f"{m['index']}: {m['id']}({m['state']})" + (f" {history}" if args.verbose and history else ""))
@@ -22,7 +17,7 @@ def cmd_states(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_services(args: argparse.Namespace, ctx: CliContext) -> int:
-    _need_running(ctx)
+    ctx.require_running()
     for s in sorted(ctx.api("GET", "/service/list/v1"), key=lambda s: s["index"]):
         line = f"{s['index']}: {s['name']}({s['state']}) {'ENABLED' if s['enabled'] else 'DISABLED'}"
         if args.verbose and s.get("reason"):
