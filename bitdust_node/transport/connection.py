@@ -106,6 +106,9 @@ class TcpConnection(protocol.Protocol):
         self._timer: DelayedCall | None = None
         # why pending sends fail when the connection goes (a failed dial says more than "closed")
         self.failure: Exception | None = None
+        self._last_active = 0.0
+        # the timer running is the idle one (not the handshake deadline)
+        self._idle_armed = False
 
     # -- life
 
@@ -169,12 +172,21 @@ class TcpConnection(protocol.Protocol):
 
     def _expired(self, why: str) -> None:
         self._timer = None
+        if self.state is State.CONNECTED:
+            # traffic since the timer was set moves the deadline instead of re-arming on every frame
+            quiet_for = self.owner.clock.seconds() - self._last_active
+            if quiet_for < self.limits.idle_timeout:
+                self._arm(self.limits.idle_timeout - quiet_for, why)
+                return
         self.owner.refused(self, "timeout " + why)
         self.close(why, abort=True)
 
     def _touch(self) -> None:
         if self.state is State.CONNECTED:
-            self._arm(self.limits.idle_timeout, "idle")
+            self._last_active = self.owner.clock.seconds()
+            if self._timer is None or self._idle_armed is False:
+                self._idle_armed = True
+                self._arm(self.limits.idle_timeout, "idle")
 
     # -- bytes in
 

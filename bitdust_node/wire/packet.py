@@ -83,26 +83,26 @@ class Packet:
 _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 
-def _json_text(value: bytes) -> bytes:
-    """`value` (latin-1) as a JSON string, exactly as json.dumps(ensure_ascii=True) writes it."""
+def _json_text(value: bytes) -> tuple[bytes, ...]:
+    """`value` (latin-1) as a JSON string in pieces, exactly as json.dumps(ensure_ascii=True) writes it."""
     if not value.translate(None, _PLAIN):
-        return b'"' + value + b'"'  # most payloads (blocks, base64 pieces) need no escapes: no decoding
-    return json.encoder.encode_basestring_ascii(value.decode("latin-1")).encode("ascii")  # type: ignore[attr-defined]
+        return b'"', value, b'"'  # most payloads (blocks, base64 pieces) need no escapes: not even copied
+    return (json.encoder.encode_basestring_ascii(value.decode("latin-1")).encode("ascii"),)  # type: ignore[attr-defined]
 
 
 def serialize(packet: Packet) -> bytes:
     """Compact JSON with sorted keys; byte for byte what official nodes write, without a dict round trip."""
     text = _json_text
     return b"".join((
-        b'{"c":', text(packet.creator_id.encode("latin-1")),
-        b',"d":', text(packet.date.encode("latin-1")),
-        b',"i":', text(packet.packet_id.encode("latin-1")),
-        b',"k":', text(packet.key_id.encode("latin-1")),
-        b',"m":', text(packet.command.encode("latin-1")),
-        b',"o":', text(packet.owner_id.encode("latin-1")),
-        b',"p":', text(packet.payload),
-        b',"r":', text(packet.remote_id.encode("latin-1")),
-        b',"s":', text(packet.signature.encode("latin-1")),
+        b'{"c":', *text(packet.creator_id.encode("latin-1")),
+        b',"d":', *text(packet.date.encode("latin-1")),
+        b',"i":', *text(packet.packet_id.encode("latin-1")),
+        b',"k":', *text(packet.key_id.encode("latin-1")),
+        b',"m":', *text(packet.command.encode("latin-1")),
+        b',"o":', *text(packet.owner_id.encode("latin-1")),
+        b',"p":', *text(packet.payload),
+        b',"r":', *text(packet.remote_id.encode("latin-1")),
+        b',"s":', *text(packet.signature.encode("latin-1")),
         b"}",
     ))
 
@@ -127,7 +127,7 @@ def serialize_with_json(packet: Packet) -> bytes:
 _PRINTABLE = bytes(range(0x20, 0x7F))
 
 
-def _parse_plain(data: bytes) -> dict[str, str] | None:
+def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """The fields of a packet in exactly the official layout with no escapes in it, else None.
 
     Finding each field with memchr-speed searches spares a megabyte payload the JSON decoder; anything
@@ -143,9 +143,12 @@ def _parse_plain(data: bytes) -> dict[str, str] | None:
             return None
         start = at - 1 + len(opening)
         end = data.find(b'"', start)
-        fields[key] = data[start:end].decode("ascii")
+        if key == "p":
+            payload = data[start:end]  # kept as bytes: a large payload is never decoded to text
+        else:
+            fields[key] = data[start:end].decode("ascii")
         at = end + 2
-    return fields if at == len(data) + 1 else None
+    return (fields, payload) if at == len(data) else None
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
@@ -153,7 +156,7 @@ def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
     if len(data) > max_bytes:
         raise PacketFormatError(f"packet of {len(data)} bytes is over the cap of {max_bytes}")
     plain = _parse_plain(data)
-    return _packet(plain) if plain is not None else parse_with_json(data)
+    return _packet(*plain) if plain is not None else parse_with_json(data)
 
 
 def parse_with_json(data: bytes) -> Packet:
@@ -171,10 +174,10 @@ def parse_with_json(data: bytes) -> Packet:
             fields[key].encode("latin-1")
     except UnicodeEncodeError:
         raise PacketFormatError("packet field holds a character outside latin-1") from None
-    return _packet(fields)
+    return _packet(fields, fields["p"].encode("latin-1"))
 
 
-def _packet(fields: dict[str, str]) -> Packet:
+def _packet(fields: dict[str, str], payload: bytes) -> Packet:
     if fields["m"] not in COMMANDS:
         raise PacketFormatError(f"unknown command {fields['m'][:40]!r}")
     return Packet(
@@ -183,7 +186,7 @@ def _packet(fields: dict[str, str]) -> Packet:
         creator_id=fields["c"],
         packet_id=fields["i"],
         date=fields["d"],
-        payload=fields["p"].encode("latin-1"),
+        payload=payload,
         remote_id=fields["r"],
         key_id=fields["k"],
         signature=fields["s"],

@@ -144,6 +144,11 @@ class FastSerializerTests(SynchronousTestCase):
         self.assertEqual(wire.parse(wire.serialize(packet)), packet)
         self.assertEqual(wire.parse_with_json(wire.serialize(packet)), packet)
 
+    def test_the_fast_parser_takes_every_captured_packet(self) -> None:
+        # the captures are all in the plain layout; if the fast path refused them it would only be slow
+        taken = [wire._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]
+        self.assertTrue(taken and all(taken))
+
     @settings(max_examples=500, deadline=None)
     @given(st.binary(max_size=300))
     def test_fast_parser_agrees_with_json_on_any_bytes(self, tail: bytes) -> None:
