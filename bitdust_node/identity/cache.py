@@ -68,20 +68,29 @@ class IdentityCache:
         return self.accept(idurl, reply.body)
 
     def accept(self, idurl: str, xml: bytes) -> Identity:
+        """Parse, check and keep the identity served at `idurl`; the one now cached."""
         try:
             identity = identity_xml.parse(xml)
         except identity_xml.IdentityFormatError as err:
             raise IdentityMismatch(f"identity at {idurl} is malformed: {err}") from None
+        self.check(idurl, identity)
+        return self.keep(idurl, identity, xml)
+
+    def check(self, idurl: str, identity: Identity) -> None:
+        """IdentityMismatch unless `identity` may stand for `idurl`: listed there, self-signed, same key as before."""
         if idurl not in identity.sources:
             raise IdentityMismatch(f"identity at {idurl} does not list that source")
         if not verify_identity(identity):
             raise IdentityMismatch(f"identity at {idurl} has a bad signature")
         known = self._items.get(idurl)
-        if known is not None:
-            if known.publickey != identity.publickey:
-                raise IdentityMismatch(f"identity at {idurl} changed its public key")
-            if identity.revision < known.revision:
-                return known  # an older copy from a lagging server
+        if known is not None and known.publickey != identity.publickey:
+            raise IdentityMismatch(f"identity at {idurl} changed its public key")
+
+    def keep(self, idurl: str, identity: Identity, xml: bytes) -> Identity:
+        """Cache a checked identity unless an older revision than the cached one; the one now cached."""
+        known = self._items.get(idurl)
+        if known is not None and identity.revision < known.revision:
+            return known  # an older copy from a lagging server
         for source in identity.sources:
             self._items[source] = identity
         write_secret_file(self.root / _file_name(idurl), xml)

@@ -21,9 +21,8 @@ from twisted.logger import Logger
 from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
 from bitdust_node.errors import BitDustError
-from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
-from bitdust_node.identity.signing import verify_identity
 from bitdust_node.transport.errors import NoContacts, TransportError
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
@@ -59,6 +58,8 @@ class Inbound:
     creator: Identity
     for_me: bool
     raw: bytes
+    # the identity an Identity packet carries (parsed once, here), else None
+    carried: Identity | None = None
 
 
 Handler = Callable[[Inbound], object]
@@ -129,7 +130,7 @@ class Gateway:
             date=wire.packet_date(self.clock.seconds()),
             payload=payload,
             remote_id=remote_id,
-            key_id="master$" + me.global_id,
+            key_id=me.key_id,
         )
         return sign_packet(unsigned, me.key)
 
@@ -208,13 +209,11 @@ class Gateway:
             return defer.succeed(None)
         self._verifying += 1
         d = defer.ensureDeferred(self._process(data))
+        d.addErrback(lambda failure: log.failure("inbound packet handling crashed", failure))
+        return d.addBoth(self._verified)
 
-        def done(result: Any) -> None:
-            self._verifying -= 1
-            if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
-                log.failure("inbound packet handling crashed", result)
-
-        return d.addBoth(done)
+    def _verified(self, _: object) -> None:
+        self._verifying -= 1
 
     def _drop(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
@@ -226,14 +225,28 @@ class Gateway:
         except wire.PacketFormatError as err:
             self._drop("malformed", str(err))
             return
-        creator = await self._creator_identity(packet)
+        carried: Identity | None = None
+        own = False
+        if packet.command == "Identity":
+            try:
+                carried = identity_xml.parse(packet.payload)
+            except identity_xml.IdentityFormatError as err:
+                if packet.owner_id == packet.creator_id:
+                    self._drop("bad_identity", str(err))
+                    return
+            own = carried is not None and packet.owner_id == packet.creator_id and packet.creator_id in carried.sources
+        if own:
+            assert carried is not None
+            creator = self._carried_identity(packet, carried)
+        else:
+            creator = await self._known_identity(packet.creator_id)
         if creator is None:
             return
-        if not packet_signature_valid(packet, self._public_key(creator)):
+        if not own and not packet_signature_valid(packet, self._public_key(creator)):
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
         me = self.me.current
-        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data)
+        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data, carried)
         if inbound.for_me and self._answers_pending(inbound):
             return
         handlers = self.handlers.get(packet.command)
@@ -247,10 +260,8 @@ class Gateway:
                 log.failure("handler of {cmd} failed", cmd=packet.command)
                 self._drop("handler_error", repr(err))
 
-    async def _creator_identity(self, packet: Packet) -> Identity | None:
-        creator_id = packet.creator_id
-        if packet.command == "Identity" and packet.owner_id == creator_id and _names(packet.payload, creator_id):
-            return self._carried_identity(packet)
+    async def _known_identity(self, creator_id: str) -> Identity | None:
+        """The creator's identity from the cache, else fetched from its server (with a timeout)."""
         known = self.cache.get(creator_id)
         if known is not None:
             return known
@@ -262,25 +273,18 @@ class Gateway:
             self._drop("creator_unknown", f"identity of {creator_id[:200]} not available: {err}")
             return None
 
-    def _carried_identity(self, packet: Packet) -> Identity | None:
-        """An Identity packet carries its creator's identity: checked, then kept in the cache."""
+    def _carried_identity(self, packet: Packet, carried: Identity) -> Identity | None:
+        """An Identity packet carries its creator's identity: checked, the packet checked with it, then kept."""
         try:
-            carried = identity_xml.parse(packet.payload)
-        except identity_xml.IdentityFormatError as err:
-            self._drop("bad_identity", str(err))
-            return None
-        if packet.creator_id not in carried.sources or not verify_identity(carried):
-            self._drop("bad_identity", f"identity in {packet.packet_id} is not {packet.creator_id}'s or not signed")
-            return None
-        known = self.cache.get(packet.creator_id)
-        if known is not None and known.publickey != carried.publickey:
-            self._drop("bad_identity", f"{packet.creator_id} came with another public key")
+            self.cache.check(packet.creator_id, carried)
+        except IdentityMismatch as err:
+            self._drop("bad_identity", f"identity in {packet.packet_id}: {err}")
             return None
         if not packet_signature_valid(packet, self._public_key(carried)):
             self._drop("bad_signature", f"Identity({packet.packet_id}) from {packet.creator_id}")
             return None
         # the newer of the two becomes the cached one; the packet is checked against what it carries
-        self.cache.accept(packet.creator_id, packet.payload)
+        self.cache.keep(packet.creator_id, carried, packet.payload)
         return carried
 
     def _public_key(self, identity: Identity) -> rsa.RSAPublicKey:
@@ -319,10 +323,3 @@ def _any_ok(results: list[tuple[bool, Any]], remote: Identity) -> None:
         failure = next(value for ok, value in results if not ok)
         raise TransportError(f"no contact of {remote.sources[0]} took the packet: {failure.getErrorMessage()}")
 
-
-def _names(xml: bytes, idurl: str) -> bool:
-    """Whether an Identity packet's payload is its creator's own identity (not one it passes on)."""
-    try:
-        return idurl in identity_xml.parse(xml).sources
-    except identity_xml.IdentityFormatError:
-        return True  # malformed: the carried-identity check refuses it with the reason

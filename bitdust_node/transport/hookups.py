@@ -18,10 +18,11 @@ import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.transport.gateway import DEFAULT_TIMEOUT, Gateway, Inbound
 from bitdust_node.wire import identity_xml
+from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
 MAX_SERVICE_REQUEST = 10_240
@@ -92,9 +93,10 @@ class Hookups:
     def identity_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
         packet = inbound.packet
         self.last_heard[packet.creator_id] = self.clock.seconds()
-        if inbound.creator.sources[0] not in _sources_of(packet.payload):
+        if inbound.carried is not inbound.creator:
             # someone's identity pushed to me (a newer revision, say): keep it if it checks out
-            self._keep_pushed(packet.payload)
+            if inbound.carried is not None:
+                self._keep_pushed(inbound.carried, packet.payload)
             return None
         if not inbound.for_me:
             return None  # processed (cached by the gateway), but not Acked, as official nodes do
@@ -106,12 +108,13 @@ class Hookups:
             return self.gateway.send(newer, cached, wide=True).addErrback(lambda _f: None)
         return self.gateway.reply(inbound, "Ack", b"", wide=True)
 
-    def _keep_pushed(self, xml: bytes) -> None:
+    def _keep_pushed(self, pushed: Identity, xml: bytes) -> None:
         try:
-            pushed = identity_xml.parse(xml)
-            self.cache.accept(pushed.sources[0], xml)
-        except (identity_xml.IdentityFormatError, ValueError) as err:
+            self.cache.check(pushed.sources[0], pushed)
+        except IdentityMismatch as err:
             log.info("pushed identity not kept: {why}", why=str(err))
+            return
+        self.cache.keep(pushed.sources[0], pushed, xml)
 
     def channel_id(self, channel: str) -> str:
         counter = self._channels.setdefault(channel, itertools.count(1))
@@ -190,9 +193,3 @@ class Hookups:
     def _answer(self, inbound: Inbound, answer: ServiceAnswer) -> defer.Deferred[None]:
         return self.gateway.reply(inbound, answer.command, answer.payload)
 
-
-def _sources_of(xml: bytes) -> tuple[str, ...]:
-    try:
-        return identity_xml.parse(xml).sources
-    except identity_xml.IdentityFormatError:
-        return ()
