@@ -63,6 +63,11 @@ class MyIdentity:
     def name(self) -> str:
         return self.identity.name
 
+    @property
+    def key_id(self) -> str:
+        """My master key's id, `master$<global id>`: the KeyID of my packets, the key messages are sealed for."""
+        return "master$" + self.global_id
+
     def describe(self, include_xml: bool = False) -> dict[str, Any]:
         result = describe_identity(self.identity)
         if include_xml:

@@ -83,10 +83,10 @@ class Messenger:
             await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
         peer = self.cache.get(idurl) or await self.cache.fetch(idurl)
         recipient = keys.public_key_from_openssh(peer.publickey)
-        payload = sealed.seal(body, key_id_of(idurl), "master$" + me.global_id, recipient)
+        payload = sealed.seal(body, key_id_of(idurl), me.key_id, recipient)
         packet = self.gateway.outbox("Message", idurl, payload, packet_id=message_id)
         ack = await self.gateway.request(packet, peer, wide=True, timeout=ack_timeout)
-        self.history.add(StoredMessage(message_id, "outgoing", "master$" + me.global_id, key_id_of(idurl), idurl,
+        self.history.add(StoredMessage(message_id, "outgoing", me.key_id, key_id_of(idurl), idurl,
                                        self.clock.seconds(), body))
         self.counters["sent"] += 1
         return ack.command == "Ack" and ack.payload != b"unread"
@@ -107,7 +107,7 @@ class Messenger:
             return self.gateway.reply(inbound, "Ack", b"unread")
         try:
             box = sealed.parse(packet.payload)
-            if box.recipient_key_id != "master$" + me.global_id:
+            if box.recipient_key_id != me.key_id:
                 raise sealed.MessageError(f"message for key {box.recipient_key_id[:80]!r}, not mine")
             data = sealed.open_sealed(box, me.key)
         except sealed.MessageError as err:

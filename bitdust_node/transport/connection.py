@@ -107,8 +107,6 @@ class TcpConnection(protocol.Protocol):
         # why pending sends fail when the connection goes (a failed dial says more than "closed")
         self.failure: Exception | None = None
         self._last_active = 0.0
-        # the timer running is the idle one (not the handshake deadline)
-        self._idle_armed = False
 
     # -- life
 
@@ -182,11 +180,7 @@ class TcpConnection(protocol.Protocol):
         self.close(why, abort=True)
 
     def _touch(self) -> None:
-        if self.state is State.CONNECTED:
-            self._last_active = self.owner.clock.seconds()
-            if self._timer is None or self._idle_armed is False:
-                self._idle_armed = True
-                self._arm(self.limits.idle_timeout, "idle")
+        self._last_active = self.owner.clock.seconds()
 
     # -- bytes in
 
@@ -238,6 +232,7 @@ class TcpConnection(protocol.Protocol):
     def _connected(self) -> None:
         self.state = State.CONNECTED
         self._touch()
+        self._arm(self.limits.idle_timeout, "idle")  # in place of the handshake deadline
         self.owner.connection_ready(self)
         self._pump()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import json.encoder
 import random
-import threading
 import time
 
 import attrs
@@ -107,22 +106,6 @@ def serialize(packet: Packet) -> bytes:
     ))
 
 
-def serialize_with_json(packet: Packet) -> bytes:
-    """The plain json.dumps form, kept as the reference the fast one is tested against."""
-    fields = {
-        "c": packet.creator_id,
-        "d": packet.date,
-        "i": packet.packet_id,
-        "k": packet.key_id,
-        "m": packet.command,
-        "o": packet.owner_id,
-        "p": packet.payload.decode("latin-1"),
-        "r": packet.remote_id,
-        "s": packet.signature,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
 # printable ASCII: what a JSON text without escapes and control characters is made of
 _PRINTABLE = bytes(range(0x20, 0x7F))
 
@@ -136,19 +119,22 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     if data.translate(None, _PRINTABLE) or b"\\" in data or not data.endswith(b'"}'):
         return None
     fields: dict[str, str] = {}
-    at = 1
+    payload = b""
+    at = 0  # where the next `{"k":"` or `,"k":"` must stand
     for key in _FIELDS:
         opening = (b'{"' if key == "c" else b',"') + key.encode() + b'":"'
-        if data[at - 1 : at - 1 + len(opening)] != opening:
+        if not data.startswith(opening, at):
             return None
-        start = at - 1 + len(opening)
+        start = at + len(opening)
         end = data.find(b'"', start)
+        if end < 0:
+            return None
         if key == "p":
             payload = data[start:end]  # kept as bytes: a large payload is never decoded to text
         else:
             fields[key] = data[start:end].decode("ascii")
-        at = end + 2
-    return (fields, payload) if at == len(data) else None
+        at = end + 1
+    return (fields, payload) if at == len(data) - 1 else None
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
@@ -208,9 +194,7 @@ class UniqueIds:
     def __init__(self, now: float, rng: random.Random | None = None) -> None:
         self._counter = int(now * 100)
         self._rng = rng or random.Random()
-        self._lock = threading.Lock()
 
     def next(self) -> str:
-        with self._lock:
-            self._counter += 1
-            return f"{self._rng.getrandbits(8)}{self._counter}"
+        self._counter += 1
+        return f"{self._rng.getrandbits(8)}{self._counter}"

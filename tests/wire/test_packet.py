@@ -25,6 +25,23 @@ SCENARIOS = ("p2p", "proxy", "storage")
 SHA1_DIGEST_INFO = bytes.fromhex("3021300906052b0e03021a05000414")
 
 
+def serialize_with_json(packet: wire.Packet) -> bytes:
+    """The plain json.dumps form, kept as the reference the fast one is tested against."""
+    fields = {
+        "c": packet.creator_id,
+        "d": packet.date,
+        "i": packet.packet_id,
+        "k": packet.key_id,
+        "m": packet.command,
+        "o": packet.owner_id,
+        "p": packet.payload.decode("latin-1"),
+        "r": packet.remote_id,
+        "s": packet.signature,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+
 def scenario_key(scenario: str, key_id: str) -> Any:
     name = key_id.split("$", 1)[-1].split("@", 1)[0]
     return keys.read_private_key(VECTORS / scenario / "keys" / f"{name}.THROWAWAY_TEST_KEY.pem")
@@ -140,7 +157,7 @@ class FastSerializerTests(SynchronousTestCase):
     @given(st.binary(max_size=300), st.text(alphabet=st.characters(max_codepoint=255), max_size=40))
     def test_fast_serializer_writes_what_json_dumps_writes(self, payload: bytes, text: str) -> None:
         packet = wire.Packet("Data", text, "http://h/a.xml", text + '"\\', "d", payload, "r", text, "123")
-        self.assertEqual(wire.serialize(packet), wire.serialize_with_json(packet))
+        self.assertEqual(wire.serialize(packet), serialize_with_json(packet))
         self.assertEqual(wire.parse(wire.serialize(packet)), packet)
         self.assertEqual(wire.parse_with_json(wire.serialize(packet)), packet)
 
