@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -20,6 +21,8 @@ class MachineEntry:
     label: str
     past: list[str] = attrs.field(factory=list)
     _registry: Registry | None = None
+    # a one-line summary of what the machine holds (routes, counters), for `bitdust states -v`
+    details: Callable[[], str] | None = None
 
     def set_state(self, state: str) -> None:
         if state == self.state:
@@ -43,6 +46,7 @@ class MachineEntry:
             "past": list(self.past),
             "events": False,
             "timers": "",
+            "info": self.details() if self.details is not None else "",
         }
 
 

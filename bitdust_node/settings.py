@@ -180,6 +180,14 @@ DEFINITIONS: list[Setting] = [
     Setting("services/identity-propagate/min-servers", "non zero positive integer", 2, "min-servers", min=1),
     Setting("services/identity-propagate/max-servers", "non zero positive integer", 5, "max-servers", min=1),
     Setting("services/proxy-server/routes-limit", "positive integer", 20, "maximum simultaneous connections", min=0),
+    Setting(
+        "services/proxy-server/route-rate-limit", "disk space", "16 MB", "bytes per second one routed user may relay"
+        " (0 = no limit)",
+    ),
+    Setting(
+        "services/proxy-server/total-rate-limit", "disk space", "0", "bytes per second all routes together may relay"
+        " (0 = no limit)",
+    ),
     Setting("services/proxy-transport/preferred-routers", "text", "", "preferred-routers"),
     Setting("services/supplier/donated-space", "disk space", "8 GB", "donated space"),
     Setting("services/customer/needed-space", "disk space", "256 MB", "needed space"),

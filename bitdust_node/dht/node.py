@@ -74,6 +74,16 @@ class DhtNode:
     def attach(self, layer_id: int) -> Layer:
         return self.layer_set.attach(layer_id)
 
+    def join_layer(self, layer_id: int) -> defer.Deferred[LookupResult]:
+        """Attach a layer and look up my own id in it, so that its members learn me (a router joins layer 2)."""
+        layer = self.attach(layer_id)
+        return self.find_node(layer.node_id, layer_id)
+
+    def leave_layer(self, layer_id: int) -> None:
+        """Stop answering as a member of a layer the settings do not attach (a router that stops routing)."""
+        if layer_id != 0 and layer_id not in self.config.attached:
+            self.layer(layer_id).attached = False
+
     def holds(self, key: str, layer_id: int = 0) -> bool:
         """Whether this node keeps an unexpired value of `key` for the others."""
         return self.layer(layer_id).store.get(key, self.clock.seconds()) is not None

@@ -16,7 +16,8 @@ from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.messages import message as sealed
 from bitdust_node.messages.history import MessageHistory, StoredMessage
-from bitdust_node.transport.gateway import Gateway, Inbound
+from bitdust_node.transport.errors import TransportError
+from bitdust_node.transport.gateway import Gateway, Inbound, Timeout
 from bitdust_node.transport.hookups import Hookups
 from bitdust_node.wire.identity_xml import parse_idurl
 
@@ -79,13 +80,23 @@ class Messenger:
         message_id = sealed.PACKET_ID_PREFIX + self.gateway.ids.next()
         body = {**data, "msg_type": "private_message", "action": "read"}
         heard = self.hookups.last_heard.get(idurl)
-        if heard is None or self.clock.seconds() - heard > HANDSHAKE_FRESH_FOR:
+        fresh = heard is not None and self.clock.seconds() - heard <= HANDSHAKE_FRESH_FOR
+        if not fresh:
             await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
         peer = self.cache.get(idurl) or await self.cache.fetch(idurl)
         recipient = keys.public_key_from_openssh(peer.publickey)
         payload = sealed.seal(body, key_id_of(idurl), me.key_id, recipient)
         packet = self.gateway.outbox("Message", idurl, payload, packet_id=message_id)
-        ack = await self.gateway.request(packet, peer, wide=True, timeout=ack_timeout)
+        try:
+            ack = await self.gateway.request(packet, peer, wide=True, timeout=ack_timeout)
+        except (TransportError, Timeout):
+            if not fresh:
+                raise
+            # the peer may have moved (a new router, a new address): its identity again, then once more
+            self.counters["resent_after_handshake"] += 1
+            await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
+            peer = self.cache.get(idurl) or peer
+            ack = await self.gateway.request(packet, peer, wide=True, timeout=ack_timeout)
         self.history.add(StoredMessage(message_id, "outgoing", me.key_id, key_id_of(idurl), idurl,
                                        self.clock.seconds(), body))
         self.counters["sent"] += 1

@@ -45,3 +45,28 @@ class RequestLimiter:
 
     def __len__(self) -> int:
         return len(self._full_at)
+
+
+@attrs.define
+class ByteRate:
+    """A byte budget refilled at `rate` bytes per second, holding at most `burst`; rate 0 means no limit."""
+
+    clock: TimeSource
+    rate: float
+    burst: float
+    _level: float = 0.0
+    _at: float | None = None
+
+    def take(self, size: int) -> bool:
+        """Spend `size` bytes if the budget has them (a packet larger than the burst passes on a full budget)."""
+        if self.rate <= 0:
+            return True
+        now = self.clock.seconds()
+        if self._at is None:
+            self._level, self._at = self.burst, now
+        self._level = min(self.burst, self._level + (now - self._at) * self.rate)
+        self._at = now
+        if self._level >= min(size, self.burst):
+            self._level -= size  # may go below zero: a large packet is paid back before the next passes
+            return True
+        return False

@@ -33,6 +33,8 @@ class IdentityPropagateService(Service):
         ctx = self.ctx
         self.propagator = Propagator(identity_http(ctx.reactor))
         self.last_confirmed: list[str] = []
+        # a proxy router's contacts stand in for my own while it routes me (section 4.2 step 4)
+        self.routed_contacts: tuple[str, ...] | None = None
         self._busy: defer.Deferred[Any] | None = None
         self._unsubscribe = [ctx.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
         # a restart (e.g. after a bind-address change) first brings the contacts up to date
@@ -59,6 +61,16 @@ class IdentityPropagateService(Service):
     def _setting_changed(self, key: str, old: Any, new: Any) -> None:
         self.check_contacts()
 
+    def use_contacts(self, contacts: tuple[str, ...] | None) -> defer.Deferred[Any]:
+        """Publish these contacts in place of mine (None: mine again); fires when the servers were told."""
+        self.routed_contacts = contacts
+        if self._refresh_contacts():
+            return self.propagate_now()
+        return defer.succeed(None)
+
+    def own_contacts(self) -> tuple[str, ...]:
+        return my_contacts(self.ctx.settings)
+
     def check_contacts(self) -> None:
         """Sign and send a new revision when the contacts I publish are no longer right."""
         if self._refresh_contacts():
@@ -69,7 +81,7 @@ class IdentityPropagateService(Service):
         me = self.ctx.identity.current
         if me is None:
             return False
-        contacts = my_contacts(self.ctx.settings)
+        contacts = self.routed_contacts or my_contacts(self.ctx.settings)
         if contacts == me.identity.contacts:
             return False
         newer = me.next_revision(contacts, self.ctx.reactor.seconds())

@@ -20,7 +20,7 @@ class TcpTransportService(Service):
         self._detach = gateway.attach(tcp)
 
         def deliver(connection: TcpConnection, data: bytes) -> None:
-            gateway.file_received(data)
+            gateway.file_received(data, connection)
 
         self._previous = tcp.on_file
         tcp.on_file = deliver

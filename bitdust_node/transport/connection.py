@@ -257,7 +257,13 @@ class TcpConnection(protocol.Protocol):
 
     def keep_alive(self) -> None:
         if self.state is State.CONNECTED:
+            self._touch()  # a connection kept alive on purpose must not idle out on this side either
             self._write(tcp_frames.encode_frame(tcp_frames.WAZAP, self.owner.my_idurl()))
+
+    @property
+    def usable(self) -> bool:
+        """Handshake done and not closed: a session a packet can go out on."""
+        return self.state is State.CONNECTED
 
     def queued_bytes(self) -> int:
         return self._queued_bytes

@@ -43,6 +43,26 @@ class PeerTransport(Protocol):
     def send_to(self, contact: str, data: bytes) -> defer.Deferred[None]: ...
 
 
+class Session(Protocol):
+    """The live connection a packet came in on: a reply or a relayed packet can go back on it."""
+
+    peer_idurl: str
+
+    @property
+    def usable(self) -> bool: ...
+
+    def send_file(self, data: bytes) -> defer.Deferred[None]: ...
+
+
+class OutboundRoute(Protocol):
+    """Carries my packets for me when I cannot reach peers directly (a proxy router, section 4.4)."""
+
+    def send(
+        self, packet: Packet, data: bytes, remote: Identity, wide: bool, timeout: float | None,
+    ) -> defer.Deferred[None] | None:
+        """The delivery, or None when this packet goes out directly (to the router itself, say)."""
+
+
 class Timeout(BitDustError):
     """No answer came in time."""
 
@@ -60,6 +80,8 @@ class Inbound:
     raw: bytes
     # the identity an Identity packet carries (parsed once, here), else None
     carried: Identity | None = None
+    # the connection it came in on, when a transport knows it (a relayed packet has none)
+    session: Session | None = None
 
 
 Handler = Callable[[Inbound], object]
@@ -94,6 +116,10 @@ class Gateway:
         self.ids = wire.UniqueIds(clock.seconds())
         self.counters: collections.Counter[str] = collections.Counter()
         self.dropped: collections.Counter[str] = collections.Counter()
+        # a proxy router's hook: takes verified packets addressed to someone else (True = taken)
+        self.forward: Callable[[Inbound], bool] | None = None
+        # a routed user's hook: carries outgoing packets through its router
+        self.outbound: OutboundRoute | None = None
 
     # -- wiring
 
@@ -134,13 +160,24 @@ class Gateway:
         )
         return sign_packet(unsigned, me.key)
 
-    def send(self, packet: Packet, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
-        """Hand the packet to the peer: its first usable contact (then the next on failure), or all when `wide`."""
+    def send(
+        self, packet: Packet, remote: Identity, wide: bool = False, timeout: float | None = None,
+    ) -> defer.Deferred[None]:
+        """Hand the packet to the peer: its first usable contact (then the next on failure), or all when `wide`;
+        through my router instead when I have one."""
+        data = wire.serialize(packet)
+        self.counters["packets_out"] += 1
+        if self.outbound is not None:
+            routed = self.outbound.send(packet, data, remote, wide, timeout)
+            if routed is not None:
+                return routed
+        return self.send_data(data, remote, wide)
+
+    def send_data(self, data: bytes, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
+        """Send a serialized packet (mine or one I forward unchanged) straight to the peer's contacts."""
         contacts = [c for c in remote.contacts if c.split("://", 1)[0] in self.transports]
         if not contacts:
             return defer.fail(NoContacts(f"{remote.sources[0]} has no contact this node can use"))
-        data = wire.serialize(packet)
-        self.counters["packets_out"] += 1
         if wide:
             sends = [self._send_to(c, data) for c in contacts]
             done = defer.DeferredList(sends, consumeErrors=True)
@@ -181,9 +218,17 @@ class Gateway:
             return result
 
         answer.addBoth(forget)
-        sent = self.send(packet, remote, wide)
+        sent = self.send(packet, remote, wide, timeout)
         sent.addErrback(lambda failure: answer.errback(failure) if not answer.called else None)
         return answer
+
+    def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
+        """Fail the request with this PacketID sent to `remote_id` (a router said it cannot be delivered)."""
+        for pending in list(self._pending.get(packet_id.lower(), [])):
+            if pending.request.remote_id == remote_id and not pending.deferred.called:
+                pending.deferred.errback(error)
+                return True
+        return False
 
     def _timed_out(self, pending: _Pending, timeout: float) -> None:
         if not pending.deferred.called:
@@ -192,23 +237,29 @@ class Gateway:
             pending.deferred.errback(Timeout(f"no answer to {request.command}({request.packet_id}) in {timeout:g} s"))
 
     def reply(self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False) -> defer.Deferred[None]:
-        """Ack or Fail: same PacketID, Owner = Creator = me, to the request's owner (its creator's contacts)."""
+        """Ack or Fail: same PacketID, Owner = Creator = me, to the request's owner: back on the connection the
+        request came on while it is open (its contacts may name a router it left), else to its contacts."""
         answer = self.outbox(command, request.packet.owner_id, payload, packet_id=request.packet.packet_id)
-        d = self.send(answer, request.creator, wide)
+        session = request.session
+        if session is not None and session.usable:
+            self.counters["packets_out"] += 1
+            d = session.send_file(wire.serialize(answer))
+        else:
+            d = self.send(answer, request.creator, wide)
         d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command,
                                         to=request.creator.sources[0], why=f.getErrorMessage()))
         return d
 
     # -- in
 
-    def file_received(self, data: bytes) -> defer.Deferred[None]:
-        """A whole file from a transport; fires when it has been dealt with (never fails)."""
+    def file_received(self, data: bytes, session: Session | None = None) -> defer.Deferred[None]:
+        """A whole file from a transport (or unwrapped from a relay); fires when dealt with (never fails)."""
         self.counters["packets_in"] += 1
         if self._verifying >= self.limits.max_verifying:
             self._drop("busy", "too many packets waiting for verification")
             return defer.succeed(None)
         self._verifying += 1
-        d = defer.ensureDeferred(self._process(data))
+        d = defer.ensureDeferred(self._process(data, session))
         d.addErrback(lambda failure: log.failure("inbound packet handling crashed", failure))
         return d.addBoth(self._verified)
 
@@ -219,7 +270,7 @@ class Gateway:
         self.dropped[reason] += 1
         log.info("packet dropped ({reason}): {detail}", reason=reason, detail=detail)
 
-    async def _process(self, data: bytes) -> None:
+    async def _process(self, data: bytes, session: Session | None) -> None:
         try:
             packet = wire.parse(data)
         except wire.PacketFormatError as err:
@@ -246,8 +297,10 @@ class Gateway:
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
         me = self.me.current
-        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data, carried)
+        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
+            return
+        if not inbound.for_me and self.forward is not None and self.forward(inbound):
             return
         handlers = self.handlers.get(packet.command)
         if not handlers:

@@ -150,11 +150,11 @@ class Hookups:
     def _service_call(self, inbound: Inbound, cancel: bool) -> defer.Deferred[None] | None:
         if not inbound.for_me:
             return None
-        answer = self._parse_request(inbound)
+        answer = self._parse_request(inbound, cancel)
         if answer is not None:
             return self._answer(inbound, answer)
         body = json.loads(inbound.packet.payload)
-        name, payload = body["name"], body["payload"]
+        name, payload = body["name"], body.get("payload", {})
         handler = self.remote_services[name]
         work = handler.cancel_service if cancel else handler.request_service
         d = defer.maybeDeferred(work, inbound, payload)
@@ -167,8 +167,11 @@ class Hookups:
         d.addCallback(lambda answer: self._answer(inbound, answer) if answer is not None else None)
         return d
 
-    def _parse_request(self, inbound: Inbound) -> ServiceAnswer | None:
-        """The official refusal for a request no service should see, or None when it may go on."""
+    def _parse_request(self, inbound: Inbound, cancel: bool = False) -> ServiceAnswer | None:
+        """The official refusal for a request no service should see, or None when it may go on.
+
+        A CancelService without `payload` is taken: official routed users send it so (section 4.3), and an
+        official node's refusal of it leaves their route open until the session drops."""
         raw = inbound.packet.payload
         if len(raw) > MAX_SERVICE_REQUEST:
             return ServiceAnswer.fail("too long payload")
@@ -176,9 +179,11 @@ class Hookups:
             body = json.loads(raw)
         except ValueError:
             return ServiceAnswer.fail("json payload invalid")
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or "payload" not in body:
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             return ServiceAnswer.fail("json payload invalid")
-        if not isinstance(body["payload"], dict):
+        if "payload" not in body and not cancel:
+            return ServiceAnswer.fail("json payload invalid")
+        if not isinstance(body.get("payload", {}), dict):
             return ServiceAnswer.fail("json payload invalid")
         name = body["name"]
         state = self.service_state(name)

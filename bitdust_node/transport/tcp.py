@@ -106,6 +106,7 @@ class TcpNode:
         # address -> (failures in a row, no dial before this time)
         self._backoff: dict[Address, tuple[int, float]] = {}
         self.counters: collections.Counter[str] = collections.Counter()
+        self._closed_watchers: list[Callable[[TcpConnection], None]] = []
 
     def factory(self) -> protocol.Factory:
         return _Incoming(self)
@@ -132,6 +133,8 @@ class TcpNode:
 
     def connection_closed(self, connection: TcpConnection) -> None:
         self.connections.discard(connection)
+        for watcher in list(self._closed_watchers):
+            watcher(connection)
         host = self._host_of.pop(connection, None)
         if host is not None:
             self._per_host[host] -= 1
@@ -231,6 +234,20 @@ class TcpNode:
         log.info("cannot connect to {host}:{port}: {why}", host=address[0], port=address[1], why=why)
         connection.failure = Unreachable(f"cannot connect to {address[0]}:{address[1]}: {why}")
         connection.connectionLost(Failure(ConnectError(why)))
+
+    def watch_closed(self, watcher: Callable[[TcpConnection], None]) -> Callable[[], None]:
+        """Call `watcher` with every connection that closes (a router's session, say); returns the unwatch."""
+        self._closed_watchers.append(watcher)
+
+        def unwatch() -> None:
+            if watcher in self._closed_watchers:
+                self._closed_watchers.remove(watcher)
+
+        return unwatch
+
+    def sessions_of(self, idurl: str) -> list[TcpConnection]:
+        """Connected connections whose peer said this IDURL in its hello or wazap."""
+        return [c for c in self.connections if c.usable and c.peer_idurl == idurl]
 
     def keep_alive(self, address: Address) -> None:
         for connection in self.by_address.get(address, []):

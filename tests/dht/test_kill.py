@@ -2,74 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import sys
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
-import treq
-from twisted.internet import defer, protocol, reactor
-from twisted.internet.error import ConnectError, ProcessExitedAlready
+from twisted.internet.error import ConnectError
 from twisted.trial import unittest
-from twisted.web.client import HTTPConnectionPool
-from twisted.web.http_headers import Headers
 
-import bitdust_node
-from bitdust_node import home as home_paths
 from bitdust_node.settings import Settings
-from tests.support.nodes import REST_PORT, eventually, make_home
+from tests.support import processes
+from tests.support.nodes import eventually
 
 DHT = "services/entangled-dht/"
 ADDRESSES = [f"127.0.0.{i}" for i in range(2, 10)]
 K = 4
-ROOT = Path(bitdust_node.__file__).resolve().parents[1]
 
 
-class _Watch(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
-
-
-class NodeProcess:
-    def __init__(
-        self, testcase: unittest.TestCase, address: str, settings: dict[str, Any], home: Path | None = None
-    ) -> None:
-        self.address = address
-        self.home: Path = home or make_home(testcase, address, settings)
-        self.watch = _Watch()
-        twistd = str(Path(sys.executable).parent / "twistd")
-        args = [
-            twistd,
-            "-n",
-            "--pidfile=",
-            "--logfile",
-            str(self.home / "twistd.log"),
-            "bitdust",
-            "--config",
-            str(self.home),
-        ]
-        # twistd finds the bitdust dropin under the source tree's twisted/plugins
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        spawner: Any = reactor
-        self.process: Any = spawner.spawnProcess(self.watch, twistd, args, env=env, path=str(ROOT))
-        self.alive = True
-        testcase.addCleanup(self.kill)
-
-    def kill(self) -> defer.Deferred[None]:
-        if self.alive:
-            self.alive = False
-            try:
-                self.process.signalProcess("KILL")
-            except ProcessExitedAlready:
-                pass
-        return self.watch.ended
-
+class NodeProcess(processes.NodeProcess):
     def saved_contacts(self) -> int:
         """Base-layer contacts in the node's SQLite file (read while the node runs)."""
         path = self.home / "dht" / "dht.db"
@@ -77,19 +26,6 @@ class NodeProcess:
             return 0
         with closing(sqlite3.connect(str(path))) as db:
             return int(db.execute("SELECT count(*) FROM contacts WHERE layer = 0").fetchone()[0])
-
-    async def api(self, method: str, path: str, body: Any = None) -> Any:
-        secret = home_paths.read_api_secret(self.home) or ""
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        data = json.dumps(body).encode() if body is not None else None
-        response = await treq.request(
-            method,
-            f"http://{self.address}:{REST_PORT}{path}",
-            data=data,
-            headers=Headers({"api_secret": [secret]}),
-            pool=pool,
-        )
-        return json.loads(await response.content())
 
     async def layer0(self) -> dict[str, Any] | None:
         try:

@@ -73,10 +73,10 @@ class GuideMessageTests(TestCase):
         gateway = messenger.gateway  # type: ignore[attr-defined]
         original = gateway.send
 
-        def spy(packet: wire.Packet, remote: object, wide: bool = False) -> object:
+        def spy(packet: wire.Packet, *args: object) -> object:
             if packet.command == "Message":
                 captured.append(wire.serialize(packet))
-            return original(packet, remote, wide)
+            return original(packet, *args)
 
         gateway.send = spy
         status, _ = await api(alice, "POST", "/message/send/v1", {"id": "bob", "data": {"message": "once"}})

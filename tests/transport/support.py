@@ -22,6 +22,8 @@ def user_settings(dht: bool = False, **extra: Any) -> dict[str, Any]:
         "personal/private-key-size": 1024,
         "services/entangled-dht/enabled": dht,
         "services/entangled-dht/known-nodes": f"{SERVER}:14441",
+        # reachable directly, as in the captured loopback network; the proxy tests turn it on
+        "services/proxy-transport/enabled": False,
     }
     settings.update(extra)
     return settings

@@ -7,6 +7,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from bitdust_node.api.endpoints.proxy import proxy_status
 from bitdust_node.api.openapi import document
 from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
 from bitdust_node.errors import InvalidInput
@@ -123,6 +124,12 @@ def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     dht = api.graph.service("entangled_dht")
     if req.args.get("dht") in ("1", "true") and isinstance(dht, EntangledDhtService) and dht.dht is not None:
         result["dht"] = dht.dht.status()
+    if identity is not None:
+        result["identity_contacts"] = list(identity.identity.contacts)
+        result["identity_revision"] = identity.identity.revision
+    proxy = proxy_status(api)
+    if proxy is not None:
+        result["proxy"] = proxy
     return result
 
 

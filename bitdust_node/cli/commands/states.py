@@ -11,8 +11,11 @@ from bitdust_node.cli.context import CliContext
 def cmd_states(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.require_running()
     for m in ctx.api("GET", "/automat/list/v1"):
-        history = "->".join(m.get("past", []))
-        print(f"{m['index']}: {m['id']}({m['state']})" + (f" {history}" if args.verbose and history else ""))
+        line = f"{m['index']}: {m['id']}({m['state']})"
+        if args.verbose:
+            history = "->".join(m.get("past", []))
+            line += "".join(f" {part}" for part in (history, m.get("info", "")) if part)
+        print(line)
     return 0
 
 
@@ -28,7 +31,7 @@ def cmd_services(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def register(subparsers: Any) -> None:
     states = subparsers.add_parser("states", help="one line per live state machine: INDEX: NAME(STATE)")
-    states.add_argument("-v", "--verbose", action="store_true", help="also show past states")
+    states.add_argument("-v", "--verbose", action="store_true", help="also show past states and what machines hold")
     states.set_defaults(func=cmd_states)
     services = subparsers.add_parser("services", help="one line per service: INDEX: service_NAME(STATE) ENABLED")
     services.add_argument("-v", "--verbose", action="store_true", help="also show why a service is not ON")

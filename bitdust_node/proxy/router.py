@@ -1,0 +1,390 @@
+"""The proxy router (PROTOCOL-P2P.md 4.3 to 4.6): routes for users who cannot be reached directly.
+
+A user rents a route with RequestService `service_proxy_server`; from then on packets others send it
+(to my address, RemoteID = the user) go to it as RelayIn, encrypted to its key, on the connection it
+keeps open to me; the packets it sends me as RelayOut are opened, checked and sent on, and it gets a
+RelayAck or RelayFail. I never see inside what I forward: RelayIn carries the packet as it came, and a
+RelayOut's inner packet is signed by the user and checked before it leaves.
+
+Better than official: `routes-limit` is honoured, each route and all of them together have a byte
+rate, a route outlives a reconnection of its user for a grace period, and every refusal is counted.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from bitdust_node.crypto import keys
+from bitdust_node.crypto.packet_signing import packet_signature_valid
+from bitdust_node.errors import BitDustError
+from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.identity.signing import verify_identity
+from bitdust_node.net.ratelimit import ByteRate
+from bitdust_node.proxy import relay
+from bitdust_node.transport.gateway import Gateway, Inbound, Session
+from bitdust_node.transport.hookups import ServiceAnswer
+from bitdust_node.wire import identity_xml
+from bitdust_node.wire import packet as wire
+from bitdust_node.wire.identity_xml import Identity
+
+log = Logger()
+SERVICE_NAME = "service_proxy_server"
+# answers and failures are never answered with a Fail (two routers would bounce them for ever)
+_NOT_ANSWERED = frozenset({"Ack", "Fail", *relay.RELAY_COMMANDS})
+
+
+@attrs.define
+class RouterLimits:
+    routes: int = 20
+    # bytes per second one route may relay (both ways), and all routes together; 0 = no limit
+    route_rate: float = 16 * 1024 * 1024
+    total_rate: float = 0.0
+    # a user whose every connection closed keeps its route this long, to reconnect
+    session_grace: float = 30.0
+    closed_routes_kept: int = 1000
+    identity_fetch_timeout: float = 15.0
+
+
+@attrs.define(eq=False)
+class Route:
+    idurl: str
+    identity: Identity
+    public_key: rsa.RSAPublicKey
+    session: Session | None
+    created: float
+    limiter: ByteRate
+    # when the route was last seen without any open connection (None while it has one)
+    orphaned_at: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    packets_in: int = 0
+    packets_out: int = 0
+    refused: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        session: Any = self.session
+        address = getattr(session, "address", None)
+        contact = f"tcp:{address[0]}:{address[1]}" if address else ""
+        return {
+            "address": contact,
+            "contacts": " ".join(c.replace("://", ":", 1) for c in self.identity.contacts),
+            "host": session.describe() if hasattr(session, "describe") else "",
+            "idurl": self.idurl,
+            "proto": "tcp",
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "packets_in": self.packets_in,
+            "packets_out": self.packets_out,
+            "refused": self.refused,
+            "connected": self.session is not None and self.session.usable,
+        }
+
+
+class ProxyRouter:
+    """Routes by user IDURL, the RemoteRequests of `service_proxy_server`, and the gateway's forward hook."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        me: MyIdentityHolder,
+        cache: IdentityCache,
+        clock: Any,
+        sessions_of: Callable[[str], list[Any]],
+        limits: RouterLimits | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.me = me
+        self.cache = cache
+        self.clock = clock
+        self.sessions_of = sessions_of
+        self.limits = limits or RouterLimits()
+        self.routes: dict[str, Route] = {}
+        self.closed_routes: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.total = ByteRate(clock, self.limits.total_rate, max(self.limits.total_rate, 1))
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.refusals: collections.Counter[str] = collections.Counter()
+        self._unregister: list[Callable[[], None]] = []
+        self._sweeper: LoopingCall | None = None
+
+    # -- life
+
+    def start(self) -> None:
+        self.gateway.forward = self.forward
+        self._unregister = [
+            self.gateway.register("RelayOut", self.relay_out_received),
+            self.gateway.register("Identity", self.identity_received),
+        ]
+        self._sweeper = LoopingCall(self.sweep)
+        self._sweeper.clock = self.clock
+        self._sweeper.start(max(1.0, self.limits.session_grace / 3), now=False)
+
+    def stop(self) -> None:
+        if self.gateway.forward == self.forward:
+            self.gateway.forward = None
+        for unregister in self._unregister:
+            unregister()
+        if self._sweeper is not None and self._sweeper.running:
+            self._sweeper.stop()
+        for idurl in list(self.routes):
+            self._close(idurl, "router stopped")
+
+    def set_limits(self, limits: RouterLimits) -> None:
+        self.limits = limits
+        self.total = ByteRate(self.clock, limits.total_rate, max(limits.total_rate, 1))
+        for route in self.routes.values():
+            route.limiter = self._route_limiter()
+
+    def _route_limiter(self) -> ByteRate:
+        return ByteRate(self.clock, self.limits.route_rate, max(self.limits.route_rate, 1))
+
+    # -- renting a route (RemoteRequests)
+
+    def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
+        user = inbound.packet.creator_id
+        if user not in self.routes and len(self.routes) >= self.limits.routes:
+            return self._refuse_request("routes_full", user, ServiceAnswer.ack("rejected"))
+        submitted = payload.get("identity")
+        identity = self._submitted_identity(user, inbound.creator, submitted)
+        if identity is None:
+            return self._refuse_request("bad_identity", user, ServiceAnswer.fail("identity invalid"))
+        if inbound.session is None or not inbound.session.usable:
+            return self._refuse_request("no_session", user, ServiceAnswer.fail("no connection to route through"))
+        now = self.clock.seconds()
+        existing = self.routes.get(user)
+        if existing is not None:
+            existing.identity, existing.session, existing.orphaned_at = identity, inbound.session, None
+        else:
+            self.routes[user] = Route(user, identity, keys.public_key_from_openssh(identity.publickey),
+                                      inbound.session, now, self._route_limiter())
+        self.closed_routes.pop(user, None)
+        self.counters["routes_opened"] += 1
+        log.info("route opened for {user} ({n} of {limit})", user=user, n=len(self.routes), limit=self.limits.routes)
+        return ServiceAnswer.ack("accepted")
+
+    def _submitted_identity(self, user: str, creator: Identity, submitted: Any) -> Identity | None:
+        """The identity the user sent with its request, if it is the user's and well signed."""
+        if not isinstance(submitted, str) or len(submitted) > identity_xml.MAX_IDENTITY_BYTES:
+            return None
+        try:
+            identity = identity_xml.parse(submitted.encode("utf-8"))
+        except (identity_xml.IdentityFormatError, UnicodeEncodeError):
+            return None
+        if user not in identity.sources or identity.publickey != creator.publickey or not verify_identity(identity):
+            return None
+        return identity
+
+    def _refuse_request(self, why: str, user: str, answer: ServiceAnswer) -> ServiceAnswer:
+        self.refusals["request_" + why] += 1
+        log.info("route for {user} refused: {why}", user=user, why=why)
+        return answer
+
+    def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
+        user = inbound.packet.creator_id
+        if user not in self.routes:
+            return ServiceAnswer.ack("rejected")
+        self._close(user, "cancelled by the user")
+        return ServiceAnswer.ack("accepted")
+
+    def _close(self, user: str, why: str) -> None:
+        if self.routes.pop(user, None) is None:
+            return
+        self.closed_routes[user] = self.clock.seconds()
+        while len(self.closed_routes) > self.limits.closed_routes_kept:
+            self.closed_routes.popitem(last=False)
+        self.counters["routes_closed"] += 1
+        log.info("route of {user} closed: {why}", user=user, why=why)
+
+    # -- sessions
+
+    def _session(self, route: Route) -> Session | None:
+        """The route's connection, or another its user opened since; None when it has none."""
+        if route.session is not None and route.session.usable:
+            return route.session
+        others = self.sessions_of(route.idurl)
+        route.session = others[0] if others else None
+        if route.session is None and route.orphaned_at is None:
+            route.orphaned_at = self.clock.seconds()
+        elif route.session is not None:
+            route.orphaned_at = None
+        return route.session
+
+    def sweep(self) -> None:
+        """Close routes whose user has had no connection for the grace period."""
+        now = self.clock.seconds()
+        for route in list(self.routes.values()):
+            if self._session(route) is None and route.orphaned_at is not None:
+                if now - route.orphaned_at >= self.limits.session_grace:
+                    self._close(route.idurl, "its user's connection is gone")
+
+    def identity_received(self, inbound: Inbound) -> None:
+        """A routed user's identity to me says where it is now: its newest connection."""
+        route = self.routes.get(inbound.packet.creator_id)
+        if route is not None and inbound.for_me and inbound.session is not None and inbound.session.usable:
+            route.session, route.orphaned_at = inbound.session, None
+
+    def _allowed(self, route: Route, size: int) -> bool:
+        if route.limiter.take(size) and self.total.take(size):
+            return True
+        route.refused += 1
+        self.refusals["rate_limited"] += 1
+        return False
+
+    # -- inbound: anyone -> routed user (4.5)
+
+    def forward(self, inbound: Inbound) -> bool:
+        """Gateway hook for verified packets not addressed to me: RelayIn to a routed user, else a Fail."""
+        packet = inbound.packet
+        route = self.routes.get(packet.remote_id)
+        if route is None:
+            if packet.command in _NOT_ANSWERED or packet.command == "Identity":
+                return False  # Acks and pushed identities for others: dropped, as official nodes do
+            self.refusals["no_route"] += 1
+            self._fail_sender(inbound, self._no_route_text(packet.remote_id))
+            return True
+        if not self._allowed(route, len(inbound.raw)):
+            self._fail_sender(inbound, relay.RATE_LIMITED)
+            return True
+        self._relay_in(route, packet.owner_id, packet.packet_id, inbound.raw).addErrback(
+            self._relay_in_failed, inbound)
+        return True
+
+    def _relay_in_failed(self, failure: Any, inbound: Inbound) -> None:
+        self.refusals["relay_in_failed"] += 1
+        log.info("relay to {user} failed: {why}", user=inbound.packet.remote_id, why=failure.getErrorMessage())
+        if inbound.packet.command not in _NOT_ANSWERED:
+            self._fail_sender(inbound, relay.TRANSFER_FAILED)
+
+    def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: bytes) -> defer.Deferred[None]:
+        """The packet as it came, encrypted to the routed user, on its connection to me."""
+        session = self._session(route)
+        if session is None:
+            return defer.fail(BitDustError(f"{route.idurl} has no connection to this router"))
+        me = self.me.require()
+        payload = relay.seal(raw, relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
+        wrapped = self.gateway.outbox("RelayIn", route.idurl, payload, packet_id=packet_id, owner_id=owner_id)
+        route.bytes_out += len(raw)
+        route.packets_out += 1
+        self.counters["relayed_in"] += 1
+        self.counters["bytes_relayed"] += len(raw)
+        return session.send_file(wire.serialize(wrapped))
+
+    def _no_route_text(self, idurl: str) -> str:
+        return relay.ROUTE_CLOSED if idurl in self.closed_routes else relay.ROUTE_NOT_EXIST
+
+    def _fail_sender(self, inbound: Inbound, text: str) -> None:
+        """Fail, PacketID copied, to the packet's owner (4.6): on its connection, or to its contacts."""
+        self.gateway.reply(inbound, "Fail", text.encode("utf-8"), wide=True)
+
+    # -- outbound: routed user -> anyone (4.4)
+
+    async def relay_out_received(self, inbound: Inbound) -> None:
+        if not inbound.for_me:
+            return
+        packet = inbound.packet
+        route = self.routes.get(packet.creator_id) or self.routes.get(packet.owner_id)
+        if route is None:
+            self.refusals["relay_out_no_route"] += 1
+            self._fail_sender(inbound, self._no_route_text(packet.creator_id))
+            return
+        if inbound.session is not None and inbound.session.usable:
+            route.session, route.orphaned_at = inbound.session, None
+        if not self._allowed(route, len(inbound.raw)):
+            await self._result(route, inbound, None, relay.RATE_LIMITED)
+            return
+        me = self.me.require()
+        try:
+            envelope = relay.decode_envelope(relay.unseal(packet.payload, me.key, relay.ROUTED_OUTGOING))
+            inner = wire.parse(envelope.packet)
+        except (relay.RelayFormatError, wire.PacketFormatError) as err:
+            self.refusals["relay_out_invalid"] += 1
+            log.info("RelayOut from {user} refused: {why}", user=route.idurl, why=str(err))
+            await self._result(route, inbound, None, relay.INVALID_PACKET)
+            return
+        if inner.creator_id != route.idurl or not packet_signature_valid(inner, route.public_key):
+            self.refusals["relay_out_bad_signature"] += 1
+            await self._result(route, inbound, envelope, relay.SIGNATURE_INVALID)
+            return
+        route.bytes_in += len(envelope.packet)
+        route.packets_in += 1
+        self.counters["relayed_out"] += 1
+        self.counters["bytes_relayed"] += len(envelope.packet)
+        error = await self._deliver(route, envelope, inner)
+        await self._result(route, inbound, envelope, error)
+
+    async def _deliver(self, route: Route, envelope: relay.Envelope, inner: wire.Packet) -> str:
+        """Send the user's packet on; the error text of the result ("" when delivered)."""
+        me = self.me.require()
+        receiver = envelope.receiver
+        try:
+            if receiver == me.idurl:
+                # for me: taken in as if it came on the user's connection, so answers go back on it
+                await self.gateway.file_received(envelope.packet, self._session(route))
+                return ""
+            other = self.routes.get(receiver)
+            if other is not None:
+                if not self._allowed(other, len(envelope.packet)):
+                    return relay.RATE_LIMITED
+                await self._relay_in(other, inner.owner_id, inner.packet_id, envelope.packet)
+                return ""
+            target = await self._identity(receiver, refresh=envelope.retry)
+            if target is None:
+                return relay.IDURL_NOT_FOUND
+            await self.gateway.send_data(envelope.packet, target, envelope.wide)
+            return ""
+        except BitDustError as err:
+            log.info("routed packet to {to} not delivered: {why}", to=receiver, why=str(err))
+            return relay.DELIVERY_FAILED
+
+    async def _identity(self, idurl: str, refresh: bool) -> Identity | None:
+        known = None if refresh else self.cache.get(idurl)
+        if known is not None:
+            return known
+        try:
+            fetching = defer.ensureDeferred(self.cache.fetch(idurl))
+            fetching.addTimeout(self.limits.identity_fetch_timeout, self.clock)
+            return await fetching
+        except (BitDustError, defer.TimeoutError, ValueError):
+            return self.cache.get(idurl)
+
+    async def _result(self, route: Route, inbound: Inbound, envelope: relay.Envelope | None, error: str) -> None:
+        """RelayAck (no error) or RelayFail to the user, encrypted to it, PacketID and Owner of its RelayOut."""
+        packet = inbound.packet
+        if envelope is None:
+            envelope = relay.Envelope(route.idurl, "", b"")
+        command = "RelayFail" if error else "RelayAck"
+        result = relay.result_for(envelope, command, packet.packet_id, error)
+        me = self.me.require()
+        payload = relay.seal(relay.encode_result(result), relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
+        answer = self.gateway.outbox(command, route.idurl, payload, packet_id=packet.packet_id,
+                                     owner_id=packet.owner_id)
+        self.counters[command] += 1
+        session = self._session(route)
+        try:
+            if session is not None:
+                await session.send_file(wire.serialize(answer))
+        except BitDustError as err:
+            log.info("{cmd} to {user} not delivered: {why}", cmd=command, user=route.idurl, why=str(err))
+
+    # -- status
+
+    def status(self) -> dict[str, Any]:
+        me = self.me.current
+        return {
+            "acks": self.counters["RelayAck"],
+            "closed_routes": [[idurl, when] for idurl, when in list(self.closed_routes.items())[-20:]],
+            "hosts": " ".join(me.identity.contacts) if me is not None else "",
+            "routes": [route.describe() for route in self.routes.values()],
+            "sessions": [],
+            "routes_limit": self.limits.routes,
+            "counters": dict(self.counters),
+            "refused": dict(self.refusals),
+        }
