@@ -54,7 +54,7 @@ class ClientLimits:
     # a router silent this long is asked again (an Identity ping); no answer = lost
     check_timeout: float = 10.0
     # a router that failed is not tried again for this long (unless it is the only one)
-    set_aside_for: float = 120.0
+    set_aside_for: float = 60.0
     offline_first: float = 2.0
     offline_max: float = 60.0
     lookup_candidates: int = 5
@@ -230,8 +230,7 @@ class ProxyClient:
         now = self.clock.seconds()
         aside = {idurl for idurl, until in self.set_aside.items() if until > now}
         mine = self.me.require().idurl
-        preferred = [u for u in self.preferred() if u != mine]
-        choices = [u for u in preferred if u not in aside] or preferred
+        choices = [u for u in self.preferred() if u != mine and u not in aside]
         if choices:
             idurl = self.rng.choice(choices)
             return await self.cache.fetch(idurl)
@@ -243,9 +242,10 @@ class ProxyClient:
         usable = [i for i in found if i.sources[0] != mine and _tcp_contact(i) is not None]
         for identity in usable[: self.limits.lookup_candidates]:
             self.known_routers[identity.sources[0]] = now
-        fresh = [i for i in usable if i.sources[0] not in aside] or usable
+        fresh = [i for i in usable if i.sources[0] not in aside]
         if not fresh:
-            raise BitDustError("no proxy router found in DHT layer 2")
+            # every router refused or failed lately: wait (OFFLINE, with backoff) instead of asking again at once
+            raise BitDustError(f"no proxy router to ask in DHT layer 2 ({len(usable)} found, all set aside)")
         return self.rng.choice(fresh)
 
     def _fire(self, attempt: int, name: str, *args: Any) -> None:

@@ -38,7 +38,8 @@ REPLIES: dict[str, frozenset[str]] = {
     "Message": frozenset({"Ack", "Fail"}),
     "RequestService": frozenset({"Ack", "Fail"}),
     "CancelService": frozenset({"Ack", "Fail"}),
-    "RelayOut": frozenset({"RelayAck", "RelayFail"}),
+    # a router that has no route for the sender answers Fail `route not exist` (section 4.6)
+    "RelayOut": frozenset({"RelayAck", "RelayFail", "Fail"}),
     "Key": frozenset({"Ack", "Fail"}),
     "AuditKey": frozenset({"Ack", "Fail"}),
     "Event": frozenset({"Ack", "Fail"}),
