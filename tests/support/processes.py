@@ -32,13 +32,16 @@ class _Watch(protocol.ProcessProtocol):
 
 class NodeProcess:
     def __init__(
-        self, testcase: unittest.TestCase, address: str, settings: dict[str, Any], home: Path | None = None
+        self, testcase: unittest.TestCase, address: str, settings: dict[str, Any], home: Path | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.address = address
         self.home: Path = home or make_home(testcase, address, settings)
         self.watch = _Watch()
         twistd = str(Path(sys.executable).parent / "twistd")
+        # a prefix runs the node elsewhere, e.g. `ip netns exec NS` in a network namespace
         args = [
+            *prefix,
             twistd,
             "-n",
             "--pidfile=",
@@ -51,7 +54,7 @@ class NodeProcess:
         # twistd finds the bitdust dropin under the source tree's twisted/plugins
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         spawner: Any = reactor
-        self.process: Any = spawner.spawnProcess(self.watch, twistd, args, env=env, path=str(ROOT))
+        self.process: Any = spawner.spawnProcess(self.watch, args[0], args, env=env, path=str(ROOT))
         self.alive = True
         testcase.addCleanup(self.kill)
 
