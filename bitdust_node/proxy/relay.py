@@ -119,7 +119,8 @@ def decode_envelope(data: bytes) -> Envelope:
 
 @attrs.frozen
 class RelayResult:
-    """RelayAck/RelayFail's plaintext: what became of a RelayOut; `error` is empty for RelayAck."""
+    """RelayAck/RelayFail's plaintext: what became of a RelayOut (`command` is the relayed packet's command);
+    `error` is empty for RelayAck."""
 
     command: str
     packet_id: str

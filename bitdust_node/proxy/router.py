@@ -311,14 +311,14 @@ class ProxyRouter:
             return
         if inner.creator_id != route.idurl or not packet_signature_valid(inner, route.public_key):
             self.refusals["relay_out_bad_signature"] += 1
-            await self._result(route, inbound, envelope, relay.SIGNATURE_INVALID)
+            await self._result(route, inbound, envelope, relay.SIGNATURE_INVALID, inner.command)
             return
         route.bytes_in += len(envelope.packet)
         route.packets_in += 1
         self.counters["relayed_out"] += 1
         self.counters["bytes_relayed"] += len(envelope.packet)
         error = await self._deliver(route, envelope, inner)
-        await self._result(route, inbound, envelope, error)
+        await self._result(route, inbound, envelope, error, inner.command)
 
     async def _deliver(self, route: Route, envelope: relay.Envelope, inner: wire.Packet) -> str:
         """Send the user's packet on; the error text of the result ("" when delivered)."""
@@ -355,13 +355,16 @@ class ProxyRouter:
         except (BitDustError, defer.TimeoutError, ValueError):
             return self.cache.get(idurl)
 
-    async def _result(self, route: Route, inbound: Inbound, envelope: relay.Envelope | None, error: str) -> None:
+    async def _result(
+        self, route: Route, inbound: Inbound, envelope: relay.Envelope | None, error: str, inner_command: str = "",
+    ) -> None:
         """RelayAck (no error) or RelayFail to the user, encrypted to it, PacketID and Owner of its RelayOut."""
         packet = inbound.packet
         if envelope is None:
             envelope = relay.Envelope(route.idurl, "", b"")
         command = "RelayFail" if error else "RelayAck"
-        result = relay.result_for(envelope, command, packet.packet_id, error)
+        # `command` names what was relayed (the inner packet's command), as official routers write it
+        result = relay.result_for(envelope, inner_command or packet.command, packet.packet_id, error)
         me = self.me.require()
         payload = relay.seal(relay.encode_result(result), relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
         answer = self.gateway.outbox(command, route.idurl, payload, packet_id=packet.packet_id,
