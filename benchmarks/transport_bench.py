@@ -215,6 +215,10 @@ def main() -> None:
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--homes", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role:
+        from bitdust_node.heap import keep_packet_buffers
+
+        keep_packet_buffers()  # as `twistd bitdust` does for a node process
     total, packet_bytes = args.mib << 20, args.packet_kib << 10
     if args.role == "raw-receiver":
         return raw_receiver(total)

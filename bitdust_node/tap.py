@@ -7,6 +7,7 @@ from typing import Any
 
 from twisted.python import usage
 
+from bitdust_node.heap import keep_packet_buffers
 from bitdust_node.home import default_home
 from bitdust_node.node import Node
 
@@ -24,4 +25,5 @@ def makeService(options: Options) -> Node:
     from twisted.internet import reactor as global_reactor
 
     reactor: Any = global_reactor
+    keep_packet_buffers()
     return Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)

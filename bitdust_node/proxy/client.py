@@ -232,12 +232,11 @@ class ProxyClient:
         mine = self.me.require().idurl
         choices = [u for u in self.preferred() if u != mine and u not in aside]
         if choices:
-            idurl = self.rng.choice(choices)
-            return await self.cache.fetch(idurl)
+            return await self._router_identity(self.rng.choice(choices))
         # routers an earlier lookup found come first: failing over must not wait for DHT timeouts on the dead one
         known = [idurl for idurl in self.known_routers if idurl not in aside]
         if known:
-            return await self.cache.fetch(self.rng.choice(known))
+            return await self._router_identity(self.rng.choice(known))
         found = await self.lookup.random_nodes(ROUTERS_LAYER, self.limits.lookup_candidates)
         usable = [i for i in found if i.sources[0] != mine and _tcp_contact(i) is not None]
         for identity in usable[: self.limits.lookup_candidates]:
@@ -247,6 +246,16 @@ class ProxyClient:
             # every router refused or failed lately: wait (OFFLINE, with backoff) instead of asking again at once
             raise BitDustError(f"no proxy router to ask in DHT layer 2 ({len(usable)} found, all set aside)")
         return self.rng.choice(fresh)
+
+    async def _router_identity(self, idurl: str) -> Identity:
+        """The router's identity fresh from its server, or the cached one while the server cannot be reached."""
+        try:
+            return await self.cache.fetch(idurl)
+        except BitDustError:
+            cached = self.cache.get(idurl)
+            if cached is None:
+                raise
+            return cached
 
     def _fire(self, attempt: int, name: str, *args: Any) -> None:
         """Feed a result to the machine unless it belongs to an attempt the machine moved on from."""

@@ -166,6 +166,21 @@ class FastSerializerTests(SynchronousTestCase):
         taken = [wire._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]
         self.assertTrue(taken and all(taken))
 
+    @settings(max_examples=800, deadline=None)
+    @given(st.text(alphabet='ab"\\/nu0{}:,', max_size=60))
+    def test_fast_parser_agrees_with_json_on_any_escapes_in_the_payload(self, body: str) -> None:
+        good = wire.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"PAYLOAD", "r", "k", "1"))
+        data = good.replace(b"PAYLOAD", body.encode())
+        try:
+            expected: object = wire.parse_with_json(data)
+        except wire.PacketFormatError:
+            expected = wire.PacketFormatError
+        try:
+            got: object = wire.parse(data)
+        except wire.PacketFormatError:
+            got = wire.PacketFormatError
+        self.assertEqual(got, expected, data)
+
     @settings(max_examples=500, deadline=None)
     @given(st.binary(max_size=300))
     def test_fast_parser_agrees_with_json_on_any_bytes(self, tail: bytes) -> None:
