@@ -154,6 +154,19 @@ def open_block(block: Block, private: rsa.RSAPrivateKey) -> bytes:
     return plaintext
 
 
+def seal(plaintext: bytes, backup_id: str, creator_id: str, to: rsa.RSAPublicKey, signer: rsa.RSAPrivateKey) -> bytes:
+    """A payload of one block: the plaintext encrypted to `to`, signed by its creator (relays, file lists)."""
+    return serialize_block(make_block(plaintext, creator_id, backup_id, to, signer))
+
+
+def unseal(payload: bytes, key: rsa.RSAPrivateKey, backup_id: str, max_bytes: int = MAX_BLOCK_BYTES) -> bytes:
+    """The plaintext of a one-block payload encrypted to me; BlockError when it is not one, or not this kind."""
+    block = parse_block(payload, max_bytes)
+    if block.backup_id != backup_id:
+        raise BlockError(f"block is {block.backup_id[:40]!r}, expected {backup_id!r}")
+    return open_block(block, key)
+
+
 def block_signature_valid(block: Block, public: rsa.RSAPublicKey) -> bool:
     return signature.verify(public, block.signed_parts(), block.signature)
 

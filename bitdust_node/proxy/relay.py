@@ -169,15 +169,12 @@ def decode_result(data: bytes) -> RelayResult:
 
 def seal(plaintext: bytes, backup_id: str, creator_id: str, to: rsa.RSAPublicKey, signer: rsa.RSAPrivateKey) -> bytes:
     """A relay payload: the plaintext in a block encrypted to `to`, signed by its creator."""
-    return blocks.serialize_block(blocks.make_block(plaintext, creator_id, backup_id, to, signer))
+    return blocks.seal(plaintext, backup_id, creator_id, to, signer)
 
 
 def unseal(payload: bytes, key: rsa.RSAPrivateKey, backup_id: str) -> bytes:
     """The plaintext of a relay payload encrypted to me; RelayFormatError when it is not one."""
     try:
-        block = blocks.parse_block(payload, MAX_RELAYED_BYTES)
-        if block.backup_id != backup_id:
-            raise RelayFormatError(f"relay block is {block.backup_id[:40]!r}, expected {backup_id!r}")
-        return blocks.open_block(block, key)
+        return blocks.unseal(payload, key, backup_id, MAX_RELAYED_BYTES)
     except blocks.BlockError as err:
         raise RelayFormatError(str(err)) from None

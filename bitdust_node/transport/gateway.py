@@ -236,10 +236,15 @@ class Gateway:
             request = pending.request
             pending.deferred.errback(Timeout(f"no answer to {request.command}({request.packet_id}) in {timeout:g} s"))
 
-    def reply(self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False) -> defer.Deferred[None]:
-        """Ack or Fail: same PacketID, Owner = Creator = me, to the request's owner: back on the connection the
-        request came on while it is open (its contacts may name a router it left), else to its contacts."""
-        answer = self.outbox(command, request.packet.owner_id, payload, packet_id=request.packet.packet_id)
+    def reply(
+        self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False,
+        packet_id: str | None = None, owner_id: str | None = None,
+    ) -> defer.Deferred[None]:
+        """Ack, Fail or another answer: same PacketID, Owner = Creator = me (unless told), to the request's owner:
+        back on the connection the request came on while it is open (its contacts may name a router it left),
+        else to its contacts."""
+        answer = self.outbox(command, request.packet.owner_id, payload, packet_id=packet_id or request.packet.packet_id,
+                             owner_id=owner_id)
         session = request.session
         if session is not None and session.usable:
             self.counters["packets_out"] += 1

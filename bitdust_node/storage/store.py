@@ -1,0 +1,173 @@
+"""The supplier's disk: each stored piece is the whole Data packet a customer sent, one file per piece under
+`HOME/customers/<customer global id>/<alias>/<path>` (PROTOCOL-P2P.md 5.1), written atomically.
+
+A write goes to a temporary file in the same folder, is fsynced, renamed over the old one and the folder
+fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file.
+Bytes used per customer are counted at start and kept up to date.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import shutil
+import zlib
+from pathlib import Path
+
+import attrs
+
+from bitdust_node.storage.paths import PiecePath
+
+TEMP_SUFFIX = ".incoming"
+
+
+class StoreError(OSError):
+    """The disk refused (full, read-only, broken): the official `write error`."""
+
+
+@attrs.frozen
+class Version:
+    """One version folder of a file as ListFiles reports it for one supplier position."""
+
+    path: str
+    last_block: int
+    size: int
+    missing_data: tuple[int, ...]
+    missing_parity: tuple[int, ...]
+
+
+class PieceStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.used: collections.Counter[str] = collections.Counter()
+        self._recount()
+
+    def _recount(self) -> None:
+        for customer in self.root.iterdir():
+            if not customer.is_dir():
+                continue
+            total = 0
+            for path in customer.rglob("*"):
+                if path.name.endswith(TEMP_SUFFIX):
+                    path.unlink(missing_ok=True)  # what a crash left half written
+                elif path.is_file():
+                    total += path.stat().st_size
+            self.used[customer.name] = total
+
+    def _file(self, piece: PiecePath) -> Path:
+        path = self.root / piece.relative()
+        # the parser already refuses `..`; this holds even if it did not
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise StoreError(errno.EPERM, "path escapes the customer's folder")
+        return path
+
+    def size_of(self, piece: PiecePath) -> int:
+        try:
+            return self._file(piece).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def write(self, piece: PiecePath, data: bytes) -> None:
+        path = self._file(piece)
+        old = self.size_of(piece)
+        temp = path.with_name(path.name + TEMP_SUFFIX)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError as err:
+            temp.unlink(missing_ok=True)
+            raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
+        self.used[piece.customer] += len(data) - old
+
+    def read(self, piece: PiecePath) -> bytes | None:
+        try:
+            return self._file(piece).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def delete(self, piece: PiecePath) -> bool:
+        """Remove a piece or a whole folder (a file, a backup version); False when there was none."""
+        path = self._file(piece)
+        if path.is_dir():
+            freed = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            shutil.rmtree(path)
+        elif path.is_file():
+            freed = path.stat().st_size
+            path.unlink()
+        else:
+            return False
+        self.used[piece.customer] -= freed
+        return True
+
+    def delete_customer(self, customer: str) -> None:
+        folder = self.root / customer
+        if folder.is_dir() and folder.resolve().is_relative_to(self.root.resolve()):
+            shutil.rmtree(folder)
+        self.used.pop(customer, None)
+
+    def customers(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    # -- ListFiles
+
+    def listing(self, customer: str, alias: str, position: int) -> bytes:
+        """The Files text (section 5.1): `Q*`, `K<alias>`, then `F`/`D`/`V` lines, zlib-compressed."""
+        folder = self.root / customer / alias
+        if not folder.is_dir():
+            return zlib.compress(b"")  # nothing stored yet: official suppliers send an empty listing
+        lines = ["Q*", f"K{alias}"]
+        if folder.is_dir():
+            for top in sorted(folder.iterdir(), key=lambda p: p.name):
+                if top.name.endswith(TEMP_SUFFIX):
+                    continue
+                if top.is_file():
+                    lines.append(f"F{top.name} {top.stat().st_size}")
+                    continue
+                lines.append(f"F{top.name} -1")
+                lines.extend(_version_line(v, position) for v in _versions(top, folder))
+        return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _versions(top: Path, alias_folder: Path) -> list[Version]:
+    """Version folders (`F2026...`) under a file's folder, with the blocks and pieces found in each."""
+    found = []
+    for version in sorted(p for p in top.rglob("F*") if p.is_dir()):
+        pieces = [p for p in version.iterdir() if p.is_file() and not p.name.endswith(TEMP_SUFFIX)]
+        data, parity = set(), set()
+        for piece in pieces:
+            block, _sep, rest = piece.name.partition("-")
+            if block.isdigit() and rest.endswith("-Data"):
+                data.add(int(block))
+            elif block.isdigit() and rest.endswith("-Parity"):
+                parity.add(int(block))
+        blocks = data | parity
+        if not blocks:
+            continue
+        last = max(blocks)
+        every = set(range(last + 1))
+        found.append(Version(
+            str(version.relative_to(alias_folder)), last, sum(p.stat().st_size for p in pieces),
+            tuple(sorted(every - data)), tuple(sorted(every - parity)),
+        ))
+    return found
+
+
+def _version_line(version: Version, position: int) -> str:
+    line = f"V{version.path} {position} 0-{version.last_block} {version.size}"
+    missing = []
+    if version.missing_data:
+        missing.append("Data:" + ",".join(map(str, version.missing_data)))
+    if version.missing_parity:
+        missing.append("Parity:" + ",".join(map(str, version.missing_parity)))
+    return line + (" missing " + " ".join(missing) if missing else "")

@@ -1,0 +1,254 @@
+"""The supplier (PROTOCOL-P2P.md 3.3, 5.1): customers rent space with RequestService `service_supplier`,
+then store Data packets whole, get them back nested in a Data packet (Retrieve), list what is stored
+(ListFiles -> Files, encrypted to them) and delete it (DeleteFile, DeleteBackup). Answers and refusals
+are the official texts; a refused packet writes nothing and discloses nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bitdust_node.crypto import block as blocks
+from bitdust_node.crypto import keys
+from bitdust_node.crypto.packet_signing import packet_signature_valid
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.storage.customers import Customer, Customers
+from bitdust_node.storage.paths import BadPath, PiecePath, parse_piece_id
+from bitdust_node.storage.store import PieceStore, StoreError
+from bitdust_node.transport.gateway import Gateway, Inbound
+from bitdust_node.transport.hookups import ServiceAnswer
+from bitdust_node.wire import packet as wire
+from bitdust_node.wire.identity_xml import parse_idurl
+
+log = Logger()
+SERVICE_NAME = "service_supplier"
+DENY_SPACE = 'deny:{"reason": "not enough space available"}'
+NOT_FOUND = "did not found requested file locally"
+NO_SPACE = "no free space left for customer data"
+NOT_A_CUSTOMER = "not a customer, or file not found"
+
+
+class Supplier:
+    def __init__(
+        self,
+        gateway: Gateway,
+        me: MyIdentityHolder,
+        store: PieceStore,
+        customers: Customers,
+        donated: Callable[[], int],
+        clock: Any,
+    ) -> None:
+        self.gateway = gateway
+        self.me = me
+        self.store = store
+        self.customers = customers
+        self.donated = donated
+        self.clock = clock
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.refusals: collections.Counter[str] = collections.Counter()
+        self._unregister: list[Callable[[], None]] = []
+
+    def start(self) -> None:
+        self._unregister = [
+            self.gateway.register("Data", self.data_received),
+            self.gateway.register("Retrieve", self.retrieve_received),
+            self.gateway.register("ListFiles", self.list_files_received),
+            self.gateway.register("DeleteFile", self.delete_received),
+            self.gateway.register("DeleteBackup", self.delete_received),
+        ]
+
+    def stop(self) -> None:
+        for unregister in self._unregister:
+            unregister()
+
+    # -- renting space (RemoteRequests)
+
+    def free(self, but: str | None = None) -> int:
+        return self.donated() - self.customers.allocated(but)
+
+    def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
+        idurl = inbound.packet.creator_id
+        needed = payload.get("needed_bytes")
+        if "needed_bytes" not in payload:
+            return self._refuse_request("invalid_payload", idurl, ServiceAnswer.fail("invalid payload"))
+        if isinstance(needed, bool) or not isinstance(needed, int) or needed < 0:
+            return self._refuse_request("bad_value", idurl, ServiceAnswer.fail("wrong storage value"))
+        if needed >= self.free(but=idurl):
+            return self._refuse_request("no_space", idurl, ServiceAnswer.ack(DENY_SPACE))
+        position = payload.get("position")
+        family = payload.get("family_snapshot")
+        known = self.customers.get(idurl)
+        self.customers.put(Customer(
+            idurl=idurl,
+            global_id=parse_idurl(idurl).global_id,
+            allocated=needed,
+            ecc_map=str(payload.get("ecc_map") or ""),
+            position=position if isinstance(position, int) and not isinstance(position, bool) else -1,
+            family=[f for f in family if isinstance(f, str)][:64] if isinstance(family, list) else [],
+            since=known.since if known is not None else self.clock.seconds(),
+        ))
+        self.counters["customers_accepted"] += 1
+        return ServiceAnswer.ack("accepted")
+
+    def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
+        gone = self.customers.remove(inbound.packet.creator_id)
+        if gone is None:
+            return ServiceAnswer.fail("not a customer")
+        # the space goes back to the pool; what the customer stored goes with it
+        self.store.delete_customer(gone.global_id)
+        self.counters["customers_cancelled"] += 1
+        return ServiceAnswer.ack("accepted")
+
+    def _refuse_request(self, why: str, idurl: str, answer: ServiceAnswer) -> ServiceAnswer:
+        self.refusals["request_" + why] += 1
+        log.info("storage request of {user} refused: {why}", user=idurl, why=why)
+        return answer
+
+    # -- helpers
+
+    def _refuse(self, inbound: Inbound, why: str, text: str) -> defer.Deferred[None]:
+        self.refusals[why] += 1
+        log.info("{cmd}({pid}) from {peer} refused: {text}", cmd=inbound.packet.command,
+                 pid=inbound.packet.packet_id[:120], peer=inbound.packet.creator_id, text=text)
+        return self.gateway.reply(inbound, "Fail", text.encode("utf-8"))
+
+    def _own_piece(self, inbound: Inbound, allow_folder: bool = False) -> tuple[Customer, PiecePath] | str:
+        """The customer and the piece its packet names, or the official refusal text."""
+        packet = inbound.packet
+        try:
+            piece = parse_piece_id(packet.packet_id, allow_folder=allow_folder)
+        except BadPath:
+            return "incorrect path"
+        customer = self.customers.get(packet.creator_id)
+        if customer is None or packet.owner_id != packet.creator_id:
+            return NOT_A_CUSTOMER
+        if piece.customer != customer.global_id or piece.alias != "master":
+            return "incorrect path"  # another customer's folder, or a shared key this supplier does not hold
+        return customer, piece
+
+    # -- Data: store a piece
+
+    def data_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
+        packet = inbound.packet
+        me = self.me.current
+        if not inbound.for_me or me is None or packet.owner_id == me.idurl:
+            return None
+        found = self._own_piece(inbound)
+        if isinstance(found, str):
+            return self._refuse(inbound, "data_" + found.split()[0], found)
+        customer, piece = found
+        stored = wire.serialize(packet)
+        used_without = self.store.used[customer.global_id] - self.store.size_of(piece)
+        if used_without + len(stored) > customer.allocated:
+            return self._refuse(inbound, "data_over_quota", NO_SPACE)
+        try:
+            self.store.write(piece, stored)
+        except StoreError as err:
+            log.warn("piece {pid} not stored: {why}", pid=packet.packet_id, why=str(err))
+            return self._refuse(inbound, "data_write_error", "write error")
+        self.counters["pieces_stored"] += 1
+        self.counters["bytes_stored"] += len(stored)
+        return self.gateway.reply(inbound, "Ack", str(len(packet.payload)).encode())
+
+    # -- Retrieve: a stored piece back, nested in my Data packet
+
+    def retrieve_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
+        if not inbound.for_me:
+            return None
+        found = self._own_piece(inbound)
+        if isinstance(found, str):
+            return self._refuse(inbound, "retrieve_refused", found if found == "incorrect path" else
+                                "incorrect retrieve request")
+        _customer, piece = found
+        data = self.store.read(piece)
+        if data is None:
+            return self._refuse(inbound, "retrieve_not_found", NOT_FOUND)
+        try:
+            stored = wire.parse(data)
+        except wire.PacketFormatError:
+            return self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
+        if not packet_signature_valid(stored, keys.public_key_from_openssh(inbound.creator.publickey)):
+            return self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
+        # an index piece is asked for by a new PacketID each time: the answer carries the one asked
+        packet_id = inbound.packet.packet_id if piece.is_index else stored.packet_id
+        self.counters["pieces_served"] += 1
+        return self.gateway.reply(inbound, "Data", data, packet_id=packet_id, owner_id=stored.owner_id)
+
+    # -- ListFiles: what I hold for the customer, encrypted to it
+
+    def list_files_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
+        if not inbound.for_me:
+            return None
+        packet = inbound.packet
+        key_id = packet.packet_id.partition(":")[0]
+        customer = self.customers.get(packet.creator_id)
+        if customer is None or key_id != f"master${customer.global_id}":
+            return self._refuse(inbound, "list_files_refused", "key not registered")
+        me = self.me.require()
+        listing = self.store.listing(customer.global_id, "master", max(customer.position, 0))
+        to = keys.public_key_from_openssh(inbound.creator.publickey)
+        payload = blocks.seal(listing, key_id, me.idurl, to, me.key)
+        self.counters["listings"] += 1
+        return self.gateway.reply(inbound, "Files", payload)
+
+    # -- DeleteFile / DeleteBackup
+
+    def delete_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
+        if not inbound.for_me:
+            return None
+        packet = inbound.packet
+        customer = self.customers.get(packet.creator_id)
+        ids = [packet.packet_id]
+        if ":" not in packet.packet_id:  # a UniqueID: the ids are the payload's lines
+            ids = [line for line in packet.payload.decode("utf-8", "replace").splitlines() if line.strip()][:1000]
+        deleted = 0
+        for one in ids:
+            try:
+                piece = parse_piece_id(one, allow_folder=True)
+            except BadPath:
+                return self._refuse(inbound, "delete_bad_path",
+                                    "incorrect backupID" if packet.command == "DeleteBackup" else "incorrect path")
+            if customer is None or piece.customer != customer.global_id or piece.alias != "master":
+                return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
+            deleted += self.store.delete(piece)
+        if not deleted:
+            return self._refuse(inbound, "delete_not_found", NOT_A_CUSTOMER)
+        self.counters["deleted"] += deleted
+        return self.gateway.reply(inbound, "Ack", b"")
+
+    # -- status
+
+    def donated_report(self) -> dict[str, Any]:
+        """`/space/donated/v1` as section 5.6 lists its fields."""
+        donated = self.donated()
+        consumed = self.customers.allocated()
+        real = sum(self.store.used.values())
+        rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": self.store.used[c.global_id],
+                 "real": self.store.used[c.global_id]} for c in self.customers.by_idurl.values()]
+        return {
+            "donated": donated,
+            "consumed": consumed,
+            "consumed_percent": _percent(consumed, donated),
+            "free": max(0, donated - consumed),
+            "used": real,
+            "real": real,
+            "used_percent": _percent(real, donated),
+            "customers_num": len(rows),
+            "customers": rows,
+            "old_customers": [],
+            "old_customers_real": 0,
+            "old_customers_used": 0,
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {"customers": len(self.customers.by_idurl), "counters": dict(self.counters),
+                "refused": dict(self.refusals)}
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole) if whole else 0}%"
