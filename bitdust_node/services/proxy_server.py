@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from bitdust_node.net.clock import DelayedCall
+from bitdust_node.dht.membership import LayerMembership
 from bitdust_node.proxy.router import SERVICE_NAME, ProxyRouter, RouterLimits
 from bitdust_node.services.base import Service
 from bitdust_node.services.entangled_dht import EntangledDhtService
@@ -16,9 +16,6 @@ from bitdust_node.services.tcp_connections import TcpConnectionsService
 from bitdust_node.sizes import size_to_bytes
 
 ROUTERS_LAYER = 2
-# how often the router asks to be known in layer 2 until it knows a member of it: 1, 2, 4 ... 60 s
-LAYER_JOIN_FIRST = 1.0
-LAYER_JOIN_MAX = 60.0
 LIMIT_SETTINGS = ("routes-limit", "route-rate-limit", "total-rate-limit")
 
 
@@ -43,10 +40,8 @@ class ProxyServerService(Service):
                              for key in LIMIT_SETTINGS]
         self.router = router
         self._entry.details = self._summary
-        self._dht = self.need(EntangledDhtService).dht
-        self._join_delay = LAYER_JOIN_FIRST
-        self._joiner: DelayedCall | None = None
-        self._join_layer()
+        self._membership = LayerMembership(self.need(EntangledDhtService).dht, ROUTERS_LAYER, ctx.reactor)
+        self._membership.start()
         self._entry.set_state("LISTEN")
         return defer.succeed(None)
 
@@ -69,24 +64,8 @@ class ProxyServerService(Service):
         if self.router is not None:
             self.router.set_limits(self._limits())
 
-    def _join_layer(self) -> None:
-        """Be known in layer 2; asked again (1, 2, 4 ... 60 s) until a member of it is known to me."""
-        self._joiner = None
-        dht = self._dht
-        if dht is None or self.router is None:
-            return
-        joining = dht.join_layer(ROUTERS_LAYER)
-        joining.addErrback(lambda f: self.log.info("joining DHT layer 2: {why}", why=f.getErrorMessage()))
-        if not dht.contact_count(ROUTERS_LAYER):
-            self._joiner = self.ctx.reactor.callLater(self._join_delay, self._join_layer)
-            self._join_delay = min(self._join_delay * 2, LAYER_JOIN_MAX)
-
     def stop(self) -> defer.Deferred[None]:
-        if self._joiner is not None and self._joiner.active():
-            self._joiner.cancel()
-        self._joiner = None
-        if self._dht is not None:
-            self._dht.leave_layer(ROUTERS_LAYER)
+        self._membership.stop()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._stop_accepting()

@@ -1,0 +1,133 @@
+"""What our supplier refuses, with the official answer, writing nothing and disclosing nothing; what survives a
+restart; and a full disk (a real 1 MiB tmpfs) that leaves every stored piece as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import attrs
+from twisted.trial.unittest import SkipTest, TestCase
+
+from bitdust_node.storage.supplier import DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
+from bitdust_node.wire import packet as wire
+from tests.storage.support import DAVE, Side
+
+ALICE = "http://127.0.0.1:8084/alice.xml"
+PIECE = "master$dave@127.0.0.1_8084:3/F20261201075109PM/0-0-Data"
+
+
+def answer_of(packet: wire.Packet | None) -> tuple[str, bytes] | None:
+    return (packet.command, packet.payload) if packet is not None else None
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+class RefusalTests(TestCase):
+    def setUp(self) -> None:
+        self.home = Path(self.mktemp())
+        self.side = Side(self, self.home, donated=10 << 20)
+
+    def test_a_request_for_more_than_is_free(self) -> None:
+        self.assertEqual(answer_of(self.side.hire("dave", 11 << 20)), ("Ack", DENY_SPACE.encode()))
+        self.assertEqual(self.side.supplier.customers.by_idurl, {})
+        self.assertEqual(answer_of(self.side.hire("dave", 1 << 20)), ("Ack", b"accepted"))
+        # what dave holds is not free for alice
+        self.assertEqual(answer_of(self.side.hire("alice", 9 << 20)), ("Ack", DENY_SPACE.encode()))
+
+    def test_data_from_a_node_never_accepted(self) -> None:
+        answer = self.side.send("dave", "Data", PIECE, b"piece")
+        self.assertEqual(answer_of(answer), ("Fail", NOT_A_CUSTOMER.encode()))
+        self.assertEqual(files_under(self.home / "customers"), {})
+
+    def test_data_over_quota(self) -> None:
+        self.side.hire("dave", 100_000)
+        self.assertEqual(answer_of(self.side.send("dave", "Data", PIECE, b"x" * 50_000)), ("Ack", b"50000"))
+        kept = files_under(self.home / "customers")
+        answer = self.side.send("dave", "Data", PIECE.replace("0-0-Data", "0-0-Parity"), b"y" * 60_000)
+        self.assertEqual(answer_of(answer), ("Fail", NO_SPACE.encode()))
+        self.assertEqual(files_under(self.home / "customers"), kept)
+        # the same piece again, replacing itself, fits: the old copy's bytes are counted once
+        self.assertEqual(answer_of(self.side.send("dave", "Data", PIECE, b"z" * 60_000)), ("Ack", b"60000"))
+
+    def test_paths_that_escape_the_customers_folder(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        for bad in ("master$dave@127.0.0.1_8084:../../etc/x", "master$dave@127.0.0.1_8084:/abs/x/y",
+                    "master$dave@127.0.0.1_8084:3//0-0-Data", "master$dave@127.0.0.1_8084:3/F1/..",
+                    "master$dave@127.0.0.1_8084:", "master$../x@h:3/F1/0-0-Data", "nothing-here"):
+            answer = self.side.send("dave", "Data", bad, b"piece")
+            self.assertEqual(answer_of(answer), ("Fail", b"incorrect path"), bad)
+        # a path in another customer's folder
+        answer = self.side.send("dave", "Data", PIECE.replace("dave@", "alice@"), b"piece")
+        self.assertEqual(answer_of(answer), ("Fail", b"incorrect path"))
+        self.assertEqual(files_under(self.home / "customers"), {})
+        self.assertFalse((self.home / "etc").exists())
+
+    def test_a_data_packet_with_a_bad_signature(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        forged = attrs.evolve(self.side.make("dave", "Data", PIECE, b"genuine"), payload=b"changed")
+        self.assertIsNone(self.side.send_packet(forged))
+        self.assertEqual(self.side.gateway.dropped["bad_signature"], 1)
+        self.assertEqual(files_under(self.home / "customers"), {})
+
+    def test_another_customers_data_is_not_disclosed(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.side.hire("alice", 1 << 20)
+        self.side.send("dave", "Data", PIECE, b"dave's secret piece")
+        answer = self.side.send("alice", "Retrieve", PIECE)
+        self.assertEqual(answer_of(answer), ("Fail", b"incorrect path"))
+        answer = self.side.send("alice", "ListFiles", "master$dave@127.0.0.1_8084:1", b'{"items":["*"]}')
+        self.assertEqual(answer_of(answer), ("Fail", b"key not registered"))
+        answer = self.side.send("alice", "DeleteBackup", "master$dave@127.0.0.1_8084:3/F20261201075109PM")
+        self.assertEqual(answer_of(answer), ("Fail", NOT_A_CUSTOMER.encode()))
+        self.assertEqual(len(files_under(self.home / "customers")), 1)
+        # dave gets his own piece back, nested as he sent it
+        mine = self.side.send("dave", "Retrieve", PIECE)
+        assert mine is not None
+        self.assertEqual(wire.parse(mine.payload).payload, b"dave's secret piece")
+        self.assertEqual(answer_of(self.side.send("dave", "Retrieve", PIECE.replace("0-0", "1-0"))),
+                         ("Fail", NOT_FOUND.encode()))
+
+
+class RestartTests(TestCase):
+    def test_every_byte_survives_a_restart(self) -> None:
+        home = Path(self.mktemp())
+        side = Side(self, home)
+        side.hire("dave", 1 << 20)
+        pieces = {PIECE.replace("0-0", f"{n}-0"): os.urandom(3000 + n) for n in range(5)}
+        for packet_id, data in pieces.items():
+            side.send("dave", "Data", packet_id, data)
+        again = Side(self, home)
+        self.assertEqual(list(again.supplier.customers.by_idurl), [DAVE])
+        self.assertEqual(again.store.used["dave@127.0.0.1_8084"], side.store.used["dave@127.0.0.1_8084"])
+        for packet_id, data in pieces.items():
+            answer = again.send("dave", "Retrieve", packet_id)
+            assert answer is not None
+            self.assertEqual(wire.parse(answer.payload).payload, data)
+
+
+class FullDiskTests(TestCase):
+    def test_a_full_disk_answers_write_error_and_keeps_what_was_stored(self) -> None:
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            raise SkipTest("a small tmpfs needs root")
+        disk = Path(self.mktemp()).resolve()
+        disk.mkdir(parents=True)
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+        if made.returncode != 0:
+            raise SkipTest(f"tmpfs cannot be mounted here: {made.stderr.decode().strip()}")
+        self.addCleanup(subprocess.run, ["umount", "-l", str(disk)], capture_output=True)
+        side = Side(self, Path(self.mktemp()), customers_root=disk / "customers")
+        side.hire("dave", 100 << 20)  # the quota allows it; the disk does not
+        self.assertEqual(answer_of(side.send("dave", "Data", PIECE, b"a" * 300_000)), ("Ack", b"300000"))
+        before = files_under(disk / "customers")
+        answer = side.send("dave", "Data", PIECE, b"b" * 900_000)  # replacing it would need both copies
+        self.assertEqual(answer_of(answer), ("Fail", b"write error"))
+        self.assertEqual(files_under(disk / "customers"), before)
+        self.assertEqual(side.supplier.refusals["data_write_error"], 1)
+        answer = side.send("dave", "Retrieve", PIECE)
+        assert answer is not None
+        self.assertEqual(wire.parse(answer.payload).payload, b"a" * 300_000)
