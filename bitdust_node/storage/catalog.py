@@ -1,0 +1,142 @@
+"""The customer's catalog: every file and folder it stored, each version, and for each block its sealed key,
+its nonce and the hash of every share (so a lying supplier's share is known and ignored).
+
+It is kept in the home and, sealed to the customer's own key and signed, on every supplier as the index
+piece (`master$<me>:.index.<position>.<uid>`, section 5.5): the first line is the revision, as official
+catalogs have it, so the newest copy wins on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import PurePosixPath
+from typing import Any
+
+import attrs
+
+FORMAT = "bitdust-node/1"
+# official path ids are random decimal numbers per path component
+_ID_DIGITS = 6
+
+
+class CatalogError(ValueError):
+    """A catalog text that cannot be read."""
+
+
+@attrs.define
+class BlockInfo:
+    size: int  # plaintext bytes
+    sealed_size: int  # ciphertext bytes (with the tag): what the shares rebuild
+    wrapped_key: str  # base64
+    nonce: str  # base64
+    shares: list[str]  # SHA-256 of each share, by supplier position
+
+
+@attrs.define
+class Version:
+    version: str  # `F20261201075109PM`
+    size: int
+    created: float
+    block_size: int
+    suppliers: list[str]  # IDURL by position when the version was stored
+    blocks: list[BlockInfo] = attrs.field(factory=list)
+    complete: bool = False
+
+
+@attrs.define
+class Entry:
+    path: str  # `docs/report.pdf`
+    path_id: str  # `483920/190233`
+    kind: str  # file or dir
+    created: float
+    versions: list[Version] = attrs.field(factory=list)
+
+    def latest(self) -> Version | None:
+        done = [v for v in self.versions if v.complete]
+        return done[-1] if done else None
+
+
+@attrs.define
+class Catalog:
+    revision: int = 0
+    entries: dict[str, Entry] = attrs.field(factory=dict)
+
+    # -- paths
+
+    def entry(self, path: str) -> Entry | None:
+        return self.entries.get(normalize(path))
+
+    def ensure(self, path: str, kind: str, rng: random.Random | None = None) -> Entry:
+        """The entry of `path` (made, with its folders, when missing)."""
+        path = normalize(path)
+        found = self.entries.get(path)
+        if found is not None:
+            return found
+        parent = str(PurePosixPath(path).parent)
+        prefix = ""
+        if parent not in (".", ""):
+            prefix = self.ensure(parent, "dir", rng).path_id + "/"
+        taken = {e.path_id for e in self.entries.values()}
+        pick = rng or random.Random()
+        while True:
+            path_id = prefix + str(pick.randrange(10 ** (_ID_DIGITS - 1), 10**_ID_DIGITS))
+            if path_id not in taken:
+                break
+        made = self.entries[path] = Entry(path, path_id, kind, time.time())
+        return made
+
+    def remove(self, path: str) -> list[Entry]:
+        """The entry and everything under it, taken out of the catalog."""
+        path = normalize(path)
+        gone = [e for p, e in self.entries.items() if p == path or p.startswith(path + "/")]
+        for entry in gone:
+            del self.entries[entry.path]
+        return gone
+
+    # -- text
+
+    def serialize(self) -> bytes:
+        doc = {"format": FORMAT, "entries": [attrs.asdict(e) for e in self.entries.values()]}
+        return f"{self.revision}\n".encode() + json.dumps(doc, indent=1, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, text: bytes) -> Catalog:
+        head, _sep, body = text.partition(b"\n")
+        try:
+            revision = int(head)
+            doc = json.loads(body)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise CatalogError("not a catalog of this format")
+            entries = {}
+            for raw in doc["entries"]:
+                versions = [_version(v) for v in raw.pop("versions")]
+                entry = Entry(**raw, versions=versions)
+                entries[entry.path] = entry
+        except (ValueError, KeyError, TypeError) as err:
+            raise CatalogError(f"catalog cannot be read: {err}") from None
+        return cls(revision, entries)
+
+
+def _version(raw: dict[str, Any]) -> Version:
+    blocks = [BlockInfo(**b) for b in raw.pop("blocks")]
+    return Version(**raw, blocks=blocks)
+
+
+def normalize(path: str) -> str:
+    """`/docs//a.txt` and `docs/a.txt` name the same entry; `..` never names anything."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
+    if any(p == ".." for p in parts) or not parts:
+        raise CatalogError(f"not a remote path: {path[:100]!r}")
+    return "/".join(parts)
+
+
+def new_version(now: float, taken: set[str]) -> str:
+    """`F` + local time `%Y%m%d%I%M%S` + AM/PM (official), a second later while one is taken."""
+    while True:
+        stamp = time.localtime(now)
+        version = "F" + time.strftime("%Y%m%d%I%M%S", stamp) + ("AM" if stamp.tm_hour < 12 else "PM")
+        if version not in taken:
+            return version
+        now += 1

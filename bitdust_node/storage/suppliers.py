@@ -1,0 +1,258 @@
+"""The customer's suppliers, one per position (PROTOCOL-P2P.md 3.3, 5.5): hired with an Identity ping and
+RequestService `service_supplier`, kept in `HOME/customer/suppliers.json`, published in the DHT family
+record `suppliers:<customer IDURL>:0:7`, replaced when one stops answering or refuses.
+
+Candidates come from `services/customer/preferred-suppliers`, else the DHT family record (a fresh machine
+finds its old suppliers there), else random members of DHT layer 3.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+from twisted.logger import Logger
+
+from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.errors import BitDustError
+from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.transport.gateway import Gateway
+from bitdust_node.transport.hookups import Hookups
+from bitdust_node.wire.identity_xml import Identity
+
+log = Logger()
+SUPPLIERS_LAYER = 3
+FAMILY_VERSION = 7
+# DHT values live at most 12 h here (official records: 1 h); the customer and its suppliers refresh it
+FAMILY_EXPIRE = 12 * 3600
+HIRE_TIMEOUT = 20.0
+# the packets a supplier stores are the pieces in base64 inside JSON: a third more than the shares
+WIRE_OVERHEAD = 4 / 3 * 1.02
+
+
+class SupplierLookup(Protocol):
+    async def random_nodes(self, layer_id: int, count: int = 1) -> list[Identity]: ...
+
+
+class FamilyRecords(Protocol):
+    def find_value(self, key: str, layer_id: int = 0) -> Any: ...
+
+    def set_value(self, key: str, value: str, layer_id: int = 0, expire: int = ...) -> Any: ...
+
+
+def family_key(customer_idurl: str) -> str:
+    """The DHT key of a customer's supplier list (section 5.5)."""
+    return hashlib.sha1(f"suppliers:{customer_idurl}:0:{FAMILY_VERSION}".encode()).hexdigest()
+
+
+def per_supplier_bytes(needed: int, n: int, k: int) -> int:
+    """What to ask each supplier for so that `needed` bytes of files fit: n/k shares of it, in base64."""
+    return math.ceil(needed / k * WIRE_OVERHEAD) + (1 << 20)
+
+
+@attrs.define
+class Slot:
+    position: int
+    idurl: str = ""
+    state: str = "EMPTY"  # EMPTY, CONNECTED, FAILED
+    since: float = 0.0
+    failures: int = 0
+
+
+class Suppliers:
+    def __init__(
+        self,
+        gateway: Gateway,
+        hookups: Hookups,
+        me: MyIdentityHolder,
+        cache: IdentityCache,
+        lookup: SupplierLookup | None,
+        dht: FamilyRecords | None,
+        path: Path,
+        clock: Any,
+    ) -> None:
+        self.gateway = gateway
+        self.hookups = hookups
+        self.me = me
+        self.cache = cache
+        self.lookup = lookup
+        self.dht = dht
+        self.path = path
+        self.clock = clock
+        self.slots: list[Slot] = []
+        self.revision = 0
+        # suppliers that failed or refused: not asked again soon
+        self.set_aside: dict[str, float] = {}
+        # IDURLs named in `services/customer/preferred-suppliers`, asked first
+        self.preferred: list[str] = []
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._load()
+
+    # -- the file
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            doc = json.loads(self.path.read_text())
+            self.revision = int(doc.get("revision", 0))
+            self.slots = [Slot(**s) for s in doc["slots"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.error("suppliers file {path} unreadable ({why}); hiring again", path=str(self.path), why=str(err))
+            self.slots = []
+
+    def save(self) -> None:
+        doc = {"revision": self.revision, "slots": [attrs.asdict(s) for s in self.slots]}
+        write_secret_file(self.path, json.dumps(doc, indent=1).encode())
+
+    def resize(self, n: int) -> None:
+        while len(self.slots) < n:
+            self.slots.append(Slot(len(self.slots)))
+        del self.slots[n:]
+
+    def idurls(self) -> list[str]:
+        return [s.idurl if s.state == "CONNECTED" else "" for s in self.slots]
+
+    def connected(self) -> list[Slot]:
+        return [s for s in self.slots if s.state == "CONNECTED"]
+
+    # -- hiring
+
+    async def fill(self, n: int, per_supplier: int) -> int:
+        """Hire suppliers for every empty or failed position; how many positions are connected after."""
+        self.resize(n)
+        missing = [s for s in self.slots if s.state != "CONNECTED"]
+        if not missing:
+            return n
+        candidates = await self.candidates(len(missing) * 3)
+        changed = False
+        for slot in missing:
+            while candidates:
+                idurl = candidates.pop(0)
+                if await self.hire(slot, idurl, per_supplier):
+                    changed = True
+                    break
+        if changed:
+            self.revision += 1
+            self.save()
+            await self.publish_family(n)
+        return len(self.connected())
+
+    async def candidates(self, count: int) -> list[str]:
+        """IDURLs worth asking, best first: named in the settings, then the family record, then layer 3."""
+        now = self.clock.seconds()
+        mine = self.me.require().idurl
+        taken = {s.idurl for s in self.slots if s.state == "CONNECTED"}
+        found: list[str] = []
+
+        def add(idurl: str) -> None:
+            if idurl and idurl != mine and idurl not in taken and idurl not in found:
+                if self.set_aside.get(idurl, 0) <= now:
+                    found.append(idurl)
+
+        for idurl in self.preferred:
+            add(idurl)
+        for idurl in await self.family_from_dht():
+            add(idurl)
+        if len(found) < count and self.lookup is not None:
+            try:
+                for identity in await self.lookup.random_nodes(SUPPLIERS_LAYER, count):
+                    add(identity.sources[0])
+            except BitDustError as err:
+                log.info("no suppliers found in DHT layer 3: {why}", why=str(err))
+        return found
+
+    async def hire(self, slot: Slot, idurl: str, per_supplier: int) -> bool:
+        """Ping the candidate, ask for space; True when it answered Ack `accepted...`."""
+        me = self.me.require()
+        try:
+            await self.hookups.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
+            supplier = self.cache.get(idurl) or await self.cache.fetch(idurl)
+            family = self.idurls()
+            family[slot.position] = idurl
+            body = {"name": "service_supplier", "payload": {
+                "customer_id": me.global_id, "ecc_map": f"ecc/{len(self.slots)}x{len(self.slots)}",
+                "family_snapshot": family, "needed_bytes": per_supplier, "position": slot.position,
+            }}
+            request = self.gateway.outbox("RequestService", idurl, json.dumps(body, separators=(",", ":")).encode())
+            answer = await self.gateway.request(request, supplier, timeout=HIRE_TIMEOUT)
+        except BitDustError as err:
+            self._refused(idurl, f"no answer: {err}")
+            return False
+        text = answer.payload.decode("utf-8", "replace")
+        if answer.command != "Ack" or not text.startswith("accepted"):
+            self._refused(idurl, f"{answer.command} {text[:200]}")
+            return False
+        slot.idurl, slot.state, slot.since = idurl, "CONNECTED", self.clock.seconds()
+        self.counters["hired"] += 1
+        log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
+        return True
+
+    def _refused(self, idurl: str, why: str) -> None:
+        self.counters["refused"] += 1
+        self.set_aside[idurl] = self.clock.seconds() + 600
+        log.info("supplier candidate {idurl} not hired: {why}", idurl=idurl, why=why)
+
+    def fire(self, position: int, why: str) -> Slot:
+        """The supplier at `position` stopped answering: its slot is free for a replacement."""
+        slot = self.slots[position]
+        log.info("supplier {idurl} at position {pos} replaced: {why}", idurl=slot.idurl, pos=position, why=why)
+        if slot.idurl:
+            self.set_aside[slot.idurl] = self.clock.seconds() + 600
+        slot.state, slot.failures = "FAILED", slot.failures + 1
+        self.counters["fired"] += 1
+        self.save()
+        return slot
+
+    # -- the family record
+
+    async def publish_family(self, n: int) -> None:
+        if self.dht is None:
+            return
+        me = self.me.require()
+        value = {
+            "type": "suppliers", "timestamp": int(self.clock.seconds()), "revision": self.revision,
+            "publisher_idurl": me.idurl, "customer_idurl": me.idurl, "ecc_map": f"ecc/{n}x{n}",
+            "suppliers": self.idurls(),
+        }
+        try:
+            await self.dht.set_value(family_key(me.idurl), json.dumps(value, separators=(",", ":")),
+                                     expire=FAMILY_EXPIRE)
+        except Exception as err:  # a DHT that cannot store now: the next change or refresh publishes again
+            log.info("family record not published: {why}", why=str(err))
+
+    async def family_from_dht(self) -> list[str]:
+        if self.dht is None:
+            return []
+        try:
+            found, _lookup = await self.dht.find_value(family_key(self.me.require().idurl))
+        except Exception as err:
+            log.info("family record not read: {why}", why=str(err))
+            return []
+        if found is None:
+            return []
+        try:
+            doc = json.loads(found.value)
+            return [s for s in doc.get("suppliers", []) if isinstance(s, str) and s]
+        except (ValueError, AttributeError):
+            return []
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = []
+        for slot in self.slots:
+            known = self.cache.get(slot.idurl) if slot.idurl else None
+            rows.append({
+                "position": slot.position,
+                "idurl": slot.idurl,
+                "global_id": known.global_id if known is not None else "",
+                "supplier_state": slot.state,
+                "contact_state": "CONNECTED" if slot.state == "CONNECTED" else "OFFLINE",
+                "connected": slot.since,
+            })
+        return rows

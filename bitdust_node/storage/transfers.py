@@ -1,0 +1,259 @@
+"""Moving a customer's files to its suppliers and back (PROTOCOL-P2P.md 5.2, 5.4).
+
+Upload: the file is read in blocks; each block is sealed (sealed_block.py), cut into n shares (erasure.py)
+and share i goes to the supplier at position i as a Data packet
+`master$<me>:<path id>/<version>/<block>-<i>-Data` whose payload is the share in base64 (official
+suppliers store it like any piece). A supplier that fails is replaced and the upload goes on. Download:
+shares are asked for (Retrieve) until k good ones are in (the nested packet signed by me, the share's
+hash as the catalog says), then the block is rebuilt and opened. Repair rebuilds a position's shares
+onto its new supplier from the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pybase64
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bitdust_node.crypto.packet_signing import packet_signature_valid
+from bitdust_node.errors import BitDustError
+from bitdust_node.identity.cache import IdentityCache
+from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.storage import erasure, sealed_block
+from bitdust_node.storage.catalog import BlockInfo, Entry, Version
+from bitdust_node.storage.suppliers import Suppliers
+from bitdust_node.transport.gateway import Gateway
+from bitdust_node.wire import packet as wire
+
+log = Logger()
+PIECE_TIMEOUT = 60.0
+# blocks sealed, coded and in flight at once: the pipeline stays full, memory stays bounded
+WINDOW = 4
+
+
+class TransferError(BitDustError):
+    """A transfer that cannot complete (too few suppliers, a lost block)."""
+
+    http_status = 503
+    exit_code = 1
+
+
+@attrs.define
+class Transfer:
+    """What REST and the CLI show of an upload or a download while it runs."""
+
+    kind: str
+    remote_path: str
+    local_path: str
+    total: int
+    done: int = 0
+    state: str = "running"
+    error: str = ""
+    started: float = attrs.field(factory=time.time)
+    finished: float = 0.0
+    version: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        row = attrs.asdict(self)
+        row["percent"] = round(100 * self.done / self.total, 1) if self.total else 100.0
+        return row
+
+
+def piece_id(key_id: str, path_id: str, version: str, block: int, position: int) -> str:
+    return f"{key_id}:{path_id}/{version}/{block}-{position}-Data"
+
+
+def associated(path_id: str, version: str, block: int) -> bytes:
+    return f"{path_id}/{version}/{block}".encode()
+
+
+class Mover:
+    def __init__(
+        self, gateway: Gateway, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
+        replace: Callable[[int, str], Any],
+    ) -> None:
+        self.gateway = gateway
+        self.me = me
+        self.cache = cache
+        self.suppliers = suppliers
+        # called with (position, why) when a supplier fails: hires another, fires once it is in place
+        self.replace = replace
+
+    @property
+    def key_id(self) -> str:
+        return self.me.require().key_id
+
+    # -- shares to and from one supplier
+
+    async def put_share(self, position: int, packet_id: str, share: bytes) -> None:
+        """Store one share at the supplier of `position`; a failing supplier is replaced and asked no more."""
+        for _attempt in range(3):
+            slot = self.suppliers.slots[position]
+            if slot.state != "CONNECTED":
+                await self.replace(position, "no supplier")
+                continue
+            try:
+                supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
+                packet = self.gateway.outbox("Data", slot.idurl, pybase64.b64encode(share), packet_id=packet_id)
+                answer = await self.gateway.request(packet, supplier, timeout=PIECE_TIMEOUT)
+            except BitDustError as err:
+                await self.replace(position, f"store failed: {err}")
+                continue
+            if answer.command == "Ack":
+                return
+            await self.replace(position, "refused a piece: " + answer.payload.decode("utf-8", "replace")[:200])
+        raise TransferError(f"no supplier at position {position} took piece {packet_id}")
+
+    async def get_share(self, position: int, packet_id: str) -> bytes | None:
+        """The share at one supplier, checked to be the packet I stored (my signature); None if it has none."""
+        slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
+        if slot is None or slot.state != "CONNECTED":
+            return None
+        me = self.me.require()
+        try:
+            supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
+            request = self.gateway.outbox("Retrieve", slot.idurl, b"", packet_id=packet_id)
+            answer = await self.gateway.request(request, supplier, timeout=PIECE_TIMEOUT)
+            if answer.command != "Data":
+                return None
+            stored = wire.parse(answer.payload)
+        except (BitDustError, wire.PacketFormatError) as err:
+            log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=slot.idurl, why=str(err))
+            return None
+        if stored.packet_id != packet_id or not packet_signature_valid(stored, me.key.public_key()):
+            log.warn("supplier {idurl} gave a piece I did not store as {pid}", idurl=slot.idurl, pid=packet_id)
+            return None
+        try:
+            return base64.b64decode(stored.payload, validate=True)
+        except ValueError:
+            return None
+
+    # -- upload
+
+    async def upload(self, path: Path, entry: Entry, version: Version, transfer: Transfer) -> None:
+        me = self.me.require()
+        n = len(self.suppliers.slots)
+        pending: list[defer.Deferred[BlockInfo]] = []
+        number = 0
+        async for chunk in read_blocks(path, version.block_size):
+            pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, chunk, n, transfer)))
+            number += 1
+            if len(pending) >= WINDOW:
+                version.blocks.append(await pending.pop(0))
+        for waiting in pending:
+            version.blocks.append(await waiting)
+        version.complete = True
+
+    async def _upload_block(
+        self, me: Any, entry: Entry, version: Version, number: int, chunk: bytes, n: int, transfer: Transfer,
+    ) -> BlockInfo:
+        sealed = sealed_block.seal(chunk, me.key.public_key(), associated(entry.path_id, version.version, number))
+        shares = erasure.encode(sealed.ciphertext, n)
+        stores = [defer.ensureDeferred(self.put_share(i, piece_id(self.key_id, entry.path_id, version.version,
+                                                                  number, i), share))
+                  for i, share in enumerate(shares)]
+        outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
+        for ok, failure in outcomes:
+            if not ok:
+                failure.raiseException()
+        transfer.done += len(chunk)
+        return BlockInfo(len(chunk), len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
+                         base64.b64encode(sealed.nonce).decode(), [erasure.share_hash(s) for s in shares])
+
+    # -- download
+
+    async def read_block(self, entry: Entry, version: Version, number: int) -> bytes:
+        """One block back: k good shares (more asked for if some are missing or wrong), rebuilt and opened."""
+        me = self.me.require()
+        info = version.blocks[number]
+        n = len(info.shares)
+        k = erasure.needed(n)
+        shares: dict[int, bytes] = {}
+        order = list(range(n))
+        while order and len(shares) < k:
+            asking, order = order[: k - len(shares)], order[k - len(shares):]
+            got = await defer.gatherResults([
+                defer.ensureDeferred(self.get_share(i, piece_id(self.key_id, entry.path_id, version.version,
+                                                                number, i)))
+                for i in asking
+            ])
+            for i, share in zip(asking, got, strict=True):
+                if share is not None and erasure.share_hash(share) == info.shares[i]:
+                    shares[i] = share
+                elif share is not None:
+                    log.warn("share {i} of block {n} of {path} is not what was stored: set aside", i=i, n=number,
+                             path=entry.path)
+        try:
+            ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
+        except erasure.NotEnoughShares as err:
+            raise TransferError(f"block {number} of {entry.path} cannot be rebuilt: {err}") from None
+        sealed = sealed_block.SealedBlock(base64.b64decode(info.wrapped_key), base64.b64decode(info.nonce), ciphertext)
+        return sealed_block.open_sealed(sealed, me.key, associated(entry.path_id, version.version, number))
+
+    async def download(self, entry: Entry, version: Version, destination: Path, transfer: Transfer) -> None:
+        temp = destination.with_name(destination.name + ".incoming")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(temp, "wb") as out:
+                pending: list[defer.Deferred[bytes]] = []
+                for number in range(len(version.blocks)):
+                    pending.append(defer.ensureDeferred(self.read_block(entry, version, number)))
+                    if len(pending) >= WINDOW:
+                        data = await pending.pop(0)
+                        out.write(data)
+                        transfer.done += len(data)
+                for waiting in pending:
+                    data = await waiting
+                    out.write(data)
+                    transfer.done += len(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, destination)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    # -- repair
+
+    async def repair(self, entry: Entry, version: Version, position: int) -> None:
+        """Store again, at the supplier now holding `position`, its share of every block of the version."""
+        n = len(self.suppliers.slots)
+        for number, info in enumerate(version.blocks):
+            if len(info.shares) != n:
+                continue
+            data_shares: dict[int, bytes] = {}
+            for i in range(n):
+                if i == position:
+                    continue
+                share = await self.get_share(i, piece_id(self.key_id, entry.path_id, version.version, number, i))
+                if share is not None and erasure.share_hash(share) == info.shares[i]:
+                    data_shares[i] = share
+                if len(data_shares) >= erasure.needed(n):
+                    break
+            ciphertext = erasure.decode(data_shares, info.shares, info.sealed_size)
+            share = erasure.encode(ciphertext, n)[position]
+            await self.put_share(position, piece_id(self.key_id, entry.path_id, version.version, number, position),
+                                 share)
+        if position < len(version.suppliers):
+            version.suppliers[position] = self.suppliers.slots[position].idurl
+
+
+async def read_blocks(path: Path, block_size: int) -> AsyncIterator[bytes]:
+    """The file in blocks of `block_size` (an empty file is one empty block, so it has a version too)."""
+    with open(path, "rb") as source:
+        first = True
+        while True:
+            chunk = source.read(block_size)
+            if not chunk and not first:
+                return
+            first = False
+            yield chunk
+            if len(chunk) < block_size:
+                return
