@@ -191,6 +191,8 @@ DEFINITIONS: list[Setting] = [
     Setting("services/proxy-transport/preferred-routers", "text", "", "preferred-routers"),
     Setting("services/supplier/donated-space", "disk space", "8 GB", "donated space"),
     Setting("services/customer/needed-space", "disk space", "256 MB", "needed space"),
+    Setting("services/customer/block-size", "disk space", "4 MB", "files are sealed and spread in blocks of this size"),
+    Setting("services/customer/preferred-suppliers", "text", "", "IDURLs of suppliers to hire first"),
     Setting(
         "services/customer/suppliers-number", "selection", 2, "number of suppliers",
         choices=(2, 4, 7, 13, 18, 26, 64),

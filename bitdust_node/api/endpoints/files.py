@@ -1,0 +1,137 @@
+"""REST of the customer (PROTOCOL-P2P.md 7): files in and out, their list, the suppliers, the space used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
+from bitdust_node.errors import InvalidInput
+from bitdust_node.services.customer import CustomerService
+from bitdust_node.storage.catalog import CatalogError, normalize
+from bitdust_node.storage.customer import Customer
+
+CUSTOMER = "service_customer"
+
+
+def _customer(api: ApiContext) -> Customer:
+    customer = api.running(CustomerService).customer
+    assert customer is not None
+    return customer
+
+
+def remote_path(api: ApiContext, req: ApiRequest) -> str:
+    """`remote_path` as official clients give it (`master$me@host:docs/a.txt`) or bare (`docs/a.txt`)."""
+    raw = {**req.args, **req.body}.get("remote_path")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidInput("remote_path is needed, e.g. docs/report.pdf")
+    me = api.ctx.identity.require()
+    key_id, sep, path = raw.partition(":")
+    if sep and "@" in key_id:
+        if key_id.removeprefix("master$") != me.global_id:
+            raise InvalidInput(f"{key_id} is not my key: only my own files are stored here")
+        raw = path
+    try:
+        return normalize(raw)
+    except CatalogError as err:
+        raise InvalidInput(str(err)) from None
+
+
+def _flag(req: ApiRequest, name: str) -> bool:
+    value = {**req.args, **req.body}.get(name, False)
+    return value in (True, 1, "1", "true", "True")
+
+
+@endpoint("POST", "/file/create/v1", "Register a remote file or folder path", service=CUSTOMER,
+          params=("remote_path", "as_folder"))
+async def file_create(api: ApiContext, req: ApiRequest) -> WithMessage:
+    customer = _customer(api)
+    path = remote_path(api, req)
+    created = customer.catalog.entry(path) is None
+    entry = customer.catalog.ensure(path, "dir" if _flag(req, "as_folder") else "file")
+    if created:
+        await customer.save_catalog()
+    me = api.ctx.identity.require()
+    return WithMessage({
+        "created": created, "customer": me.idurl, "global_id": f"{me.key_id}:{entry.path_id}",
+        "key_id": me.key_id, "path": entry.path, "path_id": entry.path_id, "remote_path": f"{me.key_id}:{entry.path}",
+        "type": entry.kind,
+    }, [f"new {entry.kind} created in {me.key_id}:{entry.path_id} successfully"])
+
+
+@endpoint("POST", "/file/upload/start/v1", "Store a local file or folder on the suppliers", service=CUSTOMER,
+          params=("local_path", "remote_path", "wait_result"))
+async def file_upload_start(api: ApiContext, req: ApiRequest) -> WithMessage:
+    customer = _customer(api)
+    local = req.body.get("local_path")
+    if not isinstance(local, str) or not local:
+        raise InvalidInput("local_path is needed")
+    remote = remote_path(api, req) if req.body.get("remote_path") else Path(local).name
+    transfer, work = customer.start_upload(Path(local), remote)
+    if _flag(req, "wait_result"):
+        await work
+    else:
+        work.addErrback(lambda _f: None)  # the failure is in the transfer's state
+    me = api.ctx.identity.require()
+    entry = customer.catalog.entry(transfer.remote_path)
+    return WithMessage({
+        "key_id": me.key_id, "remote_path": f"{me.key_id}:{transfer.remote_path}", "source_path": transfer.local_path,
+        "path_id": entry.path_id if entry else "", "version": transfer.version, "state": transfer.state,
+    }, [f"item {me.key_id}:{transfer.remote_path} is uploading, local path is {transfer.local_path}"])
+
+
+@endpoint("POST", "/file/download/start/v1", "Bring a stored file or folder back", service=CUSTOMER,
+          params=("remote_path", "destination_folder", "wait_result"))
+async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
+    customer = _customer(api)
+    destination = req.body.get("destination_folder") or str(api.ctx.home / "restored")
+    if not isinstance(destination, str):
+        raise InvalidInput("destination_folder must be a folder path")
+    transfer, work = customer.start_download(remote_path(api, req), Path(destination))
+    if _flag(req, "wait_result"):
+        await work
+    else:
+        work.addErrback(lambda _f: None)
+    me = api.ctx.identity.require()
+    return WithMessage({
+        "downloaded": transfer.state == "done", "key_id": me.key_id, "remote_path": transfer.remote_path,
+        "local_path": transfer.local_path, "state": transfer.state,
+    }, [f"{transfer.remote_path} {'downloaded to' if transfer.state == 'done' else 'downloading into'} "
+        f"{transfer.local_path}"])
+
+
+def _transfers(api: ApiContext, kind: str) -> list[dict[str, Any]]:
+    return [t.describe() for t in _customer(api).transfers.values() if t.kind == kind]
+
+
+@endpoint("GET", "/file/upload/v1", "Uploads and their progress", service=CUSTOMER)
+def file_upload_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return _transfers(api, "upload")
+
+
+@endpoint("GET", "/file/download/v1", "Downloads and their progress", service=CUSTOMER)
+def file_download_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return _transfers(api, "download")
+
+
+@endpoint("GET", "/file/list/v1", "Stored files and folders with their versions", service=CUSTOMER)
+def file_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return _customer(api).listing()
+
+
+@endpoint("DELETE", "/file/delete/v1", "Forget a file or folder and delete its pieces", service=CUSTOMER,
+          params=("remote_path",))
+async def file_delete(api: ApiContext, req: ApiRequest) -> WithMessage:
+    path = remote_path(api, req)
+    removed = await _customer(api).delete(path)
+    return WithMessage({"deleted": removed, "remote_path": path}, [f"{path} deleted"])
+
+
+@endpoint("GET", "/supplier/list/v1", "My suppliers by position", service=CUSTOMER)
+def supplier_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
+    return _customer(api).suppliers.describe()
+
+
+@endpoint("GET", "/space/consumed/v1", "Space my files take on the suppliers", service=CUSTOMER)
+def space_consumed(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+    return _customer(api).consumed()

@@ -1,0 +1,68 @@
+"""service_customer: files stored on `suppliers-number` suppliers, any half of which may vanish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+
+from bitdust_node.services.base import Service
+from bitdust_node.services.entangled_dht import EntangledDhtService
+from bitdust_node.services.gateway import GatewayService
+from bitdust_node.services.nodes_lookup import NodesLookupService
+from bitdust_node.services.p2p_hookups import P2pHookupsService
+from bitdust_node.storage.customer import Customer, StorageSettings
+from bitdust_node.storage.suppliers import Suppliers
+
+CUSTOMER_DIR = "customer"
+# how often the customer looks for suppliers while it has fewer than it wants
+HIRE_INTERVAL = 20.0
+
+
+class CustomerService(Service):
+    name = "customer"
+    needs_identity = True
+
+    customer: Customer | None = None
+
+    def start(self) -> defer.Deferred[None]:
+        ctx = self.ctx
+        gateway = self.need(GatewayService).gateway
+        hookups = self.need(P2pHookupsService).hookups
+        lookup = self.need(NodesLookupService).lookup
+        dht = self.need(EntangledDhtService).dht
+        assert gateway is not None and hookups is not None
+        folder = ctx.home / CUSTOMER_DIR
+        suppliers = Suppliers(gateway, hookups, ctx.identity, ctx.identity_cache, lookup, dht,
+                              folder / "suppliers.json", ctx.reactor)
+        self.customer = Customer(gateway, ctx.identity, ctx.identity_cache, suppliers, StorageSettings(self.setting),
+                                 folder, ctx.reactor)
+        self._busy: defer.Deferred[Any] | None = None
+        self._hiring = LoopingCall(self._hire)
+        self._hiring.clock = ctx.reactor
+        self._hiring.start(HIRE_INTERVAL, now=True)
+        return defer.succeed(None)
+
+    def _hire(self) -> None:
+        customer = self.customer
+        if customer is None or self._busy is not None:
+            return
+        if len(customer.suppliers.connected()) >= customer.settings.suppliers:
+            return
+        self._busy = defer.ensureDeferred(customer.connect())
+        self._busy.addErrback(lambda f: self.log.info("hiring suppliers: {why}", why=f.getErrorMessage()))
+        self._busy.addBoth(lambda _: setattr(self, "_busy", None))
+
+    def stop(self) -> defer.Deferred[None]:
+        if self._hiring.running:
+            self._hiring.stop()
+        self.customer = None
+        return defer.succeed(None)
+
+    def status(self) -> dict[str, object]:
+        customer = self.customer
+        if customer is None:
+            return {}
+        return {"suppliers": len(customer.suppliers.connected()), "wanted": customer.settings.suppliers,
+                "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters)}

@@ -1,0 +1,70 @@
+"""A private storage network on loopback: an identity server and DHT seed, suppliers, customers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.node import Node
+from bitdust_node.services.customer import CustomerService
+from bitdust_node.services.supplier import SupplierService
+from bitdust_node.storage.customer import Customer
+from bitdust_node.storage.supplier import Supplier
+from tests.support.nodes import api, eventually, running_dht, start_node
+
+SERVER = "127.0.0.80"
+SUPPLIERS = [f"127.0.0.{i}" for i in range(81, 87)]
+CUSTOMER = "127.0.0.87"
+
+
+def settings_for(role: str, **extra: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "services/identity-propagate/known-servers": f"{SERVER}:8084",
+        "services/identity-propagate/min-servers": 1,
+        "personal/private-key-size": 1024,
+        "services/entangled-dht/known-nodes": f"{SERVER}:14441",
+        "services/proxy-transport/enabled": False,
+        "services/supplier/enabled": role == "supplier",
+        "services/customer/enabled": role == "customer",
+    }
+    if role == "server":
+        settings.update({
+            "services/identity-server/enabled": True,
+            "services/identity-server/host": SERVER,
+            "services/entangled-dht/known-nodes": "genesis",
+        })
+    settings.update(extra)
+    return settings
+
+
+async def start_server(test: TestCase) -> Node:
+    return await start_node(test, SERVER, settings_for("server"))
+
+
+async def start_named(test: TestCase, name: str, address: str, role: str, **extra: Any) -> Node:
+    node = await start_node(test, address, settings_for(role, **extra))
+    status, reply = await api(node, "POST", "/identity/create/v1", {"username": name})
+    test.assertEqual(status, 200, reply)
+    assert node.graph is not None
+    await node.graph.settled()
+    return node
+
+
+def supplier_of(node: Node) -> Supplier:
+    assert node.graph is not None
+    service = node.graph.service("supplier")
+    assert isinstance(service, SupplierService) and service.supplier is not None, "service_supplier is not ON"
+    return service.supplier
+
+
+def customer_of(node: Node) -> Customer:
+    assert node.graph is not None
+    service = node.graph.service("customer")
+    assert isinstance(service, CustomerService) and service.customer is not None, "service_customer is not ON"
+    return service.customer
+
+
+async def suppliers_known(server: Node, count: int) -> None:
+    """Until the seed knows `count` suppliers in DHT layer 3 (where customers look for them)."""
+    await eventually(lambda: running_dht(server).contact_count(3) >= count, timeout=30)

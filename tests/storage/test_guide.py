@@ -1,0 +1,75 @@
+"""Storage as the guide sets it up, on loopback: suppliers donate space with the CLI, a customer with
+`suppliers-number 4` stores a file and a folder and gets them back byte for byte."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from twisted.trial.unittest import TestCase
+
+from tests.storage.network import (
+    CUSTOMER,
+    SUPPLIERS,
+    customer_of,
+    start_named,
+    start_server,
+    supplier_of,
+    suppliers_known,
+)
+from tests.support.nodes import api, eventually, run_cli
+
+FILE_MIB = 8
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class GuideStorageTests(TestCase):
+    timeout = 240
+
+    async def test_four_suppliers_a_file_and_a_folder(self) -> None:
+        server = await start_server(self)
+        suppliers = []
+        for number, address in enumerate(SUPPLIERS[:4]):
+            node = await start_named(self, f"supplier{number}", address, "supplier")
+            done = await run_cli(node.home, "set", "services/supplier/donated-space", "50 GB")
+            self.assertEqual(done.code, 0, done.err)
+            suppliers.append(node)
+        await suppliers_known(server, 4)
+        status, donated = await api(suppliers[0], "GET", "/space/donated/v1")
+        self.assertEqual((status, donated["result"]["donated"]), (200, 50 << 30))  # GB as official nodes count it
+        customer = await start_named(self, "dave", CUSTOMER, "customer",
+                                     **{"services/customer/suppliers-number": 4})
+        await eventually(lambda: len(customer_of(customer).suppliers.connected()) == 4, timeout=60)
+        work = Path(self.mktemp())
+        work.mkdir()
+        big = work / "big.bin"
+        big.write_bytes(os.urandom(FILE_MIB << 20))
+        folder = work / "photos"
+        (folder / "2026").mkdir(parents=True)
+        for name, size in (("a.jpg", 1000), ("2026/b.jpg", 300_000), ("empty.txt", 0)):
+            (folder / name).write_bytes(os.urandom(size))
+        stored = await run_cli(customer.home, "file", "upload", str(big))
+        self.assertEqual(stored.code, 0, stored.err)
+        self.assertIn("stored as big.bin", stored.out)
+        stored = await run_cli(customer.home, "file", "upload", str(folder), "photos")
+        self.assertEqual(stored.code, 0, stored.err)
+        listed = await run_cli(customer.home, "file", "list")
+        self.assertIn("big.bin", listed.out)
+        self.assertIn("photos/2026/b.jpg", listed.out)
+        for node in suppliers:
+            status, donated = await api(node, "GET", "/space/donated/v1")
+            row = donated["result"]["customers"][0]
+            self.assertEqual(row["idurl"], customer.identity.require().idurl)
+            # half of the file (k = 2 of 4) in base64, plus the catalog
+            self.assertGreater(row["real"], (FILE_MIB << 20) // 2)
+            self.assertEqual(len(supplier_of(node).customers.by_idurl), 1)
+        back = Path(self.mktemp())
+        fetched = await run_cli(customer.home, "file", "download", "big.bin", str(back))
+        self.assertEqual(fetched.code, 0, fetched.err)
+        fetched = await run_cli(customer.home, "file", "download", "photos", str(back))
+        self.assertEqual(fetched.code, 0, fetched.err)
+        self.assertEqual((back / "big.bin").read_bytes(), big.read_bytes())
+        self.assertEqual(tree(back / "photos"), tree(folder))
