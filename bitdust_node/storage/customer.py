@@ -79,8 +79,9 @@ class Customer:
         self.transfers: collections.OrderedDict[int, Transfer] = collections.OrderedDict()
         self._next_transfer = 1
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
+        self.repairing: defer.Deferred[None] | None = None
         self.mover = Mover(gateway, me, cache, suppliers, self.replace)
-        self.counters: collections.Counter[str] = collections.Counter()
+        self.counters = self.mover.counters  # one set of figures for the customer and its transfers
 
     # -- catalog
 
@@ -193,11 +194,24 @@ class Customer:
         if self.suppliers.slots[position].state != "CONNECTED":
             raise TransferError(f"no supplier could be hired for position {position}")
         self.counters["replaced"] += 1
+        # the stored versions' shares for the new supplier are rebuilt meanwhile; transfers go on at once
+        self.repairing = defer.ensureDeferred(self._repair_all(position))
+        self.repairing.addErrback(lambda f: log.error("repair of position {pos} failed: {why}", pos=position,
+                                                      why=f.getErrorMessage()))
+
+    async def _repair_all(self, position: int) -> None:
         for entry in list(self.catalog.entries.values()):
             for version in entry.versions:
                 if version.complete:
                     await self.mover.repair(entry, version, position)
         await self.save_catalog()
+        self.counters["repaired_positions"] += 1
+
+    async def _heal(self, entry: Entry, version: Version) -> None:
+        """Positions whose supplier was replaced while the version was stored get its earlier shares too."""
+        for slot in self.suppliers.slots:
+            if slot.position < len(version.suppliers) and version.suppliers[slot.position] != slot.idurl:
+                await self.mover.repair(entry, version, slot.position)
 
     # -- transfers
 
@@ -237,6 +251,7 @@ class Customer:
                 entry.versions.append(version)
                 transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
                 await self.mover.upload(path, entry, version, transfer)
+                await self._heal(entry, version)
             await self.save_catalog()
             transfer.state = "done"
         except Exception as err:

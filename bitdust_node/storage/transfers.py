@@ -12,6 +12,7 @@ onto its new supplier from the others.
 from __future__ import annotations
 
 import base64
+import collections
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -86,6 +87,7 @@ class Mover:
         self.suppliers = suppliers
         # called with (position, why) when a supplier fails: hires another, fires once it is in place
         self.replace = replace
+        self.counters: collections.Counter[str] = collections.Counter()
 
     @property
     def key_id(self) -> str:
@@ -123,12 +125,15 @@ class Mover:
             request = self.gateway.outbox("Retrieve", slot.idurl, b"", packet_id=packet_id)
             answer = await self.gateway.request(request, supplier, timeout=PIECE_TIMEOUT)
             if answer.command != "Data":
+                if answer.payload == b"stored packet is not valid":
+                    self.counters["bad_shares"] += 1  # its disk changed the piece, and it says so
                 return None
             stored = wire.parse(answer.payload)
         except (BitDustError, wire.PacketFormatError) as err:
             log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=slot.idurl, why=str(err))
             return None
         if stored.packet_id != packet_id or not packet_signature_valid(stored, me.key.public_key()):
+            self.counters["bad_shares"] += 1
             log.warn("supplier {idurl} gave a piece I did not store as {pid}", idurl=slot.idurl, pid=packet_id)
             return None
         try:
@@ -189,6 +194,7 @@ class Mover:
                 if share is not None and erasure.share_hash(share) == info.shares[i]:
                     shares[i] = share
                 elif share is not None:
+                    self.counters["bad_shares"] += 1
                     log.warn("share {i} of block {n} of {path} is not what was stored: set aside", i=i, n=number,
                              path=entry.path)
         try:
@@ -237,7 +243,12 @@ class Mover:
                     data_shares[i] = share
                 if len(data_shares) >= erasure.needed(n):
                     break
-            ciphertext = erasure.decode(data_shares, info.shares, info.sealed_size)
+            try:
+                ciphertext = erasure.decode(data_shares, info.shares, info.sealed_size)
+            except erasure.NotEnoughShares as err:
+                self.counters["unrepairable_blocks"] += 1
+                log.error("block {n} of {path} not repaired: {why}", n=number, path=entry.path, why=str(err))
+                continue
             share = erasure.encode(ciphertext, n)[position]
             await self.put_share(position, piece_id(self.key_id, entry.path_id, version.version, number, position),
                                  share)

@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 from twisted.trial.unittest import TestCase
 
+from bitdust_node.storage.supplier import Supplier
+from bitdust_node.transport.gateway import Inbound
+from bitdust_node.wire import packet as wire
 from tests.storage.network import (
     CUSTOMER,
     SUPPLIERS,
@@ -73,3 +77,31 @@ class GuideStorageTests(TestCase):
         self.assertEqual(fetched.code, 0, fetched.err)
         self.assertEqual((back / "big.bin").read_bytes(), big.read_bytes())
         self.assertEqual(tree(back / "photos"), tree(folder))
+        # a supplier that lies: it serves the piece with one byte changed (its own check skipped)
+        liar_node = next(n for n in suppliers
+                         if n.identity.require().idurl == customer_of(customer).suppliers.slots[0].idurl)
+        lie_with(supplier_of(liar_node))
+        mover = customer_of(customer).mover
+        again = Path(self.mktemp())
+        fetched = await run_cli(customer.home, "file", "download", "big.bin", str(again))
+        self.assertEqual(fetched.code, 0, fetched.err)
+        self.assertEqual((again / "big.bin").read_bytes(), big.read_bytes())
+        self.assertGreaterEqual(mover.counters["bad_shares"], FILE_MIB // 4, "the lies were not noticed")
+
+
+def lie_with(supplier: Supplier) -> None:
+    """Answer Retrieve with the stored packet whose payload has one character changed."""
+    gateway = supplier.gateway
+
+    def lying(inbound: Inbound) -> object:
+        found = supplier._own_piece(inbound)
+        assert not isinstance(found, str)
+        raw = supplier.store.read(found[1])
+        assert raw is not None
+        stored = wire.parse(raw)
+        payload = bytearray(stored.payload)
+        payload[len(payload) // 2] = ord("A") if payload[len(payload) // 2] != ord("A") else ord("B")
+        changed = wire.serialize(attrs.evolve(stored, payload=bytes(payload)))
+        return gateway.reply(inbound, "Data", changed, packet_id=stored.packet_id, owner_id=stored.owner_id)
+
+    gateway.handlers["Retrieve"] = [lying]

@@ -1,0 +1,171 @@
+"""Storage faults with real supplier processes (`twistd bitdust`), the customer in the test's reactor:
+two of four suppliers SIGKILLed, a supplier SIGKILLed during an upload, every supplier restarted, a
+supplier whose disk flips bytes in stored pieces, and the customer's home lost and rebuilt from its key
+backup on a fresh one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.error import ConnectError
+from twisted.trial.unittest import TestCase
+
+from bitdust_node.node import Node
+from tests.storage.network import (
+    CUSTOMER,
+    SUPPLIERS,
+    customer_of,
+    settings_for,
+    start_named,
+    start_server,
+    suppliers_known,
+)
+from tests.support.nodes import api, eventually, run_cli, start_node
+from tests.support.processes import NodeProcess
+
+MIB = 1 << 20
+
+
+async def answering(process: NodeProcess) -> bool:
+    try:
+        await process.api("GET", "/process/health/v1")
+    except ConnectError:
+        return False
+    return True
+
+
+class StorageFaultTests(TestCase):
+    timeout = 300
+
+    async def network(self, count: int) -> tuple[Node, list[NodeProcess]]:
+        server = await start_server(self)
+        suppliers = []
+        for address in SUPPLIERS[:count]:
+            process = NodeProcess(self, address, settings_for("supplier", **{
+                "services/supplier/donated-space": "1 GB"}))
+            suppliers.append(process)
+        for number, process in enumerate(suppliers):
+            await eventually(lambda p=process: answering(p), timeout=30)
+            reply = await process.api("POST", "/identity/create/v1", {"username": f"supplier{number}"})
+            self.assertEqual(reply["status"], "OK", reply)
+        await suppliers_known(server, count)
+        return server, suppliers
+
+    async def customer(self, home: Path | None = None, **extra: Any) -> Node:
+        settings = {"services/customer/suppliers-number": 4, "services/customer/block-size": "1 MB", **extra}
+        if home is not None:
+            return await start_node(self, CUSTOMER, settings_for("customer", **settings), home=home)
+        return await start_named(self, "dave", CUSTOMER, "customer", **settings)
+
+    async def store(self, node: Node, name: str, size: int) -> bytes:
+        data = os.urandom(size)
+        source = Path(self.mktemp())
+        source.write_bytes(data)
+        status, reply = await api(node, "POST", "/file/upload/start/v1",
+                                  {"local_path": str(source), "remote_path": name, "wait_result": True})
+        self.assertEqual(status, 200, reply)
+        return data
+
+    async def fetch(self, node: Node, name: str) -> bytes:
+        folder = Path(self.mktemp())
+        status, reply = await api(node, "POST", "/file/download/start/v1",
+                                  {"remote_path": name, "destination_folder": str(folder), "wait_result": True})
+        self.assertEqual(status, 200, reply)
+        return (folder / name).read_bytes()
+
+    def process_at(self, suppliers: list[NodeProcess], node: Node, position: int) -> NodeProcess:
+        idurl = customer_of(node).suppliers.slots[position].idurl
+        name = idurl.rsplit("/", 1)[1].removesuffix(".xml")
+        return suppliers[int(name.removeprefix("supplier"))]
+
+    async def test_two_of_four_killed_then_every_supplier_restarted_and_one_flipping_bytes(self) -> None:
+        _server, suppliers = await self.network(4)
+        node = await self.customer()
+        await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
+        data = await self.store(node, "report.bin", 3 * MIB + 12345)
+        # the supplier asked first has a disk that flips bytes in every piece it holds
+        liar = self.process_at(suppliers, node, 0)
+        flipped = 0
+        for piece in (liar.home / "customers").rglob("*-Data"):
+            raw = bytearray(piece.read_bytes())
+            raw[len(raw) // 2] ^= 0x01
+            piece.write_bytes(bytes(raw))
+            flipped += 1
+        self.assertGreater(flipped, 0)
+        mover = customer_of(node).mover
+        self.assertEqual(await self.fetch(node, "report.bin"), data)
+        self.assertGreaterEqual(mover.counters["bad_shares"], 4, "the flipped shares were not noticed")
+        # two of four SIGKILLed (the liar one of them): the other two rebuild every block
+        for victim in (liar, self.process_at(suppliers, node, 1)):
+            await victim.kill()
+        self.assertEqual(await self.fetch(node, "report.bin"), data)
+        # every supplier restarted from its home: nothing lost
+        for process in suppliers:
+            await process.kill()
+        restarted = [NodeProcess(self, p.address, {}, home=p.home) for p in suppliers]
+        for process in restarted:
+            await eventually(lambda p=process: answering(p), timeout=30)
+        await eventually(lambda: defer.ensureDeferred(self._fetch_ok(node, "report.bin", data)), timeout=60,
+                         interval=1)
+
+    async def _fetch_ok(self, node: Node, name: str, data: bytes) -> bool:
+        try:
+            return await self.fetch(node, name) == data
+        except AssertionError:
+            return False
+
+    async def test_a_supplier_killed_during_an_upload_is_replaced(self) -> None:
+        _server, suppliers = await self.network(6)
+        node = await self.customer()
+        customer = customer_of(node)
+        await eventually(lambda: len(customer.suppliers.connected()) == 4, timeout=60)
+        data = os.urandom(12 * MIB)
+        source = Path(self.mktemp())
+        source.write_bytes(data)
+        status, reply = await api(node, "POST", "/file/upload/start/v1",
+                                  {"local_path": str(source), "remote_path": "big.bin"})
+        self.assertEqual(status, 200, reply)
+        transfer = list(customer.transfers.values())[-1]
+        await eventually(lambda: transfer.done >= 2 * MIB, timeout=60, interval=0.01)
+        victim = self.process_at(suppliers, node, 2)
+        await victim.kill()
+        await eventually(lambda: transfer.state != "running", timeout=120, interval=0.1)
+        self.assertEqual((transfer.state, transfer.error), ("done", ""))
+        self.assertGreaterEqual(customer.counters["replaced"], 1)
+        self.assertNotIn(victim.address, customer.suppliers.slots[2].idurl)
+        self.assertEqual(await self.fetch(node, "big.bin"), data)
+        # and the new supplier holds position 2's shares of every block, the early ones rebuilt
+        entry = customer.catalog.entry("big.bin")
+        assert entry is not None
+        version = entry.versions[-1]
+        self.assertEqual(version.suppliers[2], customer.suppliers.slots[2].idurl)
+
+    async def test_a_key_backup_on_a_fresh_home_finds_everything(self) -> None:
+        _server, _suppliers = await self.network(4)
+        node = await self.customer()
+        await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
+        first = await self.store(node, "notes.txt", 70_000)
+        second = await self.store(node, "photo.jpg", 2 * MIB + 1)
+        backup = Path(self.mktemp())
+        made = await run_cli(node.home, "identity", "backup", str(backup))
+        self.assertEqual(made.code, 0, made.err)
+        await node.stopService()
+        fresh = await self.customer(home=_fresh_home(self))
+        status, reply = await api(fresh, "POST", "/identity/recover/v1", {"source_filepath": str(backup)})
+        self.assertEqual(status, 200, reply)
+        assert fresh.graph is not None
+        await fresh.graph.settled()
+        await eventually(lambda: len(customer_of(fresh).catalog.entries) == 2, timeout=90, interval=0.5)
+        listed = await run_cli(fresh.home, "file", "list")
+        self.assertIn("notes.txt", listed.out)
+        self.assertEqual(await self.fetch(fresh, "notes.txt"), first)
+        self.assertEqual(await self.fetch(fresh, "photo.jpg"), second)
+
+
+def _fresh_home(test: TestCase) -> Path:
+    from tests.support.nodes import make_home
+
+    return make_home(test, CUSTOMER, settings_for("customer", **{"services/customer/suppliers-number": 4}))
