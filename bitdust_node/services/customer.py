@@ -17,7 +17,7 @@ from bitdust_node.storage.suppliers import Suppliers
 
 CUSTOMER_DIR = "customer"
 # how often the customer looks for suppliers while it has fewer than it wants
-HIRE_INTERVAL = 20.0
+HIRE_INTERVAL = 10.0
 
 
 class CustomerService(Service):

@@ -89,6 +89,7 @@ class Suppliers:
         self.revision = 0
         # suppliers that failed or refused: not asked again soon
         self.set_aside: dict[str, float] = {}
+        self._refusals: dict[str, int] = {}
         # IDURLs named in `services/customer/preferred-suppliers`, asked first
         self.preferred: list[str] = []
         self.counters: collections.Counter[str] = collections.Counter()
@@ -190,13 +191,16 @@ class Suppliers:
             self._refused(idurl, f"{answer.command} {text[:200]}")
             return False
         slot.idurl, slot.state, slot.since = idurl, "CONNECTED", self.clock.seconds()
+        self._refusals.pop(idurl, None)
         self.counters["hired"] += 1
         log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
         return True
 
     def _refused(self, idurl: str, why: str) -> None:
+        """Not asked again for a while: 15 s after a first refusal (it may still be starting), then longer."""
         self.counters["refused"] += 1
-        self.set_aside[idurl] = self.clock.seconds() + 600
+        count = self._refusals[idurl] = self._refusals.get(idurl, 0) + 1
+        self.set_aside[idurl] = self.clock.seconds() + min(15.0 * 2 ** (count - 1), 600.0)
         log.info("supplier candidate {idurl} not hired: {why}", idurl=idurl, why=why)
 
     def fire(self, position: int, why: str) -> Slot:

@@ -137,7 +137,7 @@ class Mover:
             log.warn("supplier {idurl} gave a piece I did not store as {pid}", idurl=slot.idurl, pid=packet_id)
             return None
         try:
-            return base64.b64decode(stored.payload, validate=True)
+            return pybase64.b64decode(stored.payload, validate=True)
         except ValueError:
             return None
 

@@ -14,6 +14,7 @@ import random
 import time
 
 import attrs
+import pybase64
 
 # a 64 MiB Data packet escapes to at most 6 bytes a payload byte, plus the other fields
 MAX_PACKET_BYTES = 6 * 64 * 1024 * 1024 + 65_536
@@ -83,8 +84,25 @@ class Packet:
 _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 
+# payloads this long are checked for base64 first: SIMD-fast, and it is what file pieces are
+_BASE64_CHECK_FROM = 4096
+
+
+def _is_base64(value: bytes) -> bool:
+    """Strict base64 holds only characters a JSON string keeps as they are."""
+    if len(value) < _BASE64_CHECK_FROM or len(value) % 4:
+        return False
+    try:
+        pybase64.b64decode(value, validate=True)
+    except ValueError:
+        return False
+    return True
+
+
 def _json_text(value: bytes) -> tuple[bytes, ...]:
     """`value` (latin-1) as a JSON string in pieces, exactly as json.dumps(ensure_ascii=True) writes it."""
+    if _is_base64(value):
+        return b'"', value, b'"'
     rest = value.translate(None, _PLAIN)
     if not rest:
         return b'"', value, b'"'  # most payloads (base64 pieces) need no escapes: not even copied
@@ -115,14 +133,18 @@ def serialize(packet: Packet) -> bytes:
 _PRINTABLE = bytes(range(0x20, 0x7F))
 
 
+def _plain_text(value: bytes) -> bool:
+    """Printable ASCII without a backslash: a JSON string body that means exactly its bytes."""
+    return _is_base64(value) or (not value.translate(None, _PRINTABLE) and b"\\" not in value)
+
+
 def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """The fields of a packet in exactly the official layout with no escapes in it, else None.
 
     Finding each field with memchr-speed searches spares a megabyte payload the JSON decoder; anything
     unusual (escapes, other order, spaces) goes to json.loads, which then decides.
     """
-    # the cheap memchr test first: a relayed block's escapes send it to json.loads at once
-    if b"\\" in data or not data.endswith(b'"}') or data.translate(None, _PRINTABLE):
+    if not data.endswith(b'"}') or b"\\" in data:
         return None
     fields: dict[str, str] = {}
     payload = b""
@@ -135,10 +157,13 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
         end = data.find(b'"', start)
         if end < 0:
             return None
+        value = data[start:end]
+        if not _plain_text(value):
+            return None
         if key == "p":
-            payload = data[start:end]  # kept as bytes: a large payload is never decoded to text
+            payload = value  # kept as bytes: a large payload is never decoded to text
         else:
-            fields[key] = data[start:end].decode("ascii")
+            fields[key] = value.decode("ascii")
         at = end + 1
     return (fields, payload) if at == len(data) - 1 else None
 
