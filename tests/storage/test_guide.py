@@ -23,7 +23,7 @@ from tests.storage.network import (
 )
 from tests.support.nodes import api, eventually, run_cli
 
-FILE_MIB = 8
+FILE_MIB = 64
 
 
 def tree(root: Path) -> dict[str, bytes]:
