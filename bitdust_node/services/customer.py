@@ -13,6 +13,7 @@ from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.nodes_lookup import NodesLookupService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.storage.customer import Customer, StorageSettings
+from bitdust_node.storage.family import REFRESH_INTERVAL
 from bitdust_node.storage.suppliers import Suppliers
 
 CUSTOMER_DIR = "customer"
@@ -39,6 +40,7 @@ class CustomerService(Service):
         self.customer = Customer(gateway, ctx.identity, ctx.identity_cache, suppliers, StorageSettings(self.setting),
                                  folder, ctx.reactor)
         self._busy: defer.Deferred[Any] | None = None
+        self._published = ctx.reactor.seconds()
         self._hiring = LoopingCall(self._hire)
         self._hiring.clock = ctx.reactor
         self._hiring.start(HIRE_INTERVAL, now=True)
@@ -49,7 +51,12 @@ class CustomerService(Service):
         if customer is None or self._busy is not None:
             return
         if len(customer.suppliers.connected()) >= customer.settings.suppliers:
+            if self.ctx.reactor.seconds() - self._published >= REFRESH_INTERVAL:
+                self._published = self.ctx.reactor.seconds()
+                self._busy = defer.ensureDeferred(customer.suppliers.publish_family(customer.settings.suppliers))
+                self._busy.addBoth(lambda _: setattr(self, "_busy", None))
             return
+        self._published = self.ctx.reactor.seconds()
         self._busy = defer.ensureDeferred(customer.connect())
         self._busy.addErrback(lambda f: self.log.info("hiring suppliers: {why}", why=f.getErrorMessage()))
         self._busy.addBoth(lambda _: setattr(self, "_busy", None))

@@ -3,7 +3,10 @@ says so in DHT layer 3, where customers look for suppliers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import defer
+from twisted.internet.task import LoopingCall
 
 from bitdust_node.dht.membership import LayerMembership
 from bitdust_node.services.base import Service
@@ -12,6 +15,7 @@ from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage.customers import Customers
+from bitdust_node.storage.family import REFRESH_INTERVAL, renew_family
 from bitdust_node.storage.store import PieceStore
 from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
 
@@ -37,14 +41,35 @@ class SupplierService(Service):
         supplier.start()
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, supplier)
         self.supplier = supplier
-        self._membership = LayerMembership(self.need(EntangledDhtService).dht, SUPPLIERS_LAYER, ctx.reactor)
+        self._dht = self.need(EntangledDhtService).dht
+        self._membership = LayerMembership(self._dht, SUPPLIERS_LAYER, ctx.reactor)
         self._membership.start()
+        self._renewing = LoopingCall(self.renew_families)
+        self._renewing.clock = ctx.reactor
+        self._renewing.start(REFRESH_INTERVAL, now=False)
         return defer.succeed(None)
+
+    def renew_families(self) -> defer.Deferred[Any]:
+        """Keep my customers' family records alive in the DHT while I serve them."""
+        return defer.ensureDeferred(self._renew())
+
+    async def _renew(self) -> None:
+        supplier, dht, me = self.supplier, self._dht, self.ctx.identity.current
+        if supplier is None or dht is None or me is None:
+            return
+        for customer in list(supplier.customers.by_idurl.values()):
+            try:
+                if await renew_family(dht, customer.idurl, me.idurl, customer.family, self.ctx.reactor.seconds()):
+                    supplier.counters["families_renewed"] += 1
+            except Exception as err:  # one customer's record failing must not stop the others'
+                self.log.info("family record of {idurl} not renewed: {why}", idurl=customer.idurl, why=str(err))
 
     def donated(self) -> int:
         return size_to_bytes(str(self.setting("donated-space")))
 
     def stop(self) -> defer.Deferred[None]:
+        if self._renewing.running:
+            self._renewing.stop()
         self._membership.stop()
         self._stop_accepting()
         if self.supplier is not None:

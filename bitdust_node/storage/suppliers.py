@@ -9,7 +9,6 @@ finds its old suppliers there), else random members of DHT layer 3.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -22,15 +21,13 @@ from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.storage.family import FAMILY_EXPIRE, FamilyRecords, family_key, family_value, read_family
 from bitdust_node.transport.gateway import Gateway
 from bitdust_node.transport.hookups import Hookups
 from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
 SUPPLIERS_LAYER = 3
-FAMILY_VERSION = 7
-# DHT values live at most 12 h here (official records: 1 h); the customer and its suppliers refresh it
-FAMILY_EXPIRE = 12 * 3600
 HIRE_TIMEOUT = 20.0
 # the packets a supplier stores are the pieces in base64 inside JSON: a third more than the shares
 WIRE_OVERHEAD = 4 / 3 * 1.02
@@ -38,17 +35,6 @@ WIRE_OVERHEAD = 4 / 3 * 1.02
 
 class SupplierLookup(Protocol):
     async def random_nodes(self, layer_id: int, count: int = 1) -> list[Identity]: ...
-
-
-class FamilyRecords(Protocol):
-    def find_value(self, key: str, layer_id: int = 0) -> Any: ...
-
-    def set_value(self, key: str, value: str, layer_id: int = 0, expire: int = ...) -> Any: ...
-
-
-def family_key(customer_idurl: str) -> str:
-    """The DHT key of a customer's supplier list (section 5.5)."""
-    return hashlib.sha1(f"suppliers:{customer_idurl}:0:{FAMILY_VERSION}".encode()).hexdigest()
 
 
 def per_supplier_bytes(needed: int, n: int, k: int) -> int:
@@ -220,14 +206,9 @@ class Suppliers:
         if self.dht is None:
             return
         me = self.me.require()
-        value = {
-            "type": "suppliers", "timestamp": int(self.clock.seconds()), "revision": self.revision,
-            "publisher_idurl": me.idurl, "customer_idurl": me.idurl, "ecc_map": f"ecc/{n}x{n}",
-            "suppliers": self.idurls(),
-        }
+        value = family_value(me.idurl, me.idurl, self.idurls(), self.revision, self.clock.seconds())
         try:
-            await self.dht.set_value(family_key(me.idurl), json.dumps(value, separators=(",", ":")),
-                                     expire=FAMILY_EXPIRE)
+            await self.dht.set_value(family_key(me.idurl), value, expire=FAMILY_EXPIRE)
         except Exception as err:  # a DHT that cannot store now: the next change or refresh publishes again
             log.info("family record not published: {why}", why=str(err))
 
@@ -235,17 +216,11 @@ class Suppliers:
         if self.dht is None:
             return []
         try:
-            found, _lookup = await self.dht.find_value(family_key(self.me.require().idurl))
+            doc = await read_family(self.dht, self.me.require().idurl)
         except Exception as err:
             log.info("family record not read: {why}", why=str(err))
             return []
-        if found is None:
-            return []
-        try:
-            doc = json.loads(found.value)
-            return [s for s in doc.get("suppliers", []) if isinstance(s, str) and s]
-        except (ValueError, AttributeError):
-            return []
+        return [s for s in doc["suppliers"] if isinstance(s, str) and s] if doc else []
 
     def describe(self) -> list[dict[str, Any]]:
         rows = []
