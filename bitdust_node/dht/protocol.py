@@ -62,6 +62,8 @@ def new_rpc_id() -> str:
 
 class DhtProtocol(DatagramProtocol):
     log = Logger()
+    # set by cancel_all when the DHT stops: no call is made after that
+    closed = False
 
     def __init__(
         self,
@@ -188,6 +190,9 @@ class DhtProtocol(DatagramProtocol):
         node_id: str | None = None,
     ) -> defer.Deferred[Response]:
         """Send a request; fires with the Response, or fails with RemoteError or RpcTimeout."""
+        if self.closed:
+            # a lookup still running when the DHT stopped: it ends here, leaving no timer behind
+            return defer.fail(RpcTimeout("DHT stopped"))
         request = Request(new_rpc_id(), sender_id, method, args, layer, question)
         parts = datagram.split(request.msg_id, message.encode(request))
         d: defer.Deferred[Response] = defer.Deferred()
@@ -212,7 +217,8 @@ class DhtProtocol(DatagramProtocol):
         call.deferred.errback(RpcTimeout(f"{call.method} to {call.address} timed out"))
 
     def cancel_all(self) -> None:
-        """Fail every pending call (on stop)."""
+        """Fail every pending call, and any made from now on (on stop)."""
+        self.closed = True
         calls, self._calls = self._calls, {}
         for call in calls.values():
             if call.timer is not None and call.timer.active():

@@ -27,6 +27,9 @@ def settings_for(role: str, **extra: Any) -> dict[str, Any]:
         "services/entangled-dht/known-nodes": f"{SERVER}:14441",
         "services/proxy-transport/enabled": role == "routed",
         "services/proxy-server/enabled": role == "router",
+        # routing alone: storage would add its own traffic to what these tests count
+        "services/supplier/enabled": False,
+        "services/customer/enabled": False,
     }
     if role == "server":
         settings.update({

@@ -95,6 +95,8 @@ class RouterRefusalTests(TestCase):
         self.assertEqual(opened_result(bob, answer).error, relay.SIGNATURE_INVALID)
         self.assertEqual(router_of(router).refusals["relay_out_bad_signature"], 1)
         self.assertEqual(gateway_of(alice).counters["packets_in"], 0, "the forged packet reached alice")
+        _status, history = await api(alice, "GET", "/message/history/v1")
+        self.assertEqual(history["result"], [])
         await self.bob_still_reachable(alice, bob)
 
     async def test_a_route_request_beyond_routes_limit(self) -> None:

@@ -24,6 +24,9 @@ def user_settings(dht: bool = False, **extra: Any) -> dict[str, Any]:
         "services/entangled-dht/known-nodes": f"{SERVER}:14441",
         # reachable directly, as in the captured loopback network; the proxy tests turn it on
         "services/proxy-transport/enabled": False,
+        # messages alone: storage would add its own traffic to what these tests count
+        "services/supplier/enabled": False,
+        "services/customer/enabled": False,
     }
     settings.update(extra)
     return settings
