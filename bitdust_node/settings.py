@@ -202,6 +202,7 @@ DEFINITIONS: list[Setting] = [
     ),
     Setting("interface/api/rest-http-port", "port number", 8180, "rest-http-port", min=1, max=65535, live=False),
     Setting("interface/api/auth-secret-enabled", "boolean", True, "auth-secret-enabled"),
+    Setting("interface/api/metrics-public", "boolean", False, "GET /metrics without the api secret (for Prometheus)"),
     Setting(
         "personal/private-key-size", "selection", 2048, "RSA private key size", choices=(1024, 2048, 3072, 4096),
     ),

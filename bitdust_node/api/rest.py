@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
-from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, WithMessage
+from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
 
 log = Logger()
@@ -59,6 +59,10 @@ def load_endpoint_modules() -> None:
 
     for info in pkgutil.iter_modules(endpoints.__path__):
         importlib.import_module(f"{endpoints.__name__}.{info.name}")
+
+
+# scraped without the secret when interface/api/metrics-public says so
+METRICS_PATH = "/metrics"
 
 
 def envelope_ok(result: Any, started: float, bare: bool = False) -> dict[str, Any]:
@@ -133,9 +137,10 @@ class RestAPI:
         started = time.perf_counter()
         request.setHeader(b"content-type", b"application/json")
         try:
-            self._check_secret(request)
             method = request.method.decode()
             path = request.path.decode(errors="replace")
+            if not (path == METRICS_PATH and self.api.ctx.settings.get("interface/api/metrics-public")):
+                self._check_secret(request)
             endpoint, path_args = self._route(method, path)
             parsed = self._parse(request)
             if path_args:
@@ -143,6 +148,9 @@ class RestAPI:
             if endpoint.service and self.api.graph.state(endpoint.service.removeprefix("service_")) != "ON":
                 raise ServiceOff(f"{endpoint.service} is not started")
             result = await defer.maybeDeferred(endpoint.handler, self.api, parsed)
+            if isinstance(result, TextReply):
+                request.setHeader(b"content-type", result.content_type)
+                return result.body
             if isinstance(result, WithMessage):
                 reply = envelope_ok(result.result, started, endpoint.bare)
                 reply["message"] = result.message

@@ -41,6 +41,14 @@ class ApiContext:
 
 
 @attrs.frozen
+class TextReply:
+    """A handler's reply that is not JSON (the Prometheus text of /metrics)."""
+
+    body: bytes
+    content_type: bytes
+
+
+@attrs.frozen
 class WithMessage:
     """A handler's result with the envelope's `message` lines, as official replies carry them."""
 

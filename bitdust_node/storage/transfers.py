@@ -170,6 +170,7 @@ class Mover:
             if not ok:
                 failure.raiseException()
         transfer.done += len(chunk)
+        self.counters["bytes_uploaded"] += len(chunk)
         return BlockInfo(len(chunk), len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
                          base64.b64encode(sealed.nonce).decode(), [erasure.share_hash(s) for s in shares])
 
@@ -213,18 +214,19 @@ class Mover:
                 for number in range(len(version.blocks)):
                     pending.append(defer.ensureDeferred(self.read_block(entry, version, number)))
                     if len(pending) >= WINDOW:
-                        data = await pending.pop(0)
-                        out.write(data)
-                        transfer.done += len(data)
+                        self._written(out, await pending.pop(0), transfer)
                 for waiting in pending:
-                    data = await waiting
-                    out.write(data)
-                    transfer.done += len(data)
+                    self._written(out, await waiting, transfer)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, destination)
         finally:
             temp.unlink(missing_ok=True)
+
+    def _written(self, out: Any, data: bytes, transfer: Transfer) -> None:
+        out.write(data)
+        transfer.done += len(data)
+        self.counters["bytes_downloaded"] += len(data)
 
     # -- repair
 

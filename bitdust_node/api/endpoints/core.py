@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from twisted.internet import defer
 
 from bitdust_node.api.endpoints.proxy import proxy_status
+from bitdust_node.api.metrics import metrics_text
 from bitdust_node.api.openapi import document
-from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
+from bitdust_node.api.routes import ApiContext, ApiRequest, TextReply, endpoint
 from bitdust_node.errors import InvalidInput
 from bitdust_node.services.entangled_dht import EntangledDhtService
 
@@ -131,6 +133,11 @@ def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     if proxy is not None:
         result["proxy"] = proxy
     return result
+
+
+@endpoint("GET", "/metrics", "The node's figures in the Prometheus text format")
+def metrics(api: ApiContext, req: ApiRequest) -> TextReply:
+    return TextReply(metrics_text(api.graph), CONTENT_TYPE_LATEST.encode())
 
 
 @endpoint("GET", "/openapi.json", "This document", raw=True)

@@ -1,0 +1,170 @@
+"""`GET /metrics`: the node's figures in the Prometheus text format (prometheus-client), read from the live
+services at each scrape, so nothing is counted twice: packets in and out and dropped by reason, TCP
+connections, DHT contacts and values, routes and bytes relayed, hosted identities, stored bytes per
+customer, bytes moved by transfers, and the process basics (CPU, memory, open files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bitdust_node.services.graph import ServiceGraph
+
+PREFIX = "bitdust_"
+
+
+def _counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> CounterMetricFamily:
+    return CounterMetricFamily(PREFIX + name, doc, labels=list(labels))
+
+
+def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, labels=list(labels))
+
+
+class NodeCollector(Collector):
+    def __init__(self, graph: ServiceGraph) -> None:
+        self.graph = graph
+
+    def _running(self, name: str) -> Any:
+        return self.graph.service(name)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._services()
+        yield from self._gateway()
+        yield from self._tcp()
+        yield from self._dht()
+        yield from self._router()
+        yield from self._identity_server()
+        yield from self._storage()
+
+    def _services(self) -> Iterator[Metric]:
+        up = _gauge("service_up", "1 while the service is ON", ("service",))
+        for name in self.graph.order:
+            up.add_metric([name], 1.0 if self.graph.state(name) == "ON" else 0.0)
+        yield up
+
+    def _gateway(self) -> Iterator[Metric]:
+        service = self._running("gateway")
+        gateway = getattr(service, "gateway", None)
+        if gateway is None:
+            return
+        for name, doc in (("packets_in", "signed packets received"), ("packets_out", "signed packets sent"),
+                          ("answers_matched", "answers matched to requests"),
+                          ("requests_timed_out", "requests that got no answer in time")):
+            metric = _counter(name, doc)
+            metric.add_metric([], gateway.counters[name])
+            yield metric
+        dropped = _counter("packets_dropped", "packets refused before any service saw them", ("reason",))
+        for reason, count in sorted(gateway.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+
+    def _tcp(self) -> Iterator[Metric]:
+        tcp = getattr(self._running("tcp_connections"), "tcp", None)
+        if tcp is None:
+            return
+        connections = _gauge("tcp_connections", "open peer-to-peer TCP connections")
+        connections.add_metric([], len(tcp.connections))
+        yield connections
+        events = _counter("tcp_events", "TCP transport events (dials, files, refusals by kind)", ("event",))
+        for event, count in sorted(tcp.counters.items()):
+            events.add_metric([event], count)
+        yield events
+
+    def _dht(self) -> Iterator[Metric]:
+        dht = getattr(self._running("entangled_dht"), "dht", None)
+        if dht is None:
+            return
+        contacts = _gauge("dht_contacts", "contacts in the routing table", ("layer",))
+        values = _gauge("dht_values", "values this node keeps for others", ("layer",))
+        for layer in dht.layer_set.by_id.values():
+            contacts.add_metric([str(layer.layer_id)], len(layer.table))
+            values.add_metric([str(layer.layer_id)], len(layer.store))
+        yield contacts
+        yield values
+        for name, value in (("dht_bytes_received", dht.protocol.bytes_received),
+                            ("dht_bytes_sent", dht.protocol.bytes_sent)):
+            metric = _counter(name, "DHT datagram bytes")
+            metric.add_metric([], value)
+            yield metric
+        dropped = _counter("dht_dropped", "DHT datagrams refused", ("reason",))
+        for reason, count in sorted(dht.protocol.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+
+    def _router(self) -> Iterator[Metric]:
+        router = getattr(self._running("proxy_server"), "router", None)
+        if router is None:
+            return
+        routes = _gauge("proxy_routes", "users routed through this node")
+        routes.add_metric([], len(router.routes))
+        yield routes
+        relayed = _counter("proxy_bytes_relayed", "bytes relayed for routed users")
+        relayed.add_metric([], router.counters["bytes_relayed"])
+        yield relayed
+        packets = _counter("proxy_packets_relayed", "packets relayed", ("direction",))
+        packets.add_metric(["in"], router.counters["relayed_in"])
+        packets.add_metric(["out"], router.counters["relayed_out"])
+        yield packets
+        refused = _counter("proxy_refused", "relays and route requests refused", ("reason",))
+        for reason, count in sorted(router.refusals.items()):
+            refused.add_metric([reason], count)
+        yield refused
+
+    def _identity_server(self) -> Iterator[Metric]:
+        server = getattr(self._running("identity_server"), "idserver", None)
+        if server is None:
+            return
+        hosted = _gauge("identities_hosted", "identities this identity server holds")
+        hosted.add_metric([], len(server.store))
+        yield hosted
+        uploads = _counter("identity_uploads", "identity files posted to this server", ("result",))
+        uploads.add_metric(["accepted"], server.uploads_accepted)
+        uploads.add_metric(["refused"], server.uploads_refused)
+        yield uploads
+
+    def _storage(self) -> Iterator[Metric]:
+        supplier = getattr(self._running("supplier"), "supplier", None)
+        if supplier is not None:
+            donated = _gauge("supplier_donated_bytes", "space donated to customers")
+            donated.add_metric([], supplier.donated())
+            yield donated
+            stored = _gauge("supplier_stored_bytes", "bytes stored for each customer", ("customer",))
+            for customer in supplier.customers.by_idurl.values():
+                stored.add_metric([customer.global_id], supplier.store.used[customer.global_id])
+            yield stored
+            pieces = _counter("supplier_pieces_stored", "pieces stored")
+            pieces.add_metric([], supplier.counters["pieces_stored"])
+            yield pieces
+            refused = _counter("supplier_refused", "storage requests and pieces refused", ("reason",))
+            for reason, count in sorted(supplier.refusals.items()):
+                refused.add_metric([reason], count)
+            yield refused
+        customer = getattr(self._running("customer"), "customer", None)
+        if customer is not None:
+            suppliers = _gauge("customer_suppliers", "suppliers connected")
+            suppliers.add_metric([], len(customer.suppliers.connected()))
+            yield suppliers
+            moved = _counter("transfer_bytes", "file bytes moved by uploads and downloads", ("kind",))
+            for kind in ("upload", "download"):
+                moved.add_metric([kind], customer.counters[f"bytes_{kind}ed"])
+            yield moved
+            bad = _counter("customer_bad_shares", "shares set aside: changed, or not what was stored")
+            bad.add_metric([], customer.counters["bad_shares"])
+            yield bad
+
+
+def metrics_text(graph: ServiceGraph, registry: CollectorRegistry | None = None) -> bytes:
+    return generate_latest(registry or node_registry(graph))
+
+
+def node_registry(graph: ServiceGraph) -> CollectorRegistry:
+    """A registry of this node only (the process-wide default would mix nodes run in one process, as tests do)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(graph))
+    registry.register(ProcessCollector(registry=None))
+    return registry
