@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 import pybase64
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.crypto.packet_signing import packet_signature_valid
@@ -95,7 +95,12 @@ class Mover:
 
     # -- shares to and from one supplier
 
-    async def put_share(self, position: int, packet_id: str, share: bytes) -> None:
+    def piece_packet(self, position: int, packet_id: str, share: bytes) -> wire.Packet:
+        """The Data packet of one share, signed, for the supplier now at `position` (safe in a worker thread)."""
+        idurl = self.suppliers.slots[position].idurl
+        return self.gateway.outbox("Data", idurl, pybase64.b64encode(share), packet_id=packet_id)
+
+    async def put_share(self, position: int, packet_id: str, share: bytes, prepared: wire.Packet | None = None) -> None:
         """Store one share at the supplier of `position`; a failing supplier is replaced and asked no more."""
         for _attempt in range(3):
             slot = self.suppliers.slots[position]
@@ -104,7 +109,9 @@ class Mover:
                 continue
             try:
                 supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
-                packet = self.gateway.outbox("Data", slot.idurl, pybase64.b64encode(share), packet_id=packet_id)
+                packet = prepared if prepared is not None and prepared.remote_id == slot.idurl else \
+                    self.piece_packet(position, packet_id, share)
+                prepared = None
                 answer = await self.gateway.request(packet, supplier, timeout=PIECE_TIMEOUT)
             except BitDustError as err:
                 await self.replace(position, f"store failed: {err}")
@@ -160,11 +167,18 @@ class Mover:
     async def _upload_block(
         self, me: Any, entry: Entry, version: Version, number: int, chunk: bytes, n: int, transfer: Transfer,
     ) -> BlockInfo:
-        sealed = sealed_block.seal(chunk, me.key.public_key(), associated(entry.path_id, version.version, number))
-        shares = erasure.encode(sealed.ciphertext, n)
-        stores = [defer.ensureDeferred(self.put_share(i, piece_id(self.key_id, entry.path_id, version.version,
-                                                                  number, i), share))
-                  for i, share in enumerate(shares)]
+        # sealing and coding release the GIL: a worker thread does them while the reactor moves other blocks
+        ids = [piece_id(self.key_id, entry.path_id, version.version, number, i) for i in range(n)]
+
+        def prepare() -> tuple[sealed_block.SealedBlock, list[bytes], list[wire.Packet]]:
+            sealed, shares = _seal_and_code(chunk, me.key.public_key(), associated(entry.path_id, version.version,
+                                                                                     number), n)
+            return sealed, shares, [self.piece_packet(i, ids[i], share) for i, share in enumerate(shares)]
+
+        # sealing, coding and signing release the GIL: a worker thread does them while the reactor moves
+        # the blocks already made
+        sealed, shares, packets = await threads.deferToThread(prepare)
+        stores = [defer.ensureDeferred(self.put_share(i, ids[i], share, packets[i])) for i, share in enumerate(shares)]
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
         for ok, failure in outcomes:
             if not ok:
@@ -256,6 +270,11 @@ class Mover:
                                  share)
         if position < len(version.suppliers):
             version.suppliers[position] = self.suppliers.slots[position].idurl
+
+
+def _seal_and_code(chunk: bytes, owner: Any, place: bytes, n: int) -> tuple[sealed_block.SealedBlock, list[bytes]]:
+    sealed = sealed_block.seal(chunk, owner, place)
+    return sealed, erasure.encode(sealed.ciphertext, n)
 
 
 async def read_blocks(path: Path, block_size: int) -> AsyncIterator[bytes]:

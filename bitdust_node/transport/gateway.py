@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.crypto import keys
@@ -99,6 +99,8 @@ class GatewayLimits:
     # packets whose creator's identity is being fetched or checked at once
     max_verifying: int = 256
     max_public_keys: int = 4096
+    # payloads from this size are verified in a worker thread (a reactor without threads sets it out of reach)
+    thread_verify_from: int = 256 * 1024
 
 
 class Gateway:
@@ -298,7 +300,7 @@ class Gateway:
             creator = await self._known_identity(packet.creator_id)
         if creator is None:
             return
-        if not own and not packet_signature_valid(packet, self._public_key(creator)):
+        if not own and not await self._signature_valid(packet, creator):
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
         me = self.me.current
@@ -317,6 +319,14 @@ class Gateway:
             except Exception as err:
                 log.failure("handler of {cmd} failed", cmd=packet.command)
                 self._drop("handler_error", repr(err))
+
+    async def _signature_valid(self, packet: Packet, creator: Identity) -> bool:
+        """Check the signature; a large packet's hashing (which releases the GIL) in a worker thread, so the
+        reactor goes on with other packets meanwhile."""
+        key = self._public_key(creator)
+        if len(packet.payload) < self.limits.thread_verify_from:
+            return packet_signature_valid(packet, key)
+        return bool(await threads.deferToThread(packet_signature_valid, packet, key))
 
     async def _known_identity(self, creator_id: str) -> Identity | None:
         """The creator's identity from the cache, else fetched from its server (with a timeout)."""

@@ -20,7 +20,7 @@ from bitdust_node.storage.customers import Customers
 from bitdust_node.storage.store import PieceStore
 from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
 from bitdust_node.transport.connection import TcpConnection
-from bitdust_node.transport.gateway import Gateway
+from bitdust_node.transport.gateway import Gateway, GatewayLimits
 from bitdust_node.transport.hookups import Hookups
 from bitdust_node.transport.tcp import TcpNode
 from bitdust_node.wire import identity_xml, tcp_frames
@@ -48,7 +48,8 @@ class Side:
         carol = me("carol")
         holder = MyIdentityHolder(home, carol)
         cache = IdentityCache(home / "cache", CappedHttp(self.reactor))
-        self.gateway = Gateway(self.reactor, holder, cache)
+        # a memory reactor has no threads: every packet verified where it arrives
+        self.gateway = Gateway(self.reactor, holder, cache, GatewayLimits(thread_verify_from=1 << 62))
         hookups = Hookups(self.gateway, holder, cache, self.reactor, lambda n: "ON" if n == SERVICE_NAME else None)
         self.store = PieceStore(customers_root or home / "customers")
         self.supplier = Supplier(self.gateway, holder, self.store, Customers.load(home / "customers.json"),
