@@ -87,6 +87,15 @@ class GuideStorageTests(TestCase):
         self.assertEqual(fetched.code, 0, fetched.err)
         self.assertEqual((again / "big.bin").read_bytes(), big.read_bytes())
         self.assertGreaterEqual(mover.counters["bad_shares"], FILE_MIB // 4, "the lies were not noticed")
+        # deleting the folder forgets it and frees its pieces on every supplier
+        before = [supplier_of(n).store.used[customer.identity.require().global_id] for n in suppliers]
+        gone = await run_cli(customer.home, "file", "delete", "photos")
+        self.assertEqual(gone.code, 0, gone.err)
+        listed = await run_cli(customer.home, "file", "list")
+        self.assertNotIn("photos", listed.out)
+        self.assertIn("big.bin", listed.out)
+        after = [supplier_of(n).store.used[customer.identity.require().global_id] for n in suppliers]
+        self.assertTrue(all(a < b for a, b in zip(after, before, strict=True)), (before, after))
 
 
 def lie_with(supplier: Supplier) -> None:
