@@ -56,6 +56,10 @@ class IdentityCache:
             seen[identity.sources[0]] = identity
         return [seen[k] for k in sorted(seen)]
 
+    async def known(self, idurl: str) -> Identity:
+        """The cached identity, else fetched from its server (NotFound when it cannot be)."""
+        return self._items.get(idurl) or await self.fetch(idurl)
+
     async def fetch(self, idurl: str) -> Identity:
         """Download, verify and keep the identity at `idurl`, refreshing the cached copy."""
         identity_xml.parse_idurl(idurl)

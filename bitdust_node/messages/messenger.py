@@ -83,7 +83,7 @@ class Messenger:
         fresh = heard is not None and self.clock.seconds() - heard <= HANDSHAKE_FRESH_FOR
         if not fresh:
             await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
-        peer = self.cache.get(idurl) or await self.cache.fetch(idurl)
+        peer = await self.cache.known(idurl)
         recipient = keys.public_key_from_openssh(peer.publickey)
         payload = sealed.seal(body, key_id_of(idurl), me.key_id, recipient)
         packet = self.gateway.outbox("Message", idurl, payload, packet_id=message_id)

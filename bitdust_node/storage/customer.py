@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from twisted.python.failure import Failure
 from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.crypto.packet_signing import packet_signature_valid
-from bitdust_node.errors import BitDustError, InvalidInput, NotFound
+from bitdust_node.errors import BitDustError, NotFound
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, Version, new_version, normalize
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
@@ -47,14 +49,10 @@ class StorageSettings:
 
     @property
     def needed(self) -> int:
-        from bitdust_node.sizes import size_to_bytes
-
         return size_to_bytes(str(self._get("needed-space")))
 
     @property
     def block_size(self) -> int:
-        from bitdust_node.sizes import size_to_bytes
-
         return size_to_bytes(str(self._get("block-size")))
 
     @property
@@ -115,7 +113,7 @@ class Customer:
         self.counters["catalog_copies"] += sum(1 for ok, stored in results if ok and stored)
 
     async def _send_index(self, idurl: str, packet_id: str, payload: bytes) -> bool:
-        supplier = self.cache.get(idurl) or await self.cache.fetch(idurl)
+        supplier = await self.cache.known(idurl)
         packet = self.gateway.outbox("Data", idurl, payload, packet_id=packet_id)
         answer = await self.gateway.request(packet, supplier, timeout=CATALOG_TIMEOUT)
         return answer.command == "Ack"
@@ -138,7 +136,7 @@ class Customer:
 
     async def _fetch_index(self, idurl: str, packet_id: str) -> Catalog | None:
         me = self.me.require()
-        supplier = self.cache.get(idurl) or await self.cache.fetch(idurl)
+        supplier = await self.cache.known(idurl)
         request = self.gateway.outbox("Retrieve", idurl, b"", packet_id=packet_id)
         answer = await self.gateway.request(request, supplier, timeout=CATALOG_TIMEOUT)
         if answer.command != "Data":
@@ -230,36 +228,28 @@ class Customer:
         base = normalize(remote or local.name)
         total = sum(p.stat().st_size for p in files)
         transfer = self._track(Transfer("upload", base, str(local), total))
-        work = defer.ensureDeferred(self._upload(local, files, base, transfer))
+        work = defer.ensureDeferred(_tracked(transfer, self._upload(local, files, base, transfer)))
         return transfer, work
 
-    async def _upload(self, local: Path, files: list[Path], base: str, transfer: Transfer) -> Transfer:
-        try:
-            if len(self.suppliers.connected()) < self.settings.suppliers:
-                await self.connect()
-            if len(self.suppliers.connected()) < erasure.needed(self.settings.suppliers):
-                raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
-                                    f"{erasure.needed(self.settings.suppliers)} needed at least")
-            if local.is_dir():
-                self.catalog.ensure(base, "dir")
-            for path in files:
-                remote = base if local.is_file() else f"{base}/{path.relative_to(local).as_posix()}"
-                entry = self.catalog.ensure(remote, "file")
-                version = Version(new_version(time.time(), {v.version for v in entry.versions}),
-                                  path.stat().st_size, time.time(), self.settings.block_size,
-                                  [s.idurl for s in self.suppliers.slots])
-                entry.versions.append(version)
-                transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
-                await self.mover.upload(path, entry, version, transfer)
-                await self._heal(entry, version)
-            await self.save_catalog()
-            transfer.state = "done"
-        except Exception as err:
-            transfer.state, transfer.error = "failed", str(err)
-            raise
-        finally:
-            transfer.finished = time.time()
-        return transfer
+    async def _upload(self, local: Path, files: list[Path], base: str, transfer: Transfer) -> None:
+        if len(self.suppliers.connected()) < self.settings.suppliers:
+            await self.connect()
+        if len(self.suppliers.connected()) < erasure.needed(self.settings.suppliers):
+            raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
+                                f"{erasure.needed(self.settings.suppliers)} needed at least")
+        if local.is_dir():
+            self.catalog.ensure(base, "dir")
+        for path in files:
+            remote = base if local.is_file() else f"{base}/{path.relative_to(local).as_posix()}"
+            entry = self.catalog.ensure(remote, "file")
+            version = Version(new_version(time.time(), {v.version for v in entry.versions}),
+                              path.stat().st_size, time.time(), self.settings.block_size,
+                              [s.idurl for s in self.suppliers.slots])
+            entry.versions.append(version)
+            transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
+            await self.mover.upload(path, entry, version, transfer)
+            await self._heal(entry, version)
+        await self.save_catalog()
 
     def start_download(self, remote: str, destination: Path) -> tuple[Transfer, defer.Deferred[Transfer]]:
         entry = self.catalog.entry(remote)
@@ -278,26 +268,18 @@ class Customer:
         destination = destination.expanduser().resolve()
         total = sum(v.size for _e, v in chosen)
         transfer = self._track(Transfer("download", entry.path, str(destination), total))
-        work = defer.ensureDeferred(self._download(entry, chosen, destination, transfer))
+        work = defer.ensureDeferred(_tracked(transfer, self._download(entry, chosen, destination, transfer)))
         return transfer, work
 
     async def _download(self, top: Entry, chosen: list[tuple[Entry, Version]], destination: Path,
-                        transfer: Transfer) -> Transfer:
-        try:
-            if not self.suppliers.connected():
-                await self.connect()
-            for entry, version in chosen:
-                # into the destination folder: a file by its name, a folder's files under the folder's name
-                name = top.path.rsplit("/", 1)[-1]
-                relative = name if entry is top else f"{name}/{entry.path[len(top.path) + 1:]}"
-                await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
-            transfer.state = "done"
-        except Exception as err:
-            transfer.state, transfer.error = "failed", str(err)
-            raise
-        finally:
-            transfer.finished = time.time()
-        return transfer
+                        transfer: Transfer) -> None:
+        if not self.suppliers.connected():
+            await self.connect()
+        for entry, version in chosen:
+            # into the destination folder: a file by its name, a folder's files under the folder's name
+            name = top.path.rsplit("/", 1)[-1]
+            relative = name if entry is top else f"{name}/{entry.path[len(top.path) + 1:]}"
+            await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
 
     async def delete(self, remote: str) -> int:
         gone = self.catalog.remove(remote)
@@ -308,7 +290,7 @@ class Customer:
             for entry in gone:
                 if entry.kind != "file":
                     continue
-                supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
+                supplier = await self.cache.known(slot.idurl)
                 packet = self.gateway.outbox("DeleteFile", slot.idurl, b"", packet_id=f"{me.key_id}:{entry.path_id}")
                 try:
                     await self.gateway.request(packet, supplier, timeout=CATALOG_TIMEOUT)
@@ -362,8 +344,14 @@ class Customer:
         }
 
 
-def check_remote(path: str) -> str:
+async def _tracked(transfer: Transfer, work: Coroutine[Any, Any, None]) -> Transfer:
+    """Run a transfer's work; its state says how it ended (REST and the CLI show it)."""
     try:
-        return normalize(path)
-    except CatalogError as err:
-        raise InvalidInput(str(err)) from None
+        await work
+        transfer.state = "done"
+    except Exception as err:
+        transfer.state, transfer.error = "failed", str(err)
+        raise
+    finally:
+        transfer.finished = time.time()
+    return transfer

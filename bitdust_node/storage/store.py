@@ -127,15 +127,14 @@ class PieceStore:
         if not folder.is_dir():
             return zlib.compress(b"")  # nothing stored yet: official suppliers send an empty listing
         lines = ["Q*", f"K{alias}"]
-        if folder.is_dir():
-            for top in sorted(folder.iterdir(), key=lambda p: p.name):
-                if top.name.endswith(TEMP_SUFFIX):
-                    continue
-                if top.is_file():
-                    lines.append(f"F{top.name} {top.stat().st_size}")
-                    continue
-                lines.append(f"F{top.name} -1")
-                lines.extend(_version_line(v, position) for v in _versions(top, folder))
+        for top in sorted(folder.iterdir(), key=lambda p: p.name):
+            if top.name.endswith(TEMP_SUFFIX):
+                continue
+            if top.is_file():
+                lines.append(f"F{top.name} {top.stat().st_size}")
+                continue
+            lines.append(f"F{top.name} -1")
+            lines.extend(_version_line(v, position) for v in _versions(top, folder))
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
 
 

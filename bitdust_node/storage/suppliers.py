@@ -160,7 +160,7 @@ class Suppliers:
         me = self.me.require()
         try:
             await self.hookups.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
-            supplier = self.cache.get(idurl) or await self.cache.fetch(idurl)
+            supplier = await self.cache.known(idurl)
             family = self.idurls()
             family[slot.position] = idurl
             body = {"name": "service_supplier", "payload": {

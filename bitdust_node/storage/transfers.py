@@ -108,7 +108,7 @@ class Mover:
                 await self.replace(position, "no supplier")
                 continue
             try:
-                supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
+                supplier = await self.cache.known(slot.idurl)
                 packet = prepared if prepared is not None and prepared.remote_id == slot.idurl else \
                     self.piece_packet(position, packet_id, share)
                 prepared = None
@@ -128,7 +128,7 @@ class Mover:
             return None
         me = self.me.require()
         try:
-            supplier = self.cache.get(slot.idurl) or await self.cache.fetch(slot.idurl)
+            supplier = await self.cache.known(slot.idurl)
             request = self.gateway.outbox("Retrieve", slot.idurl, b"", packet_id=packet_id)
             answer = await self.gateway.request(request, supplier, timeout=PIECE_TIMEOUT)
             if answer.command != "Data":
@@ -190,14 +190,14 @@ class Mover:
 
     # -- download
 
-    async def read_block(self, entry: Entry, version: Version, number: int) -> bytes:
-        """One block back: k good shares (more asked for if some are missing or wrong), rebuilt and opened."""
-        me = self.me.require()
+    async def good_shares(self, entry: Entry, version: Version, number: int, skip: int = -1) -> dict[int, bytes]:
+        """Up to k shares of a block whose hashes match the catalog, asked for k at a time (more when some are
+        missing or wrong); the position `skip` is not asked (the one being rebuilt)."""
         info = version.blocks[number]
         n = len(info.shares)
         k = erasure.needed(n)
         shares: dict[int, bytes] = {}
-        order = list(range(n))
+        order = [i for i in range(n) if i != skip]
         while order and len(shares) < k:
             asking, order = order[: k - len(shares)], order[k - len(shares):]
             got = await defer.gatherResults([
@@ -212,6 +212,13 @@ class Mover:
                     self.counters["bad_shares"] += 1
                     log.warn("share {i} of block {n} of {path} is not what was stored: set aside", i=i, n=number,
                              path=entry.path)
+        return shares
+
+    async def read_block(self, entry: Entry, version: Version, number: int) -> bytes:
+        """One block back: k good shares, rebuilt and opened."""
+        me = self.me.require()
+        info = version.blocks[number]
+        shares = await self.good_shares(entry, version, number)
         try:
             ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
         except erasure.NotEnoughShares as err:
@@ -250,15 +257,7 @@ class Mover:
         for number, info in enumerate(version.blocks):
             if len(info.shares) != n:
                 continue
-            data_shares: dict[int, bytes] = {}
-            for i in range(n):
-                if i == position:
-                    continue
-                share = await self.get_share(i, piece_id(self.key_id, entry.path_id, version.version, number, i))
-                if share is not None and erasure.share_hash(share) == info.shares[i]:
-                    data_shares[i] = share
-                if len(data_shares) >= erasure.needed(n):
-                    break
+            data_shares = await self.good_shares(entry, version, number, skip=position)
             try:
                 ciphertext = erasure.decode(data_shares, info.shares, info.sealed_size)
             except erasure.NotEnoughShares as err:
