@@ -11,7 +11,8 @@ from bitdust_node.proxy.client import ProxyClient
 from bitdust_node.proxy.router import ProxyRouter
 from bitdust_node.services.proxy_server import ProxyServerService
 from bitdust_node.services.proxy_transport import ProxyTransportService
-from tests.support.nodes import api, eventually, running_dht, start_node
+from tests.support import network
+from tests.support.nodes import eventually, running_dht, start_node
 
 SERVER = "127.0.0.60"
 ROUTERS = ("127.0.0.61", "127.0.0.62")
@@ -19,26 +20,10 @@ USERS = {"alice": "127.0.0.63", "bob": "127.0.0.64", "carl": "127.0.0.65"}
 
 
 def settings_for(role: str, **extra: Any) -> dict[str, Any]:
-    """`server`, `router` (as the guide sets one up), `direct` (a user reachable as it is) or `routed`."""
-    settings: dict[str, Any] = {
-        "services/identity-propagate/known-servers": f"{SERVER}:8084",
-        "services/identity-propagate/min-servers": 1,
-        "personal/private-key-size": 1024,
-        "services/entangled-dht/known-nodes": f"{SERVER}:14441",
-        "services/proxy-transport/enabled": role == "routed",
-        "services/proxy-server/enabled": role == "router",
-        # routing alone: storage would add its own traffic to what these tests count
-        "services/supplier/enabled": False,
-        "services/customer/enabled": False,
-    }
-    if role == "server":
-        settings.update({
-            "services/identity-server/enabled": True,
-            "services/identity-server/host": SERVER,
-            "services/entangled-dht/known-nodes": "genesis",
-        })
-    settings.update(extra)
-    return settings
+    """`server`, `router` (as the guide sets one up), `direct` (a user reachable as it is) or `routed`; storage
+    services stay off: they would add their own traffic to what these tests count."""
+    switches = {"services/proxy-transport/enabled": role == "routed", "services/proxy-server/enabled": role == "router"}
+    return network.node_settings(SERVER, role, **{**switches, **extra})
 
 
 async def start_server(test: TestCase) -> Node:
@@ -46,12 +31,7 @@ async def start_server(test: TestCase) -> Node:
 
 
 async def start_named(test: TestCase, name: str, address: str, role: str, **extra: Any) -> Node:
-    node = await start_node(test, address, settings_for(role, **extra))
-    status, reply = await api(node, "POST", "/identity/create/v1", {"username": name})
-    test.assertEqual(status, 200, reply)
-    assert node.graph is not None
-    await node.graph.settled()
-    return node
+    return await network.start_named(test, name, address, settings_for(role, **extra))
 
 
 def router_of(node: Node) -> ProxyRouter:

@@ -11,7 +11,8 @@ from bitdust_node.services.customer import CustomerService
 from bitdust_node.services.supplier import SupplierService
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.supplier import Supplier
-from tests.support.nodes import api, eventually, running_dht, start_node
+from tests.support import network
+from tests.support.nodes import eventually, running_dht, start_node
 
 SERVER = "127.0.0.80"
 SUPPLIERS = [f"127.0.0.{i}" for i in range(81, 87)]
@@ -19,23 +20,9 @@ CUSTOMER = "127.0.0.87"
 
 
 def settings_for(role: str, **extra: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "services/identity-propagate/known-servers": f"{SERVER}:8084",
-        "services/identity-propagate/min-servers": 1,
-        "personal/private-key-size": 1024,
-        "services/entangled-dht/known-nodes": f"{SERVER}:14441",
-        "services/proxy-transport/enabled": False,
-        "services/supplier/enabled": role == "supplier",
-        "services/customer/enabled": role == "customer",
-    }
-    if role == "server":
-        settings.update({
-            "services/identity-server/enabled": True,
-            "services/identity-server/host": SERVER,
-            "services/entangled-dht/known-nodes": "genesis",
-        })
-    settings.update(extra)
-    return settings
+    """`server`, `supplier`, `customer`, or anything else for a node with neither."""
+    switches = {"services/supplier/enabled": role == "supplier", "services/customer/enabled": role == "customer"}
+    return network.node_settings(SERVER, role, **{**switches, **extra})
 
 
 async def start_server(test: TestCase) -> Node:
@@ -43,12 +30,7 @@ async def start_server(test: TestCase) -> Node:
 
 
 async def start_named(test: TestCase, name: str, address: str, role: str, **extra: Any) -> Node:
-    node = await start_node(test, address, settings_for(role, **extra))
-    status, reply = await api(node, "POST", "/identity/create/v1", {"username": name})
-    test.assertEqual(status, 200, reply)
-    assert node.graph is not None
-    await node.graph.settled()
-    return node
+    return await network.start_named(test, name, address, settings_for(role, **extra))
 
 
 def supplier_of(node: Node) -> Supplier:
