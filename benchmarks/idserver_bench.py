@@ -1,10 +1,13 @@
-"""Identity server throughput: GET /alice.xml against nginx serving the same file, and POST / ingestion.
+"""Identity server throughput: GET /alice.xml from the node, from bare nginx and through the shipped
+nginx site, and POST / ingestion.
 
     .venv/bin/python benchmarks/idserver_bench.py [--seconds 10] [--connections 50] [--uploads 2000]
 
-Runs the identity server in a child process on 127.0.0.15, nginx (Debian's) serving the stored
-file from disk on 127.0.0.16, drives both with wrk, then POSTs fresh signed identities with an
-asyncio load generator. Ends with one machine-readable line.
+Runs the identity server in a child process on 127.0.0.15; one nginx (Debian's) serves the stored
+file from disk on 127.0.0.16 and runs conf/nginx/bitdust-identity-server.conf, as shipped but for
+its addresses and store folder, on 127.0.0.17 in front of the node. wrk drives all three, then
+fresh signed identities are POSTed with an asyncio load generator. Ends with one machine-readable
+line.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from bitdust_node.wire import identity_xml  # noqa: E402
 
 SERVER_ADDRESS = "127.0.0.15"
 NGINX_ADDRESS = "127.0.0.16"
+SITE_ADDRESS = "127.0.0.17"
+SITE_CONF = ROOT / "conf" / "nginx" / "bitdust-identity-server.conf"
+PACKAGE_STORE = "/var/lib/bitdust/.bitdust/identityserver"
 HOST = "127.0.0.15"
 PORT = 8084
 
@@ -122,10 +128,25 @@ def wrk_post(bodies: list[bytes], seconds: int, connections: int, work: Path) ->
     return float(match.group(1))
 
 
+def shipped_site(docroot: Path) -> str:
+    """The conf/ site with its listen address, backend and store folder moved to the benchmark's."""
+    site = SITE_CONF.read_text()
+    for shipped, here in (
+        ("listen 80;", f"listen {SITE_ADDRESS}:{PORT};"),
+        ("server 127.0.0.1:8084;", f"server {SERVER_ADDRESS}:{PORT};"),
+        (PACKAGE_STORE, str(docroot)),
+    ):
+        if shipped not in site:
+            raise SystemExit(f"{SITE_CONF} no longer holds {shipped!r}")
+        site = site.replace(shipped, here)
+    return site
+
+
 def start_nginx(work: Path, docroot: Path) -> subprocess.Popen[bytes] | None:
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         return None
     (work / "tmp").mkdir()
+    (work / "site.conf").write_text(shipped_site(docroot))
     conf = work / "nginx.conf"
     conf.write_text(
         f"""pid {work}/nginx.pid;
@@ -145,6 +166,7 @@ http {{
         listen {NGINX_ADDRESS}:{PORT};
         root {docroot};
     }}
+    include {work}/site.conf;
 }}
 """
     )
@@ -222,12 +244,16 @@ def main() -> None:
         wrk(f"http://{SERVER_ADDRESS}:{PORT}/alice.xml", 1, args.connections)  # warm-up
         server_rps = wrk(f"http://{SERVER_ADDRESS}:{PORT}/alice.xml", args.seconds, args.connections)
         print(f"identity server GET /alice.xml: {server_rps:.0f} requests/s")
-        nginx_rps = 0.0
+        nginx_rps = site_rps = 0.0
         if nginx is not None:
             wait_until_listening(NGINX_ADDRESS, PORT)
             nginx_rps = wrk(f"http://{NGINX_ADDRESS}:{PORT}/alice.xml", args.seconds, args.connections)
             print(f"nginx GET /alice.xml (same file): {nginx_rps:.0f} requests/s")
             print(f"ratio identity server / nginx: {server_rps / nginx_rps:.3f}")
+            wait_until_listening(SITE_ADDRESS, PORT)
+            site_rps = wrk(f"http://{SITE_ADDRESS}:{PORT}/alice.xml", args.seconds, args.connections)
+            print(f"conf/ nginx site in front of the node GET /alice.xml: {site_rps:.0f} requests/s")
+            print(f"ratio site / bare nginx: {site_rps / nginx_rps:.3f}")
         bodies = [signed(f"user{i:05d}", key) for i in range(args.uploads)]
         elapsed, accepted = asyncio.run(ingest(bodies, concurrency=32))
         if accepted != len(bodies):
@@ -240,8 +266,10 @@ def main() -> None:
         keepalive = wrk_post(bodies, args.seconds, args.connections, work)
         print(f"POST / ingestion, keep-alive (wrk, revalidated and rewritten each time): {keepalive:.0f} identities/s")
         ratio = server_rps / nginx_rps if nginx_rps else 0.0
+        site_ratio = site_rps / nginx_rps if nginx_rps else 0.0
         print(
             f"idserver_bench get_rps={server_rps:.0f} nginx_rps={nginx_rps:.0f} ratio={ratio:.3f} "
+            f"site_rps={site_rps:.0f} site_ratio={site_ratio:.3f} "
             f"post_ingest_per_s={rate:.0f} post_keepalive_per_s={keepalive:.0f} key_bits={args.key_size}"
         )
     finally:

@@ -26,6 +26,24 @@ def ensure_home(home: Path) -> Path:
     return home
 
 
+# the home's mode when a web server must reach one public folder inside it: enter, never list
+TRAVERSABLE_HOME = 0o711
+
+
+def open_for_web_server(home: Path, public: Path) -> None:
+    """Let another user (Apache, nginx) reach `public` in the home while the rest stays private.
+
+    Others may then enter the home but not list it; every other top-level entry is made private
+    first, since folders made before the node's umask (0077) was set may be 0755.
+    """
+    for entry in home.iterdir():
+        if entry != public and not entry.is_symlink():
+            mode = entry.stat().st_mode & 0o7777
+            if mode & 0o077:
+                entry.chmod(mode & ~0o077)
+    home.chmod(TRAVERSABLE_HOME)
+
+
 def read_api_secret(home: Path) -> str | None:
     try:
         return (home / API_SECRET_FILE).read_text().strip() or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from twisted.python import usage
 from bitdust_node.heap import keep_packet_buffers
 from bitdust_node.home import default_home
 from bitdust_node.node import Node
+
+PRIVATE_UMASK = 0o077
 
 
 class Options(usage.Options):
@@ -25,5 +28,7 @@ def makeService(options: Options) -> Node:
     from twisted.internet import reactor as global_reactor
 
     reactor: Any = global_reactor
+    # what the node writes is its own unless made public on purpose (the identity store)
+    os.umask(PRIVATE_UMASK)
     keep_packet_buffers()
     return Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)

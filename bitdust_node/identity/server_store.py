@@ -1,4 +1,8 @@
-"""The identity server's files: one `<name>.xml` per hosted identity, replaced atomically."""
+"""The identity server's files: one `<name>.xml` per hosted identity, replaced atomically.
+
+The folder is public: Apache or nginx may serve `GET /<name>.xml` straight from it, as another
+user, so files are 0644 and the folder 0755 whatever the process umask (systemd's is 0077).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
 _tmp_counter = itertools.count()
+# identities are public documents; a web server running as another user reads them
+PUBLIC_FILE = 0o644
+PUBLIC_FOLDER = 0o755
 
 
 @attrs.frozen
@@ -33,6 +40,7 @@ class IdentityStore:
 
     def load(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(PUBLIC_FOLDER)
         for tmp in self.root.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)  # left by a crash between write and rename
         for path in sorted(self.root.glob("*.xml")):
@@ -71,8 +79,9 @@ class IdentityStore:
             raise ValueError(f"refusing to store invalid name {name!r}")
         path = self.root / f"{name}.xml"
         tmp = self.root / f".{name}.{os.getpid()}.{next(_tmp_counter)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PUBLIC_FILE)
         try:
+            os.fchmod(fd, PUBLIC_FILE)  # the umask applies to os.open's mode, not to fchmod
             # no fsync: after a crash a file is old, or unreadable and skipped at load, never mixed,
             # and owners re-propagate; fsync would cap ingestion near one upload per disk flush
             with os.fdopen(fd, "wb") as out:

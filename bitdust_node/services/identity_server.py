@@ -6,6 +6,7 @@ from twisted.internet import defer
 
 from bitdust_node.errors import InvalidInput
 from bitdust_node.fsm import trace
+from bitdust_node.home import open_for_web_server
 from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.server import IdServer
 from bitdust_node.identity.server_http import make_site
@@ -46,6 +47,8 @@ class IdentityServerService(Service):
         ctx = self.ctx
         store = IdentityStore(ctx.home / STORE_DIR)
         store.load()
+        # Apache or nginx may serve GET /<name>.xml from the store folder itself (conf/)
+        open_for_web_server(ctx.home, store.root)
         idserver = IdServer(
             host=server_host(ctx.settings),
             store=store,

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run Debian's apache2 or nginx with a site from conf/, on a loopback address, for the tests.
 #
-#   reverse_proxy.sh start apache2|nginx LISTEN_ADDR BACKEND_HOST:PORT WORKDIR
+#   reverse_proxy.sh start apache2|nginx LISTEN_ADDR BACKEND_HOST:PORT WORKDIR STORE_DIR
 #   reverse_proxy.sh stop  apache2|nginx WORKDIR
 #
-# The site file is used as shipped, with `*:80`/`listen 80` bound to LISTEN_ADDR and the
-# backend 127.0.0.1:8084 replaced by BACKEND. Everything else (pid, logs) lives in WORKDIR.
+# The site file is used as shipped, with `*:80`/`listen 80` bound to LISTEN_ADDR, the backend
+# 127.0.0.1:8084 replaced by BACKEND and the package's identity store folder by STORE_DIR.
+# Everything else (pid, logs) lives in WORKDIR.
 # Installs the server package when it is missing and we are root (as .ci/run does).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -32,11 +33,14 @@ wait_for_port() {
     return 1
 }
 
+PACKAGE_STORE=/var/lib/bitdust/.bitdust/identityserver
+
 start_apache2() {
-    local listen="$1" backend="$2" work="$3"
+    local listen="$1" backend="$2" work="$3" store="$4"
     local mods=/usr/lib/apache2/modules
     sed -e "s/<VirtualHost \*:80>/<VirtualHost $listen:80>/" \
         -e "s#http://127.0.0.1:8084/#http://$backend/#g" \
+        -e "s#$PACKAGE_STORE#$store#g" \
         "$conf/apache2/bitdust-identity-server.conf" >"$work/site.conf"
     cat >"$work/apache2.conf" <<CONF
 ServerRoot /etc/apache2
@@ -51,6 +55,8 @@ User www-data
 Group www-data
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule mime_module $mods/mod_mime.so
+TypesConfig /dev/null
 LoadModule proxy_module $mods/mod_proxy.so
 LoadModule proxy_http_module $mods/mod_proxy_http.so
 LoadModule rewrite_module $mods/mod_rewrite.so
@@ -62,9 +68,10 @@ CONF
 }
 
 start_nginx() {
-    local listen="$1" backend="$2" work="$3"
+    local listen="$1" backend="$2" work="$3" store="$4"
     sed -e "s/listen 80;/listen $listen:80;/" \
         -e "s/server 127.0.0.1:8084;/server $backend;/" \
+        -e "s#$PACKAGE_STORE#$store#g" \
         "$conf/nginx/bitdust-identity-server.conf" >"$work/site.conf"
     mkdir -p "$work/tmp"
     cat >"$work/nginx.conf" <<CONF
@@ -99,12 +106,12 @@ stop_server() {
 
 case "$action" in
     start)
-        listen="$3"; backend="$4"; work="$5"
+        listen="$3"; backend="$4"; work="$5"; store="$6"
         [ "$(id -u)" = 0 ] || { echo "port 80 needs root" >&2; exit 3; }
         ensure_installed
         mkdir -p "$work"
         chmod 755 "$work"
-        "start_${server}" "$listen" "$backend" "$work"
+        "start_${server}" "$listen" "$backend" "$work" "$store"
         wait_for_port "$listen"
         ;;
     stop)

@@ -9,6 +9,7 @@ from pathlib import Path
 from twisted.internet import utils
 from twisted.trial.unittest import SkipTest, TestCase
 
+from bitdust_node.identity.server_http import NOT_FOUND_BODY
 from tests.identity import vectors
 from tests.identity.support import (
     LISTEN,
@@ -46,14 +47,18 @@ class ReverseProxyMixin:
         backend = f"{LISTEN}:{idserver.web_port}"
         # registered first: a start that fails half-way must still be stopped
         test.addCleanup(_helper, "stop", self.server_name, work)
-        output, code = await _helper("start", self.server_name, self.address, backend, work)
+        store = str(idserver.root.resolve())
+        # www-data must reach the folder, as the node's home lets it (trial's temp folders are 0700)
+        idserver.root.parent.chmod(0o711)
+        output, code = await _helper("start", self.server_name, self.address, backend, work, store)
         if code == 3:
             raise SkipTest(output.strip())
         test.assertEqual(code, 0, output)
         alice = make_identity("alice", vectors.private_key("alice"), hosts=(HOST,))
         # register as an official client would, through port 80
-        status, _, _ = await _through(self.address, http_request("GET", "/alice.xml", host=HOST))
-        test.assertEqual(status, 404)
+        status, _, body = await _through(self.address, http_request("GET", "/alice.xml", host=HOST))
+        # not in the store folder: the node answers, with its own 404 page
+        test.assertEqual((status, body), (404, NOT_FOUND_BODY))
         status, _, _ = await _through(self.address, http_request("POST", "/", alice, host=HOST))
         test.assertEqual(status, 200)
         status, headers, body = await _through(self.address, http_request("GET", "/alice.xml", host=HOST))
@@ -69,6 +74,14 @@ class ReverseProxyMixin:
         test.assertEqual(status, 413)
         test.assertIn(b"413", page)
         test.assertEqual(idserver.idserver.store.names(), ["alice"])
+        _, direct, _ = await idserver.get("/alice.xml")
+        test.assertEqual(headers["last-modified"], direct["last-modified"])
+        # the web server reads the folder itself: a file the node has not loaded is served all the same
+        bob = make_identity("bob", vectors.private_key("bob"), hosts=(HOST,))
+        (idserver.root / "bob.xml").write_bytes(bob)
+        status, headers, body = await _through(self.address, http_request("GET", "/bob.xml", host=HOST))
+        test.assertEqual((status, body, headers["content-type"]), (200, bob, "application/xml"))
+        test.assertIsNone(idserver.idserver.store.get("bob"))
 
 
 class ApacheTests(ReverseProxyMixin, TestCase):
