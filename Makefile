@@ -20,7 +20,7 @@ venv: $(BIN)/bitdust
 # a one-node private network: genesis DHT, identity server and REST API, in the foreground
 run: venv
 	$(BIN)/bitdust --config $(HOME_DIR) init --profile local-network --if-new
-	$(BIN)/twistd --nodaemon --pidfile= bitdust --config $(HOME_DIR)
+	$(BIN)/bitdust-node --nodaemon --pidfile= --config $(HOME_DIR)
 
 test: venv
 	set -o pipefail; $(BIN)/trial $(TESTS) 2>&1 | $(BIN)/python .ci/trial_summary.py

@@ -14,6 +14,7 @@ SETTINGS_FILE = "config.json"
 API_SECRET_FILE = "apisecret"
 LOCK_FILE = "node.lock"
 LOG_DIR = "logs"
+LOG_FILE = "node.log"
 
 
 def default_home() -> Path:

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 
 from bitdust_node.errors import InvalidSettingValue, UnknownSetting
 from bitdust_node.home import SETTINGS_FILE, ensure_home
-from bitdust_node.sizes import BadSize, normalize_size
+from bitdust_node.sizes import BadSize, normalize_size, size_to_bytes
 
 log = Logger()
 
@@ -203,6 +203,13 @@ DEFINITIONS: list[Setting] = [
     Setting("interface/api/rest-http-port", "port number", 8180, "rest-http-port", min=1, max=65535, live=False),
     Setting("interface/api/auth-secret-enabled", "boolean", True, "auth-secret-enabled"),
     Setting("interface/api/metrics-public", "boolean", False, "GET /metrics without the api secret (for Prometheus)"),
+    Setting("logs/debug-level", "positive integer", 0, "debug level (0: info and above, 1 or more: debug too)", min=0),
+    Setting("logs/format", "string", "text", "log lines as text or json", choices=("text", "json")),
+    Setting(
+        "logs/max-size", "disk space", "10 MB", "the log file is rotated at this size", live=False,
+        check=lambda value: None if size_to_bytes(value) >= 64 * 1024 else "at least 64 KB",
+    ),
+    Setting("logs/max-files", "non zero positive integer", 5, "rotated log files kept", min=1, max=1000, live=False),
     Setting(
         "personal/private-key-size", "selection", 2048, "RSA private key size", choices=(1024, 2048, 3072, 4096),
     ),

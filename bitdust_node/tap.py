@@ -10,6 +10,7 @@ from twisted.python import usage
 
 from bitdust_node.heap import keep_packet_buffers
 from bitdust_node.home import default_home
+from bitdust_node.logs import follow as follow_log_settings
 from bitdust_node.node import Node
 
 PRIVATE_UMASK = 0o077
@@ -31,4 +32,6 @@ def makeService(options: Options) -> Node:
     # what the node writes is its own unless made public on purpose (the identity store)
     os.umask(PRIVATE_UMASK)
     keep_packet_buffers()
-    return Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)
+    node = Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)
+    follow_log_settings(node.settings)
+    return node

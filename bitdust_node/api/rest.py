@@ -95,6 +95,7 @@ class RestAPI:
     def site(self) -> Site:
         # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
         site = Site(self.app.resource(), requestFactory=CappedRequest)
+        site.noisy = False
         site.displayTracebacks = False
         return site
 

@@ -130,7 +130,7 @@ class DhtProtocol(DatagramProtocol):
                 LogLevel.warn,
                 "DHT dropped input ({kind}) from {address}: {why}; later ones are only counted",
                 kind=kind,
-                address=address,
+                address=f"{address[0]}:{address[1]}",
                 why=why,
             )
 

@@ -61,6 +61,8 @@ class DeadlineProtocol(ProtocolWrapper):
 
 class DeadlineFactory(WrappingFactory):
     protocol = DeadlineProtocol
+    # the port's own "starting on" line says enough
+    noisy = False
 
     def __init__(self, wrapped: Any, deadline: float, clock: Any) -> None:
         super().__init__(wrapped)

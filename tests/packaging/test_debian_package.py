@@ -36,8 +36,7 @@ LEFT_OUT_AT = {
 # hardening the unit must keep: a change here is a decision, not an accident
 UNIT_LINES = (
     "User=bitdust",
-    "ExecStart=/opt/bitdust-node/bin/twistd --nodaemon --pidfile= --logfile=- bitdust"
-    " --config /var/lib/bitdust/.bitdust",
+    "ExecStart=/opt/bitdust-node/bin/bitdust-node --nodaemon --pidfile= --config /var/lib/bitdust/.bitdust",
     "Restart=on-failure",
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from bitdust_node.cli.context import CliContext, CliError
-from bitdust_node.home import LOG_DIR, ensure_home
+from bitdust_node.home import LOG_DIR, LOG_FILE, ensure_home
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
@@ -38,7 +38,7 @@ def _healthy(ctx: CliContext) -> bool:
 
 
 def _log_path(ctx: CliContext) -> str:
-    return str(ctx.home / LOG_DIR / "node.log")
+    return str(ctx.home / LOG_DIR / LOG_FILE)
 
 
 def _tail(path: str, lines: int = 15) -> str:
@@ -72,11 +72,11 @@ def start_daemon(ctx: CliContext) -> None:
         raise CliError(f"a node is already running in {ctx.home} (pid {ctx.pid()})")
     ensure_home(ctx.home)
     (ctx.home / LOG_DIR).mkdir(exist_ok=True)
+    # the launcher logs to logs/node.log, rotated as the logs/ settings say
     command = [
-        sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+        sys.executable, "-c", "from bitdust_node.launcher import run; run()",
         "--pidfile", str(ctx.home / "twistd.pid"),
-        "--logfile", _log_path(ctx),
-        "bitdust", "--config", str(ctx.home),
+        "--config", str(ctx.home),
     ]
     done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -1,0 +1,77 @@
+"""`bitdust-node`: twistd with the bitdust plugin built in and the node's own log.
+
+    bitdust-node [twistd options] [--config DIR]
+
+It needs no plugin discovery (an editable install has no twisted/plugins dropin on the path) and
+logs as `logs/` settings say: to stdout with --nodaemon (the journal under systemd), else to
+DIR/logs/node.log rotated by size. An explicit --logfile or --logger is honoured as twistd does.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+from twisted.application.service import ServiceMaker
+
+from bitdust_node.home import default_home
+
+SERVICE_MAKER = ServiceMaker(
+    "bitdust", "bitdust_node.tap", "A BitDust node: DHT, identity server, proxy, storage", "bitdust",
+)
+NODE_OPTIONS = ("--config",)
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """twistd's options, and the node's (--config DIR / --config=DIR) that follow the subcommand."""
+    twistd: list[str] = []
+    node: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        name = arg.split("=", 1)[0]
+        if name in NODE_OPTIONS:
+            node.append(arg)
+            if "=" not in arg:
+                node.append(next(items, ""))
+        elif arg == "bitdust":
+            continue  # `bitdust-node bitdust --config DIR`, as twistd would be called, works too
+        else:
+            twistd.append(arg)
+    return twistd, node
+
+
+def server_options() -> Any:
+    from twisted.scripts.twistd import ServerOptions
+
+    class NodeServerOptions(ServerOptions):  # type: ignore[misc, valid-type]
+        """twistd's options with one subcommand, ours, instead of every installed plugin."""
+
+        synopsis = (
+            "Usage: bitdust-node [twistd options] [--config DIR]\n"
+            "  --config DIR         the node's home (default $BITDUST_HOME, else ~/.bitdust)"
+        )
+
+        @staticmethod
+        def _getPlugins(interface: Any, package: Any = None) -> Any:
+            return [SERVICE_MAKER]
+
+    return NodeServerOptions()
+
+
+def run(argv: list[str] | None = None) -> None:
+    from twisted.scripts.twistd import runApp
+
+    from bitdust_node import logs
+
+    twistd_args, node_args = split_argv(list(sys.argv[1:] if argv is None else argv))
+    config = server_options()
+    try:
+        config.parseOptions([*twistd_args, "bitdust", *node_args])
+    except Exception as err:  # usage.UsageError, as twistd reports it
+        print(config)
+        sys.exit(f"bitdust-node: {err}")
+    if not config["logger"] and config["logfile"] is None:
+        home = config.subOptions["config"] or default_home()
+        config["logger"] = functools.partial(logs.observer_for, home, bool(config["nodaemon"]))
+    runApp(config)
