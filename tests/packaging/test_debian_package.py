@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import atexit
 import fnmatch
+import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import attrs
@@ -145,6 +149,7 @@ class DebianPackage(SynchronousTestCase):
             "./lib/systemd/system/bitdust.service",
             f"./{VENV}/bin/twistd",
             f"./{VENV}/bin/bitdust",
+            f"./{VENV}/bin/bitdust-node",
             f"{site}bitdust_node/__init__.py",
             f"{site}twisted/plugins/bitdust_plugin.py",
             "./usr/share/bitdust-node/settings/seed-node.json",
@@ -198,3 +203,119 @@ class DebianPackage(SynchronousTestCase):
             print(f"lintian: {line}")
         # warnings are reported, errors that no override explains fail
         self.assertEqual([line for line in findings if line.startswith("E:")], [])
+
+
+def unit_fields(text: str) -> dict[str, list[str]]:
+    """The [Service] section's assignments, every value of a repeated key kept."""
+    fields: dict[str, list[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+INSTALLED_ADDRESS = "127.0.0.26"
+INSTALLED_HOME = "/var/lib/bitdust/.bitdust"
+
+
+class InstalledPackage(SynchronousTestCase):
+    """apt-get install ./bitdust-node_*.deb, run the node as the unit does, query it, purge."""
+
+    def setUp(self) -> None:
+        if os.geteuid() != 0:
+            raise SkipTest("installing the package needs root")
+        if run("dpkg", "-s", "bitdust-node").returncode == 0:
+            raise SkipTest("bitdust-node is installed on this machine: the test would replace it")
+        self.build = build_once()
+        had_user = run("getent", "passwd", "bitdust").returncode == 0
+        had_home = Path("/var/lib/bitdust").exists()
+        # leave the machine as it was: the package, then what purge keeps on purpose
+        if not had_home:
+            self.addCleanup(shutil.rmtree, "/var/lib/bitdust", True)
+        if not had_user:
+            self.addCleanup(run, "userdel", "bitdust")
+            self.addCleanup(run, "groupdel", "bitdust")
+        self.addCleanup(lambda: run("dpkg", "-s", "bitdust-node").returncode or apt_get("purge", "bitdust-node"))
+
+    def as_bitdust(self, *argv: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run("setpriv", "--reuid=bitdust", "--regid=bitdust", "--init-groups", "--", *argv, timeout=timeout)
+
+    def test_install_run_as_the_unit_does_query_stop_purge(self) -> None:
+        installed = apt_get("install", f"./{self.build.deb.name}", cwd=self.build.deb.parent)
+        self.assertEqual(installed.returncode, 0, installed.stdout[-2000:] + installed.stderr[-2000:])
+        unit_path = Path("/lib/systemd/system/bitdust.service")
+        if shutil.which("systemd-analyze"):
+            verified = run("systemd-analyze", "verify", unit_path)
+            self.assertEqual((verified.returncode, verified.stderr), (0, ""))
+        home = Path(INSTALLED_HOME)
+        self.assertEqual(stat_mode(home), 0o700)
+        self.assertEqual(home.owner(), "bitdust")
+        self.assertEqual(Path("/usr/bin/bitdust").resolve(), Path("/opt/bitdust-node/bin/bitdust"))
+        # the admin's steps of the README, with the installed CLI as the bitdust user
+        for key, value in (("services/network/bind-address", INSTALLED_ADDRESS),
+                           ("interface/api/rest-http-host", INSTALLED_ADDRESS),
+                           ("services/identity-server/enabled", "true")):
+            done = self.as_bitdust("/usr/bin/bitdust", "--config", home, "set", key, value)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        node = self.start_as_the_unit(unit_fields(unit_path.read_text()))
+        try:
+            states = self.wait_for_states(home, node)
+            self.assertRegex(states, r"service_identity_server\(ON\)")
+            # the unit's UMask: what the node wrote is its own, but for the public identity store
+            self.assertEqual(stat_mode(home / "apisecret"), 0o600)
+            self.assertEqual(stat_mode(home), 0o711)
+            self.assertEqual(stat_mode(home / "identityserver"), 0o755)
+            self.assertFalse((home / "logs" / "node.log").exists())  # the journal has the lines
+        finally:
+            node.send_signal(signal.SIGTERM)
+            output, _ = node.communicate(timeout=40)
+        self.assertIn(node.returncode, (0, -signal.SIGTERM), output)
+        self.assertIn("node stopped", output)
+        self.assertNotIn("Traceback", output)
+        purged = apt_get("purge", "bitdust-node")
+        self.assertEqual(purged.returncode, 0, purged.stderr[-2000:])
+        for gone in ("/opt/bitdust-node", "/usr/bin/bitdust", str(unit_path)):
+            self.assertFalse(Path(gone).exists(), gone)
+        # the identity and its private key outlive the package, as postrm says
+        self.assertTrue((home / "apisecret").exists())
+
+    def start_as_the_unit(self, unit: dict[str, list[str]]) -> subprocess.Popen[str]:
+        """ExecStart as User=, in WorkingDirectory=, with Environment= and UMask=: what systemd does."""
+        (user,), (group,), (umask,) = unit["User"], unit["Group"], unit["UMask"]
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+               "HOME": "/var/lib/bitdust", "USER": user, "LOGNAME": user}
+        for assignment in unit.get("Environment", []):
+            for pair in shlex.split(assignment):
+                key, value = pair.split("=", 1)
+                env[key] = value
+        (exec_start,) = unit["ExecStart"]
+        shell = f"umask {umask} && exec {exec_start}"
+        return subprocess.Popen(
+            ["setpriv", f"--reuid={user}", f"--regid={group}", "--init-groups", "--", "/bin/sh", "-c", shell],
+            cwd=unit["WorkingDirectory"][0], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def wait_for_states(self, home: Path, node: subprocess.Popen[str], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and node.poll() is None:
+            states = self.as_bitdust("/usr/bin/bitdust", "--config", home, "states", timeout=20)
+            if states.returncode == 0 and "service_identity_server(ON)" in states.stdout:
+                return states.stdout
+            time.sleep(0.5)
+        node.kill()
+        raise AssertionError(f"the installed node did not answer `bitdust states`:\n{node.communicate()[0]}")
+
+
+def apt_get(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    return subprocess.run(["apt-get", "-y", "-qq", "--no-install-recommends", *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
