@@ -51,7 +51,7 @@ def fill_sparse_buckets(host: DhtHost) -> defer.Deferred[Any]:
     for layer in host.layer_set.attached():
         own = id_int(layer.node_id)
         for bucket in layer.table.buckets:
-            if not bucket.covers(own) and not bucket.contacts:
+            if not bucket.covers(own) and len(bucket.contacts) < host.config.k:
                 probes.append(_probe(host, layer, bucket.random_id(host.rng)))
     return defer.DeferredList(probes, consumeErrors=True)
 

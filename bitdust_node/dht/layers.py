@@ -24,6 +24,9 @@ class DhtConfig:
     refresh_interval: float = 3600.0
     republish_interval: float = 3600.0
     replicate_interval: float = 3600.0
+    # far buckets with fewer than k contacts ask a neighbour for more this often: with k = 4 a region
+    # known through one contact is lost with that contact
+    sparse_fill_interval: float = 600.0
     # a full bucket pings its oldest contact only if silent this long
     ping_stale_after: float = 60.0
     # delay between noticing a vanished contact and the repair pass

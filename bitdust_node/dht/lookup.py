@@ -56,6 +56,10 @@ class LookupResult:
     closest: list[Contact]
     value_reply: dict[str, Any] | None = None
     rpcs: int = 0
+    # the longest chain of calls each waiting on the last: seeds are hop 1, who they name hop 2, ...
+    hops: int = 0
+    # calls that timed out or were refused (dead contacts, left out of the tables since)
+    failed: int = 0
     # contacts that answered findValue without the value (candidates for caching)
     without_value: list[Contact] = attrs.field(factory=list)
 
@@ -77,6 +81,8 @@ class Lookup:
     _shortlist: dict[str, Contact] = attrs.field(factory=dict)
     _queried: set[str] = attrs.field(factory=set)
     _answered: dict[str, Contact] = attrs.field(factory=dict)
+    # node id -> the hop at which a call reaches it (1 for the seeds)
+    _hop: dict[str, int] = attrs.field(factory=dict)
     _in_flight: int = 0
     _result: LookupResult = attrs.field(init=False)
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
@@ -95,17 +101,19 @@ class Lookup:
             self._consider(contact)
             self._queried.add(contact.node_id)
             self._answered[contact.node_id] = contact
+            self._result.hops = 1
             for found in parse_contacts(payload) or []:
-                self._consider(found)
+                self._consider(found, 2)
         self._pump()
         return self._done
 
     def _distance(self, contact: Contact) -> int:
         return contact.value ^ self._target
 
-    def _consider(self, contact: Contact) -> None:
+    def _consider(self, contact: Contact, hop: int = 1) -> None:
         if contact.node_id != self.own_id and contact.node_id not in self._shortlist:
             self._shortlist[contact.node_id] = contact
+            self._hop[contact.node_id] = hop
 
     def _pending(self) -> list[Contact]:
         """Unqueried contacts among the k closest that have not failed (failures leave the list)."""
@@ -137,6 +145,8 @@ class Lookup:
     def _answer(self, response: Response, contact: Contact) -> None:
         self._in_flight -= 1
         self._answered[contact.node_id] = contact
+        hop = self._hop.get(contact.node_id, 1)
+        self._result.hops = max(self._result.hops, hop)
         if self.find_value:
             reply = parse_value(response.payload, self.key)
             if reply is not None and self._result.value_reply is None:
@@ -147,11 +157,12 @@ class Lookup:
         for found in parse_contacts(response.payload) or []:
             if self.learn is not None and found.node_id not in self._shortlist:
                 self.learn(Contact(found.node_id, found.host, found.port))
-            self._consider(found)
+            self._consider(found, hop + 1)
         self._pump()
 
     def _failed(self, _failure: object, contact: Contact) -> None:
         self._in_flight -= 1
+        self._result.failed += 1
         self._shortlist.pop(contact.node_id, None)
         self._pump()
 

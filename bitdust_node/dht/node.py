@@ -156,14 +156,15 @@ class DhtNode:
         key: str,
         find_value: bool,
         answered: Sequence[tuple[Contact, Any]] = (),
+        width: int = 0,
     ) -> defer.Deferred[LookupResult]:
         layer = self.layer(layer_id)
         if not answered and not len(layer.table) and layer_id != 0 and len(self.layers[0].table):
             # nobody known in this layer yet: ask base-layer contacts for an entry
             d = self._enter_layer(layer, key)
-            d.addCallback(lambda found: self._run_lookup(layer, key, find_value, found))
+            d.addCallback(lambda found: self._run_lookup(layer, key, find_value, found, width))
             return d
-        return self._run_lookup(layer, key, find_value, answered)
+        return self._run_lookup(layer, key, find_value, answered, width)
 
     @defer.inlineCallbacks
     def _enter_layer(self, layer: Layer, key: str) -> Any:
@@ -179,9 +180,11 @@ class DhtNode:
         return found
 
     def _run_lookup(
-        self, layer: Layer, key: str, find_value: bool, answered: Sequence[tuple[Contact, Any]]
+        self, layer: Layer, key: str, find_value: bool, answered: Sequence[tuple[Contact, Any]], width: int = 0,
     ) -> defer.Deferred[LookupResult]:
-        seeds = layer.table.closest(key, self.config.k * 2)
+        # width: how many of the closest must have answered before the lookup ends (k unless widened)
+        width = width or self.config.k
+        seeds = layer.table.closest(key, width * 2)
 
         def call(contact: Contact, method: str, lookup_key: str) -> defer.Deferred[Response]:
             return self.call(layer, contact, method, [lookup_key])
@@ -191,7 +194,7 @@ class DhtNode:
             layer.node_id,
             seeds,
             call,
-            self.config.k,
+            width,
             self.config.alpha,
             find_value,
             learn=layer.table.learn,
@@ -208,6 +211,12 @@ class DhtNode:
         if local is not None:
             return local, LookupResult(key, [])
         result = yield self.lookup(layer_id, key, find_value=True)
+        if result.value_reply is None and result.failed:
+            # dead contacts crowd the nearest lists that others answer with and hide the holders:
+            # a second pass that must hear from twice as many of the closest looks past them
+            again = yield self.lookup(layer_id, key, find_value=True, width=2 * self.config.k)
+            again.rpcs += result.rpcs
+            result = again
         reply = result.value_reply
         if reply is None or not isinstance(reply.get(key), str):
             return None, result

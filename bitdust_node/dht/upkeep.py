@@ -23,6 +23,7 @@ class Upkeep:
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
         self._save_call: DelayedCall | None = None
+        self._last_sparse_fill = 0.0
 
     def start(self) -> None:
         self._loop = task.LoopingCall(self.tick)
@@ -58,6 +59,9 @@ class Upkeep:
             work.extend(self._republish(layer, now))
             if now - layer.last_replicated >= self.node.config.replicate_interval:
                 work.append(self._replicate(layer))
+        if now - self._last_sparse_fill >= self.node.config.sparse_fill_interval:
+            self._last_sparse_fill = now
+            work.append(self.node.fill_sparse_buckets())
         self.node.save_contacts()
         return defer.DeferredList(work, consumeErrors=True)
 

@@ -29,6 +29,8 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
+# looks into layer 3 per fill before a position is given up for now
+FILL_ROUNDS = 3
 # the packets a supplier stores are the pieces in base64 inside JSON: a third more than the shares
 WIRE_OVERHEAD = 4 / 3 * 1.02
 
@@ -117,14 +119,21 @@ class Suppliers:
         missing = [s for s in self.slots if s.state != "CONNECTED"]
         if not missing:
             return n
-        candidates = await self.candidates(len(missing) * 3)
         changed = False
-        for slot in missing:
-            while candidates:
-                idurl = candidates.pop(0)
-                if await self.hire(slot, idurl, per_supplier):
-                    changed = True
-                    break
+        # each round looks around another random id of layer 3: one look may find only the hired and the dead
+        for _ in range(FILL_ROUNDS):
+            missing = [s for s in self.slots if s.state != "CONNECTED"]
+            if not missing:
+                break
+            candidates = await self.candidates(len(missing) * 3)
+            if not candidates:
+                continue
+            for slot in missing:
+                while candidates:
+                    idurl = candidates.pop(0)
+                    if await self.hire(slot, idurl, per_supplier):
+                        changed = True
+                        break
         if changed:
             self.revision += 1
             self.save()

@@ -1,0 +1,177 @@
+"""The DHT at 1,000 and 10,000 nodes, simulated: the real protocol, routing and upkeep code of every
+node, over an in-memory datagram network on one clock (tests/dht/simnet.py), no sockets.
+
+    .venv/bin/python benchmarks/dht_scale.py [--sizes 1000,10000] [--values 200] [--lookups 300]
+
+For each N: the nodes join one by one through the first three; random-key lookups from random nodes
+(hops, RPCs, whether the k closest found are the true k closest) against log2(N); values set from
+random nodes and read from others; then 10 % and, on a freshly grown network, 30 % of the nodes
+are killed without a word and the values read again, before and after one repair round (one upkeep
+period of every survivor: pings of the neighbours of held keys, then re-replication). Memory per
+node is the growth of this process's resident memory while growing, divided by N. One line per N,
+then the growth from the first size to the last and a table for the README. "still held" is the
+share of values with at least one live holder: what no lookup can beat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bitdust_node.dht.layers import DhtConfig  # noqa: E402
+from bitdust_node.dht.routing import id_int  # noqa: E402
+from tests.dht.simnet import SimDht  # noqa: E402
+
+K = 4
+ALPHA = 4
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def grown(n: int, seed: int) -> tuple[SimDht, float, int]:
+    before = rss_kib()
+    started = time.perf_counter()
+    sim = SimDht(DhtConfig(k=K, alpha=ALPHA), seed=seed)
+    sim.grow(n)
+    sim.clock.advance(5.0)  # the last joins' lookups and answers settle
+    return sim, time.perf_counter() - started, (rss_kib() - before) * 1024 // n
+
+
+def lookups(sim: SimDht, count: int) -> dict[str, float]:
+    hops, rpcs, exact = [], [], 0
+    alive = sim.alive()
+    ids = sorted((id_int(n.node_id), n.node_id) for n in alive)
+    for _ in range(count):
+        node = sim.rng.choice(alive)
+        target = sim.rng.getrandbits(160)
+        result = sim.resolve(node.find_node(f"{target:040x}"))
+        hops.append(result.hops)
+        rpcs.append(result.rpcs)
+        truth = {nid for _, nid in sorted(ids, key=lambda pair: pair[0] ^ target)[:K] if nid != node.node_id}
+        found = {c.node_id for c in result.closest}
+        exact += truth <= found | {node.node_id}
+    return {
+        "hops_mean": statistics.fmean(hops), "hops_p95": percentile(hops, 0.95), "hops_max": max(hops),
+        "rpcs_mean": statistics.fmean(rpcs), "exact": exact / count,
+    }
+
+
+def set_values(sim: SimDht, count: int) -> dict[str, str]:
+    values = {}
+    for number in range(count):
+        key = hashlib.sha1(b"value-%d" % number).hexdigest()
+        value = json.dumps({"type": "note", "number": number})
+        publisher = sim.rng.choice(sim.alive())
+        stored, _ = sim.resolve(publisher.set_value(key, value))
+        if not stored:
+            raise SystemExit(f"value {number} was stored nowhere")
+        values[key] = value
+    return values
+
+
+def get_success(sim: SimDht, values: dict[str, str]) -> float:
+    alive = sim.alive()
+    found = 0
+    for key, value in values.items():
+        reader = sim.rng.choice(alive)
+        item, _ = sim.resolve(reader.find_value(key))
+        found += item is not None and item.value == value
+    return found / len(values)
+
+
+def repair_round(sim: SimDht) -> None:
+    config = sim.config
+    # every survivor's upkeep ticks once; silent neighbours time out and the repair follows
+    sim.clock.advance(config.maintenance_interval + config.repair_delay + 4 * sim.rpc_timeout)
+
+
+def kill_scenario(n: int, fraction: float, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    sim, build_s, per_node = grown(n, seed)
+    figures: dict[str, Any] = {"build_s": build_s, "bytes_per_node": per_node}
+    figures.update(lookups(sim, args.lookups))
+    values = set_values(sim, args.values)
+    figures["get_ok"] = get_success(sim, values)
+    sim.kill(fraction)
+    # the ceiling: a value all of whose holders died is gone whatever the lookups do
+    alive = sim.alive()
+    figures["surviving"] = sum(any(n.holds(key) for n in alive) for key in values) / len(values)
+    figures["killed_get_ok"] = get_success(sim, values)
+    repair_round(sim)
+    figures["repaired_get_ok"] = get_success(sim, values)
+    after = lookups(sim, args.lookups // 3)
+    figures["killed_hops_mean"] = after["hops_mean"]
+    figures["killed_rpcs_mean"] = after["rpcs_mean"]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--values", type=int, default=200)
+    parser.add_argument("--lookups", type=int, default=300)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    for n in sizes:
+        ten = kill_scenario(n, 0.10, args, seed=n)
+        thirty = kill_scenario(n, 0.30, args, seed=n + 1)
+        log2n = math.log2(n)
+        row = {"n": n, "log2n": log2n, **ten, "thirty_killed_get_ok": thirty["killed_get_ok"],
+               "thirty_surviving": thirty["surviving"],
+               "thirty_repaired_get_ok": thirty["repaired_get_ok"], "thirty_hops_mean": thirty["killed_hops_mean"]}
+        rows.append(row)
+        print(
+            f"dht_scale n={n} log2n={log2n:.2f} hops_mean={row['hops_mean']:.2f} hops_p95={row['hops_p95']:.0f} "
+            f"hops_max={row['hops_max']} rpcs_mean={row['rpcs_mean']:.1f} exact_k_closest={row['exact']:.3f} "
+            f"get_ok={row['get_ok']:.3f} kill10_get_ok={row['killed_get_ok']:.3f} "
+            f"kill10_repaired_get_ok={row['repaired_get_ok']:.3f} kill10_held={row['surviving']:.3f} "
+            f"kill30_held={row['thirty_surviving']:.3f} kill30_get_ok={row['thirty_killed_get_ok']:.3f} "
+            f"kill30_repaired_get_ok={row['thirty_repaired_get_ok']:.3f} "
+            f"kill30_hops_mean={row['thirty_hops_mean']:.2f} "
+            f"bytes_per_node={row['bytes_per_node']} grow_s={row['build_s']:.1f} k={K} alpha={ALPHA}",
+            flush=True,
+        )
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        print(
+            f"growth {first['n']}->{last['n']}: log2n x{last['log2n'] / first['log2n']:.2f}, "
+            f"hops x{last['hops_mean'] / first['hops_mean']:.2f}, rpcs x{last['rpcs_mean'] / first['rpcs_mean']:.2f}, "
+            f"bytes/node x{last['bytes_per_node'] / max(1, first['bytes_per_node']):.2f}"
+        )
+    print()
+    print("| N | log2 N | hops mean / p95 / max | RPCs per lookup | exact k closest | get ok | 10 % killed: "
+          "still held / before / after repair | 30 % killed: still held / before / after repair | memory per node |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['n']:,} | {r['log2n']:.1f} | {r['hops_mean']:.2f} / {r['hops_p95']:.0f} / {r['hops_max']} | "
+            f"{r['rpcs_mean']:.1f} | {r['exact'] * 100:.1f} % | {r['get_ok'] * 100:.1f} % | "
+            f"{r['surviving'] * 100:.1f} / {r['killed_get_ok'] * 100:.1f} / {r['repaired_get_ok'] * 100:.1f} % | "
+            f"{r['thirty_surviving'] * 100:.1f} / {r['thirty_killed_get_ok'] * 100:.1f} / "
+            f"{r['thirty_repaired_get_ok'] * 100:.1f} % | "
+            f"{r['bytes_per_node'] / 1024:.1f} KiB |"
+        )
+
+
+if __name__ == "__main__":
+    main()
