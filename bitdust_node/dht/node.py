@@ -278,8 +278,8 @@ class DhtNode:
         """Ask each seed for our own id on every attached layer; fires with how many answered."""
         return joining.join(self, seeds)
 
-    def fill_sparse_buckets(self) -> defer.Deferred[Any]:
-        return joining.fill_sparse_buckets(self)
+    def fill_sparse_buckets(self, below: int = 1) -> defer.Deferred[Any]:
+        return joining.fill_sparse_buckets(self, below)
 
     def refresh_all(self) -> defer.Deferred[Any]:
         lookups = [self.find_node(layer.node_id, layer.layer_id) for layer in self.layer_set.attached()]

@@ -136,17 +136,27 @@ def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any,
     if 0x30 <= lead <= 0x39:
         return _string(data, pos)
     if lead == _I:
-        match = _INT.match(data, pos)
-        if match is None:
-            raise BencodeError("malformed, oversized or non-canonical integer")
-        return int(match.group(1)), match.end()
+        return _integer(data, pos, "malformed, oversized or non-canonical integer")
     if lead == _L:
         pos += 1
         items = []
-        while data[pos] != _E:
-            item, pos = _decode(data, pos, depth + 1, counter)
-            items.append(item)
-        return items, pos + 1
+        append = items.append
+        while True:
+            lead = data[pos]
+            if lead == _E:
+                return items, pos + 1
+            # strings and integers, most items of a DHT message, without a recursive call
+            if 0x30 <= lead <= 0x39 or lead == _I:
+                counter[0] -= 1
+                if counter[0] < 0:
+                    raise BencodeError("too many items")
+                if lead == _I:
+                    item, pos = _integer(data, pos, "malformed, oversized or non-canonical integer")
+                else:
+                    item, pos = _string(data, pos)
+            else:
+                item, pos = _decode(data, pos, depth + 1, counter)
+            append(item)
     if lead == _D:
         pos += 1
         result: dict[Any, Any] = {}
@@ -156,10 +166,7 @@ def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any,
             if 0x30 <= lead <= 0x39:
                 key, pos = _string(data, pos)
             elif lead == _I:
-                match = _INT.match(data, pos)
-                if match is None:
-                    raise BencodeError("malformed dict key")
-                key, pos = int(match.group(1)), match.end()
+                key, pos = _integer(data, pos, "malformed dict key")
             else:
                 raise BencodeError("dict key must be a string or an integer")
             if key in result:
@@ -171,14 +178,27 @@ def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any,
     raise BencodeError(f"unexpected byte {lead:#04x} at {pos}")
 
 
-def _string(data: bytes, pos: int) -> tuple[str, int]:
-    match = _LENGTH.match(data, pos)
+def _integer(data: bytes, pos: int, problem: str) -> tuple[int, int]:
+    match = _INT.match(data, pos)
     if match is None:
+        raise BencodeError(problem)
+    return int(match.group(1)), match.end()
+
+
+# the longest length prefix _LENGTH allows: 8 digits and the colon
+_LENGTH_SPAN = 9
+
+
+def _string(data: bytes, pos: int) -> tuple[str, int]:
+    colon = data.find(b":", pos, pos + _LENGTH_SPAN)
+    digits = data[pos:colon]
+    # ASCII digits only (int() would take "+", "_" and spaces), no leading zero but in "0"
+    if colon < 0 or not digits.isdigit() or (digits[0] == 0x30 and len(digits) > 1):
         raise BencodeError("malformed or oversized string length")
-    length = int(match.group(1))
+    length = int(digits)
     if length > MAX_STRING:
         raise BencodeError("string too long")
-    start = match.end()
+    start = colon + 1
     end = start + length
     if end > len(data):
         raise BencodeError("truncated string")
