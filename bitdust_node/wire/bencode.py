@@ -139,8 +139,9 @@ def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any,
         return _integer(data, pos, "malformed, oversized or non-canonical integer")
     if lead == _L:
         pos += 1
-        items = []
+        items: list[Any] = []
         append = items.append
+        item: Any
         while True:
             lead = data[pos]
             if lead == _E:
