@@ -59,14 +59,19 @@ def serve(store_dir: Path) -> None:
     reactor.run()
 
 
-def signed(name: str, key: object, revision: int = 0) -> bytes:
+def signed_for(host: str, name: str, key: object, revision: int = 0) -> bytes:
+    """A signed identity hosted at http://host:8084/<name>.xml."""
     identity = identity_xml.Identity(
-        sources=(f"http://{HOST}:{PORT}/{name}.xml",),
-        contacts=("tcp://127.0.0.15:7771",),
+        sources=(f"http://{host}:{PORT}/{name}.xml",),
+        contacts=(f"tcp://{host}:7771",),
         date="Nov 25, 2026",
         revision=revision,
     )
     return identity_xml.serialize(sign_identity(identity, key))  # type: ignore[arg-type]
+
+
+def signed(name: str, key: object, revision: int = 0) -> bytes:
+    return signed_for(HOST, name, key, revision)
 
 
 def wrk(url: str, seconds: int, connections: int) -> float:
@@ -173,11 +178,11 @@ http {{
     return subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf), "-p", str(work)])
 
 
-async def post_one(body: bytes) -> int:
-    reader, writer = await asyncio.open_connection(SERVER_ADDRESS, PORT)
+async def post_one(address: str, port: int, body: bytes) -> int:
+    reader, writer = await asyncio.open_connection(address, port)
     writer.write(
         b"POST / HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\nContent-Length: %d\r\n"
-        b"User-Agent: BitDust HTTP client\r\n\r\n%s" % (HOST.encode(), PORT, len(body), body)
+        b"User-Agent: BitDust HTTP client\r\n\r\n%s" % (address.encode(), port, len(body), body)
     )
     await writer.drain()
     status_line = await reader.readline()
@@ -186,19 +191,24 @@ async def post_one(body: bytes) -> int:
     return int(status_line.split()[1])
 
 
-async def ingest(bodies: list[bytes], concurrency: int) -> tuple[float, int]:
+async def ingest_to(address: str, port: int, bodies: list[bytes], concurrency: int) -> tuple[float, int]:
+    """POST every body, one connection each as official clients do: (seconds, how many were accepted)."""
     queue = list(reversed(bodies))
     accepted = 0
 
     async def worker() -> None:
         nonlocal accepted
         while queue:
-            if await post_one(queue.pop()) == 200:
+            if await post_one(address, port, queue.pop()) == 200:
                 accepted += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started, accepted
+
+
+async def ingest(bodies: list[bytes], concurrency: int) -> tuple[float, int]:
+    return await ingest_to(SERVER_ADDRESS, PORT, bodies, concurrency)
 
 
 def wait_until_listening(address: str, port: int, timeout: float = 10.0) -> None:

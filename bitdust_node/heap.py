@@ -26,3 +26,18 @@ def keep_packet_buffers(mmap_threshold: int = MMAP_THRESHOLD, trim: int = TRIM_T
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim))
+
+
+# how often free heap goes back to the system (keep_packet_buffers keeps up to `trim` between packets)
+RELEASE_INTERVAL = 60.0
+
+
+def release_free_memory() -> bool:
+    """Give the free heap back to the system now (glibc malloc_trim); False where there is no glibc."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim(0)  # 1 if it gave memory back, 0 if there was none to give: both are fine
+    return True

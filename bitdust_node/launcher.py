@@ -59,7 +59,15 @@ def server_options() -> Any:
     return NodeServerOptions()
 
 
+def without_tls() -> None:
+    """Keep pyOpenSSL out of this process: Twisted loads it eagerly (twisted.internet.tcp and
+    .endpoints try it at import) for TLS, which no BitDust port or client speaks; it costs 3 MB.
+    Must run before anything imports the reactor."""
+    sys.modules.setdefault("OpenSSL", None)  # type: ignore[arg-type]
+
+
 def run(argv: list[str] | None = None) -> None:
+    without_tls()
     from twisted.scripts.twistd import runApp
 
     from bitdust_node import logs

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.task import LoopingCall
 from twisted.python import usage
 
-from bitdust_node.heap import keep_packet_buffers
+from bitdust_node.heap import RELEASE_INTERVAL, keep_packet_buffers, release_free_memory
 from bitdust_node.home import default_home
 from bitdust_node.logs import follow as follow_log_settings
 from bitdust_node.node import Node
@@ -34,4 +35,8 @@ def makeService(options: Options) -> Node:
     keep_packet_buffers()
     node = Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)
     follow_log_settings(node.settings)
+    # a node at rest returns what a burst of packets left free (a minute of buffers at most)
+    release = LoopingCall(release_free_memory)
+    release.clock = reactor
+    release.start(RELEASE_INTERVAL, now=False)
     return node

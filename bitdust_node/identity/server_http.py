@@ -12,6 +12,7 @@ from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
 from bitdust_node.identity.server import IdServer
+from bitdust_node.identity.server_store import StoredIdentity
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 
@@ -23,10 +24,39 @@ _IDENTITY_PATH = re.compile(rb"/([a-z0-9_-]{3,20})\.xml")
 # a slow client gets this long to send a whole request
 REQUEST_DEADLINE = 20.0
 IDLE_TIMEOUT = 60.0
+# prepared GET replies kept at most (one per hosted identity; a server holds tens of thousands)
+MAX_PREPARED = 200_000
+
+
+class PreparedReplies:
+    """GET /<name>.xml answers made once per stored file: status line, headers and body in one buffer,
+    so a read costs a dictionary lookup and one write instead of twisted.web's per-request headers."""
+
+    def __init__(self) -> None:
+        self._replies: dict[str, tuple[StoredIdentity, bytes, bytes]] = {}
+        self._date: tuple[int, bytes] = (0, b"")
+
+    def reply(self, name: str, stored: StoredIdentity, now: float) -> bytes:
+        cached = self._replies.get(name)
+        if cached is None or cached[0] is not stored:
+            head = (
+                b"HTTP/1.1 200 OK\r\nServer: " + server.version + b"\r\nContent-Type: application/xml\r\n"
+                b"Last-Modified: " + http.datetimeToString(stored.touched) + b"\r\n"
+                b"Content-Length: %d\r\n" % len(stored.xml)
+            )
+            cached = (stored, head, b"\r\n" + stored.xml)
+            if len(self._replies) > MAX_PREPARED:
+                self._replies.clear()  # removed names leave entries behind; a bound, not a policy
+            self._replies[name] = cached
+        second = int(now)
+        if self._date[0] != second:
+            self._date = (second, b"Date: " + http.datetimeToString(second) + b"\r\n")
+        return b"".join((cached[1], self._date[1], cached[2]))
 
 
 class CappedRequest(server.Request):
-    """A request whose body is refused with 413 once it passes the cap, before it is buffered."""
+    """A request whose body is refused with 413 once it passes the cap, before it is buffered;
+    a keep-alive HTTP/1.1 GET of a hosted identity is answered from PreparedReplies."""
 
     max_body = MAX_IDENTITY_BYTES
     _refused = False
@@ -53,6 +83,33 @@ class CappedRequest(server.Request):
         request_complete(self.channel.transport)
         super().requestReceived(command, path, version)
 
+    def process(self) -> None:
+        reply = self._prepared_reply()
+        if reply is None:
+            super().process()
+            return
+        channel: Any = self.channel
+        self.site = channel.site
+        # the whole response is in `reply`: finish() must add neither headers nor chunks
+        self.startedWriting = 1
+        self.channel.write(reply)
+        self.finish()
+
+    def _prepared_reply(self) -> bytes | None:
+        channel: Any = self.channel
+        # HTTP/1.0 and closing connections take the general path, which words their headers
+        if self.method != b"GET" or self.clientproto != b"HTTP/1.1" or not channel.persistent:
+            return None
+        match = _IDENTITY_PATH.fullmatch(self.path)
+        target = getattr(channel.site, "resource", None)
+        if match is None or not isinstance(target, IdServerResource):
+            return None
+        name = match.group(1).decode()
+        stored = target.idserver.store.get(name)
+        if stored is None:
+            return None
+        return target.prepared.reply(name, stored, target.idserver.clock.seconds())
+
     def _refuse(self) -> None:
         self._refused = True
         self.content: Any = BytesIO()
@@ -68,6 +125,7 @@ class IdServerResource(resource.Resource):
         super().__init__()
         self.idserver = idserver
         self.other_servers = other_servers
+        self.prepared = PreparedReplies()
 
     def render_GET(self, request: server.Request) -> bytes:
         path = request.path

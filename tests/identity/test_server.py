@@ -49,6 +49,37 @@ class ServingTests(unittest.TestCase):
         self.assertEqual(body, vectors.identity_bytes("alice"))
         self.assertEqual((self.root / "alice.xml").read_bytes(), vectors.identity_bytes("alice"))
 
+    async def test_keep_alive_reads_get_the_same_answer_as_the_general_path(self) -> None:
+        await self.server.post(vectors.identity_bytes("alice.rev0"))
+        keep_alive = b"GET /alice.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+        closing = b"GET /alice.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        # two prepared answers on one connection, then the general path's, in order
+        raw = await exchange(self.server.web_port, keep_alive + keep_alive + closing)
+        answers = []
+        while raw:
+            head, _, rest = raw.partition(b"\r\n\r\n")
+            status, headers, _ = split_response(head + b"\r\n\r\n")
+            length = int(headers["content-length"])
+            answers.append((status, headers, rest[:length]))
+            raw = rest[length:]
+        self.assertEqual(len(answers), 3)
+        xml = vectors.identity_bytes("alice.rev0")
+        general = answers[2][1]
+        for status, headers, body in answers:
+            self.assertEqual((status, body), (200, xml))
+            for name in ("content-type", "last-modified", "content-length", "server"):
+                self.assertEqual(headers[name], general[name], name)
+            self.assertRegex(headers["date"], r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertEqual(general["connection"], "close")
+        self.assertNotIn("connection", answers[0][1])
+        # a new revision is prepared afresh
+        await self.server.post(vectors.identity_bytes("alice"))
+        raw = await exchange(self.server.web_port, keep_alive + closing)
+        self.assertEqual(raw.count(vectors.identity_bytes("alice")), 2)
+        # a name not hosted still gets the official 404 page
+        raw = await exchange(self.server.web_port, b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\n\r\n" + closing)
+        self.assertTrue(raw.startswith(b"HTTP/1.1 404 "))
+
     async def test_post_as_curl_sends_it(self) -> None:
         # `curl --data-binary @alice.xml` labels the body as a form; it must still be read raw
         xml = vectors.identity_bytes("bob")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from twisted.internet import defer
 
 from bitdust_node.api.endpoints.proxy import proxy_status
-from bitdust_node.api.metrics import metrics_text
 from bitdust_node.api.openapi import document
 from bitdust_node.api.routes import ApiContext, ApiRequest, TextReply, endpoint
 from bitdust_node.errors import InvalidInput
@@ -137,6 +135,11 @@ def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
 
 @endpoint("GET", "/metrics", "The node's figures in the Prometheus text format")
 def metrics(api: ApiContext, req: ApiRequest) -> TextReply:
+    # prometheus-client is loaded by the first scrape: a node nobody scrapes does not carry it
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from bitdust_node.api.metrics import metrics_text
+
     return TextReply(metrics_text(api.graph), CONTENT_TYPE_LATEST.encode())
 
 

@@ -1,0 +1,143 @@
+"""A node's resident memory: at rest, then holding 10,000 hosted identities and 1,000 DHT values,
+next to Twisted's reactor alone in the same run, and what each import costs.
+
+    .venv/bin/python benchmarks/node_memory.py [--identities 10000] [--values 1000] [--rest 70]
+
+The node is `bitdust-node` (what the unit and `bitdust daemon` run) on 127.0.0.53 with the
+local-network profile (DHT genesis, identity server) and an identity, every default service on.
+"At rest" is read after `--rest` seconds without traffic (the node gives free heap back each
+minute). The identities are POSTed to its identity server as clients do, the values set through
+its REST API. Ends with one machine-readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from idserver_bench import ingest_to, signed_for  # noqa: E402
+
+from bitdust_node.crypto import keys  # noqa: E402
+
+ADDRESS = "127.0.0.53"
+REST = f"http://{ADDRESS}:8180"
+BIN = Path(sys.executable).parent
+# in import order, each measured on top of the ones before it in a fresh interpreter
+IMPORTS = (
+    ("twisted reactor", "twisted.internet.reactor"),
+    ("twisted.web", "twisted.web.server"),
+    ("cryptography", "cryptography.hazmat.primitives.asymmetric.rsa"),
+    ("lxml", "lxml.etree"),
+    ("klein", "klein"),
+    ("treq", "treq"),
+    ("the node", "bitdust_node.node"),
+    ("services", "bitdust_node.services.catalog"),
+)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no process {pid}")
+
+
+def import_costs() -> list[tuple[str, float]]:
+    script = (
+        "import sys, json\n"
+        "sys.modules.setdefault('OpenSSL', None)\n"  # as bitdust-node runs
+        "def rss():\n"
+        "    return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])\n"
+        "out = [('python', rss())]\n"
+        f"for label, module in {IMPORTS!r}:\n"
+        "    __import__(module)\n"
+        "    if module.endswith('catalog'):\n"
+        "        sys.modules[module].discover()\n"
+        "    out.append((label, rss()))\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    steps = json.loads(done.stdout)
+    return [(label, (kib - steps[i - 1][1]) / 1024 if i else kib / 1024) for i, (label, kib) in enumerate(steps)]
+
+
+def reactor_alone(seconds: float) -> float:
+    child = subprocess.Popen([sys.executable, "-c", "from twisted.internet import reactor; reactor.run()"])
+    try:
+        time.sleep(seconds)
+        return rss_kib(child.pid) / 1024
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def bitdust(home: Path, *args: str) -> str:
+    return subprocess.run([str(BIN / "bitdust"), "--config", str(home), *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def api(home: Path, method: str, path: str, body: dict[str, object] | None = None) -> object:
+    secret = (home / "apisecret").read_text().strip()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(REST + path, data=data, method=method, headers={"api_secret": secret})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--identities", type=int, default=10_000)
+    parser.add_argument("--values", type=int, default=1_000)
+    parser.add_argument("--rest", type=float, default=70.0)
+    args = parser.parse_args()
+    for label, mib in import_costs():
+        print(f"import {label:16s} +{mib:5.1f} MiB")
+    alone = reactor_alone(3.0)
+    print(f"Twisted's reactor alone: {alone:.1f} MiB")
+    work = Path(tempfile.mkdtemp(prefix="node_memory."))
+    home = work / "home"
+    try:
+        bitdust(home, "init", "--profile", "local-network")
+        for key, value in (("services/network/bind-address", ADDRESS), ("interface/api/rest-http-host", ADDRESS),
+                           ("services/identity-server/host", ADDRESS),
+                           ("services/identity-propagate/known-servers", f"{ADDRESS}:8084"),
+                           ("services/identity-propagate/min-servers", "1")):
+            bitdust(home, "set", key, value)
+        bitdust(home, "daemon")
+        bitdust(home, "identity", "create", "memorynode")
+        pid = int((home / "twistd.pid").read_text())
+        time.sleep(args.rest)
+        at_rest = rss_kib(pid) / 1024
+        print(f"node at rest: {at_rest:.1f} MiB")
+        key = keys.generate_key(1024)
+        bodies = [signed_for(ADDRESS, f"user{i:05d}", key) for i in range(args.identities)]
+        _seconds, accepted = asyncio.run(ingest_to(ADDRESS, 8084, bodies, concurrency=16))
+        if accepted != len(bodies):
+            raise SystemExit(f"only {accepted} of {len(bodies)} identities were accepted")
+        for number in range(args.values):
+            api(home, "POST", "/dht/value/set/v1", {"key": f"memory-{number}",
+                                                     "value": {"type": "note", "number": number}})
+        time.sleep(args.rest)
+        loaded = rss_kib(pid) / 1024
+        print(f"node with {accepted} hosted identities and {args.values} DHT values: {loaded:.1f} MiB")
+        print(f"node_memory rest_mib={at_rest:.1f} loaded_mib={loaded:.1f} reactor_alone_mib={alone:.1f} "
+              f"identities={accepted} dht_values={args.values}")
+    finally:
+        subprocess.run([str(BIN / "bitdust"), "--config", str(home), "stop"], capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
