@@ -27,20 +27,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from dht_bench import ALPHA, K, rss_kb  # noqa: E402
 
 from bitdust_node.dht.layers import DhtConfig  # noqa: E402
 from bitdust_node.dht.routing import id_int  # noqa: E402
 from tests.dht.simnet import SimDht  # noqa: E402
-
-K = 4
-ALPHA = 4
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -49,12 +42,12 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def grown(n: int, seed: int) -> tuple[SimDht, float, int]:
-    before = rss_kib()
+    before = rss_kb()
     started = time.perf_counter()
     sim = SimDht(DhtConfig(k=K, alpha=ALPHA), seed=seed)
     sim.grow(n)
     sim.clock.advance(5.0)  # the last joins' lookups and answers settle
-    return sim, time.perf_counter() - started, (rss_kib() - before) * 1024 // n
+    return sim, time.perf_counter() - started, (rss_kb() - before) * 1024 // n
 
 
 def lookups(sim: SimDht, count: int) -> dict[str, float]:

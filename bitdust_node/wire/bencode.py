@@ -21,7 +21,6 @@ MAX_ITEMS = 100_000
 
 # canonical forms only: no leading zeros, no "-0"; lengths bounded inside the pattern
 _INT = re.compile(rb"i(0|-?[1-9][0-9]{0,%d})e" % (MAX_INT_DIGITS - 1))
-_LENGTH = re.compile(rb"(0|[1-9][0-9]{0,7}):")
 _FLOAT = re.compile(rb"f(-?[0-9.]{1,%d})e" % MAX_FLOAT_CHARS)
 
 
@@ -186,7 +185,7 @@ def _integer(data: bytes, pos: int, problem: str) -> tuple[int, int]:
     return int(match.group(1)), match.end()
 
 
-# the longest length prefix _LENGTH allows: 8 digits and the colon
+# a string length has at most 8 digits (MAX_STRING has 7), then the colon
 _LENGTH_SPAN = 9
 
 

@@ -1,3 +1,2 @@
-from twisted.application.service import ServiceMaker
-
-bitdust = ServiceMaker("bitdust", "bitdust_node.tap", "A BitDust node: DHT, identity server, proxy, storage", "bitdust")
+# twistd's dropin: the same ServiceMaker bitdust-node runs (bitdust_node.launcher imports nothing heavy)
+from bitdust_node.launcher import SERVICE_MAKER as bitdust  # noqa: F401
