@@ -139,24 +139,10 @@ def _decode(data: bytes, pos: int, depth: int, counter: list[int]) -> tuple[Any,
     if lead == _L:
         pos += 1
         items: list[Any] = []
-        append = items.append
-        item: Any
-        while True:
-            lead = data[pos]
-            if lead == _E:
-                return items, pos + 1
-            # strings and integers, most items of a DHT message, without a recursive call
-            if 0x30 <= lead <= 0x39 or lead == _I:
-                counter[0] -= 1
-                if counter[0] < 0:
-                    raise BencodeError("too many items")
-                if lead == _I:
-                    item, pos = _integer(data, pos, "malformed, oversized or non-canonical integer")
-                else:
-                    item, pos = _string(data, pos)
-            else:
-                item, pos = _decode(data, pos, depth + 1, counter)
-            append(item)
+        while data[pos] != _E:
+            item, pos = _decode(data, pos, depth + 1, counter)
+            items.append(item)
+        return items, pos + 1
     if lead == _D:
         pos += 1
         result: dict[Any, Any] = {}
