@@ -19,9 +19,12 @@ K = 4
 
 class LookupBoundTests(SynchronousTestCase):
     def test_lookups_stay_within_log2_n_hops_and_find_the_k_closest(self) -> None:
-        sim = SimDht(DhtConfig(k=K, alpha=4), seed=3)
+        config = DhtConfig(k=K, alpha=4)
+        sim = SimDht(config, seed=3)
         sim.grow(N)
-        sim.clock.advance(5.0)
+        # one upkeep round, as every running node has had: far buckets short of k are filled then
+        # (straight after the joins about 1 lookup in 4,000 still missed one of the k closest)
+        sim.clock.advance(config.maintenance_interval + 10.0)
         bound = math.log2(N)
         hops, rpcs = [], []
         for _ in range(200):
