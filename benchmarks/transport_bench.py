@@ -37,6 +37,12 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User and system time of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # -- raw TCP, the peer to compare with
 
 def raw_receiver(total: int) -> None:
@@ -124,22 +130,29 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
     gateway.attach(tcp)
     reactor.listenTCP(PORT, tcp.factory(), interface=address)  # type: ignore[attr-defined]
 
+    count = total // packet_bytes
+    data_cpu: list[float] = []  # CPU time at the first and the last Data packet: the receiver's cost
+
     def on_data(inbound: Inbound) -> None:
         gateway.reply(inbound, "Ack", str(len(inbound.packet.payload)).encode())
+        received = int(inbound.packet.packet_id.rpartition("/")[2]) + 1
+        if received in (1, count):
+            data_cpu.append(cpu_seconds())
 
     gateway.register("Data", on_data)
     if role == "receiver":
         print("READY", flush=True)
         reactor.callLater(3600, reactor.stop)  # type: ignore[attr-defined]
-        gateway.register("Retrieve", lambda inbound: (print(json.dumps({"peak_mib": peak_mib()}), flush=True),
+        gateway.register("Retrieve", lambda inbound: (print(json.dumps({
+            "peak_mib": peak_mib(), "cpu_ms_per_packet": (data_cpu[-1] - data_cpu[0]) / max(1, count - 1) * 1e3,
+        }), flush=True),
                                                     reactor.callLater(0.1, reactor.stop)))  # type: ignore[attr-defined]
         reactor.run()  # type: ignore[attr-defined]
         return
 
     async def run() -> None:
         payload = base64.b64encode(os.urandom(packet_bytes * 3 // 4))[:packet_bytes]
-        count = total // packet_bytes
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         window: list[defer.Deferred[Any]] = []
         for n in range(count):
             packet = gateway.outbox("Data", peer.sources[0], payload, packet_id=f"bench/{n}")
@@ -149,13 +162,14 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
         for pending in window:
             await pending
         seconds = time.perf_counter() - started
+        cpu_ms_per_packet = (cpu_seconds() - cpu_started) / count * 1e3
         rtts = []
         for _ in range(pings):
             rtts.append((await hookups_ping(hookups, peer.sources[0])) * 1000)
         gateway.send(gateway.outbox("Retrieve", peer.sources[0], b""), peer)
         rtts.sort()
         print(json.dumps({
-            "seconds": seconds, "packets": count, "peak_mib": peak_mib(),
+            "seconds": seconds, "packets": count, "peak_mib": peak_mib(), "cpu_ms_per_packet": cpu_ms_per_packet,
             "ping_p50_ms": statistics.median(rtts), "ping_p95_ms": rtts[int(len(rtts) * 0.95) - 1],
         }), flush=True)
 
@@ -249,7 +263,8 @@ def main() -> None:
         f"ours {ours_mbs:.0f} MB/s ({ours['packets'] / ours['seconds']:.0f} packets/s) vs raw TCP {raw_mbs:.0f} MB/s "
         f"(ratio {ours_mbs / raw_mbs:.2f}); ping p50 {ours['ping_p50_ms']:.2f} ms p95 {ours['ping_p95_ms']:.2f} ms; "
         f"peak RSS sender/receiver ours {ours['peak_mib']:.0f}/{ours_receiver['peak_mib']:.0f} MiB, "
-        f"raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB"
+        f"raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB; "
+        f"CPU a packet sender/receiver {ours['cpu_ms_per_packet']:.2f}/{ours_receiver['cpu_ms_per_packet']:.2f} ms"
     )
 
 

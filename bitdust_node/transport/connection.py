@@ -76,7 +76,8 @@ class ConnectionOwner(Protocol):
 @attrs.define(eq=False)
 class OutgoingFile:
     file_id: int
-    frames: collections.deque[bytes]
+    # all of the file's `d` frames, written to the socket in one piece
+    stream: bytes
     size: int
     done: defer.Deferred[None]
 
@@ -114,9 +115,10 @@ class TcpConnection(protocol.Protocol):
         transport: Any = self.transport
         if hasattr(transport, "setTcpNoDelay"):
             transport.setTcpNoDelay(True)  # one packet is often one small frame: no Nagle delay
-        # Twisted pauses producers and reads in 64 KiB steps: one reactor turn each; megabyte
-        # packets want fewer, larger steps (and matching kernel buffers)
+        # Twisted pauses producers, reads and sends in 64 or 128 KiB steps: one reactor turn each;
+        # megabyte packets want fewer, larger steps (and matching kernel buffers)
         transport.bufferSize = self.limits.socket_buffer
+        transport.SEND_LIMIT = self.limits.socket_buffer  # one send() a file, not one each 128 KiB
         socket: Any = transport.getHandle() if hasattr(transport, "getHandle") else None
         if hasattr(socket, "setsockopt"):
             for option in (SO_SNDBUF, SO_RCVBUF):
@@ -194,35 +196,37 @@ class TcpConnection(protocol.Protocol):
         except tcp_frames.FrameError as err:
             self.owner.refused(self, str(err))
             self.close(str(err), abort=True)
+            return
+        if self.state is State.CONNECTED:
+            self._touch()  # once a read, not once a frame: a megabyte is 64 frames
 
     def _frame(self, frame: tcp_frames.Frame) -> None:
         command = frame.command
-        if self.state is State.SERVER:
+        if command == tcp_frames.DATA and self.state is State.CONNECTED:  # by far the most frames: tested first
+            chunk = tcp_frames.decode_data(frame.payload)
+            whole = self._incoming.add(chunk)
+            if whole is not None:
+                self._write(tcp_frames.encode_ok(chunk.file_id))
+                self.owner.file_received(self, whole)
+        elif self.state is State.SERVER:
             self._server_handshake(frame)
         elif self.state is State.CLIENT:
             if command != tcp_frames.WAZAP:
                 raise tcp_frames.FrameError(f"expected wazap, got {command!r}")
-            self.peer_idurl = frame.payload.decode("ascii", "replace")
+            self.peer_idurl = bytes(frame.payload).decode("ascii", "replace")
             self._connected()
-        elif command == tcp_frames.DATA:
-            chunk = tcp_frames.decode_data(frame.payload)
-            whole = self._incoming.add(chunk)
-            self._touch()
-            if whole is not None:
-                self._write(tcp_frames.encode_ok(chunk.file_id))
-                self.owner.file_received(self, whole)
         elif command == tcp_frames.OK:
             self._acknowledged(tcp_frames.decode_ok(frame.payload))
         elif command == tcp_frames.ABORT:
             file_id, _reason = tcp_frames.decode_abort(frame.payload)
             self._incoming.drop(file_id)
         elif command == tcp_frames.WAZAP:
-            self._touch()  # a keep-alive
+            pass  # a keep-alive: the read itself counts as activity
         else:
             raise tcp_frames.FrameError(f"unexpected {command!r} after the handshake")
 
     def _server_handshake(self, frame: tcp_frames.Frame) -> None:
-        hello = parse_hello(frame.payload) if frame.command == tcp_frames.HELLO else None
+        hello = parse_hello(bytes(frame.payload)) if frame.command == tcp_frames.HELLO else None
         if hello is None:
             raise tcp_frames.FrameError("the first frame is not a valid hello")
         self.address, self.peer_idurl = hello
@@ -248,8 +252,7 @@ class TcpConnection(protocol.Protocol):
         if len(data) > self.limits.max_file_bytes:
             return defer.fail(SendQueueFull(f"a file of {len(data)} bytes is over the cap"))
         file_id = self.owner.next_file_id()
-        frames = collections.deque(tcp_frames.encode_data(file_id, data))
-        item = OutgoingFile(file_id, frames, len(data), defer.Deferred())
+        item = OutgoingFile(file_id, tcp_frames.encode_file(file_id, data), len(data), defer.Deferred())
         self._queue.append(item)
         self._queued_bytes += len(data)
         self._pump()
@@ -269,31 +272,26 @@ class TcpConnection(protocol.Protocol):
         return self._queued_bytes
 
     def _pump(self) -> None:
-        """Write chunks of the oldest file until the socket pushes back or too many await `o`."""
+        """Write the oldest files, each whole, until the socket pushes back or too many await `o`."""
         if self._writing or self.state is not State.CONNECTED:
             return
         self._writing = True
         try:
             while self._queue and not self._paused and self.state is State.CONNECTED:
-                item = self._queue[0]
-                if not item.frames:
-                    self._queue.popleft()
-                    self._queued_bytes -= item.size
-                    continue
-                if item.file_id not in self._awaiting_ok and len(self._awaiting_ok) >= self.limits.max_unacked_files:
+                if len(self._awaiting_ok) >= self.limits.max_unacked_files:
                     return
+                item = self._queue.popleft()
+                self._queued_bytes -= item.size
                 self._awaiting_ok[item.file_id] = item
-                self._write(item.frames.popleft())
+                self._write(item.stream)
+                item.stream = b""  # the transport holds it now
         finally:
             self._writing = False
 
     def _acknowledged(self, file_id: int) -> None:
         item = self._awaiting_ok.pop(file_id, None)
         if item is None:
-            return
-        self._touch()
-        if item.frames:  # acknowledged before all was sent: the peer is not an honest one
-            raise tcp_frames.FrameError("ok for a file not sent whole")
+            return  # an ok for a file not (yet) written: nothing of ours to settle
         item.done.callback(None)
         self._pump()
 

@@ -9,6 +9,7 @@ the file id, `a` the file id, a space and a reason. Pure code: nothing here touc
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import attrs
 
@@ -31,14 +32,13 @@ class FrameError(ValueError):
     """The peer broke the framing; the connection must be closed."""
 
 
-@attrs.frozen
-class Frame:
+class Frame(NamedTuple):
     command: bytes
-    payload: bytes
+    # bytes, except in a `d` frame: a view into the received bytes, to be decoded (and so copied) at once
+    payload: bytes | memoryview
 
 
-@attrs.frozen
-class DataChunk:
+class DataChunk(NamedTuple):
     file_id: int
     total_size: int
     chunk: bytes
@@ -47,24 +47,40 @@ class DataChunk:
 def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
     if command not in COMMANDS:
         raise FrameError(f"unknown command {command!r}")
-    body = VERSION + command + payload
-    if len(body) > MAX_FRAME:
+    if len(payload) + 2 > MAX_FRAME:
         raise FrameError("frame too large")
-    return _LENGTH.pack(len(body)) + body
+    return b"".join((_LENGTH.pack(len(payload) + 2), VERSION, command, payload))
+
+
+def _data_frames(file_id: int, data: bytes) -> list[list[bytes | memoryview]]:
+    """Each `d` frame of `data` as [length, version and command, header, view of the chunk]: joined, never sliced."""
+    view = memoryview(data)
+    head = VERSION + DATA + _DATA_HEADER.pack(file_id, len(data))
+    full = _LENGTH.pack(len(head) + MAX_CHUNK)
+    frames: list[list[bytes | memoryview]] = []
+    for at in range(0, len(data), MAX_CHUNK):
+        chunk = view[at : at + MAX_CHUNK]
+        frames.append([full if len(chunk) == MAX_CHUNK else _LENGTH.pack(len(head) + len(chunk)), head, chunk])
+    if not frames:
+        frames.append([_LENGTH.pack(len(head)), head])
+    return frames
 
 
 def encode_data(file_id: int, data: bytes) -> list[bytes]:
     """The `d` frames that carry `data` as file `file_id`."""
-    chunks = [data[i : i + MAX_CHUNK] for i in range(0, len(data), MAX_CHUNK)] or [b""]
-    head = _DATA_HEADER.pack(file_id, len(data))
-    return [encode_frame(DATA, head + chunk) for chunk in chunks]
+    return [b"".join(frame) for frame in _data_frames(file_id, data)]
+
+
+def encode_file(file_id: int, data: bytes) -> bytes:
+    """All `d` frames of file `file_id` as one write: the file's bytes are copied once."""
+    return b"".join([piece for frame in _data_frames(file_id, data) for piece in frame])
 
 
 def encode_ok(file_id: int) -> bytes:
     return encode_frame(OK, _FILE_ID.pack(file_id))
 
 
-def decode_ok(payload: bytes) -> int:
+def decode_ok(payload: bytes | memoryview) -> int:
     if len(payload) != _FILE_ID.size:
         raise FrameError("ok frame must hold one file id")
     return int(_FILE_ID.unpack(payload)[0])
@@ -74,22 +90,25 @@ def encode_abort(file_id: int, reason: str) -> bytes:
     return encode_frame(ABORT, _FILE_ID.pack(file_id) + b" " + reason.encode("utf-8")[:200])
 
 
-def decode_abort(payload: bytes) -> tuple[int, str]:
+def decode_abort(payload: bytes | memoryview) -> tuple[int, str]:
     if len(payload) < _FILE_ID.size:
         raise FrameError("abort frame too short")
-    return int(_FILE_ID.unpack_from(payload)[0]), payload[_FILE_ID.size :].strip().decode("utf-8", "replace")
+    reason = bytes(payload[_FILE_ID.size :]).strip().decode("utf-8", "replace")
+    return int(_FILE_ID.unpack_from(payload)[0]), reason
 
 
-def decode_data(payload: bytes) -> DataChunk:
+def decode_data(payload: bytes | memoryview) -> DataChunk:
     if len(payload) < _DATA_HEADER.size:
         raise FrameError("data frame too short")
     file_id, total = _DATA_HEADER.unpack_from(payload)
     if total < 0:
         raise FrameError(f"negative file size {total}")
-    chunk = payload[_DATA_HEADER.size :]
-    if len(chunk) > MAX_CHUNK:
+    if len(payload) - _DATA_HEADER.size > MAX_CHUNK:
         raise FrameError("data chunk too large")
-    return DataChunk(file_id, total, chunk)
+    return DataChunk(file_id, total, bytes(payload[_DATA_HEADER.size :]))
+
+
+_VERSION_BYTE = VERSION[0]
 
 
 @attrs.define
@@ -97,32 +116,62 @@ class FrameDecoder:
     """Cut a byte stream into frames; refuses lengths over `max_frame` before buffering them."""
 
     max_frame: int = MAX_FRAME
+    # the start of a frame that did not arrive whole (at most one frame: never the whole stream)
     _buffer: bytearray = attrs.field(factory=bytearray)
 
     def feed(self, data: bytes) -> list[Frame]:
-        # frames are cut from the bytes as they came; only a partial frame at the end is kept (copied)
-        if self._buffer:
-            data = bytes(self._buffer) + data
-            self._buffer.clear()
-        frames = []
-        at, size = 0, len(data)
+        frames: list[Frame] = []
+        at = self._finish_held_frame(data, frames) if self._buffer else 0
+        if at < 0:
+            return frames
+        view = memoryview(data)
+        size = len(data)
         while size - at >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(data, at)
             if length < 2 or length > self.max_frame:
                 raise FrameError(f"bad frame length {length}")
             start = at + _LENGTH.size
-            if size - start < length:
+            end = start + length
+            if end > size:
                 break
-            if data[start : start + 1] != VERSION:
-                raise FrameError(f"unknown frame version {data[start : start + 1]!r}")
-            command = data[start + 1 : start + 2]
-            if command not in COMMANDS:
-                raise FrameError(f"unknown command {command!r}")
-            frames.append(Frame(command, data[start + 2 : start + length]))
-            at = start + length
+            frames.append(self._frame(data, view, start, end))
+            at = end
         if at < size:
-            self._buffer += data[at:]
+            self._buffer += view[at:]
         return frames
+
+    def _finish_held_frame(self, data: bytes, frames: list[Frame]) -> int:
+        """Complete the held frame from the head of `data`: where the rest of `data` starts, or -1."""
+        held = self._buffer
+        taken = 0
+        if len(held) < _LENGTH.size:
+            taken = min(_LENGTH.size - len(held), len(data))
+            held += data[:taken]
+            if len(held) < _LENGTH.size:
+                return -1
+        (length,) = _LENGTH.unpack_from(held)
+        if length < 2 or length > self.max_frame:
+            raise FrameError(f"bad frame length {length}")
+        more = min(_LENGTH.size + length - len(held), len(data) - taken)
+        held += data[taken : taken + more]
+        taken += more
+        if len(held) < _LENGTH.size + length:
+            return -1
+        whole = bytes(held)
+        held.clear()
+        frames.append(self._frame(whole, memoryview(whole), _LENGTH.size, len(whole)))
+        return taken
+
+    @staticmethod
+    def _frame(data: bytes, view: memoryview, start: int, end: int) -> Frame:
+        if data[start] != _VERSION_BYTE:
+            raise FrameError(f"unknown frame version {data[start : start + 1]!r}")
+        command = data[start + 1 : start + 2]
+        if command == DATA:
+            return Frame(command, view[start + 2 : end])
+        if command not in COMMANDS:
+            raise FrameError(f"unknown command {command!r}")
+        return Frame(command, data[start + 2 : end])
 
 
 @attrs.define

@@ -56,6 +56,29 @@ class DecoderTests(unittest.TestCase):
         self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x021z")
         self.assertRaises(tf.FrameError, tf.FrameDecoder().feed, b"\0\0\0\x011")
 
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(min_size=0, max_size=40_000), st.lists(st.integers(1, 50_000), max_size=8))
+    def test_data_frames_cut_anywhere_come_out_whole(self, data: bytes, cuts: list[int]) -> None:
+        stream = tf.encode_frame(tf.OK, b"\0\0\0\1") + tf.encode_file(3, data) + tf.encode_ok(3)
+        decoder, frames, at = tf.FrameDecoder(), [], 0
+        for cut in [*sorted({c % (len(stream) + 1) for c in cuts}), len(stream)]:
+            frames += decoder.feed(stream[at:cut])
+            at = max(at, cut)
+        self.assertEqual([f.command for f in frames], [tf.OK] + [tf.DATA] * len(tf.encode_data(3, data)) + [tf.OK])
+        self.assertEqual(b"".join(tf.decode_data(f.payload).chunk for f in frames[1:-1]), data)
+
+    def test_one_write_holds_the_same_frames(self) -> None:
+        for size in (0, 1, tf.MAX_CHUNK, tf.MAX_CHUNK + 1, 5 * tf.MAX_CHUNK):
+            data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+            self.assertEqual(tf.encode_file(9, data), b"".join(tf.encode_data(9, data)))
+
+    def test_only_the_unfinished_frame_is_held(self) -> None:
+        stream = tf.encode_file(4, b"y" * 100_000)
+        decoder = tf.FrameDecoder()
+        frames = decoder.feed(stream[:50_000])
+        self.assertEqual(len(frames), 3)
+        self.assertEqual(len(decoder._buffer), 50_000 - 3 * (tf.MAX_CHUNK + 14))
+
     @settings(max_examples=300, deadline=None)
     @given(st.binary(max_size=200))
     def test_fuzz(self, data: bytes) -> None:
