@@ -230,9 +230,13 @@ def main() -> None:
     parser.add_argument("--homes", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
-        from bitdust_node.heap import keep_packet_buffers
+        from twisted.internet import reactor
 
-        keep_packet_buffers()  # as `twistd bitdust` does for a node process
+        from bitdust_node.heap import freeze_startup_objects, keep_packet_buffers
+
+        # as `twistd bitdust` does for a node process
+        keep_packet_buffers()
+        reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
     total, packet_bytes = args.mib << 20, args.packet_kib << 10
     if args.role == "raw-receiver":
         return raw_receiver(total)

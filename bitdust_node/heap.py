@@ -9,6 +9,7 @@ buffers stay in the heap for the next packet; up to `trim` bytes of free heap ar
 from __future__ import annotations
 
 import ctypes
+import gc
 
 # mallopt(3) parameters
 M_TRIM_THRESHOLD = -1
@@ -41,3 +42,12 @@ def release_free_memory() -> bool:
     malloc_trim.argtypes = (ctypes.c_size_t,)
     malloc_trim(0)  # 1 if it gave memory back, 0 if there was none to give: both are fine
     return True
+
+
+def freeze_startup_objects() -> None:
+    """Take what is alive at start (modules, classes, the service graph) out of the collector's sight.
+
+    They live as long as the process, yet every full collection walked all of them again: 5 to 10 % of the
+    CPU of a node relaying or receiving megabyte packets. New objects are collected as before.
+    """
+    gc.freeze()

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet.task import LoopingCall
 from twisted.python import usage
 
-from bitdust_node.heap import RELEASE_INTERVAL, keep_packet_buffers, release_free_memory
+from bitdust_node.heap import RELEASE_INTERVAL, freeze_startup_objects, keep_packet_buffers, release_free_memory
 from bitdust_node.home import default_home
 from bitdust_node.logs import follow as follow_log_settings
 from bitdust_node.node import Node
@@ -39,4 +39,5 @@ def makeService(options: Options) -> Node:
     release = LoopingCall(release_free_memory)
     release.clock = reactor
     release.start(RELEASE_INTERVAL, now=False)
+    reactor.callWhenRunning(freeze_startup_objects)  # once the services have started
     return node

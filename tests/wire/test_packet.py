@@ -4,6 +4,7 @@ checker written from PROTOCOL-P2P.md section 2 (textbook RSA, no `cryptography` 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -167,7 +168,7 @@ class FastSerializerTests(SynchronousTestCase):
         self.assertTrue(taken and all(taken))
 
     @settings(max_examples=800, deadline=None)
-    @given(st.text(alphabet='ab"\\/nu0{}:,', max_size=60))
+    @given(st.text(alphabet='abr"\\/nu0{}:,', max_size=60))
     def test_fast_parser_agrees_with_json_on_any_escapes_in_the_payload(self, body: str) -> None:
         good = wire.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"PAYLOAD", "r", "k", "1"))
         data = good.replace(b"PAYLOAD", body.encode())
@@ -180,6 +181,33 @@ class FastSerializerTests(SynchronousTestCase):
         except wire.PacketFormatError:
             got = wire.PacketFormatError
         self.assertEqual(got, expected, data)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.sampled_from(['"', "\\", '\\"', '","r":"', "\n", "\u0000", "\xe9", "=", ""]),
+           st.integers(0, 20_000))
+    def test_a_block_as_payload_takes_the_fast_path_and_agrees_with_json(self, insert: str, at: int) -> None:
+        # a relayed packet's payload: a block's JSON, escapes around a long base64 run
+        ct = base64.b64encode(bytes(range(256)) * 60).decode()
+        block = '{"b":"routed incoming data","p":"{\\"ct\\":\\"' + ct + '\\",\\"iv\\":\\"QUJD\\"}","s":"12"}'
+        payload = (block[:at] + insert + block[at:]).encode("latin-1")
+        packet = wire.Packet("RelayIn", "http://h/r.xml", "http://h/r.xml", "i", "d", payload, "http://h/b.xml", "k",
+                             "123")
+        data = wire.serialize(packet)
+        self.assertEqual(data, serialize_with_json(packet))
+        self.assertEqual(wire.parse(data), packet)
+        if insert in ("", "=", '"', "\\"):
+            self.assertIsNotNone(wire._parse_plain(data))  # printable ASCII: never the JSON decoder
+        tampered = data.replace(b"QUJD", insert.encode("latin-1") + b"QUJD")
+        for bad in (tampered, data.replace(b'\\"ct', b'"ct')):
+            try:
+                expected: object = wire.parse_with_json(bad)
+            except wire.PacketFormatError:
+                expected = wire.PacketFormatError
+            try:
+                got: object = wire.parse(bad)
+            except wire.PacketFormatError:
+                got = wire.PacketFormatError
+            self.assertEqual(got, expected, bad[:200])
 
     @settings(max_examples=500, deadline=None)
     @given(st.binary(max_size=300))
