@@ -167,7 +167,6 @@ class Mover:
     async def _upload_block(
         self, me: Any, entry: Entry, version: Version, number: int, chunk: bytes, n: int, transfer: Transfer,
     ) -> BlockInfo:
-        # sealing and coding release the GIL: a worker thread does them while the reactor moves other blocks
         ids = [piece_id(self.key_id, entry.path_id, version.version, number, i) for i in range(n)]
 
         def prepare() -> tuple[sealed_block.SealedBlock, list[bytes], list[wire.Packet]]:
