@@ -161,15 +161,6 @@ def serialize(packet: Packet) -> bytes:
     ))
 
 
-# printable ASCII: what a JSON text without escapes and control characters is made of
-_PRINTABLE = bytes(range(0x20, 0x7F))
-
-
-def _plain_text(value: bytes) -> bool:
-    """Printable ASCII without a backslash: a JSON string body that means exactly its bytes."""
-    return _is_base64(value) or (not value.translate(None, _PRINTABLE) and b"\\" not in value)
-
-
 def _unescaped(body: bytes) -> bytes | None:
     """The bytes of a JSON string body whose only escapes are `\\\\` and `\\"`, else None.
 
@@ -203,7 +194,7 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     if not data.endswith(b'"}'):
         return None
     fields: dict[str, str] = {}
-    payload: bytes | None = b""
+    payload = b""
     at = 0  # where the next `{"k":"` or `,"k":"` must stand
     for key in _FIELDS:
         opening = (b'{"' if key == "c" else b',"') + key.encode() + b'":"'
@@ -216,20 +207,20 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
             if end < 0:
                 return None
             body = data[start:end]
-            payload = _unescaped(body) if b"\\" in body else body if _unquoted_text(body) else None
-            if payload is None:
+            found = _unescaped(body) if b"\\" in body else body if _unquoted_text(body) else None
+            if found is None:
                 return None
-            at = end + 1
+            payload, at = found, end + 1
             continue
         end = data.find(b'"', start)
         if end < 0:
             return None
         value = data[start:end]
-        if not _plain_text(value):
+        if not _unquoted_text(value):  # found up to the next quote: holds none, may not hold a backslash
             return None
         fields[key] = value.decode("ascii")
         at = end + 1
-    return (fields, payload) if at == len(data) - 1 and payload is not None else None
+    return (fields, payload) if at == len(data) - 1 else None
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
