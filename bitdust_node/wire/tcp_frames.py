@@ -53,7 +53,7 @@ def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
 
 
 def _data_frames(file_id: int, data: bytes) -> list[list[bytes | memoryview]]:
-    """Each `d` frame of `data` as [length, version and command, header, view of the chunk]: joined, never sliced."""
+    """Each `d` frame of `data` as [length, version + command + header, view of the chunk]: joined, never sliced."""
     view = memoryview(data)
     head = VERSION + DATA + _DATA_HEADER.pack(file_id, len(data))
     full = _LENGTH.pack(len(head) + MAX_CHUNK)
@@ -127,9 +127,7 @@ class FrameDecoder:
         view = memoryview(data)
         size = len(data)
         while size - at >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(data, at)
-            if length < 2 or length > self.max_frame:
-                raise FrameError(f"bad frame length {length}")
+            length = self._length(data, at)
             start = at + _LENGTH.size
             end = start + length
             if end > size:
@@ -149,9 +147,7 @@ class FrameDecoder:
             held += data[:taken]
             if len(held) < _LENGTH.size:
                 return -1
-        (length,) = _LENGTH.unpack_from(held)
-        if length < 2 or length > self.max_frame:
-            raise FrameError(f"bad frame length {length}")
+        length = self._length(held, 0)
         more = min(_LENGTH.size + length - len(held), len(data) - taken)
         held += data[taken : taken + more]
         taken += more
@@ -161,6 +157,13 @@ class FrameDecoder:
         held.clear()
         frames.append(self._frame(whole, memoryview(whole), _LENGTH.size, len(whole)))
         return taken
+
+    def _length(self, data: bytes | bytearray, at: int) -> int:
+        """The frame length at `at`, refused before anything of the frame is buffered."""
+        (length,) = _LENGTH.unpack_from(data, at)
+        if length < 2 or length > self.max_frame:
+            raise FrameError(f"bad frame length {length}")
+        return int(length)
 
     @staticmethod
     def _frame(data: bytes, view: memoryview, start: int, end: int) -> Frame:
