@@ -232,11 +232,9 @@ def main() -> None:
     if args.role:
         from twisted.internet import reactor
 
-        from bitdust_node.heap import freeze_startup_objects, keep_packet_buffers
+        from bitdust_node.heap import tune_node_process
 
-        # as `twistd bitdust` does for a node process
-        keep_packet_buffers()
-        reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
+        tune_node_process(reactor)  # as `twistd bitdust` does for a node process
     total, packet_bytes = args.mib << 20, args.packet_kib << 10
     if args.role == "raw-receiver":
         return raw_receiver(total)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from typing import Any
 
 # mallopt(3) parameters
 M_TRIM_THRESHOLD = -1
@@ -51,3 +52,9 @@ def freeze_startup_objects() -> None:
     CPU of a node relaying or receiving megabyte packets. New objects are collected as before.
     """
     gc.freeze()
+
+
+def tune_node_process(reactor: Any) -> None:
+    """What every node process does to its heap: packet buffers kept, start-up objects frozen once running."""
+    keep_packet_buffers()
+    reactor.callWhenRunning(freeze_startup_objects)  # once the services have started

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet.task import LoopingCall
 from twisted.python import usage
 
-from bitdust_node.heap import RELEASE_INTERVAL, freeze_startup_objects, keep_packet_buffers, release_free_memory
+from bitdust_node.heap import RELEASE_INTERVAL, release_free_memory, tune_node_process
 from bitdust_node.home import default_home
 from bitdust_node.logs import follow as follow_log_settings
 from bitdust_node.node import Node
@@ -32,12 +32,11 @@ def makeService(options: Options) -> Node:
     reactor: Any = global_reactor
     # what the node writes is its own unless made public on purpose (the identity store)
     os.umask(PRIVATE_UMASK)
-    keep_packet_buffers()
+    tune_node_process(reactor)
     node = Node(options["config"], reactor=reactor, on_stop_request=reactor.stop)
     follow_log_settings(node.settings)
     # a node at rest returns what a burst of packets left free (a minute of buffers at most)
     release = LoopingCall(release_free_memory)
     release.clock = reactor
     release.start(RELEASE_INTERVAL, now=False)
-    reactor.callWhenRunning(freeze_startup_objects)  # once the services have started
     return node
