@@ -26,6 +26,13 @@ REQUEST_DEADLINE = 20.0
 IDLE_TIMEOUT = 60.0
 # prepared GET replies kept at most (one per hosted identity; a server holds tens of thousands)
 MAX_PREPARED = 200_000
+# a browser's GET head is under 1 KiB; a longer one is left to twisted.web (which caps heads at 16 KiB)
+MAX_FAST_HEAD = 8192
+_FAST_REQUEST_LINE = re.compile(rb"GET (/[a-z0-9_-]{3,20}\.xml) HTTP/1\.1")
+# a header line as RFC 9110 writes it, printable ASCII only; anything else takes the general path
+_PLAIN_HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*)")
+# headers that bring a body, end the connection or change the exchange: twisted.web handles those
+_GENERAL_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"te", b"trailer"))
 
 
 class PreparedReplies:
@@ -34,7 +41,7 @@ class PreparedReplies:
 
     def __init__(self) -> None:
         self._replies: dict[str, tuple[StoredIdentity, bytes, bytes]] = {}
-        self._date: tuple[int, bytes] = (0, b"")
+        self._date: tuple[int, bytes] = (-1, b"")  # no second yet: the first reply dates itself
 
     def reply(self, name: str, stored: StoredIdentity, now: float) -> bytes:
         cached = self._replies.get(name)
@@ -100,15 +107,8 @@ class CappedRequest(server.Request):
         # HTTP/1.0 and closing connections take the general path, which words their headers
         if self.method != b"GET" or self.clientproto != b"HTTP/1.1" or not channel.persistent:
             return None
-        match = _IDENTITY_PATH.fullmatch(self.path)
         target = getattr(channel.site, "resource", None)
-        if match is None or not isinstance(target, IdServerResource):
-            return None
-        name = match.group(1).decode()
-        stored = target.idserver.store.get(name)
-        if stored is None:
-            return None
-        return target.prepared.reply(name, stored, target.idserver.clock.seconds())
+        return target.prepared_get(self.path) if isinstance(target, IdServerResource) else None
 
     def _refuse(self) -> None:
         self._refused = True
@@ -126,6 +126,17 @@ class IdServerResource(resource.Resource):
         self.idserver = idserver
         self.other_servers = other_servers
         self.prepared = PreparedReplies()
+
+    def prepared_get(self, path: bytes) -> bytes | None:
+        """The whole keep-alive reply to GET `path` when it names a hosted identity, else None."""
+        match = _IDENTITY_PATH.fullmatch(path)
+        if match is None:
+            return None
+        name = match.group(1).decode()
+        stored = self.idserver.store.get(name)
+        if stored is None:
+            return None
+        return self.prepared.reply(name, stored, self.idserver.clock.seconds())
 
     def render_GET(self, request: server.Request) -> bytes:
         path = request.path
@@ -214,7 +225,62 @@ def index_page(host: str, names: list[str], others: tuple[str, ...], client: str
     )
 
 
+class IdentityChannel(http.HTTPChannel):
+    """twisted.web's channel, with the request an identity server lives on answered straight from the bytes.
+
+    A whole keep-alive `GET /<name>.xml HTTP/1.1` of a hosted identity, alone in what arrived (no pipelined
+    request behind it) and with plain headers, is answered from PreparedReplies without a Request object.
+    The first input that is anything else (another method or path, a body, pipelining, odd or non-ASCII
+    headers, a head over MAX_FAST_HEAD) goes to twisted.web, which then parses the rest of the connection.
+    """
+
+    site: Any = None  # set by Site.buildProtocol
+    transport: Any
+    _general = False
+    _head = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._general:
+            super().dataReceived(data)
+            return
+        head = self._head + data if self._head else data
+        end = head.find(b"\r\n\r\n")
+        if end < 0 and len(head) <= MAX_FAST_HEAD:
+            self._head = head  # the deadline wrapper times a head that never completes
+            self.resetTimeout()
+            return
+        self._head = b""
+        reply = self._fast_reply(head[:end]) if end + 4 == len(head) else None
+        if reply is None:
+            self._general = True
+            super().dataReceived(head)
+            return
+        self.resetTimeout()
+        request_complete(self.transport)
+        self.transport.write(reply)
+
+    def _fast_reply(self, head: bytes) -> bytes | None:
+        lines = head.split(b"\r\n")
+        match = _FAST_REQUEST_LINE.fullmatch(lines[0])
+        if match is None:
+            return None
+        for line in lines[1:]:
+            header = _PLAIN_HEADER.fullmatch(line)
+            if header is None:
+                return None
+            name = header.group(1).lower()
+            if name in _GENERAL_HEADERS:
+                return None
+            if name == b"connection" and header.group(2).strip().lower() != b"keep-alive":
+                return None
+        target = getattr(self.site, "resource", None)
+        return target.prepared_get(match.group(1)) if isinstance(target, IdServerResource) else None
+
+
 class IdServerSite(server.Site):
+    # no HTTP/2 negotiation wrapper: nothing here speaks TLS, and the channel answers reads itself
+    protocol = IdentityChannel  # type: ignore[assignment]
+
     def log(self, request: Any) -> None:
         """No access log line: formatting one costs a tenth of GET throughput; a proxy in front logs."""
 
@@ -225,7 +291,7 @@ def make_site(
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
 ) -> DeadlineFactory:
-    site = IdServerSite(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT)
+    site = IdServerSite(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT, reactor=clock)
     site.requestFactory = CappedRequest
     site.displayTracebacks = False
     site.noisy = False

@@ -15,7 +15,7 @@ from twisted.test import iosim
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.identity.server import IdServer
-from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource
+from bitdust_node.identity.server_http import MAX_FAST_HEAD, NOT_FOUND_BODY, IdServerResource, make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
 from bitdust_node.wire import tcp_frames
@@ -153,3 +153,130 @@ class ResourceThroughStubTreqTests(TestCase):
         self.assertIn("Identities on 127.0.0.1", page)
         self.assertIn('href="/carol.xml"', page)
         self.assertIn("http://127.0.0.2:8084/", page)
+
+
+def responses(raw: bytes) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Status line, headers and body of each response in `raw`, in order."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        status, *lines = head.split(b"\r\n")
+        headers = dict(line.split(b": ", 1) for line in lines)
+        headers = {name.lower(): value for name, value in headers.items()}
+        length = int(headers[b"content-length"])
+        out.append((status, headers, rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+GET = b"GET /alice.xml HTTP/1.1\r\nHost: 127.0.0.1:8084\r\nUser-Agent: wrk\r\n\r\n"
+CLOSING = b"GET /alice.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+class ChannelFastGetTests(TestCase):
+    """The site's channel answers a lone keep-alive GET itself and leaves everything else to twisted.web."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.idserver = make_idserver(Path(self.mktemp()), self.clock)
+        self.idserver.receive(vectors.identity_bytes("alice"))
+        self.factory = make_site(self.idserver, self.clock)
+        self.requests_made = 0
+
+    def connect(self) -> tuple[Any, StringTransport]:
+        proto: Any = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        channel = proto.wrappedProtocol
+        made = channel.requestFactory
+
+        def counting(*args: Any) -> Any:
+            self.requests_made += 1
+            return made(*args)
+
+        channel.requestFactory = counting
+        return proto, transport
+
+    def test_lone_get_is_answered_without_a_request_object(self) -> None:
+        proto, transport = self.connect()
+        for _ in range(3):
+            proto.dataReceived(GET)
+        answers = responses(transport.value())
+        self.assertEqual(self.requests_made, 0)
+        self.assertEqual(len(answers), 3)
+        for status, headers, body in answers:
+            self.assertEqual((status, body), (b"HTTP/1.1 200 OK", vectors.identity_bytes("alice")))
+            self.assertEqual(headers[b"content-type"], b"application/xml")
+        self.assertFalse(transport.disconnecting)
+
+    def test_fast_answer_has_the_general_paths_headers(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(GET)
+        proto.dataReceived(CLOSING)
+        fast, general = responses(transport.value())
+        self.assertEqual(self.requests_made, 1)
+        self.assertEqual(fast[2], general[2])
+        for name in (b"content-type", b"last-modified", b"content-length", b"server"):
+            self.assertEqual(fast[1][name], general[1][name], name)
+        # twisted.web dates its replies by the wall clock, the prepared ones by the server's clock
+        self.assertRegex(fast[1][b"date"].decode(), r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertEqual(general[1][b"connection"], b"close")
+        self.assertTrue(transport.disconnecting)
+
+    def test_head_in_single_bytes_is_answered_once_whole(self) -> None:
+        proto, transport = self.connect()
+        for byte in GET[:-1]:
+            proto.dataReceived(bytes([byte]))
+        self.assertEqual(transport.value(), b"")
+        proto.dataReceived(GET[-1:])
+        [(status, _, body)] = responses(transport.value())
+        self.assertEqual((status, body, self.requests_made), (b"HTTP/1.1 200 OK", vectors.identity_bytes("alice"), 0))
+
+    def test_pipelined_requests_go_to_twisted_web_in_order(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(GET + b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\n\r\n" + CLOSING)
+        statuses = [status for status, _, _ in responses(transport.value())]
+        self.assertEqual(statuses, [b"HTTP/1.1 200 OK", b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"])
+        self.assertEqual(self.requests_made, 3)
+
+    def test_anything_unusual_takes_the_general_path(self) -> None:
+        unusual = (
+            b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\n\r\n",  # not hosted: the official 404
+            b"GET /alice.xml HTTP/1.0\r\nHost: x\r\n\r\n",
+            b"HEAD /alice.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /alice.xml?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /alice.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            b"GET /alice.xml HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET /alice.xml HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+            b"GET /alice.xml HTTP/1.1\r\nHost: \xe9\r\n\r\n",
+            b"GET /alice.xml HTTP/1.1\r\nConnection: Upgrade\r\n\r\n",
+        )
+        for request in unusual:
+            self.requests_made = 0
+            proto, transport = self.connect()
+            proto.dataReceived(request)
+            self.assertEqual(self.requests_made, 1, request)
+            self.assertTrue(transport.value().startswith(b"HTTP/1."), request)
+
+    def test_after_the_general_path_the_connection_stays_there(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+        proto.dataReceived(GET)
+        statuses = [status for status, _, _ in responses(transport.value())]
+        self.assertEqual(statuses, [b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"])
+        self.assertEqual(self.requests_made, 2)
+
+    def test_an_endless_head_is_refused_by_twisted_web(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(b"GET /alice.xml HTTP/1.1\r\n")
+        while not transport.disconnecting:
+            proto.dataReceived(b"X-Filler: " + b"a" * (MAX_FAST_HEAD // 2) + b"\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_a_head_that_never_ends_is_dropped_at_the_deadline(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(GET[:20])
+        self.clock.advance(21)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
