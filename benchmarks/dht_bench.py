@@ -1,10 +1,11 @@
 """Our DHT against the `kademlia` package: N nodes on loopback UDP, same k and alpha.
 
-    python benchmarks/dht_bench.py [--sizes 16 64 128] [--ops 50]
+    python benchmarks/dht_bench.py [--sizes 64 128 512] [--ops 50] [--runs 3]
 
-Each (system, N) runs in its own process so memory figures do not mix. Prints one line per
-system and N: bootstrap time of all nodes, median/p95 latency of set and get, get success
-rate, RPCs per get lookup (requests received by all nodes during the get), peak memory per node.
+Each (system, N) runs in its own process so memory figures do not mix, `--runs` times, the two
+systems taking turns. Prints one line per system and N, each figure the median of the runs:
+bootstrap time of all nodes, median/p95 latency of set and get, get success rate, RPCs per get
+lookup (requests received by all nodes during the get), and peak memory per node.
 """
 
 from __future__ import annotations
@@ -230,8 +231,9 @@ def worker(system: str, n: int, ops: int, traced: bool) -> dict[str, Any] | str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 128])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 512])
     parser.add_argument("--ops", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each system per N; medians are printed")
     parser.add_argument("--worker", choices=("bitdust-node", "kademlia"), help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,16 +242,34 @@ def main() -> None:
         print(json.dumps(run(args.sizes[0], args.ops)))
         return
     for n in args.sizes:
-        for system in ("bitdust-node", "kademlia"):
-            timed = worker(system, n, args.ops, traced=False)
+        # the systems take turns, so a slow spell of this shared machine falls on both
+        runs: dict[str, list[dict[str, Any]]] = {"bitdust-node": [], "kademlia": []}
+        failed: dict[str, str] = {}
+        for _ in range(args.runs):
+            for system in runs:
+                timed = worker(system, n, args.ops, traced=False)
+                if isinstance(timed, str):
+                    failed[system] = timed
+                else:
+                    runs[system].append(timed)
+        for system, results in runs.items():
             traced = worker(system, n, args.ops, traced=True)
-            if isinstance(timed, str) or isinstance(traced, str):
-                print(f"{system:<13} N={n:<4} FAILED: {timed if isinstance(timed, str) else traced}")
+            if system in failed or isinstance(traced, str):
+                print(f"{system:<13} N={n:<4} FAILED: {failed.get(system) or traced}")
                 continue
-            # timings from the plain run, the heap peak from the tracemalloc run
-            timed["peak_kb_per_node"] = traced["peak_kb_per_node"]
-            print(line(timed), flush=True)
+            # each timing the median of the runs, the heap peak from the tracemalloc run
+            figures = median_figures(results)
+            figures["peak_kb_per_node"] = traced["peak_kb_per_node"]
+            print(line(figures), flush=True)
 
+
+def median_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the runs (the other fields from the first run)."""
+    out = dict(results[0])
+    for key, value in out.items():
+        if isinstance(value, (int, float)) and key != "n":
+            out[key] = statistics.median(r[key] for r in results)
+    return out
 
 if __name__ == "__main__":
     main()

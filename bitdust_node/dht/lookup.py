@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
 import ipaddress
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,8 +22,12 @@ MAX_TRIPLES = 64
 
 def _is_ip(host: object) -> bool:
     """Only address literals: a peer must not make us resolve names or send to garbage."""
-    if not isinstance(host, str) or len(host) > 45:
-        return False
+    return isinstance(host, str) and len(host) <= 45 and _is_ip_text(host)
+
+
+# a network names the same few thousand addresses in reply after reply
+@functools.lru_cache(maxsize=4096)
+def _is_ip_text(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -154,11 +160,24 @@ class Lookup:
                 self._finish()
                 return
             self._result.without_value.append(contact)
+        bound = self._kth_distance()
+        improved = False
         for found in parse_contacts(response.payload) or []:
-            if self.learn is not None and found.node_id not in self._shortlist:
-                self.learn(Contact(found.node_id, found.host, found.port))
+            if found.node_id not in self._shortlist and found.node_id != self.own_id:
+                if self.learn is not None:
+                    self.learn(Contact(found.node_id, found.host, found.port))
+                improved = improved or bound is None or self._distance(found) < bound
             self._consider(found, hop + 1)
-        self._pump()
+        # a reply that named nobody nearer leaves the next calls to the replies still due: they may
+        # push the pending contacts out of the k closest, and so save their calls
+        if improved or self._in_flight == 0:
+            self._pump()
+
+    def _kth_distance(self) -> int | None:
+        """How far the k-th closest known contact is, or None while fewer than k are known."""
+        if len(self._shortlist) < self.k:
+            return None
+        return heapq.nsmallest(self.k, map(self._distance, self._shortlist.values()))[-1]
 
     def _failed(self, _failure: object, contact: Contact) -> None:
         self._in_flight -= 1

@@ -56,8 +56,18 @@ class _Call:
     timer: DelayedCall | None = None
 
 
+# RPC ids are drawn from the OS in batches: as unpredictable as one read each, a syscall per 64 calls
+_ID_HEX = 40
+_IDS_PER_READ = 64
+_random_hex = ""
+
+
 def new_rpc_id() -> str:
-    return os.urandom(20).hex()
+    global _random_hex
+    if not _random_hex:
+        _random_hex = os.urandom(_ID_HEX // 2 * _IDS_PER_READ).hex()
+    rpc_id, _random_hex = _random_hex[:_ID_HEX], _random_hex[_ID_HEX:]
+    return rpc_id
 
 
 class DhtProtocol(DatagramProtocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 
 import attrs
@@ -70,19 +71,19 @@ class RoutingTable:
     k: int = 4
     buckets: list[KBucket] = attrs.field(init=False)
     own_value: int = attrs.field(init=False)
+    # each bucket's low end, in order: the bucket of an id is found by bisection
+    _lows: list[int] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.buckets = [KBucket(0, 1 << ID_BITS, self.k)]
+        self._lows = [0]
         self.own_value = int(self.own_id, 16)
 
     def _bucket_index(self, node_id: str) -> int:
         return self._index_of(id_int(node_id))
 
     def _index_of(self, value: int) -> int:
-        for i, bucket in enumerate(self.buckets):
-            if bucket.covers(value):
-                return i
-        raise AssertionError("buckets cover the whole id space")
+        return bisect.bisect_right(self._lows, value) - 1
 
     def bucket_for(self, node_id: str) -> KBucket:
         return self.buckets[self._bucket_index(node_id)]
@@ -146,6 +147,7 @@ class RoutingTable:
         for contact in bucket.replacements:
             (lower if contact.value < middle else upper).replacements.append(contact)
         self.buckets[index : index + 1] = [lower, upper]
+        self._lows.insert(index + 1, middle)
 
     def remove(self, node_id: str) -> bool:
         """Forget a contact; a waiting replacement takes its place."""
