@@ -13,13 +13,9 @@ import functools
 import sys
 from typing import Any
 
-from twisted.application.service import ServiceMaker
-
 from bitdust_node.home import default_home
 
-SERVICE_MAKER = ServiceMaker(
-    "bitdust", "bitdust_node.tap", "A BitDust node: DHT, identity server, proxy, storage", "bitdust",
-)
+# this module imports no Twisted at the top: without_tls() must run before the first Twisted import
 NODE_OPTIONS = ("--config",)
 
 
@@ -44,6 +40,8 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
 def server_options() -> Any:
     from twisted.scripts.twistd import ServerOptions
 
+    from bitdust_node.plugin import SERVICE_MAKER
+
     class NodeServerOptions(ServerOptions):  # type: ignore[misc, valid-type]
         """twistd's options with one subcommand, ours, instead of every installed plugin."""
 
@@ -60,10 +58,12 @@ def server_options() -> Any:
 
 
 def without_tls() -> None:
-    """Keep pyOpenSSL out of this process: Twisted loads it eagerly (twisted.internet.tcp and
-    .endpoints try it at import) for TLS, which no BitDust port or client speaks; it costs 3 MB.
-    Must run before anything imports the reactor."""
+    """Keep pyOpenSSL and the standard `ssl` module out of this process: Twisted loads the first
+    eagerly (twisted.internet.tcp and .endpoints try it at import) and http.client, asyncio and
+    werkzeug the second, all for TLS, which no BitDust port or client speaks; they cost 3 MB and
+    1 MB. Each of them takes an ImportError as "no TLS here". Must run before anything imports the reactor."""
     sys.modules.setdefault("OpenSSL", None)  # type: ignore[arg-type]
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
@@ -12,9 +12,9 @@ from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.nodes_lookup import NodesLookupService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
-from bitdust_node.storage.customer import Customer, StorageSettings
-from bitdust_node.storage.family import REFRESH_INTERVAL
-from bitdust_node.storage.suppliers import Suppliers
+
+if TYPE_CHECKING:
+    from bitdust_node.storage.customer import Customer
 
 CUSTOMER_DIR = "customer"
 # how often the customer looks for suppliers while it has fewer than it wants
@@ -28,6 +28,10 @@ class CustomerService(Service):
     customer: Customer | None = None
 
     def start(self) -> defer.Deferred[None]:
+        # the room's code is imported when the service starts: a node that leaves it off never loads it
+        from bitdust_node.storage.customer import Customer, StorageSettings
+        from bitdust_node.storage.suppliers import Suppliers
+
         ctx = self.ctx
         gateway = self.need(GatewayService).gateway
         hookups = self.need(P2pHookupsService).hookups
@@ -47,6 +51,8 @@ class CustomerService(Service):
         return defer.succeed(None)
 
     def _hire(self) -> None:
+        from bitdust_node.storage.family import REFRESH_INTERVAL
+
         customer = self.customer
         if customer is None or self._busy is not None:
             return

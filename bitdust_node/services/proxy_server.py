@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
 from bitdust_node.dht.membership import LayerMembership
-from bitdust_node.proxy.router import SERVICE_NAME, ProxyRouter, RouterLimits
 from bitdust_node.services.base import Service
 from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.services.tcp_connections import TcpConnectionsService
 from bitdust_node.sizes import size_to_bytes
+
+if TYPE_CHECKING:
+    from bitdust_node.proxy.router import ProxyRouter, RouterLimits
 
 ROUTERS_LAYER = 2
 LIMIT_SETTINGS = ("routes-limit", "route-rate-limit", "total-rate-limit")
@@ -26,6 +28,9 @@ class ProxyServerService(Service):
     router: ProxyRouter | None = None
 
     def start(self) -> defer.Deferred[None]:
+        # the room's code is imported when the service starts: a node that leaves it off never loads it
+        from bitdust_node.proxy.router import SERVICE_NAME, ProxyRouter
+
         ctx = self.ctx
         self._entry = ctx.registry.register("proxy_router", "AT_STARTUP")
         gateway = self.need(GatewayService).gateway
@@ -54,6 +59,8 @@ class ProxyServerService(Service):
                 f" bytes ({router.counters['relayed_in']} in, {router.counters['relayed_out']} out), refused {refused}")
 
     def _limits(self) -> RouterLimits:
+        from bitdust_node.proxy.router import RouterLimits
+
         return RouterLimits(
             routes=int(self.setting("routes-limit")),
             route_rate=float(size_to_bytes(str(self.setting("route-rate-limit")))),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from twisted.internet import defer
 
-from bitdust_node.proxy.client import ProxyClient
 from bitdust_node.services.base import Service
 from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.identity_propagate import IdentityPropagateService
 from bitdust_node.services.nodes_lookup import NodesLookupService
 from bitdust_node.services.tcp_connections import TcpConnectionsService
+
+if TYPE_CHECKING:
+    from bitdust_node.proxy.client import ProxyClient
 
 
 def parse_routers(raw: str) -> list[str]:
@@ -24,6 +28,9 @@ class ProxyTransportService(Service):
     client: ProxyClient | None = None
 
     def start(self) -> defer.Deferred[None]:
+        # the room's code is imported when the service starts: a node that leaves it off never loads it
+        from bitdust_node.proxy.client import ProxyClient
+
         ctx = self.ctx
         gateway = self.need(GatewayService).gateway
         tcp = self.need(TcpConnectionsService).tcp

@@ -3,7 +3,7 @@ says so in DHT layer 3, where customers look for suppliers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
@@ -14,10 +14,9 @@ from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.sizes import size_to_bytes
-from bitdust_node.storage.customers import Customers
-from bitdust_node.storage.family import REFRESH_INTERVAL, renew_family
-from bitdust_node.storage.store import PieceStore
-from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
+
+if TYPE_CHECKING:
+    from bitdust_node.storage.supplier import Supplier
 
 SUPPLIERS_LAYER = 3
 CUSTOMERS_DIR = "customers"
@@ -31,6 +30,12 @@ class SupplierService(Service):
     supplier: Supplier | None = None
 
     def start(self) -> defer.Deferred[None]:
+        # the room's code is imported when the service starts: a node that leaves it off never loads it
+        from bitdust_node.storage.customers import Customers
+        from bitdust_node.storage.family import REFRESH_INTERVAL
+        from bitdust_node.storage.store import PieceStore
+        from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
+
         ctx = self.ctx
         gateway = self.need(GatewayService).gateway
         hookups = self.need(P2pHookupsService).hookups
@@ -54,6 +59,8 @@ class SupplierService(Service):
         return defer.ensureDeferred(self._renew())
 
     async def _renew(self) -> None:
+        from bitdust_node.storage.family import renew_family
+
         supplier, dht, me = self.supplier, self._dht, self.ctx.identity.current
         if supplier is None or dht is None or me is None:
             return

@@ -1,2 +1,2 @@
-# twistd's dropin: the same ServiceMaker bitdust-node runs (bitdust_node.launcher imports nothing heavy)
-from bitdust_node.launcher import SERVICE_MAKER as bitdust  # noqa: F401
+# twistd's dropin: the same ServiceMaker bitdust-node runs (bitdust_node.plugin imports nothing heavy)
+from bitdust_node.plugin import SERVICE_MAKER as bitdust  # noqa: F401

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
 from bitdust_node.errors import InvalidInput
 from bitdust_node.services.customer import CustomerService
-from bitdust_node.storage.catalog import CatalogError, normalize
-from bitdust_node.storage.customer import Customer
+
+if TYPE_CHECKING:
+    from bitdust_node.storage.customer import Customer
 
 CUSTOMER = "service_customer"
 
@@ -31,6 +32,9 @@ def remote_path(api: ApiContext, req: ApiRequest) -> str:
         if key_id.removeprefix("master$") != me.global_id:
             raise InvalidInput(f"{key_id} is not my key: only my own files are stored here")
         raw = path
+    # only a running customer gets here: the storage room is loaded by then
+    from bitdust_node.storage.catalog import CatalogError, normalize
+
     try:
         return normalize(raw)
     except CatalogError as err:
