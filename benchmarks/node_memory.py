@@ -1,11 +1,12 @@
 """A node's resident memory: at rest, then holding 10,000 hosted identities and 1,000 DHT values,
-next to Twisted's reactor alone in the same run, and what each import costs.
+next to Twisted's reactor alone and the node's libraries alone in the same run, and what each import costs.
 
     .venv/bin/python benchmarks/node_memory.py [--identities 10000] [--values 1000] [--rest 70]
 
 The node is `bitdust-node` (what the unit and `bitdust daemon` run) on 127.0.0.53 with the
-local-network profile (DHT genesis, identity server) and an identity, every default service on.
-"At rest" is read after `--rest` seconds without traffic (the node gives free heap back each
+local-network profile (DHT genesis, identity server) and an identity, every default service on; a
+second one on 127.0.0.54 runs the guide's seed-node role (conf/settings/seed-node.json turns proxy
+transport, supplier and customer off) and is measured at rest beside it. "At rest" is read after `--rest` seconds without traffic (the node gives free heap back each
 minute). The identities are POSTed to its identity server as clients do, the values set through
 its REST API. Ends with one machine-readable line.
 """
@@ -32,6 +33,7 @@ from idserver_bench import ingest_to, signed_for  # noqa: E402
 from bitdust_node.crypto import keys  # noqa: E402
 
 ADDRESS = "127.0.0.53"
+SEED_ADDRESS = "127.0.0.54"
 REST = f"http://{ADDRESS}:8180"
 BIN = Path(sys.executable).parent
 # in import order, each measured on top of the ones before it in a fresh interpreter
@@ -58,6 +60,7 @@ def import_costs() -> list[tuple[str, float]]:
     script = (
         "import sys, json\n"
         "sys.modules.setdefault('OpenSSL', None)\n"  # as bitdust-node runs
+        "sys.modules.setdefault('ssl', None)\n"
         "def rss():\n"
         "    return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])\n"
         "out = [('python', rss())]\n"
@@ -96,6 +99,44 @@ def api(home: Path, method: str, path: str, body: dict[str, object] | None = Non
         return json.loads(reply.read())
 
 
+SEED_ROLE = (("services/proxy-transport/enabled", "false"), ("services/supplier/enabled", "false"),
+             ("services/customer/enabled", "false"))  # as conf/settings/seed-node.json
+DEPENDENCIES = "twisted.web.server klein treq lxml.etree cryptography.hazmat.primitives.asymmetric.rsa"
+
+
+def dependencies_alone(seconds: float) -> float:
+    """The node's libraries imported as bitdust-node imports them (no TLS), in a running reactor."""
+    script = (
+        "from bitdust_node.launcher import without_tls\n"
+        "without_tls()\n"
+        "import importlib\n"
+        f"for name in {DEPENDENCIES.split()!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from twisted.internet import reactor\n"
+        "reactor.run()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        time.sleep(seconds)
+        return rss_kib(child.pid) / 1024
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def start_node(home: Path, address: str, name: str, role: tuple[tuple[str, str], ...] = ()) -> int:
+    """A daemonized node on `address` hosting its own identity, as `make run` sets one up; its pid."""
+    bitdust(home, "init", "--profile", "local-network")
+    for key, value in (("services/network/bind-address", address), ("interface/api/rest-http-host", address),
+                       ("services/identity-server/host", address),
+                       ("services/identity-propagate/known-servers", f"{address}:8084"),
+                       ("services/identity-propagate/min-servers", "1"), *role):
+        bitdust(home, "set", key, value)
+    bitdust(home, "daemon")
+    bitdust(home, "identity", "create", name)
+    return int((home / "twistd.pid").read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--identities", type=int, default=10_000)
@@ -106,21 +147,19 @@ def main() -> None:
         print(f"import {label:16s} +{mib:5.1f} MiB")
     alone = reactor_alone(3.0)
     print(f"Twisted's reactor alone: {alone:.1f} MiB")
+    libraries = dependencies_alone(3.0)
+    print(f"the node's libraries alone, in a running reactor: {libraries:.1f} MiB")
     work = Path(tempfile.mkdtemp(prefix="node_memory."))
-    home = work / "home"
+    home, seed_home = work / "home", work / "seed"
     try:
-        bitdust(home, "init", "--profile", "local-network")
-        for key, value in (("services/network/bind-address", ADDRESS), ("interface/api/rest-http-host", ADDRESS),
-                           ("services/identity-server/host", ADDRESS),
-                           ("services/identity-propagate/known-servers", f"{ADDRESS}:8084"),
-                           ("services/identity-propagate/min-servers", "1")):
-            bitdust(home, "set", key, value)
-        bitdust(home, "daemon")
-        bitdust(home, "identity", "create", "memorynode")
-        pid = int((home / "twistd.pid").read_text())
+        pid = start_node(home, ADDRESS, "memorynode")
+        seed_pid = start_node(seed_home, SEED_ADDRESS, "memoryseed", SEED_ROLE)
         time.sleep(args.rest)
         at_rest = rss_kib(pid) / 1024
-        print(f"node at rest: {at_rest:.1f} MiB")
+        seed_at_rest = rss_kib(seed_pid) / 1024
+        print(f"node at rest, every default service on: {at_rest:.1f} MiB")
+        print(f"node at rest, the seed-node role (no proxy transport, supplier, customer): {seed_at_rest:.1f} MiB")
+        bitdust(seed_home, "stop")
         key = keys.generate_key(1024)
         bodies = [signed_for(ADDRESS, f"user{i:05d}", key) for i in range(args.identities)]
         _seconds, accepted = asyncio.run(ingest_to(ADDRESS, 8084, bodies, concurrency=16))
@@ -132,12 +171,13 @@ def main() -> None:
         time.sleep(args.rest)
         loaded = rss_kib(pid) / 1024
         print(f"node with {accepted} hosted identities and {args.values} DHT values: {loaded:.1f} MiB")
-        print(f"node_memory rest_mib={at_rest:.1f} loaded_mib={loaded:.1f} reactor_alone_mib={alone:.1f} "
+        print(f"node_memory rest_mib={at_rest:.1f} seed_rest_mib={seed_at_rest:.1f} loaded_mib={loaded:.1f} "
+              f"libraries_alone_mib={libraries:.1f} reactor_alone_mib={alone:.1f} "
               f"identities={accepted} dht_values={args.values}")
     finally:
-        subprocess.run([str(BIN / "bitdust"), "--config", str(home), "stop"], capture_output=True, check=False)
+        for each in (home, seed_home):
+            subprocess.run([str(BIN / "bitdust"), "--config", str(each), "stop"], capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()
