@@ -121,8 +121,9 @@ class Mover:
             await self.replace(position, "refused a piece: " + answer.payload.decode("utf-8", "replace")[:200])
         raise TransferError(f"no supplier at position {position} took piece {packet_id}")
 
-    async def get_share(self, position: int, packet_id: str) -> bytes | None:
-        """The share at one supplier, checked to be the packet I stored (my signature); None if it has none."""
+    async def get_share(self, position: int, packet_id: str) -> tuple[bytes, str] | None:
+        """The share at one supplier and its hash, checked to be the packet I stored (my signature); None if
+        it has none."""
         slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
         if slot is None or slot.state != "CONNECTED":
             return None
@@ -135,18 +136,16 @@ class Mover:
                 if answer.payload == b"stored packet is not valid":
                     self.counters["bad_shares"] += 1  # its disk changed the piece, and it says so
                 return None
-            stored = wire.parse(answer.payload)
+            # parsing, checking and hashing a megabyte release the GIL: a worker thread does them
+            opened = await threads.deferToThread(_open_piece, answer.payload, packet_id, me.key.public_key())
         except (BitDustError, wire.PacketFormatError) as err:
             log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=slot.idurl, why=str(err))
             return None
-        if stored.packet_id != packet_id or not packet_signature_valid(stored, me.key.public_key()):
+        if opened is _NOT_MINE:
             self.counters["bad_shares"] += 1
             log.warn("supplier {idurl} gave a piece I did not store as {pid}", idurl=slot.idurl, pid=packet_id)
             return None
-        try:
-            return pybase64.b64decode(stored.payload, validate=True)
-        except ValueError:
-            return None
+        return opened if isinstance(opened, tuple) else None
 
     # -- upload
 
@@ -169,14 +168,15 @@ class Mover:
     ) -> BlockInfo:
         ids = [piece_id(self.key_id, entry.path_id, version.version, number, i) for i in range(n)]
 
-        def prepare() -> tuple[sealed_block.SealedBlock, list[bytes], list[wire.Packet]]:
+        def prepare() -> tuple[sealed_block.SealedBlock, list[bytes], list[wire.Packet], list[str]]:
             sealed, shares = _seal_and_code(chunk, me.key.public_key(), associated(entry.path_id, version.version,
                                                                                      number), n)
-            return sealed, shares, [self.piece_packet(i, ids[i], share) for i, share in enumerate(shares)]
+            packets = [self.piece_packet(i, ids[i], share) for i, share in enumerate(shares)]
+            return sealed, shares, packets, [erasure.share_hash(s) for s in shares]
 
-        # sealing, coding and signing release the GIL: a worker thread does them while the reactor moves
-        # the blocks already made
-        sealed, shares, packets = await threads.deferToThread(prepare)
+        # sealing, coding, signing and hashing release the GIL: a worker thread does them while the reactor
+        # moves the blocks already made
+        sealed, shares, packets, hashes = await threads.deferToThread(prepare)
         stores = [defer.ensureDeferred(self.put_share(i, ids[i], share, packets[i])) for i, share in enumerate(shares)]
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
         for ok, failure in outcomes:
@@ -185,7 +185,7 @@ class Mover:
         transfer.done += len(chunk)
         self.counters["bytes_uploaded"] += len(chunk)
         return BlockInfo(len(chunk), len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
-                         base64.b64encode(sealed.nonce).decode(), [erasure.share_hash(s) for s in shares])
+                         base64.b64encode(sealed.nonce).decode(), hashes)
 
     # -- download
 
@@ -205,8 +205,8 @@ class Mover:
                 for i in asking
             ])
             for i, share in zip(asking, got, strict=True):
-                if share is not None and erasure.share_hash(share) == info.shares[i]:
-                    shares[i] = share
+                if share is not None and share[1] == info.shares[i]:
+                    shares[i] = share[0]
                 elif share is not None:
                     self.counters["bad_shares"] += 1
                     log.warn("share {i} of block {n} of {path} is not what was stored: set aside", i=i, n=number,
@@ -218,12 +218,18 @@ class Mover:
         me = self.me.require()
         info = version.blocks[number]
         shares = await self.good_shares(entry, version, number)
-        try:
-            ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
-        except erasure.NotEnoughShares as err:
-            raise TransferError(f"block {number} of {entry.path} cannot be rebuilt: {err}") from None
-        sealed = sealed_block.SealedBlock(base64.b64decode(info.wrapped_key), base64.b64decode(info.nonce), ciphertext)
-        return sealed_block.open_sealed(sealed, me.key, associated(entry.path_id, version.version, number))
+
+        def rebuild() -> bytes:
+            try:
+                ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
+            except erasure.NotEnoughShares as err:
+                raise TransferError(f"block {number} of {entry.path} cannot be rebuilt: {err}") from None
+            sealed = sealed_block.SealedBlock(base64.b64decode(info.wrapped_key), base64.b64decode(info.nonce),
+                                              ciphertext)
+            return sealed_block.open_sealed(sealed, me.key, associated(entry.path_id, version.version, number))
+
+        # decoding and opening release the GIL, as sealing did
+        return await threads.deferToThread(rebuild)
 
     async def download(self, entry: Entry, version: Version, destination: Path, transfer: Transfer) -> None:
         temp = destination.with_name(destination.name + ".incoming")
@@ -268,6 +274,23 @@ class Mover:
                                  share)
         if position < len(version.suppliers):
             version.suppliers[position] = self.suppliers.slots[position].idurl
+
+
+# a piece whose packet is not the one I stored under that id (another id, or not my signature)
+_NOT_MINE = "not mine"
+
+
+def _open_piece(payload: bytes, packet_id: str, my_key: Any) -> tuple[bytes, str] | str | None:
+    """A Retrieve answer's nested packet: (share, its hash) if it is my packet stored as `packet_id`,
+    _NOT_MINE if it is not, None if its payload is not a share. Runs in a worker thread."""
+    stored = wire.parse(payload)
+    if stored.packet_id != packet_id or not packet_signature_valid(stored, my_key):
+        return _NOT_MINE
+    try:
+        share = pybase64.b64decode(stored.payload, validate=True)
+    except ValueError:
+        return None
+    return share, erasure.share_hash(share)
 
 
 def _seal_and_code(chunk: bytes, owner: Any, place: bytes, n: int) -> tuple[sealed_block.SealedBlock, list[bytes]]:
