@@ -6,9 +6,9 @@ next to Twisted's reactor alone and the node's libraries alone in the same run, 
 The node is `bitdust-node` (what the unit and `bitdust daemon` run) on 127.0.0.53 with the
 local-network profile (DHT genesis, identity server) and an identity, every default service on; a
 second one on 127.0.0.54 runs the guide's seed-node role (conf/settings/seed-node.json turns proxy
-transport, supplier and customer off) and is measured at rest beside it. "At rest" is read after `--rest` seconds without traffic (the node gives free heap back each
-minute). The identities are POSTed to its identity server as clients do, the values set through
-its REST API. Ends with one machine-readable line.
+transport, supplier and customer off) and is measured at rest beside it. "At rest" is read after
+`--rest` seconds without traffic (the node gives free heap back each minute). The identities are
+POSTed to its identity server as clients do, the values set through its REST API. Ends with one machine-readable line.
 """
 
 from __future__ import annotations
