@@ -76,14 +76,19 @@ def import_costs() -> list[tuple[str, float]]:
     return [(label, (kib - steps[i - 1][1]) / 1024 if i else kib / 1024) for i, (label, kib) in enumerate(steps)]
 
 
-def reactor_alone(seconds: float) -> float:
-    child = subprocess.Popen([sys.executable, "-c", "from twisted.internet import reactor; reactor.run()"])
+def child_rss(script: str, seconds: float) -> float:
+    """Resident MiB of a Python child running `script` after `seconds`."""
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     try:
         time.sleep(seconds)
         return rss_kib(child.pid) / 1024
     finally:
         child.terminate()
         child.wait(timeout=10)
+
+
+def reactor_alone(seconds: float) -> float:
+    return child_rss("from twisted.internet import reactor; reactor.run()", seconds)
 
 
 def bitdust(home: Path, *args: str) -> str:
@@ -115,13 +120,7 @@ def dependencies_alone(seconds: float) -> float:
         "from twisted.internet import reactor\n"
         "reactor.run()\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    try:
-        time.sleep(seconds)
-        return rss_kib(child.pid) / 1024
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
+    return child_rss(script, seconds)
 
 
 def start_node(home: Path, address: str, name: str, role: tuple[tuple[str, str], ...] = ()) -> int:
