@@ -1,0 +1,68 @@
+"""The findNode answer's fast reading agrees with the bencode decoder on every input."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from bitdust_node.dht import message
+from bitdust_node.dht.message import Response
+from bitdust_node.wire import bencode
+
+hex_ids = st.text("0123456789abcdef", min_size=40, max_size=40)
+odd_ids = st.one_of(hex_ids, st.text(min_size=0, max_size=45))
+hosts = st.one_of(st.just("127.0.0.1"), st.text(max_size=120), st.sampled_from(["", "::1", "é", "e", "i1e"]))
+ports = st.one_of(st.integers(1, 65535), st.integers(-5, 10), st.integers(65536, 10**7))
+contacts = st.one_of(
+    st.tuples(odd_ids, hosts, ports).map(list),
+    st.tuples(odd_ids, hosts, ports, st.integers(0, 300)).map(list),
+    st.lists(st.one_of(st.integers(0, 9), st.text(max_size=3)), max_size=5),
+    st.text(max_size=5),
+)
+answers = st.builds(
+    Response, hex_ids, odd_ids, st.lists(contacts, max_size=8), st.integers(0, 300),
+)
+
+
+def general(body: bytes) -> object:
+    """What the bencode decoder makes of `body`: a message, or the class of its error."""
+    try:
+        return message.from_dict(bencode.decode(body))
+    except (bencode.BencodeError, message.MessageError) as err:
+        return type(err)
+
+
+class FastAnswerTests(SynchronousTestCase):
+    def test_a_typical_answer_is_read_the_fast_way(self) -> None:
+        answer = Response("a" * 40, "b" * 40, [["c" * 40, "127.0.0.1", 14441, 0], ["d" * 40, "10.0.0.7", 80]], 2)
+        body = message.encode(answer)
+        self.assertEqual(message._contacts_response(body), answer)
+        self.assertEqual(message.decode(body), answer)
+
+    @settings(max_examples=400, deadline=None)
+    @given(answers)
+    def test_agrees_with_the_decoder_on_answers(self, answer: Response) -> None:
+        body = message.encode(answer)
+        fast = message._contacts_response(body)
+        if fast is not None:
+            self.assertEqual(fast, general(body))
+
+    @settings(max_examples=400, deadline=None)
+    @given(answers, st.data())
+    def test_agrees_with_the_decoder_on_damaged_answers(self, answer: Response, data: st.DataObject) -> None:
+        body = bytearray(message.encode(answer))
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = data.draw(st.integers(0, len(body) - 1))
+            action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+            if action == "flip":
+                body[at] = data.draw(st.integers(0, 255))
+            elif action == "cut":
+                del body[at:]
+                if not body:
+                    return
+            else:
+                body[at:at] = data.draw(st.binary(min_size=1, max_size=3))
+        fast = message._contacts_response(bytes(body))
+        if fast is not None:
+            self.assertEqual(fast, general(bytes(body)))
