@@ -1,4 +1,4 @@
-"""The findNode answer's fast reading agrees with the bencode decoder on every input."""
+"""The fast reading and writing of lookup requests and answers agree with the bencode codec on every input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.dht import message
-from bitdust_node.dht.message import Response
+from bitdust_node.dht.message import Request, Response
 from bitdust_node.wire import bencode
 
 hex_ids = st.text("0123456789abcdef", min_size=40, max_size=40)
@@ -21,7 +21,12 @@ contacts = st.one_of(
     st.text(max_size=5),
 )
 answers = st.builds(
-    Response, hex_ids, odd_ids, st.lists(contacts, max_size=8), st.integers(0, 300),
+    Response, hex_ids, odd_ids, st.lists(contacts, max_size=8), st.integers(-3, 300),
+)
+requests = st.builds(
+    Request, hex_ids, odd_ids, st.sampled_from(["findNode", "findValue", "store", "ping", "findnode"]),
+    st.one_of(st.tuples(hex_ids).map(list), st.lists(st.one_of(odd_ids, st.integers()), max_size=3)),
+    st.integers(0, 300), st.booleans(),
 )
 
 
@@ -66,3 +71,24 @@ class FastAnswerTests(SynchronousTestCase):
         fast = message._contacts_response(bytes(body))
         if fast is not None:
             self.assertEqual(fast, general(bytes(body)))
+
+    @settings(max_examples=300, deadline=None)
+    @given(answers)
+    def test_answers_are_written_as_the_encoder_writes_them(self, answer: Response) -> None:
+        self.assertEqual(message.encode(answer), bencode.encode(answer.to_dict()))
+
+    @settings(max_examples=300, deadline=None)
+    @given(requests)
+    def test_requests_agree_with_the_decoder(self, request: Request) -> None:
+        body = message.encode(request)
+        expected = general(body)
+        fast = message._lookup_request(body)
+        if fast is not None:
+            self.assertEqual(fast, expected)
+        if not isinstance(expected, type):  # a valid request: decode() gives it, fast or not
+            self.assertEqual(message.decode(body), expected)
+
+    def test_a_lookup_request_is_read_the_fast_way(self) -> None:
+        for question in (False, True):
+            request = Request("a" * 40, "b" * 40, "findValue", ["c" * 40], 3, question)
+            self.assertEqual(message._lookup_request(message.encode(request)), request)
