@@ -107,8 +107,7 @@ class CappedRequest(server.Request):
         # HTTP/1.0 and closing connections take the general path, which words their headers
         if self.method != b"GET" or self.clientproto != b"HTTP/1.1" or not channel.persistent:
             return None
-        target = getattr(channel.site, "resource", None)
-        return target.prepared_get(self.path) if isinstance(target, IdServerResource) else None
+        return prepared_get(channel.site, self.path)
 
     def _refuse(self) -> None:
         self._refused = True
@@ -225,6 +224,12 @@ def index_page(host: str, names: list[str], others: tuple[str, ...], client: str
     )
 
 
+def prepared_get(site: Any, path: bytes) -> bytes | None:
+    """The prepared keep-alive reply of `site` (an identity server's) to GET `path`, else None."""
+    target = getattr(site, "resource", None)
+    return target.prepared_get(path) if isinstance(target, IdServerResource) else None
+
+
 class IdentityChannel(http.HTTPChannel):
     """twisted.web's channel, with the request an identity server lives on answered straight from the bytes.
 
@@ -273,8 +278,7 @@ class IdentityChannel(http.HTTPChannel):
                 return None
             if name == b"connection" and header.group(2).strip().lower() != b"keep-alive":
                 return None
-        target = getattr(self.site, "resource", None)
-        return target.prepared_get(match.group(1)) if isinstance(target, IdServerResource) else None
+        return prepared_get(self.site, match.group(1))
 
 
 class IdServerSite(server.Site):
