@@ -97,10 +97,12 @@ def decode(body: bytes) -> Message:
     return _contacts_response(body) or _lookup_request(body) or from_dict(bencode.decode(body))
 
 
+# pieces of the fast patterns below: an id as is_id takes it, a layer as the encoder writes it
+_ID = rb"(" + _HEX_ID.pattern.encode() + rb")"
+_LAYER = rb"(0|[1-9][0-9]{0,2})"
 # A findNode or findValue request, the other half of the traffic, read in one match.
 _LOOKUP_REQUEST = re.compile(
-    rb"di0ei([03])ei1e40:([0-9a-f]{40})i2e40:([0-9a-f]{40})i3e(?:8:(findNode)|9:(findValue))"
-    rb"i4el40:([0-9a-f]{40})ei5ei(0|[1-9][0-9]{0,2})ee"
+    rb"di0ei([03])ei1e40:%bi2e40:%bi3e(?:8:(findNode)|9:(findValue))i4el40:%bei5ei%bee" % (_ID, _ID, _ID, _LAYER)
 )
 
 
@@ -136,10 +138,10 @@ def _encode_contacts_response(response: Response) -> bytes | None:
 
 # A findNode answer, half of all DHT traffic, read by three patterns instead of item by item: the same
 # Response the bencode decoder gives, or None and the decoder reads it (any other shape or spelling).
-_ANSWER_HEAD = re.compile(rb"di0ei1ei1e40:([0-9a-f]{40})i2e40:([0-9a-f]{40})i3el")
-_CONTACT_HEAD = re.compile(rb"l40:([0-9a-f]{40})([1-9][0-9]?):")
-_CONTACT_TAIL = re.compile(rb"i([1-9][0-9]{0,4})e(?:i(0|[1-9][0-9]{0,2})e)?e")
-_ANSWER_TAIL = re.compile(rb"ei5ei(0|[1-9][0-9]{0,2})ee")
+_ANSWER_HEAD = re.compile(rb"di0ei1ei1e40:%bi2e40:%bi3el" % (_ID, _ID))
+_CONTACT_HEAD = re.compile(rb"l40:%b([1-9][0-9]?):" % _ID)
+_CONTACT_TAIL = re.compile(rb"i([1-9][0-9]{0,4})e(?:i%be)?e" % _LAYER)
+_ANSWER_TAIL = re.compile(rb"ei5ei%bee" % _LAYER)
 
 
 def _contacts_response(body: bytes) -> Response | None:
