@@ -76,10 +76,12 @@ class ConnectionOwner(Protocol):
 @attrs.define(eq=False)
 class OutgoingFile:
     file_id: int
-    # all of the file's `d` frames, written to the socket in one piece
-    stream: bytes
+    # the file's bytes, framed a step at a time as the socket takes them
+    data: bytes
     size: int
     done: defer.Deferred[None]
+    # bytes of `data` already framed and written
+    written: int = 0
 
 
 @implementer(interfaces.IPushProducer)
@@ -252,7 +254,7 @@ class TcpConnection(protocol.Protocol):
         if len(data) > self.limits.max_file_bytes:
             return defer.fail(SendQueueFull(f"a file of {len(data)} bytes is over the cap"))
         file_id = self.owner.next_file_id()
-        item = OutgoingFile(file_id, tcp_frames.encode_file(file_id, data), len(data), defer.Deferred())
+        item = OutgoingFile(file_id, data, len(data), defer.Deferred())
         self._queue.append(item)
         self._queued_bytes += len(data)
         self._pump()
@@ -272,19 +274,26 @@ class TcpConnection(protocol.Protocol):
         return self._queued_bytes
 
     def _pump(self) -> None:
-        """Write the oldest files, each whole, until the socket pushes back or too many await `o`."""
+        """Write the oldest files in order, a step of frames at a time, until the socket pushes back or too many
+        await `o`. A step is at most a socket buffer: framing copies each byte once, into a buffer the transport
+        sends as it is (a whole file at once would be copied again when it queues behind another)."""
         if self._writing or self.state is not State.CONNECTED:
             return
         self._writing = True
+        step = max(tcp_frames.MAX_CHUNK, self.limits.socket_buffer - self.limits.socket_buffer % tcp_frames.MAX_CHUNK)
         try:
             while self._queue and not self._paused and self.state is State.CONNECTED:
-                if len(self._awaiting_ok) >= self.limits.max_unacked_files:
+                item = self._queue[0]
+                if item.written == 0 and len(self._awaiting_ok) >= self.limits.max_unacked_files:
                     return
-                item = self._queue.popleft()
-                self._queued_bytes -= item.size
-                self._awaiting_ok[item.file_id] = item
-                self._write(item.stream)
-                item.stream = b""  # the transport holds it now
+                end = min(item.size, item.written + step)
+                self._write(tcp_frames.encode_file(item.file_id, item.data, item.written, end))
+                item.written = end
+                if end == item.size:
+                    self._queue.popleft()
+                    self._queued_bytes -= item.size
+                    self._awaiting_ok[item.file_id] = item
+                    item.data = b""  # the transport holds all of it now
         finally:
             self._writing = False
 

@@ -52,16 +52,18 @@ def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
     return b"".join((_LENGTH.pack(len(payload) + 2), VERSION, command, payload))
 
 
-def _data_frames(file_id: int, data: bytes) -> list[list[bytes | memoryview]]:
-    """Each `d` frame of `data` as [length, version + command + header, view of the chunk]: joined, never sliced."""
+def _data_frames(file_id: int, data: bytes, start: int = 0, end: int | None = None) -> list[list[bytes | memoryview]]:
+    """The `d` frames of `data[start:end]` (start a multiple of MAX_CHUNK) as [length, version + command + header,
+    view of the chunk]: joined, never sliced."""
+    end = len(data) if end is None else end
     view = memoryview(data)
     head = VERSION + DATA + _DATA_HEADER.pack(file_id, len(data))
     full = _LENGTH.pack(len(head) + MAX_CHUNK)
     frames: list[list[bytes | memoryview]] = []
-    for at in range(0, len(data), MAX_CHUNK):
-        chunk = view[at : at + MAX_CHUNK]
+    for at in range(start, end, MAX_CHUNK):
+        chunk = view[at : min(at + MAX_CHUNK, end)]
         frames.append([full if len(chunk) == MAX_CHUNK else _LENGTH.pack(len(head) + len(chunk)), head, chunk])
-    if not frames:
+    if not data:
         frames.append([_LENGTH.pack(len(head)), head])
     return frames
 
@@ -71,9 +73,15 @@ def encode_data(file_id: int, data: bytes) -> list[bytes]:
     return [b"".join(frame) for frame in _data_frames(file_id, data)]
 
 
-def encode_file(file_id: int, data: bytes) -> bytes:
-    """All `d` frames of file `file_id` as one write: the file's bytes are copied once."""
-    return b"".join([piece for frame in _data_frames(file_id, data) for piece in frame])
+def encode_file(file_id: int, data: bytes, start: int = 0, end: int | None = None) -> bytes:
+    """The `d` frames of file `file_id` that carry `data[start:end]` (all of it by default), as one write.
+
+    A large file is sent a step at a time: each step's bytes are copied once, into a buffer the size of a step.
+    `start` must be a multiple of MAX_CHUNK and `end` one too unless it is the end of the data.
+    """
+    if start % MAX_CHUNK or (end is not None and end != len(data) and end % MAX_CHUNK):
+        raise ValueError("a file is cut into steps at chunk boundaries")
+    return b"".join([piece for frame in _data_frames(file_id, data, start, end) for piece in frame])
 
 
 def encode_ok(file_id: int) -> bytes:

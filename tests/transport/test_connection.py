@@ -87,6 +87,35 @@ class SendingTests(SynchronousTestCase):
         connection.dataReceived(tcp_frames.encode_ok(chunks[0].file_id))
         self.successResultOf(done)
 
+    def test_a_large_file_goes_out_a_step_at_a_time_and_the_next_one_after_it(self) -> None:
+        h = Harness(TcpLimits(socket_buffer=2 * tcp_frames.MAX_CHUNK))
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        transport.clear()
+        writes: list[bytes] = []
+        original = transport.write
+
+        def pushing_back(data: bytes) -> None:  # a socket whose buffer is full after every write
+            writes.append(data)
+            original(data)
+            connection.pauseProducing()
+
+        transport.write = pushing_back  # type: ignore[method-assign]
+        first, second = b"a" * 100_000, b"b" * 10
+        sends = [connection.send_file(first), connection.send_file(second)]
+        for _ in range(10):
+            connection.resumeProducing()
+        chunk_counts = [len(tcp_frames.FrameDecoder().feed(w)) for w in writes]
+        self.assertEqual(chunk_counts, [2, 2, 2, 1, 1])  # 32 KiB steps of the first file, then the second
+        decoded = [tcp_frames.decode_data(f.payload) for f in frames(transport)]
+        self.assertEqual(b"".join(c.chunk for c in decoded if c.file_id == decoded[0].file_id), first)
+        self.assertEqual(decoded[-1].chunk, second)
+        self.assertEqual({c.total_size for c in decoded[:-1]}, {100_000})
+        for file_id in (decoded[0].file_id, decoded[-1].file_id):
+            connection.dataReceived(tcp_frames.encode_ok(file_id))
+        for done in sends:
+            self.successResultOf(done)
+
     def test_the_send_queue_is_bounded(self) -> None:
         h = Harness(TcpLimits(max_queue_bytes=50_000))
         connection, _transport = h.incoming()

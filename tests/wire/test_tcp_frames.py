@@ -72,6 +72,14 @@ class DecoderTests(unittest.TestCase):
             data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
             self.assertEqual(tf.encode_file(9, data), b"".join(tf.encode_data(9, data)))
 
+    def test_a_file_encoded_in_steps_is_the_file_encoded_whole(self) -> None:
+        data = bytes(range(256)) * 300
+        step = 2 * tf.MAX_CHUNK
+        steps = [tf.encode_file(5, data, at, min(at + step, len(data))) for at in range(0, len(data), step)]
+        self.assertEqual(b"".join(steps), tf.encode_file(5, data))
+        self.assertEqual(tf.encode_file(5, b"", 0, 0), tf.encode_file(5, b""))
+        self.assertRaises(ValueError, tf.encode_file, 5, data, 100, 200)
+
     def test_only_the_unfinished_frame_is_held(self) -> None:
         stream = tf.encode_file(4, b"y" * 100_000)
         decoder = tf.FrameDecoder()
