@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 
+import zfec
 from zfec import easyfec
 
 MAX_SHARES = 64
@@ -24,17 +25,24 @@ def needed(n: int) -> int:
     return max(1, math.ceil(n / 2))
 
 
-def share_hash(share: bytes) -> str:
+def share_hash(share: bytes | memoryview) -> str:
     return hashlib.sha256(share).hexdigest()
 
 
-def encode(data: bytes, n: int) -> list[bytes]:
-    """n shares of `data`, each len(data)/k bytes (rounded up)."""
+def encode(data: bytes, n: int) -> list[bytes | memoryview]:
+    """n shares of `data`, each len(data)/k bytes (rounded up), the last of the k data shares padded with zeros:
+    the shares zfec's easyfec makes. The first k are views into `data` (only a padded last one is copied), so a
+    block is not copied to be coded."""
     if not 1 <= n <= MAX_SHARES:
         raise ValueError(f"{n} shares: 1 to {MAX_SHARES} are supported")
     if n == 1:
         return [data]
-    return list(easyfec.Encoder(needed(n), n).encode(data))
+    k = needed(n)
+    size = -(-len(data) // k)
+    view = memoryview(data)
+    primary: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(k)]
+    primary = [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
+    return [*primary, *zfec.Encoder(k, n).encode(primary, list(range(k, n)))]
 
 
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:

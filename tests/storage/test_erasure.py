@@ -1,0 +1,52 @@
+"""Erasure coding: the shares zfec's easyfec makes, any k of n rebuild the block, wrong shares are set aside."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial import unittest
+from zfec import easyfec
+
+from bitdust_node.storage import erasure
+
+
+class EncodeTest(unittest.TestCase):
+    @settings(max_examples=60, deadline=None)
+    @given(st.binary(min_size=0, max_size=3000), st.integers(min_value=2, max_value=9))
+    def test_same_shares_as_easyfec(self, data: bytes, n: int) -> None:
+        ours = [bytes(share) for share in erasure.encode(data, n)]
+        self.assertEqual(ours, [bytes(share) for share in easyfec.Encoder(erasure.needed(n), n).encode(data)])
+
+    def test_any_k_shares_rebuild(self) -> None:
+        for n, size in ((2, 1), (3, 1000), (4, 4 * 1024 * 1024 + 16), (5, 77_777), (13, 100_003)):
+            data = os.urandom(size)
+            shares = erasure.encode(data, n)
+            hashes = [erasure.share_hash(s) for s in shares]
+            k = erasure.needed(n)
+            picks = list(itertools.combinations(range(n), k))[:20]
+            for chosen in picks:
+                rebuilt = erasure.decode({i: bytes(shares[i]) for i in chosen}, hashes, size)
+                self.assertEqual(rebuilt, data, f"n={n} size={size} shares {chosen}")
+
+    def test_shares_are_half_the_block_each_for_four(self) -> None:
+        shares = erasure.encode(b"x" * 4_000_001, 4)
+        self.assertEqual({len(s) for s in shares}, {2_000_001})
+
+    def test_a_changed_share_is_set_aside(self) -> None:
+        data = os.urandom(10_000)
+        shares = [bytes(s) for s in erasure.encode(data, 4)]
+        hashes = [erasure.share_hash(s) for s in shares]
+        flipped = bytes([shares[0][0] ^ 1]) + shares[0][1:]
+        self.assertEqual(erasure.decode({0: flipped, 1: shares[1], 3: shares[3]}, hashes, len(data)), data)
+        with self.assertRaises(erasure.NotEnoughShares):
+            erasure.decode({0: flipped, 1: shares[1]}, hashes, len(data))
+
+    def test_one_share_is_the_block(self) -> None:
+        self.assertEqual(erasure.encode(b"abc", 1), [b"abc"])
+
+    def test_share_count_bounds(self) -> None:
+        self.assertRaises(ValueError, erasure.encode, b"x", 0)
+        self.assertRaises(ValueError, erasure.encode, b"x", erasure.MAX_SHARES + 1)
