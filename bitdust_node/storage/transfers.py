@@ -95,13 +95,15 @@ class Mover:
 
     # -- shares to and from one supplier
 
-    def piece_packet(self, position: int, packet_id: str, share: bytes) -> wire.Packet:
-        """The Data packet of one share, signed, for the supplier now at `position` (safe in a worker thread)."""
+    def piece_packet(self, position: int, packet_id: str, payload: bytes) -> wire.Packet:
+        """The Data packet of one share (`payload`: the share in base64), signed, for the supplier now at
+        `position` (safe in a worker thread)."""
         idurl = self.suppliers.slots[position].idurl
-        return self.gateway.outbox("Data", idurl, pybase64.b64encode(share), packet_id=packet_id)
+        return self.gateway.outbox("Data", idurl, payload, packet_id=packet_id)
 
-    async def put_share(self, position: int, packet_id: str, share: bytes, prepared: wire.Packet | None = None) -> None:
-        """Store one share at the supplier of `position`; a failing supplier is replaced and asked no more."""
+    async def put_share(self, position: int, packet: wire.Packet) -> None:
+        """Store one share (its signed Data packet) at the supplier of `position`; a failing supplier is replaced
+        and asked no more, and the share is signed again for the one that takes its place."""
         for _attempt in range(3):
             slot = self.suppliers.slots[position]
             if slot.state != "CONNECTED":
@@ -109,9 +111,8 @@ class Mover:
                 continue
             try:
                 supplier = await self.cache.known(slot.idurl)
-                packet = prepared if prepared is not None and prepared.remote_id == slot.idurl else \
-                    self.piece_packet(position, packet_id, share)
-                prepared = None
+                if packet.remote_id != slot.idurl:
+                    packet = self.piece_packet(position, packet.packet_id, packet.payload)
                 answer = await self.gateway.request(packet, supplier, timeout=PIECE_TIMEOUT)
             except BitDustError as err:
                 await self.replace(position, f"store failed: {err}")
@@ -119,7 +120,7 @@ class Mover:
             if answer.command == "Ack":
                 return
             await self.replace(position, "refused a piece: " + answer.payload.decode("utf-8", "replace")[:200])
-        raise TransferError(f"no supplier at position {position} took piece {packet_id}")
+        raise TransferError(f"no supplier at position {position} took piece {packet.packet_id}")
 
     async def get_share(self, position: int, packet_id: str) -> tuple[bytes, str] | None:
         """The share at one supplier and its hash, checked to be the packet I stored (my signature); None if
@@ -167,25 +168,35 @@ class Mover:
         self, me: Any, entry: Entry, version: Version, number: int, chunk: bytes, n: int, transfer: Transfer,
     ) -> BlockInfo:
         ids = [piece_id(self.key_id, entry.path_id, version.version, number, i) for i in range(n)]
+        place = associated(entry.path_id, version.version, number)
+        size = len(chunk)
 
-        def prepare() -> tuple[sealed_block.SealedBlock, list[bytes], list[wire.Packet], list[str]]:
-            sealed, shares = _seal_and_code(chunk, me.key.public_key(), associated(entry.path_id, version.version,
-                                                                                     number), n)
-            packets = [self.piece_packet(i, ids[i], share) for i, share in enumerate(shares)]
-            return sealed, shares, packets, [erasure.share_hash(s) for s in shares]
+        def prepare(chunk: bytes) -> tuple[BlockInfo, list[wire.Packet]]:
+            """The block's record and its shares as signed packets; the plaintext, the ciphertext and the raw
+            shares are not kept (a block in flight holds its packets only)."""
+            sealed, shares = _seal_and_code(chunk, me.key.public_key(), place, n)
+            hashes = [erasure.share_hash(share) for share in shares]
+            packets = []
+            for i in range(n):
+                packets.append(self.piece_packet(i, ids[i], pybase64.b64encode(shares[i])))
+                shares[i] = b""
+            info = BlockInfo(size, len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
+                             base64.b64encode(sealed.nonce).decode(), hashes)
+            return info, packets
 
         # sealing, coding, signing and hashing release the GIL: a worker thread does them while the reactor
         # moves the blocks already made
-        sealed, shares, packets, hashes = await threads.deferToThread(prepare)
-        stores = [defer.ensureDeferred(self.put_share(i, ids[i], share, packets[i])) for i, share in enumerate(shares)]
+        info, packets = await threads.deferToThread(prepare, chunk)
+        del chunk
+        stores = [defer.ensureDeferred(self.put_share(i, packet)) for i, packet in enumerate(packets)]
+        del packets  # each store holds its own packet, until its supplier has it
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
         for ok, failure in outcomes:
             if not ok:
                 failure.raiseException()
-        transfer.done += len(chunk)
-        self.counters["bytes_uploaded"] += len(chunk)
-        return BlockInfo(len(chunk), len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
-                         base64.b64encode(sealed.nonce).decode(), hashes)
+        transfer.done += size
+        self.counters["bytes_uploaded"] += size
+        return info
 
     # -- download
 
@@ -270,8 +281,8 @@ class Mover:
                 log.error("block {n} of {path} not repaired: {why}", n=number, path=entry.path, why=str(err))
                 continue
             share = erasure.encode(ciphertext, n)[position]
-            await self.put_share(position, piece_id(self.key_id, entry.path_id, version.version, number, position),
-                                 share)
+            packet_id = piece_id(self.key_id, entry.path_id, version.version, number, position)
+            await self.put_share(position, self.piece_packet(position, packet_id, pybase64.b64encode(share)))
         if position < len(version.suppliers):
             version.suppliers[position] = self.suppliers.slots[position].idurl
 
@@ -293,7 +304,9 @@ def _open_piece(payload: bytes, packet_id: str, my_key: Any) -> tuple[bytes, str
     return share, erasure.share_hash(share)
 
 
-def _seal_and_code(chunk: bytes, owner: Any, place: bytes, n: int) -> tuple[sealed_block.SealedBlock, list[bytes]]:
+def _seal_and_code(
+    chunk: bytes, owner: Any, place: bytes, n: int,
+) -> tuple[sealed_block.SealedBlock, list[bytes | memoryview]]:
     sealed = sealed_block.seal(chunk, owner, place)
     return sealed, erasure.encode(sealed.ciphertext, n)
 
