@@ -142,7 +142,7 @@ class Supplier:
         if isinstance(found, str):
             return self._refuse(inbound, "data_" + found.split()[0], found)
         customer, piece = found
-        stored = wire.serialize(packet)
+        stored = inbound.raw  # the bytes the customer signed and sent, verified: nothing to re-serialize
         used_without = self.store.used[customer.global_id] - self.store.size_of(piece)
         if used_without + len(stored) > customer.allocated:
             return self._refuse(inbound, "data_over_quota", NO_SPACE)
