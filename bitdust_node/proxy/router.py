@@ -275,7 +275,7 @@ class ProxyRouter:
         route.packets_out += 1
         self.counters["relayed_in"] += 1
         self.counters["bytes_relayed"] += len(raw)
-        return session.send_file(wire.serialize(wrapped))
+        return session.send_file(wire.serialize_parts(wrapped))
 
     def _no_route_text(self, idurl: str) -> str:
         return relay.ROUTE_CLOSED if idurl in self.closed_routes else relay.ROUTE_NOT_EXIST
@@ -373,7 +373,7 @@ class ProxyRouter:
         session = self._session(route)
         try:
             if session is not None:
-                await session.send_file(wire.serialize(answer))
+                await session.send_file(wire.serialize_parts(answer))
         except BitDustError as err:
             log.info("{cmd} to {user} not delivered: {why}", cmd=command, user=route.idurl, why=str(err))
 

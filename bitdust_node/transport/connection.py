@@ -77,7 +77,7 @@ class ConnectionOwner(Protocol):
 class OutgoingFile:
     file_id: int
     # the file's bytes, framed a step at a time as the socket takes them
-    data: bytes
+    data: tcp_frames.FileBytes
     size: int
     done: defer.Deferred[None]
     # bytes of `data` already framed and written
@@ -244,19 +244,21 @@ class TcpConnection(protocol.Protocol):
 
     # -- bytes out
 
-    def send_file(self, data: bytes) -> defer.Deferred[None]:
-        """Queue one file; fires when the peer acknowledged it (`o`), fails if the connection goes."""
+    def send_file(self, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
+        """Queue one file (whole, or in pieces that are never joined); fires when the peer acknowledged it (`o`),
+        fails if the connection goes."""
         if self.state is State.CLOSED:
             return defer.fail(ConnectionClosed(f"connection to {self.describe()} is closed"))
+        size = tcp_frames.file_size(data)
         full = len(self._queue) >= self.limits.max_queue_files
-        if full or self._queued_bytes + len(data) > self.limits.max_queue_bytes:
+        if full or self._queued_bytes + size > self.limits.max_queue_bytes:
             return defer.fail(SendQueueFull(f"send queue to {self.describe()} is full"))
-        if len(data) > self.limits.max_file_bytes:
-            return defer.fail(SendQueueFull(f"a file of {len(data)} bytes is over the cap"))
+        if size > self.limits.max_file_bytes:
+            return defer.fail(SendQueueFull(f"a file of {size} bytes is over the cap"))
         file_id = self.owner.next_file_id()
-        item = OutgoingFile(file_id, data, len(data), defer.Deferred())
+        item = OutgoingFile(file_id, data, size, defer.Deferred())
         self._queue.append(item)
-        self._queued_bytes += len(data)
+        self._queued_bytes += size
         self._pump()
         return item.done
 

@@ -28,6 +28,7 @@ from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
+from bitdust_node.wire.tcp_frames import FileBytes
 
 log = Logger()
 # official nodes wait 15 s (services/gateway/p2p-timeout), the captured ones 20 s
@@ -40,7 +41,7 @@ class PeerTransport(Protocol):
 
     proto: str
 
-    def send_to(self, contact: str, data: bytes) -> defer.Deferred[None]: ...
+    def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]: ...
 
 
 class Session(Protocol):
@@ -51,7 +52,7 @@ class Session(Protocol):
     @property
     def usable(self) -> bool: ...
 
-    def send_file(self, data: bytes) -> defer.Deferred[None]: ...
+    def send_file(self, data: FileBytes) -> defer.Deferred[None]: ...
 
 
 class OutboundRoute(Protocol):
@@ -167,15 +168,15 @@ class Gateway:
     ) -> defer.Deferred[None]:
         """Hand the packet to the peer: its first usable contact (then the next on failure), or all when `wide`;
         through my router instead when I have one."""
-        data = wire.serialize(packet)
+        data = wire.serialize_parts(packet)
         self.counters["packets_out"] += 1
         if self.outbound is not None:
-            routed = self.outbound.send(packet, data, remote, wide, timeout)
+            routed = self.outbound.send(packet, b"".join(data), remote, wide, timeout)
             if routed is not None:
                 return routed
         return self.send_data(data, remote, wide)
 
-    def send_data(self, data: bytes, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
+    def send_data(self, data: FileBytes, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
         """Send a serialized packet (mine or one I forward unchanged) straight to the peer's contacts."""
         contacts = [c for c in remote.contacts if c.split("://", 1)[0] in self.transports]
         if not contacts:
@@ -186,10 +187,10 @@ class Gateway:
             return done.addCallback(lambda results: _any_ok(results, remote))
         return self._send_first(contacts, data)
 
-    def _send_to(self, contact: str, data: bytes) -> defer.Deferred[None]:
+    def _send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]:
         return self.transports[contact.split("://", 1)[0]].send_to(contact, data)
 
-    def _send_first(self, contacts: list[str], data: bytes) -> defer.Deferred[None]:
+    def _send_first(self, contacts: list[str], data: FileBytes) -> defer.Deferred[None]:
         d = self._send_to(contacts[0], data)
         if len(contacts) > 1:
             d.addErrback(lambda failure: failure.trap(TransportError) and self._send_first(contacts[1:], data))
@@ -250,7 +251,7 @@ class Gateway:
         session = request.session
         if session is not None and session.usable:
             self.counters["packets_out"] += 1
-            d = session.send_file(wire.serialize(answer))
+            d = session.send_file(wire.serialize_parts(answer))
         else:
             d = self.send(answer, request.creator, wide)
         d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command,

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from bitdust_node.transport.connection import Address, State, TcpConnection
 from bitdust_node.transport.errors import Unreachable
 from bitdust_node.transport.limits import TcpLimits
+from bitdust_node.wire import tcp_frames
 
 log = Logger()
 FileHandler = Callable[[TcpConnection, bytes], object]
@@ -183,7 +184,7 @@ class TcpNode:
         dialing = [c for c in self.connections if c.address == address and c.state is State.CLIENT]
         return dialing[0] if dialing else None
 
-    def send_to(self, contact: str, data: bytes) -> defer.Deferred[None]:
+    def send_to(self, contact: str, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
         """PeerTransport: send to a `tcp://host:port` contact."""
         try:
             address = parse_tcp_contact(contact)
@@ -191,7 +192,7 @@ class TcpNode:
             return defer.fail(err)
         return self.send(address, data)
 
-    def send(self, address: Address, data: bytes) -> defer.Deferred[None]:
+    def send(self, address: Address, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
         """Send one file to the peer listening at `address`; fires once the peer acknowledged it."""
         if address == self._my_address():
             return defer.fail(Unreachable("refusing to send to my own address"))

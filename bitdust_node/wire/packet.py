@@ -146,19 +146,31 @@ def _json_text(value: bytes) -> tuple[bytes, ...]:
 
 def serialize(packet: Packet) -> bytes:
     """Compact JSON with sorted keys; byte for byte what official nodes write, without a dict round trip."""
+    return b"".join(serialize_parts(packet))
+
+
+def serialize_parts(packet: Packet) -> tuple[bytes, bytes, bytes]:
+    """serialize() as the JSON before the payload's text, the payload's text, and the JSON after it: a payload
+    of base64 (a file piece) is passed on as it is, not copied, and a transport frames the three as they are."""
     text = _json_text
-    return b"".join((
+    head = b"".join((
         b'{"c":', *text(packet.creator_id.encode("latin-1")),
         b',"d":', *text(packet.date.encode("latin-1")),
         b',"i":', *text(packet.packet_id.encode("latin-1")),
         b',"k":', *text(packet.key_id.encode("latin-1")),
         b',"m":', *text(packet.command.encode("latin-1")),
         b',"o":', *text(packet.owner_id.encode("latin-1")),
-        b',"p":', *text(packet.payload),
-        b',"r":', *text(packet.remote_id.encode("latin-1")),
+        b',"p":"',
+    ))
+    payload = text(packet.payload)
+    tail = b"".join((
+        b'",', b'"r":', *text(packet.remote_id.encode("latin-1")),
         b',"s":', *text(packet.signature.encode("latin-1")),
         b"}",
     ))
+    # the payload's JSON string without its quotes (which head and tail hold)
+    body = payload[0][1:-1] if len(payload) == 1 else payload[1] if len(payload) == 3 else b"".join(payload[1:-1])
+    return head, body, tail
 
 
 def _unescaped(body: bytes) -> bytes | None:

@@ -28,6 +28,14 @@ MAX_FRAME = 2 + _DATA_HEADER.size + MAX_CHUNK
 _LENGTH = struct.Struct(">I")
 
 
+# a file's bytes, whole or as pieces sent one after another (a packet's JSON around its payload): never joined
+FileBytes = bytes | tuple[bytes, ...]
+
+
+def file_size(data: FileBytes) -> int:
+    return len(data) if isinstance(data, bytes) else sum(len(piece) for piece in data)
+
+
 class FrameError(ValueError):
     """The peer broke the framing; the connection must be closed."""
 
@@ -52,34 +60,51 @@ def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
     return b"".join((_LENGTH.pack(len(payload) + 2), VERSION, command, payload))
 
 
-def _data_frames(file_id: int, data: bytes, start: int = 0, end: int | None = None) -> list[list[bytes | memoryview]]:
-    """The `d` frames of `data[start:end]` (start a multiple of MAX_CHUNK) as [length, version + command + header,
-    view of the chunk]: joined, never sliced."""
-    end = len(data) if end is None else end
-    view = memoryview(data)
-    head = VERSION + DATA + _DATA_HEADER.pack(file_id, len(data))
+def _data_frames(
+    file_id: int, data: FileBytes, start: int = 0, end: int | None = None,
+) -> list[list[bytes | memoryview]]:
+    """The `d` frames of bytes `start` to `end` of the file (start a multiple of MAX_CHUNK) as [length,
+    version + command + header, views of the chunk]: joined, never sliced."""
+    pieces = [memoryview(p) for p in ((data,) if isinstance(data, bytes) else data) if len(p)]
+    size = sum(len(p) for p in pieces)
+    end = size if end is None else end
+    head = VERSION + DATA + _DATA_HEADER.pack(file_id, size)
     full = _LENGTH.pack(len(head) + MAX_CHUNK)
     frames: list[list[bytes | memoryview]] = []
+    index, offset = 0, start  # the piece holding byte `start`, and where in it
+    while index < len(pieces) and offset >= len(pieces[index]):
+        offset -= len(pieces[index])
+        index += 1
     for at in range(start, end, MAX_CHUNK):
-        chunk = view[at : min(at + MAX_CHUNK, end)]
-        frames.append([full if len(chunk) == MAX_CHUNK else _LENGTH.pack(len(head) + len(chunk)), head, chunk])
-    if not data:
+        wanted = min(MAX_CHUNK, end - at)
+        frame: list[bytes | memoryview] = [full if wanted == MAX_CHUNK else _LENGTH.pack(len(head) + wanted), head]
+        while wanted:
+            piece = pieces[index]
+            taken = min(wanted, len(piece) - offset)
+            frame.append(piece[offset : offset + taken])
+            wanted -= taken
+            offset += taken
+            if offset == len(piece):
+                index, offset = index + 1, 0
+        frames.append(frame)
+    if not size:
         frames.append([_LENGTH.pack(len(head)), head])
     return frames
 
 
-def encode_data(file_id: int, data: bytes) -> list[bytes]:
+def encode_data(file_id: int, data: FileBytes) -> list[bytes]:
     """The `d` frames that carry `data` as file `file_id`."""
     return [b"".join(frame) for frame in _data_frames(file_id, data)]
 
 
-def encode_file(file_id: int, data: bytes, start: int = 0, end: int | None = None) -> bytes:
-    """The `d` frames of file `file_id` that carry `data[start:end]` (all of it by default), as one write.
+def encode_file(file_id: int, data: FileBytes, start: int = 0, end: int | None = None) -> bytes:
+    """The `d` frames of file `file_id` that carry its bytes `start` to `end` (all of them by default), as one
+    write.
 
     A large file is sent a step at a time: each step's bytes are copied once, into a buffer the size of a step.
-    `start` must be a multiple of MAX_CHUNK and `end` one too unless it is the end of the data.
+    `start` must be a multiple of MAX_CHUNK and `end` one too unless it is the end of the file.
     """
-    if start % MAX_CHUNK or (end is not None and end != len(data) and end % MAX_CHUNK):
+    if start % MAX_CHUNK or (end is not None and end != file_size(data) and end % MAX_CHUNK):
         raise ValueError("a file is cut into steps at chunk boundaries")
     return b"".join([piece for frame in _data_frames(file_id, data, start, end) for piece in frame])
 

@@ -170,6 +170,13 @@ class FastSerializerTests(SynchronousTestCase):
         self.assertEqual(wire.parse(wire.serialize(packet)), packet)
         self.assertEqual(wire.parse_with_json(wire.serialize(packet)), packet)
 
+    def test_a_base64_payload_is_handed_on_not_copied(self) -> None:
+        payload = base64.b64encode(bytes(range(256)) * 40)
+        packet = wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1")
+        head, body, tail = wire.serialize_parts(packet)
+        self.assertIs(body, payload)
+        self.assertEqual(head + body + tail, serialize_with_json(packet))
+
     def test_the_fast_parser_takes_every_captured_packet(self) -> None:
         # the captures are all in the plain layout; if the fast path refused them it would only be slow
         taken = [wire._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]

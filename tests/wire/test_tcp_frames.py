@@ -80,6 +80,15 @@ class DecoderTests(unittest.TestCase):
         self.assertEqual(tf.encode_file(5, b"", 0, 0), tf.encode_file(5, b""))
         self.assertRaises(ValueError, tf.encode_file, 5, data, 100, 200)
 
+    @settings(max_examples=80, deadline=None)
+    @given(st.lists(st.binary(max_size=40_000), max_size=5), st.integers(min_value=1, max_value=3))
+    def test_a_file_in_pieces_is_framed_as_the_pieces_joined(self, pieces: list[bytes], chunks_a_step: int) -> None:
+        whole = b"".join(pieces)
+        step = chunks_a_step * tf.MAX_CHUNK
+        steps = [tf.encode_file(6, tuple(pieces), at, min(at + step, len(whole))) for at in range(0, len(whole), step)]
+        self.assertEqual(b"".join(steps) if whole else tf.encode_file(6, tuple(pieces)), tf.encode_file(6, whole))
+        self.assertEqual(tf.file_size(tuple(pieces)), len(whole))
+
     def test_only_the_unfinished_frame_is_held(self) -> None:
         stream = tf.encode_file(4, b"y" * 100_000)
         decoder = tf.FrameDecoder()
