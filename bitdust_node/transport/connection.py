@@ -205,10 +205,9 @@ class TcpConnection(protocol.Protocol):
     def _frame(self, frame: tcp_frames.Frame) -> None:
         command = frame.command
         if command == tcp_frames.DATA and self.state is State.CONNECTED:  # by far the most frames: tested first
-            chunk = tcp_frames.decode_data(frame.payload)
-            whole = self._incoming.add(chunk)
+            file_id, whole = self._incoming.add_frame(frame.payload)
             if whole is not None:
-                self._write(tcp_frames.encode_ok(chunk.file_id))
+                self._write(tcp_frames.encode_ok(file_id))
                 self.owner.file_received(self, whole)
         elif self.state is State.SERVER:
             self._server_handshake(frame)

@@ -106,6 +106,24 @@ class DecoderTests(unittest.TestCase):
 
 
 class AssemblerTests(unittest.TestCase):
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 3), st.integers(-2, 70_000), st.integers(0, 17_000)), max_size=30))
+    def test_add_frame_is_decode_data_then_add(self, chunks: list[tuple[int, int, int]]) -> None:
+        one, two = tf.FileAssembler(max_file_size=60_000, max_files=3), tf.FileAssembler(60_000, 3)
+        for file_id, total, length in chunks:
+            payload = struct.pack("<ii", file_id, total) + b"q" * length
+            try:
+                expected: object = (file_id, one.add(tf.decode_data(payload)))
+            except tf.FrameError as err:
+                expected = str(err)
+            try:
+                found: object = two.add_frame(payload)
+            except tf.FrameError as err:
+                found = str(err)
+            self.assertEqual(found, expected)
+            if isinstance(expected, str):
+                return  # the connection closes at the first error
+
     def _chunks(self, file_id: int, data: bytes) -> list[tf.DataChunk]:
         frames = tf.FrameDecoder().feed(b"".join(tf.encode_data(file_id, data)))
         return [tf.decode_data(f.payload) for f in frames]
