@@ -70,6 +70,11 @@ class PieceStore:
             return 0
 
     def write(self, piece: PiecePath, data: bytes) -> None:
+        self.used[piece.customer] += self.write_file(piece, data)
+
+    def write_file(self, piece: PiecePath, data: bytes) -> int:
+        """The disk half of write() (safe in a worker thread, one at a time): how many bytes the customer's use
+        grows by, for the caller to count in `used`."""
         path = self._file(piece)
         old = self.size_of(piece)
         temp = path.with_name(path.name + TEMP_SUFFIX)
@@ -88,7 +93,7 @@ class PieceStore:
         except OSError as err:
             temp.unlink(missing_ok=True)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
-        self.used[piece.customer] += len(data) - old
+        return len(data) - old
 
     def read(self, piece: PiecePath) -> bytes | None:
         try:
@@ -98,6 +103,15 @@ class PieceStore:
 
     def delete(self, piece: PiecePath) -> bool:
         """Remove a piece or a whole folder (a file, a backup version); False when there was none."""
+        freed = self.remove(piece)
+        if freed is None:
+            return False
+        self.used[piece.customer] -= freed
+        return True
+
+    def remove(self, piece: PiecePath) -> int | None:
+        """The disk half of delete() (safe in a worker thread, one at a time): the bytes freed, None when there
+        was nothing to remove."""
         path = self._file(piece)
         if path.is_dir():
             freed = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -106,15 +120,18 @@ class PieceStore:
             freed = path.stat().st_size
             path.unlink()
         else:
-            return False
-        self.used[piece.customer] -= freed
-        return True
+            return None
+        return freed
 
     def delete_customer(self, customer: str) -> None:
+        self.remove_customer(customer)
+        self.used.pop(customer, None)
+
+    def remove_customer(self, customer: str) -> None:
+        """The disk half of delete_customer() (safe in a worker thread, one at a time)."""
         folder = self.root / customer
         if folder.is_dir() and folder.resolve().is_relative_to(self.root.resolve()):
             shutil.rmtree(folder)
-        self.used.pop(customer, None)
 
     def customers(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir())

@@ -10,7 +10,7 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.crypto import block as blocks
@@ -42,6 +42,7 @@ class Supplier:
         customers: Customers,
         donated: Callable[[], int],
         clock: Any,
+        disk_in_thread: bool = True,
     ) -> None:
         self.gateway = gateway
         self.me = me
@@ -52,6 +53,15 @@ class Supplier:
         self.counters: collections.Counter[str] = collections.Counter()
         self.refusals: collections.Counter[str] = collections.Counter()
         self._unregister: list[Callable[[], None]] = []
+        # disk changes run one at a time in a worker thread, in the order they were asked: the reactor goes on
+        # receiving and checking the next pieces while one is fsynced. They are bounded by the gateway's cap
+        # on packets in handling, since a Data packet is handled until its piece is written and acked.
+        self._disk = defer.DeferredLock()
+        # bytes of pieces accepted but not yet written, by customer: counted against the quota meanwhile
+        self._pending: collections.Counter[str] = collections.Counter()
+        # a reactor without threads (a test's memory reactor) has the disk work done where it is asked
+        self._disk_runner: Callable[..., defer.Deferred[Any]] = (
+            threads.deferToThread if disk_in_thread else defer.maybeDeferred)
 
     def start(self) -> None:
         self._unregister = [
@@ -99,8 +109,11 @@ class Supplier:
         gone = self.customers.remove(inbound.packet.creator_id)
         if gone is None:
             return ServiceAnswer.fail("not a customer")
-        # the space goes back to the pool; what the customer stored goes with it
-        self.store.delete_customer(gone.global_id)
+        # the space goes back to the pool; what the customer stored goes with it (after its queued writes)
+        removed = self._on_disk(self.store.remove_customer, gone.global_id)
+        removed.addCallback(lambda _: self.store.used.pop(gone.global_id, None))
+        removed.addErrback(lambda f: log.warn("folder of {user} not removed: {why}", user=gone.idurl,
+                                              why=f.getErrorMessage()))
         self.counters["customers_cancelled"] += 1
         return ServiceAnswer.ack("accepted")
 
@@ -143,17 +156,32 @@ class Supplier:
             return self._refuse(inbound, "data_" + found.split()[0], found)
         customer, piece = found
         stored = inbound.raw  # the bytes the customer signed and sent, verified: nothing to re-serialize
-        used_without = self.store.used[customer.global_id] - self.store.size_of(piece)
+        owner = customer.global_id
+        used_without = self.store.used[owner] + self._pending[owner] - self.store.size_of(piece)
         if used_without + len(stored) > customer.allocated:
             return self._refuse(inbound, "data_over_quota", NO_SPACE)
+        self._pending[owner] += len(stored)
+        return defer.ensureDeferred(self._store(inbound, piece, stored))
+
+    async def _store(self, inbound: Inbound, piece: PiecePath, stored: bytes) -> None:
         try:
-            self.store.write(piece, stored)
+            grown = await self._on_disk(self.store.write_file, piece, stored)
         except StoreError as err:
-            log.warn("piece {pid} not stored: {why}", pid=packet.packet_id, why=str(err))
-            return self._refuse(inbound, "data_write_error", "write error")
+            log.warn("piece {pid} not stored: {why}", pid=inbound.packet.packet_id, why=str(err))
+            await self._refuse(inbound, "data_write_error", "write error")
+            return
+        finally:
+            self._pending[piece.customer] -= len(stored)
+            if not self._pending[piece.customer]:
+                del self._pending[piece.customer]
+        self.store.used[piece.customer] += grown
         self.counters["pieces_stored"] += 1
         self.counters["bytes_stored"] += len(stored)
-        return self.gateway.reply(inbound, "Ack", str(len(packet.payload)).encode())
+        await self.gateway.reply(inbound, "Ack", str(len(inbound.packet.payload)).encode())
+
+    def _on_disk(self, work: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        """`work` in a worker thread once the disk changes asked before it are done."""
+        return self._disk.run(self._disk_runner, work, *args)
 
     # -- Retrieve: a stored piece back, nested in my Data packet
 
@@ -206,7 +234,7 @@ class Supplier:
         ids = [packet.packet_id]
         if ":" not in packet.packet_id:  # a UniqueID: the ids are the payload's lines
             ids = [line for line in packet.payload.decode("utf-8", "replace").splitlines() if line.strip()][:1000]
-        deleted = 0
+        pieces = []
         for one in ids:
             try:
                 piece = parse_piece_id(one, allow_folder=True)
@@ -215,11 +243,26 @@ class Supplier:
                                     "incorrect backupID" if packet.command == "DeleteBackup" else "incorrect path")
             if customer is None or piece.customer != customer.global_id or piece.alias != "master":
                 return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
-            deleted += self.store.delete(piece)
+            pieces.append(piece)
+        return defer.ensureDeferred(self._delete(inbound, pieces))
+
+    async def _delete(self, inbound: Inbound, pieces: list[PiecePath]) -> None:
+        """The pieces removed in order with the writes queued before them, then Ack (or Fail if none was)."""
+        deleted = 0
+        for piece in pieces:
+            try:
+                freed = await self._on_disk(self.store.remove, piece)
+            except OSError as err:
+                log.warn("{piece} not deleted: {why}", piece=piece.relative(), why=str(err))
+                continue
+            if freed is not None:
+                self.store.used[piece.customer] -= freed
+                deleted += 1
         if not deleted:
-            return self._refuse(inbound, "delete_not_found", NOT_A_CUSTOMER)
+            await self._refuse(inbound, "delete_not_found", NOT_A_CUSTOMER)
+            return
         self.counters["deleted"] += deleted
-        return self.gateway.reply(inbound, "Ack", b"")
+        await self.gateway.reply(inbound, "Ack", b"")
 
     # -- status
 

@@ -53,7 +53,7 @@ class Side:
         hookups = Hookups(self.gateway, holder, cache, self.reactor, lambda n: "ON" if n == SERVICE_NAME else None)
         self.store = PieceStore(customers_root or home / "customers")
         self.supplier = Supplier(self.gateway, holder, self.store, Customers.load(home / "customers.json"),
-                                 lambda: donated, self.reactor)
+                                 lambda: donated, self.reactor, disk_in_thread=False)
         self.supplier.start()
         hookups.accept_requests(SERVICE_NAME, self.supplier)
         tcp = TcpNode(self.reactor, lambda: ("127.0.0.1", 7773), lambda: carol.idurl,
@@ -86,6 +86,10 @@ class Side:
     def answers_to(self, packet: wire.Packet) -> list[wire.Packet]:
         """Feed one packet on the connection; the whole files written back (each said `o` to, as a peer does)."""
         self.gateway.file_received(wire.serialize(packet), self.connection)
+        return self.written()
+
+    def written(self) -> list[wire.Packet]:
+        """The whole files written back since the last look (each said `o` to, as a peer does)."""
         found, taken = [], []
         files = tcp_frames.FileAssembler(max_file_size=1 << 26, max_files=40, max_total=1 << 27)
         for frame in tcp_frames.FrameDecoder().feed(self.wire.value()):

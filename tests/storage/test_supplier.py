@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import attrs
+from twisted.internet import defer
 from twisted.trial.unittest import SkipTest, TestCase
 
 from bitdust_node.storage.supplier import DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
@@ -25,6 +26,48 @@ def answer_of(packet: wire.Packet | None) -> tuple[str, bytes] | None:
 
 def files_under(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+class DiskQueueTests(TestCase):
+    """Pieces are written one at a time off the reactor, in order; what waits to be written counts against the
+    quota meanwhile."""
+
+    def setUp(self) -> None:
+        self.home = Path(self.mktemp())
+        self.side = Side(self, self.home, donated=10 << 20)
+        self.side.hire("dave", 100_000)
+        self.waiting: list[tuple[defer.Deferred[object], object, tuple[object, ...]]] = []
+
+        def held(work: object, *args: object) -> defer.Deferred[object]:
+            d: defer.Deferred[object] = defer.Deferred()
+            self.waiting.append((d, work, args))
+            return d
+
+        self.side.supplier._disk_runner = held  # type: ignore[assignment]
+
+    def finish_one(self) -> None:
+        d, work, args = self.waiting.pop(0)
+        d.callback(work(*args))  # type: ignore[operator]
+
+    def test_a_piece_waiting_for_the_disk_counts_against_the_quota(self) -> None:
+        self.assertEqual(self.side.send("dave", "Data", PIECE, b"x" * 60_000), None)  # not written yet
+        other = PIECE.replace("0-0-Data", "0-0-Parity")
+        self.assertEqual(answer_of(self.side.send("dave", "Data", other, b"y" * 60_000)), ("Fail", NO_SPACE.encode()))
+        self.finish_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"60000")])
+        self.assertEqual(self.waiting, [])
+        self.assertEqual(len(files_under(self.home / "customers")), 1)
+
+    def test_a_delete_waits_for_the_write_asked_before_it(self) -> None:
+        self.side.send("dave", "Data", PIECE, b"x" * 1000)
+        self.side.send("dave", "DeleteFile", PIECE)
+        self.assertEqual(len(self.waiting), 1)  # the delete waits behind the write, not beside it
+        self.finish_one()
+        self.assertEqual(len(self.waiting), 1)
+        self.finish_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"1000"), ("Ack", b"")])
+        self.assertEqual(files_under(self.home / "customers"), {})
+        self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], 0)
 
 
 class RefusalTests(TestCase):
