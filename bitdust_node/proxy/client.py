@@ -40,6 +40,7 @@ from bitdust_node.transport.tcp import parse_tcp_contact
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
+from bitdust_node.wire.tcp_frames import FileBytes
 
 log = Logger()
 ROUTERS_LAYER = 2
@@ -114,7 +115,7 @@ class ReceiverInputs(Protocol):
 @attrs.define(eq=False)
 class _Queued:
     packet: Packet
-    data: bytes
+    data: FileBytes
     remote: Identity
     wide: bool
     timeout: float | None
@@ -385,7 +386,7 @@ class ProxyClient:
     # -- the outbound route (gateway.OutboundRoute)
 
     def send(
-        self, packet: Packet, data: bytes, remote: Identity, wide: bool, timeout: float | None,
+        self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
     ) -> defer.Deferred[None] | None:
         if self.router is not None and remote.sources[0] == self.router.sources[0]:
             return None  # to the router itself: straight on my connection to it
@@ -424,7 +425,7 @@ class ProxyClient:
             item.done.errback(error)
 
     def _relay_out(
-        self, packet: Packet, data: bytes, remote: Identity, wide: bool, timeout: float | None,
+        self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
     ) -> defer.Deferred[None]:
         """The packet in a RelayOut to my router; fires on its RelayAck, fails on RelayFail or silence."""
         router, router_key = self.router, self.router_key
@@ -434,7 +435,8 @@ class ProxyClient:
         if key in self._awaiting or len(self._awaiting) >= self.limits.max_awaiting:
             return defer.fail(TransportError("too many relayed packets await their RelayAck"))
         me = self.me.require()
-        envelope = relay.Envelope(me.idurl, receiver, data, wide, timeout)
+        whole = data if isinstance(data, bytes) else b"".join(data)  # joined only when it is relayed: encrypted
+        envelope = relay.Envelope(me.idurl, receiver, whole, wide, timeout)
         payload = relay.seal(relay.encode_envelope(envelope), relay.ROUTED_OUTGOING, me.idurl, router_key, me.key)
         wrapped = self.gateway.outbox("RelayOut", router.sources[0], payload, packet_id=packet.packet_id,
                                       owner_id=packet.owner_id)

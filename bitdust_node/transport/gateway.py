@@ -59,7 +59,7 @@ class OutboundRoute(Protocol):
     """Carries my packets for me when I cannot reach peers directly (a proxy router, section 4.4)."""
 
     def send(
-        self, packet: Packet, data: bytes, remote: Identity, wide: bool, timeout: float | None,
+        self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
     ) -> defer.Deferred[None] | None:
         """The delivery, or None when this packet goes out directly (to the router itself, say)."""
 
@@ -171,7 +171,7 @@ class Gateway:
         data = wire.serialize_parts(packet)
         self.counters["packets_out"] += 1
         if self.outbound is not None:
-            routed = self.outbound.send(packet, b"".join(data), remote, wide, timeout)
+            routed = self.outbound.send(packet, data, remote, wide, timeout)
             if routed is not None:
                 return routed
         return self.send_data(data, remote, wide)
