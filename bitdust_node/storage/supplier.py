@@ -31,6 +31,9 @@ DENY_SPACE = 'deny:{"reason": "not enough space available"}'
 NOT_FOUND = "did not found requested file locally"
 NO_SPACE = "no free space left for customer data"
 NOT_A_CUSTOMER = "not a customer, or file not found"
+# bytes of accepted pieces waiting for the disk, all customers together, past which the connection a piece came
+# on is not read until that piece is written (the sender waits in TCP instead of in this node's memory)
+MAX_WAITING_BYTES = 64 * 1024 * 1024
 
 
 class Supplier:
@@ -161,11 +164,16 @@ class Supplier:
         if used_without + len(stored) > customer.allocated:
             return self._refuse(inbound, "data_over_quota", NO_SPACE)
         self._pending[owner] += len(stored)
-        return defer.ensureDeferred(self._store(inbound, piece, stored))
+        written = self._on_disk(self.store.write_file, piece, stored)
+        if sum(self._pending.values()) > MAX_WAITING_BYTES and inbound.session is not None:
+            # until the write, not the Ack: the Ack's `o` comes back on the connection that is held
+            self.counters["reading_held"] += 1
+            inbound.session.hold_reading(written)
+        return defer.ensureDeferred(self._store(inbound, piece, stored, written))
 
-    async def _store(self, inbound: Inbound, piece: PiecePath, stored: bytes) -> None:
+    async def _store(self, inbound: Inbound, piece: PiecePath, stored: bytes, written: defer.Deferred[int]) -> None:
         try:
-            grown = await self._on_disk(self.store.write_file, piece, stored)
+            grown = await written
         except StoreError as err:
             log.warn("piece {pid} not stored: {why}", pid=inbound.packet.packet_id, why=str(err))
             await self._refuse(inbound, "data_write_error", "write error")

@@ -106,6 +106,8 @@ class TcpConnection(protocol.Protocol):
         self._awaiting_ok: dict[int, OutgoingFile] = {}
         self._paused = False
         self._writing = False
+        # reasons the peer's bytes are not read for now (hold_reading): TCP pushes back on the sender meanwhile
+        self._read_holds = 0
         self._timer: DelayedCall | None = None
         # why pending sends fail when the connection goes (a failed dial says more than "closed")
         self.failure: Exception | None = None
@@ -260,6 +262,24 @@ class TcpConnection(protocol.Protocol):
         self._queued_bytes += size
         self._pump()
         return item.done
+
+    def hold_reading(self, until: defer.Deferred[Any]) -> None:
+        """Read nothing more from this peer until `until` fires: a receiver whose work piles up (a disk behind)
+        pushes back on the sender through TCP instead of buffering what it sends."""
+        transport: Any = self.transport
+        if transport is None or self.state is State.CLOSED:
+            return
+        self._read_holds += 1
+        if self._read_holds == 1:
+            transport.pauseProducing()
+
+        def release(result: Any) -> Any:
+            self._read_holds -= 1
+            if not self._read_holds and self.state is not State.CLOSED:
+                transport.resumeProducing()
+            return result
+
+        until.addBoth(release)
 
     def keep_alive(self) -> None:
         if self.state is State.CONNECTED:

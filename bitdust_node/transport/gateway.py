@@ -54,6 +54,8 @@ class Session(Protocol):
 
     def send_file(self, data: FileBytes) -> defer.Deferred[None]: ...
 
+    def hold_reading(self, until: defer.Deferred[Any]) -> None: ...
+
 
 class OutboundRoute(Protocol):
     """Carries my packets for me when I cannot reach peers directly (a proxy router, section 4.4)."""

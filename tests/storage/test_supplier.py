@@ -12,6 +12,7 @@ import attrs
 from twisted.internet import defer
 from twisted.trial.unittest import SkipTest, TestCase
 
+from bitdust_node.storage import supplier as supplier_module
 from bitdust_node.storage.supplier import DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
 from bitdust_node.wire import packet as wire
 from tests.storage.support import DAVE, Side
@@ -57,6 +58,18 @@ class DiskQueueTests(TestCase):
         self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"60000")])
         self.assertEqual(self.waiting, [])
         self.assertEqual(len(files_under(self.home / "customers")), 1)
+
+    def test_a_sender_is_not_read_while_too_much_waits_for_the_disk(self) -> None:
+        self.patch(supplier_module, "MAX_WAITING_BYTES", 50_000)
+        self.side.send("dave", "Data", PIECE, b"x" * 40_000)
+        self.assertEqual(self.side.wire.producerState, "producing")
+        self.side.send("dave", "Data", PIECE.replace("0-0-Data", "0-0-Parity"), b"y" * 40_000)
+        self.assertEqual(self.side.wire.producerState, "paused")  # TCP pushes back on dave meanwhile
+        self.finish_one()
+        self.assertEqual(self.side.wire.producerState, "paused")
+        self.finish_one()  # read again once written, before its Ack is acknowledged on this very connection
+        self.assertEqual(self.side.wire.producerState, "producing")
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"40000"), ("Ack", b"40000")])
 
     def test_a_delete_waits_for_the_write_asked_before_it(self) -> None:
         self.side.send("dave", "Data", PIECE, b"x" * 1000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -115,6 +116,19 @@ class SendingTests(SynchronousTestCase):
             connection.dataReceived(tcp_frames.encode_ok(file_id))
         for done in sends:
             self.successResultOf(done)
+
+    def test_reading_is_held_until_every_hold_is_released(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        first, second = defer.Deferred[None](), defer.Deferred[None]()
+        connection.hold_reading(first)
+        connection.hold_reading(second)
+        self.assertEqual(transport.producerState, "paused")
+        first.callback(None)
+        self.assertEqual(transport.producerState, "paused")
+        second.callback(None)
+        self.assertEqual(transport.producerState, "producing")
 
     def test_the_send_queue_is_bounded(self) -> None:
         h = Harness(TcpLimits(max_queue_bytes=50_000))
