@@ -130,7 +130,8 @@ def decode_abort(payload: bytes | memoryview) -> tuple[int, str]:
     return int(_FILE_ID.unpack_from(payload)[0]), reason
 
 
-def decode_data(payload: bytes | memoryview) -> DataChunk:
+def _data_header(payload: bytes | memoryview) -> tuple[int, int]:
+    """A `d` frame's file id and announced size, its chunk checked to fit; FrameError otherwise."""
     if len(payload) < _DATA_HEADER.size:
         raise FrameError("data frame too short")
     file_id, total = _DATA_HEADER.unpack_from(payload)
@@ -138,6 +139,11 @@ def decode_data(payload: bytes | memoryview) -> DataChunk:
         raise FrameError(f"negative file size {total}")
     if len(payload) - _DATA_HEADER.size > MAX_CHUNK:
         raise FrameError("data chunk too large")
+    return file_id, total
+
+
+def decode_data(payload: bytes | memoryview) -> DataChunk:
+    file_id, total = _data_header(payload)
     return DataChunk(file_id, total, bytes(payload[_DATA_HEADER.size :]))
 
 
@@ -241,14 +247,8 @@ class FileAssembler:
     def add_frame(self, payload: bytes | memoryview) -> tuple[int, bytes | None]:
         """decode_data and add in one step (the receiving hot path): the file id, and the whole file once its
         last chunk arrived, else None."""
-        if len(payload) < 8:
-            raise FrameError("data frame too short")
-        file_id, total = _DATA_HEADER.unpack_from(payload)
-        if total < 0:
-            raise FrameError(f"negative file size {total}")
-        if len(payload) - 8 > MAX_CHUNK:
-            raise FrameError("data chunk too large")
-        return file_id, self._add(file_id, total, bytes(payload[8:]))
+        file_id, total = _data_header(payload)
+        return file_id, self._add(file_id, total, bytes(payload[_DATA_HEADER.size :]))
 
     def _add(self, file_id: int, total_size: int, chunk: bytes) -> bytes | None:
         parts = self._parts.get(file_id)
