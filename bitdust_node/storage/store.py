@@ -3,7 +3,8 @@
 
 A write goes to a temporary file in the same folder, is fsynced, renamed over the old one and the folder
 fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file.
-Bytes used per customer are counted at start and kept up to date.
+Bytes used per customer are counted at start; the supplier keeps the count up to date from what writes and
+removals return (they may run in a worker thread, the count stays on the reactor's).
 """
 
 from __future__ import annotations
@@ -69,12 +70,9 @@ class PieceStore:
         except FileNotFoundError:
             return 0
 
-    def write(self, piece: PiecePath, data: bytes) -> None:
-        self.used[piece.customer] += self.write_file(piece, data)
-
     def write_file(self, piece: PiecePath, data: bytes) -> int:
-        """The disk half of write() (safe in a worker thread, one at a time): how many bytes the customer's use
-        grows by, for the caller to count in `used`."""
+        """Store a piece (safe in a worker thread, one at a time): how many bytes the customer's use grows by,
+        for the caller to count in `used` on the reactor's thread."""
         path = self._file(piece)
         old = self.size_of(piece)
         temp = path.with_name(path.name + TEMP_SUFFIX)
@@ -101,17 +99,9 @@ class PieceStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def delete(self, piece: PiecePath) -> bool:
-        """Remove a piece or a whole folder (a file, a backup version); False when there was none."""
-        freed = self.remove(piece)
-        if freed is None:
-            return False
-        self.used[piece.customer] -= freed
-        return True
-
     def remove(self, piece: PiecePath) -> int | None:
-        """The disk half of delete() (safe in a worker thread, one at a time): the bytes freed, None when there
-        was nothing to remove."""
+        """Remove a piece or a whole folder (a file, a backup version) (safe in a worker thread, one at a time):
+        the bytes freed, for the caller to count in `used`; None when there was nothing to remove."""
         path = self._file(piece)
         if path.is_dir():
             freed = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -123,12 +113,8 @@ class PieceStore:
             return None
         return freed
 
-    def delete_customer(self, customer: str) -> None:
-        self.remove_customer(customer)
-        self.used.pop(customer, None)
-
     def remove_customer(self, customer: str) -> None:
-        """The disk half of delete_customer() (safe in a worker thread, one at a time)."""
+        """Remove all a customer stored (safe in a worker thread, one at a time); the caller forgets its `used`."""
         folder = self.root / customer
         if folder.is_dir() and folder.resolve().is_relative_to(self.root.resolve()):
             shutil.rmtree(folder)
