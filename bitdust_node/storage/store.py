@@ -42,6 +42,8 @@ class PieceStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        # resolved once: a piece's path is checked on its text, with no system call a component
+        self._real_root = os.path.realpath(root)
         self.used: collections.Counter[str] = collections.Counter()
         self._recount()
 
@@ -58,11 +60,17 @@ class PieceStore:
             self.used[customer.name] = total
 
     def _file(self, piece: PiecePath) -> Path:
-        path = self.root / piece.relative()
-        # the parser already refuses `..`; this holds even if it did not
-        if not path.resolve().is_relative_to(self.root.resolve()):
+        """Where a piece lives. The parser already refuses `..`; this holds even if it did not. Everything under
+        the root is what this node made (no customer makes links), so the path's text is what is checked."""
+        path = self._inside(piece.relative())
+        if path is None:
             raise StoreError(errno.EPERM, "path escapes the customer's folder")
         return path
+
+    def _inside(self, relative: str | Path) -> Path | None:
+        """`relative` under the root, or None if it leads out of it."""
+        path = os.path.normpath(os.path.join(self._real_root, relative))
+        return Path(path) if path.startswith(self._real_root + os.sep) else None
 
     def size_of(self, piece: PiecePath) -> int:
         try:
@@ -115,8 +123,8 @@ class PieceStore:
 
     def remove_customer(self, customer: str) -> None:
         """Remove all a customer stored (safe in a worker thread, one at a time); the caller forgets its `used`."""
-        folder = self.root / customer
-        if folder.is_dir() and folder.resolve().is_relative_to(self.root.resolve()):
+        folder = self._inside(customer)
+        if folder is not None and folder.is_dir():
             shutil.rmtree(folder)
 
     def customers(self) -> list[str]:
