@@ -99,7 +99,7 @@ class Mover:
         """The Data packet of one share (`payload`: the share in base64), signed, for the supplier now at
         `position` (safe in a worker thread)."""
         idurl = self.suppliers.slots[position].idurl
-        return self.gateway.outbox("Data", idurl, payload, packet_id=packet_id)
+        return self.gateway.outbox("Data", idurl, payload, packet_id=packet_id, payload_is_base64=True)
 
     async def put_share(self, position: int, packet: wire.Packet) -> None:
         """Store one share (its signed Data packet) at the supplier of `position`; a failing supplier is replaced

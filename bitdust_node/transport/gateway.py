@@ -150,8 +150,10 @@ class Gateway:
 
     def outbox(
         self, command: str, remote_id: str, payload: bytes, packet_id: str | None = None, owner_id: str | None = None,
+        payload_is_base64: bool = False,
     ) -> Packet:
-        """A packet from me, signed with my master key (KeyID `master$<my global id>`)."""
+        """A packet from me, signed with my master key (KeyID `master$<my global id>`); `payload_is_base64` only
+        for a payload the caller has just base64-encoded (it is then framed unchecked)."""
         me = self.me.require()
         unsigned = Packet(
             command=command,
@@ -162,6 +164,7 @@ class Gateway:
             payload=payload,
             remote_id=remote_id,
             key_id=me.key_id,
+            payload_is_base64=payload_is_base64,
         )
         return sign_packet(unsigned, me.key)
 

@@ -66,6 +66,9 @@ class Packet:
     remote_id: str
     key_id: str
     signature: str = ""
+    # set only where the payload was just made by a base64 encoder (a file piece): JSON holds it as it is, so
+    # serializing does not check a megabyte again; not part of what a packet is (parsed packets say False)
+    payload_is_base64: bool = attrs.field(default=False, kw_only=True, eq=False, repr=False)
 
     def signed_parts(self) -> tuple[bytes, ...]:
         """The signed text in pieces, so a large payload is hashed where it lies instead of copied."""
@@ -162,7 +165,7 @@ def serialize_parts(packet: Packet) -> tuple[bytes, bytes, bytes]:
         b',"o":', *text(packet.owner_id.encode("latin-1")),
         b',"p":"',
     ))
-    payload = text(packet.payload)
+    payload = (b'"', packet.payload, b'"') if packet.payload_is_base64 else text(packet.payload)
     tail = b"".join((
         b'",', b'"r":', *text(packet.remote_id.encode("latin-1")),
         b',"s":', *text(packet.signature.encode("latin-1")),

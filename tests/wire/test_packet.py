@@ -10,6 +10,7 @@ import json
 import random
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import attrs
 from hypothesis import given, settings
@@ -176,6 +177,21 @@ class FastSerializerTests(SynchronousTestCase):
         head, body, tail = wire.serialize_parts(packet)
         self.assertIs(body, payload)
         self.assertEqual(head + body + tail, serialize_with_json(packet))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=5000))
+    def test_a_payload_marked_base64_frames_as_json_writes_it_without_a_check(self, share: bytes) -> None:
+        payload = base64.b64encode(share)
+        marked = wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1", payload_is_base64=True)
+        with mock.patch.object(wire, "_is_base64", wraps=wire._is_base64) as check:
+            head, body, tail = wire.serialize_parts(marked)
+        self.assertIs(body, payload)
+        self.assertEqual(head + body + tail, serialize_with_json(marked))
+        self.assertFalse(any(call.args[0] is payload for call in check.call_args_list))
+        # the mark is how it was made, not what it is: a parsed packet equals the one sent, and says False
+        parsed = wire.parse(head + body + tail)
+        self.assertEqual(parsed, marked)
+        self.assertFalse(parsed.payload_is_base64)
 
     def test_the_fast_parser_takes_every_captured_packet(self) -> None:
         # the captures are all in the plain layout; if the fast path refused them it would only be slow
