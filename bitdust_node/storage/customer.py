@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -74,6 +74,7 @@ class Customer:
         self.folder = folder
         self.clock = clock
         self.catalog = self._load_catalog()
+        self._catalog_disk = defer.DeferredLock()
         self.transfers: collections.OrderedDict[int, Transfer] = collections.OrderedDict()
         self._next_transfer = 1
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
@@ -99,22 +100,35 @@ class Customer:
         return self.me.require().key_id + ":.index"
 
     async def save_catalog(self) -> None:
-        """Keep the catalog here, then give every supplier its copy."""
+        """Keep the catalog here, then give every supplier its copy. Sealing and signing the copies and writing
+        (and fsyncing) mine run in worker threads, my write while the copies travel."""
         self.catalog.revision += 1
         text = self.catalog.serialize()
-        write_secret_file(self.folder / CATALOG_FILE, text)
         me = self.me.require()
-        payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
-        sends = []
-        for slot in self.suppliers.connected():
-            packet_id = f"{me.key_id}:.index.{slot.position}.{self.gateway.ids.next()}"
-            sends.append(defer.ensureDeferred(self._send_index(slot.idurl, packet_id, payload)))
-        results = await defer.DeferredList(sends, consumeErrors=True)
-        self.counters["catalog_copies"] += sum(1 for ok, stored in results if ok and stored)
+        slots = self.suppliers.connected()
+        packet_ids = [f"{me.key_id}:.index.{slot.position}.{self.gateway.ids.next()}" for slot in slots]
 
-    async def _send_index(self, idurl: str, packet_id: str, payload: bytes) -> bool:
-        supplier = await self.cache.known(idurl)
-        packet = self.gateway.outbox("Data", idurl, payload, packet_id=packet_id)
+        def seal_and_sign() -> list[wire.Packet]:
+            payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
+            return [self.gateway.outbox("Data", slot.idurl, payload, packet_id=packet_id)
+                    for slot, packet_id in zip(slots, packet_ids, strict=True)]
+
+        kept = self._keep_catalog(text)
+        try:
+            packets = await threads.deferToThread(seal_and_sign)
+            sends = [defer.ensureDeferred(self._send_index(packet)) for packet in packets]
+            results = await defer.DeferredList(sends, consumeErrors=True)
+            self.counters["catalog_copies"] += sum(1 for ok, stored in results if ok and stored)
+        finally:
+            await kept  # a local write that failed fails the save, as before
+
+    def _keep_catalog(self, text: bytes) -> defer.Deferred[None]:
+        """Write my copy of the catalog in a worker thread, one write at a time and in the order asked: the
+        newest revision is the one left on disk."""
+        return self._catalog_disk.run(threads.deferToThread, write_secret_file, self.folder / CATALOG_FILE, text)
+
+    async def _send_index(self, packet: wire.Packet) -> bool:
+        supplier = await self.cache.known(packet.remote_id)
         answer = await self.gateway.request(packet, supplier, timeout=CATALOG_TIMEOUT)
         return answer.command == "Ack"
 
@@ -130,7 +144,7 @@ class Customer:
         if newest is None or newest.revision <= self.catalog.revision:
             return False
         self.catalog = newest
-        write_secret_file(self.folder / CATALOG_FILE, newest.serialize())
+        await self._keep_catalog(newest.serialize())
         log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
         return True
 
