@@ -2,12 +2,15 @@
 (one introducer, 4 storage nodes, shares.needed 2, shares.total 4: the same redundancy) storing the
 same files, in one run on loopback.
 
-    .venv/bin/python benchmarks/storage_bench.py [--sizes 16,256] [--tahoe /path/to/venv/bin/tahoe]
+    .venv/bin/python benchmarks/storage_bench.py [--sizes 16,256] [--rounds 3] [--tahoe /path/to/venv/bin/tahoe]
 
 Ours: `twistd bitdust` processes (an identity server and DHT seed, 4 suppliers, the customer), the
 upload and the download through the customer's REST API, timed from request to answer, the download
 compared byte for byte. Tahoe: PUT /uri and GET /uri/<cap> on its client's web API against its own
-grid. The customer's peak resident memory is read from /proc. Ends with one line per size and the ratios.
+grid. Both grids run side by side; each round makes a new random file of every size and both store it in
+turn (which grid goes first alternates), so the two are timed in the same minutes of a machine whose speed
+drifts. The first round is on fresh nodes. Ends with one line per size: median speeds over the rounds, the
+median ratio and every round's ratio; the customer's peak resident memory is read from /proc.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,51 +113,61 @@ def wait_for(check: Any, what: str, timeout: float = 90) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def run_ours(root: Path, files: list[Path]) -> list[dict[str, float]]:
-    nodes: list[Node] = []
-    try:
-        server = Node(root, "server", SERVER, {"services/identity-server/enabled": True,
+class OurGrid:
+    """An identity server and DHT seed, 4 suppliers and a customer that hired them, as `twistd bitdust`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.nodes: list[Node] = []
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        server = self._node("server", SERVER, {"services/identity-server/enabled": True,
                                                "services/identity-server/host": SERVER,
                                                "services/entangled-dht/known-nodes": "genesis"})
-        nodes.append(server)
-        server.wait_up()
         server.api("POST", "/identity/create/v1", {"username": "seed"})
         for number, address in enumerate(SUPPLIERS):
-            supplier = Node(root, f"supplier{number}", address, {"services/supplier/enabled": True,
+            supplier = self._node(f"supplier{number}", address, {"services/supplier/enabled": True,
                                                                  "services/supplier/donated-space": "50 GB"})
-            nodes.append(supplier)
-            supplier.wait_up()
             supplier.api("POST", "/identity/create/v1", {"username": f"supplier{number}"})
-        customer = Node(root, "customer", CUSTOMER, {"services/customer/enabled": True,
-                                                     "services/customer/suppliers-number": 4,
-                                                     "services/customer/needed-space": "4 GB"})
-        nodes.append(customer)
-        customer.wait_up()
-        customer.api("POST", "/identity/create/v1", {"username": "customer"})
-        wait_for(lambda: len([s for s in customer.api("GET", "/supplier/list/v1")["result"]
+        self.customer = self._node("customer", CUSTOMER, {"services/customer/enabled": True,
+                                                          "services/customer/suppliers-number": 4,
+                                                          "services/customer/needed-space": "8 GB"})
+        self.customer.api("POST", "/identity/create/v1", {"username": "customer"})
+        wait_for(lambda: len([s for s in self.customer.api("GET", "/supplier/list/v1")["result"]
                               if s["supplier_state"] == "CONNECTED"]) == 4, "4 suppliers hired")
-        results = []
-        for path in files:
-            started = time.perf_counter()
-            reply = customer.api("POST", "/file/upload/start/v1", {"local_path": str(path),
-                                                                    "remote_path": path.name, "wait_result": True})
-            if reply.get("status") != "OK" or reply["result"].get("state") != "done":
-                raise SystemExit(f"upload failed: {reply}")
-            up = time.perf_counter() - started
-            back = root / "restored"
-            started = time.perf_counter()
-            reply = customer.api("POST", "/file/download/start/v1", {"remote_path": path.name,
-                                                                      "destination_folder": str(back),
-                                                                      "wait_result": True})
-            down = time.perf_counter() - started
-            if reply.get("status") != "OK" or not same_file(back / path.name, path):
-                raise SystemExit(f"download failed or differs: {reply}")
-            (back / path.name).unlink()
-            results.append({"up": up, "down": down})
-        results.append({"customer_peak_mib": customer.peak_mib()})
-        return results
-    finally:
-        for node in reversed(nodes):
+
+    def _node(self, name: str, address: str, extra: dict[str, Any]) -> Node:
+        node = Node(self.root, name, address, extra)
+        self.nodes.append(node)
+        node.wait_up()
+        return node
+
+    def round_trip(self, path: Path, remote: str) -> dict[str, float]:
+        """Upload through the customer's REST API and download again, each timed from request to answer."""
+        started = time.perf_counter()
+        reply = self.customer.api("POST", "/file/upload/start/v1", {"local_path": str(path), "remote_path": remote,
+                                                                     "wait_result": True})
+        if reply.get("status") != "OK" or reply["result"].get("state") != "done":
+            raise SystemExit(f"upload failed: {reply}")
+        up = time.perf_counter() - started
+        back = self.root / "restored"
+        started = time.perf_counter()
+        reply = self.customer.api("POST", "/file/download/start/v1", {"remote_path": remote,
+                                                                       "destination_folder": str(back),
+                                                                       "wait_result": True})
+        down = time.perf_counter() - started
+        if reply.get("status") != "OK" or not same_file(back / remote, path):
+            raise SystemExit(f"download failed or differs: {reply}")
+        (back / remote).unlink()
+        return {"up": up, "down": down}
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
             node.stop()
 
 
@@ -172,76 +186,76 @@ def same_file(a: Path, b: Path) -> bool:
 # -- Tahoe-LAFS, the peer
 
 
-def tahoe_grid(tahoe: str, root: Path) -> tuple[list[subprocess.Popen[bytes]], Path]:
-    """An introducer, 4 storage nodes and a client on loopback; returns the processes and the client dir."""
-    def run(*args: str) -> None:
-        subprocess.run([tahoe, *args], check=True, capture_output=True)
+class TahoeGrid:
+    """An introducer, 4 storage nodes and a client on loopback, used through the client's web API."""
 
-    root.mkdir(parents=True, exist_ok=True)
-    introducer = root / "introducer"
-    run("create-introducer", "--port", f"tcp:39100:interface={TAHOE_HOST}",
-        "--location", f"tcp:{TAHOE_HOST}:39100", str(introducer))
-    # `tahoe run` stops when its stdin closes unless told not to
-    procs = [subprocess.Popen([tahoe, "run", "--allow-stdin-close", str(introducer)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    furl = introducer / "private" / "introducer.furl"
-    wait_for(furl.exists, "the Tahoe introducer")
-    nodes = []
-    for number in range(5):
-        node = root / (f"storage{number}" if number < 4 else "client")
-        port = 39110 + number
-        run("create-node", "--port", f"tcp:{port}:interface={TAHOE_HOST}",
-            "--location", f"tcp:{TAHOE_HOST}:{port}", "--introducer", furl.read_text().strip(),
-            "--shares-needed", "2", "--shares-happy", "4", "--shares-total", "4",
-            "--webport", f"tcp:{39200 + number}:interface=127.0.0.1",
-            *(["--no-storage"] if number == 4 else []), str(node))
-        nodes.append(node)
-        procs.append(subprocess.Popen([tahoe, "run", "--allow-stdin-close", str(node)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-    client = nodes[-1]
-
-    def connected() -> bool:
+    def __init__(self, tahoe: str, root: Path) -> None:
+        self.tahoe, self.root = tahoe, root
+        self.procs: list[subprocess.Popen[bytes]] = []
         try:
-            with urllib.request.urlopen(TAHOE_WEB + "/?t=json", timeout=2) as reply:
-                servers = json.loads(reply.read()).get("servers", [])
-            return sum(1 for s in servers if s.get("connection_status", "").lower().startswith("connected")) >= 4
-        except OSError:
-            return False
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
 
-    try:
+    def _run(self, *args: str) -> None:
+        subprocess.run([self.tahoe, *args], check=True, capture_output=True)
+
+    def _launch(self, node: Path) -> None:
+        # `tahoe run` stops when its stdin closes unless told not to
+        self.procs.append(subprocess.Popen([self.tahoe, "run", "--allow-stdin-close", str(node)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def _start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        introducer = self.root / "introducer"
+        self._run("create-introducer", "--port", f"tcp:39100:interface={TAHOE_HOST}",
+                  "--location", f"tcp:{TAHOE_HOST}:39100", str(introducer))
+        self._launch(introducer)
+        furl = introducer / "private" / "introducer.furl"
+        wait_for(furl.exists, "the Tahoe introducer")
+        for number in range(5):
+            node = self.root / (f"storage{number}" if number < 4 else "client")
+            port = 39110 + number
+            self._run("create-node", "--port", f"tcp:{port}:interface={TAHOE_HOST}",
+                      "--location", f"tcp:{TAHOE_HOST}:{port}", "--introducer", furl.read_text().strip(),
+                      "--shares-needed", "2", "--shares-happy", "4", "--shares-total", "4",
+                      "--webport", f"tcp:{39200 + number}:interface=127.0.0.1",
+                      *(["--no-storage"] if number == 4 else []), str(node))
+            self._launch(node)
+
+        def connected() -> bool:
+            try:
+                with urllib.request.urlopen(TAHOE_WEB + "/?t=json", timeout=2) as reply:
+                    servers = json.loads(reply.read()).get("servers", [])
+                return sum(1 for s in servers if s.get("connection_status", "").lower().startswith("connected")) >= 4
+            except OSError:
+                return False
+
         wait_for(connected, "the Tahoe client to see 4 storage nodes", timeout=120)
-    except SystemExit:
-        stop_all(procs)
-        raise
-    return procs, client
 
+    def round_trip(self, path: Path, remote: str) -> dict[str, float]:
+        """PUT /uri and GET /uri/<cap> (the file streamed both ways, no CLI start-up in the figures)."""
+        started = time.perf_counter()
+        with open(path, "rb") as source:
+            request = urllib.request.Request(TAHOE_WEB + "/uri", data=source, method="PUT",
+                                             headers={"Content-Length": str(path.stat().st_size)})
+            with urllib.request.urlopen(request, timeout=3600) as reply:
+                cap = reply.read().decode().strip()
+        up = time.perf_counter() - started
+        back = self.root / f"{remote}.back"
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{TAHOE_WEB}/uri/{urllib.parse.quote(cap)}", timeout=3600) as reply, \
+                open(back, "wb") as out:
+            shutil.copyfileobj(reply, out, 1 << 20)
+        down = time.perf_counter() - started
+        if not same_file(back, path):
+            raise SystemExit("Tahoe gave back other bytes")
+        back.unlink()
+        return {"up": up, "down": down}
 
-def run_tahoe(tahoe: str, root: Path, files: list[Path]) -> list[dict[str, float]]:
-    procs, _client = tahoe_grid(tahoe, root)
-    try:
-        results = []
-        for path in files:
-            # through the client's web API, as our customer's REST API is used: no CLI start-up in the figures
-            started = time.perf_counter()
-            with open(path, "rb") as source:
-                request = urllib.request.Request(TAHOE_WEB + "/uri", data=source, method="PUT",
-                                                 headers={"Content-Length": str(path.stat().st_size)})
-                with urllib.request.urlopen(request, timeout=3600) as reply:
-                    cap = reply.read().decode().strip()
-            up = time.perf_counter() - started
-            back = root / f"{path.name}.back"
-            started = time.perf_counter()
-            with urllib.request.urlopen(f"{TAHOE_WEB}/uri/{urllib.parse.quote(cap)}", timeout=3600) as reply, \
-                    open(back, "wb") as out:
-                shutil.copyfileobj(reply, out, 1 << 20)
-            down = time.perf_counter() - started
-            if not same_file(back, path):
-                raise SystemExit("Tahoe gave back other bytes")
-            back.unlink()
-            results.append({"up": up, "down": down})
-        return results
-    finally:
-        stop_all(procs)
+    def stop(self) -> None:
+        stop_all(self.procs)
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -254,37 +268,62 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def random_file(path: Path, mib: int) -> Path:
+    with open(path, "wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(1 << 20))
+    # written back to disk now: else the first supplier fsync waits for hundreds of MB of it (ext4 orders
+    # data before the metadata it commits), which cost an upload up to half its speed
+    os.sync()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="16,256", help="file sizes in MiB, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every size on both grids")
     parser.add_argument("--tahoe", default=shutil.which("tahoe") or "/tmp/tahoe-venv/bin/tahoe")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    figures: dict[tuple[int, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = []
-        for size in sizes:
-            path = root / f"file-{size}MiB.bin"
-            with open(path, "wb") as out:
-                for _ in range(size):
-                    out.write(os.urandom(1 << 20))
-            files.append(path)
-        # the inputs written back to disk now: else the first supplier fsync waits for hundreds of MB of them
-        # (ext4 orders data before the metadata it commits), which cost the first upload up to half its speed
-        os.sync()
-        ours = run_ours(root / "ours", files)
-        theirs = run_tahoe(args.tahoe, root / "tahoe", files) if Path(args.tahoe).exists() else None
-    peak = ours.pop()["customer_peak_mib"]
-    for size, mine, other in zip(sizes, ours, theirs or [None] * len(sizes), strict=True):
-        line = (f"storage {size} MiB over 4 suppliers (any 2 rebuild): ours up {size * 1.048576 / mine['up']:.1f} "
-                f"MB/s down {size * 1.048576 / mine['down']:.1f} MB/s")
-        if other is not None:
-            line += (f" vs Tahoe-LAFS 2-of-4 up {size * 1.048576 / other['up']:.1f} MB/s down "
-                     f"{size * 1.048576 / other['down']:.1f} MB/s (ratio up {other['up'] / mine['up']:.2f}, "
-                     f"down {other['down'] / mine['down']:.2f})")
-        else:
-            line += " (Tahoe-LAFS not installed: pass --tahoe)"
-        print(line + f"; customer peak RSS {peak:.0f} MiB")
+        grids: dict[str, Any] = {}
+        try:
+            grids["ours"] = OurGrid(root / "ours")
+            if Path(args.tahoe).exists():
+                grids["tahoe"] = TahoeGrid(args.tahoe, root / "tahoe")
+            for number in range(args.rounds):
+                # both grids store the same new file in turn, the one going first alternating: a slower or faster
+                # minute of this machine falls on both, and neither finds the other's file (Tahoe dedups)
+                order = list(grids.items())
+                for size in sizes:
+                    path = random_file(root / f"round{number}-{size}MiB.bin", size)
+                    for name, grid in order if number % 2 == 0 else reversed(order):
+                        figures.setdefault((size, name), []).append(grid.round_trip(path, path.name))
+                    path.unlink()
+            peak = grids["ours"].customer.peak_mib()
+        finally:
+            for grid in grids.values():
+                grid.stop()
+    for size in sizes:
+        print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), peak))
+
+
+def size_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None, peak: float) -> str:
+    """One line a size: medians over the rounds, and each round's ratio (the first is on fresh nodes)."""
+    def speed(runs: list[dict[str, float]], way: str) -> float:
+        return size * 1.048576 / statistics.median(run[way] for run in runs)
+
+    line = (f"storage {size} MiB over 4 suppliers (any 2 rebuild), median of {len(ours)} round(s): ours up "
+            f"{speed(ours, 'up'):.1f} MB/s down {speed(ours, 'down'):.1f} MB/s")
+    if theirs is None:
+        return line + f" (Tahoe-LAFS not installed: pass --tahoe); customer peak RSS {peak:.0f} MiB"
+    ratios = {way: [other[way] / mine[way] for mine, other in zip(ours, theirs, strict=True)] for way in ("up", "down")}
+    rounds = "; ".join(f"{way} " + " ".join(f"{r:.2f}" for r in ratios[way]) for way in ("up", "down"))
+    return (line + f" vs Tahoe-LAFS 2-of-4 up {speed(theirs, 'up'):.1f} MB/s down {speed(theirs, 'down'):.1f} MB/s "
+            f"(ratio up {statistics.median(ratios['up']):.2f}, down {statistics.median(ratios['down']):.2f}; "
+            f"round by round, first on fresh nodes: {rounds}); customer peak RSS {peak:.0f} MiB")
 
 
 if __name__ == "__main__":
