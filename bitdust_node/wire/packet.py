@@ -89,14 +89,26 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 # payloads this long are checked for base64 first: SIMD-fast, and it is what file pieces are
 _BASE64_CHECK_FROM = 4096
+_PAD = ord("=")
+
+
+# checked a slice at a time (a multiple of 4): decoding a megabyte whole only to check it would make, and page
+# in, a buffer of its decoded size for each packet
+_BASE64_CHECK_STEP = 1024 * 1024
 
 
 def _is_base64(value: bytes) -> bool:
     """Strict base64 holds only characters a JSON string keeps as they are."""
-    if len(value) < _BASE64_CHECK_FROM or len(value) % 4:
+    size = len(value)
+    if size < _BASE64_CHECK_FROM or size % 4:
         return False
+    view = memoryview(value)
     try:
-        pybase64.b64decode(value, validate=True)
+        for at in range(0, size, _BASE64_CHECK_STEP):
+            piece = view[at : at + _BASE64_CHECK_STEP]
+            if at + _BASE64_CHECK_STEP < size and piece[-1] == _PAD:
+                return False  # padding before the end: checked alone, this slice would pass
+            pybase64.b64decode(piece, validate=True)
     except ValueError:
         return False
     return True

@@ -193,6 +193,26 @@ class FastSerializerTests(SynchronousTestCase):
         self.assertEqual(parsed, marked)
         self.assertFalse(parsed.payload_is_base64)
 
+    @settings(max_examples=1000, deadline=None)
+    @given(st.binary(max_size=60),
+           st.lists(st.tuples(st.integers(min_value=0), st.sampled_from(b"=A-_ \n\"\\\x00\xff")), max_size=3),
+           st.integers(min_value=0, max_value=3))
+    def test_base64_checked_in_slices_agrees_with_one_strict_decode(
+        self, data: bytes, changes: list[tuple[int, int]], trim: int,
+    ) -> None:
+        # slices of 8 characters and no minimum length: slice borders everywhere in short values
+        text = bytearray(base64.b64encode(data)[: max(0, len(base64.b64encode(data)) - trim)])
+        for where, byte in changes:
+            if text:
+                text[where % len(text)] = byte
+        value = bytes(text)
+        try:
+            whole = len(value) % 4 == 0 and bool(base64.b64decode(value, validate=True) or True)
+        except ValueError:
+            whole = False
+        with mock.patch.object(wire, "_BASE64_CHECK_STEP", 8), mock.patch.object(wire, "_BASE64_CHECK_FROM", 0):
+            self.assertEqual(wire._is_base64(value), whole, value)
+
     def test_the_fast_parser_takes_every_captured_packet(self) -> None:
         # the captures are all in the plain layout; if the fast path refused them it would only be slow
         taken = [wire._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]
