@@ -9,7 +9,7 @@ the file id, `a` the file id, a space and a reason. Pure code: nothing here touc
 from __future__ import annotations
 
 import struct
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import attrs
 
@@ -228,6 +228,23 @@ class FrameDecoder:
         return Frame(command, data[start + 2 : end])
 
 
+@attrs.define(eq=False)
+class _Incoming:
+    """A file being received: its announced size, the bytes so far and their chunks."""
+
+    size: int
+    received: int = 0
+    chunks: list[bytes | memoryview] = attrs.field(factory=list)
+    # the read its last chunk was a view of, and the bytes of the reads it holds views into
+    last_read: object = None
+    pinned: int = 0
+
+
+# a chunk is kept as a view of the read it came in (no copy) while the reads so held stay within twice the
+# bytes of the files in flight, plus this much: a trickle of chunks cannot make a peer hold many whole reads
+PIN_SLACK = 2 * 1024 * 1024
+
+
 @attrs.define
 class FileAssembler:
     """Rebuild files from `d` chunks, with caps on file size and on files in flight."""
@@ -236,9 +253,11 @@ class FileAssembler:
     max_files: int = 4
     # bytes announced by all files in flight together; None = max_files x max_file_size
     max_total: int | None = None
-    # file id -> [announced size, bytes so far, the chunks]: joined once at the end, never regrown
-    _parts: dict[int, list[Any]] = attrs.field(factory=dict)
+    # file id -> _Incoming: its chunks are joined once at the end, never regrown
+    _parts: dict[int, _Incoming] = attrs.field(factory=dict)
     _announced: int = 0
+    # bytes of the reads that files in flight hold views into (a read counted once a file)
+    _pinned: int = 0
 
     def add(self, chunk: DataChunk) -> bytes | None:
         """The whole file once its last chunk arrived, else None."""
@@ -246,13 +265,14 @@ class FileAssembler:
 
     def add_frame(self, payload: bytes | memoryview) -> tuple[int, bytes | None]:
         """decode_data and add in one step (the receiving hot path): the file id, and the whole file once its
-        last chunk arrived, else None."""
+        last chunk arrived, else None. A chunk is not copied while it is a view of a read that is not held too
+        much already: the file's bytes are then copied once, when it is joined."""
         file_id, total = _data_header(payload)
-        return file_id, self._add(file_id, total, bytes(payload[_DATA_HEADER.size :]))
+        return file_id, self._add(file_id, total, payload[_DATA_HEADER.size :])
 
-    def _add(self, file_id: int, total_size: int, chunk: bytes) -> bytes | None:
-        parts = self._parts.get(file_id)
-        if parts is None:
+    def _add(self, file_id: int, total_size: int, chunk: bytes | memoryview) -> bytes | None:
+        incoming = self._parts.get(file_id)
+        if incoming is None:
             if total_size > self.max_file_size:
                 raise FrameError(f"file of {total_size} bytes is over the cap")
             if len(self._parts) >= self.max_files:
@@ -260,26 +280,52 @@ class FileAssembler:
             if self.max_total is not None and self._announced + total_size > self.max_total:
                 raise FrameError(f"files in flight would pass {self.max_total} bytes")
             self._announced += total_size
-            parts = self._parts[file_id] = [total_size, 0, []]
-        elif parts[0] != total_size:
+            incoming = self._parts[file_id] = _Incoming(total_size)
+        elif incoming.size != total_size:
             raise FrameError("file size changed between chunks")
-        received = parts[1] + len(chunk)
+        received = incoming.received + len(chunk)
         if received > total_size:
             raise FrameError("file is longer than announced")
-        parts[2].append(chunk)
-        if received == total_size:
+        if received == total_size and not incoming.chunks:
             del self._parts[file_id]
             self._announced -= total_size
-            return b"".join(parts[2])
-        parts[1] = received
-        return None
+            return bytes(chunk)  # a file in one chunk (most packets): one copy, nothing held
+        incoming.chunks.append(self._kept(incoming, chunk))
+        incoming.received = received
+        if received < total_size:
+            return None
+        self._forget(file_id, incoming)
+        return b"".join(incoming.chunks)
+
+    def _kept(self, incoming: _Incoming, chunk: bytes | memoryview) -> bytes | memoryview:
+        """The chunk as a view of its read while reads stay within their bound, else a copy of it."""
+        if not isinstance(chunk, memoryview):
+            return chunk
+        read = chunk.obj
+        if read is incoming.last_read:
+            return chunk  # that read is counted already
+        if type(read) is bytes and self._pinned + len(read) <= 2 * self._announced + PIN_SLACK:
+            self._pinned += len(read)
+            incoming.pinned += len(read)
+            incoming.last_read = read
+            return chunk
+        return bytes(chunk)
+
+    def _forget(self, file_id: int, incoming: _Incoming) -> None:
+        del self._parts[file_id]
+        self._announced -= incoming.size
+        self._pinned -= incoming.pinned
 
     def drop(self, file_id: int) -> bool:
         """Forget a file the sender aborted; whether it was in flight."""
-        found = self._parts.pop(file_id, None)
-        if found is not None:
-            self._announced -= found[0]
-        return found is not None
+        incoming = self._parts.get(file_id)
+        if incoming is not None:
+            self._forget(file_id, incoming)
+        return incoming is not None
+
+    def pinned(self) -> int:
+        """Bytes of reads held by views of files in flight."""
+        return self._pinned
 
     def in_flight(self) -> int:
         return len(self._parts)

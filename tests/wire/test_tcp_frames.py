@@ -138,6 +138,66 @@ class AssemblerTests(unittest.TestCase):
         self.assertEqual(results[-1], data)
         self.assertEqual(assembler.in_flight(), 0)
 
+    def _read(self, decoder: tf.FrameDecoder, assembler: tf.FileAssembler, read: bytes) -> list[bytes]:
+        """Feed one read as a connection does; the files it completes."""
+        done = []
+        for frame in decoder.feed(read):
+            _file_id, whole = assembler.add_frame(frame.payload)
+            if whole is not None:
+                done.append(whole)
+        return done
+
+    def test_a_file_keeps_views_of_its_reads_until_joined(self) -> None:
+        data = bytes(range(256)) * 4000  # 63 chunks
+        stream = b"".join(tf.encode_data(3, data))
+        reads = [stream[at : at + 300_000] for at in range(0, len(stream), 300_000)]
+        decoder, assembler = tf.FrameDecoder(), tf.FileAssembler(max_file_size=1 << 22)
+        done = []
+        for number, read in enumerate(reads):
+            done += self._read(decoder, assembler, read)
+            if number < len(reads) - 1:
+                # the reads so far held, not copies of their chunks (a frame cut between two reads is the decoder's
+                # own copy of that frame, held instead)
+                so_far = sum(len(r) for r in reads[: number + 1])
+                self.assertLessEqual(abs(assembler.pinned() - so_far), (number + 1) * tf.MAX_FRAME)
+        self.assertEqual(done, [data])
+        self.assertEqual((assembler.pinned(), assembler.in_flight()), (0, 0))
+
+    def test_a_trickle_of_chunks_cannot_make_the_reads_held_grow_past_the_bound(self) -> None:
+        # 30 files of 40 KiB in flight, each sent one chunk a megabyte read (the rest of a read: a whole file
+        # of its own, which the assembler hands on at once)
+        decoder = tf.FrameDecoder()
+        assembler = tf.FileAssembler(max_file_size=1 << 22, max_files=64, max_total=1 << 26)
+        filler = bytes(1_000_000)
+        slow = {n: bytes([n]) * 40_000 for n in range(30)}
+        frames = {n: tf.encode_data(100 + n, data) for n, data in slow.items()}
+        done: list[bytes] = []
+        for turn in range(3):
+            for n in slow:
+                read = frames[n][turn] + b"".join(tf.encode_data(1000 + turn * 100 + n, filler))
+                done += self._read(decoder, assembler, read)
+                bound = 2 * (sum(len(d) for d in slow.values()) + len(filler)) + tf.PIN_SLACK
+                self.assertLessEqual(assembler.pinned(), bound)
+        self.assertEqual(sorted(d for d in done if d != filler), sorted(slow.values()))
+        self.assertEqual((assembler.pinned(), assembler.in_flight()), (0, 0))
+
+    def test_an_aborted_file_lets_go_of_its_reads(self) -> None:
+        decoder, assembler = tf.FrameDecoder(), tf.FileAssembler(max_file_size=1 << 22)
+        self._read(decoder, assembler, tf.encode_data(8, bytes(50_000))[0])
+        self.assertGreater(assembler.pinned(), 0)
+        self.assertTrue(assembler.drop(8))
+        self.assertEqual(assembler.pinned(), 0)
+
+    def test_a_chunk_of_a_buffer_that_may_change_is_copied(self) -> None:
+        assembler = tf.FileAssembler(max_file_size=1 << 20)
+        read = bytearray(b"".join(tf.encode_data(4, b"a" * 20_000))[4:])  # one frame, its length prefix off
+        first = memoryview(read)[2 : 2 + 8 + tf.MAX_CHUNK]
+        self.assertEqual(assembler.add_frame(first), (4, None))
+        self.assertEqual(assembler.pinned(), 0)
+        read[10:20] = b"z" * 10  # the read changes after the chunk was taken
+        rest = struct.pack("<ii", 4, 20_000) + b"a" * (20_000 - tf.MAX_CHUNK)
+        self.assertEqual(assembler.add_frame(rest), (4, b"a" * 20_000))
+
     def test_caps(self) -> None:
         assembler = tf.FileAssembler(max_file_size=1000, max_files=2)
         self.assertRaises(tf.FrameError, assembler.add, tf.DataChunk(1, 1001, b"x"))
