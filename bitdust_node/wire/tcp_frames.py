@@ -60,41 +60,11 @@ def encode_frame(command: bytes, payload: bytes = b"") -> bytes:
     return b"".join((_LENGTH.pack(len(payload) + 2), VERSION, command, payload))
 
 
-def _data_frames(
-    file_id: int, data: FileBytes, start: int = 0, end: int | None = None,
-) -> list[list[bytes | memoryview]]:
-    """The `d` frames of bytes `start` to `end` of the file (start a multiple of MAX_CHUNK) as [length,
-    version + command + header, views of the chunk]: joined, never sliced."""
-    pieces = [memoryview(p) for p in ((data,) if isinstance(data, bytes) else data) if len(p)]
-    size = sum(len(p) for p in pieces)
-    end = size if end is None else end
-    head = VERSION + DATA + _DATA_HEADER.pack(file_id, size)
-    full = _LENGTH.pack(len(head) + MAX_CHUNK)
-    frames: list[list[bytes | memoryview]] = []
-    index, offset = 0, start  # the piece holding byte `start`, and where in it
-    while index < len(pieces) and offset >= len(pieces[index]):
-        offset -= len(pieces[index])
-        index += 1
-    for at in range(start, end, MAX_CHUNK):
-        wanted = min(MAX_CHUNK, end - at)
-        frame: list[bytes | memoryview] = [full if wanted == MAX_CHUNK else _LENGTH.pack(len(head) + wanted), head]
-        while wanted:
-            piece = pieces[index]
-            taken = min(wanted, len(piece) - offset)
-            frame.append(piece[offset : offset + taken])
-            wanted -= taken
-            offset += taken
-            if offset == len(piece):
-                index, offset = index + 1, 0
-        frames.append(frame)
-    if not size:
-        frames.append([_LENGTH.pack(len(head)), head])
-    return frames
-
-
 def encode_data(file_id: int, data: FileBytes) -> list[bytes]:
-    """The `d` frames that carry `data` as file `file_id`."""
-    return [b"".join(frame) for frame in _data_frames(file_id, data)]
+    """The `d` frames that carry `data` as file `file_id`, one bytes a frame."""
+    size = file_size(data)
+    return [encode_file(file_id, data, at, min(size, at + MAX_CHUNK)) for at in range(0, size, MAX_CHUNK)] or [
+        encode_file(file_id, data)]
 
 
 def encode_file(file_id: int, data: FileBytes, start: int = 0, end: int | None = None) -> bytes:
@@ -104,9 +74,46 @@ def encode_file(file_id: int, data: FileBytes, start: int = 0, end: int | None =
     A large file is sent a step at a time: each step's bytes are copied once, into a buffer the size of a step.
     `start` must be a multiple of MAX_CHUNK and `end` one too unless it is the end of the file.
     """
-    if start % MAX_CHUNK or (end is not None and end != file_size(data) and end % MAX_CHUNK):
+    size = file_size(data)
+    end = size if end is None else end
+    if start % MAX_CHUNK or (end != size and end % MAX_CHUNK):
         raise ValueError("a file is cut into steps at chunk boundaries")
-    return b"".join([piece for frame in _data_frames(file_id, data, start, end) for piece in frame])
+    head = VERSION + DATA + _DATA_HEADER.pack(file_id, size)
+    full = _LENGTH.pack(len(head) + MAX_CHUNK) + head  # what opens every frame of a whole chunk
+    out: list[bytes | memoryview] = []
+    straddling: list[memoryview] = []  # a chunk that spans two pieces, gathered
+    gathered = 0
+    base = 0  # where the piece starts in the file
+    for piece in (data,) if isinstance(data, bytes) else data:
+        low, high = max(start, base) - base, min(end, base + len(piece)) - base  # its part of the step
+        base += len(piece)
+        if low >= high:
+            continue
+        view = memoryview(piece)
+        if gathered:
+            taken = min(MAX_CHUNK - gathered, high - low)
+            straddling.append(view[low : low + taken])
+            gathered += taken
+            low += taken
+            if gathered < MAX_CHUNK:
+                continue
+            out.append(full)
+            out.extend(straddling)
+            straddling, gathered = [], 0
+        # the chunks that lie within the piece, views interleaved with their frame openings in one go
+        whole = (high - low) // MAX_CHUNK
+        if whole:
+            run: list[bytes | memoryview] = [full] * (2 * whole)
+            run[1::2] = [view[at : at + MAX_CHUNK] for at in range(low, low + whole * MAX_CHUNK, MAX_CHUNK)]
+            out += run
+            low += whole * MAX_CHUNK
+        if low < high:
+            straddling.append(view[low:high])
+            gathered += high - low
+    if gathered or not size:
+        out.append(_LENGTH.pack(len(head) + gathered) + head)  # the last, short chunk (or an empty file's frame)
+        out.extend(straddling)
+    return b"".join(out)
 
 
 def encode_ok(file_id: int) -> bytes:

@@ -17,6 +17,14 @@ def _capture() -> list[dict[str, str]]:
     return json.loads((vectors.VECTORS / "dht_probe" / "idserver_tcp_6661.json").read_text())
 
 
+def _frames_as_the_protocol_says(file_id: int, data: bytes) -> bytes:
+    """PROTOCOL-P2P.md 1.3, written out plainly: each 16,384-byte chunk (an empty file: one empty chunk) in a
+    frame of 4-byte big-endian length, `1`, `d`, int32 file id and int32 total size (little-endian), chunk."""
+    chunks = [data[at : at + 16_384] for at in range(0, len(data), 16_384)] or [b""]
+    return b"".join(struct.pack(">I", 10 + len(c)) + b"1d" + struct.pack("<ii", file_id, len(data)) + c
+                    for c in chunks)
+
+
 class CaptureTests(unittest.TestCase):
     def test_hello_and_answer(self) -> None:
         hello = _capture()[0]
@@ -87,6 +95,7 @@ class DecoderTests(unittest.TestCase):
         step = chunks_a_step * tf.MAX_CHUNK
         steps = [tf.encode_file(6, tuple(pieces), at, min(at + step, len(whole))) for at in range(0, len(whole), step)]
         self.assertEqual(b"".join(steps) if whole else tf.encode_file(6, tuple(pieces)), tf.encode_file(6, whole))
+        self.assertEqual(tf.encode_file(6, whole), _frames_as_the_protocol_says(6, whole))
         self.assertEqual(tf.file_size(tuple(pieces)), len(whole))
 
     def test_only_the_unfinished_frame_is_held(self) -> None:
