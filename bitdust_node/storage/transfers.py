@@ -15,7 +15,7 @@ import base64
 import collections
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,10 @@ class Mover:
         me = self.me.require()
         n = len(self.suppliers.slots)
         pending: list[defer.Deferred[BlockInfo]] = []
-        number = 0
-        async for chunk in read_blocks(path, version.block_size):
-            pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, chunk, n, transfer)))
-            number += 1
+        # the size the version records; an empty file is one empty block, so it has a version too
+        count = max(1, -(-version.size // version.block_size))
+        for number in range(count):
+            pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, path, n, transfer)))
             if len(pending) >= WINDOW:
                 version.blocks.append(await pending.pop(0))
         for waiting in pending:
@@ -165,37 +165,38 @@ class Mover:
         version.complete = True
 
     async def _upload_block(
-        self, me: Any, entry: Entry, version: Version, number: int, chunk: bytes, n: int, transfer: Transfer,
+        self, me: Any, entry: Entry, version: Version, number: int, path: Path, n: int, transfer: Transfer,
     ) -> BlockInfo:
         ids = [piece_id(self.key_id, entry.path_id, version.version, number, i) for i in range(n)]
         place = associated(entry.path_id, version.version, number)
-        size = len(chunk)
 
-        def prepare(chunk: bytes) -> tuple[BlockInfo, list[wire.Packet]]:
-            """The block's record and its shares as signed packets; the plaintext, the ciphertext and the raw
-            shares are not kept (a block in flight holds its packets only)."""
+        def prepare() -> tuple[BlockInfo, list[wire.Packet]]:
+            """The block read from the file, its record and its shares as signed packets; the plaintext, the
+            ciphertext and the raw shares are not kept (a block in flight holds its packets only)."""
+            with open(path, "rb") as source:  # a handle of its own: none is closed under a block still reading
+                source.seek(number * version.block_size)
+                chunk = source.read(version.block_size)
             sealed, shares = _seal_and_code(chunk, me.key.public_key(), place, n)
             hashes = [erasure.share_hash(share) for share in shares]
             packets = []
             for i in range(n):
                 packets.append(self.piece_packet(i, ids[i], pybase64.b64encode(shares[i])))
                 shares[i] = b""
-            info = BlockInfo(size, len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
+            info = BlockInfo(len(chunk), len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
                              base64.b64encode(sealed.nonce).decode(), hashes)
             return info, packets
 
-        # sealing, coding, signing and hashing release the GIL: a worker thread does them while the reactor
-        # moves the blocks already made
-        info, packets = await threads.deferToThread(prepare, chunk)
-        del chunk
+        # reading, sealing, coding, signing and hashing release the GIL: a worker thread does them while the
+        # reactor moves the blocks already made
+        info, packets = await threads.deferToThread(prepare)
         stores = [defer.ensureDeferred(self.put_share(i, packet)) for i, packet in enumerate(packets)]
         del packets  # each store holds its own packet, until its supplier has it
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
         for ok, failure in outcomes:
             if not ok:
                 failure.raiseException()
-        transfer.done += size
-        self.counters["bytes_uploaded"] += size
+        transfer.done += info.size
+        self.counters["bytes_uploaded"] += info.size
         return info
 
     # -- download
@@ -309,17 +310,3 @@ def _seal_and_code(
 ) -> tuple[sealed_block.SealedBlock, list[bytes | memoryview]]:
     sealed = sealed_block.seal(chunk, owner, place)
     return sealed, erasure.encode(sealed.ciphertext, n)
-
-
-async def read_blocks(path: Path, block_size: int) -> AsyncIterator[bytes]:
-    """The file in blocks of `block_size` (an empty file is one empty block, so it has a version too)."""
-    with open(path, "rb") as source:
-        first = True
-        while True:
-            chunk = source.read(block_size)
-            if not chunk and not first:
-                return
-            first = False
-            yield chunk
-            if len(chunk) < block_size:
-                return
