@@ -35,6 +35,7 @@ from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
+from bitdust_node.wire.tcp_frames import file_size
 
 log = Logger()
 SERVICE_NAME = "service_proxy_server"
@@ -250,10 +251,11 @@ class ProxyRouter:
             self.refusals["no_route"] += 1
             self._fail_sender(inbound, self._no_route_text(packet.remote_id))
             return True
-        if not self._allowed(route, len(inbound.raw)):
+        if not self._allowed(route, file_size(inbound.raw)):
             self._fail_sender(inbound, relay.RATE_LIMITED)
             return True
-        self._relay_in(route, packet.owner_id, packet.packet_id, inbound.raw).addErrback(
+        raw = inbound.raw if isinstance(inbound.raw, bytes) else b"".join(inbound.raw)  # sealed whole
+        self._relay_in(route, packet.owner_id, packet.packet_id, raw).addErrback(
             self._relay_in_failed, inbound)
         return True
 
@@ -297,7 +299,7 @@ class ProxyRouter:
             return
         if inbound.session is not None and inbound.session.usable:
             route.session, route.orphaned_at = inbound.session, None
-        if not self._allowed(route, len(inbound.raw)):
+        if not self._allowed(route, file_size(inbound.raw)):
             await self._result(route, inbound, None, relay.RATE_LIMITED)
             return
         me = self.me.require()

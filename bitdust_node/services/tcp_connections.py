@@ -11,6 +11,7 @@ from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 from bitdust_node.transport.connection import TcpConnection
 from bitdust_node.transport.tcp import TcpNode
+from bitdust_node.wire import tcp_frames
 
 # many peers dial at once after a restart of a busy router
 LISTEN_BACKLOG = 512
@@ -48,7 +49,7 @@ class TcpConnectionsService(Service):
         me = self.ctx.identity.current
         return me.idurl if me is not None else ""
 
-    def _no_gateway(self, connection: TcpConnection, data: bytes) -> None:
+    def _no_gateway(self, connection: TcpConnection, data: tcp_frames.Chunks) -> None:
         assert self.tcp is not None
         self.tcp.count("files_without_gateway")
 

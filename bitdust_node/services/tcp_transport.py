@@ -8,6 +8,7 @@ from bitdust_node.services.base import Service
 from bitdust_node.services.gateway import GatewayService
 from bitdust_node.services.tcp_connections import TcpConnectionsService
 from bitdust_node.transport.connection import TcpConnection
+from bitdust_node.wire import tcp_frames
 
 
 class TcpTransportService(Service):
@@ -19,7 +20,7 @@ class TcpTransportService(Service):
         assert gateway is not None and tcp is not None
         self._detach = gateway.attach(tcp)
 
-        def deliver(connection: TcpConnection, data: bytes) -> None:
+        def deliver(connection: TcpConnection, data: tcp_frames.Chunks) -> None:
             gateway.file_received(data, connection)
 
         self._previous = tcp.on_file

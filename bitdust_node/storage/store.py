@@ -78,16 +78,17 @@ class PieceStore:
         except FileNotFoundError:
             return 0
 
-    def write_file(self, piece: PiecePath, data: bytes) -> int:
-        """Store a piece (safe in a worker thread, one at a time): how many bytes the customer's use grows by,
-        for the caller to count in `used` on the reactor's thread."""
+    def write_file(self, piece: PiecePath, data: bytes | tuple[bytes, ...]) -> int:
+        """Store a piece, whole or in pieces written one after another (safe in a worker thread, one at a time):
+        how many bytes the customer's use grows by, for the caller to count in `used` on the reactor's thread."""
         path = self._file(piece)
         old = self.size_of(piece)
         temp = path.with_name(path.name + TEMP_SUFFIX)
+        pieces = (data,) if isinstance(data, bytes) else data
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(temp, "wb") as out:
-                out.write(data)
+                out.writelines(pieces)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, path)
@@ -99,7 +100,7 @@ class PieceStore:
         except OSError as err:
             temp.unlink(missing_ok=True)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
-        return len(data) - old
+        return sum(len(p) for p in pieces) - old
 
     def read(self, piece: PiecePath) -> bytes | None:
         try:

@@ -24,6 +24,7 @@ from bitdust_node.transport.gateway import Gateway, Inbound
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import parse_idurl
+from bitdust_node.wire.tcp_frames import file_size
 
 log = Logger()
 SERVICE_NAME = "service_supplier"
@@ -158,20 +159,23 @@ class Supplier:
         if isinstance(found, str):
             return self._refuse(inbound, "data_" + found.split()[0], found)
         customer, piece = found
-        stored = inbound.raw  # the bytes the customer signed and sent, verified: nothing to re-serialize
+        # the bytes the customer signed and sent, verified (whole, or split around the payload's text): nothing to
+        # serialize again
+        stored = inbound.raw
+        size = file_size(stored)
         owner = customer.global_id
         used_without = self.store.used[owner] + self._pending[owner] - self.store.size_of(piece)
-        if used_without + len(stored) > customer.allocated:
+        if used_without + size > customer.allocated:
             return self._refuse(inbound, "data_over_quota", NO_SPACE)
-        self._pending[owner] += len(stored)
+        self._pending[owner] += size
         written = self._on_disk(self.store.write_file, piece, stored)
         if sum(self._pending.values()) > MAX_WAITING_BYTES and inbound.session is not None:
             # until the write, not the Ack: the Ack's `o` comes back on the connection that is held
             self.counters["reading_held"] += 1
             inbound.session.hold_reading(written)
-        return defer.ensureDeferred(self._store(inbound, piece, stored, written))
+        return defer.ensureDeferred(self._store(inbound, piece, size, written))
 
-    async def _store(self, inbound: Inbound, piece: PiecePath, stored: bytes, written: defer.Deferred[int]) -> None:
+    async def _store(self, inbound: Inbound, piece: PiecePath, size: int, written: defer.Deferred[int]) -> None:
         try:
             grown = await written
         except StoreError as err:
@@ -179,12 +183,12 @@ class Supplier:
             await self._refuse(inbound, "data_write_error", "write error")
             return
         finally:
-            self._pending[piece.customer] -= len(stored)
+            self._pending[piece.customer] -= size
             if not self._pending[piece.customer]:
                 del self._pending[piece.customer]
         self.store.used[piece.customer] += grown
         self.counters["pieces_stored"] += 1
-        self.counters["bytes_stored"] += len(stored)
+        self.counters["bytes_stored"] += size
         await self.gateway.reply(inbound, "Ack", str(len(inbound.packet.payload)).encode())
 
     def _on_disk(self, work: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:

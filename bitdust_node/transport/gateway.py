@@ -28,7 +28,7 @@ from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
-from bitdust_node.wire.tcp_frames import FileBytes
+from bitdust_node.wire.tcp_frames import Chunks, FileBytes
 
 log = Logger()
 # official nodes wait 15 s (services/gateway/p2p-timeout), the captured ones 20 s
@@ -80,7 +80,8 @@ class Inbound:
     packet: Packet
     creator: Identity
     for_me: bool
-    raw: bytes
+    # the bytes as they came: whole, or split around the payload's text (wire.FileParts)
+    raw: wire.FileParts
     # the identity an Identity packet carries (parsed once, here), else None
     carried: Identity | None = None
     # the connection it came in on, when a transport knows it (a relayed packet has none)
@@ -265,8 +266,9 @@ class Gateway:
 
     # -- in
 
-    def file_received(self, data: bytes, session: Session | None = None) -> defer.Deferred[None]:
-        """A whole file from a transport (or unwrapped from a relay); fires when dealt with (never fails)."""
+    def file_received(self, data: bytes | Chunks, session: Session | None = None) -> defer.Deferred[None]:
+        """A whole file from a transport, whole or as the chunks it came in (or unwrapped from a relay); fires
+        when dealt with (never fails)."""
         self.counters["packets_in"] += 1
         if self._verifying >= self.limits.max_verifying:
             self._drop("busy", "too many packets waiting for verification")
@@ -283,12 +285,13 @@ class Gateway:
         self.dropped[reason] += 1
         log.info("packet dropped ({reason}): {detail}", reason=reason, detail=detail)
 
-    async def _process(self, data: bytes, session: Session | None) -> None:
+    async def _process(self, data: bytes | Chunks, session: Session | None) -> None:
         try:
-            packet = wire.parse(data)
+            packet, raw = wire.parse_file(data)
         except wire.PacketFormatError as err:
             self._drop("malformed", str(err))
             return
+        del data  # chunks are views of reads: what is kept was copied out of them by the parser
         carried: Identity | None = None
         own = False
         if packet.command == "Identity":
@@ -310,7 +313,7 @@ class Gateway:
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
         me = self.me.current
-        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, data, carried, session)
+        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and self.forward is not None and self.forward(inbound):

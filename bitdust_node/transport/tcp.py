@@ -20,7 +20,7 @@ from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.wire import tcp_frames
 
 log = Logger()
-FileHandler = Callable[[TcpConnection, bytes], object]
+FileHandler = Callable[[TcpConnection, tcp_frames.Chunks], object]
 
 
 def file_ids(clock: Any) -> Callable[[], int]:
@@ -148,7 +148,7 @@ class TcpNode:
                 if not peers:
                     del self.by_address[connection.address]
 
-    def file_received(self, connection: TcpConnection, data: bytes) -> None:
+    def file_received(self, connection: TcpConnection, data: tcp_frames.Chunks) -> None:
         self.count("files_received")
         self.on_file(connection, data)
 

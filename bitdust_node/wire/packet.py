@@ -12,6 +12,7 @@ import json
 import json.encoder
 import random
 import time
+from collections.abc import Sequence
 
 import attrs
 import pybase64
@@ -19,6 +20,8 @@ import pybase64
 # a 64 MiB Data packet escapes to at most 6 bytes a payload byte, plus the other fields
 MAX_PACKET_BYTES = 6 * 64 * 1024 * 1024 + 65_536
 _FIELDS = ("c", "d", "i", "k", "m", "o", "p", "r", "s")
+# a received packet's bytes: whole, or as the JSON before the payload's text, that text, and the JSON after it
+FileParts = bytes | tuple[bytes, bytes, bytes]
 
 # the commands official nodes accept (bitdust/p2p/commands.py); Transfer is defined there but refused
 COMMANDS = frozenset({
@@ -211,6 +214,11 @@ def _unescaped(body: bytes) -> bytes | None:
         at = escape + 2
 
 
+# what opens the payload's text, and what closes it: `r` and `s` never hold a quote, so the last of these
+_PAYLOAD_OPENING = b',"p":"'
+_PAYLOAD_CLOSING = b'","r":"'
+
+
 def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """The fields of a packet in exactly the official layout, else None.
 
@@ -220,34 +228,79 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """
     if not data.endswith(b'"}'):
         return None
+    opening, closing = data.find(_PAYLOAD_OPENING), data.rfind(_PAYLOAD_CLOSING)
+    if opening < 0 or closing < opening + len(_PAYLOAD_OPENING):
+        return None
+    return _plain(data[:opening], data[opening + len(_PAYLOAD_OPENING) : closing], data[closing + 1 : -1])
+
+
+def _plain(head: bytes, body: bytes, tail: bytes) -> tuple[dict[str, str], bytes] | None:
+    """The fields from the JSON before the payload (`{"c":"..",..,"o":".."`), the payload's text, and the JSON
+    after it but its last brace (`,"r":"..","s":".."`), when all is in the official layout; else None."""
     fields: dict[str, str] = {}
-    payload = b""
+    if not (_plain_fields(head, _FIELDS[:6], fields) and _plain_fields(tail, _FIELDS[7:], fields)):
+        return None
+    payload = _unescaped(body) if b"\\" in body else body if _unquoted_text(body) else None
+    return None if payload is None else (fields, payload)
+
+
+def _plain_fields(text: bytes, keys: tuple[str, ...], fields: dict[str, str]) -> bool:
+    """`keys` in order and nothing else in `text`, each value without a quote or a backslash, into `fields`."""
     at = 0  # where the next `{"k":"` or `,"k":"` must stand
-    for key in _FIELDS:
+    for key in keys:
         opening = (b'{"' if key == "c" else b',"') + key.encode() + b'":"'
-        if not data.startswith(opening, at):
-            return None
+        if not text.startswith(opening, at):
+            return False
         start = at + len(opening)
-        if key == "p":
-            # r and s never hold a quote: the last `","r":"` closes the payload, whatever it holds
-            end = data.rfind(b'","r":"', start)
-            if end < 0:
-                return None
-            body = data[start:end]
-            found = _unescaped(body) if b"\\" in body else body if _unquoted_text(body) else None
-            if found is None:
-                return None
-            payload, at = found, end + 1
-            continue
-        end = data.find(b'"', start)
+        end = text.find(b'"', start)
         if end < 0:
-            return None
-        value = data[start:end]
+            return False
+        value = text[start:end]
         if not _unquoted_text(value):  # found up to the next quote: holds none, may not hold a backslash
-            return None
+            return False
         fields[key] = value.decode("ascii")
         at = end + 1
-    return (fields, payload) if at == len(data) - 1 else None
+    return at == len(text)
+
+
+# a file of chunks whose head and tail lie this near its ends is parsed without being joined
+_EDGE = 64 * 1024
+
+
+def parse_file(data: bytes | Sequence[bytes | memoryview]) -> tuple[Packet, FileParts]:
+    """A packet from a received file, whole or as the chunks it came in, and the file's bytes: whole, or for
+    chunks the JSON before the payload's text, that text and the JSON after it, so the payload is copied out of
+    the chunks once and nothing else of the file is joined (a supplier writes the three as they are)."""
+    if isinstance(data, bytes):
+        return parse(data), data
+    size = sum(len(chunk) for chunk in data)
+    if size > MAX_PACKET_BYTES:
+        raise PacketFormatError(f"packet of {size} bytes is over the cap of {MAX_PACKET_BYTES}")
+    if size > 2 * _EDGE:
+        first, last = _gather(data, 0, _EDGE), _gather(data, size - _EDGE, size)
+        opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
+        if opening >= 0 and closing >= 0 and last.endswith(b'"}'):
+            head, tail = first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
+            body = _gather(data, len(head), size - len(tail))
+            plain = _plain(first[:opening], body, tail[1:-1])
+            if plain is not None:
+                return _packet(*plain), (head, body, tail)
+    whole = b"".join(data)
+    return parse(whole), whole
+
+
+def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
+    """Bytes `start` to `end` of the file the chunks make, in one copy."""
+    pieces: list[bytes | memoryview] = []
+    at = 0
+    for chunk in chunks:
+        following = at + len(chunk)
+        if following > start and at < end:
+            pieces.append(memoryview(chunk)[max(start - at, 0) : min(end, following) - at])
+        if following >= end:
+            break
+        at = following
+    return b"".join(pieces)
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:

@@ -30,6 +30,8 @@ _LENGTH = struct.Struct(">I")
 
 # a file's bytes, whole or as pieces sent one after another (a packet's JSON around its payload): never joined
 FileBytes = bytes | tuple[bytes, ...]
+# a received file as the chunks it came in (views of the reads while they are not held too much)
+Chunks = tuple[bytes | memoryview, ...]
 
 
 def file_size(data: FileBytes) -> int:
@@ -268,16 +270,18 @@ class FileAssembler:
 
     def add(self, chunk: DataChunk) -> bytes | None:
         """The whole file once its last chunk arrived, else None."""
-        return self._add(chunk.file_id, chunk.total_size, chunk.chunk)
+        chunks = self._add(chunk.file_id, chunk.total_size, chunk.chunk)
+        return None if chunks is None else b"".join(chunks)
 
-    def add_frame(self, payload: bytes | memoryview) -> tuple[int, bytes | None]:
-        """decode_data and add in one step (the receiving hot path): the file id, and the whole file once its
-        last chunk arrived, else None. A chunk is not copied while it is a view of a read that is not held too
-        much already: the file's bytes are then copied once, when it is joined."""
+    def add_frame(self, payload: bytes | memoryview) -> tuple[int, Chunks | None]:
+        """decode_data and add in one step (the receiving hot path): the file id, and the whole file's chunks
+        once its last one arrived, else None. A chunk is not copied while it is a view of a read that is not held
+        too much already; the file is handed on as its chunks, for the taker to copy what it keeps at once (the
+        reads they are views of are no longer counted)."""
         file_id, total = _data_header(payload)
         return file_id, self._add(file_id, total, payload[_DATA_HEADER.size :])
 
-    def _add(self, file_id: int, total_size: int, chunk: bytes | memoryview) -> bytes | None:
+    def _add(self, file_id: int, total_size: int, chunk: bytes | memoryview) -> Chunks | None:
         incoming = self._parts.get(file_id)
         if incoming is None:
             if total_size > self.max_file_size:
@@ -296,13 +300,13 @@ class FileAssembler:
         if received == total_size and not incoming.chunks:
             del self._parts[file_id]
             self._announced -= total_size
-            return bytes(chunk)  # a file in one chunk (most packets): one copy, nothing held
+            return (bytes(chunk),)  # a file in one chunk (most packets): one copy, nothing held
         incoming.chunks.append(self._kept(incoming, chunk))
         incoming.received = received
         if received < total_size:
             return None
         self._forget(file_id, incoming)
-        return b"".join(incoming.chunks)
+        return tuple(incoming.chunks)
 
     def _kept(self, incoming: _Incoming, chunk: bytes | memoryview) -> bytes | memoryview:
         """The chunk as a view of its read while reads stay within their bound, else a copy of it."""

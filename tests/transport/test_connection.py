@@ -24,7 +24,7 @@ class Harness:
         self.reactor = MemoryReactorClock()
         self.files: list[bytes] = []
         self.node = TcpNode(self.reactor, lambda: ("127.0.0.1", 7771), lambda: "http://h/alice.xml",
-                            lambda _c, data: self.files.append(data), limits, rng=random.Random(7))
+                            lambda _c, data: self.files.append(b"".join(data)), limits, rng=random.Random(7))
 
     def incoming(self) -> tuple[TcpConnection, StringTransport]:
         connection = self.node.track(TcpConnection(self.node), "127.0.0.2")

@@ -252,6 +252,58 @@ class FastSerializerTests(SynchronousTestCase):
             self.assertEqual(_verdict(wire.parse, data), _verdict(wire.parse_with_json, data), data)
 
 
+def _chunked(data: bytes, cuts: list[int]) -> list[bytes | memoryview]:
+    """`data` cut where `cuts` say, as views of it (how a connection hands a received file on)."""
+    view, at, chunks = memoryview(data), 0, []
+    for cut in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
+        if cut > at:
+            chunks.append(view[at:cut])
+            at = cut
+    return chunks
+
+
+class ChunkedFileTests(SynchronousTestCase):
+    @settings(max_examples=600, deadline=None)
+    @given(st.binary(max_size=300), st.sampled_from(["", '"', "\\", '","r":"', ',"p":"', "\n", "\xe9"]),
+           st.integers(0, 400), st.lists(st.integers(0, 10_000), max_size=6), st.integers(0, 2))
+    def test_a_file_in_chunks_parses_as_the_file_joined(
+        self, share: bytes, insert: str, at: int, cuts: list[int], damage: int,
+    ) -> None:
+        payload = base64.b64encode(share)
+        payload = payload[:at] + insert.encode("latin-1") + payload[at:]
+        data = wire.serialize(wire.Packet("Data", "http://h/o.xml", "http://h/c.xml", "k:p/F1/0-0-Data", "d",
+                                          payload, "http://h/r.xml", "k", "12345"))
+        if damage == 1:
+            data = data[:-1]  # no closing brace
+        elif damage == 2:
+            data = data.replace(b'"m":"Data"', b'"m":"Data" ')
+        # edges of 16 bytes: the head and the tail cross chunks, the payload spans many
+        with mock.patch.object(wire, "_EDGE", 16):
+            found = _verdict(lambda d: wire.parse_file(_chunked(d, cuts)), data)
+        expected = _verdict(wire.parse, data)
+        if expected is wire.PacketFormatError:
+            self.assertIs(found, wire.PacketFormatError)
+            return
+        assert isinstance(found, tuple)
+        packet, raw = found
+        self.assertEqual(packet, expected)
+        self.assertEqual(b"".join(raw) if isinstance(raw, tuple) else raw, data)
+
+    def test_a_piece_sized_file_is_split_around_its_payload_which_is_copied_once(self) -> None:
+        payload = base64.b64encode(bytes(range(256)) * 8000)
+        data = wire.serialize(wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1"))
+        packet, raw = wire.parse_file(_chunked(data, list(range(0, len(data), 16_384))))
+        self.assertEqual(packet.payload, payload)
+        assert isinstance(raw, tuple)
+        self.assertIs(raw[1], packet.payload)  # the payload is the file's text: one copy for both
+        self.assertEqual(b"".join(raw), data)
+        self.assertLess(len(raw[0]) + len(raw[2]), 1000)
+
+    def test_an_oversize_file_in_chunks_is_refused_before_it_is_joined(self) -> None:
+        chunks = [memoryview(bytes(1 << 20))] * (wire.MAX_PACKET_BYTES // (1 << 20) + 1)
+        self.assertRaises(wire.PacketFormatError, wire.parse_file, chunks)
+
+
 class RefusalTests(SynchronousTestCase):
     def test_bad_inputs_are_refused_with_a_clear_error(self) -> None:
         good = json.loads(next(captured_packets())[2])

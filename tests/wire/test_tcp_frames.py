@@ -126,7 +126,8 @@ class AssemblerTests(unittest.TestCase):
             except tf.FrameError as err:
                 expected = str(err)
             try:
-                found: object = two.add_frame(payload)
+                file_id, chunks = two.add_frame(payload)
+                found: object = (file_id, None if chunks is None else b"".join(chunks))
             except tf.FrameError as err:
                 found = str(err)
             self.assertEqual(found, expected)
@@ -151,9 +152,9 @@ class AssemblerTests(unittest.TestCase):
         """Feed one read as a connection does; the files it completes."""
         done = []
         for frame in decoder.feed(read):
-            _file_id, whole = assembler.add_frame(frame.payload)
-            if whole is not None:
-                done.append(whole)
+            _file_id, chunks = assembler.add_frame(frame.payload)
+            if chunks is not None:
+                done.append(b"".join(chunks))
         return done
 
     def test_a_file_keeps_views_of_its_reads_until_joined(self) -> None:
@@ -205,7 +206,8 @@ class AssemblerTests(unittest.TestCase):
         self.assertEqual(assembler.pinned(), 0)
         read[10:20] = b"z" * 10  # the read changes after the chunk was taken
         rest = struct.pack("<ii", 4, 20_000) + b"a" * (20_000 - tf.MAX_CHUNK)
-        self.assertEqual(assembler.add_frame(rest), (4, b"a" * 20_000))
+        file_id, chunks = assembler.add_frame(rest)
+        self.assertEqual((file_id, b"".join(chunks or ())), (4, b"a" * 20_000))
 
     def test_caps(self) -> None:
         assembler = tf.FileAssembler(max_file_size=1000, max_files=2)
