@@ -19,6 +19,7 @@ from pathlib import Path
 import attrs
 
 from bitdust_node.storage.paths import PiecePath
+from bitdust_node.wire.tcp_frames import FileBytes, file_size
 
 TEMP_SUFFIX = ".incoming"
 
@@ -78,7 +79,7 @@ class PieceStore:
         except FileNotFoundError:
             return 0
 
-    def write_file(self, piece: PiecePath, data: bytes | tuple[bytes, ...]) -> int:
+    def write_file(self, piece: PiecePath, data: FileBytes) -> int:
         """Store a piece, whole or in pieces written one after another (safe in a worker thread, one at a time):
         how many bytes the customer's use grows by, for the caller to count in `used` on the reactor's thread."""
         path = self._file(piece)
@@ -100,7 +101,7 @@ class PieceStore:
         except OSError as err:
             temp.unlink(missing_ok=True)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
-        return sum(len(p) for p in pieces) - old
+        return file_size(data) - old
 
     def read(self, piece: PiecePath) -> bytes | None:
         try:

@@ -92,12 +92,10 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 # payloads this long are checked for base64 first: SIMD-fast, and it is what file pieces are
 _BASE64_CHECK_FROM = 4096
-_PAD = ord("=")
-
-
 # checked a slice at a time (a multiple of 4): decoding a megabyte whole only to check it would make, and page
 # in, a buffer of its decoded size for each packet
 _BASE64_CHECK_STEP = 1024 * 1024
+_PAD = ord("=")
 
 
 def _is_base64(value: bytes) -> bool:

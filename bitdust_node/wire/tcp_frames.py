@@ -262,7 +262,7 @@ class FileAssembler:
     max_files: int = 4
     # bytes announced by all files in flight together; None = max_files x max_file_size
     max_total: int | None = None
-    # file id -> _Incoming: its chunks are joined once at the end, never regrown
+    # file id -> _Incoming: its chunks, handed on together once the last is in (never joined here)
     _parts: dict[int, _Incoming] = attrs.field(factory=dict)
     _announced: int = 0
     # bytes of the reads that files in flight hold views into (a read counted once a file)
