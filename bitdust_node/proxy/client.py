@@ -40,7 +40,7 @@ from bitdust_node.transport.tcp import parse_tcp_contact
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
-from bitdust_node.wire.tcp_frames import FileBytes
+from bitdust_node.wire.tcp_frames import FileBytes, joined
 
 log = Logger()
 ROUTERS_LAYER = 2
@@ -435,8 +435,8 @@ class ProxyClient:
         if key in self._awaiting or len(self._awaiting) >= self.limits.max_awaiting:
             return defer.fail(TransportError("too many relayed packets await their RelayAck"))
         me = self.me.require()
-        whole = data if isinstance(data, bytes) else b"".join(data)  # joined only when it is relayed: encrypted
-        envelope = relay.Envelope(me.idurl, receiver, whole, wide, timeout)
+        # joined only when it is relayed: it is encrypted then
+        envelope = relay.Envelope(me.idurl, receiver, joined(data), wide, timeout)
         payload = relay.seal(relay.encode_envelope(envelope), relay.ROUTED_OUTGOING, me.idurl, router_key, me.key)
         wrapped = self.gateway.outbox("RelayOut", router.sources[0], payload, packet_id=packet.packet_id,
                                       owner_id=packet.owner_id)

@@ -35,7 +35,7 @@ from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
-from bitdust_node.wire.tcp_frames import file_size
+from bitdust_node.wire.tcp_frames import file_size, joined
 
 log = Logger()
 SERVICE_NAME = "service_proxy_server"
@@ -254,8 +254,7 @@ class ProxyRouter:
         if not self._allowed(route, file_size(inbound.raw)):
             self._fail_sender(inbound, relay.RATE_LIMITED)
             return True
-        raw = inbound.raw if isinstance(inbound.raw, bytes) else b"".join(inbound.raw)  # sealed whole
-        self._relay_in(route, packet.owner_id, packet.packet_id, raw).addErrback(
+        self._relay_in(route, packet.owner_id, packet.packet_id, joined(inbound.raw)).addErrback(
             self._relay_in_failed, inbound)
         return True
 

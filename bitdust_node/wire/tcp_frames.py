@@ -38,6 +38,11 @@ def file_size(data: FileBytes) -> int:
     return len(data) if isinstance(data, bytes) else sum(len(piece) for piece in data)
 
 
+def joined(data: FileBytes) -> bytes:
+    """The file's bytes in one piece (copied only when it is in pieces)."""
+    return data if isinstance(data, bytes) else b"".join(data)
+
+
 class FrameError(ValueError):
     """The peer broke the framing; the connection must be closed."""
 
