@@ -113,8 +113,9 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
     from bitdust_node.identity.cache import IdentityCache
     from bitdust_node.identity.holder import MyIdentityHolder
     from bitdust_node.net.http import CappedHttp
-    from bitdust_node.transport.gateway import Gateway, Inbound
+    from bitdust_node.transport.gateway import Gateway
     from bitdust_node.transport.hookups import Hookups
+    from bitdust_node.transport.interfaces import Inbound
     from bitdust_node.transport.tcp import TcpNode
 
     holder = MyIdentityHolder.load(home)

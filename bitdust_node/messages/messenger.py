@@ -17,8 +17,8 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.messages import message as sealed
 from bitdust_node.messages.history import MessageHistory, StoredMessage
 from bitdust_node.transport.errors import TransportError
-from bitdust_node.transport.gateway import Gateway, Inbound, Timeout
 from bitdust_node.transport.hookups import Hookups
+from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Timeout
 from bitdust_node.wire.identity_xml import parse_idurl
 
 log = Logger()
@@ -48,7 +48,7 @@ def key_id_of(idurl: str) -> str:
 class Messenger:
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         hookups: Hookups,
         me: MyIdentityHolder,
         cache: IdentityCache,
@@ -77,7 +77,7 @@ class Messenger:
     async def send(self, idurl: str, data: dict[str, Any], ack_timeout: float = ACK_TIMEOUT) -> bool:
         """Send `data` to the user; True when a consumer on the other side read it (Ack not `unread`)."""
         me = self.me.require()
-        message_id = sealed.PACKET_ID_PREFIX + self.gateway.ids.next()
+        message_id = sealed.PACKET_ID_PREFIX + self.gateway.new_packet_id()
         body = {**data, "msg_type": "private_message", "action": "read"}
         heard = self.hookups.last_heard.get(idurl)
         fresh = heard is not None and self.clock.seconds() - heard <= HANDSHAKE_FRESH_FOR

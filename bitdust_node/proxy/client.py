@@ -35,7 +35,7 @@ from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.clock import DelayedCall, TimeSource
 from bitdust_node.proxy import relay
 from bitdust_node.transport.errors import TransportError
-from bitdust_node.transport.gateway import Gateway, Inbound
+from bitdust_node.transport.interfaces import Inbound, PacketNetwork
 from bitdust_node.transport.tcp import parse_tcp_contact
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -141,7 +141,7 @@ class ProxyClient:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         me: MyIdentityHolder,
         cache: IdentityCache,
         clock: TimeSource,
@@ -189,8 +189,8 @@ class ProxyClient:
     # -- life
 
     def start(self) -> None:
-        self.gateway.outbound = self
         self._unregister = [
+            self.gateway.use_route(self),
             self.gateway.register("RelayIn", self.relay_in_received),
             self.gateway.register("RelayAck", self.relay_result_received),
             self.gateway.register("RelayFail", self.relay_result_received),
@@ -203,8 +203,6 @@ class ProxyClient:
         """Cancel the route (if any), give my own contacts back, fail what waits."""
         cancelling = self._cancel_route() if self.listening else defer.succeed(None)
         self.machine.stop()
-        if self.gateway.outbound is self:
-            self.gateway.outbound = None
         for unregister in self._unregister:
             unregister()
         self._fail_queue(TransportError("the proxy transport stopped"))
@@ -286,7 +284,7 @@ class ProxyClient:
         assert router is not None
         me = self.me.require()
         packet = self.gateway.outbox("Identity", router.sources[0], me.xml,
-                                     packet_id="proxy_receiver:" + self.gateway.ids.next())
+                                     packet_id="proxy_receiver:" + self.gateway.new_packet_id())
         d = self.gateway.request(packet, router, wide=True, timeout=self.limits.ack_timeout)
         d.addCallbacks(
             lambda answer: self._fire(attempt, "acked") if answer.command == "Ack" else self._fire(
@@ -362,7 +360,7 @@ class ProxyClient:
         router = self.router
         me = self.me.require()
         packet = self.gateway.outbox("Identity", router.sources[0], me.xml,
-                                     packet_id="proxy_receiver:" + self.gateway.ids.next())
+                                     packet_id="proxy_receiver:" + self.gateway.new_packet_id())
         d = self.gateway.request(packet, router, timeout=self.limits.check_timeout)
 
         def done(_: Any) -> None:

@@ -30,8 +30,8 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.signing import verify_identity
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
-from bitdust_node.transport.gateway import Gateway, Inbound, Session
 from bitdust_node.transport.hookups import ServiceAnswer
+from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -95,7 +95,7 @@ class ProxyRouter:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         me: MyIdentityHolder,
         cache: IdentityCache,
         clock: Any,
@@ -119,8 +119,8 @@ class ProxyRouter:
     # -- life
 
     def start(self) -> None:
-        self.gateway.forward = self.forward
         self._unregister = [
+            self.gateway.add_forwarder(self.forward),
             self.gateway.register("RelayOut", self.relay_out_received),
             self.gateway.register("Identity", self.identity_received),
         ]
@@ -129,8 +129,6 @@ class ProxyRouter:
         self._sweeper.start(max(1.0, self.limits.session_grace / 3), now=False)
 
     def stop(self) -> None:
-        if self.gateway.forward == self.forward:
-            self.gateway.forward = None
         for unregister in self._unregister:
             unregister()
         if self._sweeper is not None and self._sweeper.running:

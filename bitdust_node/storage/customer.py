@@ -28,7 +28,7 @@ from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, Version, new_version, normalize
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import Mover, Transfer, TransferError
-from bitdust_node.transport.gateway import Gateway
+from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
 
 log = Logger()
@@ -63,7 +63,7 @@ class StorageSettings:
 
 class Customer:
     def __init__(
-        self, gateway: Gateway, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
+        self, gateway: PacketNetwork, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
         settings: StorageSettings, folder: Path, clock: Any,
     ) -> None:
         self.gateway = gateway
@@ -106,7 +106,7 @@ class Customer:
         text = self.catalog.serialize()
         me = self.me.require()
         slots = self.suppliers.connected()
-        packet_ids = [f"{me.key_id}:.index.{slot.position}.{self.gateway.ids.next()}" for slot in slots]
+        packet_ids = [f"{me.key_id}:.index.{slot.position}.{self.gateway.new_packet_id()}" for slot in slots]
 
         def seal_and_sign() -> list[wire.Packet]:
             payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
@@ -137,7 +137,7 @@ class Customer:
         me = self.me.require()
         asks = []
         for slot in self.suppliers.connected():
-            packet_id = f"{me.key_id}:.index.{slot.position}.{self.gateway.ids.next()}"
+            packet_id = f"{me.key_id}:.index.{slot.position}.{self.gateway.new_packet_id()}"
             asks.append(defer.ensureDeferred(self._fetch_index(slot.idurl, packet_id)))
         found = [c for ok, c in await defer.DeferredList(asks, consumeErrors=True) if ok and c is not None]
         newest = max(found, key=lambda c: c.revision, default=None)

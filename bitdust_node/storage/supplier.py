@@ -20,8 +20,8 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage.customers import Customer, Customers
 from bitdust_node.storage.paths import BadPath, PiecePath, parse_piece_id
 from bitdust_node.storage.store import PieceStore, StoreError
-from bitdust_node.transport.gateway import Gateway, Inbound
 from bitdust_node.transport.hookups import ServiceAnswer
+from bitdust_node.transport.interfaces import Inbound, PacketNetwork
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import parse_idurl
 from bitdust_node.wire.tcp_frames import file_size
@@ -40,7 +40,7 @@ MAX_WAITING_BYTES = 64 * 1024 * 1024
 class Supplier:
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         me: MyIdentityHolder,
         store: PieceStore,
         customers: Customers,

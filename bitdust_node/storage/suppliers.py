@@ -22,8 +22,8 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage.family import FAMILY_EXPIRE, FamilyRecords, family_key, family_value, read_family
-from bitdust_node.transport.gateway import Gateway
 from bitdust_node.transport.hookups import Hookups
+from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
@@ -56,7 +56,7 @@ class Slot:
 class Suppliers:
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         hookups: Hookups,
         me: MyIdentityHolder,
         cache: IdentityCache,

@@ -31,7 +31,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage import erasure, sealed_block
 from bitdust_node.storage.catalog import BlockInfo, Entry, Version
 from bitdust_node.storage.suppliers import Suppliers
-from bitdust_node.transport.gateway import Gateway
+from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
 
 log = Logger()
@@ -78,7 +78,7 @@ def associated(path_id: str, version: str, block: int) -> bytes:
 
 class Mover:
     def __init__(
-        self, gateway: Gateway, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
+        self, gateway: PacketNetwork, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
         replace: Callable[[int, str], Any],
     ) -> None:
         self.gateway = gateway

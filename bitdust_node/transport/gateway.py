@@ -24,6 +24,15 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.transport.errors import NoContacts, TransportError
+from bitdust_node.transport.interfaces import (
+    DEFAULT_TIMEOUT,
+    Forwarder,
+    Handler,
+    Inbound,
+    OutboundRoute,
+    Session,
+    Timeout,
+)
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -31,8 +40,6 @@ from bitdust_node.wire.packet import Packet
 from bitdust_node.wire.tcp_frames import Chunks, FileBytes
 
 log = Logger()
-# official nodes wait 15 s (services/gateway/p2p-timeout), the captured ones 20 s
-DEFAULT_TIMEOUT = 20.0
 IDENTITY_FETCH_TIMEOUT = 15.0
 
 
@@ -42,53 +49,6 @@ class PeerTransport(Protocol):
     proto: str
 
     def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]: ...
-
-
-class Session(Protocol):
-    """The live connection a packet came in on: a reply or a relayed packet can go back on it."""
-
-    peer_idurl: str
-
-    @property
-    def usable(self) -> bool: ...
-
-    def send_file(self, data: FileBytes) -> defer.Deferred[None]: ...
-
-    def hold_reading(self, until: defer.Deferred[Any]) -> None: ...
-
-
-class OutboundRoute(Protocol):
-    """Carries my packets for me when I cannot reach peers directly (a proxy router, section 4.4)."""
-
-    def send(
-        self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
-    ) -> defer.Deferred[None] | None:
-        """The delivery, or None when this packet goes out directly (to the router itself, say)."""
-
-
-class Timeout(BitDustError):
-    """No answer came in time."""
-
-    http_status = 504
-    exit_code = 1
-
-
-@attrs.frozen
-class Inbound:
-    """A verified packet and what the gateway knows of how it came."""
-
-    packet: Packet
-    creator: Identity
-    for_me: bool
-    # the bytes as they came: whole, or split around the payload's text (wire.FileParts)
-    raw: wire.FileParts
-    # the identity an Identity packet carries (parsed once, here), else None
-    carried: Identity | None = None
-    # the connection it came in on, when a transport knows it (a relayed packet has none)
-    session: Session | None = None
-
-
-Handler = Callable[[Inbound], object]
 
 
 @attrs.define(eq=False)
@@ -122,10 +82,10 @@ class Gateway:
         self.ids = wire.UniqueIds(clock.seconds())
         self.counters: collections.Counter[str] = collections.Counter()
         self.dropped: collections.Counter[str] = collections.Counter()
-        # a proxy router's hook: takes verified packets addressed to someone else (True = taken)
-        self.forward: Callable[[Inbound], bool] | None = None
-        # a routed user's hook: carries outgoing packets through its router
-        self.outbound: OutboundRoute | None = None
+        # proxy routers' hooks: take verified packets addressed to someone else (True = taken)
+        self._forwarders: list[Forwarder] = []
+        # a routed user's route: carries my outgoing packets through its router
+        self._route: OutboundRoute | None = None
 
     # -- wiring
 
@@ -137,6 +97,27 @@ class Gateway:
                 del self.transports[transport.proto]
 
         return detach
+
+    def new_packet_id(self) -> str:
+        return self.ids.next()
+
+    def add_forwarder(self, forwarder: Forwarder) -> Callable[[], None]:
+        self._forwarders.append(forwarder)
+
+        def withdraw() -> None:
+            if forwarder in self._forwarders:
+                self._forwarders.remove(forwarder)
+
+        return withdraw
+
+    def use_route(self, route: OutboundRoute) -> Callable[[], None]:
+        self._route = route
+
+        def leave() -> None:
+            if self._route is route:
+                self._route = None
+
+        return leave
 
     def register(self, command: str, handler: Handler) -> Callable[[], None]:
         self.handlers[command].append(handler)
@@ -176,8 +157,8 @@ class Gateway:
         through my router instead when I have one."""
         data = wire.serialize_parts(packet)
         self.counters["packets_out"] += 1
-        if self.outbound is not None:
-            routed = self.outbound.send(packet, data, remote, wide, timeout)
+        if self._route is not None:
+            routed = self._route.send(packet, data, remote, wide, timeout)
             if routed is not None:
                 return routed
         return self.send_data(data, remote, wide)
@@ -316,7 +297,7 @@ class Gateway:
         inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
             return
-        if not inbound.for_me and self.forward is not None and self.forward(inbound):
+        if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):
             return
         handlers = self.handlers.get(packet.command)
         if not handlers:

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
-from bitdust_node.transport.gateway import DEFAULT_TIMEOUT, Gateway, Inbound
+from bitdust_node.transport.interfaces import DEFAULT_TIMEOUT, Inbound, PacketNetwork
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire.identity_xml import Identity
 
@@ -63,7 +63,7 @@ class PingResult:
 class Hookups:
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PacketNetwork,
         me: MyIdentityHolder,
         cache: IdentityCache,
         clock: Any,
@@ -102,7 +102,7 @@ class Hookups:
             return None  # processed (cached by the gateway), but not Acked, as official nodes do
         cached = self.cache.get(packet.creator_id)
         if cached is not None and cached.revision > inbound.creator.revision:
-            packet_id = "identity:" + self.gateway.ids.next()
+            packet_id = "identity:" + self.gateway.new_packet_id()
             xml = identity_xml.serialize(cached)
             newer = self.gateway.outbox("Identity", packet.creator_id, xml, packet_id=packet_id)
             return self.gateway.send(newer, cached, wide=True).addErrback(lambda _f: None)
@@ -118,7 +118,7 @@ class Hookups:
 
     def channel_id(self, channel: str) -> str:
         counter = self._channels.setdefault(channel, itertools.count(1))
-        return f"{channel}:{next(counter)}:1:{self.gateway.ids.next()}"
+        return f"{channel}:{next(counter)}:1:{self.gateway.new_packet_id()}"
 
     async def ping(self, idurl: str, timeout: float = DEFAULT_TIMEOUT, channel: str = "api_user_ping") -> PingResult:
         """Fetch the peer's identity, send it mine wide, wait for its Ack; the round trip in seconds."""

@@ -10,7 +10,7 @@ import attrs
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.storage.supplier import Supplier
-from bitdust_node.transport.gateway import Inbound
+from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import packet as wire
 from tests.storage.network import (
     CUSTOMER,
