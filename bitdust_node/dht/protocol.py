@@ -15,9 +15,9 @@ from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 
-from bitdust_node.dht import datagram, message
+from bitdust_node.dht import datagram, message_fast
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
-from bitdust_node.dht.message import ErrorReply, Message, Request, Response
+from bitdust_node.dht.message import ErrorReply, Message, MessageError, Request, Response
 from bitdust_node.net.clock import DelayedCall, TimeSource
 from bitdust_node.net.ratelimit import RequestLimiter
 from bitdust_node.wire.bencode import BencodeError
@@ -110,14 +110,14 @@ class DhtProtocol(DatagramProtocol):
             whole = self.reassembler.feed(address, header, body)
             if whole is None:
                 return
-            msg = message.decode(whole)
+            msg = message_fast.decode(whole)
         except datagram.DatagramError as exc:
             self.drop(exc.kind, address, str(exc))
             return
         except BencodeError as exc:
             self.drop("bad_bencode", address, str(exc))
             return
-        except message.MessageError as exc:
+        except MessageError as exc:
             self.drop("bad_message", address, str(exc))
             return
         stats = self.layer_stats(msg.layer)
@@ -171,7 +171,7 @@ class DhtProtocol(DatagramProtocol):
     # -- outgoing
 
     def _send(self, msg: Message, address: Address) -> list[bytes]:
-        parts = datagram.split(msg.msg_id, message.encode(msg))
+        parts = datagram.split(msg.msg_id, message_fast.encode(msg))
         self._write(parts, address, msg.layer)
         return parts
 
@@ -204,7 +204,7 @@ class DhtProtocol(DatagramProtocol):
             # a lookup still running when the DHT stopped: it ends here, leaving no timer behind
             return defer.fail(RpcTimeout("DHT stopped"))
         request = Request(new_rpc_id(), sender_id, method, args, layer, question)
-        parts = datagram.split(request.msg_id, message.encode(request))
+        parts = datagram.split(request.msg_id, message_fast.encode(request))
         d: defer.Deferred[Response] = defer.Deferred()
         call = _Call(d, address, method, layer, parts, node_id)
         self._calls[request.msg_id] = call

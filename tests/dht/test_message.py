@@ -1,4 +1,5 @@
-"""The fast reading and writing of lookup requests and answers agree with the bencode codec on every input."""
+"""The fast reading and writing of lookup requests and answers (message_fast.py) agree with the reference
+(message.py, the bencode codec) on every input."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.dht import message
+from bitdust_node.dht import message, message_fast
 from bitdust_node.dht.message import Request, Response
 from bitdust_node.wire import bencode
 
@@ -41,22 +42,22 @@ def general(body: bytes) -> object:
 class FastAnswerTests(SynchronousTestCase):
     def test_a_typical_answer_is_read_the_fast_way(self) -> None:
         answer = Response("a" * 40, "b" * 40, [["c" * 40, "127.0.0.1", 14441, 0], ["d" * 40, "10.0.0.7", 80]], 2)
-        body = message.encode(answer)
-        self.assertEqual(message._contacts_response(body), answer)
-        self.assertEqual(message.decode(body), answer)
+        body = message_fast.encode(answer)
+        self.assertEqual(message_fast.read_contacts_response(body), answer)
+        self.assertEqual(message_fast.decode(body), answer)
 
     @settings(max_examples=400, deadline=None)
     @given(answers)
     def test_agrees_with_the_decoder_on_answers(self, answer: Response) -> None:
-        body = message.encode(answer)
-        fast = message._contacts_response(body)
+        body = message_fast.encode(answer)
+        fast = message_fast.read_contacts_response(body)
         if fast is not None:
             self.assertEqual(fast, general(body))
 
     @settings(max_examples=400, deadline=None)
     @given(answers, st.data())
     def test_agrees_with_the_decoder_on_damaged_answers(self, answer: Response, data: st.DataObject) -> None:
-        body = bytearray(message.encode(answer))
+        body = bytearray(message_fast.encode(answer))
         for _ in range(data.draw(st.integers(1, 3))):
             at = data.draw(st.integers(0, len(body) - 1))
             action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
@@ -68,27 +69,27 @@ class FastAnswerTests(SynchronousTestCase):
                     return
             else:
                 body[at:at] = data.draw(st.binary(min_size=1, max_size=3))
-        fast = message._contacts_response(bytes(body))
+        fast = message_fast.read_contacts_response(bytes(body))
         if fast is not None:
             self.assertEqual(fast, general(bytes(body)))
 
     @settings(max_examples=300, deadline=None)
     @given(answers)
     def test_answers_are_written_as_the_encoder_writes_them(self, answer: Response) -> None:
-        self.assertEqual(message.encode(answer), bencode.encode(answer.to_dict()))
+        self.assertEqual(message_fast.encode(answer), bencode.encode(answer.to_dict()))
 
     @settings(max_examples=300, deadline=None)
     @given(requests)
     def test_requests_agree_with_the_decoder(self, request: Request) -> None:
-        body = message.encode(request)
+        body = message_fast.encode(request)
         expected = general(body)
-        fast = message._lookup_request(body)
+        fast = message_fast.read_lookup_request(body)
         if fast is not None:
             self.assertEqual(fast, expected)
         if not isinstance(expected, type):  # a valid request: decode() gives it, fast or not
-            self.assertEqual(message.decode(body), expected)
+            self.assertEqual(message_fast.decode(body), expected)
 
     def test_a_lookup_request_is_read_the_fast_way(self) -> None:
         for question in (False, True):
             request = Request("a" * 40, "b" * 40, "findValue", ["c" * 40], 3, question)
-            self.assertEqual(message._lookup_request(message.encode(request)), request)
+            self.assertEqual(message_fast.read_lookup_request(message_fast.encode(request)), request)

@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.trial import unittest
 
-from bitdust_node.dht import datagram, message
+from bitdust_node.dht import datagram, message, message_fast
 from bitdust_node.dht.message import ErrorReply, Request, Response
 
 VECTORS = Path(os.environ.get("BITDUST_VECTORS", "/work/shared/vectors"))
@@ -41,15 +41,16 @@ class VectorTests(unittest.TestCase):
         self.assertGreaterEqual(len(self.captures), 40)
 
     def test_decode_and_reencode_byte_for_byte(self) -> None:
-        for name, raw, expected in self.captures:
-            with self.subTest(name=name):
-                header, body = datagram.unpack(raw)
-                self.assertEqual((header.total, header.seq), (1, 0))
-                decoded = message.decode(body)
-                self.assertEqual(decoded.msg_id, header.rpc_id)
-                # JSON turns integer keys into strings, as the index does
-                self.assertEqual(json.loads(json.dumps(decoded.to_dict())), expected)
-                self.assertEqual(datagram.pack(header, message.encode(decoded)), raw)
+        for codec in (message, message_fast):  # the reference, and the fast paths the node runs
+            for name, raw, expected in self.captures:
+                with self.subTest(codec=codec.__name__, name=name):
+                    header, body = datagram.unpack(raw)
+                    self.assertEqual((header.total, header.seq), (1, 0))
+                    decoded = codec.decode(body)
+                    self.assertEqual(decoded.msg_id, header.rpc_id)
+                    # JSON turns integer keys into strings, as the index does
+                    self.assertEqual(json.loads(json.dumps(decoded.to_dict())), expected)
+                    self.assertEqual(datagram.pack(header, codec.encode(decoded)), raw)
 
     def test_typed_forms(self) -> None:
         by_name = {name: message.decode(datagram.unpack(raw)[1]) for name, raw, _ in self.captures}
