@@ -47,7 +47,7 @@ def serve(store_dir: Path) -> None:
     reactor: Any = global_reactor
 
     from bitdust_node.identity.server import IdServer
-    from bitdust_node.identity.server_http import make_site
+    from bitdust_node.identity.server_http_fast import make_site
     from bitdust_node.identity.server_store import IdentityStore
 
     store = IdentityStore(store_dir)

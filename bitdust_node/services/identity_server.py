@@ -9,7 +9,7 @@ from bitdust_node.fsm import trace
 from bitdust_node.home import open_for_web_server
 from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.server import IdServer
-from bitdust_node.identity.server_http import make_site
+from bitdust_node.identity.server_http_fast import make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import make_receiver
 from bitdust_node.net.addresses import peer_facing_address

@@ -12,7 +12,7 @@ from twisted.internet import reactor as _global_reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from bitdust_node.identity.server import IdServer
-from bitdust_node.identity.server_http import make_site
+from bitdust_node.identity.server_http_fast import make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import make_receiver
 from bitdust_node.identity.signing import sign_identity

@@ -15,7 +15,8 @@ from twisted.test import iosim
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.identity.server import IdServer
-from bitdust_node.identity.server_http import MAX_FAST_HEAD, NOT_FOUND_BODY, IdServerResource, make_site
+from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource, make_plain_site
+from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
 from bitdust_node.wire import tcp_frames
@@ -273,6 +274,25 @@ class ChannelFastGetTests(TestCase):
             proto.dataReceived(b"X-Filler: " + b"a" * (MAX_FAST_HEAD // 2) + b"\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
         self.assertTrue(transport.disconnecting)
+
+    def test_the_plain_front_answers_every_request_alike(self) -> None:
+        """The reference (make_plain_site, all twisted.web) and the fast site agree but for the Date header."""
+        requests = (
+            GET, CLOSING, GET + GET, b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /alice.xml HTTP/1.0\r\nHost: x\r\n\r\n", b"HEAD /alice.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        plain = make_plain_site(self.idserver, self.clock)
+        for request in requests:
+            answers = []
+            for factory in (self.factory, plain):
+                proto: Any = factory.buildProtocol(None)
+                transport = StringTransport()
+                proto.makeConnection(transport)
+                proto.dataReceived(request)
+                answers.append([(status, {k: v for k, v in headers.items() if k != b"date"}, body)
+                                for status, headers, body in responses(transport.value())])
+            self.assertEqual(answers[0], answers[1], request)
 
     def test_a_head_that_never_ends_is_dropped_at_the_deadline(self) -> None:
         proto, transport = self.connect()
