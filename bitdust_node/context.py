@@ -6,21 +6,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from bitdust_node.fsm import Registry
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.clock import INodeReactor
 from bitdust_node.settings import Settings
 
 
 @attrs.frozen
 class NodeContext:
     home: Path
-    # the Twisted reactor (IReactorTCP, IReactorUDP, IReactorTime); zope interfaces do not type-check as protocols
-    reactor: Any
+    reactor: INodeReactor
     settings: Settings
     registry: Registry
     identity: MyIdentityHolder

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import gc
-from typing import Any
+
+from twisted.internet.interfaces import IReactorCore
 
 # mallopt(3) parameters
 M_TRIM_THRESHOLD = -1
@@ -54,7 +55,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def tune_node_process(reactor: Any) -> None:
+def tune_node_process(reactor: IReactorCore) -> None:
     """What every node process does to its heap: packet buffers kept, start-up objects frozen once running."""
     keep_packet_buffers()
     reactor.callWhenRunning(freeze_startup_objects)  # once the services have started

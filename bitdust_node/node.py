@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
@@ -18,6 +18,7 @@ from bitdust_node.context import NodeContext
 from bitdust_node.fsm import Registry
 from bitdust_node.identity.cache import open_cache
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.clock import INodeReactor
 from bitdust_node.services.catalog import discover
 from bitdust_node.services.graph import ServiceGraph
 from bitdust_node.settings import Settings
@@ -31,16 +32,16 @@ class Node(MultiService):
     def __init__(
         self,
         home: Path,
-        reactor: Any = None,
+        reactor: INodeReactor | None = None,
         on_stop_request: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
-            reactor = global_reactor
+            reactor = cast(INodeReactor, global_reactor)  # the epoll reactor provides them all
         self.home = Path(home)
-        self.reactor = reactor
+        self.reactor: INodeReactor = reactor
         self.settings = Settings.load(self.home)
         self.registry = Registry()
         self.lock = home_files.HomeLock(self.home)
@@ -96,7 +97,8 @@ class Node(MultiService):
         host = self.settings.get("interface/api/rest-http-host")
         port = self.settings.get("interface/api/rest-http-port")
         api = ApiContext(self.ctx, self.graph, self.rest_url, self.request_stop)
-        self.rest_port = self.reactor.listenTCP(port, RestAPI(api, self.api_secret).site(), interface=host)
+        site: Any = RestAPI(api, self.api_secret).site()  # twisted.web's Site misses listenTCP's generic factory type
+        self.rest_port = self.reactor.listenTCP(port, site, interface=host)
 
     def rest_url(self) -> str:
         if self.rest_port is None:

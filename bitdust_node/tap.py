@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from twisted.internet.task import LoopingCall
 from twisted.python import usage
@@ -12,6 +12,7 @@ from twisted.python import usage
 from bitdust_node.heap import RELEASE_INTERVAL, release_free_memory, tune_node_process
 from bitdust_node.home import default_home
 from bitdust_node.logs import follow as follow_log_settings
+from bitdust_node.net.clock import INodeReactor
 from bitdust_node.node import Node
 
 PRIVATE_UMASK = 0o077
@@ -29,7 +30,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> Node:
     from twisted.internet import reactor as global_reactor
 
-    reactor: Any = global_reactor
+    reactor = cast(INodeReactor, global_reactor)  # the epoll reactor provides them all
     # what the node writes is its own unless made public on purpose (the identity store)
     os.umask(PRIVATE_UMASK)
     tune_node_process(reactor)

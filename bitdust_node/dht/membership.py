@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from twisted.logger import Logger
 
-from bitdust_node.net.clock import DelayedCall
+from bitdust_node.net.clock import DelayedCall, TimeSource
 
 log = Logger()
 FIRST_DELAY = 1.0
@@ -23,7 +23,7 @@ class LayeredDht(Protocol):
 
 
 class LayerMembership:
-    def __init__(self, dht: LayeredDht | None, layer_id: int, clock: Any) -> None:
+    def __init__(self, dht: LayeredDht | None, layer_id: int, clock: TimeSource) -> None:
         self.dht = dht
         self.layer_id = layer_id
         self.clock = clock

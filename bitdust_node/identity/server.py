@@ -18,6 +18,7 @@ from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused, check_upload
 from bitdust_node.identity.server_store import IdentityStore
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
@@ -39,7 +40,7 @@ class IdServerInputs(Protocol):
 @attrs.define
 class IdServerCore:
     store: IdentityStore
-    clock: Any
+    clock: TimeSource
     expire_seconds: float
     sweep_interval: float = SWEEP_INTERVAL
     _loop: LoopingCall | None = None
@@ -101,7 +102,7 @@ class IdServer:
 
     host: str
     store: IdentityStore
-    clock: Any
+    clock: TimeSource
     expire_days: float
     sweep_interval: float = SWEEP_INTERVAL
     core: IdServerCore = attrs.field(init=False)

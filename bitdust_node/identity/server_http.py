@@ -13,6 +13,7 @@ from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 
@@ -162,7 +163,7 @@ class IdServerSite(server.Site):
         """No access log line: formatting one costs a tenth of GET throughput; a proxy in front logs."""
 
 
-def guarded(site: server.Site, clock: Any, deadline: float = REQUEST_DEADLINE) -> DeadlineFactory:
+def guarded(site: server.Site, clock: TimeSource, deadline: float = REQUEST_DEADLINE) -> DeadlineFactory:
     """The site as it faces the internet: no tracebacks shown, and a deadline for every whole request."""
     site.displayTracebacks = False
     site.noisy = False
@@ -171,7 +172,7 @@ def guarded(site: server.Site, clock: Any, deadline: float = REQUEST_DEADLINE) -
 
 def make_plain_site(
     idserver: IdServer,
-    clock: Any,
+    clock: TimeSource,
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
 ) -> DeadlineFactory:

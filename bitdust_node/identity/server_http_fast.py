@@ -24,6 +24,7 @@ from bitdust_node.identity.server_http import (
     guarded,
 )
 from bitdust_node.identity.server_store import StoredIdentity
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 
 # prepared GET replies kept at most (one per hosted identity; a server holds tens of thousands)
@@ -169,7 +170,7 @@ class PreparedIdServerSite(IdServerSite):
 
 def make_site(
     idserver: IdServer,
-    clock: Any,
+    clock: TimeSource,
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
 ) -> DeadlineFactory:

@@ -9,6 +9,7 @@ from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire import tcp_frames
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
@@ -75,5 +76,5 @@ class IdentityReceiverFactory(protocol.Factory):
         return IdentityReceiver(self.idserver)
 
 
-def make_receiver(idserver: IdServer, clock: Any, deadline: float = FRAME_DEADLINE) -> DeadlineFactory:
+def make_receiver(idserver: IdServer, clock: TimeSource, deadline: float = FRAME_DEADLINE) -> DeadlineFactory:
     return DeadlineFactory(IdentityReceiverFactory(idserver), deadline, clock)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
@@ -55,8 +56,9 @@ class DeadlineProtocol(ProtocolWrapper):
             peer=self.getPeer(),
         )
         self.factory.timeouts += 1
-        if self.transport is not None:
-            self.transport.abortConnection()
+        transport: Any = self.transport  # a TCP transport (ITCPTransport), which can abort
+        if transport is not None:
+            transport.abortConnection()
 
 
 class DeadlineFactory(WrappingFactory):
@@ -64,10 +66,10 @@ class DeadlineFactory(WrappingFactory):
     # the port's own "starting on" line says enough
     noisy = False
 
-    def __init__(self, wrapped: Any, deadline: float, clock: Any) -> None:
+    def __init__(self, wrapped: Any, deadline: float, clock: IReactorTime) -> None:
         super().__init__(wrapped)
         self.deadline = deadline
-        self.clock: Any = clock  # IReactorTime
+        self.clock = clock
         self.timeouts = 0
 
 

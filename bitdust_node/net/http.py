@@ -9,6 +9,8 @@ import treq
 from treq.client import HTTPClient
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from bitdust_node.net.clock import INodeReactor
+
 TIMEOUT = 10.0
 # the largest reply any caller expects by default (identity files are far smaller)
 MAX_BODY = 256 * 1024
@@ -30,7 +32,7 @@ class Reply:
 class CappedHttp:
     """GET and POST with a cap on the reply body; each request on its own connection, as official clients do."""
 
-    reactor: Any
+    reactor: INodeReactor
     timeout: float = TIMEOUT
     max_body: int = MAX_BODY
 

@@ -6,11 +6,13 @@ from typing import Any
 
 from twisted.internet import defer
 
+from bitdust_node.net.clock import INodeReactor
+
 
 class PortSet:
     """The listening ports (TCP and UDP) one service opened, closed together, newest first."""
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: INodeReactor) -> None:
         self._reactor = reactor
         self._ports: list[Any] = []
 
