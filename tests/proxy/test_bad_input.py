@@ -104,7 +104,7 @@ class RouterRefusalTests(TestCase):
         carl = await start_named(self, "carl", USERS["carl"], "routed")
         client = client_of(carl)
         await eventually(lambda: client.state == "OFFLINE", timeout=20)
-        self.assertIn("rejected", client.history[-1]["why"])
+        self.assertIn("rejected", client.status().past_routers[-1].why)
         self.assertGreaterEqual(router_of(router).refusals["request_routes_full"], 1)
         self.assertEqual(list(router_of(router).routes), [idurl("bob")])
         await self.bob_still_reachable(alice, bob)

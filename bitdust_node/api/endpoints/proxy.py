@@ -13,6 +13,7 @@ from bitdust_node.services.proxy_server import ProxyServerService
 from bitdust_node.services.proxy_transport import ProxyTransportService
 
 if TYPE_CHECKING:
+    from bitdust_node.proxy.client import ClientStatus
     from bitdust_node.proxy.router import RouteInfo, RouterStatus
 
 CONNECTED_SERVICES = ("network", "gateway", "p2p_hookups", "proxy_transport")
@@ -33,7 +34,7 @@ def service_fields(api: ApiContext, name: str) -> dict[str, Any]:
     if isinstance(found, ProxyServerService):
         return router_reply(found.router.status()) if found.router is not None else {}
     if isinstance(found, ProxyTransportService):
-        return found.status()
+        return client_reply(found.client.status()) if found.client is not None else {}
     return {}
 
 
@@ -63,6 +64,28 @@ def _route(route: RouteInfo) -> dict[str, Any]:
         "packets_out": route.packets_out,
         "refused": route.refused,
         "connected": route.connected,
+    }
+
+
+def client_reply(status: ClientStatus) -> dict[str, Any]:
+    session: dict[str, Any] = {"id": "proxy_receiver", "name": "ProxyReceiver", "state": status.state, "proto": "tcp"}
+    router = status.router
+    if router is not None:
+        session.update({
+            "idurl": router.idurl,
+            "router": router.global_id,
+            "host": f"{router.address[0]}:{router.address[1]}" if router.address else "",
+            "connected": router.connected,
+            "bytes_sent": router.bytes_sent,
+            "bytes_received": router.bytes_received,
+            "routed_for": round(router.routed_for, 1) if router.routed_for is not None else 0,
+        })
+    return {
+        "sessions": [session],
+        "queued": status.queued,
+        "awaiting_relay_ack": status.awaiting_relay_ack,
+        "counters": status.counters,
+        "past_routers": [{"router": p.router, "left": p.left, "why": p.why} for p in status.past_routers],
     }
 
 
