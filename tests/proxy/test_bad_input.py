@@ -9,6 +9,7 @@ from twisted.trial.unittest import TestCase
 from bitdust_node.crypto import keys
 from bitdust_node.node import Node
 from bitdust_node.proxy import relay
+from bitdust_node.services.gateway import GatewayService
 from bitdust_node.transport.gateway import Gateway
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -28,9 +29,9 @@ from tests.support.nodes import api, eventually
 
 def gateway_of(node: Node) -> Gateway:
     assert node.graph is not None
-    gateway = node.graph.service("gateway").gateway  # type: ignore[union-attr]
-    assert isinstance(gateway, Gateway)
-    return gateway
+    service = node.graph.service("gateway")
+    assert isinstance(service, GatewayService) and isinstance(service.gateway, Gateway), "service_gateway is not ON"
+    return service.gateway
 
 
 def idurl(name: str) -> str:

@@ -49,7 +49,7 @@ class PendingRepliesTests(SynchronousTestCase):
         for d in waits:
             self.failureResultOf(d, Timeout)
         self.assertEqual(len(self.pending), 0)
-        once: PendingReplies[None] = PendingReplies(self.clock, 10, self._expired, "twice", once_per_node=True)
+        once: PendingReplies[str] = PendingReplies(self.clock, 10, self._expired, "twice", once_per_node=True)
         once.wait("id:1", BOB, "RelayOut", 5)
         once.wait("id:1", CAROL, "RelayOut", 5)
         self.assertEqual(str(self.assertRaises(PendingFull, once.wait, "ID:1", BOB, "RelayOut", 5)), "twice")
