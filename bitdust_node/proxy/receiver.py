@@ -16,7 +16,7 @@ and go directly in OFFLINE and CLOSED. The core knows its collaborators only by 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 from automat import TypeMachineBuilder
@@ -28,6 +28,7 @@ from bitdust_node.net.clock import DelayedCall, TimeSource
 from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
+T = TypeVar("T")
 
 
 class RouterFinder(Protocol):
@@ -138,6 +139,29 @@ class ReceiverCore:
         return failed
 
 
+def _owned(waited: defer.Deferred[T]) -> defer.Deferred[T]:
+    """`waited` as a state waits for it: cancelling fails it at once and whatever `waited` does afterwards is
+    dropped, since an operation may swallow its cancellation (an HTTP fetch that falls back to a cached copy) and
+    still fire with a result that must not reach a state that was left."""
+
+    def cancel(owned: defer.Deferred[T]) -> None:
+        owned.errback(defer.CancelledError())
+        waited.cancel()
+
+    owned: defer.Deferred[T] = defer.Deferred(cancel)
+
+    def fired(result: T) -> None:
+        if not owned.called:
+            owned.callback(result)
+
+    def failed(failure: Failure) -> None:
+        if not owned.called:
+            owned.errback(failure)
+
+    waited.addCallbacks(fired, failed)
+    return owned
+
+
 def _unless_cancelled(react: Callable[[str], None]) -> Callable[[Failure], None]:
     """An errback for what a state waits for: a cancellation means the state was left, so nobody is told."""
 
@@ -219,7 +243,7 @@ class Listening(Waiting):
         """Dial the router again with my identity: an answer keeps the route, none means it is lost."""
         if self.checking is not None:
             return
-        checking = self.checking = self.core.asker.check(self.router)
+        checking = self.checking = _owned(self.core.asker.check(self.router))
 
         def done(_: object) -> None:
             if self.checking is checking:
@@ -245,7 +269,7 @@ builder = TypeMachineBuilder(ReceiverInputs, ReceiverCore)
 
 def _find(inputs: ReceiverInputs, core: ReceiverCore) -> Finding:
     release = core.carrier.hold(None)
-    search = core.finder.find()
+    search = _owned(core.finder.find())
     search.addCallbacks(inputs.found, _unless_cancelled(inputs.none_found))
     return Finding(search, release)
 
@@ -261,14 +285,14 @@ def _wait_offline(inputs: ReceiverInputs, core: ReceiverCore, why: str) -> Offli
 
 def _introduce(inputs: ReceiverInputs, core: ReceiverCore, router: Identity) -> Asking:
     release = core.carrier.hold(router)
-    answer = core.asker.introduce(router)
+    answer = _owned(core.asker.introduce(router))
     answer.addCallbacks(lambda _: inputs.acked(router), _unless_cancelled(core.give_up_on(router, inputs.refused)))
     return Asking(router, answer, release)
 
 
 def _request_route(inputs: ReceiverInputs, core: ReceiverCore, router: Identity) -> Asking:
     release = core.carrier.hold(router)
-    answer = core.asker.request_route(router)
+    answer = _owned(core.asker.request_route(router))
     answer.addCallbacks(lambda _: inputs.accepted(router), _unless_cancelled(core.give_up_on(router, inputs.refused)))
     return Asking(router, answer, release)
 

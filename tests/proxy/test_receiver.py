@@ -38,12 +38,16 @@ class Collaborators:
     events: list[str] = attrs.field(factory=list)
     asked: list[Asked] = attrs.field(factory=list)
     connected: bool = True
+    # what a cancelled wait fires with anyway (an HTTP fetch that falls back to a cached copy), if anything
+    swallowed_with: object = None
     closed_watchers: list[Callable[[], None]] = attrs.field(factory=list)
     lost: list[Callable[[str], None]] = attrs.field(factory=list)
 
     def _ask(self, what: str, router: Identity | None) -> defer.Deferred[Any]:
-        def cancelled(_: defer.Deferred[Any]) -> None:
+        def cancelled(d: defer.Deferred[Any]) -> None:
             asked.cancelled = True
+            if self.swallowed_with is not None:
+                d.callback(self.swallowed_with)
 
         asked = Asked(what, router, defer.Deferred(cancelled))
         self.asked.append(asked)
@@ -277,6 +281,21 @@ class StopTests(SynchronousTestCase):
         self.assertEqual(self.stopped(h), ["release relay alice", "cancel_route alice"])
         self.assertTrue(h.fake.last("check").cancelled)
         self.assertEqual(h.fake.closed_watchers, [])
+
+    def test_a_result_that_comes_although_its_wait_was_cancelled_reaches_nobody(self) -> None:
+        for state, to in (("FIND_NODE?", Harness.to_find_node), ("ACK?", Harness.to_ack),
+                          ("SERVICE?", Harness.to_service)):
+            h = Harness()
+            to(h)
+            h.fake.swallowed_with = ALICE
+            self.assertEqual(self.stopped(h), ["release hold alice" if state != "FIND_NODE?" else "release hold"])
+            self.assertTrue(h.fake.asked[-1].cancelled)
+        h = Harness()
+        h.to_listen()
+        h.fake.closed_watchers[0]()
+        h.fake.swallowed_with = ALICE
+        h.fake.lost[-1]("the router says route not exist")
+        self.assertEqual(h.state, "FIND_NODE?")
 
     def test_stop_twice(self) -> None:
         h = Harness()
