@@ -139,13 +139,17 @@ class ReceiverCore:
         return failed
 
 
+class StateLeft(defer.CancelledError):
+    """What a state waited for was cancelled because the machine left the state."""
+
+
 def _owned(waited: defer.Deferred[T]) -> defer.Deferred[T]:
     """`waited` as a state waits for it: cancelling fails it at once and whatever `waited` does afterwards is
     dropped, since an operation may swallow its cancellation (an HTTP fetch that falls back to a cached copy) and
     still fire with a result that must not reach a state that was left."""
 
     def cancel(owned: defer.Deferred[T]) -> None:
-        owned.errback(defer.CancelledError())
+        owned.errback(StateLeft())
         waited.cancel()
 
     owned: defer.Deferred[T] = defer.Deferred(cancel)
@@ -162,11 +166,12 @@ def _owned(waited: defer.Deferred[T]) -> defer.Deferred[T]:
     return owned
 
 
-def _unless_cancelled(react: Callable[[str], None]) -> Callable[[Failure], None]:
-    """An errback for what a state waits for: a cancellation means the state was left, so nobody is told."""
+def _unless_left(react: Callable[[str], None]) -> Callable[[Failure], None]:
+    """An errback for what a state waits for: when the state was left nobody is told (any other failure, a
+    cancellation from elsewhere included, is one the machine must hear of, or it would wait for ever)."""
 
     def failed(failure: Failure) -> None:
-        if failure.check(defer.CancelledError) is None:
+        if failure.check(StateLeft) is None:
             react(failure.getErrorMessage())
 
     return failed
@@ -249,7 +254,7 @@ class Listening(Waiting):
             if self.checking is checking:
                 self.checking = None
 
-        checking.addErrback(_unless_cancelled(lambda error: self.lost(f"{why}; {error}")))
+        checking.addErrback(_unless_left(lambda error: self.lost(f"{why}; {error}")))
         checking.addBoth(done)
 
     def cancel(self) -> None:
@@ -270,7 +275,7 @@ builder = TypeMachineBuilder(ReceiverInputs, ReceiverCore)
 def _find(inputs: ReceiverInputs, core: ReceiverCore) -> Finding:
     release = core.carrier.hold(None)
     search = _owned(core.finder.find())
-    search.addCallbacks(inputs.found, _unless_cancelled(inputs.none_found))
+    search.addCallbacks(inputs.found, _unless_left(inputs.none_found))
     return Finding(search, release)
 
 
@@ -286,14 +291,14 @@ def _wait_offline(inputs: ReceiverInputs, core: ReceiverCore, why: str) -> Offli
 def _introduce(inputs: ReceiverInputs, core: ReceiverCore, router: Identity) -> Asking:
     release = core.carrier.hold(router)
     answer = _owned(core.asker.introduce(router))
-    answer.addCallbacks(lambda _: inputs.acked(router), _unless_cancelled(core.give_up_on(router, inputs.refused)))
+    answer.addCallbacks(lambda _: inputs.acked(router), _unless_left(core.give_up_on(router, inputs.refused)))
     return Asking(router, answer, release)
 
 
 def _request_route(inputs: ReceiverInputs, core: ReceiverCore, router: Identity) -> Asking:
     release = core.carrier.hold(router)
     answer = _owned(core.asker.request_route(router))
-    answer.addCallbacks(lambda _: inputs.accepted(router), _unless_cancelled(core.give_up_on(router, inputs.refused)))
+    answer.addCallbacks(lambda _: inputs.accepted(router), _unless_left(core.give_up_on(router, inputs.refused)))
     return Asking(router, answer, release)
 
 

@@ -205,6 +205,12 @@ class RouterFailureTests(SynchronousTestCase):
         self.assertIn("aside alice: no answer to RequestService in 15 s", h.fake.events)
         self.assertEqual(h.fake.events[-2:], ["introduce carol", "release hold"])
 
+    def test_a_search_cancelled_by_someone_else_is_a_failure_the_machine_hears_of(self) -> None:
+        h = Harness()
+        h.to_find_node()
+        h.fake.last("find").deferred.cancel()
+        self.assertEqual(h.state, "OFFLINE")
+
     def test_a_router_that_forgot_my_route_is_lost(self) -> None:
         h = Harness()
         h.to_listen()
