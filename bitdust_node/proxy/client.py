@@ -2,11 +2,11 @@
 machine (proxy/receiver.py).
 
 It builds the machine with its collaborators (which router next: proxy/choice.py; what is said to it:
-proxy/handshake.py), carries my packets where the machine's state says (waiting in a bounded queue, each for a
-bounded time: proxy/waiting.py; through the router as RelayOut, each awaited until its RelayAck:
-proxy/relayed.py; or directly), hands what my router sends me to the route, and reports its status.
-In OFFLINE (no router to be had) my packets go out directly: official nodes hold them until a router appears,
-which leaves a node that is reachable anyway unable to talk at all.
+proxy/handshake.py; my connection to it: proxy/line.py), carries my packets where the machine's state says
+(waiting in a bounded queue, each for a bounded time: proxy/waiting.py; through the router as RelayOut, each
+awaited until its RelayAck: proxy/relayed.py; or directly), hands what my router sends me to the route, and
+reports its status. In OFFLINE (no router to be had) my packets go out directly: official nodes hold them until
+a router appears, which leaves a node that is reachable anyway unable to talk at all.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import random
 from collections.abc import Callable
-from typing import Protocol
 
 import attrs
 from twisted.internet import defer
@@ -23,8 +22,9 @@ from bitdust_node.fsm import MachineEntry, trace
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.proxy.choice import PastRouter, RouterChoice, RouterLookup, tcp_contact
+from bitdust_node.proxy.choice import PastRouter, RouterChoice, RouterLookup
 from bitdust_node.proxy.handshake import RouterHandshake
+from bitdust_node.proxy.line import RouterLink, TcpRouterLine, router_address
 from bitdust_node.proxy.receiver import (
     ContactsPublisher,
     ReceiverCore,
@@ -37,10 +37,7 @@ from bitdust_node.proxy.waiting import HeldRoute, WaitingPackets
 from bitdust_node.transport.connection import Address
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork
-from bitdust_node.transport.tcp import parse_tcp_contact
 from bitdust_node.wire.identity_xml import Identity
-
-__all__ = ["ClientLimits", "ClientStatus", "ProxyClient", "RouterSession"]
 
 
 @attrs.define
@@ -59,61 +56,6 @@ class ClientLimits:
     queue_wait: float = 30.0
     max_awaiting: int = 10_000
     relay_timeout: float = 30.0
-
-
-class RouterConnection(Protocol):
-    @property
-    def address(self) -> Address | None: ...
-
-    @property
-    def bytes_in(self) -> int: ...
-
-    @property
-    def bytes_out(self) -> int: ...
-
-    @property
-    def usable(self) -> bool: ...
-
-
-class RouterLink(Protocol):
-    """What the client asks of the TCP transport about its router's connection."""
-
-    def keep_alive(self, address: Address) -> None: ...
-
-    def connection_to(self, address: Address) -> RouterConnection | None: ...
-
-    def watch_closed(self, watcher: Callable[[RouterConnection], None]) -> Callable[[], None]: ...
-
-
-def router_address(router: Identity) -> Address | None:
-    contact = tcp_contact(router)
-    return parse_tcp_contact(contact) if contact is not None else None
-
-
-@attrs.define
-class TcpRouterLine:
-    """My TCP connection to the router (RouterLine of the receiver)."""
-
-    link: RouterLink
-
-    def keep_alive(self, router: Identity) -> bool:
-        address = router_address(router)
-        connection = self.link.connection_to(address) if address is not None else None
-        if address is None or connection is None or not connection.usable:
-            return False
-        self.link.keep_alive(address)
-        return True
-
-    def watch_closed(self, router: Identity, closed: Callable[[], None]) -> Callable[[], None]:
-        address = router_address(router)
-
-        def watcher(connection: RouterConnection) -> None:
-            if address is not None and connection.address == address:
-                other = self.link.connection_to(address)
-                if other is None or not other.usable:
-                    closed()
-
-        return self.link.watch_closed(watcher)
 
 
 @attrs.frozen

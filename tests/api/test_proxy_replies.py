@@ -14,7 +14,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.api.endpoints.proxy import client_reply, router_reply
 from bitdust_node.fsm import Registry
 from bitdust_node.identity.holder import MyIdentityHolder
-from bitdust_node.proxy.client import ProxyClient, router_address
+from bitdust_node.proxy.client import ProxyClient
+from bitdust_node.proxy.line import router_address
 from bitdust_node.proxy.router import ProxyRouter
 from bitdust_node.wire.tcp_frames import FileBytes
 from tests.proxy.fakes import NOW, FakeLink, FakeLookup, FakeNetwork, FakePublisher, captured_me, identity_cache

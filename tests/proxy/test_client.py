@@ -13,7 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.fsm import Registry
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.proxy import relay
-from bitdust_node.proxy.client import ClientLimits, ProxyClient, router_address
+from bitdust_node.proxy.client import ClientLimits, ProxyClient
+from bitdust_node.proxy.line import router_address
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
