@@ -24,6 +24,9 @@ TimeSource: TypeAlias = IReactorTime
 DelayedCall: TypeAlias = IDelayedCall
 
 
-class INodeReactor(IReactorCore, IReactorTime, IReactorTCP, IReactorUDP, IReactorThreads,
-                   IReactorPluggableNameResolver):
+class TcpReactor(IReactorTCP, IReactorTime):
+    """What a TCP node dials and waits with (the reactor and MemoryReactorClock provide it)."""
+
+
+class INodeReactor(IReactorCore, TcpReactor, IReactorUDP, IReactorThreads, IReactorPluggableNameResolver):
     """Every reactor the node runs on provides these (the default epoll reactor does); not implemented here."""

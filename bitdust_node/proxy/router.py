@@ -28,6 +28,7 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.signing import verify_identity
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
 from bitdust_node.transport.hookups import ServiceAnswer
@@ -41,6 +42,7 @@ log = Logger()
 SERVICE_NAME = "service_proxy_server"
 # answers and failures are never answered with a Fail (two routers would bounce them for ever)
 _NOT_ANSWERED = frozenset({"Ack", "Fail", *relay.RELAY_COMMANDS})
+CLOSED_ROUTES_SHOWN = 20
 
 
 @attrs.define
@@ -71,23 +73,51 @@ class Route:
     packets_out: int = 0
     refused: int = 0
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RouteInfo:
         session: Any = self.session
-        address = getattr(session, "address", None)
-        contact = f"tcp:{address[0]}:{address[1]}" if address else ""
-        return {
-            "address": contact,
-            "contacts": " ".join(c.replace("://", ":", 1) for c in self.identity.contacts),
-            "host": session.describe() if hasattr(session, "describe") else "",
-            "idurl": self.idurl,
-            "proto": "tcp",
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "packets_in": self.packets_in,
-            "packets_out": self.packets_out,
-            "refused": self.refused,
-            "connected": self.session is not None and self.session.usable,
-        }
+        return RouteInfo(
+            idurl=self.idurl,
+            # where the user's connection comes from, and the connection as the transport names it
+            address=getattr(session, "address", None),
+            host=session.describe() if hasattr(session, "describe") else "",
+            contacts=self.identity.contacts,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            packets_in=self.packets_in,
+            packets_out=self.packets_out,
+            refused=self.refused,
+            connected=self.session is not None and self.session.usable,
+        )
+
+
+@attrs.frozen
+class RouteInfo:
+    """One route as status shows it."""
+
+    idurl: str
+    address: tuple[str, int] | None
+    host: str
+    contacts: tuple[str, ...]
+    bytes_in: int
+    bytes_out: int
+    packets_in: int
+    packets_out: int
+    refused: int
+    connected: bool
+
+
+@attrs.frozen
+class RouterStatus:
+    # RelayAcks sent
+    acks: int
+    # the latest routes closed: (user IDURL, when)
+    closed_routes: tuple[tuple[str, float], ...]
+    # my contacts, where users reach me
+    hosts: tuple[str, ...]
+    routes: tuple[RouteInfo, ...]
+    routes_limit: int
+    counters: dict[str, int]
+    refused: dict[str, int]
 
 
 class ProxyRouter:
@@ -98,7 +128,7 @@ class ProxyRouter:
         gateway: PacketNetwork,
         me: MyIdentityHolder,
         cache: IdentityCache,
-        clock: Any,
+        clock: TimeSource,
         sessions_of: Callable[[str], list[Any]],
         limits: RouterLimits | None = None,
     ) -> None:
@@ -378,15 +408,14 @@ class ProxyRouter:
 
     # -- status
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RouterStatus:
         me = self.me.current
-        return {
-            "acks": self.counters["RelayAck"],
-            "closed_routes": [[idurl, when] for idurl, when in list(self.closed_routes.items())[-20:]],
-            "hosts": " ".join(me.identity.contacts) if me is not None else "",
-            "routes": [route.describe() for route in self.routes.values()],
-            "sessions": [],
-            "routes_limit": self.limits.routes,
-            "counters": dict(self.counters),
-            "refused": dict(self.refusals),
-        }
+        return RouterStatus(
+            acks=self.counters["RelayAck"],
+            closed_routes=tuple(list(self.closed_routes.items())[-CLOSED_ROUTES_SHOWN:]),
+            hosts=me.identity.contacts if me is not None else (),
+            routes=tuple(route.describe() for route in self.routes.values()),
+            routes_limit=self.limits.routes,
+            counters=dict(self.counters),
+            refused=dict(self.refusals),
+        )

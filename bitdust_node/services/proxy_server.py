@@ -82,6 +82,3 @@ class ProxyServerService(Service):
         self._entry.set_state("CLOSED")
         self._entry.unregister()
         return defer.succeed(None)
-
-    def status(self) -> dict[str, object]:
-        return self.router.status() if self.router is not None else {}

@@ -52,7 +52,7 @@ class ProxyTransportService(Service):
             return "no router"
         counters = client.counters
         return (f"router {client.router.global_id}, relayed {counters['relayed_out']} out, {counters['relayed_in']} in,"
-                f" {counters['relay_failed']} failed, {len(client.history)} routers left")
+                f" {counters['relay_failed']} failed, {len(client.choice.history)} routers left")
 
     def _preferred(self) -> list[str]:
         return parse_routers(str(self.setting("preferred-routers")))
@@ -65,6 +65,3 @@ class ProxyTransportService(Service):
             self._entry.unregister()
 
         return done.addBoth(forget)
-
-    def status(self) -> dict[str, object]:
-        return self.client.status() if self.client is not None else {}

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.wire import tcp_frames
@@ -56,7 +57,7 @@ class ConnectionOwner(Protocol):
     """What a connection tells the TCP node it belongs to (transport/tcp.py implements it)."""
 
     limits: TcpLimits
-    clock: Any
+    clock: TimeSource
 
     def my_hello(self) -> bytes: ...
 

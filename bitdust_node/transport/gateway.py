@@ -23,6 +23,7 @@ from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_pack
 from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.errors import NoContacts, TransportError
 from bitdust_node.transport.interfaces import (
     DEFAULT_TIMEOUT,
@@ -33,6 +34,7 @@ from bitdust_node.transport.interfaces import (
     Session,
     Timeout,
 )
+from bitdust_node.transport.pending import Awaited, PendingFull, PendingReplies
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -51,12 +53,6 @@ class PeerTransport(Protocol):
     def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]: ...
 
 
-@attrs.define(eq=False)
-class _Pending:
-    request: Packet
-    deferred: defer.Deferred[Packet]
-
-
 @attrs.define
 class GatewayLimits:
     max_pending_requests: int = 10_000
@@ -68,15 +64,17 @@ class GatewayLimits:
 
 
 class Gateway:
-    def __init__(self, clock: Any, me: MyIdentityHolder, cache: IdentityCache, limits: GatewayLimits | None = None):
+    def __init__(
+        self, clock: TimeSource, me: MyIdentityHolder, cache: IdentityCache, limits: GatewayLimits | None = None,
+    ) -> None:
         self.clock = clock
         self.me = me
         self.cache = cache
         self.limits = limits or GatewayLimits()
         self.transports: dict[str, PeerTransport] = {}
         self.handlers: dict[str, list[Handler]] = collections.defaultdict(list)
-        self._pending: dict[str, list[_Pending]] = {}
-        self._pending_count = 0
+        self._pending: PendingReplies[Packet] = PendingReplies(
+            clock, self.limits.max_pending_requests, self._timed_out, "too many requests are waiting for answers")
         self._verifying = 0
         self._public_keys: dict[str, rsa.RSAPublicKey] = {}
         self.ids = wire.UniqueIds(clock.seconds())
@@ -187,44 +185,21 @@ class Gateway:
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
     ) -> defer.Deferred[Packet]:
         """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever."""
-        if self._pending_count >= self.limits.max_pending_requests:
-            return defer.fail(TransportError("too many requests are waiting for answers"))
-        answer: defer.Deferred[Packet] = defer.Deferred()
-        pending = _Pending(packet, answer)
-        key = packet.packet_id.lower()
-        self._pending.setdefault(key, []).append(pending)
-        self._pending_count += 1
-        timer = self.clock.callLater(timeout, self._timed_out, pending, timeout)
-
-        def forget(result: Any) -> Any:
-            if timer.active():
-                timer.cancel()
-            waiting = self._pending.get(key, [])
-            if pending in waiting:
-                waiting.remove(pending)
-                self._pending_count -= 1
-                if not waiting:
-                    del self._pending[key]
-            return result
-
-        answer.addBoth(forget)
+        try:
+            answer = self._pending.wait(packet.packet_id, packet.remote_id, packet.command, timeout)
+        except PendingFull as err:
+            return defer.fail(err)
         sent = self.send(packet, remote, wide, timeout)
         sent.addErrback(lambda failure: answer.errback(failure) if not answer.called else None)
         return answer
 
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
         """Fail the request with this PacketID sent to `remote_id` (a router said it cannot be delivered)."""
-        for pending in list(self._pending.get(packet_id.lower(), [])):
-            if pending.request.remote_id == remote_id and not pending.deferred.called:
-                pending.deferred.errback(error)
-                return True
-        return False
+        return self._pending.fail(packet_id, error, asked=remote_id) > 0
 
-    def _timed_out(self, pending: _Pending, timeout: float) -> None:
-        if not pending.deferred.called:
-            self.counters["requests_timed_out"] += 1
-            request = pending.request
-            pending.deferred.errback(Timeout(f"no answer to {request.command}({request.packet_id}) in {timeout:g} s"))
+    def _timed_out(self, awaited: Awaited[Packet]) -> Timeout:
+        self.counters["requests_timed_out"] += 1
+        return Timeout(f"no answer to {awaited.command}({awaited.packet_id}) in {awaited.timeout:g} s")
 
     def reply(
         self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False,
@@ -355,23 +330,16 @@ class Gateway:
 
     def _answers_pending(self, inbound: Inbound) -> bool:
         packet = inbound.packet
-        for pending in list(self._pending.get(packet.packet_id.lower(), [])):
-            request = pending.request
-            if not packet.is_reply_to(request.command):
-                continue
-            if request.remote_id not in (packet.owner_id, packet.creator_id):
-                continue
-            if not pending.deferred.called:
-                self.counters["answers_matched"] += 1
-                pending.deferred.callback(packet)
-                return True
+        if self._pending.answer(packet.packet_id, (packet.owner_id, packet.creator_id), packet.command, packet):
+            self.counters["answers_matched"] += 1
+            return True
         return False
 
     def status(self) -> dict[str, Any]:
         return {
             "packets_in": self.counters["packets_in"],
             "packets_out": self.counters["packets_out"],
-            "pending_requests": self._pending_count,
+            "pending_requests": len(self._pending),
             "dropped": dict(self.dropped),
         }
 

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.interfaces import DEFAULT_TIMEOUT, Inbound, PacketNetwork
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire.identity_xml import Identity
@@ -66,7 +67,7 @@ class Hookups:
         gateway: PacketNetwork,
         me: MyIdentityHolder,
         cache: IdentityCache,
-        clock: Any,
+        clock: TimeSource,
         service_state: Callable[[str], str | None],
     ) -> None:
         self.gateway = gateway

@@ -14,6 +14,7 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from bitdust_node.net.clock import TcpReactor, TimeSource
 from bitdust_node.transport.connection import Address, State, TcpConnection
 from bitdust_node.transport.errors import Unreachable
 from bitdust_node.transport.limits import TcpLimits
@@ -23,7 +24,7 @@ log = Logger()
 FileHandler = Callable[[TcpConnection, tcp_frames.Chunks], object]
 
 
-def file_ids(clock: Any) -> Callable[[], int]:
+def file_ids(clock: TimeSource) -> Callable[[], int]:
     """File ids as official senders make them: epoch in centiseconds without its first 4 digits, increasing."""
     last = 0
 
@@ -83,7 +84,7 @@ class TcpNode:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: TcpReactor,
         my_address: Callable[[], Address],
         my_idurl: Callable[[], str],
         on_file: FileHandler,
@@ -92,7 +93,7 @@ class TcpNode:
         bind_source: bool = False,
     ) -> None:
         self.reactor = reactor
-        self.clock = reactor
+        self.clock: TimeSource = reactor
         self.bind_source = bind_source
         self.limits = limits or TcpLimits()
         self._my_address = my_address

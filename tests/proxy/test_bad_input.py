@@ -9,6 +9,7 @@ from twisted.trial.unittest import TestCase
 from bitdust_node.crypto import keys
 from bitdust_node.node import Node
 from bitdust_node.proxy import relay
+from bitdust_node.services.gateway import GatewayService
 from bitdust_node.transport.gateway import Gateway
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
@@ -28,9 +29,9 @@ from tests.support.nodes import api, eventually
 
 def gateway_of(node: Node) -> Gateway:
     assert node.graph is not None
-    gateway = node.graph.service("gateway").gateway  # type: ignore[union-attr]
-    assert isinstance(gateway, Gateway)
-    return gateway
+    service = node.graph.service("gateway")
+    assert isinstance(service, GatewayService) and isinstance(service.gateway, Gateway), "service_gateway is not ON"
+    return service.gateway
 
 
 def idurl(name: str) -> str:
@@ -104,7 +105,7 @@ class RouterRefusalTests(TestCase):
         carl = await start_named(self, "carl", USERS["carl"], "routed")
         client = client_of(carl)
         await eventually(lambda: client.state == "OFFLINE", timeout=20)
-        self.assertIn("rejected", client.history[-1]["why"])
+        self.assertIn("rejected", client.status().past_routers[-1].why)
         self.assertGreaterEqual(router_of(router).refusals["request_routes_full"], 1)
         self.assertEqual(list(router_of(router).routes), [idurl("bob")])
         await self.bob_still_reachable(alice, bob)

@@ -6,6 +6,7 @@ our routed user, is opened and taken in as carol's packet."""
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,12 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.crypto import keys
-from bitdust_node.fsm import Registry
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.http import CappedHttp
 from bitdust_node.proxy import relay
-from bitdust_node.proxy.client import ProxyClient
+from bitdust_node.proxy.relayed import RelayedRoute
 from bitdust_node.proxy.router import ProxyRouter
 from bitdust_node.transport.connection import TcpConnection
 from bitdust_node.transport.gateway import Gateway
@@ -134,11 +134,11 @@ class RoutedUserReplayTests(TestCase):
         taken: list[wire.Packet] = []
         # first in line: the hookups' Ack to carol waits on a connection this replay never opens
         bob.gateway.handlers["Identity"].insert(0, lambda inbound: taken.append(inbound.packet))
-        client = ProxyClient(bob.gateway, bob.holder, bob.cache, bob.reactor, lookup=None,  # type: ignore[arg-type]
-                             link=bob.tcp, publisher=None, preferred=list,  # type: ignore[arg-type]
-                             entry=Registry().register("proxy_receiver", "AT_STARTUP"))
-        client.choose(me("alice").identity)
-        bob.gateway.register("RelayIn", client.relay_in_received)
+        counters: collections.Counter[str] = collections.Counter()
+        lost: list[str] = []
+        # bob's route through alice, as the receiver sets it up in LISTEN
+        route = RelayedRoute(bob.gateway, bob.holder, me("alice").identity, bob.reactor, counters, lost.append)
+        bob.gateway.register("RelayIn", route.relay_in_received)
         router_frames = json.loads((PROXY / "stream000_port7771.frames.json").read_text())["s2c"]
         connection = bob.tcp.track(TcpConnection(bob.tcp, dialed=("127.0.0.1", 7771)), "127.0.0.1")
         connection.makeConnection(StringTransport())
@@ -147,7 +147,7 @@ class RoutedUserReplayTests(TestCase):
         connection.dataReceived(bytes.fromhex(router_frames[0]["hex"]))
         frame = next(f for f in router_frames if f.get("packet_file", "").startswith("packets/006_"))
         connection.dataReceived(bytes.fromhex(frame["hex"]))
-        self.assertEqual(client.counters["relayed_in"], 1)
+        self.assertEqual((counters["relayed_in"], lost), (1, []))
         self.assertEqual(dict(bob.gateway.dropped), {})
         self.assertEqual([(p.command, p.creator_id) for p in taken], [("Identity", "http://127.0.0.1:8084/carol.xml")])
         self.assertEqual(wire.serialize(taken[0]), captured(5))

@@ -61,7 +61,7 @@ class FailoverTests(TestCase):
         assert client.router is not None
         second = client.router.sources[0]
         print(f"\nrouter {first} SIGKILLed: bob routed by {second} after {moved_after:.2f} s")
-        self.assertEqual(client.history[-1]["router"], first)
+        self.assertEqual(client.status().past_routers[-1].router, first)
         # bob's new identity names the second router; alice's next message finds it there
         survivor = ROUTERS[1] if victim is routers[0] else ROUTERS[0]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from bitdust_node.api.endpoints.proxy import proxy_status
+from bitdust_node.api.endpoints.proxy import proxy_status, service_fields
 from bitdust_node.api.openapi import document
 from bitdust_node.api.routes import ApiContext, ApiRequest, TextReply, endpoint
 from bitdust_node.errors import InvalidInput
@@ -71,17 +71,22 @@ def config_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     return [d.describe(v) for d, v in api.ctx.settings.items()]
 
 
+def _service(api: ApiContext, name: str) -> dict[str, Any]:
+    """A service as the graph describes it, with what its room reports while it is ON."""
+    described = api.graph.describe(name)
+    described.update(service_fields(api, name))
+    return described
+
+
 @endpoint("GET", "/service/list/v1", "Every service with its state and switch")
 def service_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    graph = api.graph
-    return [graph.describe(name) for name in sorted(graph.managed)]
+    return [_service(api, name) for name in sorted(api.graph.managed)]
 
 
 @endpoint("GET", "/service/info/v1", "One service", params=("name",))
 def service_info(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
-    graph = api.graph
-    managed = graph.find(_required(req, "name"))
-    return graph.describe(managed.service.name)
+    managed = api.graph.find(_required(req, "name"))
+    return _service(api, managed.service.name)
 
 
 async def _switch(api: ApiContext, req: ApiRequest, on: bool) -> dict[str, Any]:
@@ -89,7 +94,7 @@ async def _switch(api: ApiContext, req: ApiRequest, on: bool) -> dict[str, Any]:
     managed = graph.find(_required(req, "name"))
     api.ctx.settings.set(managed.service.config_prefix() + "/enabled", on)
     await _settle(api)
-    return graph.describe(managed.service.name)
+    return _service(api, managed.service.name)
 
 
 @endpoint("POST", "/service/start/v1", "Enable a service and start it", params=("name",))
