@@ -293,8 +293,8 @@ class Gateway:
         if not own and not await self._signature_valid(packet, creator):
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
-        me = self.me.current
-        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, raw, carried, session)
+        # for me by any IDURL of mine: one a rotation left still reaches me
+        inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):
@@ -359,8 +359,9 @@ class Gateway:
             request = pending.request
             if not packet.is_reply_to(request.command):
                 continue
-            if request.remote_id not in (packet.owner_id, packet.creator_id):
-                continue
+            if request.remote_id not in (packet.owner_id, packet.creator_id) and not self.cache.same_user(
+                    request.remote_id, packet.creator_id):
+                continue  # (a peer asked by an IDURL it has moved from answers from its new one)
             if not pending.deferred.called:
                 self.counters["answers_matched"] += 1
                 pending.deferred.callback(packet)
