@@ -42,7 +42,7 @@ class SupplierService(Service):
         hookups = self.need(P2pHookupsService).hookups
         assert gateway is not None and hookups is not None
         store = PieceStore(ctx.home / CUSTOMERS_DIR)
-        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE))
+        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl)
         supplier = Supplier(gateway, ctx.identity, store, customers, self.donated, ctx.reactor)
         supplier.start()
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, supplier)
