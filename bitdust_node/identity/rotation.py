@@ -61,6 +61,8 @@ class SourceHealth:
     reachable: bool
     revision: int | None = None
     detail: str = ""
+    # the server answers but holds no identity of my name (it lost it): published again before it counts as dead
+    missing: bool = False
 
 
 @attrs.frozen
@@ -229,6 +231,8 @@ class HttpSourceProbe:
             reply = await self.http.get(idurl)
         except Unreachable as err:
             return SourceHealth(idurl, False, None, f"unreachable: {err}")
+        if reply.status == 404:
+            return SourceHealth(idurl, False, None, "HTTP 404: my identity is not there", missing=True)
         if reply.status != 200:
             return SourceHealth(idurl, False, None, f"HTTP {reply.status}")
         return _served(idurl, reply.body, me)
@@ -351,10 +355,18 @@ class RotatorCore:
     # -- checks
 
     async def check_sources(self) -> tuple[SourceHealth, ...]:
-        """GET my identity at each of its sources, all at once (each GET has its timeout)."""
+        """GET my identity at each of its sources, all at once (each GET has its timeout); a server that lost
+        my identity is given it again, and counts as serving it when it takes it."""
         me = self.me.require()
         asked = [self.probe.check(u, me) for u in me.identity.sources]
-        return tuple(await defer.gatherResults(asked, consumeErrors=True))
+        checks: list[SourceHealth] = list(await defer.gatherResults(asked, consumeErrors=True))
+        missing = [parse_idurl(c.idurl) for c in checks if c.missing]
+        if missing:
+            taken = {u.url for u in await self.publisher.publish(missing, me.xml)}
+            self.counters["published_again"] += len(taken)
+            checks = [SourceHealth(c.idurl, True, me.identity.revision, "published again") if c.idurl in taken else c
+                      for c in checks]
+        return tuple(checks)
 
     async def check_and_judge(self) -> tuple[tuple[SourceHealth, ...], bool]:
         """One periodic check: the findings, and whether the first source is to be given up now."""

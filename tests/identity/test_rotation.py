@@ -67,12 +67,17 @@ class FakeServers:
     # a publication waits for this, when set
     publishing: defer.Deferred[None] | None = None
 
+    # servers alive that lost my identity (they answer 404)
+    lost: set[str] = attrs.field(factory=set)
+
     def check(self, idurl: str, me: MyIdentity) -> defer.Deferred[SourceHealth]:
         self.checked.append(idurl)
         if idurl in self.held:
             return self.held[idurl]
         if idurl in self.serving:
             return defer.succeed(SourceHealth(idurl, True, self.serving[idurl]))
+        if idurl in self.lost:
+            return defer.succeed(SourceHealth(idurl, False, None, "HTTP 404", missing=True))
         return defer.succeed(SourceHealth(idurl, False, None, "unreachable: connection refused"))
 
     def probe(self, idurl: IdUrl, me: MyIdentity) -> defer.Deferred[CandidateAnswer]:
@@ -161,6 +166,22 @@ class RotatorTests(SynchronousTestCase):
         self.clock.advance(INTERVAL)
         self.assertEqual(self.servers.published, [])
         self.assertEqual(self.holder.require().idurl, url(A))
+
+    def test_a_first_server_that_lost_my_identity_is_given_it_again_not_left(self) -> None:
+        self.rotator.start()
+        self.kill(A)
+        self.servers.lost.add(url(A))
+        self.servers.taking.add(url(A))
+        self.clock.pump([INTERVAL, INTERVAL])
+        self.assertEqual(self.holder.require().idurl, url(A))
+        self.assertEqual(self.servers.published, [((url(A),), self.holder.require().xml)])
+        self.assertEqual(self.rotator.core.watch.failures, 0)
+        # one that answers 404 and refuses my identity too is dead to me
+        self.servers.lost.add(url(A))
+        self.kill(A)
+        self.free(S3)
+        self.clock.pump([INTERVAL, INTERVAL])
+        self.assertEqual(self.holder.require().identity.sources, (url(S2), url(S3)))
 
     def test_two_servers_are_enough(self) -> None:
         # official nodes need a third server they do not hold yet; the live one I hold is enough here
