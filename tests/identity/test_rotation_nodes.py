@@ -267,3 +267,40 @@ class RotationRoutedTests(TestCase):
         self.assertGreaterEqual(route.packets_in, 1)
         self.assertGreaterEqual(route.packets_out, 3)
         self.assertEqual(router_of(router).counters["routes_moved"], 1)
+
+
+class RotationByHandTests(TestCase):
+    timeout = 90
+
+    async def test_an_operator_retires_a_live_server(self) -> None:
+        await start_node(self, SURVIVOR, server_settings(SURVIVOR, **{"services/entangled-dht/known-nodes": "genesis"}))
+        await start_node(self, DOOMED, server_settings(DOOMED, **{"services/entangled-dht/enabled": False}))
+        alice = await start_node(self, ALICE, settings(DOOMED, SURVIVOR, **{
+            "services/identity-propagate/automatic-rotate-enabled": False}))
+        status, reply = await api(alice, "POST", "/identity/create/v1", {"username": "alice"})
+        self.assertEqual(status, 200, reply)
+        assert alice.graph is not None
+        await alice.graph.settled()
+        old = alice.identity.require()
+        # a server that is not one of mine is a mistake, said plainly; nothing moves
+        status, reply = await api(alice, "POST", "/identity/rotate/v1", {"server": "127.0.0.99:8084"})
+        self.assertEqual((status, reply["errors"]), (400, ["no source of my identity is on 127.0.0.99:8084"]))
+        moved = await run_cli(alice.home, "identity", "rotate")
+        self.assertEqual(moved.code, 0, moved.err)
+        new_idurl = f"http://{SURVIVOR}:8084/alice.xml"
+        self.assertEqual(moved.out, f"identity moved from {old.idurl} to {new_idurl}, revision"
+                                    f" {old.identity.revision + 1}\nsources: {new_idurl}\n")
+        found = await served(new_idurl)
+        assert found is not None
+        self.assertEqual((found.sources, found.revision), ((new_idurl,), old.identity.revision + 1))
+        # back again, by name: the first server still holds my old copy (same key), and is taken again
+        back = await run_cli(alice.home, "identity", "rotate", f"{SURVIVOR}:8084")
+        self.assertEqual(back.code, 0, back.err)
+        self.assertEqual(alice.identity.require().identity.sources, (old.idurl,))
+        self.assertEqual(alice.identity.require().identity.revision, old.identity.revision + 2)
+        self.assertEqual(alice.identity.former, (new_idurl,))
+        shown = await run_cli(alice.home, "identity", "show")
+        self.assertIn(f"  1. {old.idurl}  reachable, serves revision {old.identity.revision + 2}\n"
+                      f"  left: {new_idurl}\nautomatic rotation off, checked every {INTERVAL} s\n", shown.out)
+        status, states = await api(alice, "GET", "/automat/list/v1")
+        self.assertIn("id_rotator(READY)", [m["repr"] for m in states["result"]])
