@@ -359,3 +359,13 @@ class DecisionTests(SynchronousTestCase):
         remove()
         self.assertEqual(peers.peers()[0], [])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+
+class DiagramTests(SynchronousTestCase):
+    def test_the_drawn_machine_is_the_machine(self) -> None:
+        from bitdust_node.fsm_diagram import machine_dot
+        from bitdust_node.identity.rotation import RotatorMachine
+
+        drawn = Path(__file__).resolve().parents[2] / "bitdust_node" / "identity" / "rotation.dot"
+        made = machine_dot("id_rotator", RotatorMachine, "bitdust_node/identity/rotation.py")
+        self.assertEqual(drawn.read_text(), made, "regenerate rotation.dot with bitdust_node.fsm_diagram")
