@@ -16,9 +16,14 @@ def machine_dot(name: str, machine: Any, source: str) -> str:
         f"digraph {name} {{",
         "    rankdir=LR;",
         "    node [shape=box, style=rounded];",
-        f"    {automaton.initialState.name} [style=\"rounded,bold\"];",
+        f"    {_node(automaton.initialState.name)} [style=\"rounded,bold\"];",
     ]
     for (old, new), symbols in sorted(edges.items()):
-        lines.append(f'    {old} -> {new} [label="{", ".join(sorted(symbols))}"];')
+        lines.append(f'    {_node(old)} -> {_node(new)} [label="{", ".join(sorted(symbols))}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _node(name: str) -> str:
+    # official state names such as `ID_SERVERS?` are no DOT identifiers: quoted
+    return name if name.isidentifier() else f'"{name}"'

@@ -179,6 +179,10 @@ DEFINITIONS: list[Setting] = [
     Setting("services/identity-propagate/known-servers", "string", "", "known-servers"),
     Setting("services/identity-propagate/min-servers", "non zero positive integer", 2, "min-servers", min=1),
     Setting("services/identity-propagate/max-servers", "non zero positive integer", 5, "max-servers", min=1),
+    Setting("services/identity-propagate/automatic-rotate-enabled", "boolean", True, "move my identity off a dead"
+            " identity server"),
+    Setting("services/identity-propagate/health-check-interval-seconds", "non zero positive integer", 300,
+            "seconds between checks of my identity servers", min=1, max=86400),
     Setting("services/proxy-server/routes-limit", "positive integer", 20, "maximum simultaneous connections", min=0),
     Setting(
         "services/proxy-server/route-rate-limit", "disk space", "16 MB", "bytes per second one routed user may relay"

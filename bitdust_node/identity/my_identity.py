@@ -85,6 +85,18 @@ class MyIdentity:
         )
         return MyIdentity(sign_identity(changed, self.key), self.key)
 
+    def moved_to(self, sources: tuple[str, ...], revision: int) -> MyIdentity:
+        """The same identity served from other sources (the first is my new IDURL), at `revision`, signed
+        again; contacts and date stay, as official rotations keep them."""
+        if revision <= self.identity.revision:
+            raise InvalidIdentity(f"a rotation needs a revision above {self.identity.revision}, not {revision}")
+        if not 1 <= len(set(sources)) == len(sources) <= identity_xml.MAX_SOURCES:
+            raise InvalidIdentity(f"an identity needs 1 to {identity_xml.MAX_SOURCES} unique sources")
+        if any(identity_xml.parse_idurl(s).name != self.name for s in sources):
+            raise InvalidIdentity(f"every source must carry the name {self.name!r}")
+        changed = attrs.evolve(self.identity, sources=sources, version="sources", revision=revision)
+        return MyIdentity(sign_identity(changed, self.key), self.key)
+
 
 def describe_identity(identity: Identity) -> dict[str, Any]:
     """The REST shape of an identity (identity/get, identity/cache/list)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,20 @@ class MessageHistory:
         ).fetchone()
         return row is not None
 
-    def list(self, peer: str | None = None, offset: int = 0, limit: int = 100) -> list[StoredMessage]:
-        """Newest last; with a peer (an IDURL), only the conversation with that peer."""
-        where, args = ("WHERE peer = ?", [peer]) if peer else ("", [])
+    def peers(self, limit: int) -> list[str]:
+        """The IDURLs of the `limit` peers I exchanged messages with most recently, newest first."""
+        rows = self._db.execute(
+            "SELECT peer FROM messages GROUP BY peer ORDER BY MAX(time) DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def list(self, peer: str | Sequence[str] | None = None, offset: int = 0, limit: int = 100) -> list[StoredMessage]:
+        """Newest last; with a peer (an IDURL, or every IDURL of one user), only the conversation with that peer."""
+        peers = [peer] if isinstance(peer, str) else list(peer or ())
+        where = f"WHERE peer IN ({', '.join('?' * len(peers))})" if peers else ""
         rows = self._db.execute(
             f"SELECT * FROM (SELECT * FROM messages {where} ORDER BY time DESC, rowid DESC LIMIT ? OFFSET ?) "
             "ORDER BY time, rowid",
-            [*args, limit, offset],
+            [*peers, limit, offset],
         ).fetchall()
         return [StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]

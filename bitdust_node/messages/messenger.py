@@ -79,10 +79,14 @@ class Messenger:
         me = self.me.require()
         message_id = sealed.PACKET_ID_PREFIX + self.gateway.new_packet_id()
         body = {**data, "msg_type": "private_message", "action": "read"}
+        # a user who moved is written to where it is now (its old IDURL would do too: it still answers to it)
+        idurl = self.cache.newest_idurl(idurl)
         heard = self.hookups.last_heard.get(idurl)
         fresh = heard is not None and self.clock.seconds() - heard <= HANDSHAKE_FRESH_FOR
         if not fresh:
             await self.hookups.ping(idurl, timeout=PING_TIMEOUT, channel="send_message")
+            # the handshake fetched its identity: it may have moved meanwhile
+            idurl = self.cache.newest_idurl(idurl)
         peer = await self.cache.known(idurl)
         recipient = keys.public_key_from_openssh(peer.publickey)
         payload = sealed.seal(body, key_id_of(idurl), me.key_id, recipient)
@@ -118,7 +122,8 @@ class Messenger:
             return self.gateway.reply(inbound, "Ack", b"unread")
         try:
             box = sealed.parse(packet.payload)
-            if box.recipient_key_id != me.key_id:
+            # my key by any IDURL of mine: senders who knew me before a move write to the old one
+            if not self.me.is_my_key_id(box.recipient_key_id):
                 raise sealed.MessageError(f"message for key {box.recipient_key_id[:80]!r}, not mine")
             data = sealed.open_sealed(box, me.key)
         except sealed.MessageError as err:
@@ -132,6 +137,22 @@ class Messenger:
         self.counters["received"] += 1
         consumed = self._deliver(stored.describe())
         return self.gateway.reply(inbound, "Ack", b"" if consumed else b"unread")
+
+    def conversation(self, peer: str | None = None, offset: int = 0, limit: int = 100) -> list[StoredMessage]:
+        """The history (with one user, by any of its IDURLs), each correspondent named by where it is now and
+        me by my key id now: a user who moved is one correspondent, not two."""
+        found = self.history.list(self.cache.aliases(peer) if peer else None, offset, limit)
+        return [self._as_now(m) for m in found]
+
+    def _as_now(self, message: StoredMessage) -> StoredMessage:
+        me = self.me.current
+        mine = me.key_id if me is not None else ""
+        theirs = key_id_of(self.cache.newest_idurl(message.peer))
+        if message.direction == "incoming":
+            sender, recipient = theirs, mine if self.me.is_my_key_id(message.recipient) else message.recipient
+        else:
+            sender, recipient = mine if self.me.is_my_key_id(message.sender) else message.sender, theirs
+        return attrs.evolve(message, sender=sender, recipient=recipient, peer=self.cache.newest_idurl(message.peer))
 
     def _deliver(self, item: dict[str, Any]) -> bool:
         now = self.clock.seconds()

@@ -72,8 +72,8 @@ class RelayedRoute:
     def send(
         self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
     ) -> defer.Deferred[None] | None:
-        if remote.sources[0] == self.router.sources[0]:
-            return None  # to the router itself: straight on my connection to it
+        if remote.publickey == self.router.publickey:
+            return None  # to the router itself (by its key: it may have moved): straight on my connection to it
         return self.relay_out(packet, data, remote, wide, timeout)
 
     def relay_out(
@@ -104,7 +104,8 @@ class RelayedRoute:
     # -- in, from the router
 
     def from_router(self, inbound: Inbound) -> bool:
-        return inbound.for_me and inbound.packet.creator_id == self.router.sources[0]
+        # by key: a router whose identity moved to other servers is still my router
+        return inbound.for_me and inbound.creator.publickey == self.router.publickey
 
     def relay_in_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
         """A packet someone sent me through my router: opened and taken in as if it came directly."""

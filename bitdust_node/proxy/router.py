@@ -179,7 +179,9 @@ class ProxyRouter:
 
     def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
         user = inbound.packet.creator_id
-        if user not in self.routes and len(self.routes) >= self.limits.routes:
+        # a user who moved asks again by its new IDURL: the same route
+        existing = self._route(user)
+        if existing is None and len(self.routes) >= self.limits.routes:
             return self._refuse_request("routes_full", user, ServiceAnswer.ack("rejected"))
         submitted = payload.get("identity")
         identity = self._submitted_identity(user, inbound.creator, submitted)
@@ -188,9 +190,12 @@ class ProxyRouter:
         if inbound.session is None or not inbound.session.usable:
             return self._refuse_request("no_session", user, ServiceAnswer.fail("no connection to route through"))
         now = self.clock.seconds()
-        existing = self.routes.get(user)
         if existing is not None:
             existing.identity, existing.session, existing.orphaned_at = identity, inbound.session, None
+            if existing.idurl != user:
+                del self.routes[existing.idurl]
+                existing.idurl = user
+                self.routes[user] = existing
         else:
             self.routes[user] = Route(user, identity, keys.public_key_from_openssh(identity.publickey),
                                       inbound.session, now, self._route_limiter())
@@ -207,7 +212,8 @@ class ProxyRouter:
             identity = identity_xml.parse(submitted.encode("utf-8"))
         except (identity_xml.IdentityFormatError, UnicodeEncodeError):
             return None
-        if user not in identity.sources or identity.publickey != creator.publickey or not verify_identity(identity):
+        # signed by the user's own key: its identity, if perhaps one from before it moved (its IDURL then)
+        if identity.publickey != creator.publickey or not verify_identity(identity):
             return None
         return identity
 
@@ -255,10 +261,29 @@ class ProxyRouter:
                     self._close(route.idurl, "its user's connection is gone")
 
     def identity_received(self, inbound: Inbound) -> None:
-        """A routed user's identity to me says where it is now: its newest connection."""
-        route = self.routes.get(inbound.packet.creator_id)
+        """A routed user's identity to me says where it is now: its newest connection, and its new IDURL when
+        it moved to other identity servers (same key, newer revision)."""
+        route = self._route(inbound.packet.creator_id)
         if route is not None and inbound.for_me and inbound.session is not None and inbound.session.usable:
             route.session, route.orphaned_at = inbound.session, None
+
+    def _route(self, idurl: str) -> Route | None:
+        """The route of the user known by `idurl`, also by an IDURL it has moved from or to (matched by key); a
+        route found by a newer identity follows the move."""
+        route = self.routes.get(idurl)
+        if route is not None:
+            return route
+        known = self.cache.get(idurl)
+        if known is None:
+            return None
+        route = next((r for r in self.routes.values() if r.identity.publickey == known.publickey), None)
+        if route is not None and known.revision > route.identity.revision and known.sources[0] != route.idurl:
+            log.info("routed user {old} moved to {new}: its route follows", old=route.idurl, new=known.sources[0])
+            del self.routes[route.idurl]
+            route.idurl, route.identity = known.sources[0], known
+            self.routes[route.idurl] = route
+            self.counters["routes_moved"] += 1
+        return route
 
     def _allowed(self, route: Route, size: int) -> bool:
         if route.limiter.take(size) and self.total.take(size):
@@ -272,7 +297,7 @@ class ProxyRouter:
     def forward(self, inbound: Inbound) -> bool:
         """Gateway hook for verified packets not addressed to me: RelayIn to a routed user, else a Fail."""
         packet = inbound.packet
-        route = self.routes.get(packet.remote_id)
+        route = self._route(packet.remote_id)
         if route is None:
             if packet.command in _NOT_ANSWERED or packet.command == "Identity":
                 return False  # Acks and pushed identities for others: dropped, as official nodes do
@@ -319,7 +344,7 @@ class ProxyRouter:
         if not inbound.for_me:
             return
         packet = inbound.packet
-        route = self.routes.get(packet.creator_id) or self.routes.get(packet.owner_id)
+        route = self._route(packet.creator_id) or self._route(packet.owner_id)
         if route is None:
             self.refusals["relay_out_no_route"] += 1
             self._fail_sender(inbound, self._no_route_text(packet.creator_id))
@@ -338,7 +363,7 @@ class ProxyRouter:
             log.info("RelayOut from {user} refused: {why}", user=route.idurl, why=str(err))
             await self._result(route, inbound, None, relay.INVALID_PACKET)
             return
-        if inner.creator_id != route.idurl or not packet_signature_valid(inner, route.public_key):
+        if self._route(inner.creator_id) is not route or not packet_signature_valid(inner, route.public_key):
             self.refusals["relay_out_bad_signature"] += 1
             await self._result(route, inbound, envelope, relay.SIGNATURE_INVALID, inner.command)
             return
@@ -351,14 +376,13 @@ class ProxyRouter:
 
     async def _deliver(self, route: Route, envelope: relay.Envelope, inner: wire.Packet) -> str:
         """Send the user's packet on; the error text of the result ("" when delivered)."""
-        me = self.me.require()
         receiver = envelope.receiver
         try:
-            if receiver == me.idurl:
+            if self.me.answers_to(receiver):
                 # for me: taken in as if it came on the user's connection, so answers go back on it
                 await self.gateway.file_received(envelope.packet, self._session(route))
                 return ""
-            other = self.routes.get(receiver)
+            other = self._route(receiver)
             if other is not None:
                 if not self._allowed(other, len(envelope.packet)):
                     return relay.RATE_LIMITED

@@ -87,7 +87,7 @@ class HeldRoute:
     def send(
         self, packet: Packet, data: FileBytes, remote: Identity, wide: bool, timeout: float | None,
     ) -> defer.Deferred[None] | None:
-        if self.router is not None and remote.sources[0] == self.router.sources[0]:
+        if self.router is not None and remote.publickey == self.router.publickey:
             return None
         return self.queue.hold(packet, data, remote, wide, timeout)
 

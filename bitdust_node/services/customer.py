@@ -10,6 +10,7 @@ from twisted.internet.task import LoopingCall
 from bitdust_node.services.base import Service
 from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
+from bitdust_node.services.identity_propagate import IdentityPropagateService
 from bitdust_node.services.nodes_lookup import NodesLookupService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 
@@ -43,6 +44,9 @@ class CustomerService(Service):
                               folder / "suppliers.json", ctx.reactor)
         self.customer = Customer(gateway, ctx.identity, ctx.identity_cache, suppliers, StorageSettings(self.setting),
                                  folder, ctx.reactor)
+        # my suppliers hear of my identity's moves
+        self._unlist = self.need(IdentityPropagateService).peers.add(
+            "suppliers", lambda: [slot.idurl for slot in suppliers.slots if slot.idurl])
         self._busy: defer.Deferred[Any] | None = None
         self._published = ctx.reactor.seconds()
         self._hiring = LoopingCall(self._hire)
@@ -68,6 +72,7 @@ class CustomerService(Service):
         self._busy.addBoth(lambda _: setattr(self, "_busy", None))
 
     def stop(self) -> defer.Deferred[None]:
+        self._unlist()
         if self._hiring.running:
             self._hiring.stop()
         self.customer = None

@@ -1,4 +1,5 @@
-"""service_identity_propagate: keep my identity on its servers, re-signed when my contacts change."""
+"""service_identity_propagate: keep my identity on its servers, re-signed when my contacts change, and moved
+off a dead server (machine `id_rotator`, `automatic-rotate-enabled`, `health-check-interval-seconds`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
+from bitdust_node.errors import InvalidInput
 from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.contacts import my_contacts
+from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.propagate import Propagator
+from bitdust_node.identity.rotation import HttpSourceProbe, PeerDirectory, RotationSettings, Rotator
 from bitdust_node.services.base import Service
 
 # servers expire identities after expire-days (60 by default): a daily touch is plenty
@@ -45,9 +49,32 @@ class IdentityPropagateService(Service):
         self._watch = LoopingCall(self.check_contacts)
         self._watch.clock = ctx.reactor
         self._watch.start(self.contacts_interval, now=False)
+        # the peers who hear of a move: the services that have some add them
+        self.peers = PeerDirectory()
+        self._rotator_entry = ctx.registry.register("id_rotator", "AT_STARTUP")
+        self.rotator = Rotator(ctx.identity, HttpSourceProbe(identity_http(ctx.reactor)), self.propagator, ctx.reactor,
+                               self.rotation_settings, self._rotator_entry)
+        self.rotator.start()
         return defer.succeed(None)
 
+    def rotation_settings(self) -> RotationSettings:
+        """Read at each use: a changed setting counts from the next check."""
+        try:
+            known = tuple(parse_known_servers(str(self.setting("known-servers"))))
+        except InvalidInput as err:
+            self.log.warn("known-servers not usable for a rotation: {why}", why=str(err))
+            known = ()
+        return RotationSettings(
+            enabled=bool(self.setting("automatic-rotate-enabled")),
+            interval=float(self.setting("health-check-interval-seconds")),
+            min_servers=int(self.setting("min-servers")),
+            max_servers=int(self.setting("max-servers")),
+            known=known,
+        )
+
     def stop(self) -> defer.Deferred[None]:
+        self.rotator.stop()
+        self._rotator_entry.unregister()
         for loop in (self._touch, self._watch):
             if loop.running:
                 loop.stop()
@@ -112,7 +139,11 @@ class IdentityPropagateService(Service):
 
     def status(self) -> dict[str, object]:
         me = self.ctx.identity.current
+        core = self.rotator.core
         return {
             "revision": me.identity.revision if me else None,
             "confirmed_sources": list(getattr(self, "last_confirmed", [])),
+            "id_rotator": self.rotator.state,
+            "first_source_failures": core.watch.failures,
+            "rotations": core.counters["rotations"],
         }

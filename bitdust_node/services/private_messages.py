@@ -8,9 +8,12 @@ from bitdust_node.messages.history import MessageHistory
 from bitdust_node.messages.messenger import Messenger
 from bitdust_node.services.base import Service
 from bitdust_node.services.gateway import GatewayService
+from bitdust_node.services.identity_propagate import IdentityPropagateService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 
 HISTORY_PATH = ("messages", "history.db")
+# the most recent correspondents told of a move of my identity
+CORRESPONDENTS_TOLD = 100
 
 
 class PrivateMessagesService(Service):
@@ -26,9 +29,14 @@ class PrivateMessagesService(Service):
         self._history = MessageHistory(self.ctx.home.joinpath(*HISTORY_PATH))
         self.messenger = Messenger(gateway, hookups, self.ctx.identity, self.ctx.identity_cache, self._history,
                                    self.ctx.reactor)
+        # those I wrote to or heard from lately hear of my identity's moves
+        history = self._history
+        self._unlist = self.need(IdentityPropagateService).peers.add(
+            "correspondents", lambda: history.peers(CORRESPONDENTS_TOLD))
         return defer.succeed(None)
 
     def stop(self) -> defer.Deferred[None]:
+        self._unlist()
         if self.messenger is not None:
             self.messenger.close()
         self.messenger = None

@@ -44,6 +44,10 @@ class ProxyTransportService(Service):
                                   self._preferred, self._entry)
         self._entry.details = self._summary
         self.client.start()
+        # my router hears of my identity's moves first: the others are reached through it
+        client = self.client
+        self._unlist = propagate.peers.add(
+            "router", lambda: [client.router.sources[0]] if client.router is not None else [], first=True)
         return defer.succeed(None)
 
     def _summary(self) -> str:
@@ -58,6 +62,7 @@ class ProxyTransportService(Service):
         return parse_routers(str(self.setting("preferred-routers")))
 
     def stop(self) -> defer.Deferred[None]:
+        self._unlist()
         client, self.client = self.client, None
         done = client.stop() if client is not None else defer.succeed(None)
 

@@ -12,6 +12,7 @@ from bitdust_node.dht.membership import LayerMembership
 from bitdust_node.services.base import Service
 from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
+from bitdust_node.services.identity_propagate import IdentityPropagateService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.sizes import size_to_bytes
 
@@ -41,10 +42,12 @@ class SupplierService(Service):
         hookups = self.need(P2pHookupsService).hookups
         assert gateway is not None and hookups is not None
         store = PieceStore(ctx.home / CUSTOMERS_DIR)
-        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE))
+        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl)
         supplier = Supplier(gateway, ctx.identity, store, customers, self.donated, ctx.reactor)
         supplier.start()
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, supplier)
+        # my customers hear of my identity's moves
+        self._unlist = self.need(IdentityPropagateService).peers.add("customers", lambda: list(customers.by_idurl))
         self.supplier = supplier
         self._dht = self.need(EntangledDhtService).dht
         self._membership = LayerMembership(self._dht, SUPPLIERS_LAYER, ctx.reactor)
@@ -79,6 +82,7 @@ class SupplierService(Service):
             self._renewing.stop()
         self._membership.stop()
         self._stop_accepting()
+        self._unlist()
         if self.supplier is not None:
             self.supplier.stop()
         self.supplier = None

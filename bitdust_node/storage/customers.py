@@ -1,15 +1,22 @@
 """Who may store here and how much (PROTOCOL-P2P.md 5.1, 3.3): the customers a supplier accepted, each with
-the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts."""
+the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts.
+
+A customer whose identity moved to other servers (a rotation) is the same customer: found by any of its
+IDURLs, filed again under the one it goes by now, its folder (`global_id`) the one it was given first."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
+from twisted.logger import Logger
 
 from bitdust_node.crypto.keys import write_secret_file
+
+log = Logger()
 
 
 class BrokenCustomersFile(ValueError):
@@ -27,14 +34,20 @@ class Customer:
     since: float = 0.0
 
 
+def _unchanged(idurl: str) -> str:
+    return idurl
+
+
 @attrs.define
 class Customers:
     path: Path
     by_idurl: dict[str, Customer] = attrs.field(factory=dict)
+    # the IDURL a user goes by now, after any rotation known here (the identity cache's newest_idurl)
+    newest: Callable[[str], str] = attrs.field(default=_unchanged, kw_only=True)
 
     @classmethod
-    def load(cls, path: Path) -> Customers:
-        found = cls(path)
+    def load(cls, path: Path, newest: Callable[[str], str] = _unchanged) -> Customers:
+        found = cls(path, newest=newest)
         if not path.exists():
             return found
         try:
@@ -51,7 +64,25 @@ class Customers:
         write_secret_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
 
     def get(self, idurl: str) -> Customer | None:
-        return self.by_idurl.get(idurl)
+        """The customer known by `idurl` or by an IDURL it moved from; filed under its newest one."""
+        found = self.by_idurl.get(idurl)
+        if found is not None:
+            return found
+        now = self.newest(idurl)
+        for customer in list(self.by_idurl.values()):
+            if self.newest(customer.idurl) == now:
+                return self._moved(customer, now)
+        return None
+
+    def _moved(self, customer: Customer, idurl: str) -> Customer:
+        if customer.idurl != idurl:
+            log.info("customer {old} moved to {new}: its folder {folder} follows", old=customer.idurl, new=idurl,
+                     folder=customer.global_id)
+            del self.by_idurl[customer.idurl]
+            customer.idurl = idurl
+            self.by_idurl[idurl] = customer
+            self.save()
+        return customer
 
     def by_global_id(self, global_id: str) -> Customer | None:
         return next((c for c in self.by_idurl.values() if c.global_id == global_id), None)
@@ -64,7 +95,8 @@ class Customers:
         self.save()
 
     def remove(self, idurl: str) -> Customer | None:
-        gone = self.by_idurl.pop(idurl, None)
+        known = self.get(idurl)
+        gone = self.by_idurl.pop(known.idurl, None) if known is not None else None
         if gone is not None:
             self.save()
         return gone

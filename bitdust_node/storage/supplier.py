@@ -10,6 +10,7 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
@@ -86,7 +87,9 @@ class Supplier:
         return self.donated() - self.customers.allocated(but)
 
     def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
-        idurl = inbound.packet.creator_id
+        # a customer whose identity moved is the one it was: its record, its folder
+        known = self.customers.get(inbound.packet.creator_id)
+        idurl = known.idurl if known is not None else inbound.packet.creator_id
         needed = payload.get("needed_bytes")
         if "needed_bytes" not in payload:
             return self._refuse_request("invalid_payload", idurl, ServiceAnswer.fail("invalid payload"))
@@ -96,10 +99,9 @@ class Supplier:
             return self._refuse_request("no_space", idurl, ServiceAnswer.ack(DENY_SPACE))
         position = payload.get("position")
         family = payload.get("family_snapshot")
-        known = self.customers.get(idurl)
         self.customers.put(Customer(
             idurl=idurl,
-            global_id=parse_idurl(idurl).global_id,
+            global_id=known.global_id if known is not None else parse_idurl(idurl).global_id,
             allocated=needed,
             ecc_map=str(payload.get("ecc_map") or ""),
             position=position if isinstance(position, int) and not isinstance(position, bool) else -1,
@@ -144,9 +146,10 @@ class Supplier:
         customer = self.customers.get(packet.creator_id)
         if customer is None or packet.owner_id != packet.creator_id:
             return NOT_A_CUSTOMER
-        if piece.customer != customer.global_id or piece.alias != "master":
+        mine = _in_folder(piece, customer, packet.creator_id)
+        if mine is None or piece.alias != "master":
             return "incorrect path"  # another customer's folder, or a shared key this supplier does not hold
-        return customer, piece
+        return customer, mine
 
     # -- Data: store a piece
 
@@ -214,10 +217,10 @@ class Supplier:
             return self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
         if not packet_signature_valid(stored, keys.public_key_from_openssh(inbound.creator.publickey)):
             return self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
-        # an index piece is asked for by a new PacketID each time: the answer carries the one asked
-        packet_id = inbound.packet.packet_id if piece.is_index else stored.packet_id
+        # the answer carries the PacketID asked: an index piece is asked for by a new one each time, and a customer
+        # whose identity moved asks by its new global id for what it stored by its old one
         self.counters["pieces_served"] += 1
-        return self.gateway.reply(inbound, "Data", data, packet_id=packet_id, owner_id=stored.owner_id)
+        return self.gateway.reply(inbound, "Data", data, packet_id=inbound.packet.packet_id, owner_id=stored.owner_id)
 
     # -- ListFiles: what I hold for the customer, encrypted to it
 
@@ -227,7 +230,9 @@ class Supplier:
         packet = inbound.packet
         key_id = packet.packet_id.partition(":")[0]
         customer = self.customers.get(packet.creator_id)
-        if customer is None or key_id != f"master${customer.global_id}":
+        # by its global id now or the one it had when it became my customer
+        named = (customer.global_id, parse_idurl(packet.creator_id).global_id) if customer is not None else ()
+        if customer is None or key_id not in [f"master${gid}" for gid in named]:
             return self._refuse(inbound, "list_files_refused", "key not registered")
         me = self.me.require()
         listing = self.store.listing(customer.global_id, "master", max(customer.position, 0))
@@ -253,9 +258,10 @@ class Supplier:
             except BadPath:
                 return self._refuse(inbound, "delete_bad_path",
                                     "incorrect backupID" if packet.command == "DeleteBackup" else "incorrect path")
-            if customer is None or piece.customer != customer.global_id or piece.alias != "master":
+            mine = _in_folder(piece, customer, packet.creator_id) if customer is not None else None
+            if mine is None or piece.alias != "master":
                 return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
-            pieces.append(piece)
+            pieces.append(mine)
         return defer.ensureDeferred(self._delete(inbound, pieces))
 
     async def _delete(self, inbound: Inbound, pieces: list[PiecePath]) -> None:
@@ -303,6 +309,14 @@ class Supplier:
     def status(self) -> dict[str, Any]:
         return {"customers": len(self.customers.by_idurl), "counters": dict(self.counters),
                 "refused": dict(self.refusals)}
+
+
+def _in_folder(piece: PiecePath, customer: Customer, creator_id: str) -> PiecePath | None:
+    """The piece in the customer's folder when it names the customer by its global id now or the one it had
+    when it became my customer (its identity may have moved since); None for another customer's piece."""
+    if piece.customer not in (customer.global_id, parse_idurl(creator_id).global_id):
+        return None
+    return attrs.evolve(piece, customer=customer.global_id)
 
 
 def _percent(part: int, whole: int) -> str:

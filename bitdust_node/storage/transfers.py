@@ -296,7 +296,8 @@ def _open_piece(payload: bytes, packet_id: str, my_key: Any) -> tuple[bytes, str
     """A Retrieve answer's nested packet: (share, its hash) if it is my packet stored as `packet_id`,
     _NOT_MINE if it is not, None if its payload is not a share. Runs in a worker thread."""
     stored = wire.parse(payload)
-    if stored.packet_id != packet_id or not packet_signature_valid(stored, my_key):
+    # the same piece path, signed by me: stored under my global id then (my identity may have moved since)
+    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(stored, my_key):
         return _NOT_MINE
     try:
         share = pybase64.b64decode(stored.payload, validate=True)

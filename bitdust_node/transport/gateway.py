@@ -268,8 +268,8 @@ class Gateway:
         if not own and not await self._signature_valid(packet, creator):
             self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
             return
-        me = self.me.current
-        inbound = Inbound(packet, creator, me is not None and packet.remote_id == me.idurl, raw, carried, session)
+        # for me by any IDURL of mine: one a rotation left still reaches me
+        inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):
@@ -330,7 +330,9 @@ class Gateway:
 
     def _answers_pending(self, inbound: Inbound) -> bool:
         packet = inbound.packet
-        if self._pending.answer(packet.packet_id, (packet.owner_id, packet.creator_id), packet.command, packet):
+        # a peer asked by an IDURL it has moved from answers from its new one
+        if self._pending.answer(packet.packet_id, (packet.owner_id, packet.creator_id), packet.command, packet,
+                                same_node=self.cache.same_user):
             self.counters["answers_matched"] += 1
             return True
         return False

@@ -93,10 +93,17 @@ class PendingReplies(Generic[T]):
     def awaits(self, packet_id: str, asked: str) -> bool:
         return any(a.asked == asked for a in self._by_id.get(packet_id.lower(), ()))
 
-    def answer(self, packet_id: str, senders: Collection[str], reply_command: str, value: T) -> bool:
-        """Hand `value` to the first wait this answers (same PacketID, an allowed reply, from the node asked)."""
+    def answer(
+        self, packet_id: str, senders: Collection[str], reply_command: str, value: T,
+        same_node: Callable[[str, str], bool] | None = None,
+    ) -> bool:
+        """Hand `value` to the first wait this answers (same PacketID, an allowed reply, from the node asked: one
+        of `senders`, or a sender `same_node` says is the node asked under another name)."""
         for awaited in list(self._by_id.get(packet_id.lower(), ())):
-            if awaited.asked in senders and awaited.answered_by(reply_command) and not awaited.answer.called:
+            if not (awaited.answered_by(reply_command) and not awaited.answer.called):
+                continue
+            renamed = same_node is not None and any(same_node(awaited.asked, sender) for sender in senders)
+            if awaited.asked in senders or renamed:
                 awaited.answer.callback(value)
                 return True
         return False

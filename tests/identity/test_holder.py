@@ -67,3 +67,36 @@ class HolderTests(SynchronousTestCase):
         self.holder.adopt(newer)
         self.assertEqual(len(heard), 1)
         self.assertIs(self.holder.current, newer)
+
+
+class FormerIdurlTests(SynchronousTestCase):
+    """The IDURLs a rotation leaves stay mine: packets and messages to them are for me, across restarts."""
+
+    def test_a_move_keeps_the_idurls_it_leaves(self) -> None:
+        home = Path(self.mktemp())
+        holder = MyIdentityHolder.load(home)
+        first = alice()
+        holder.adopt(first)
+        old = first.idurl
+        self.assertEqual(holder.former, ())
+        self.assertTrue(holder.answers_to(old))
+        moved = first.moved_to(("http://127.0.0.2:8085/alice.xml",), first.identity.revision + 1)
+        holder.adopt(moved)
+        self.assertEqual(holder.former, (old,))
+        for idurl in (old, moved.idurl):
+            self.assertTrue(holder.answers_to(idurl))
+        self.assertFalse(holder.answers_to("http://127.0.0.2:8085/bob.xml"))
+        self.assertTrue(holder.is_my_key_id("master$alice@127.0.0.2_8085"))
+        self.assertTrue(holder.is_my_key_id("master$" + first.global_id))
+        self.assertFalse(holder.is_my_key_id("other$" + first.global_id))
+        self.assertFalse(holder.is_my_key_id("master$bob@127.0.0.2_8085"))
+        # a restart remembers; a later move back takes the IDURL out of the former ones
+        again = MyIdentityHolder.load(home)
+        self.assertEqual(again.former, (old,))
+        back = moved.moved_to((old,), moved.identity.revision + 1)
+        again.adopt(back)
+        self.assertEqual(again.former, (moved.idurl,))
+        # another key (a restored, different identity) starts with none
+        other = MyIdentity(vectors.identity("bob"), vectors.private_key("bob"))
+        again.adopt(other)
+        self.assertEqual(MyIdentityHolder.load(home).former, ())

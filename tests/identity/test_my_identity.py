@@ -83,7 +83,11 @@ class GuideFlowTests(TestCase):
         text = backup_file.read_text()
         self.assertTrue(text.startswith(created["idurl"] + "\n-----BEGIN RSA PRIVATE KEY-----"))
         shown = await run_cli(alice.home, "identity", "show")
-        self.assertEqual(shown.out, created["xml"] + "\n")
+        self.assertEqual(shown.code, 0, shown.err)
+        # the file, then each of its servers asked now
+        self.assertEqual(shown.out, created["xml"] + "\n\nsources:\n"
+                         f"  1. {created['idurl']}  reachable, serves revision 0\n"
+                         "automatic rotation on, checked every 300 s\n")
         # a fresh home restores the same identity
         fresh = await start_node(self, FRESH, client_settings())
         restored = await run_cli(fresh.home, "identity", "restore", str(backup_file))

@@ -1,4 +1,4 @@
-"""REST endpoints of the local identity and the identity cache."""
+"""REST endpoints of the local identity (its servers and its moves) and the identity cache."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from bitdust_node.errors import InvalidInput, NotFound
 from bitdust_node.identity import backup, registration
 from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.my_identity import describe_identity
+from bitdust_node.identity.rotation import Rotation, SourceHealth
+from bitdust_node.services.identity_propagate import IdentityPropagateService
 
 _TRUE = {"1", "true", "yes", "on"}
+PROPAGATE = "service_identity_propagate"
 
 
 @endpoint(
@@ -98,3 +101,60 @@ def identity_recover(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[st
 @endpoint("GET", "/identity/cache/list/v1", "Identities of others known to this node")
 def identity_cache_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     return [describe_identity(i) for i in api.ctx.identity_cache.items()]
+
+
+def _rotation(rotation: Rotation) -> dict[str, Any]:
+    return {
+        "old_idurl": rotation.old_idurl,
+        "new_idurl": rotation.new_idurl,
+        "old_sources": list(rotation.old_sources),
+        "sources": list(rotation.sources),
+        "revision": rotation.revision,
+        "confirmed": list(rotation.confirmed),
+        "reason": rotation.reason,
+        "time": rotation.at,
+    }
+
+
+@endpoint("POST", "/identity/rotate/v1", "Move my identity off an identity server now (my first one by default)",
+          service=PROPAGATE, params=("server",))
+def identity_rotate(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+    server = req.body.get("server", req.args.get("server", ""))
+    if not isinstance(server, str) or len(server) > 300:
+        raise InvalidInput("server must be host[:port] of one of my identity servers")
+    rotator = api.running(IdentityPropagateService).rotator
+
+    def shaped(done: Rotation | None) -> dict[str, Any]:
+        me = api.ctx.identity.require()
+        if done is None:
+            return {"rotated": False, "idurl": me.idurl, "sources": list(me.identity.sources)}
+        return {"rotated": True, "idurl": me.idurl, **_rotation(done)}
+
+    return rotator.rotate_now(server).addCallback(shaped)
+
+
+@endpoint("GET", "/identity/sources/v1", "The servers of my identity, each asked now whether it serves it",
+          service=PROPAGATE)
+def identity_sources(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[str, Any]]:
+    me = api.ctx.identity.require()
+    service = api.running(IdentityPropagateService)
+    core = service.rotator.core
+
+    def shaped(checks: tuple[SourceHealth, ...]) -> dict[str, Any]:
+        last = core.rotations[-1] if core.rotations else None
+        return {
+            "idurl": me.idurl,
+            "revision": me.identity.revision,
+            "sources": [{"idurl": c.idurl, "reachable": c.reachable, "revision": c.revision, "error": c.detail}
+                        for c in checks],
+            "former_idurls": list(api.ctx.identity.former),
+            "automatic_rotate": service.rotation_settings().enabled,
+            "health_check_interval": service.rotation_settings().interval,
+            "id_rotator": service.rotator.state,
+            "first_source_failures": core.watch.failures,
+            "last_check": core.last_checked_at,
+            "last_error": core.last_error,
+            "last_rotation": _rotation(last) if last is not None else None,
+        }
+
+    return service.rotator.check_now().addCallback(shaped)

@@ -39,7 +39,7 @@ async def message_history(api: ApiContext, req: ApiRequest) -> list[dict[str, An
     named = any(req.args.get(k) for k in ("id", "idurl", "global_id", "recipient_id"))
     peer = await user_idurl(api, req) if named else None
     offset, limit = whole(req, "offset", 0, 10**9), whole(req, "limit", 100, 1000)
-    return [{"doc": m.describe()} for m in _messenger(api).history.list(peer, offset, limit)]
+    return [{"doc": m.describe()} for m in _messenger(api).conversation(peer, offset, limit)]
 
 
 @endpoint("GET", "/message/receive/<consumer>/v1", "Wait for incoming messages (long poll)", service=SERVICE,
