@@ -70,6 +70,8 @@ class CustomerService(Service):
     def stop(self) -> defer.Deferred[None]:
         if self._hiring.running:
             self._hiring.stop()
+        if self.customer is not None:
+            self.customer.close()
         self.customer = None
         return defer.succeed(None)
 

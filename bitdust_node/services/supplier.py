@@ -85,4 +85,8 @@ class SupplierService(Service):
         return defer.succeed(None)
 
     def status(self) -> dict[str, object]:
-        return self.supplier.status() if self.supplier is not None else {}
+        supplier = self.supplier
+        if supplier is None:
+            return {}
+        return {"customers": len(supplier.customers.by_idurl), "counters": dict(supplier.counters),
+                "refused": dict(supplier.refusals)}

@@ -275,35 +275,3 @@ class Supplier:
             return
         self.counters["deleted"] += deleted
         await self.gateway.reply(inbound, "Ack", b"")
-
-    # -- status
-
-    def donated_report(self) -> dict[str, Any]:
-        """`/space/donated/v1` as section 5.6 lists its fields."""
-        donated = self.donated()
-        consumed = self.customers.allocated()
-        real = sum(self.store.used.values())
-        rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": self.store.used[c.global_id],
-                 "real": self.store.used[c.global_id]} for c in self.customers.by_idurl.values()]
-        return {
-            "donated": donated,
-            "consumed": consumed,
-            "consumed_percent": _percent(consumed, donated),
-            "free": max(0, donated - consumed),
-            "used": real,
-            "real": real,
-            "used_percent": _percent(real, donated),
-            "customers_num": len(rows),
-            "customers": rows,
-            "old_customers": [],
-            "old_customers_real": 0,
-            "old_customers_used": 0,
-        }
-
-    def status(self) -> dict[str, Any]:
-        return {"customers": len(self.customers.by_idurl), "counters": dict(self.counters),
-                "refused": dict(self.refusals)}
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole) if whole else 0}%"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
 from bitdust_node.errors import InvalidInput
@@ -11,6 +14,7 @@ from bitdust_node.services.customer import CustomerService
 
 if TYPE_CHECKING:
     from bitdust_node.storage.customer import Customer
+    from bitdust_node.storage.transfers import Transfer
 
 CUSTOMER = "service_customer"
 
@@ -50,11 +54,7 @@ def _flag(req: ApiRequest, name: str) -> bool:
           params=("remote_path", "as_folder"))
 async def file_create(api: ApiContext, req: ApiRequest) -> WithMessage:
     customer = _customer(api)
-    path = remote_path(api, req)
-    created = customer.catalog.entry(path) is None
-    entry = customer.catalog.ensure(path, "dir" if _flag(req, "as_folder") else "file")
-    if created:
-        await customer.save_catalog()
+    entry, created = await customer.create(remote_path(api, req), "dir" if _flag(req, "as_folder") else "file")
     me = api.ctx.identity.require()
     return WithMessage({
         "created": created, "customer": me.idurl, "global_id": f"{me.key_id}:{entry.path_id}",
@@ -104,8 +104,15 @@ async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
         f"{transfer.local_path}"])
 
 
+def transfer_row(transfer: Transfer) -> dict[str, Any]:
+    row = attrs.asdict(transfer)
+    row["kind"], row["state"] = str(transfer.kind), str(transfer.state)
+    row["percent"] = round(100 * transfer.done / transfer.total, 1) if transfer.total else 100.0
+    return row
+
+
 def _transfers(api: ApiContext, kind: str) -> list[dict[str, Any]]:
-    return [t.describe() for t in _customer(api).transfers.values() if t.kind == kind]
+    return [transfer_row(t) for t in _customer(api).transfers.values() if t.kind == kind]
 
 
 @endpoint("GET", "/file/upload/v1", "Uploads and their progress", service=CUSTOMER)
@@ -120,7 +127,28 @@ def file_download_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]
 
 @endpoint("GET", "/file/list/v1", "Stored files and folders with their versions", service=CUSTOMER)
 def file_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    return _customer(api).listing()
+    customer = _customer(api)
+    me = api.ctx.identity.require()
+    rows = []
+    for entry in sorted(customer.catalog.entries.values(), key=lambda e: e.path):
+        latest = entry.latest()
+        rows.append({
+            "remote_path": f"{me.key_id}:{entry.path}",
+            "path": entry.path,
+            "name": entry.path.rsplit("/", 1)[-1],
+            "path_id": entry.path_id,
+            "global_id": f"{me.key_id}:{entry.path_id}",
+            "key_id": me.key_id,
+            "key_alias": "master",
+            "customer": me.global_id,
+            "idurl": me.idurl,
+            "type": entry.kind,
+            "size": latest.size if latest else 0,
+            "latest": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(latest.created)) if latest else "",
+            "versions": [{"backup_id": f"{me.key_id}:{entry.path_id}/{v.version}", "size": v.size,
+                          "blocks": len(v.blocks), "complete": v.complete} for v in entry.versions],
+        })
+    return rows
 
 
 @endpoint("DELETE", "/file/delete/v1", "Forget a file or folder and delete its pieces", service=CUSTOMER,
@@ -133,9 +161,36 @@ async def file_delete(api: ApiContext, req: ApiRequest) -> WithMessage:
 
 @endpoint("GET", "/supplier/list/v1", "My suppliers by position", service=CUSTOMER)
 def supplier_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    return _customer(api).suppliers.describe()
+    customer = _customer(api)
+    rows = []
+    for slot in customer.suppliers.slots:
+        known = customer.identities.get(slot.idurl) if slot.idurl else None
+        rows.append({
+            "position": slot.position,
+            "idurl": slot.idurl,
+            "global_id": known.global_id if known is not None else "",
+            "supplier_state": str(slot.state),
+            "contact_state": "CONNECTED" if slot.connected else "OFFLINE",
+            "connected": slot.since,
+        })
+    return rows
 
 
 @endpoint("GET", "/space/consumed/v1", "Space my files take on the suppliers", service=CUSTOMER)
 def space_consumed(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
-    return _customer(api).consumed()
+    space = _customer(api).space()
+    return {
+        "suppliers_num": space.suppliers,
+        "needed": space.needed,
+        "needed_per_supplier": space.per_supplier,
+        "used": space.stored,
+        # each supplier keeps 1/k of the data, in base64
+        "used_per_supplier": round(space.stored * 4 / 3 / space.shares_needed),
+        "available": max(0, space.needed - space.stored),
+        "used_percent": f"{100 * space.stored / space.needed:.3f}%" if space.needed else "0%",
+        "my_files": space.files,
+        "my_files_size": space.files_size,
+        "my_folders": space.folders,
+        "my_catalog_items": space.items,
+    }
+
