@@ -184,12 +184,15 @@ class ShareMover:
         pending: list[defer.Deferred[BlockInfo]] = []
         # the size the version records; an empty file is one empty block, so it has a version too
         count = max(1, -(-version.size // version.block_size))
-        for number in range(count):
-            pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, path, n, transfer)))
-            if len(pending) >= WINDOW:
+        try:
+            for number in range(count):
+                pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, path, n, transfer)))
+                if len(pending) >= WINDOW:
+                    version.blocks.append(await pending.pop(0))
+            while pending:
                 version.blocks.append(await pending.pop(0))
-        for waiting in pending:
-            version.blocks.append(await waiting)
+        finally:
+            _let_go(pending)
         version.complete = True
 
     async def _upload_block(
@@ -274,25 +277,32 @@ class ShareMover:
     async def download(self, entry: Entry, version: Version, destination: Path, transfer: Transfer) -> None:
         temp = destination.with_name(destination.name + ".incoming")
         destination.parent.mkdir(parents=True, exist_ok=True)
+        pending: list[defer.Deferred[bytes]] = []
         try:
             with open(temp, "wb") as out:
-                pending: list[defer.Deferred[bytes]] = []
                 for number in range(len(version.blocks)):
                     pending.append(defer.ensureDeferred(self.read_block(entry, version, number)))
                     if len(pending) >= WINDOW:
                         self._written(out, await pending.pop(0), transfer)
-                for waiting in pending:
-                    self._written(out, await waiting, transfer)
+                while pending:
+                    self._written(out, await pending.pop(0), transfer)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, destination)
         finally:
+            _let_go(pending)
             temp.unlink(missing_ok=True)
 
     def _written(self, out: Any, data: bytes, transfer: Transfer) -> None:
         out.write(data)
         transfer.done += len(data)
         self.counters["bytes_downloaded"] += len(data)
+
+
+def _let_go(pending: list[defer.Deferred[Any]]) -> None:
+    """Blocks still in flight when a transfer failed: they finish on their own, their failures already told."""
+    for waiting in pending:
+        waiting.addErrback(lambda _failure: None)
 
 
 def _seal_and_code(
