@@ -43,6 +43,7 @@ class CustomerService(Service):
                               folder / "suppliers.json", ctx.reactor)
         self.customer = Customer(gateway, ctx.identity, ctx.identity_cache, suppliers, StorageSettings(self.setting),
                                  folder, ctx.reactor)
+        self.customer.start()
         self._busy: defer.Deferred[Any] | None = None
         self._published = ctx.reactor.seconds()
         self._hiring = LoopingCall(self._hire)
@@ -79,5 +80,11 @@ class CustomerService(Service):
         customer = self.customer
         if customer is None:
             return {}
+        repairs = customer.repairs.progress
         return {"suppliers": len(customer.suppliers.connected()), "wanted": customer.settings.suppliers,
-                "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters)}
+                "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters),
+                "last_check": customer.health.last_round,
+                "repair": {"degraded_blocks": len(customer.health.bad), "queued": repairs.queued,
+                           "running": repairs.running, "waiting_for_suppliers": repairs.waiting_for_suppliers,
+                           "repaired_blocks": repairs.repaired_blocks,
+                           "bytes_repaired": customer.counters["bytes_repaired"]}}

@@ -3,12 +3,14 @@
 - `catalog_keeper.py`: the catalog here and its sealed, signed copies on the suppliers;
 - `suppliers.py`: the supplier of each position, hired, replaced, published in the DHT family record;
 - `transfers.py`: files to the suppliers and back through their shares, and the transfers' log;
-- `repair.py`: shares made again for a position whose supplier was replaced.
+- `health.py`: what each supplier holds, checked at an interval; degraded blocks; the silent replaced;
+- `repair.py`: the degraded blocks' shares made again, fewest healthy shares first.
 """
 
 from __future__ import annotations
 
 import collections
+import random
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,9 @@ from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, Entry, Version, new_version, normalize
 from bitdust_node.storage.catalog_keeper import CATALOG_TIMEOUT, CatalogDisk, CatalogKeeper
+from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
-from bitdust_node.storage.repair import Rebuilder
+from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
@@ -50,6 +53,14 @@ class StorageSettings:
         return size_to_bytes(str(self._get("block-size")))
 
     @property
+    def check_interval(self) -> float:
+        return float(self._get("health-check-interval-seconds"))
+
+    @property
+    def replace_after(self) -> float:
+        return float(self._get("replace-offline-after-seconds"))
+
+    @property
     def preferred(self) -> list[str]:
         raw = str(self._get("preferred-suppliers"))
         return [p for p in raw.replace(",", " ").replace(";", " ").split() if p]
@@ -59,7 +70,7 @@ class Customer:
     def __init__(
         self, network: PacketNetwork, me: Me, identities: IdentityLookup, suppliers: Suppliers,
         settings: StorageSettings, folder: Path, clock: Clock, worker: Worker = threads.deferToThread,
-        link: SupplierLink | None = None,
+        link: SupplierLink | None = None, rng: random.Random | None = None,
     ) -> None:
         self.network = network
         self.me = me
@@ -75,10 +86,20 @@ class Customer:
         self.mover = ShareMover(self.link, me, suppliers, self.replace, self.counters, worker)
         self.rebuilder = Rebuilder(self.mover, self.counters, worker)
         self.transfer_log = TransferLog(clock)
-        self.repairing: defer.Deferred[None] | None = None
+        self.health = HealthChecker(
+            self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
+            HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,
+            self.rehire, HealthFile(folder, worker), self.counters, rng)
+        self.repairs = RepairQueue(self.rebuilder, self.health, lambda: defer.ensureDeferred(self.save_catalog()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
 
+    def start(self) -> None:
+        """Checks at the interval, and the repairs a restart interrupted."""
+        self.health.start()
+
     def close(self) -> None:
+        self.health.stop()
+        self.repairs.stop()
         self._stop_listening()
 
     @property
@@ -122,15 +143,37 @@ class Customer:
 
     def _replaced(self, position: int) -> None:
         self.counters["replaced"] += 1
-        # the stored versions' shares for the new supplier are rebuilt meanwhile; transfers go on at once
-        self.repairing = defer.ensureDeferred(self._rebuild_position(position))
-        self.repairing.addErrback(lambda f: log.error("repair of position {pos} failed: {why}", pos=position,
-                                                      why=f.getErrorMessage()))
+        # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
+        self.health.position_lost(position)
 
-    async def _rebuild_position(self, position: int) -> None:
-        await self.rebuilder.rebuild_position(self.catalog, position)
-        await self.save_catalog()
-        self.counters["repaired_positions"] += 1
+    def rehire(self, position: int) -> defer.Deferred[bool]:
+        """The supplier at `position` forgot me (it freed my space): ask it again, else replace it. True when
+        the position has a supplier that knows me (its shares are then all missing)."""
+        return defer.ensureDeferred(self._rehire(position))
+
+    async def _rehire(self, position: int) -> bool:
+        slot = self.suppliers.slots[position]
+        if await self.suppliers.hire(slot, slot.idurl, self.per_supplier()):
+            return True
+        try:
+            await self.replace(position, "it forgot me and did not take me back")
+        except BitDustError:
+            return False
+        return False  # the replacement marked its shares missing already
+
+    # -- health
+
+    def file_health(self, entry: Entry) -> tuple[int, int]:
+        """(healthy shares of the weakest block, shares a block has) of a file's latest version at the last check;
+        of a folder, its weakest file's; (0, 0) when nothing is stored yet."""
+        files = [entry] if entry.kind == "file" else [
+            e for e in self.catalog.entries.values() if e.kind == "file" and e.path.startswith(entry.path + "/")]
+        found = []
+        for one in files:
+            latest = one.latest()
+            if latest is not None and latest.blocks:
+                found.append(self.health.version_health(latest, one.path_id))
+        return min(found) if found else (0, 0)
 
     # -- transfers
 

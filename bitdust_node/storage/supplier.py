@@ -110,16 +110,22 @@ class Supplier:
         return ServiceAnswer.ack("accepted")
 
     def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
-        gone = self.customers.remove(inbound.packet.creator_id)
-        if gone is None:
+        if self.drop_customer(inbound.packet.creator_id) is None:
             return ServiceAnswer.fail("not a customer")
-        # the space goes back to the pool; what the customer stored goes with it (after its queued writes)
-        removed = self._on_disk(self.store.remove_customer, gone.global_id)
-        removed.addCallback(lambda _: self.store.used.pop(gone.global_id, None))
-        removed.addErrback(lambda f: log.warn("folder of {user} not removed: {why}", user=gone.idurl,
-                                              why=f.getErrorMessage()))
         self.counters["customers_cancelled"] += 1
         return ServiceAnswer.ack("accepted")
+
+    def drop_customer(self, idurl: str) -> defer.Deferred[None] | None:
+        """The customer forgotten, its space back in the pool and what it stored removed (after its queued
+        writes); the removal, or None when it was not a customer."""
+        gone = self.customers.remove(idurl)
+        if gone is None:
+            return None
+        removed = self._on_disk(self.store.remove_customer, gone.global_id)
+        removed.addCallback(lambda _: self.store.used.pop(gone.global_id, None) and None)
+        removed.addErrback(lambda f: log.warn("folder of {user} not removed: {why}", user=gone.idurl,
+                                              why=f.getErrorMessage()))
+        return removed
 
     def _refuse_request(self, why: str, idurl: str, answer: ServiceAnswer) -> ServiceAnswer:
         self.refusals["request_" + why] += 1

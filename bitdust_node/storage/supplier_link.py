@@ -12,10 +12,13 @@ import pybase64
 from twisted.internet import threads
 from twisted.logger import Logger
 
+from bitdust_node.crypto import block as blocks
+from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid
 from bitdust_node.errors import BitDustError
 from bitdust_node.storage import erasure
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
+from bitdust_node.storage.listing import Holdings, ListingError, read_listing
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
 
@@ -23,6 +26,23 @@ log = Logger()
 PIECE_TIMEOUT = 60.0
 # what our supplier (and official ones) answer a Retrieve of a piece whose signature no longer checks
 STORED_NOT_VALID = b"stored packet is not valid"
+LIST_TIMEOUT = 30.0
+# what official customers ask for: everything
+LIST_QUERY = b'{"items":["*"]}'
+
+
+class NotHired(BitDustError):
+    """The supplier does not know me as its customer (it never did, or it freed my space)."""
+
+    http_status = 409
+    exit_code = 1
+
+
+class Unanswered(BitDustError):
+    """The supplier did not answer, or its answer could not be read."""
+
+    http_status = 504
+    exit_code = 1
 
 
 class Fetch(enum.StrEnum):
@@ -53,6 +73,9 @@ class SupplierLink(Protocol):
 
     async def fetch(self, idurl: str, packet_id: str) -> Fetched:
         """The share stored under `packet_id`, checked to be my packet."""
+
+    async def list_files(self, idurl: str) -> Holdings:
+        """What the supplier holds for me; NotHired when it does not know me, Unanswered without an answer."""
 
 
 class NetworkLink:
@@ -91,6 +114,33 @@ class NetworkLink:
             return Fetched(Fetch.MISSING, why=answer.payload.decode("utf-8", "replace")[:200])
         # parsing, checking and hashing a megabyte release the GIL: a worker thread does them
         return await self._worker(open_piece, answer.payload, packet_id, me.key.public_key())
+
+    async def list_files(self, idurl: str) -> Holdings:
+        me = self.me.require()
+        try:
+            supplier = await self.identities.known(idurl)
+            request = self.network.outbox("ListFiles", idurl, LIST_QUERY,
+                                          packet_id=f"{me.key_id}:{self.network.new_packet_id()}")
+            answer = await self.network.request(request, supplier, timeout=LIST_TIMEOUT)
+        except BitDustError as err:
+            raise Unanswered(f"no listing from {idurl}: {err}") from None
+        if answer.command != "Files":
+            text = answer.payload.decode("utf-8", "replace")[:200]
+            if answer.command == "Fail" and text in NOT_HIRED:
+                raise NotHired(f"{idurl} does not know me: {text}")
+            raise Unanswered(f"{idurl} answered {answer.command} {text}")
+        try:
+            block = blocks.parse_block(answer.payload)
+            if block.backup_id != me.key_id or not blocks.block_signature_valid(
+                    block, keys.public_key_from_openssh(supplier.publickey)):
+                raise ListingError("not a listing of mine signed by this supplier")
+            return read_listing(blocks.open_block(block, me.key))
+        except (blocks.BlockError, ListingError, ValueError) as err:
+            raise Unanswered(f"listing from {idurl} unreadable: {err}") from None
+
+
+# the official answers to a ListFiles of someone who is not (or no more) a customer
+NOT_HIRED = ("key not registered", "not a customer", "not a customer, or file not found")
 
 
 def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:

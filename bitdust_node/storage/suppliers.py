@@ -213,10 +213,14 @@ class Suppliers:
         if answer.command != "Ack" or not text.startswith("accepted"):
             self._refused(idurl, f"{answer.command} {text[:200]}")
             return False
+        previous = slot.idurl
         slot.idurl, slot.state, slot.since = idurl, SlotState.CONNECTED, self.clock.seconds()
         self._refusals.pop(idurl, None)
         self.counters["hired"] += 1
         log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
+        if previous and previous != idurl:
+            for listener in list(self._replaced_listeners):
+                listener(slot.position)
         return True
 
     def _refused(self, idurl: str, why: str) -> None:
@@ -262,11 +266,9 @@ class Suppliers:
         await self.fill(n, per_supplier)
         if position >= len(self.slots) or not self.slots[position].connected:
             raise NoSupplier(f"no supplier could be hired for position {position}")
-        for listener in list(self._replaced_listeners):
-            listener(position)
 
     def on_replaced(self, listener: Callable[[int], object]) -> Callable[[], None]:
-        """Call `listener(position)` after each replacement; the call returned stops it."""
+        """Call `listener(position)` when another supplier is hired where one was; the call returned stops it."""
         self._replaced_listeners.append(listener)
         return lambda: self._replaced_listeners.remove(listener) if listener in self._replaced_listeners else None
 

@@ -14,7 +14,7 @@ import base64
 import collections
 import enum
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,14 +232,16 @@ class ShareMover:
 
     # -- download
 
-    async def good_shares(self, entry: Entry, version: Version, number: int, skip: int = -1) -> dict[int, bytes]:
+    async def good_shares(
+        self, entry: Entry, version: Version, number: int, skip: Collection[int] = (),
+    ) -> dict[int, bytes]:
         """Up to k shares of a block whose hashes match the catalog, asked for k at a time (more when some are
-        missing or wrong); the position `skip` is not asked (the one being rebuilt)."""
+        missing or wrong); the positions `skip` are not asked (the ones being rebuilt)."""
         info = version.blocks[number]
         n = len(info.shares)
         k = erasure.needed(n)
         shares: dict[int, bytes] = {}
-        order = [i for i in range(n) if i != skip]
+        order = [i for i in range(n) if i not in skip]
         while order and len(shares) < k:
             asking, order = order[: k - len(shares)], order[k - len(shares):]
             got = await defer.gatherResults([

@@ -26,6 +26,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.storage.customer import Customer, StorageSettings
 from bitdust_node.storage.customers import Customers
+from bitdust_node.storage.patrol import CustomerPatrol
 from bitdust_node.storage.store import PieceStore
 from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
 from bitdust_node.storage.suppliers import Suppliers
@@ -185,6 +186,7 @@ class GridSupplier:
     node: GridNode
     supplier: Supplier
     store: PieceStore
+    patrol: CustomerPatrol
 
     @property
     def idurl(self) -> str:
@@ -204,6 +206,7 @@ class MemoryGrid:
         self.sent: collections.Counter[str] = collections.Counter()
         self.errors: list[Any] = []
         self.rng = random.Random(7)
+        self.idle_days = 14.0
         self.suppliers = [self.add_supplier(f"sup{number}") for number in range(suppliers)]
 
     def add_node(self, mine: MyIdentity) -> GridNode:
@@ -224,7 +227,9 @@ class MemoryGrid:
         hookups = Hookups(node, node.holder, self.identities, self.clock,
                           lambda name: "ON" if name == SERVICE_NAME else None)
         hookups.accept_requests(SERVICE_NAME, supplier)
-        return GridSupplier(node, supplier, store)
+        patrol = CustomerPatrol(node, supplier, home, self.clock, lambda: self.idle_days, worker=defer.maybeDeferred)
+        patrol.start()
+        return GridSupplier(node, supplier, store, patrol)
 
     def supplier(self, idurl: str) -> GridSupplier:
         return next(s for s in self.suppliers if s.idurl == idurl)
@@ -236,13 +241,15 @@ class MemoryGrid:
         return [self.identities.by_idurl[s.idurl] for s in up[:count]]
 
 
-def customer_settings(**values: Any) -> StorageSettings:
-    base = {"suppliers-number": 4, "needed-space": "64 MB", "block-size": "64 KB", "preferred-suppliers": ""}
-    base.update(values)
-    return StorageSettings(lambda key: base[key])
+def customer_settings(values: dict[str, Any]) -> StorageSettings:
+    """`services/customer/*` from `values` (a test changes them live), the defaults for what it leaves out."""
+    base = {"suppliers-number": 4, "needed-space": "64 MB", "block-size": "64 KB", "preferred-suppliers": "",
+            "health-check-interval-seconds": 3600, "replace-offline-after-seconds": 86400}
+    return StorageSettings(lambda key: values.get(key, base[key]))
 
 
-def make_customer(grid: MemoryGrid, folder: Path | None = None, **settings: Any) -> Customer:
+def make_customer(grid: MemoryGrid, folder: Path | None = None, values: dict[str, Any] | None = None,
+                  **settings: Any) -> Customer:
     """dave, as a customer on the grid (its pieces sealed, signed and checked for real, no thread used)."""
     node = grid.nodes.get(me("dave").idurl) or grid.add_node(me("dave"))
     folder = folder or grid.root / "dave" / "customer"
@@ -250,5 +257,7 @@ def make_customer(grid: MemoryGrid, folder: Path | None = None, **settings: Any)
                       lambda name: None)
     suppliers = Suppliers(node, hookups, node.holder, grid.identities, grid, None, folder / "suppliers.json",
                           grid.clock)
-    return Customer(node, node.holder, grid.identities, suppliers, customer_settings(**settings), folder, grid.clock,
-                    worker=defer.maybeDeferred)
+    values = values if values is not None else {}
+    values.update(settings)
+    return Customer(node, node.holder, grid.identities, suppliers, customer_settings(values), folder, grid.clock,
+                    worker=defer.maybeDeferred, rng=random.Random(3))

@@ -132,6 +132,7 @@ def file_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     rows = []
     for entry in sorted(customer.catalog.entries.values(), key=lambda e: e.path):
         latest = entry.latest()
+        ok, total = customer.file_health(entry)
         rows.append({
             "remote_path": f"{me.key_id}:{entry.path}",
             "path": entry.path,
@@ -147,6 +148,8 @@ def file_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
             "latest": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(latest.created)) if latest else "",
             "versions": [{"backup_id": f"{me.key_id}:{entry.path_id}/{v.version}", "size": v.size,
                           "blocks": len(v.blocks), "complete": v.complete} for v in entry.versions],
+            # the healthy shares of the weakest block at the last check
+            "health": {"ok": ok, "total": total},
         })
     return rows
 
@@ -162,16 +165,25 @@ async def file_delete(api: ApiContext, req: ApiRequest) -> WithMessage:
 @endpoint("GET", "/supplier/list/v1", "My suppliers by position", service=CUSTOMER)
 def supplier_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     customer = _customer(api)
+    unreachable = customer.health.unreachable()
     rows = []
     for slot in customer.suppliers.slots:
         known = customer.identities.get(slot.idurl) if slot.idurl else None
+        check = customer.health.check_of(slot.position) if slot.idurl else None
         rows.append({
             "position": slot.position,
             "idurl": slot.idurl,
             "global_id": known.global_id if known is not None else "",
             "supplier_state": str(slot.state),
-            "contact_state": "CONNECTED" if slot.connected else "OFFLINE",
+            "contact_state": "OFFLINE" if slot.position in unreachable else "CONNECTED",
             "connected": slot.since,
+            # what the health checks found there
+            "last_answer": check.last_answer if check else 0.0,
+            "last_check": check.last_check if check else 0.0,
+            "pieces_held": check.held if check else 0,
+            "pieces_expected": check.expected if check else 0,
+            "failed_checks": check.failed if check else 0,
+            "verified_pieces": check.verified if check else 0,
         })
     return rows
 
