@@ -24,7 +24,7 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from twisted.internet import defer, threads
@@ -47,6 +47,8 @@ CHECK_BUDGET = 0.009
 CHECK_CONCURRENCY = 4
 # unanswered checks in a row after which a supplier counts as offline when no share can be spared
 CRITICAL_MISSES = 2
+# the longest wait before the interval setting is read again
+TICK = 10.0
 
 
 class Verdict(enum.StrEnum):
@@ -90,6 +92,12 @@ class Piece:
         return f"{self.block.key}/{self.position}"
 
 
+class HealthStore(Protocol):
+    def load(self) -> dict[str, Any]: ...
+
+    def write(self, doc: dict[str, Any]) -> defer.Deferred[None]: ...
+
+
 class HealthFile:
     """The state on disk, written in the order asked by `worker` (the newest stays)."""
 
@@ -125,7 +133,7 @@ class HealthChecker:
     def __init__(
         self, link: SupplierLink, holder: SlotHolder, catalog: Callable[[], Catalog], key_id: Callable[[], str],
         clock: Clock, settings: HealthSettings, replace: Callable[[int, str], defer.Deferred[None]],
-        rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthFile, counters: collections.Counter[str],
+        rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthStore, counters: collections.Counter[str],
         rng: random.Random | None = None,
     ) -> None:
         self.link = link
@@ -148,6 +156,8 @@ class HealthChecker:
         self.round: defer.Deferred[None] | None = None
         self._asked_for: set[str] = set()
         self._carry = 0.0
+        self._started = 0.0
+        self._stopped = True
         self._next: Any = None
         self._listeners: list[Callable[[], object]] = []
         self._load()
@@ -162,8 +172,7 @@ class HealthChecker:
             self.verified = {str(k): float(v) for k, v in doc.get("verified", {}).items()}
             self.last_round = float(doc.get("last_round", 0.0))
         except (TypeError, ValueError) as err:
-            log.error("health file {path} not understood ({why}); checking afresh", path=str(self.file.path),
-                      why=str(err))
+            log.error("health state not understood ({why}); checking afresh", why=str(err))
             self.suppliers, self.bad, self.verified, self.last_round = [], {}, {}, 0.0
 
     def save(self) -> defer.Deferred[None]:
@@ -195,26 +204,35 @@ class HealthChecker:
     # -- the schedule
 
     def start(self) -> None:
-        """Check at the interval from the last round (at once when a restart made it overdue)."""
-        interval = self.settings.interval()
-        due = self.last_round + interval - self.clock.seconds() if self.last_round else interval
-        self._schedule(max(1.0, due))
+        """Check at the interval from the last round (soon when a restart made it overdue)."""
+        self._started = self.clock.seconds()
+        self._stopped = False
+        self._schedule()
         if self.bad:
             self._tell()  # repairs left by the last run go on at once
 
     def stop(self) -> None:
+        self._stopped = True
         if self._next is not None and self._next.active():
             self._next.cancel()
         self._next = None
 
-    def _schedule(self, delay: float) -> None:
-        self._next = self.clock.callLater(delay, self._due)
+    def _schedule(self) -> None:
+        # the interval is read again at least every TICK seconds: a changed setting applies soon, not next round
+        if self._stopped:
+            return
+        due = (self.last_round or self._started) + self.settings.interval()
+        delay = max(1.0, due - self.clock.seconds()) if due > self.clock.seconds() else 1.0
+        self._next = self.clock.callLater(min(delay, TICK), self._tick)
 
-    def _due(self) -> None:
+    def _tick(self) -> None:
         self._next = None
+        if self.clock.seconds() < (self.last_round or self._started) + self.settings.interval():
+            self._schedule()
+            return
         self.round = defer.ensureDeferred(self.check())
         self.round.addErrback(lambda f: log.failure("health check failed", f))
-        self.round.addBoth(lambda _: self._schedule(self.settings.interval()) if self._next is None else None)
+        self.round.addBoth(lambda _: self._schedule())
 
     # -- a round
 

@@ -51,7 +51,7 @@ class SelfRepairTests(TestCase):
 
         await eventually(hired, timeout=120, interval=0.5)
         data = os.urandom(3 * MIB + 4321)
-        source = Path(self.mktemp())
+        source = Path(self.mktemp()).resolve()
         source.write_bytes(data)
         reply = await customer.api("POST", "/file/upload/start/v1", {
             "local_path": str(source), "remote_path": "report.bin", "wait_result": True})
@@ -111,7 +111,7 @@ class SelfRepairTests(TestCase):
         timings["flipped byte found and rebuilt"] = time.monotonic() - started
 
         # 4. the file restores byte for byte; the CLI shows 4/4
-        back = Path(self.mktemp())
+        back = Path(self.mktemp()).resolve()
         reply = await customer.api("POST", "/file/download/start/v1", {
             "remote_path": "report.bin", "destination_folder": str(back), "wait_result": True})
         self.assertEqual(reply["status"], "OK", reply)
