@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import heapq
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.storage import erasure
@@ -252,7 +254,7 @@ class HealthChecker:
                 held[position] = found
         present = self._compare(held)
         await self._verify(self._sample(present))
-        await self._replace_silent()
+        self._replace_silent()
         await self.save()
         if self.bad or self.catalog_changed:
             self._tell()
@@ -353,7 +355,11 @@ class HealthChecker:
         # what a round leaves unspent (a piece did not fit) is spent later: over the days it is the budget
         budget = self._carry + per_round
         candidates = [p for p in present if position_ok(self.bad, p)]
-        candidates.sort(key=lambda p: (self.verified.get(p.key, 0.0), self.rng.random()))
+        if not candidates:
+            return []
+        # no more than the budget can take are put in order
+        most = int(budget // min(p.size for p in candidates)) + 1
+        candidates = heapq.nsmallest(most, candidates, key=lambda p: (self.verified.get(p.key, 0.0), self.rng.random()))
         chosen: list[Piece] = []
         spent = 0
         for piece in candidates:
@@ -385,7 +391,7 @@ class HealthChecker:
             return
         self._mark(block, piece.position, Verdict.MISSING if fetched.outcome is Fetch.MISSING else Verdict.ALTERED)
 
-    async def _replace_silent(self) -> None:
+    def _replace_silent(self) -> None:
         """Replace a supplier silent too long, or silent twice when a block has no share left to spare."""
         now = self.clock.seconds()
         n = len(self.holder.slots)
@@ -397,10 +403,9 @@ class HealthChecker:
             offline = now - record.last_answer
             if offline >= self.settings.replace_after() or (critical and record.misses >= CRITICAL_MISSES):
                 self.counters["replaced_offline"] += 1
-                try:
-                    await self.replace(position, f"no answer for {offline:.0f} s")
-                except Exception as err:
-                    log.warn("supplier at position {pos} not replaced: {why}", pos=position, why=str(err))
+                # hiring (and publishing the family record in the DHT) goes on without holding up the checks
+                replacing = self.replace(position, f"no answer for {offline:.0f} s")
+                replacing.addErrback(_not_replaced, position)
 
     # -- what the checks found
 
@@ -461,6 +466,10 @@ class HealthChecker:
                 found.append((self.healthy(block.key, n, unreachable), block, set(bad)))
         found.sort(key=lambda item: (item[0], item[1].key))
         return found
+
+
+def _not_replaced(failure: Failure, position: int) -> None:
+    log.warn("supplier at position {pos} not replaced: {why}", pos=position, why=failure.getErrorMessage())
 
 
 def position_ok(bad: dict[str, set[int]], piece: Piece) -> bool:

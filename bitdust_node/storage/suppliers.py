@@ -105,6 +105,7 @@ class Suppliers:
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int], object]] = []
+        self._filling = defer.DeferredLock()
         self._load()
 
     # -- the file
@@ -142,7 +143,11 @@ class Suppliers:
     # -- hiring
 
     async def fill(self, n: int, per_supplier: int) -> int:
-        """Hire suppliers for every empty or failed position; how many positions are connected after."""
+        """Hire suppliers for every empty or failed position; how many positions are connected after. One fill at
+        a time: a replacement and the service's hiring round never hire two suppliers for one position."""
+        return await self._filling.run(lambda: defer.ensureDeferred(self._fill(n, per_supplier)))
+
+    async def _fill(self, n: int, per_supplier: int) -> int:
         self.resize(n)
         missing = [s for s in self.slots if not s.connected]
         if not missing:

@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
 from bitdust_node.errors import InvalidInput
 from bitdust_node.services.customer import CustomerService
@@ -80,7 +78,7 @@ async def file_upload_start(api: ApiContext, req: ApiRequest) -> WithMessage:
     entry = customer.catalog.entry(transfer.remote_path)
     return WithMessage({
         "key_id": me.key_id, "remote_path": f"{me.key_id}:{transfer.remote_path}", "source_path": transfer.local_path,
-        "path_id": entry.path_id if entry else "", "version": transfer.version, "state": transfer.state,
+        "path_id": entry.path_id if entry else "", "version": transfer.version, "state": str(transfer.state),
     }, [f"item {me.key_id}:{transfer.remote_path} is uploading, local path is {transfer.local_path}"])
 
 
@@ -99,16 +97,18 @@ async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
     me = api.ctx.identity.require()
     return WithMessage({
         "downloaded": transfer.state == "done", "key_id": me.key_id, "remote_path": transfer.remote_path,
-        "local_path": transfer.local_path, "state": transfer.state,
+        "local_path": transfer.local_path, "state": str(transfer.state),
     }, [f"{transfer.remote_path} {'downloaded to' if transfer.state == 'done' else 'downloading into'} "
         f"{transfer.local_path}"])
 
 
 def transfer_row(transfer: Transfer) -> dict[str, Any]:
-    row = attrs.asdict(transfer)
-    row["kind"], row["state"] = str(transfer.kind), str(transfer.state)
-    row["percent"] = round(100 * transfer.done / transfer.total, 1) if transfer.total else 100.0
-    return row
+    return {
+        "kind": str(transfer.kind), "remote_path": transfer.remote_path, "local_path": transfer.local_path,
+        "total": transfer.total, "done": transfer.done, "state": str(transfer.state), "error": transfer.error,
+        "started": transfer.started, "finished": transfer.finished, "version": transfer.version,
+        "percent": round(100 * transfer.done / transfer.total, 1) if transfer.total else 100.0,
+    }
 
 
 def _transfers(api: ApiContext, kind: str) -> list[dict[str, Any]]:
