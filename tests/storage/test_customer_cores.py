@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage.catalog import Catalog
@@ -19,13 +21,13 @@ from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
 KIB = 1024
 
 
-def done(d: defer.Deferred) -> object:
+def done(d: defer.Deferred[Any]) -> Any:
     """The result of work the grid finished without waiting (it runs on the Clock, in this very call)."""
-    results: list[object] = []
+    results: list[Any] = []
     d.addBoth(results.append)
     assert results, "still waiting"
-    if isinstance(results[0], Exception) or hasattr(results[0], "raiseException"):
-        results[0].raiseException()  # type: ignore[union-attr]
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
     return results[0]
 
 

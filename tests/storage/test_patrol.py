@@ -43,7 +43,7 @@ class PatrolTests(SynchronousTestCase):
         node = self.grid.nodes[self.me.idurl]
         request = node.outbox(command, self.supplier.idurl, payload, packet_id=packet_id)
         answer = done(node.request(request, self.grid.identities.by_idurl[self.supplier.idurl]))
-        return answer.command, answer.payload  # type: ignore[attr-defined]
+        return answer.command, answer.payload
 
     def test_a_customer_that_keeps_checking_keeps_its_space(self) -> None:
         self.customer.start()
