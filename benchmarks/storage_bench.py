@@ -3,6 +3,7 @@
 same files, in one run on loopback.
 
     .venv/bin/python benchmarks/storage_bench.py [--sizes 16,256] [--rounds 3] [--tahoe /path/to/venv/bin/tahoe]
+                                                 [--repair 64]
 
 Ours: `twistd bitdust` processes (an identity server and DHT seed, 4 suppliers, the customer), the
 upload and the download through the customer's REST API, timed from request to answer, the download
@@ -10,7 +11,9 @@ compared byte for byte. Tahoe: PUT /uri and GET /uri/<cap> on its client's web A
 grid. Both grids run side by side; each round makes a new random file of every size and both store it in
 turn (which grid goes first alternates), so the two are timed in the same minutes of a machine whose speed
 drifts. The first round is on fresh nodes. Ends with one line per size: median speeds over the rounds, the
-median ratio and every round's ratio; the customer's peak resident memory is read from /proc.
+median ratio and every round's ratio; the customer's peak resident memory is read from /proc. Then repair:
+a file stored, one of its 4 suppliers SIGKILLed, and its shares rebuilt onto the spare (a fifth supplier) timed
+from the replacement to the file whole again (4/4), next to the upload of the same file.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SERVER = "127.0.0.90"
-SUPPLIERS = [f"127.0.0.{i}" for i in range(91, 95)]
-CUSTOMER = "127.0.0.95"
+# four hired, and a spare that takes the place of the one lost in the repair measurement
+SUPPLIERS = [f"127.0.0.{i}" for i in range(91, 96)]
+CUSTOMER = "127.0.0.89"
 REST_PORT = 8180
 TAHOE_HOST = "127.0.0.96"
 TAHOE_WEB = "http://127.0.0.1:39204"
@@ -104,12 +108,12 @@ class Node:
             self.process.kill()
 
 
-def wait_for(check: Any, what: str, timeout: float = 90) -> None:
+def wait_for(check: Any, what: str, timeout: float = 90, interval: float = 0.3) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if check():
             return
-        time.sleep(0.3)
+        time.sleep(interval)
     raise SystemExit(f"timed out waiting for {what}")
 
 
@@ -140,6 +144,39 @@ class OurGrid:
         self.customer.api("POST", "/identity/create/v1", {"username": "customer"})
         wait_for(lambda: len([s for s in self.customer.api("GET", "/supplier/list/v1")["result"]
                               if s["supplier_state"] == "CONNECTED"]) == 4, "4 suppliers hired")
+
+    def repair(self, path: Path, remote: str) -> dict[str, float]:
+        """Store the file, lose a supplier holding it for good (SIGKILL), and time its shares rebuilt onto the one
+        that replaces it: from the replacement to the file whole again (4/4). The upload of the same file is timed
+        in the same minutes."""
+        started = time.perf_counter()
+        reply = self.customer.api("POST", "/file/upload/start/v1", {"local_path": str(path), "remote_path": remote,
+                                                                     "wait_result": True})
+        if reply.get("status") != "OK" or reply["result"].get("state") != "done":
+            raise SystemExit(f"upload failed: {reply}")
+        up = time.perf_counter() - started
+        # checks every 2 s and a silent supplier replaced after 5 s (applied within 10 s): no waiting a day
+        for key, value in (("health-check-interval-seconds", 2), ("replace-offline-after-seconds", 5)):
+            self.customer.api("POST", "/config/set/v1", {"key": f"services/customer/{key}", "value": value})
+        wait_for(lambda: self.health(remote) == (4, 4), "the file checked whole", timeout=120)
+        rows = self.customer.api("GET", "/supplier/list/v1")["result"]
+        lost = rows[-1]["idurl"]
+        victim = next(n for n in self.nodes if n.name == lost.rsplit("/", 1)[1].removesuffix(".xml"))
+        victim.process.kill()
+        victim.process.wait()
+        self.nodes.remove(victim)
+        wait_for(lambda: self.customer.api("GET", "/supplier/list/v1")["result"][-1]["idurl"] not in ("", lost),
+                 "the lost supplier replaced", timeout=120)
+        started = time.perf_counter()
+        wait_for(lambda: self.health(remote) == (4, 4), "the file whole again", timeout=3600, interval=0.05)
+        rebuilt = time.perf_counter() - started
+        status = self.customer.api("GET", "/service/info/v1?name=service_customer")["result"]
+        return {"up": up, "repair": rebuilt, "share_bytes": float(status["repair"]["bytes_repaired"])}
+
+    def health(self, remote: str) -> tuple[int, int]:
+        rows = self.customer.api("GET", "/file/list/v1")["result"]
+        found = next((r["health"] for r in rows if r["path"] == remote), {"ok": 0, "total": 0})
+        return found["ok"], found["total"]
 
     def _node(self, name: str, address: str, extra: dict[str, Any]) -> Node:
         node = Node(self.root, name, address, extra)
@@ -283,6 +320,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="16,256", help="file sizes in MiB, comma-separated")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every size on both grids")
     parser.add_argument("--tahoe", default=shutil.which("tahoe") or "/tmp/tahoe-venv/bin/tahoe")
+    parser.add_argument("--repair", type=int, default=64, help="MiB stored, then rebuilt after a supplier is lost "
+                                                                 "(0: no repair measurement)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: dict[tuple[int, str], list[dict[str, float]]] = {}
@@ -303,11 +342,20 @@ def main() -> None:
                         figures.setdefault((size, name), []).append(grid.round_trip(path, path.name))
                     path.unlink()
             peak = grids["ours"].customer.peak_mib()
+            repaired = None
+            if args.repair:
+                path = random_file(root / f"repair-{args.repair}MiB.bin", args.repair)
+                repaired = grids["ours"].repair(path, path.name)
         finally:
             for grid in grids.values():
                 grid.stop()
     for size in sizes:
         print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), peak))
+    if repaired is not None:
+        mb = args.repair * 1.048576
+        print(f"repair {args.repair} MiB after a supplier of 4 is lost (any 2 rebuild): file made whole at "
+              f"{mb / repaired['repair']:.1f} MB/s ({repaired['share_bytes'] / 1e6 / repaired['repair']:.1f} MB/s of "
+              f"shares rebuilt and stored), next to its upload at {mb / repaired['up']:.1f} MB/s in the same run")
 
 
 def size_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None, peak: float) -> str:

@@ -202,6 +202,18 @@ DEFINITIONS: list[Setting] = [
         choices=(2, 4, 7, 13, 18, 26, 64),
     ),
     Setting(
+        "services/customer/health-check-interval-seconds", "non zero positive integer", 3600,
+        "how often a customer checks what its suppliers hold", min=1,
+    ),
+    Setting(
+        "services/customer/replace-offline-after-seconds", "non zero positive integer", 86400,
+        "a supplier silent this long is replaced", min=1,
+    ),
+    Setting(
+        "services/customer-patrol/customer-idle-days", "non zero positive integer", 14,
+        "a supplier frees the space of a customer silent this long", min=1,
+    ),
+    Setting(
         "interface/api/rest-http-host", "ip address", "127.0.0.1", "rest-http-host", live=False, check=_loopback_only,
     ),
     Setting("interface/api/rest-http-port", "port number", 8180, "rest-http-port", min=1, max=65535, live=False),

@@ -156,6 +156,34 @@ class NodeCollector(Collector):
             bad = _counter("customer_bad_shares", "shares set aside: changed, or not what was stored")
             bad.add_metric([], customer.counters["bad_shares"])
             yield bad
+            yield from _customer_health(customer)
+
+
+def _customer_health(customer: Any) -> Iterator[Metric]:
+    """Blocks by their healthy shares at the last check, the repairs and the checks."""
+    blocks = _gauge("customer_blocks", "stored blocks by healthy shares at the last check", ("healthy_shares",))
+    unreachable = customer.health.unreachable()
+    by_health: dict[int, int] = {}
+    for block in customer.health.blocks():
+        n = len(block.version.blocks[block.number].shares)
+        ok = customer.health.healthy(block.key, n, unreachable)
+        by_health[ok] = by_health.get(ok, 0) + 1
+    for ok, count in sorted(by_health.items()):
+        blocks.add_metric([str(ok)], count)
+    yield blocks
+    degraded = _gauge("customer_blocks_degraded", "blocks with a share missing or altered, waiting for repair")
+    degraded.add_metric([], len(customer.health.bad))
+    yield degraded
+    repaired = _counter("customer_repair_bytes", "share bytes rebuilt and stored again")
+    repaired.add_metric([], customer.counters["bytes_repaired"])
+    yield repaired
+    checks = _counter("customer_checks", "health checks made", ("kind",))
+    checks.add_metric(["listing"], customer.counters["listings_asked"])
+    checks.add_metric(["piece"], customer.counters["pieces_checked"])
+    yield checks
+    read = _counter("customer_check_bytes", "share bytes read to verify pieces")
+    read.add_metric([], customer.counters["check_bytes"])
+    yield read
 
 
 def metrics_text(graph: ServiceGraph, registry: CollectorRegistry | None = None) -> bytes:

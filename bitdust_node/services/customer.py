@@ -47,6 +47,7 @@ class CustomerService(Service):
         # my suppliers hear of my identity's moves
         self._unlist = self.need(IdentityPropagateService).peers.add(
             "suppliers", lambda: [slot.idurl for slot in suppliers.slots if slot.idurl])
+        self.customer.start()
         self._busy: defer.Deferred[Any] | None = None
         self._published = ctx.reactor.seconds()
         self._hiring = LoopingCall(self._hire)
@@ -75,6 +76,8 @@ class CustomerService(Service):
         self._unlist()
         if self._hiring.running:
             self._hiring.stop()
+        if self.customer is not None:
+            self.customer.close()
         self.customer = None
         return defer.succeed(None)
 
@@ -82,5 +85,11 @@ class CustomerService(Service):
         customer = self.customer
         if customer is None:
             return {}
+        repairs = customer.repairs.progress
         return {"suppliers": len(customer.suppliers.connected()), "wanted": customer.settings.suppliers,
-                "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters)}
+                "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters),
+                "last_check": customer.health.last_round,
+                "repair": {"degraded_blocks": len(customer.health.bad), "queued": repairs.queued,
+                           "running": repairs.running, "waiting_for_suppliers": repairs.waiting_for_suppliers,
+                           "repaired_blocks": repairs.repaired_blocks,
+                           "bytes_repaired": customer.counters["bytes_repaired"]}}

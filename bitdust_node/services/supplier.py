@@ -17,11 +17,14 @@ from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.sizes import size_to_bytes
 
 if TYPE_CHECKING:
+    from bitdust_node.storage.patrol import CustomerPatrol
     from bitdust_node.storage.supplier import Supplier
 
 SUPPLIERS_LAYER = 3
 CUSTOMERS_DIR = "customers"
 CUSTOMERS_FILE = ("supplier", "customers.json")
+# the official customer_patrol's setting: its own service there, the supplier's job here
+IDLE_DAYS = "services/customer-patrol/customer-idle-days"
 
 
 class SupplierService(Service):
@@ -29,11 +32,13 @@ class SupplierService(Service):
     needs_identity = True
 
     supplier: Supplier | None = None
+    patrol: CustomerPatrol
 
     def start(self) -> defer.Deferred[None]:
         # the room's code is imported when the service starts: a node that leaves it off never loads it
         from bitdust_node.storage.customers import Customers
         from bitdust_node.storage.family import REFRESH_INTERVAL
+        from bitdust_node.storage.patrol import CustomerPatrol
         from bitdust_node.storage.store import PieceStore
         from bitdust_node.storage.supplier import SERVICE_NAME, Supplier
 
@@ -49,6 +54,9 @@ class SupplierService(Service):
         # my customers hear of my identity's moves
         self._unlist = self.need(IdentityPropagateService).peers.add("customers", lambda: list(customers.by_idurl))
         self.supplier = supplier
+        self.patrol = CustomerPatrol(gateway, supplier, ctx.home / CUSTOMERS_FILE[0], ctx.reactor,
+                                     lambda: float(ctx.settings.get(IDLE_DAYS)))
+        self.patrol.start()
         self._dht = self.need(EntangledDhtService).dht
         self._membership = LayerMembership(self._dht, SUPPLIERS_LAYER, ctx.reactor)
         self._membership.start()
@@ -83,10 +91,15 @@ class SupplierService(Service):
         self._membership.stop()
         self._stop_accepting()
         self._unlist()
+        self.patrol.stop()
         if self.supplier is not None:
             self.supplier.stop()
         self.supplier = None
         return defer.succeed(None)
 
     def status(self) -> dict[str, object]:
-        return self.supplier.status() if self.supplier is not None else {}
+        supplier = self.supplier
+        if supplier is None:
+            return {}
+        return {"customers": len(supplier.customers.by_idurl), "counters": dict(supplier.counters),
+                "refused": dict(supplier.refusals), "customers_reclaimed": self.patrol.reclaimed}

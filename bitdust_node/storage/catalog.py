@@ -68,8 +68,8 @@ class Catalog:
     def entry(self, path: str) -> Entry | None:
         return self.entries.get(normalize(path))
 
-    def ensure(self, path: str, kind: str, rng: random.Random | None = None) -> Entry:
-        """The entry of `path` (made, with its folders, when missing)."""
+    def ensure(self, path: str, kind: str, now: float, rng: random.Random | None = None) -> Entry:
+        """The entry of `path` (made, with its folders, at `now` when missing)."""
         path = normalize(path)
         found = self.entries.get(path)
         if found is not None:
@@ -77,14 +77,14 @@ class Catalog:
         parent = str(PurePosixPath(path).parent)
         prefix = ""
         if parent not in (".", ""):
-            prefix = self.ensure(parent, "dir", rng).path_id + "/"
+            prefix = self.ensure(parent, "dir", now, rng).path_id + "/"
         taken = {e.path_id for e in self.entries.values()}
         pick = rng or random.Random()
         while True:
             path_id = prefix + str(pick.randrange(10 ** (_ID_DIGITS - 1), 10**_ID_DIGITS))
             if path_id not in taken:
                 break
-        made = self.entries[path] = Entry(path, path_id, kind, time.time())
+        made = self.entries[path] = Entry(path, path_id, kind, now)
         return made
 
     def remove(self, path: str) -> list[Entry]:

@@ -112,16 +112,22 @@ class Supplier:
         return ServiceAnswer.ack("accepted")
 
     def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
-        gone = self.customers.remove(inbound.packet.creator_id)
-        if gone is None:
+        if self.drop_customer(inbound.packet.creator_id) is None:
             return ServiceAnswer.fail("not a customer")
-        # the space goes back to the pool; what the customer stored goes with it (after its queued writes)
-        removed = self._on_disk(self.store.remove_customer, gone.global_id)
-        removed.addCallback(lambda _: self.store.used.pop(gone.global_id, None))
-        removed.addErrback(lambda f: log.warn("folder of {user} not removed: {why}", user=gone.idurl,
-                                              why=f.getErrorMessage()))
         self.counters["customers_cancelled"] += 1
         return ServiceAnswer.ack("accepted")
+
+    def drop_customer(self, idurl: str) -> defer.Deferred[None] | None:
+        """The customer forgotten, its space back in the pool and what it stored removed (after its queued
+        writes); the removal, or None when it was not a customer."""
+        gone = self.customers.remove(idurl)
+        if gone is None:
+            return None
+        removed = self._on_disk(self.store.remove_customer, gone.global_id)
+        removed.addCallback(lambda _: self.store.used.pop(gone.global_id, None) and None)
+        removed.addErrback(lambda f: log.warn("folder of {user} not removed: {why}", user=gone.idurl,
+                                              why=f.getErrorMessage()))
+        return removed
 
     def _refuse_request(self, why: str, idurl: str, answer: ServiceAnswer) -> ServiceAnswer:
         self.refusals["request_" + why] += 1
@@ -282,34 +288,6 @@ class Supplier:
         self.counters["deleted"] += deleted
         await self.gateway.reply(inbound, "Ack", b"")
 
-    # -- status
-
-    def donated_report(self) -> dict[str, Any]:
-        """`/space/donated/v1` as section 5.6 lists its fields."""
-        donated = self.donated()
-        consumed = self.customers.allocated()
-        real = sum(self.store.used.values())
-        rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": self.store.used[c.global_id],
-                 "real": self.store.used[c.global_id]} for c in self.customers.by_idurl.values()]
-        return {
-            "donated": donated,
-            "consumed": consumed,
-            "consumed_percent": _percent(consumed, donated),
-            "free": max(0, donated - consumed),
-            "used": real,
-            "real": real,
-            "used_percent": _percent(real, donated),
-            "customers_num": len(rows),
-            "customers": rows,
-            "old_customers": [],
-            "old_customers_real": 0,
-            "old_customers_used": 0,
-        }
-
-    def status(self) -> dict[str, Any]:
-        return {"customers": len(self.customers.by_idurl), "counters": dict(self.counters),
-                "refused": dict(self.refusals)}
-
 
 def _in_folder(piece: PiecePath, customer: Customer, creator_id: str) -> PiecePath | None:
     """The piece in the customer's folder when it names the customer by its global id now or the one it had
@@ -317,7 +295,3 @@ def _in_folder(piece: PiecePath, customer: Customer, creator_id: str) -> PiecePa
     if piece.customer not in (customer.global_id, parse_idurl(creator_id).global_id):
         return None
     return attrs.evolve(piece, customer=customer.global_id)
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole) if whole else 0}%"

@@ -9,20 +9,22 @@ finds its old suppliers there), else random members of DHT layer 3.
 from __future__ import annotations
 
 import collections
+import enum
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.errors import BitDustError
-from bitdust_node.identity.cache import IdentityCache
-from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage.family import FAMILY_EXPIRE, FamilyRecords, family_key, family_value, read_family
-from bitdust_node.transport.hookups import Hookups
+from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Pinger
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire.identity_xml import Identity
 
@@ -35,6 +37,13 @@ FILL_ROUNDS = 3
 WIRE_OVERHEAD = 4 / 3 * 1.02
 
 
+class NoSupplier(BitDustError):
+    """No supplier could be hired for a position."""
+
+    http_status = 503
+    exit_code = 1
+
+
 class SupplierLookup(Protocol):
     async def random_nodes(self, layer_id: int, count: int = 1) -> list[Identity]: ...
 
@@ -44,31 +53,43 @@ def per_supplier_bytes(needed: int, n: int, k: int) -> int:
     return math.ceil(needed / k * WIRE_OVERHEAD) + (1 << 20)
 
 
+class SlotState(enum.StrEnum):
+    EMPTY = "EMPTY"
+    CONNECTED = "CONNECTED"
+    FAILED = "FAILED"
+
+
 @attrs.define
 class Slot:
     position: int
     idurl: str = ""
-    state: str = "EMPTY"  # EMPTY, CONNECTED, FAILED
+    state: SlotState = attrs.field(default=SlotState.EMPTY, converter=SlotState)
     since: float = 0.0
     failures: int = 0
 
+    @property
+    def connected(self) -> bool:
+        return self.state is SlotState.CONNECTED
+
 
 class Suppliers:
+    """The slots by position, who holds each, and hiring for the empty or failed ones."""
+
     def __init__(
         self,
-        gateway: PacketNetwork,
-        hookups: Hookups,
-        me: MyIdentityHolder,
-        cache: IdentityCache,
+        network: PacketNetwork,
+        pinger: Pinger,
+        me: Me,
+        identities: IdentityLookup,
         lookup: SupplierLookup | None,
         dht: FamilyRecords | None,
         path: Path,
-        clock: Any,
+        clock: Clock,
     ) -> None:
-        self.gateway = gateway
-        self.hookups = hookups
+        self.network = network
+        self.pinger = pinger
         self.me = me
-        self.cache = cache
+        self.identities = identities
         self.lookup = lookup
         self.dht = dht
         self.path = path
@@ -81,6 +102,10 @@ class Suppliers:
         # IDURLs named in `services/customer/preferred-suppliers`, asked first
         self.preferred: list[str] = []
         self.counters: collections.Counter[str] = collections.Counter()
+        # positions being replaced, with who waits for each
+        self._replacing: dict[int, list[defer.Deferred[None]]] = {}
+        self._replaced_listeners: list[Callable[[int], object]] = []
+        self._filling = defer.DeferredLock()
         self._load()
 
     # -- the file
@@ -97,7 +122,7 @@ class Suppliers:
             self.slots = []
 
     def save(self) -> None:
-        doc = {"revision": self.revision, "slots": [attrs.asdict(s) for s in self.slots]}
+        doc = {"revision": self.revision, "slots": [_slot_doc(s) for s in self.slots]}
         write_secret_file(self.path, json.dumps(doc, indent=1).encode())
 
     def resize(self, n: int) -> None:
@@ -106,23 +131,31 @@ class Suppliers:
         del self.slots[n:]
 
     def idurls(self) -> list[str]:
-        return [s.idurl if s.state == "CONNECTED" else "" for s in self.slots]
+        return [s.idurl if s.connected else "" for s in self.slots]
 
     def connected(self) -> list[Slot]:
-        return [s for s in self.slots if s.state == "CONNECTED"]
+        return [s for s in self.slots if s.connected]
+
+    def holders(self) -> list[tuple[int, str]]:
+        """(position, IDURL) of each connected supplier."""
+        return [(s.position, s.idurl) for s in self.connected()]
 
     # -- hiring
 
     async def fill(self, n: int, per_supplier: int) -> int:
-        """Hire suppliers for every empty or failed position; how many positions are connected after."""
+        """Hire suppliers for every empty or failed position; how many positions are connected after. One fill at
+        a time: a replacement and the service's hiring round never hire two suppliers for one position."""
+        return await self._filling.run(lambda: defer.ensureDeferred(self._fill(n, per_supplier)))
+
+    async def _fill(self, n: int, per_supplier: int) -> int:
         self.resize(n)
-        missing = [s for s in self.slots if s.state != "CONNECTED"]
+        missing = [s for s in self.slots if not s.connected]
         if not missing:
             return n
         changed = False
         # each round looks around another random id of layer 3: one look may find only the hired and the dead
         for _ in range(FILL_ROUNDS):
-            missing = [s for s in self.slots if s.state != "CONNECTED"]
+            missing = [s for s in self.slots if not s.connected]
             if not missing:
                 break
             candidates = await self.candidates(len(missing) * 3)
@@ -144,7 +177,7 @@ class Suppliers:
         """IDURLs worth asking, best first: named in the settings, then the family record, then layer 3."""
         now = self.clock.seconds()
         mine = self.me.require().idurl
-        taken = {s.idurl for s in self.slots if s.state == "CONNECTED"}
+        taken = {s.idurl for s in self.slots if s.connected}
         found: list[str] = []
 
         def add(idurl: str) -> None:
@@ -168,16 +201,16 @@ class Suppliers:
         """Ping the candidate, ask for space; True when it answered Ack `accepted...`."""
         me = self.me.require()
         try:
-            await self.hookups.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
-            supplier = await self.cache.known(idurl)
+            await self.pinger.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
+            supplier = await self.identities.known(idurl)
             family = self.idurls()
             family[slot.position] = idurl
             body = {"name": "service_supplier", "payload": {
                 "customer_id": me.global_id, "ecc_map": f"ecc/{len(self.slots)}x{len(self.slots)}",
                 "family_snapshot": family, "needed_bytes": per_supplier, "position": slot.position,
             }}
-            request = self.gateway.outbox("RequestService", idurl, json.dumps(body, separators=(",", ":")).encode())
-            answer = await self.gateway.request(request, supplier, timeout=HIRE_TIMEOUT)
+            request = self.network.outbox("RequestService", idurl, json.dumps(body, separators=(",", ":")).encode())
+            answer = await self.network.request(request, supplier, timeout=HIRE_TIMEOUT)
         except BitDustError as err:
             self._refused(idurl, f"no answer: {err}")
             return False
@@ -185,10 +218,14 @@ class Suppliers:
         if answer.command != "Ack" or not text.startswith("accepted"):
             self._refused(idurl, f"{answer.command} {text[:200]}")
             return False
-        slot.idurl, slot.state, slot.since = idurl, "CONNECTED", self.clock.seconds()
+        previous = slot.idurl
+        slot.idurl, slot.state, slot.since = idurl, SlotState.CONNECTED, self.clock.seconds()
         self._refusals.pop(idurl, None)
         self.counters["hired"] += 1
         log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
+        if previous and previous != idurl:
+            for listener in list(self._replaced_listeners):
+                listener(slot.position)
         return True
 
     def _refused(self, idurl: str, why: str) -> None:
@@ -204,10 +241,41 @@ class Suppliers:
         log.info("supplier {idurl} at position {pos} replaced: {why}", idurl=slot.idurl, pos=position, why=why)
         if slot.idurl:
             self.set_aside[slot.idurl] = self.clock.seconds() + 600
-        slot.state, slot.failures = "FAILED", slot.failures + 1
+        slot.state, slot.failures = SlotState.FAILED, slot.failures + 1
         self.counters["fired"] += 1
         self.save()
         return slot
+
+    def replace(self, position: int, why: str, n: int, per_supplier: int) -> defer.Deferred[None]:
+        """Fire the supplier at `position` and hire another (once, however many callers noticed); fires when one
+        holds the position, fails with NoSupplier when none could be hired. Listeners hear of each replacement."""
+        waiting: defer.Deferred[None] = defer.Deferred()
+        waiters = self._replacing.get(position)
+        if waiters is not None:
+            waiters.append(waiting)
+            return waiting
+        self._replacing[position] = [waiting]
+        self.fire(position, why)
+
+        def finished(outcome: Any) -> None:
+            for waiter in self._replacing.pop(position, []):
+                if isinstance(outcome, Failure):
+                    waiter.errback(outcome)
+                else:
+                    waiter.callback(None)
+
+        defer.ensureDeferred(self._hire_for(position, n, per_supplier)).addBoth(finished)
+        return waiting
+
+    async def _hire_for(self, position: int, n: int, per_supplier: int) -> None:
+        await self.fill(n, per_supplier)
+        if position >= len(self.slots) or not self.slots[position].connected:
+            raise NoSupplier(f"no supplier could be hired for position {position}")
+
+    def on_replaced(self, listener: Callable[[int], object]) -> Callable[[], None]:
+        """Call `listener(position)` when another supplier is hired where one was; the call returned stops it."""
+        self._replaced_listeners.append(listener)
+        return lambda: self._replaced_listeners.remove(listener) if listener in self._replaced_listeners else None
 
     # -- the family record
 
@@ -231,16 +299,8 @@ class Suppliers:
             return []
         return [s for s in doc["suppliers"] if isinstance(s, str) and s] if doc else []
 
-    def describe(self) -> list[dict[str, Any]]:
-        rows = []
-        for slot in self.slots:
-            known = self.cache.get(slot.idurl) if slot.idurl else None
-            rows.append({
-                "position": slot.position,
-                "idurl": slot.idurl,
-                "global_id": known.global_id if known is not None else "",
-                "supplier_state": slot.state,
-                "contact_state": "CONNECTED" if slot.state == "CONNECTED" else "OFFLINE",
-                "connected": slot.since,
-            })
-        return rows
+
+def _slot_doc(slot: Slot) -> dict[str, Any]:
+    doc = attrs.asdict(slot)
+    doc["state"] = str(slot.state)
+    return doc

@@ -5,39 +5,36 @@ and share i goes to the supplier at position i as a Data packet
 `master$<me>:<path id>/<version>/<block>-<i>-Data` whose payload is the share in base64 (official
 suppliers store it like any piece). A supplier that fails is replaced and the upload goes on. Download:
 shares are asked for (Retrieve) until k good ones are in (the nested packet signed by me, the share's
-hash as the catalog says), then the block is rebuilt and opened. Repair rebuilds a position's shares
-onto its new supplier from the others.
+hash as the catalog says), then the block is rebuilt and opened. The shares travel through a `SupplierLink`.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
+import enum
 import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import pybase64
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from bitdust_node.crypto.packet_signing import packet_signature_valid
 from bitdust_node.errors import BitDustError
-from bitdust_node.identity.cache import IdentityCache
-from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage import erasure, sealed_block
 from bitdust_node.storage.catalog import BlockInfo, Entry, Version
-from bitdust_node.storage.suppliers import Suppliers
-from bitdust_node.transport.interfaces import PacketNetwork
+from bitdust_node.storage.interfaces import Clock, Me, Worker
+from bitdust_node.storage.supplier_link import Fetch, SupplierLink
+from bitdust_node.storage.suppliers import Slot
 from bitdust_node.wire import packet as wire
 
 log = Logger()
-PIECE_TIMEOUT = 60.0
 # blocks sealed, coded and in flight at once: the pipeline stays full, memory stays bounded
 WINDOW = 4
+MAX_TRANSFERS_KEPT = 100
 
 
 class TransferError(BitDustError):
@@ -47,25 +44,69 @@ class TransferError(BitDustError):
     exit_code = 1
 
 
+class TransferKind(enum.StrEnum):
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+
+
+class TransferState(enum.StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 @attrs.define
 class Transfer:
-    """What REST and the CLI show of an upload or a download while it runs."""
+    """An upload or a download and how far it got (REST and the CLI show it)."""
 
-    kind: str
+    kind: TransferKind
     remote_path: str
     local_path: str
     total: int
+    started: float
     done: int = 0
-    state: str = "running"
+    state: TransferState = TransferState.RUNNING
     error: str = ""
-    started: float = attrs.field(factory=time.time)
     finished: float = 0.0
     version: str = ""
 
-    def describe(self) -> dict[str, Any]:
-        row = attrs.asdict(self)
-        row["percent"] = round(100 * self.done / self.total, 1) if self.total else 100.0
-        return row
+
+class TransferLog:
+    """The latest transfers by number, oldest forgotten first; each one's end recorded with the clock."""
+
+    def __init__(self, clock: Clock, keep: int = MAX_TRANSFERS_KEPT) -> None:
+        self.clock = clock
+        self.keep = keep
+        self.by_number: collections.OrderedDict[int, Transfer] = collections.OrderedDict()
+        self._next = 1
+
+    def start(
+        self, kind: TransferKind, remote_path: str, local_path: str, total: int,
+        work: Callable[[Transfer], Coroutine[Any, Any, None]],
+    ) -> tuple[Transfer, defer.Deferred[Transfer]]:
+        transfer = Transfer(kind, remote_path, local_path, total, started=self.clock.seconds())
+        self.by_number[self._next] = transfer
+        self._next += 1
+        while len(self.by_number) > self.keep:
+            self.by_number.popitem(last=False)
+        return transfer, defer.ensureDeferred(self._run(transfer, work(transfer)))
+
+    async def _run(self, transfer: Transfer, work: Coroutine[Any, Any, None]) -> Transfer:
+        try:
+            await work
+            transfer.state = TransferState.DONE
+        except Exception as err:
+            transfer.state, transfer.error = TransferState.FAILED, str(err)
+            raise
+        finally:
+            transfer.finished = self.clock.seconds()
+        return transfer
+
+
+class SlotHolder(Protocol):
+    """Who holds each position now (Suppliers)."""
+
+    slots: list[Slot]
 
 
 def piece_id(key_id: str, path_id: str, version: str, block: int, position: int) -> str:
@@ -76,18 +117,20 @@ def associated(path_id: str, version: str, block: int) -> bytes:
     return f"{path_id}/{version}/{block}".encode()
 
 
-class Mover:
+class ShareMover:
+    """Shares to and from the supplier of each position, and files through them: a supplier that fails a store
+    is replaced (`replace(position, why)` fires once another holds the position) and the share goes to it."""
+
     def __init__(
-        self, gateway: PacketNetwork, me: MyIdentityHolder, cache: IdentityCache, suppliers: Suppliers,
-        replace: Callable[[int, str], Any],
+        self, link: SupplierLink, me: Me, holder: SlotHolder, replace: Callable[[int, str], defer.Deferred[None]],
+        counters: collections.Counter[str], worker: Worker = threads.deferToThread,
     ) -> None:
-        self.gateway = gateway
+        self.link = link
         self.me = me
-        self.cache = cache
-        self.suppliers = suppliers
-        # called with (position, why) when a supplier fails: hires another, fires once it is in place
+        self.holder = holder
         self.replace = replace
-        self.counters: collections.Counter[str] = collections.Counter()
+        self.counters = counters
+        self._worker = worker
 
     @property
     def key_id(self) -> str:
@@ -98,70 +141,58 @@ class Mover:
     def piece_packet(self, position: int, packet_id: str, payload: bytes) -> wire.Packet:
         """The Data packet of one share (`payload`: the share in base64), signed, for the supplier now at
         `position` (safe in a worker thread)."""
-        idurl = self.suppliers.slots[position].idurl
-        return self.gateway.outbox("Data", idurl, payload, packet_id=packet_id, payload_is_base64=True)
+        return self.link.piece_packet(self.holder.slots[position].idurl, packet_id, payload)
 
     async def put_share(self, position: int, packet: wire.Packet) -> None:
         """Store one share (its signed Data packet) at the supplier of `position`; a failing supplier is replaced
         and asked no more, and the share is signed again for the one that takes its place."""
         for _attempt in range(3):
-            slot = self.suppliers.slots[position]
-            if slot.state != "CONNECTED":
+            slot = self.holder.slots[position]
+            if not slot.connected:
                 await self.replace(position, "no supplier")
                 continue
             try:
-                supplier = await self.cache.known(slot.idurl)
                 if packet.remote_id != slot.idurl:
-                    packet = self.piece_packet(position, packet.packet_id, packet.payload)
-                answer = await self.gateway.request(packet, supplier, timeout=PIECE_TIMEOUT)
+                    packet = await self._worker(self.piece_packet, position, packet.packet_id, packet.payload)
+                refused = await self.link.store(packet)
             except BitDustError as err:
                 await self.replace(position, f"store failed: {err}")
                 continue
-            if answer.command == "Ack":
+            if refused is None:
                 return
-            await self.replace(position, "refused a piece: " + answer.payload.decode("utf-8", "replace")[:200])
+            await self.replace(position, "refused a piece: " + refused)
         raise TransferError(f"no supplier at position {position} took piece {packet.packet_id}")
 
     async def get_share(self, position: int, packet_id: str) -> tuple[bytes, str] | None:
         """The share at one supplier and its hash, checked to be the packet I stored (my signature); None if
-        it has none."""
-        slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
-        if slot is None or slot.state != "CONNECTED":
+        it has none or gave something else."""
+        slot = self.holder.slots[position] if position < len(self.holder.slots) else None
+        if slot is None or not slot.connected:
             return None
-        me = self.me.require()
-        try:
-            supplier = await self.cache.known(slot.idurl)
-            request = self.gateway.outbox("Retrieve", slot.idurl, b"", packet_id=packet_id)
-            answer = await self.gateway.request(request, supplier, timeout=PIECE_TIMEOUT)
-            if answer.command != "Data":
-                if answer.payload == b"stored packet is not valid":
-                    self.counters["bad_shares"] += 1  # its disk changed the piece, and it says so
-                return None
-            # parsing, checking and hashing a megabyte release the GIL: a worker thread does them
-            opened = await threads.deferToThread(_open_piece, answer.payload, packet_id, me.key.public_key())
-        except (BitDustError, wire.PacketFormatError) as err:
-            log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=slot.idurl, why=str(err))
-            return None
-        if opened is _NOT_MINE:
+        fetched = await self.link.fetch(slot.idurl, packet_id)
+        if fetched.outcome is Fetch.ALTERED:
             self.counters["bad_shares"] += 1
-            log.warn("supplier {idurl} gave a piece I did not store as {pid}", idurl=slot.idurl, pid=packet_id)
-            return None
-        return opened if isinstance(opened, tuple) else None
+            log.warn("supplier {idurl} gave a piece I did not store as {pid}: {why}", idurl=slot.idurl, pid=packet_id,
+                     why=fetched.why)
+        return (fetched.share, fetched.hash) if fetched.outcome is Fetch.GOT else None
 
     # -- upload
 
     async def upload(self, path: Path, entry: Entry, version: Version, transfer: Transfer) -> None:
         me = self.me.require()
-        n = len(self.suppliers.slots)
+        n = len(self.holder.slots)
         pending: list[defer.Deferred[BlockInfo]] = []
         # the size the version records; an empty file is one empty block, so it has a version too
         count = max(1, -(-version.size // version.block_size))
-        for number in range(count):
-            pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, path, n, transfer)))
-            if len(pending) >= WINDOW:
+        try:
+            for number in range(count):
+                pending.append(defer.ensureDeferred(self._upload_block(me, entry, version, number, path, n, transfer)))
+                if len(pending) >= WINDOW:
+                    version.blocks.append(await pending.pop(0))
+            while pending:
                 version.blocks.append(await pending.pop(0))
-        for waiting in pending:
-            version.blocks.append(await waiting)
+        finally:
+            _let_go(pending)
         version.complete = True
 
     async def _upload_block(
@@ -188,7 +219,7 @@ class Mover:
 
         # reading, sealing, coding, signing and hashing release the GIL: a worker thread does them while the
         # reactor moves the blocks already made
-        info, packets = await threads.deferToThread(prepare)
+        info, packets = await self._worker(prepare)
         stores = [defer.ensureDeferred(self.put_share(i, packet)) for i, packet in enumerate(packets)]
         del packets  # each store holds its own packet, until its supplier has it
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
@@ -201,14 +232,16 @@ class Mover:
 
     # -- download
 
-    async def good_shares(self, entry: Entry, version: Version, number: int, skip: int = -1) -> dict[int, bytes]:
+    async def good_shares(
+        self, entry: Entry, version: Version, number: int, skip: Collection[int] = (),
+    ) -> dict[int, bytes]:
         """Up to k shares of a block whose hashes match the catalog, asked for k at a time (more when some are
-        missing or wrong); the position `skip` is not asked (the one being rebuilt)."""
+        missing or wrong); the positions `skip` are not asked (the ones being rebuilt)."""
         info = version.blocks[number]
         n = len(info.shares)
         k = erasure.needed(n)
         shares: dict[int, bytes] = {}
-        order = [i for i in range(n) if i != skip]
+        order = [i for i in range(n) if i not in skip]
         while order and len(shares) < k:
             asking, order = order[: k - len(shares)], order[k - len(shares):]
             got = await defer.gatherResults([
@@ -241,24 +274,25 @@ class Mover:
             return sealed_block.open_sealed(sealed, me.key, associated(entry.path_id, version.version, number))
 
         # decoding and opening release the GIL, as sealing did
-        return await threads.deferToThread(rebuild)
+        return await self._worker(rebuild)
 
     async def download(self, entry: Entry, version: Version, destination: Path, transfer: Transfer) -> None:
         temp = destination.with_name(destination.name + ".incoming")
         destination.parent.mkdir(parents=True, exist_ok=True)
+        pending: list[defer.Deferred[bytes]] = []
         try:
             with open(temp, "wb") as out:
-                pending: list[defer.Deferred[bytes]] = []
                 for number in range(len(version.blocks)):
                     pending.append(defer.ensureDeferred(self.read_block(entry, version, number)))
                     if len(pending) >= WINDOW:
                         self._written(out, await pending.pop(0), transfer)
-                for waiting in pending:
-                    self._written(out, await waiting, transfer)
+                while pending:
+                    self._written(out, await pending.pop(0), transfer)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, destination)
         finally:
+            _let_go(pending)
             temp.unlink(missing_ok=True)
 
     def _written(self, out: Any, data: bytes, transfer: Transfer) -> None:
@@ -266,44 +300,11 @@ class Mover:
         transfer.done += len(data)
         self.counters["bytes_downloaded"] += len(data)
 
-    # -- repair
 
-    async def repair(self, entry: Entry, version: Version, position: int) -> None:
-        """Store again, at the supplier now holding `position`, its share of every block of the version."""
-        n = len(self.suppliers.slots)
-        for number, info in enumerate(version.blocks):
-            if len(info.shares) != n:
-                continue
-            data_shares = await self.good_shares(entry, version, number, skip=position)
-            try:
-                ciphertext = erasure.decode(data_shares, info.shares, info.sealed_size)
-            except erasure.NotEnoughShares as err:
-                self.counters["unrepairable_blocks"] += 1
-                log.error("block {n} of {path} not repaired: {why}", n=number, path=entry.path, why=str(err))
-                continue
-            share = erasure.encode(ciphertext, n)[position]
-            packet_id = piece_id(self.key_id, entry.path_id, version.version, number, position)
-            await self.put_share(position, self.piece_packet(position, packet_id, pybase64.b64encode(share)))
-        if position < len(version.suppliers):
-            version.suppliers[position] = self.suppliers.slots[position].idurl
-
-
-# a piece whose packet is not the one I stored under that id (another id, or not my signature)
-_NOT_MINE = "not mine"
-
-
-def _open_piece(payload: bytes, packet_id: str, my_key: Any) -> tuple[bytes, str] | str | None:
-    """A Retrieve answer's nested packet: (share, its hash) if it is my packet stored as `packet_id`,
-    _NOT_MINE if it is not, None if its payload is not a share. Runs in a worker thread."""
-    stored = wire.parse(payload)
-    # the same piece path, signed by me: stored under my global id then (my identity may have moved since)
-    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(stored, my_key):
-        return _NOT_MINE
-    try:
-        share = pybase64.b64decode(stored.payload, validate=True)
-    except ValueError:
-        return None
-    return share, erasure.share_hash(share)
+def _let_go(pending: list[defer.Deferred[Any]]) -> None:
+    """Blocks still in flight when a transfer failed: they finish on their own, their failures already told."""
+    for waiting in pending:
+        waiting.addErrback(lambda _failure: None)
 
 
 def _seal_and_code(

@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from bitdust_node.storage.customer import CATALOG_FILE, Customer
+from bitdust_node.storage.catalog_keeper import CATALOG_FILE, CatalogDisk
 
 
 class CatalogFileTests(TestCase):
     @defer.inlineCallbacks
     def test_the_newest_of_many_saves_asked_at_once_is_what_stays(self) -> Any:
         folder = Path(self.mktemp())
-        # only the catalog's disk side is used here: the network parts are never reached
-        customer = Customer(None, None, None, None, None, folder, reactor)  # type: ignore[arg-type]
+        disk = CatalogDisk(folder)  # real worker threads: the writes race unless kept in order
         texts = [f"revision {n} ".encode() * (1 + 5000 * (n % 3)) for n in range(30)]
-        yield defer.gatherResults([customer._keep_catalog(text) for text in texts], consumeErrors=True)
+        yield defer.gatherResults([disk.write(text) for text in texts], consumeErrors=True)
         self.assertEqual((folder / CATALOG_FILE).read_bytes(), texts[-1])
         self.assertEqual(sorted(p.name for p in folder.iterdir()), [CATALOG_FILE])  # no temp file left
         self.assertEqual((folder / CATALOG_FILE).stat().st_mode & 0o777, 0o600)

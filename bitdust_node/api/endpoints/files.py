@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from bitdust_node.services.customer import CustomerService
 
 if TYPE_CHECKING:
     from bitdust_node.storage.customer import Customer
+    from bitdust_node.storage.transfers import Transfer
 
 CUSTOMER = "service_customer"
 
@@ -50,11 +52,7 @@ def _flag(req: ApiRequest, name: str) -> bool:
           params=("remote_path", "as_folder"))
 async def file_create(api: ApiContext, req: ApiRequest) -> WithMessage:
     customer = _customer(api)
-    path = remote_path(api, req)
-    created = customer.catalog.entry(path) is None
-    entry = customer.catalog.ensure(path, "dir" if _flag(req, "as_folder") else "file")
-    if created:
-        await customer.save_catalog()
+    entry, created = await customer.create(remote_path(api, req), "dir" if _flag(req, "as_folder") else "file")
     me = api.ctx.identity.require()
     return WithMessage({
         "created": created, "customer": me.idurl, "global_id": f"{me.key_id}:{entry.path_id}",
@@ -80,7 +78,7 @@ async def file_upload_start(api: ApiContext, req: ApiRequest) -> WithMessage:
     entry = customer.catalog.entry(transfer.remote_path)
     return WithMessage({
         "key_id": me.key_id, "remote_path": f"{me.key_id}:{transfer.remote_path}", "source_path": transfer.local_path,
-        "path_id": entry.path_id if entry else "", "version": transfer.version, "state": transfer.state,
+        "path_id": entry.path_id if entry else "", "version": transfer.version, "state": str(transfer.state),
     }, [f"item {me.key_id}:{transfer.remote_path} is uploading, local path is {transfer.local_path}"])
 
 
@@ -99,13 +97,22 @@ async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
     me = api.ctx.identity.require()
     return WithMessage({
         "downloaded": transfer.state == "done", "key_id": me.key_id, "remote_path": transfer.remote_path,
-        "local_path": transfer.local_path, "state": transfer.state,
+        "local_path": transfer.local_path, "state": str(transfer.state),
     }, [f"{transfer.remote_path} {'downloaded to' if transfer.state == 'done' else 'downloading into'} "
         f"{transfer.local_path}"])
 
 
+def transfer_row(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "kind": str(transfer.kind), "remote_path": transfer.remote_path, "local_path": transfer.local_path,
+        "total": transfer.total, "done": transfer.done, "state": str(transfer.state), "error": transfer.error,
+        "started": transfer.started, "finished": transfer.finished, "version": transfer.version,
+        "percent": round(100 * transfer.done / transfer.total, 1) if transfer.total else 100.0,
+    }
+
+
 def _transfers(api: ApiContext, kind: str) -> list[dict[str, Any]]:
-    return [t.describe() for t in _customer(api).transfers.values() if t.kind == kind]
+    return [transfer_row(t) for t in _customer(api).transfers.values() if t.kind == kind]
 
 
 @endpoint("GET", "/file/upload/v1", "Uploads and their progress", service=CUSTOMER)
@@ -120,7 +127,31 @@ def file_download_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]
 
 @endpoint("GET", "/file/list/v1", "Stored files and folders with their versions", service=CUSTOMER)
 def file_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    return _customer(api).listing()
+    customer = _customer(api)
+    me = api.ctx.identity.require()
+    rows = []
+    for entry in sorted(customer.catalog.entries.values(), key=lambda e: e.path):
+        latest = entry.latest()
+        ok, total = customer.file_health(entry)
+        rows.append({
+            "remote_path": f"{me.key_id}:{entry.path}",
+            "path": entry.path,
+            "name": entry.path.rsplit("/", 1)[-1],
+            "path_id": entry.path_id,
+            "global_id": f"{me.key_id}:{entry.path_id}",
+            "key_id": me.key_id,
+            "key_alias": "master",
+            "customer": me.global_id,
+            "idurl": me.idurl,
+            "type": entry.kind,
+            "size": latest.size if latest else 0,
+            "latest": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(latest.created)) if latest else "",
+            "versions": [{"backup_id": f"{me.key_id}:{entry.path_id}/{v.version}", "size": v.size,
+                          "blocks": len(v.blocks), "complete": v.complete} for v in entry.versions],
+            # the healthy shares of the weakest block at the last check
+            "health": {"ok": ok, "total": total},
+        })
+    return rows
 
 
 @endpoint("DELETE", "/file/delete/v1", "Forget a file or folder and delete its pieces", service=CUSTOMER,
@@ -133,9 +164,45 @@ async def file_delete(api: ApiContext, req: ApiRequest) -> WithMessage:
 
 @endpoint("GET", "/supplier/list/v1", "My suppliers by position", service=CUSTOMER)
 def supplier_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
-    return _customer(api).suppliers.describe()
+    customer = _customer(api)
+    unreachable = customer.health.unreachable()
+    rows = []
+    for slot in customer.suppliers.slots:
+        known = customer.identities.get(slot.idurl) if slot.idurl else None
+        check = customer.health.check_of(slot.position) if slot.idurl else None
+        rows.append({
+            "position": slot.position,
+            "idurl": slot.idurl,
+            "global_id": known.global_id if known is not None else "",
+            "supplier_state": str(slot.state),
+            "contact_state": "OFFLINE" if slot.position in unreachable else "CONNECTED",
+            "connected": slot.since,
+            # what the health checks found there
+            "last_answer": check.last_answer if check else 0.0,
+            "last_check": check.last_check if check else 0.0,
+            "pieces_held": check.held if check else 0,
+            "pieces_expected": check.expected if check else 0,
+            "failed_checks": check.failed if check else 0,
+            "verified_pieces": check.verified if check else 0,
+        })
+    return rows
 
 
 @endpoint("GET", "/space/consumed/v1", "Space my files take on the suppliers", service=CUSTOMER)
 def space_consumed(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
-    return _customer(api).consumed()
+    space = _customer(api).space()
+    return {
+        "suppliers_num": space.suppliers,
+        "needed": space.needed,
+        "needed_per_supplier": space.per_supplier,
+        "used": space.stored,
+        # each supplier keeps 1/k of the data, in base64
+        "used_per_supplier": round(space.stored * 4 / 3 / space.shares_needed),
+        "available": max(0, space.needed - space.stored),
+        "used_percent": f"{100 * space.stored / space.needed:.3f}%" if space.needed else "0%",
+        "my_files": space.files,
+        "my_files_size": space.files_size,
+        "my_folders": space.folders,
+        "my_catalog_items": space.items,
+    }
+

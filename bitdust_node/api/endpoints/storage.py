@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bitdust_node.api.routes import ApiContext, ApiRequest, endpoint
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.services.supplier import CUSTOMERS_DIR, SupplierService
 
+if TYPE_CHECKING:
+    from bitdust_node.storage.supplier import Supplier
+
 SUPPLIER = "service_supplier"
 
 
-def _supplier(api: ApiContext) -> Any:
+def _supplier(api: ApiContext) -> Supplier:
     supplier = api.running(SupplierService).supplier
     assert supplier is not None
     return supplier
@@ -21,7 +24,30 @@ def _supplier(api: ApiContext) -> Any:
 
 @endpoint("GET", "/space/donated/v1", "Space donated to customers, and what each one takes", service=SUPPLIER)
 def space_donated(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
-    return dict(_supplier(api).donated_report())
+    supplier = _supplier(api)
+    donated = supplier.donated()
+    consumed = supplier.customers.allocated()
+    real = sum(supplier.store.used.values())
+    rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": supplier.store.used[c.global_id],
+             "real": supplier.store.used[c.global_id]} for c in supplier.customers.by_idurl.values()]
+    return {
+        "donated": donated,
+        "consumed": consumed,
+        "consumed_percent": _percent(consumed, donated),
+        "free": max(0, donated - consumed),
+        "used": real,
+        "real": real,
+        "used_percent": _percent(real, donated),
+        "customers_num": len(rows),
+        "customers": rows,
+        "old_customers": [],
+        "old_customers_real": 0,
+        "old_customers_used": 0,
+    }
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole) if whole else 0}%"
 
 
 @endpoint("GET", "/customer/list/v1", "The customers this supplier serves", service=SUPPLIER)

@@ -73,7 +73,10 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.require_running()
     for row in ctx.api("GET", "/file/list/v1"):
         kind = "d" if row["type"] == "dir" else "-"
-        print(f"{kind} {row['size']:>12} {row['latest'] or '-':19} {row['path']}")
+        health = row.get("health") or {}
+        # healthy shares of the weakest block at the last check, of the shares each block has
+        shares = f"{health.get('ok', 0)}/{health.get('total', 0)}" if health.get("total") else "-"
+        print(f"{kind} {row['size']:>12} {row['latest'] or '-':19} {shares:>5} {row['path']}")
     return 0
 
 

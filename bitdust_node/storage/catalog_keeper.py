@@ -1,0 +1,133 @@
+"""Keeping the customer's catalog: my copy in `HOME/customer/catalog`, written after every change, and a copy
+sealed to my own key and signed on every supplier (the index piece, PROTOCOL-P2P.md 5.5). On a fresh home (a
+key backup restored) the newest copy any supplier holds is taken."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from bitdust_node.crypto import block as blocks
+from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.crypto.packet_signing import packet_signature_valid
+from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
+from bitdust_node.transport.interfaces import PacketNetwork
+from bitdust_node.wire import packet as wire
+
+log = Logger()
+# the catalog's path among my pieces (section 5.5)
+INDEX_PATH = ".index"
+CATALOG_FILE = "catalog"
+CATALOG_TIMEOUT = 30.0
+
+
+class CatalogDisk:
+    """My copy of the catalog: read at start, written (and fsynced) by `worker` one write at a time in the order
+    asked, so the newest revision is the one left on disk."""
+
+    def __init__(self, folder: Path, worker: Worker = threads.deferToThread) -> None:
+        self.path = folder / CATALOG_FILE
+        self._worker = worker
+        self._lock = defer.DeferredLock()
+
+    def load(self) -> Catalog:
+        if not self.path.exists():
+            return Catalog()
+        try:
+            return Catalog.parse(self.path.read_bytes())
+        except (OSError, CatalogError) as err:
+            log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
+                      why=str(err))
+            return Catalog()
+
+    def write(self, text: bytes) -> defer.Deferred[None]:
+        return self._lock.run(self._worker, write_secret_file, self.path, text)
+
+
+class CatalogKeeper:
+    """The catalog in memory, on my disk and on the suppliers `holders()` names as (position, IDURL)."""
+
+    def __init__(
+        self, network: PacketNetwork, me: Me, identities: IdentityLookup, disk: CatalogDisk,
+        holders: Callable[[], Sequence[tuple[int, str]]], worker: Worker = threads.deferToThread,
+    ) -> None:
+        self.network = network
+        self.me = me
+        self.identities = identities
+        self.disk = disk
+        self.holders = holders
+        self._worker = worker
+        self.catalog = disk.load()
+
+    @property
+    def index_backup_id(self) -> str:
+        return f"{self.me.require().key_id}:{INDEX_PATH}"
+
+    def _index_packet_id(self, position: int) -> str:
+        return f"{self.me.require().key_id}:.index.{position}.{self.network.new_packet_id()}"
+
+    async def save(self) -> int:
+        """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
+        run in worker threads, my write while the copies travel. How many holders took their copy."""
+        self.catalog.revision += 1
+        text = self.catalog.serialize()
+        me = self.me.require()
+        holders = list(self.holders())
+        packet_ids = [self._index_packet_id(position) for position, _idurl in holders]
+
+        def seal_and_sign() -> list[wire.Packet]:
+            payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
+            return [self.network.outbox("Data", idurl, payload, packet_id=packet_id)
+                    for (_position, idurl), packet_id in zip(holders, packet_ids, strict=True)]
+
+        kept = self.disk.write(text)
+        try:
+            packets = await self._worker(seal_and_sign)
+            sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
+            results = await defer.DeferredList(sends, consumeErrors=True)
+            return sum(1 for ok, stored in results if ok and stored)
+        finally:
+            await kept  # a local write that failed fails the save
+
+    async def _send_copy(self, packet: wire.Packet) -> bool:
+        supplier = await self.identities.known(packet.remote_id)
+        answer = await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
+        return answer.command == "Ack"
+
+    async def fetch_newest(self) -> bool:
+        """The newest catalog any holder has, taken if newer than mine; True when one was taken."""
+        asks = [defer.ensureDeferred(self._fetch_copy(idurl, self._index_packet_id(position)))
+                for position, idurl in self.holders()]
+        found = [c for ok, c in await defer.DeferredList(asks, consumeErrors=True) if ok and c is not None]
+        newest = max(found, key=lambda c: c.revision, default=None)
+        if newest is None or newest.revision <= self.catalog.revision:
+            return False
+        self.catalog = newest
+        await self.disk.write(newest.serialize())
+        log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
+        return True
+
+    async def _fetch_copy(self, idurl: str, packet_id: str) -> Catalog | None:
+        me = self.me.require()
+        supplier = await self.identities.known(idurl)
+        request = self.network.outbox("Retrieve", idurl, b"", packet_id=packet_id)
+        answer = await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
+        if answer.command != "Data":
+            return None
+        try:
+            stored = wire.parse(answer.payload)
+            # signed by my key: mine, under whichever IDURL I had when I stored it (my identity may have moved)
+            if not packet_signature_valid(stored, me.key.public_key()):
+                log.warn("supplier {idurl} gave a catalog I did not sign", idurl=idurl)
+                return None
+            block = blocks.parse_block(stored.payload)
+            if block.backup_id.rpartition(":")[2] != INDEX_PATH:
+                return None
+            return Catalog.parse(blocks.open_block(block, me.key))
+        except (wire.PacketFormatError, blocks.BlockError, CatalogError) as err:
+            log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
+            return None

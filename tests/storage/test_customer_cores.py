@@ -1,0 +1,185 @@
+"""The customer's cores on an in-memory grid of our real suppliers and a Clock: catalog keeping, hiring and
+replacing, the upload window, a download from k of n with a lying supplier, a position rebuilt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from bitdust_node.storage.catalog import Catalog
+from bitdust_node.storage.catalog_keeper import CATALOG_FILE
+from bitdust_node.storage.customer import Customer
+from bitdust_node.storage.suppliers import NoSupplier, SlotState
+from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
+from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
+
+KIB = 1024
+
+
+def done(d: defer.Deferred[Any]) -> Any:
+    """The result of work the grid finished without waiting (it runs on the Clock, in this very call)."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "still waiting"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+class Cores(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.root = Path(self.mktemp())
+        self.root.mkdir()
+        self.grid = MemoryGrid(self.root)
+        self.customer = make_customer(self.grid)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.grid.errors, [])
+
+    def source(self, size: int, name: str = "file.bin") -> Path:
+        path = self.root / name
+        path.write_bytes(os.urandom(size))
+        return path
+
+    def upload(self, customer: Customer, path: Path, remote: str) -> None:
+        transfer, work = customer.start_upload(path, remote)
+        done(work)
+        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+
+    def download(self, customer: Customer, remote: str) -> bytes:
+        folder = self.root / f"back{len(os.listdir(self.root))}"
+        transfer, work = customer.start_download(remote, folder)
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)
+        return (folder / remote).read_bytes()
+
+    def at(self, position: int) -> GridSupplier:
+        return self.grid.supplier(self.customer.suppliers.slots[position].idurl)
+
+
+class CatalogKeepingTests(Cores):
+    def test_every_change_is_kept_here_and_on_every_supplier(self) -> None:
+        done(defer.ensureDeferred(self.customer.create("docs/a.txt", "file")))
+        on_disk = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes())
+        self.assertEqual((on_disk.revision, sorted(on_disk.entries)), (1, ["docs", "docs/a.txt"]))
+        holders = [s for s in self.grid.suppliers if list(s.store.root.rglob("index"))]
+        self.assertEqual(len(holders), 4)
+        self.assertEqual(self.customer.counters["catalog_copies"], 4)
+
+    def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "notes.txt")
+        done(defer.ensureDeferred(self.customer.create("more", "dir")))
+        # one supplier holds an older revision: it is not the one taken
+        stale = self.at(0)
+        stale.node.online = False
+        done(defer.ensureDeferred(self.customer.create("newest", "dir")))
+        stale.node.online = True
+        # another serves a copy with a byte changed: its signature fails and it is set aside
+        self.at(1).node.lying = True
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(fresh.catalog.revision, 0)
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual(fresh.catalog.revision, self.customer.catalog.revision)
+        self.assertIn("newest", fresh.catalog.entries)
+        self.assertEqual(Catalog.parse((self.root / "fresh" / CATALOG_FILE).read_bytes()).revision,
+                         fresh.catalog.revision)
+
+
+class HiringTests(Cores):
+    def test_four_of_five_hired_and_a_lost_one_replaced_once_for_many_callers(self) -> None:
+        slots = self.customer.suppliers.slots
+        self.assertEqual([s.state for s in slots], [SlotState.CONNECTED] * 4)
+        spare = next(s for s in self.grid.suppliers if s.idurl not in {x.idurl for x in slots})
+        lost = slots[2].idurl
+        self.grid.supplier(lost).node.online = False
+        spare.node.held = []  # its answers wait: the replacement is under way when the second caller asks
+        first = self.customer.replace(2, "test: gone")
+        second = self.customer.replace(2, "test: gone too")
+        self.assertFalse(first.called)
+        for _round in range(10):
+            spare.node.release()
+            if not first.called:
+                spare.node.held = []
+        done(first)
+        done(second)
+        self.assertEqual(slots[2].idurl, spare.idurl)
+        self.assertEqual(self.customer.suppliers.counters["fired"], 1)
+        self.assertEqual(self.customer.counters["replaced"], 1)
+        # the one fired is set aside, and the file on disk says who holds each position now
+        self.assertIn(lost, self.customer.suppliers.set_aside)
+        self.assertIn(spare.idurl, (self.root / "dave" / "customer" / "suppliers.json").read_text())
+
+    def test_a_candidate_that_refuses_is_set_aside_and_none_left_fails_the_replacement(self) -> None:
+        slots = self.customer.suppliers.slots
+        spare = next(s for s in self.grid.suppliers if s.idurl not in {x.idurl for x in slots})
+        spare.supplier.donated = lambda: 0  # it has no room: Ack "deny"
+        self.grid.supplier(slots[1].idurl).node.online = False
+        d = self.customer.replace(1, "test")
+        self.assertRaises(NoSupplier, done, d)
+        self.assertEqual(slots[1].state, SlotState.FAILED)
+        self.assertIn(spare.idurl, self.customer.suppliers.set_aside)
+        self.assertGreaterEqual(self.customer.suppliers.counters["refused"], 1)
+
+
+class TransferTests(Cores):
+    def test_no_more_than_the_window_of_blocks_is_in_flight(self) -> None:
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []  # the suppliers take every piece, and their Acks wait
+        transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB), "big.bin")
+        self.assertFalse(work.called)
+        self.assertEqual(self.grid.sent["Data"], WINDOW * 4)  # 4 blocks of 4 shares out, the 5th not made
+        for _round in range(100):
+            if work.called:
+                break
+            for supplier in self.grid.suppliers:
+                supplier.node.held, held = [], supplier.node.held or []
+                for send in held:
+                    send()
+            self.assertLessEqual(self.grid.sent["Data"] - 4 * transfer.done // (64 * KIB), WINDOW * 4)
+        done(work)
+        self.assertEqual(self.grid.sent["Data"], 40 * 4 + 4)  # and the catalog's copies
+
+    def test_a_download_from_k_of_n_with_a_lying_supplier_and_one_gone(self) -> None:
+        data = os.urandom(5 * 64 * KIB + 17)
+        path = self.root / "report.bin"
+        path.write_bytes(data)
+        self.upload(self.customer, path, "report.bin")
+        self.at(0).node.lying = True
+        self.at(3).node.online = False
+        self.assertEqual(self.download(self.customer, "report.bin"), data)
+        self.assertEqual(self.customer.counters["bad_shares"], 6)  # each block's share 0, noticed and set aside
+        self.at(1).node.online = False  # now only one good share of each block is left
+        transfer, work = self.customer.start_download("report.bin", self.root / "never")
+        self.assertRaises(TransferError, done, work)
+        self.assertEqual(transfer.state, TransferState.FAILED)
+        self.assertIn("cannot be rebuilt", transfer.error)
+
+
+class RepairTests(Cores):
+    def test_a_replaced_position_gets_its_shares_of_every_block_again(self) -> None:
+        data = os.urandom(3 * 64 * KIB)
+        path = self.root / "photo.jpg"
+        path.write_bytes(data)
+        self.upload(self.customer, path, "photo.jpg")
+        lost = self.at(2)
+        lost.node.online = False
+        done(self.customer.replace(2, "test: gone for good"))
+        self.assertTrue(self.customer.repairs.idle)  # on the grid the repairs are done at once
+        newcomer = self.at(2)
+        self.assertNotEqual(newcomer.idurl, lost.idurl)
+        self.assertEqual([p.name for p in newcomer.pieces()], ["0-2-Data", "1-2-Data", "2-2-Data"])
+        entry = self.customer.catalog.entry("photo.jpg")
+        assert entry is not None
+        self.assertEqual(entry.versions[-1].suppliers[2], newcomer.idurl)
+        self.assertEqual(self.customer.counters["shares_repaired"], 3)
+        # the rebuilt shares are the ones that were lost: two of the others gone, the file comes back from them
+        self.at(0).node.online = False
+        self.at(1).node.online = False
+        self.assertEqual(self.download(self.customer, "photo.jpg"), data)
