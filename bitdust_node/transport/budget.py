@@ -5,8 +5,9 @@ signature check (transport/gateway.py) and packets a router holds for a routed u
 their bytes from it, each under a holder: the address a peer connects from, or the route. Anyone may take
 what is free. Once all is taken, a newcomer gets room only by taking back unfinished files from whoever
 holds the most (its newest file first), and only from a holder that holds more than the newcomer would
-after; else the newcomer is refused. So one address, or a few with many connections, cannot keep the
-others out, and a flood ends in refusals of the newest, counted by kind, not in memory.
+after; else the newcomer is refused. What cannot be taken back (a packet queued for a routed user) stays
+within a quarter of the total for each holder. So one address, or a few with many connections, cannot keep
+the others out, and a flood ends in refusals of the newest, counted by kind, not in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ import attrs
 
 # `services/network/receive-budget`: a node on a small machine stays small, a 64 MiB Data packet still fits
 DEFAULT_TOTAL = 64 * 1024 * 1024
+# the holder of packets that came without a connection of their own (unwrapped from a relay)
+RELAYED = "relayed"
+# a holder's claims that cannot be taken back stay within this part of the total
+UNEVICTABLE_PART = 4
+
+
+def holder_of(session: object | None) -> str:
+    """Whom a packet's bytes are held for: the address its connection comes from (TcpConnection.peer_host)."""
+    host = getattr(session, "peer_host", None)
+    return host if isinstance(host, str) and host else RELAYED
 
 
 @attrs.define(eq=False)
@@ -49,6 +60,7 @@ class ReceiveBudget:
         self._serial = 0
         self._by_holder: collections.Counter[str] = collections.Counter()
         self._by_kind: collections.Counter[str] = collections.Counter()
+        self._unevictable: collections.Counter[str] = collections.Counter()
         # holder -> its claims that may be taken back, oldest first
         self._evictable: dict[str, dict[int, Claim]] = {}
         self.refused: collections.Counter[str] = collections.Counter()
@@ -60,7 +72,8 @@ class ReceiveBudget:
     ) -> Claim | None:
         """`size` bytes for `holder`, or None (counted) when they do not fit even after taking back what a
         larger holder may lose. `on_evicted` makes the claim one the budget may take back later."""
-        if size > self.total or (self.held + size > self.total and not self._make_room(holder, size)):
+        beyond_part = on_evicted is None and self._unevictable[holder] + size > self.total // UNEVICTABLE_PART
+        if beyond_part or size > self.total or (self.held + size > self.total and not self._make_room(holder, size)):
             self.refused[kind] += 1
             self.refused_bytes[kind] += size
             return None
@@ -72,6 +85,8 @@ class ReceiveBudget:
         self._by_kind[kind] += size
         if on_evicted is not None:
             self._evictable.setdefault(holder, {})[claim.serial] = claim
+        else:
+            self._unevictable[holder] += size
         return claim
 
     def release(self, claim: Claim) -> None:
@@ -85,6 +100,10 @@ class ReceiveBudget:
         self._by_holder[claim.holder] -= claim.size
         if not self._by_holder[claim.holder]:
             del self._by_holder[claim.holder]
+        if claim.on_evicted is None:
+            self._unevictable[claim.holder] -= claim.size
+            if not self._unevictable[claim.holder]:
+                del self._unevictable[claim.holder]
         evictable = self._evictable.get(claim.holder)
         if evictable is not None and evictable.pop(claim.serial, None) is not None and not evictable:
             del self._evictable[claim.holder]

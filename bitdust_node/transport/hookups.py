@@ -79,6 +79,8 @@ class Hookups:
         self._channels: dict[str, itertools.count[int]] = {}
         # when each peer last answered: user/status and the handshake before messages
         self.last_heard: dict[str, float] = {}
+        # service requests whose handler failed (answered with the official Fail)
+        self.failed_requests = 0
         self._unregister = [
             gateway.register("Identity", self.identity_received),
             gateway.register("RequestService", self.request_received),
@@ -160,7 +162,11 @@ class Hookups:
         d = defer.maybeDeferred(work, inbound, payload)
 
         def failed(failure: Any) -> ServiceAnswer:
-            log.failure("{name} request failed", failure, name=name)
+            # what a peer asked met a bug of the service: one line, the traceback at debug level only
+            self.failed_requests += 1
+            log.warn("{name} request from {peer} failed: {why}", name=name, peer=inbound.packet.creator_id,
+                     why=failure.getErrorMessage())
+            log.debug("{name} request failed: {trace}", name=name, trace=failure.getTraceback())
             return ServiceAnswer.fail("request processing failed with exception")
 
         d.addErrback(failed)

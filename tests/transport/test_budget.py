@@ -26,17 +26,18 @@ class Evictions:
 
 class BudgetTests(SynchronousTestCase):
     def test_free_bytes_go_to_anyone_and_come_back_on_release(self) -> None:
-        budget = ReceiveBudget(10 * MIB)
-        first = budget.claim("1.1.1.1", 6 * MIB, "file")
+        budget, gone = ReceiveBudget(10 * MIB), Evictions()
+        first = budget.claim("1.1.1.1", 6 * MIB, "file", gone.of("first"))
         self.assertIsNotNone(first)
-        self.assertIsNone(budget.claim("1.1.1.1", 5 * MIB, "file"))
+        self.assertIsNone(budget.claim("1.1.1.1", 5 * MIB, "file", gone.of("second")))
         assert first is not None
         first.release()
         first.release()  # twice: nothing more
         self.assertEqual(budget.held, 0)
-        self.assertIsNotNone(budget.claim("1.1.1.1", 10 * MIB, "file"))
+        self.assertIsNotNone(budget.claim("1.1.1.1", 10 * MIB, "file", gone.of("third")))
         self.assertEqual(budget.status()["refused"], {"file": 1})
         self.assertEqual(budget.status()["peak"], 10 * MIB)
+        self.assertEqual(gone.taken, [])
 
     def test_more_than_the_whole_budget_is_refused_at_once(self) -> None:
         budget = ReceiveBudget(10 * MIB)
@@ -59,23 +60,30 @@ class BudgetTests(SynchronousTestCase):
         self.assertEqual(len(gone.taken), 4)
         self.assertEqual(budget.status()["evicted"], {"file": 4})
 
-    def test_claims_that_cannot_be_taken_back_are_not(self) -> None:
-        budget, gone = ReceiveBudget(10 * MIB), Evictions()
-        budget.claim("a", 8 * MIB, "verifying")
-        self.assertIsNone(budget.claim("b", 4 * MIB, "file", gone.of("b")))
-        self.assertEqual(gone.taken, [])
-        # a packet waiting for verification may take an unfinished file back
-        budget.claim("c", MIB, "file", gone.of("c1"))
-        budget.claim("c", MIB, "file", gone.of("c2"))
-        self.assertIsNotNone(budget.claim("d", MIB, "verifying"))
-        self.assertEqual(gone.taken, ["c2"])
+    def test_claims_that_cannot_be_taken_back_are_not_and_stay_within_a_quarter_each(self) -> None:
+        budget, gone = ReceiveBudget(16 * MIB), Evictions()
+        self.assertIsNotNone(budget.claim("route:a", 4 * MIB, "relayed"))
+        self.assertIsNone(budget.claim("route:a", 1, "relayed"))  # a quarter of the total, not more
+        for holder in ("route:b", "route:c"):
+            budget.claim(holder, 4 * MIB, "relayed")
+        budget.claim("d", 2 * MIB, "unfinished_file", gone.of("d1"))
+        budget.claim("d", 2 * MIB, "unfinished_file", gone.of("d2"))
+        self.assertIsNone(budget.claim("e", 4 * MIB, "unfinished_file", gone.of("e")))
+        self.assertEqual(gone.taken, [])  # nobody holds more than 4 MiB in what may be taken back
+        # a claim that cannot be taken back may still take back an unfinished file of a larger holder
+        self.assertIsNotNone(budget.claim("route:e", MIB, "relayed"))
+        self.assertEqual(gone.taken, ["d2"])
+        self.assertEqual(budget.status()["evicted"], {"unfinished_file": 1})
+        self.assertEqual(budget.status()["refused"], {"relayed": 1, "unfinished_file": 1})
 
     def test_nothing_is_taken_back_when_it_would_not_be_enough(self) -> None:
-        budget, gone = ReceiveBudget(10 * MIB), Evictions()
-        budget.claim("a", 4 * MIB, "file", gone.of("a"))
-        budget.claim("b", 6 * MIB, "verifying")
-        self.assertIsNone(budget.claim("c", 5 * MIB, "file"))
-        self.assertEqual((gone.taken, budget.held), ([], 10 * MIB))
+        budget, gone = ReceiveBudget(12 * MIB), Evictions()
+        budget.claim("a", 4 * MIB, "unfinished_file", gone.of("a"))
+        budget.claim("route:b", 3 * MIB, "relayed")
+        budget.claim("route:c", 3 * MIB, "relayed")
+        budget.claim("d", 2 * MIB, "verifying", gone.of("d"))
+        self.assertIsNone(budget.claim("e", 5 * MIB, "unfinished_file"))
+        self.assertEqual((gone.taken, budget.held), ([], 12 * MIB))
 
     @settings(max_examples=300, deadline=None)
     @given(st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(1, 40), st.booleans(), st.integers(0, 9)),
@@ -86,7 +94,7 @@ class BudgetTests(SynchronousTestCase):
         for holder, size, evictable, release_at in steps:
             before = {h: budget.held_by(h) for h in "abcdef"}
             tracked = Tracked()
-            tracked.claim = budget.claim(holder, size, "file" if evictable else "verifying",
+            tracked.claim = budget.claim(holder, size, "file" if evictable else "relayed",
                                          tracked.evict if evictable else None)
             for other in [t for t in live if t.evicted]:
                 live.remove(other)
