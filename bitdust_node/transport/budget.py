@@ -73,7 +73,10 @@ class ReceiveBudget:
         """`size` bytes for `holder`, or None (counted) when they do not fit even after taking back what a
         larger holder may lose. `on_evicted` makes the claim one the budget may take back later."""
         beyond_part = on_evicted is None and self._unevictable[holder] + size > self.total // UNEVICTABLE_PART
-        if beyond_part or size > self.total or (self.held + size > self.total and not self._make_room(holder, size)):
+        if not beyond_part and size <= self.total < self.held + size:
+            self._make_room(holder, size)
+        # checked again after making room: what was taken back may have run code that claimed some of it
+        if beyond_part or self.held + size > self.total:
             self.refused[kind] += 1
             self.refused_bytes[kind] += size
             return None
@@ -108,7 +111,7 @@ class ReceiveBudget:
         if evictable is not None and evictable.pop(claim.serial, None) is not None and not evictable:
             del self._evictable[claim.holder]
 
-    def _make_room(self, holder: str, size: int) -> bool:
+    def _make_room(self, holder: str, size: int) -> None:
         """Take back enough unfinished files from larger holders for `size` more bytes of `holder`, or nothing
         at all when that cannot be done."""
         newcomer = self._by_holder[holder] + size
@@ -119,18 +122,19 @@ class ReceiveBudget:
         while missing > 0:
             larger = [h for h, claims in taken.items() if claims and holding[h] > newcomer]
             if not larger:
-                return False
+                return
             largest = max(larger, key=lambda h: holding[h])
             victim = taken[largest].pop()  # its newest
             holding[largest] -= victim.size
             missing -= victim.size
             victims.append(victim)
         for victim in victims:
+            if victim.released:
+                continue  # let go meanwhile, by what an earlier eviction set off
             self.release(victim)
             self.evicted[victim.kind] += 1
             assert victim.on_evicted is not None
             victim.on_evicted()
-        return True
 
     def held_by(self, holder: str) -> int:
         return self._by_holder[holder]
