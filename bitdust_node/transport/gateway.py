@@ -284,14 +284,17 @@ class Gateway:
         """The packet's bytes taken from the receive budget while it waits for its creator's identity or its
         signature check (`give_back` stops the wait if the budget takes them back for a smaller holder); None
         (dropped and counted) when too many wait or the budget has no room for them."""
-        if self._verifying >= self.limits.max_verifying:
-            self._drop("busy", "too many packets waiting for verification")
-            return None
         body = raw[1] if isinstance(raw, tuple) else None
         size = file_size(raw) + (0 if packet.payload is body else len(packet.payload))
-        claim = self.budget.claim(holder_of(session), size, "verifying", give_back)
+        # each waiting packet takes at least its share of max_verifying: the budget shares the places fairly too
+        claim = self.budget.claim(holder_of(session), max(size, self.budget.total // self.limits.max_verifying),
+                                  "verifying", give_back)
         if claim is None:
             self._drop("over_budget", f"{packet.command}({packet.packet_id}) of {size} bytes from {packet.creator_id}")
+            return None
+        if self._verifying >= self.limits.max_verifying:  # the budget was made larger than the places since
+            claim.release()
+            self._drop("busy", "too many packets waiting for verification")
             return None
         self._verifying += 1
         return claim

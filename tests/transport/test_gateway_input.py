@@ -18,7 +18,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.http import CappedHttp
 from bitdust_node.transport.budget import ReceiveBudget
-from bitdust_node.transport.gateway import IDENTITY_FETCH_TIMEOUT, Gateway
+from bitdust_node.transport.gateway import IDENTITY_FETCH_TIMEOUT, Gateway, GatewayLimits
 from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import packet as wire
 from tests.identity.vectors import identity, identity_bytes, private_key
@@ -107,3 +107,17 @@ class GatewayInputTests(SynchronousTestCase):
         self.assertEqual(self.budget.status()["refused"], {"verifying": 6})
         self.assertEqual(self.budget.status()["evicted"], {"verifying": 1})
         self.assertEqual(self.loud(), [])
+
+    def test_the_places_of_waiting_packets_are_shared_by_address_too(self) -> None:
+        gateway = Gateway(self.clock, self.gateway.me, self.gateway.cache, GatewayLimits(max_verifying=8),
+                          budget=ReceiveBudget(8_000))
+        tiny = [gateway.file_received(self.packet(creator=GHOST.format(n=n)), FromAddress("10.0.0.1"))
+                for n in range(9)]
+        self.assertEqual((gateway.dropped["over_budget"], gateway.dropped["busy"]), (1, 0))
+        other = gateway.file_received(self.packet(creator=GHOST.format(n=99)), FromAddress("10.0.0.2"))
+        self.assertEqual(gateway.dropped["evicted"], 1)
+        self.assertEqual(gateway.budget.held_by("10.0.0.2"), 1_000)
+        self.clock.advance(IDENTITY_FETCH_TIMEOUT + 1)
+        for done in (*tiny, other):
+            self.successResultOf(done)
+        self.assertEqual(gateway.budget.held, 0)
