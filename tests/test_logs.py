@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.logger import Logger, LogLevel, LogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -24,6 +24,7 @@ from bitdust_node.errors import InvalidSettingValue
 from bitdust_node.launcher import split_argv
 from bitdust_node.settings import Settings
 from tests.support.nodes import eventually, make_home, run_cli
+from tests.support.process_output import ProcessOutput
 
 DAEMON_ADDRESS = "127.0.0.24"
 TWISTD_ADDRESS = "127.0.0.27"
@@ -154,26 +155,12 @@ class StartPathTests(SynchronousTestCase):
         self.assertNotIn("--logfile", start)
 
 
-class _Output(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
-
-
 class TwistdFloodTests(TestCase):
     timeout = 90
 
     async def test_twistd_n_bitdust_cuts_a_flood_of_refusals_to_a_few_lines(self) -> None:
         home = make_home(self, TWISTD_ADDRESS)
-        output = _Output()
+        output = ProcessOutput()
         twistd = str(Path(sys.executable).parent / "twistd")
         args = [twistd, "-n", "--pidfile=", "bitdust", "--config", str(home)]
         spawner: Any = reactor

@@ -25,6 +25,7 @@ from bitdust_node import home as home_paths
 from bitdust_node.wire import tcp_frames
 from tests.support.network import node_settings, start_named
 from tests.support.nodes import REST_PORT, api, eventually, make_home, start_node
+from tests.support.process_output import ProcessOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER, ALICE, BOB = "127.0.0.140", "127.0.0.141", "127.0.0.142"
@@ -86,27 +87,13 @@ class Attacker(protocol.Protocol):
             self.done.callback(None)
 
 
-class _Output(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
-
-
 class HostilePeersTests(TestCase):
     timeout = 300
 
-    async def node_process(self, address: str, name: str) -> tuple[Any, _Output, Path]:
+    async def node_process(self, address: str, name: str) -> tuple[Any, ProcessOutput, Path]:
         """`bitdust-node --nodaemon` (as the systemd unit runs it) on `address`, its identity `name` created."""
         home = make_home(self, address, node_settings(SERVER))
-        output = _Output()
+        output = ProcessOutput()
         args = [sys.executable, "-c", "from bitdust_node.launcher import run; run()", "--nodaemon", "--pidfile=",
                 "--config", str(home)]
         spawner: Any = reactor
