@@ -126,6 +126,8 @@ class TcpConnection(protocol.Protocol):
         # why pending sends fail when the connection goes (a failed dial says more than "closed")
         self.failure: Exception | None = None
         self._last_active = 0.0
+        # when the socket last took what was written: a file's `o` is awaited from then on
+        self._last_drained = 0.0
 
     # -- life
 
@@ -395,7 +397,15 @@ class TcpConnection(protocol.Protocol):
         self._pump()
 
     def _not_acknowledged(self, item: OutgoingFile) -> None:
-        """The peer never said `o` (it refused the file, say): the send fails and its place is free again."""
+        """The peer never said `o` (it refused the file, say): the send fails and its place is free again. Not
+        while the socket still drains what was written (a slow link): the time runs from its last drain."""
+        if self._awaiting_ok.get(item.file_id) is not item:
+            return
+        quiet = self.owner.clock.seconds() - self._last_drained
+        if self._paused or quiet < self.limits.ack_timeout:
+            wait = self.limits.ack_timeout - (0.0 if self._paused else quiet)
+            item.ack_timer = self.owner.clock.callLater(wait, self._not_acknowledged, item)
+            return
         if self._awaiting_ok.pop(item.file_id, None) is item:
             self.owner.count("files_not_acknowledged")
             item.done.errback(SendTimeout(f"{self.describe()} did not acknowledge file {item.file_id} in "
@@ -413,6 +423,7 @@ class TcpConnection(protocol.Protocol):
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._last_drained = self.owner.clock.seconds()
         self._pump()
 
     def stopProducing(self) -> None:

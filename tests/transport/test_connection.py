@@ -202,6 +202,21 @@ class SendingTests(SynchronousTestCase):
         self.successResultOf(after)
         self.assertEqual(h.node.counters["files_not_acknowledged"], 1)
 
+    def test_the_ack_is_awaited_from_when_a_slow_socket_last_drained(self) -> None:
+        h = Harness()
+        connection, _transport = h.incoming()
+        connection.dataReceived(HELLO)
+        sent = connection.send_file(b"on a slow link")
+        connection.pauseProducing()  # the socket's buffer is full: what was written is still on its way
+        h.reactor.advance(300.0)
+        self.assertNoResult(sent)
+        h.reactor.advance(100.0)
+        connection.resumeProducing()  # drained at last
+        h.reactor.advance(119.0)
+        self.assertNoResult(sent)
+        h.reactor.advance(121.0)
+        self.failureResultOf(sent, SendTimeout)
+
     def test_at_most_twenty_files_await_their_ok(self) -> None:
         h = Harness()
         connection, transport = h.incoming()
