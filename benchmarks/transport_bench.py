@@ -1,12 +1,18 @@
 """Peer-to-peer transport throughput and latency between two processes on loopback.
 
     .venv/bin/python benchmarks/transport_bench.py [--mib 64] [--packet-kib 1024] [--pings 200]
+        [--against DIR [--rounds 3]]
 
 In one run, side by side:
 * ours: 64 MiB as signed Data packets from one node process to another (each verified by the receiver
-  and answered by a signed Ack, up to 16 in flight), then Identity pings (round trip p50, p95);
+  and answered by a signed Ack, up to 16 in flight), then Identity pings (round trip p50, p95); the
+  TCP transport and the gateway share one receive budget of the default size, as in a node;
 * raw: the same bytes over one plain Twisted TCP connection between two processes.
 Each side reports its peak resident memory. Ends with one line of figures and the ratio.
+
+With --against DIR (a checkout of an earlier commit: `git worktree add DIR COMMIT`), the node processes of
+that tree run the same transfer too, the two taking turns for --rounds rounds, and a line for each gives the
+median of the rounds, then their ratio: before and after a change in the same minutes.
 """
 
 from __future__ import annotations
@@ -124,10 +130,14 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
     cache = IdentityCache(home / "cache", CappedHttp(reactor))
     cache.load()
     peer = cache.accept(json.loads((peer_home / "idurl.json").read_text()), peer_xml)
-    gateway = Gateway(reactor, holder, cache)
+    # one receive budget for the transport and the gateway, as service_network hands it to both
+    from bitdust_node.transport.budget import ReceiveBudget
+
+    budget = ReceiveBudget()
+    gateway = Gateway(reactor, holder, cache, budget=budget)
     hookups = Hookups(gateway, holder, cache, reactor, lambda name: "ON")
     tcp = TcpNode(reactor, lambda: (address, PORT), lambda: me.idurl, lambda _c, d: gateway.file_received(d),
-                  bind_source=True)
+                  bind_source=True, budget=budget)
     gateway.attach(tcp)
     reactor.listenTCP(PORT, tcp.factory(), interface=address)  # type: ignore[attr-defined]
 
@@ -206,8 +216,11 @@ def make_home(root: Path, name: str, address: str) -> Path:
     return home
 
 
-def child(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+def child(*argv: str, tree: Path = ROOT) -> subprocess.Popen[str]:
+    """This script (or the one of another checkout, with that checkout's code) in a process of its own."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    script = tree / "benchmarks" / "transport_bench.py"
+    return subprocess.Popen([sys.executable, str(script), *argv], stdout=subprocess.PIPE, text=True, env=env)
 
 
 def wait_ready(proc: subprocess.Popen[str]) -> None:
@@ -227,6 +240,8 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=64)
     parser.add_argument("--packet-kib", type=int, default=1024)
     parser.add_argument("--pings", type=int, default=200)
+    parser.add_argument("--against", help="a checkout of an earlier commit, run in turns with this one")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each tree with --against")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--homes", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,28 +262,54 @@ def main() -> None:
         return our_node(home, address, peer, args.role, total, packet_bytes, args.pings)
 
     common = ["--mib", str(args.mib), "--packet-kib", str(args.packet_kib), "--pings", str(args.pings)]
+    trees = [ROOT] if args.against is None else [ROOT, Path(args.against).resolve()]
+    runs: dict[Path, list[tuple[dict[str, Any], dict[str, Any]]]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory() as tmp:
         sender_home = make_home(Path(tmp), "sender", SENDER)
         receiver_home = make_home(Path(tmp), "receiver", RECEIVER)
-        receiver = child("--role", "receiver", "--homes", str(receiver_home), str(sender_home), *common)
-        wait_ready(receiver)
-        sender = child("--role", "sender", "--homes", str(sender_home), str(receiver_home), *common)
-        ours = last_json(sender)
-        ours_receiver = last_json(receiver)
+        for round_number in range(args.rounds if args.against else 1):
+            # the trees take turns, and which goes first alternates: a slow minute falls on both
+            for tree in trees if round_number % 2 == 0 else trees[::-1]:
+                runs[tree].append(ours_pair(tree, sender_home, receiver_home, common))
     raw_rx = child("--role", "raw-receiver", *common)
     wait_ready(raw_rx)
     raw = last_json(child("--role", "raw-sender", *common))
     raw_receiver_peak = last_json(raw_rx)
-    ours_mbs = total / ours["seconds"] / 1e6
     raw_mbs = total / raw["seconds"] / 1e6
-    print(
-        f"transport {args.mib} MiB as {ours['packets']} x {args.packet_kib} KiB Data packets: "
-        f"ours {ours_mbs:.0f} MB/s ({ours['packets'] / ours['seconds']:.0f} packets/s) vs raw TCP {raw_mbs:.0f} MB/s "
-        f"(ratio {ours_mbs / raw_mbs:.2f}); ping p50 {ours['ping_p50_ms']:.2f} ms p95 {ours['ping_p95_ms']:.2f} ms; "
-        f"peak RSS sender/receiver ours {ours['peak_mib']:.0f}/{ours_receiver['peak_mib']:.0f} MiB, "
-        f"raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB; "
-        f"CPU a packet sender/receiver {ours['cpu_ms_per_packet']:.2f}/{ours_receiver['cpu_ms_per_packet']:.2f} ms"
-    )
+    speeds = {}
+    for tree in trees:
+        ours, ours_receiver = _median_run(runs[tree])
+        ours_mbs = speeds[tree] = total / ours["seconds"] / 1e6
+        which = "" if args.against is None else f" [{'this tree' if tree == ROOT else tree}]"
+        print(
+            f"transport{which} {args.mib} MiB as {ours['packets']} x {args.packet_kib} KiB Data packets: "
+            f"ours {ours_mbs:.0f} MB/s ({ours['packets'] / ours['seconds']:.0f} packets/s) vs raw TCP "
+            f"{raw_mbs:.0f} MB/s (ratio {ours_mbs / raw_mbs:.2f}); ping p50 {ours['ping_p50_ms']:.2f} ms "
+            f"p95 {ours['ping_p95_ms']:.2f} ms; peak RSS sender/receiver ours {ours['peak_mib']:.0f}/"
+            f"{ours_receiver['peak_mib']:.0f} MiB, raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB; "
+            f"CPU a packet sender/receiver {ours['cpu_ms_per_packet']:.2f}/{ours_receiver['cpu_ms_per_packet']:.2f} ms"
+        )
+    if args.against is not None:
+        rounds = [total / a["seconds"] / (total / b["seconds"]) for (a, _), (b, _) in zip(
+            runs[ROOT], runs[trees[1]], strict=True)]
+        print(f"this tree / {trees[1]}: {speeds[ROOT] / speeds[trees[1]]:.2f} (rounds: "
+              + " ".join(f"{r:.2f}" for r in rounds) + ")")
+
+
+def ours_pair(
+    tree: Path, sender_home: Path, receiver_home: Path, common: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One transfer between two node processes of `tree`: the sender's figures, then the receiver's."""
+    receiver = child("--role", "receiver", "--homes", str(receiver_home), str(sender_home), *common, tree=tree)
+    wait_ready(receiver)
+    sender = child("--role", "sender", "--homes", str(sender_home), str(receiver_home), *common, tree=tree)
+    return last_json(sender), last_json(receiver)
+
+
+def _median_run(runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The round whose transfer took the median time."""
+    ordered = sorted(runs, key=lambda run: run[0]["seconds"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 if __name__ == "__main__":

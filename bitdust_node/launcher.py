@@ -4,16 +4,14 @@
 
 It needs no plugin discovery (an editable install has no twisted/plugins dropin on the path) and
 logs as `logs/` settings say: to stdout with --nodaemon (the journal under systemd), else to
-DIR/logs/node.log rotated by size. An explicit --logfile or --logger is honoured as twistd does.
+DIR/logs/node.log rotated by size, the flood of a peer's refusals cut to a few lines a second. An explicit
+--logfile or --logger is honoured as twistd does. `twistd bitdust` logs the same way (bitdust_node.tap).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from typing import Any
-
-from bitdust_node.home import default_home
 
 # this module imports no Twisted at the top: without_tls() must run before the first Twisted import
 NODE_OPTIONS = ("--config",)
@@ -70,8 +68,6 @@ def run(argv: list[str] | None = None) -> None:
     without_tls()
     from twisted.scripts.twistd import runApp
 
-    from bitdust_node import logs
-
     twistd_args, node_args = split_argv(list(sys.argv[1:] if argv is None else argv))
     config = server_options()
     try:
@@ -79,7 +75,4 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as err:  # usage.UsageError, as twistd reports it
         print(config)
         sys.exit(f"bitdust-node: {err}")
-    if not config["logger"] and config["logfile"] is None:
-        home = config.subOptions["config"] or default_home()
-        config["logger"] = functools.partial(logs.observer_for, home, bool(config["nodaemon"]))
-    runApp(config)
+    runApp(config)  # the node's log was chosen while the options were read (bitdust_node.tap.use_node_log)

@@ -162,6 +162,10 @@ def rotated_file(home: Path, settings: Settings) -> LogFile:
 
 # the observer of this process, so that a running node can change its level (logs/ settings)
 _current: list[NodeLog] = []
+# the home and foreground of the node this process runs, for twistd's --logger (tap.use_node_log)
+_prepared: list[tuple[Path, bool]] = []
+# what twistd's --logger names: a factory it calls with no arguments
+NODE_OBSERVER = f"{__name__}.node_observer"
 
 
 def observer_for(home: Path, to_stdout: bool) -> NodeLog:
@@ -172,6 +176,17 @@ def observer_for(home: Path, to_stdout: bool) -> NodeLog:
     node_log.apply(settings)
     _current[:] = [node_log]
     return node_log
+
+
+def prepare(home: Path, to_stdout: bool) -> None:
+    """Say whose log node_observer() makes: the node's home, in the foreground or not."""
+    _prepared[:] = [(home, to_stdout)]
+
+
+def node_observer() -> NodeLog:
+    """twistd's logger factory for a node: observer_for the home and foreground given to prepare()."""
+    home, to_stdout = _prepared[-1]
+    return observer_for(home, to_stdout)
 
 
 def follow(settings: Settings) -> None:

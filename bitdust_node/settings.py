@@ -163,6 +163,11 @@ SERVICE_DEFAULTS = {
 DEFINITIONS: list[Setting] = [
     *[_switch(name, on) for name, on in SERVICE_DEFAULTS.items()],
     Setting("services/network/bind-address", "ip address", "0.0.0.0", "listen address"),
+    Setting(
+        "services/network/receive-budget", "disk space", "64 MB", "memory all peers' unfinished and unverified packets"
+        " may hold together (shared fairly by address; past it the newest are refused)",
+        check=lambda value: None if size_to_bytes(value) >= 1024 * 1024 else "at least 1 MB",
+    ),
     _port("services/udp-datagrams/udp-port", 8882, "udp-port"),
     _port("services/tcp-connections/tcp-port", 7771, "tcp-port"),
     _port("services/entangled-dht/udp-port", 14441, "UDP port number"),

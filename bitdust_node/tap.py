@@ -1,14 +1,15 @@
-"""twistd glue: `twistd bitdust --config DIR` makes a Node whose home is DIR."""
+"""twistd glue: `twistd bitdust --config DIR` makes a Node whose home is DIR, and logs as `bitdust-node` does."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from twisted.internet.task import LoopingCall
 from twisted.python import usage
 
+from bitdust_node import logs
 from bitdust_node.heap import RELEASE_INTERVAL, release_free_memory, tune_node_process
 from bitdust_node.home import default_home
 from bitdust_node.logs import follow as follow_log_settings
@@ -25,6 +26,18 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         self["config"] = Path(self["config"]).expanduser().resolve() if self["config"] else default_home()
+        twistd = getattr(self, "parent", None)  # twistd's own options, parsed before ours
+        if twistd is not None:
+            use_node_log(twistd, self["config"])
+
+
+def use_node_log(twistd: Any, home: Path) -> None:
+    """The node's log (level and format from logs/ settings, flood guard, rotation) unless the command line
+    names another: `twistd bitdust`, `twistd -n bitdust`, `bitdust-node` and the systemd unit alike."""
+    if twistd.get("logger") or twistd.get("logfile") is not None or twistd.get("syslog"):
+        return
+    logs.prepare(home, to_stdout=bool(twistd.get("nodaemon")))
+    twistd["logger"] = logs.NODE_OBSERVER  # twistd imports it by this name once all options are read
 
 
 def makeService(options: Options) -> Node:

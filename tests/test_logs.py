@@ -1,13 +1,16 @@
 """The node's log: level from logs/debug-level (live), text or JSON lines, rotation, flood guard,
-and a real daemon writing one line per refused input, with the peer and the reason."""
+a real daemon writing one line per refused input, with the peer and the reason, and the same log on every
+start path: `bitdust-node`, `twistd bitdust` and `twistd -n bitdust` (a real one, flooded)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
 import socket
 import struct
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,11 @@ from bitdust_node.errors import InvalidSettingValue
 from bitdust_node.launcher import split_argv
 from bitdust_node.settings import Settings
 from tests.support.nodes import eventually, make_home, run_cli
+from tests.support.process_output import ProcessOutput
 
 DAEMON_ADDRESS = "127.0.0.24"
+TWISTD_ADDRESS = "127.0.0.27"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def event(text: str, level: LogLevel = LogLevel.info, at: float = 1_700_000_000.0, **fields: Any) -> dict[str, Any]:
@@ -106,6 +112,87 @@ class LauncherArgvTests(SynchronousTestCase):
             (["--nodaemon", "--pidfile=", "-r", "epoll"], ["--config", "/h"]),
         )
         self.assertEqual(split_argv(["-n", "bitdust", "--config=/h"]), (["-n"], ["--config=/h"]))
+
+
+class StartPathTests(SynchronousTestCase):
+    """Every way of starting a node gets the node's log unless the command line names another."""
+
+    def options(self, parse: Any, *argv: str) -> Any:
+        self.addCleanup(logs._prepared.clear)
+        config = parse()
+        config.parseOptions(list(argv))
+        return config
+
+    def test_bitdust_node_and_twistd_bitdust_log_alike(self) -> None:
+        from twisted.scripts.twistd import ServerOptions
+
+        from bitdust_node.launcher import server_options
+
+        home = Path(self.mktemp()).resolve()
+        for parse in (server_options, ServerOptions):
+            for foreground in (True, False):
+                argv = [*(["--nodaemon"] if foreground else []), "bitdust", "--config", str(home)]
+                config = self.options(parse, *argv)
+                self.assertIs(config["logger"], logs.node_observer)
+                self.assertEqual(logs._prepared, [(home, foreground)])
+                node_log = config["logger"]()
+                self.addCleanup(logs._current.clear)
+                self.assertIsInstance(node_log, logs.NodeLog)
+                self.assertEqual(node_log.writer.out is sys.stdout, foreground)
+
+    def test_a_log_named_on_the_command_line_is_honoured(self) -> None:
+        from twisted.scripts.twistd import ServerOptions
+
+        for argv in (["--logfile", "x.log"], ["--logfile=-"], ["--logger", "twisted.logger.textFileLogObserver"]):
+            config = self.options(ServerOptions, "-n", *argv, "bitdust", "--config", self.mktemp())
+            self.assertIsNot(config["logger"], logs.node_observer)
+            self.assertEqual(logs._prepared, [])
+
+    def test_the_systemd_unit_runs_bitdust_node_in_the_foreground(self) -> None:
+        unit = (ROOT / "debian" / "bitdust.service").read_text()
+        start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+        self.assertIn("/bin/bitdust-node --nodaemon", start)
+        self.assertNotIn("--logfile", start)
+
+
+class TwistdFloodTests(TestCase):
+    timeout = 90
+
+    async def test_twistd_n_bitdust_cuts_a_flood_of_refusals_to_a_few_lines(self) -> None:
+        home = make_home(self, TWISTD_ADDRESS)
+        output = ProcessOutput()
+        twistd = str(Path(sys.executable).parent / "twistd")
+        args = [twistd, "-n", "--pidfile=", "bitdust", "--config", str(home)]
+        spawner: Any = reactor
+        process = spawner.spawnProcess(output, twistd, args, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                       path=str(home))
+        self.addCleanup(lambda: output.ended)
+        self.addCleanup(lambda: process.signalProcess("TERM") if output.ended.called is False else None)
+        await eventually(lambda: b"listening on tcp" in output.out.lower() or _accepts(TWISTD_ADDRESS, 7771),
+                         timeout=40)
+        started = reactor.seconds()
+        for _ in range(300):  # each a frame length over the cap: one refusal, one line, without the guard
+            with socket.create_connection((TWISTD_ADDRESS, 7771), timeout=5) as tcp:
+                tcp.sendall(struct.pack(">I", 2**31) + b"1h")
+                with contextlib.suppress(OSError):
+                    tcp.recv(10)
+        await eventually(lambda: output.out.count(b"refused from") >= logs.BURST, timeout=20)
+        await deferLater(reactor, 1.5, lambda: None)  # a line of the kind after the burst says what was cut
+        with socket.create_connection((TWISTD_ADDRESS, 7771), timeout=5) as tcp:
+            tcp.sendall(struct.pack(">I", 2**31) + b"1h")
+        await eventually(lambda: b"similar lines left out" in output.out, timeout=10)
+        lines = [line for line in output.out.decode(errors="replace").splitlines() if "refused from" in line]
+        seconds = reactor.seconds() - started
+        self.assertLessEqual(len(lines), logs.BURST + logs.PER_SECOND * seconds + 1)
+        self.assertNotIn("Traceback", output.out.decode(errors="replace"))
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 class DaemonLogTests(TestCase):

@@ -34,6 +34,7 @@ class NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._services()
+        yield from self._receive_budget()
         yield from self._gateway()
         yield from self._tcp()
         yield from self._dht()
@@ -46,6 +47,27 @@ class NodeCollector(Collector):
         for name in self.graph.order:
             up.add_metric([name], 1.0 if self.graph.state(name) == "ON" else 0.0)
         yield up
+
+    def _receive_budget(self) -> Iterator[Metric]:
+        budget = getattr(self._running("network"), "budget", None)
+        if budget is None:
+            return
+        total = _gauge("receive_budget_bytes", "what peers' unfinished and unverified packets may hold together")
+        total.add_metric([], budget.total)
+        yield total
+        status = budget.status()
+        held = _gauge("receive_budget_held_bytes", "what they hold now", ("kind",))
+        for kind in ("unfinished_file", "verifying", "relayed"):
+            held.add_metric([kind], status["held_by_kind"].get(kind, 0))
+        yield held
+        for name, doc, counts in (
+            ("receive_budget_refused", "claims refused for want of room (the newest)", budget.refused),
+            ("receive_budget_evicted", "unfinished claims whose room went to a smaller holder", budget.evicted),
+        ):
+            metric = _counter(name, doc, ("kind",))
+            for kind, count in sorted(counts.items()):
+                metric.add_metric([kind], count)
+            yield metric
 
     def _gateway(self) -> Iterator[Metric]:
         service = self._running("gateway")

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bitdust_node.crypto import signature
+from bitdust_node.wire import peer_json
 
 SESSION_KEY_BYTES = 16
 SESSION_KEY_TYPE = "AES"
@@ -66,8 +67,10 @@ def _encrypted_fields(encrypted: bytes) -> tuple[bytes | memoryview, bytes | mem
         if plain and encrypted.find(b'"', middle + 8, end) < 0:
             view = memoryview(encrypted)
             return view[head:middle], view[middle + 8:end]
-    fields = json.loads(encrypted)
-    return str(fields["ct"]).encode("ascii"), str(fields["iv"]).encode("ascii")
+    fields = peer_json.loads(encrypted, MAX_BLOCK_BYTES, max_depth=1)
+    if not isinstance(fields, dict) or not all(isinstance(fields.get(k), str) for k in ("ct", "iv")):
+        raise BlockError("encrypted data must hold the texts ct and iv")
+    return fields["ct"].encode("ascii"), fields["iv"].encode("ascii")
 
 
 def decrypt_data(encrypted: bytes, session_key: bytes) -> bytes:
@@ -270,8 +273,8 @@ def _fast_fields(data: bytes) -> dict[str, Any] | None:
     if text is None or rest.translate(None, _PRINTABLE):
         return None
     try:
-        fields = json.loads(rest)
-    except ValueError:
+        fields = peer_json.loads(rest, len(rest), max_depth=1)
+    except peer_json.PeerJsonError:
         return None
     if not isinstance(fields, dict) or fields.get("p") != "":
         return None
@@ -284,8 +287,8 @@ def parse_block(data: bytes, max_bytes: int = MAX_BLOCK_BYTES) -> Block:
         raise BlockError(f"block of {len(data)} bytes is over the cap of {max_bytes}")
     fields = _fast_fields(data)
     try:
-        fields = fields if fields is not None else json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+        fields = fields if fields is not None else peer_json.loads(data, max_bytes, max_depth=1)
+    except peer_json.PeerJsonError as err:
         raise BlockError(f"block is not JSON: {err}") from None
     if not isinstance(fields, dict) or tuple(sorted(fields)) != _FIELDS:
         raise BlockError("block must have exactly the fields b c e k l n p s t")
@@ -296,7 +299,7 @@ def parse_block(data: bytes, max_bytes: int = MAX_BLOCK_BYTES) -> Block:
         raise BlockError("block length and number must be whole numbers")
     try:
         wrapped = base64.b64decode(fields["k"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or text that is not ASCII
         raise BlockError("block session key is not base64") from None
     return Block(
         backup_id=fields["b"],

@@ -15,6 +15,7 @@ from bitdust_node.dht.errors import (
     TypeChanged,
     ValueTooLarge,
 )
+from bitdust_node.wire import peer_json
 
 MIN_EXPIRE = 120
 MAX_EXPIRE = 43200
@@ -27,11 +28,11 @@ def clamp_expire(seconds: int) -> int:
     return max(MIN_EXPIRE, min(MAX_EXPIRE, int(seconds)))
 
 
-def parse_value(value: str) -> dict[str, Any]:
-    """The JSON object inside a stored value string."""
+def parse_value(value: str, max_bytes: int = MAX_VALUE_BYTES) -> dict[str, Any]:
+    """The JSON object inside a stored value string (read by the one reader of peer JSON)."""
     try:
-        parsed = json.loads(value)
-    except (ValueError, RecursionError) as exc:
+        parsed = peer_json.loads(value, max_bytes)
+    except peer_json.PeerJsonError as exc:
         raise InvalidValue("value must be a JSON object") from exc
     if not isinstance(parsed, dict):
         raise InvalidValue("value must be a JSON object")
@@ -79,14 +80,14 @@ class DataStore:
         """Raise a DhtError if `value` may not replace what is stored under `key`."""
         if len(value.encode("utf-8", "surrogateescape")) > self.max_value_bytes:
             raise ValueTooLarge(f"value over {self.max_value_bytes} bytes")
-        new = parse_value(value)
+        new = parse_value(value, self.max_value_bytes)
         old_item = self._items.get(key)
         if old_item is None:
             if len(self._items) >= self.max_items:
                 raise StoreFull(f"store holds {self.max_items} values")
             return
         try:
-            old = parse_value(old_item.value)
+            old = parse_value(old_item.value, self.max_value_bytes)
         except InvalidValue:
             return
         if old.get("type") != new.get("type"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from typing import Any
 
@@ -14,7 +13,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bitdust_node.crypto import block
-from bitdust_node.wire import typed_json
+from bitdust_node.wire import peer_json, typed_json
 
 MAX_MESSAGE_PAYLOAD = 256 * 1024
 PACKET_ID_PREFIX = "private_"
@@ -47,16 +46,17 @@ def parse(payload: bytes) -> SealedMessage:
     if len(payload) > MAX_MESSAGE_PAYLOAD:
         raise MessageError(f"message of {len(payload)} bytes is over the cap of {MAX_MESSAGE_PAYLOAD}")
     try:
-        fields = json.loads(payload)
-        if not isinstance(fields, dict) or not all(isinstance(fields.get(k), str) for k in "kprs"):
-            raise MessageError("message payload must hold the texts k, p, r and s")
-        return SealedMessage(
-            fields["r"], fields["s"], base64.b64decode(fields["k"], validate=True), fields["p"].encode("utf-8")
-        )
-    except (ValueError, UnicodeDecodeError, binascii.Error) as err:
-        if isinstance(err, MessageError):
-            raise
+        fields = peer_json.loads(payload, MAX_MESSAGE_PAYLOAD, max_depth=1)
+    except peer_json.PeerJsonError as err:
         raise MessageError(f"message payload is not readable: {err}") from None
+    if not isinstance(fields, dict) or not all(isinstance(fields.get(k), str) for k in "kprs"):
+        raise MessageError("message payload must hold the texts k, p, r and s")
+    try:
+        wrapped_key = base64.b64decode(fields["k"], validate=True)
+    except (ValueError, binascii.Error) as err:
+        raise MessageError(f"message key is not base64: {err}") from None
+    # the reader refuses lone surrogates: every text it gives encodes
+    return SealedMessage(fields["r"], fields["s"], wrapped_key, fields["p"].encode("utf-8"))
 
 
 def open_sealed(sealed: SealedMessage, private: rsa.RSAPrivateKey) -> dict[str, Any]:

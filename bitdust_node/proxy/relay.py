@@ -15,6 +15,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bitdust_node.crypto import block as blocks
+from bitdust_node.wire import peer_json
 
 ROUTED_OUTGOING = "routed outgoing data"
 ROUTED_INCOMING = "routed incoming data"
@@ -75,8 +76,8 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 def _object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        fields = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+        fields = peer_json.loads(data, MAX_RELAYED_BYTES, max_depth=1)
+    except peer_json.PeerJsonError as err:
         raise RelayFormatError(f"{what} is not JSON: {err}") from None
     if not isinstance(fields, dict):
         raise RelayFormatError(f"{what} is not a JSON object")

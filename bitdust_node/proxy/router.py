@@ -7,7 +7,9 @@ RelayAck or RelayFail. I never see inside what I forward: RelayIn carries the pa
 RelayOut's inner packet is signed by the user and checked before it leaves.
 
 Better than official: `routes-limit` is honoured, each route and all of them together have a byte
-rate, a route outlives a reconnection of its user for a grace period, and every refusal is counted.
+rate, what waits to be relayed holds its bytes against the node's receive budget (a user who stops
+reading cannot make the router hold more than its part), a route outlives a reconnection of its user
+for a grace period, and every refusal is counted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bitdust_node.identity.signing import verify_identity
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
+from bitdust_node.transport.budget import Claim, ReceiveBudget
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
 from bitdust_node.wire import identity_xml
@@ -43,6 +46,13 @@ SERVICE_NAME = "service_proxy_server"
 # answers and failures are never answered with a Fail (two routers would bounce them for ever)
 _NOT_ANSWERED = frozenset({"Ack", "Fail", *relay.RELAY_COMMANDS})
 CLOSED_ROUTES_SHOWN = 20
+# a RelayIn's bytes beside its packet's: the block's and the outer packet's fields and signatures
+RELAY_OVERHEAD = 4096
+
+
+def _released(result: Any, held: Claim) -> Any:
+    held.release()
+    return result
 
 
 @attrs.define
@@ -131,6 +141,7 @@ class ProxyRouter:
         clock: TimeSource,
         sessions_of: Callable[[str], list[Any]],
         limits: RouterLimits | None = None,
+        budget: ReceiveBudget | None = None,
     ) -> None:
         self.gateway = gateway
         self.me = me
@@ -138,6 +149,8 @@ class ProxyRouter:
         self.clock = clock
         self.sessions_of = sessions_of
         self.limits = limits or RouterLimits()
+        # the node's receive budget: packets on their way through this router hold their bytes against it
+        self.budget = budget if budget is not None else ReceiveBudget()
         self.routes: dict[str, Route] = {}
         self.closed_routes: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.total = ByteRate(clock, self.limits.total_rate, max(self.limits.total_rate, 1))
@@ -317,11 +330,24 @@ class ProxyRouter:
         if inbound.packet.command not in _NOT_ANSWERED:
             self._fail_sender(inbound, relay.TRANSFER_FAILED)
 
+    def _hold(self, route: Route, size: int) -> Claim | None:
+        """`size` bytes of the receive budget while a packet to or from `route`'s user is on its way; None (counted)
+        when its part is used up."""
+        held = self.budget.claim("route:" + route.idurl, size, "relayed")
+        if held is None:
+            route.refused += 1
+            self.refusals["receive_budget"] += 1
+        return held
+
     def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: bytes) -> defer.Deferred[None]:
         """The packet as it came, encrypted to the routed user, on its connection to me."""
         session = self._session(route)
         if session is None:
             return defer.fail(BitDustError(f"{route.idurl} has no connection to this router"))
+        # what the connection queues: the packet in base64 in a block in a packet
+        held = self._hold(route, len(raw) * 4 // 3 + RELAY_OVERHEAD)
+        if held is None:
+            return defer.fail(BitDustError(f"no room to hold a packet for {route.idurl}"))
         me = self.me.require()
         payload = relay.seal(raw, relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
         wrapped = self.gateway.outbox("RelayIn", route.idurl, payload, packet_id=packet_id, owner_id=owner_id)
@@ -329,7 +355,7 @@ class ProxyRouter:
         route.packets_out += 1
         self.counters["relayed_in"] += 1
         self.counters["bytes_relayed"] += len(raw)
-        return session.send_file(wire.serialize_parts(wrapped))
+        return session.send_file(wire.serialize_parts(wrapped)).addBoth(_released, held)
 
     def _no_route_text(self, idurl: str) -> str:
         return relay.ROUTE_CLOSED if idurl in self.closed_routes else relay.ROUTE_NOT_EXIST
@@ -391,7 +417,10 @@ class ProxyRouter:
             target = await self._identity(receiver, refresh=envelope.retry)
             if target is None:
                 return relay.IDURL_NOT_FOUND
-            await self.gateway.send_data(envelope.packet, target, envelope.wide)
+            held = self._hold(route, len(envelope.packet))
+            if held is None:
+                return relay.DELIVERY_FAILED
+            await self.gateway.send_data(envelope.packet, target, envelope.wide).addBoth(_released, held)
             return ""
         except BitDustError as err:
             log.info("routed packet to {to} not delivered: {why}", to=receiver, why=str(err))

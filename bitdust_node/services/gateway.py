@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from bitdust_node.services.base import Service
+from bitdust_node.services.network import NetworkService
 from bitdust_node.transport.gateway import Gateway
 
 
@@ -15,7 +16,8 @@ class GatewayService(Service):
     gateway: Gateway | None = None
 
     def start(self) -> defer.Deferred[None]:
-        self.gateway = Gateway(self.ctx.reactor, self.ctx.identity, self.ctx.identity_cache)
+        self.gateway = Gateway(self.ctx.reactor, self.ctx.identity, self.ctx.identity_cache,
+                               budget=self.need(NetworkService).budget)
         return defer.succeed(None)
 
     def stop(self) -> defer.Deferred[None]:

@@ -37,3 +37,7 @@ class P2pHookupsService(Service):
             self.hookups.close()
         self.hookups = None
         return defer.succeed(None)
+
+    def status(self) -> dict[str, object]:
+        # peers' service requests whose handler failed (each answered with the official Fail)
+        return {"failed_requests": self.hookups.failed_requests} if self.hookups is not None else {}

@@ -10,6 +10,7 @@ from bitdust_node.dht.membership import LayerMembership
 from bitdust_node.services.base import Service
 from bitdust_node.services.entangled_dht import EntangledDhtService
 from bitdust_node.services.gateway import GatewayService
+from bitdust_node.services.network import NetworkService
 from bitdust_node.services.p2p_hookups import P2pHookupsService
 from bitdust_node.services.tcp_connections import TcpConnectionsService
 from bitdust_node.sizes import size_to_bytes
@@ -38,7 +39,8 @@ class ProxyServerService(Service):
         tcp = self.need(TcpConnectionsService).tcp
         assert gateway is not None and hookups is not None and tcp is not None
         self._entry.set_state("TRANSPORTS?")
-        router = ProxyRouter(gateway, ctx.identity, ctx.identity_cache, ctx.reactor, tcp.sessions_of, self._limits())
+        router = ProxyRouter(gateway, ctx.identity, ctx.identity_cache, ctx.reactor, tcp.sessions_of, self._limits(),
+                             budget=self.need(NetworkService).budget)
         router.start()
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, router)
         self._unsubscribe = [ctx.settings.subscribe(f"{self.config_prefix()}/{key}", self._limits_changed)

@@ -9,6 +9,7 @@ from twisted.internet import defer
 from bitdust_node.net.addresses import ANY_ADDRESSES, peer_facing_address
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
+from bitdust_node.services.network import NetworkService
 from bitdust_node.transport.connection import TcpConnection
 from bitdust_node.transport.tcp import TcpNode
 from bitdust_node.wire import tcp_frames
@@ -28,7 +29,8 @@ class TcpConnectionsService(Service):
         self._ports = PortSet(ctx.reactor)
         # a node bound to one address dials from it too
         bound = ctx.bind_address not in ANY_ADDRESSES
-        tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway, bind_source=bound)
+        tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway, bind_source=bound,
+                      budget=self.need(NetworkService).budget)
         port = int(self.setting("tcp-port"))
         self._port = self._ports.listen_tcp(port, tcp.factory(), ctx.bind_address, LISTEN_BACKLOG)
         self.tcp = tcp

@@ -11,11 +11,15 @@ from typing import Any, Protocol
 
 from twisted.logger import Logger
 
+from bitdust_node.wire import peer_json
+
 log = Logger()
 FAMILY_VERSION = 7
 # DHT values live at most 12 h here; the customer and its suppliers renew them well before that
 FAMILY_EXPIRE = 12 * 3600
 REFRESH_INTERVAL = 3600.0
+# a DHT value is at most 16 KiB (dht/store.py)
+MAX_FAMILY_BYTES = 16 * 1024
 
 
 class FamilyRecords(Protocol):
@@ -41,8 +45,8 @@ async def read_family(dht: FamilyRecords, customer_idurl: str) -> dict[str, Any]
     if found is None:
         return None
     try:
-        doc = json.loads(found.value)
-    except (ValueError, AttributeError):
+        doc = peer_json.loads(found.value, MAX_FAMILY_BYTES)
+    except (peer_json.PeerJsonError, AttributeError, TypeError):
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("suppliers"), list) else None
 

@@ -1,8 +1,10 @@
 """One peer-to-peer TCP connection (PROTOCOL-P2P.md section 1): hello/wazap handshake, then signed
 packets as "files" in 16 KiB `d` chunks, each acknowledged by `o`.
 
-Better than official and by design: a handshake deadline, an idle timeout, a bounded send queue with
-back-pressure from the socket (IPushProducer), and caps on incoming files and their bytes.
+Better than official and by design: a handshake deadline, an idle timeout (a shorter one while a file is
+half received), a bounded send queue with back-pressure from the socket (IPushProducer), a timeout on the
+peer's `o`, caps on incoming files and their bytes, and unfinished files admitted by the node's receive
+budget (transport/budget.py): a file it refuses, or takes back, is followed to its end and never kept.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull
+from bitdust_node.transport.budget import Claim, ReceiveBudget
+from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull, SendTimeout
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.wire import tcp_frames
 
@@ -58,6 +61,7 @@ class ConnectionOwner(Protocol):
 
     limits: TcpLimits
     clock: TimeSource
+    budget: ReceiveBudget
 
     def my_hello(self) -> bytes: ...
 
@@ -73,6 +77,8 @@ class ConnectionOwner(Protocol):
 
     def refused(self, connection: TcpConnection, reason: str) -> None: ...
 
+    def count(self, what: str) -> None: ...
+
 
 @attrs.define(eq=False)
 class OutgoingFile:
@@ -83,6 +89,8 @@ class OutgoingFile:
     done: defer.Deferred[None]
     # bytes of `data` already framed and written
     written: int = 0
+    # once written whole: the peer has this long to say `o`
+    ack_timer: DelayedCall | None = None
 
 
 @implementer(interfaces.IPushProducer)
@@ -94,6 +102,8 @@ class TcpConnection(protocol.Protocol):
         self.address: Address | None = dialed
         self.state = State.CLIENT if dialed is not None else State.SERVER
         self.peer_idurl = ""
+        # the address the connection comes from: what the receive budget is shared by
+        self.peer_host = ""
         self.bytes_in = 0
         self.bytes_out = 0
         self._decoder = tcp_frames.FrameDecoder()
@@ -101,7 +111,10 @@ class TcpConnection(protocol.Protocol):
             max_file_size=self.limits.max_file_bytes,
             max_files=self.limits.max_incoming_files,
             max_total=self.limits.max_incoming_bytes,
+            admit=self._admit,
         )
+        # what each unfinished incoming file holds of the node's receive budget
+        self._claims: dict[int, Claim] = {}
         self._queue: collections.deque[OutgoingFile] = collections.deque()
         self._queued_bytes = 0
         self._awaiting_ok: dict[int, OutgoingFile] = {}
@@ -110,9 +123,12 @@ class TcpConnection(protocol.Protocol):
         # reasons the peer's bytes are not read for now (hold_reading): TCP pushes back on the sender meanwhile
         self._read_holds = 0
         self._timer: DelayedCall | None = None
+        self._timer_due = 0.0
         # why pending sends fail when the connection goes (a failed dial says more than "closed")
         self.failure: Exception | None = None
         self._last_active = 0.0
+        # when the socket last took what was written: a file's `o` is awaited from then on
+        self._last_drained = 0.0
 
     # -- life
 
@@ -129,6 +145,7 @@ class TcpConnection(protocol.Protocol):
             for option in (SO_SNDBUF, SO_RCVBUF):
                 socket.setsockopt(SOL_SOCKET, option, self.limits.socket_buffer)
         transport.registerProducer(self, True)
+        self.peer_host = str(getattr(transport.getPeer(), "host", "")) if hasattr(transport, "getPeer") else ""
         self._arm(self.limits.handshake_timeout, "no handshake")
         if self.state is State.CLIENT:
             self._write(tcp_frames.encode_frame(tcp_frames.HELLO, self.owner.my_hello()))
@@ -136,12 +153,18 @@ class TcpConnection(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.state = State.CLOSED
         self._disarm()
+        for claim in self._claims.values():
+            claim.release()
+        self._claims.clear()
+        self._incoming = tcp_frames.FileAssembler(max_file_size=0, max_files=0)  # what it held goes now
         failure = self.failure or ConnectionClosed(f"connection to {self.describe()} closed")
         pending = [*self._awaiting_ok.values(), *self._queue]
         self._awaiting_ok.clear()
         self._queue.clear()
         self._queued_bytes = 0
         for item in pending:
+            if item.ack_timer is not None and item.ack_timer.active():
+                item.ack_timer.cancel()
             if not item.done.called:
                 item.done.errback(failure)
         self.owner.connection_closed(self)
@@ -164,30 +187,71 @@ class TcpConnection(protocol.Protocol):
         peer = transport.getPeer() if transport is not None else None
         return f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
 
-    # -- timers: before the handshake a deadline, after it an idle timeout
+    # -- timers: before the handshake a deadline, after it an idle timeout, shorter while a file is unfinished
 
     def _arm(self, seconds: float, why: str) -> None:
         self._disarm()
         self._timer = self.owner.clock.callLater(seconds, self._expired, why)
+        self._timer_due = self.owner.clock.seconds() + seconds
 
     def _disarm(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
 
+    def _quiet_limit(self) -> tuple[float, str]:
+        """How long the peer may stay silent now, and what it is then called."""
+        if self._incoming.in_flight():
+            return self.limits.stall_timeout, "stalled file"
+        return self.limits.idle_timeout, "idle"
+
     def _expired(self, why: str) -> None:
         self._timer = None
         if self.state is State.CONNECTED:
+            if self._read_holds:
+                self._touch()  # this side holds the reading: the peer's silence is not its own
+            limit, why = self._quiet_limit()
             # traffic since the timer was set moves the deadline instead of re-arming on every frame
             quiet_for = self.owner.clock.seconds() - self._last_active
-            if quiet_for < self.limits.idle_timeout:
-                self._arm(self.limits.idle_timeout - quiet_for, why)
+            if quiet_for < limit:
+                self._arm(limit - quiet_for, why)
                 return
         self.owner.refused(self, "timeout " + why)
         self.close(why, abort=True)
 
     def _touch(self) -> None:
         self._last_active = self.owner.clock.seconds()
+        # a file begun since the idle timer was set: the peer now has the stall timeout, not the idle one
+        if self._timer is not None and self._incoming.in_flight():
+            if self._timer_due > self._last_active + self.limits.stall_timeout:
+                self._arm(self.limits.stall_timeout, "stalled file")
+
+    # -- the receive budget: a file that does not come in one chunk holds its allowance until it is whole
+
+    def _admit(self, file_id: int, size: int) -> int | None:
+        budget = self.owner.budget
+        allowance = tcp_frames.file_allowance(size)
+        if allowance > budget.total:
+            allowance = size  # the largest files: copies once their reads would pass what the node has
+        claim = budget.claim(self.peer_host, allowance, "unfinished_file", lambda: self._evicted(file_id, size))
+        if claim is None:
+            self.owner.refused(self, f"receive budget full: file {file_id} of {size} bytes not kept")
+            return None
+        self._claims[file_id] = claim
+        return allowance
+
+    def _evicted(self, file_id: int, size: int) -> None:
+        """The budget gave this file's room to a peer that held less: it is followed to its end, not kept."""
+        self._claims.pop(file_id, None)
+        if self._incoming.refuse(file_id):
+            self.owner.count("files_evicted")
+            log.info("file {file_id} of {size} bytes from {peer} evicted: its room went to a smaller holder",
+                     file_id=file_id, size=size, peer=self.describe())
+
+    def _settled(self, file_id: int) -> None:
+        claim = self._claims.pop(file_id, None)
+        if claim is not None:
+            claim.release()
 
     # -- bytes in
 
@@ -210,6 +274,8 @@ class TcpConnection(protocol.Protocol):
         if command == tcp_frames.DATA and self.state is State.CONNECTED:  # by far the most frames: tested first
             file_id, whole = self._incoming.add_frame(frame.payload)
             if whole is not None:
+                if self._claims:
+                    self._settled(file_id)
                 self._write(tcp_frames.encode_ok(file_id))
                 self.owner.file_received(self, whole)
         elif self.state is State.SERVER:
@@ -224,6 +290,7 @@ class TcpConnection(protocol.Protocol):
         elif command == tcp_frames.ABORT:
             file_id, _reason = tcp_frames.decode_abort(frame.payload)
             self._incoming.drop(file_id)
+            self._settled(file_id)
         elif command == tcp_frames.WAZAP:
             pass  # a keep-alive: the read itself counts as activity
         else:
@@ -277,6 +344,7 @@ class TcpConnection(protocol.Protocol):
         def release(result: Any) -> Any:
             self._read_holds -= 1
             if not self._read_holds and self.state is not State.CLOSED:
+                self._touch()  # the peer was kept waiting by this side: its quiet time starts now
                 transport.resumeProducing()
             return result
 
@@ -316,6 +384,7 @@ class TcpConnection(protocol.Protocol):
                     self._queued_bytes -= item.size
                     self._awaiting_ok[item.file_id] = item
                     item.data = b""  # the transport holds all of it now
+                    item.ack_timer = self.owner.clock.callLater(self.limits.ack_timeout, self._not_acknowledged, item)
         finally:
             self._writing = False
 
@@ -323,8 +392,26 @@ class TcpConnection(protocol.Protocol):
         item = self._awaiting_ok.pop(file_id, None)
         if item is None:
             return  # an ok for a file not (yet) written: nothing of ours to settle
+        if item.ack_timer is not None and item.ack_timer.active():
+            item.ack_timer.cancel()
         item.done.callback(None)
         self._pump()
+
+    def _not_acknowledged(self, item: OutgoingFile) -> None:
+        """The peer never said `o` (it refused the file, say): the send fails and its place is free again. Not
+        while the socket still drains what was written (a slow link): the time runs from its last drain."""
+        if self._awaiting_ok.get(item.file_id) is not item:
+            return
+        quiet = self.owner.clock.seconds() - self._last_drained
+        if self._paused or quiet < self.limits.ack_timeout:
+            wait = self.limits.ack_timeout - (0.0 if self._paused else quiet)
+            item.ack_timer = self.owner.clock.callLater(wait, self._not_acknowledged, item)
+            return
+        if self._awaiting_ok.pop(item.file_id, None) is item:
+            self.owner.count("files_not_acknowledged")
+            item.done.errback(SendTimeout(f"{self.describe()} did not acknowledge file {item.file_id} in "
+                                          f"{self.limits.ack_timeout:g} s"))
+            self._pump()
 
     def _write(self, data: bytes) -> None:
         self.bytes_out += len(data)
@@ -337,6 +424,7 @@ class TcpConnection(protocol.Protocol):
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._last_drained = self.owner.clock.seconds()
         self._pump()
 
     def stopProducing(self) -> None:

@@ -26,3 +26,7 @@ class Unreachable(TransportError):
 
 class NoContacts(TransportError):
     """The peer's identity names no contact this node can use."""
+
+
+class SendTimeout(TransportError):
+    """The peer took the whole file but never acknowledged it (it refused it, or is stuck)."""

@@ -17,6 +17,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
@@ -24,6 +25,7 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.net.clock import TimeSource
+from bitdust_node.transport.budget import Claim, ReceiveBudget, holder_of
 from bitdust_node.transport.errors import NoContacts, TransportError
 from bitdust_node.transport.interfaces import (
     DEFAULT_TIMEOUT,
@@ -39,7 +41,7 @@ from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
-from bitdust_node.wire.tcp_frames import Chunks, FileBytes
+from bitdust_node.wire.tcp_frames import Chunks, FileBytes, file_size
 
 log = Logger()
 IDENTITY_FETCH_TIMEOUT = 15.0
@@ -53,10 +55,19 @@ class PeerTransport(Protocol):
     def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]: ...
 
 
+class _Dropped(Exception):
+    """A packet refused before anyone sees it: the reason it is counted under, and what to log."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
 @attrs.define
 class GatewayLimits:
     max_pending_requests: int = 10_000
-    # packets whose creator's identity is being fetched or checked at once
+    # packets waiting for their creator's identity or a signature check in a thread, at once
     max_verifying: int = 256
     max_public_keys: int = 4096
     # payloads from this size are verified in a worker thread (a reactor without threads sets it out of reach)
@@ -66,11 +77,14 @@ class GatewayLimits:
 class Gateway:
     def __init__(
         self, clock: TimeSource, me: MyIdentityHolder, cache: IdentityCache, limits: GatewayLimits | None = None,
+        budget: ReceiveBudget | None = None,
     ) -> None:
         self.clock = clock
         self.me = me
         self.cache = cache
         self.limits = limits or GatewayLimits()
+        # the node's receive budget: packets waiting for verification hold their bytes against it
+        self.budget = budget if budget is not None else ReceiveBudget()
         self.transports: dict[str, PeerTransport] = {}
         self.handlers: dict[str, list[Handler]] = collections.defaultdict(list)
         self._pending: PendingReplies[Packet] = PendingReplies(
@@ -226,20 +240,37 @@ class Gateway:
         """A whole file from a transport, whole or as the chunks it came in (or unwrapped from a relay); fires
         when dealt with (never fails)."""
         self.counters["packets_in"] += 1
-        if self._verifying >= self.limits.max_verifying:
-            self._drop("busy", "too many packets waiting for verification")
-            return defer.succeed(None)
-        self._verifying += 1
-        d = defer.ensureDeferred(self._process(data, session))
-        d.addErrback(lambda failure: log.failure("inbound packet handling crashed", failure))
-        return d.addBoth(self._verified)
+        return defer.ensureDeferred(self._process(data, session)).addErrback(self._crashed)
 
-    def _verified(self, _: object) -> None:
-        self._verifying -= 1
+    def _crashed(self, failure: Failure) -> None:
+        # a bug met on what a peer sent: counted and said in one line; the traceback only at debug level
+        self._drop("crashed", f"{getattr(failure.type, '__name__', 'error')}: {failure.getErrorMessage()}")
+        log.debug("inbound packet handling crashed: {trace}", trace=failure.getTraceback())
 
     def _drop(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
         log.info("packet dropped ({reason}): {detail}", reason=reason, detail=detail)
+
+    def _hold_while_verified(
+        self, packet: Packet, raw: wire.FileParts, session: Session | None, give_back: Callable[[], None],
+    ) -> Claim | None:
+        """The packet's bytes taken from the receive budget while it waits for its creator's identity or its
+        signature check (`give_back` stops the wait if the budget takes them back for a smaller holder); None
+        (dropped and counted) when too many wait or the budget has no room for them."""
+        body = raw[1] if isinstance(raw, tuple) else None
+        size = file_size(raw) + (0 if packet.payload is body else len(packet.payload))
+        # each waiting packet takes at least its share of max_verifying: the budget shares the places fairly too
+        claim = self.budget.claim(holder_of(session), max(size, self.budget.total // self.limits.max_verifying),
+                                  "verifying", give_back)
+        if claim is None:
+            self._drop("over_budget", f"{packet.command}({packet.packet_id}) of {size} bytes from {packet.creator_id}")
+            return None
+        if self._verifying >= self.limits.max_verifying:  # the budget was made larger than the places since
+            claim.release()
+            self._drop("busy", "too many packets waiting for verification")
+            return None
+        self._verifying += 1
+        return claim
 
     async def _process(self, data: bytes | Chunks, session: Session | None) -> None:
         try:
@@ -258,16 +289,36 @@ class Gateway:
                     self._drop("bad_identity", str(err))
                     return
             own = carried is not None and packet.owner_id == packet.creator_id and packet.creator_id in carried.sources
-        if own:
-            assert carried is not None
-            creator = self._carried_identity(packet, carried)
-        else:
-            creator = await self._known_identity(packet.creator_id)
-        if creator is None:
+        # a packet that will wait (an identity to fetch, a large payload to hash in a thread) holds its bytes
+        waits = not own and (self.cache.get(packet.creator_id) is None
+                             or len(packet.payload) >= self.limits.thread_verify_from)
+        verifying: defer.Deferred[Identity] | None = None
+        evicted = False
+
+        def give_back() -> None:  # the budget gave this packet's bytes to a smaller holder: it waits no more
+            nonlocal evicted
+            evicted = True
+            if verifying is not None:
+                verifying.cancel()
+
+        held = self._hold_while_verified(packet, raw, session, give_back) if waits else None
+        if waits and held is None:
             return
-        if not own and not await self._signature_valid(packet, creator):
-            self._drop("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
+        verifying = defer.ensureDeferred(self._verified_creator(packet, carried if own else None))
+        try:
+            creator = await verifying
+        except (_Dropped, defer.CancelledError) as why:
+            if evicted:
+                self._drop("evicted", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
+            elif isinstance(why, _Dropped):
+                self._drop(why.reason, why.detail)
+            else:
+                raise
             return
+        finally:
+            if held is not None:
+                held.release()
+                self._verifying -= 1
         # for me by any IDURL of mine: one a rotation left still reaches me
         inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
@@ -282,8 +333,19 @@ class Gateway:
             try:
                 await defer.maybeDeferred(handler, inbound)
             except Exception as err:
-                log.failure("handler of {cmd} failed", cmd=packet.command)
-                self._drop("handler_error", repr(err))
+                # what a peer sent met a bug of a handler: counted, one line, the traceback at debug level only
+                self._drop("handler_error", f"{packet.command} handler: {err!r}"[:500])
+                log.debug("handler of {cmd} failed: {trace}", cmd=packet.command, trace=Failure().getTraceback())
+
+    async def _verified_creator(self, packet: Packet, carried: Identity | None) -> Identity:
+        """The creator's identity once the packet's signature checked out with it (an Identity packet's own
+        carried one, or the known or fetched one); _Dropped says why not."""
+        if carried is not None:
+            return self._carried_identity(packet, carried)
+        creator = await self._known_identity(packet.creator_id)
+        if not await self._signature_valid(packet, creator):
+            raise _Dropped("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
+        return creator
 
     async def _signature_valid(self, packet: Packet, creator: Identity) -> bool:
         """Check the signature; a large packet's hashing (which releases the GIL) in a worker thread, so the
@@ -293,7 +355,7 @@ class Gateway:
             return packet_signature_valid(packet, key)
         return bool(await threads.deferToThread(packet_signature_valid, packet, key))
 
-    async def _known_identity(self, creator_id: str) -> Identity | None:
+    async def _known_identity(self, creator_id: str) -> Identity:
         """The creator's identity from the cache, else fetched from its server (with a timeout)."""
         known = self.cache.get(creator_id)
         if known is not None:
@@ -303,19 +365,16 @@ class Gateway:
             fetching.addTimeout(IDENTITY_FETCH_TIMEOUT, self.clock)
             return await fetching
         except (BitDustError, defer.TimeoutError, identity_xml.IdentityFormatError) as err:
-            self._drop("creator_unknown", f"identity of {creator_id[:200]} not available: {err}")
-            return None
+            raise _Dropped("creator_unknown", f"identity of {creator_id[:200]} not available: {err}") from None
 
-    def _carried_identity(self, packet: Packet, carried: Identity) -> Identity | None:
+    def _carried_identity(self, packet: Packet, carried: Identity) -> Identity:
         """An Identity packet carries its creator's identity: checked, the packet checked with it, then kept."""
         try:
             self.cache.check(packet.creator_id, carried)
         except IdentityMismatch as err:
-            self._drop("bad_identity", f"identity in {packet.packet_id}: {err}")
-            return None
+            raise _Dropped("bad_identity", f"identity in {packet.packet_id}: {err}") from None
         if not packet_signature_valid(packet, self._public_key(carried)):
-            self._drop("bad_signature", f"Identity({packet.packet_id}) from {packet.creator_id}")
-            return None
+            raise _Dropped("bad_signature", f"Identity({packet.packet_id}) from {packet.creator_id}")
         # the newer of the two becomes the cached one; the packet is checked against what it carries
         self.cache.keep(packet.creator_id, carried, packet.payload)
         return carried

@@ -10,7 +10,6 @@ failures that are not the service's own are the official ones.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -22,11 +21,13 @@ from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.interfaces import DEFAULT_TIMEOUT, Inbound, PacketNetwork
-from bitdust_node.wire import identity_xml
+from bitdust_node.wire import identity_xml, peer_json
 from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
 MAX_SERVICE_REQUEST = 10_240
+# a request and its payload, and within that a family snapshot or a list of suppliers: a few levels at most
+MAX_REQUEST_DEPTH = 16
 
 
 @attrs.frozen
@@ -79,6 +80,8 @@ class Hookups:
         self._channels: dict[str, itertools.count[int]] = {}
         # when each peer last answered: user/status and the handshake before messages
         self.last_heard: dict[str, float] = {}
+        # service requests whose handler failed (answered with the official Fail)
+        self.failed_requests = 0
         self._unregister = [
             gateway.register("Identity", self.identity_received),
             gateway.register("RequestService", self.request_received),
@@ -151,25 +154,29 @@ class Hookups:
     def _service_call(self, inbound: Inbound, cancel: bool) -> defer.Deferred[None] | None:
         if not inbound.for_me:
             return None
-        answer = self._parse_request(inbound, cancel)
-        if answer is not None:
-            return self._answer(inbound, answer)
-        body = json.loads(inbound.packet.payload)
-        name, payload = body["name"], body.get("payload", {})
+        request = self._parse_request(inbound, cancel)
+        if isinstance(request, ServiceAnswer):
+            return self._answer(inbound, request)
+        name, payload = request
         handler = self.remote_services[name]
         work = handler.cancel_service if cancel else handler.request_service
         d = defer.maybeDeferred(work, inbound, payload)
 
         def failed(failure: Any) -> ServiceAnswer:
-            log.failure("{name} request failed", failure, name=name)
+            # what a peer asked met a bug of the service: one line, the traceback at debug level only
+            self.failed_requests += 1
+            log.warn("{name} request from {peer} failed: {why}", name=name, peer=inbound.packet.creator_id,
+                     why=failure.getErrorMessage())
+            log.debug("{name} request failed: {trace}", name=name, trace=failure.getTraceback())
             return ServiceAnswer.fail("request processing failed with exception")
 
         d.addErrback(failed)
         d.addCallback(lambda answer: self._answer(inbound, answer) if answer is not None else None)
         return d
 
-    def _parse_request(self, inbound: Inbound, cancel: bool = False) -> ServiceAnswer | None:
-        """The official refusal for a request no service should see, or None when it may go on.
+    def _parse_request(self, inbound: Inbound, cancel: bool = False) -> ServiceAnswer | tuple[str, dict[str, Any]]:
+        """The official refusal for a request no service should see, or the service's name and the request's
+        payload when it may go on.
 
         A CancelService without `payload` is taken: official routed users send it so (section 4.3), and an
         official node's refusal of it leaves their route open until the session drops."""
@@ -177,14 +184,15 @@ class Hookups:
         if len(raw) > MAX_SERVICE_REQUEST:
             return ServiceAnswer.fail("too long payload")
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = peer_json.loads(raw, MAX_SERVICE_REQUEST, MAX_REQUEST_DEPTH)
+        except peer_json.PeerJsonError:
             return ServiceAnswer.fail("json payload invalid")
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             return ServiceAnswer.fail("json payload invalid")
         if "payload" not in body and not cancel:
             return ServiceAnswer.fail("json payload invalid")
-        if not isinstance(body.get("payload", {}), dict):
+        payload = body.get("payload", {})
+        if not isinstance(payload, dict):
             return ServiceAnswer.fail("json payload invalid")
         name = body["name"]
         state = self.service_state(name)
@@ -194,7 +202,7 @@ class Hookups:
             return ServiceAnswer.fail(f"service {name} is off")
         if name not in self.remote_services:
             return ServiceAnswer.fail("refused")
-        return None
+        return name, payload
 
     def _answer(self, inbound: Inbound, answer: ServiceAnswer) -> defer.Deferred[None]:
         return self.gateway.reply(inbound, answer.command, answer.payload)

@@ -12,6 +12,10 @@ class TcpLimits:
     connect_timeout: float = 10.0
     # official nodes never close idle connections; keep-alives (every 10 s from routed users) keep them open
     idle_timeout: float = 300.0
+    # a peer that leaves a file half sent and says nothing more for this long is dropped, and what it held goes
+    stall_timeout: float = 60.0
+    # a file written whole that the peer never says `o` to fails after this long, and frees its place
+    ack_timeout: float = 120.0
     # a signed packet as one file: large Data packets stay well below this
     max_file_bytes: int = 64 * 1024 * 1024
     # official receivers drop a peer with 40 incoming files open at once; so do we

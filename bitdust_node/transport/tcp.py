@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bitdust_node.net.clock import TcpReactor, TimeSource
+from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.connection import Address, State, TcpConnection
 from bitdust_node.transport.errors import Unreachable
 from bitdust_node.transport.limits import TcpLimits
@@ -91,11 +92,14 @@ class TcpNode:
         limits: TcpLimits | None = None,
         rng: random.Random | None = None,
         bind_source: bool = False,
+        budget: ReceiveBudget | None = None,
     ) -> None:
         self.reactor = reactor
         self.clock: TimeSource = reactor
         self.bind_source = bind_source
         self.limits = limits or TcpLimits()
+        # the node's receive budget, which unfinished incoming files take their bytes from
+        self.budget = budget if budget is not None else ReceiveBudget()
         self._my_address = my_address
         self._my_idurl = my_idurl
         self.on_file = on_file

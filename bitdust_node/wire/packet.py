@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import attrs
 import pybase64
 
+from bitdust_node.wire import peer_json
+
 # a 64 MiB Data packet escapes to at most 6 bytes a payload byte, plus the other fields
 MAX_PACKET_BYTES = 6 * 64 * 1024 * 1024 + 65_536
 _FIELDS = ("c", "d", "i", "k", "m", "o", "p", "r", "s")
@@ -222,7 +224,7 @@ def _parse_plain(data: bytes) -> tuple[dict[str, str], bytes] | None:
 
     Finding each field with memchr-speed searches spares a megabyte payload the JSON decoder; the payload
     may hold quotes and backslashes (a block), the other fields no escapes at all. Anything unusual
-    (other escapes, other order, spaces) goes to json.loads, which then decides.
+    (other escapes, other order, spaces) goes to the JSON reader, which then decides.
     """
     if not data.endswith(b'"}'):
         return None
@@ -306,14 +308,15 @@ def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
     if len(data) > max_bytes:
         raise PacketFormatError(f"packet of {len(data)} bytes is over the cap of {max_bytes}")
     plain = _parse_plain(data)
-    return _packet(*plain) if plain is not None else parse_with_json(data)
+    return _packet(*plain) if plain is not None else parse_with_json(data, max_bytes)
 
 
-def parse_with_json(data: bytes) -> Packet:
-    """The general parser (any JSON the official decoder accepts); the reference for the fast one."""
+def parse_with_json(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
+    """The general parser (any JSON object of the fields, read by the one reader of peer JSON); the reference for
+    the fast one."""
     try:
-        fields = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+        fields = peer_json.loads(data, max_bytes, max_depth=1)
+    except peer_json.PeerJsonError as err:
         raise PacketFormatError(f"packet is not JSON: {err}") from None
     if not isinstance(fields, dict) or tuple(sorted(fields)) != _FIELDS:
         raise PacketFormatError("packet must have exactly the fields c d i k m o p r s")

@@ -9,6 +9,7 @@ the file id, `a` the file id, a space and a reason. Pure code: nothing here touc
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import NamedTuple
 
 import attrs
@@ -252,26 +253,51 @@ class _Incoming:
     # the read its last chunk was a view of, and the bytes of the reads it holds views into
     last_read: object = None
     pinned: int = 0
+    # bytes of its chunks kept as copies
+    copied: int = 0
+    # what it may hold (its allowance); 0 for a refused file, whose chunks are counted and let go
+    allowance: int = 0
+    # views of its reads were copied once already: it keeps copies from then on
+    copies_only: bool = False
 
 
-# a chunk is kept as a view of the read it came in (no copy) while the reads so held stay within twice the
-# bytes of the files in flight, plus this much: a trickle of chunks cannot make a peer hold many whole reads
+# a chunk is kept as a view of the read it came in (no copy) while the bytes so held stay within what the files in
+# flight were allowed: their size plus up to this much for the parts of the reads that belong to other frames (a
+# file's first and last reads hold the end of the file before it and the start of the next)
 PIN_SLACK = 2 * 1024 * 1024
+# what an admission says: the bytes a file may hold (at least its size), or None to refuse it
+Admit = Callable[[int, int], "int | None"]
+
+
+def file_allowance(size: int) -> int:
+    """What a file of `size` bytes may hold at most while it is received: its chunks and, kept as views, the
+    parts of its first and last reads that belong to other frames."""
+    return size + min(size, PIN_SLACK)
 
 
 @attrs.define
 class FileAssembler:
-    """Rebuild files from `d` chunks, with caps on file size and on files in flight."""
+    """Rebuild files from `d` chunks, with caps on file size and on files in flight.
+
+    A file that does not come in one chunk is admitted first (`admit`, by default always, as much as
+    file_allowance says): a refused one is still followed to its end, so that its chunks are checked and
+    let go, and is never handed on; `refuse` turns a file in flight into such a one. The bytes held, views
+    of reads and copies, never pass what the files in flight were allowed.
+    """
 
     max_file_size: int
     max_files: int = 4
     # bytes announced by all files in flight together; None = max_files x max_file_size
     max_total: int | None = None
+    admit: Admit | None = None
     # file id -> _Incoming: its chunks, handed on together once the last is in (never joined here)
     _parts: dict[int, _Incoming] = attrs.field(factory=dict)
     _announced: int = 0
-    # bytes of the reads that files in flight hold views into (a read counted once a file)
+    # what the files in flight were allowed, and what they hold: views of reads (a read counted once a file)
+    # and copies of chunks
+    _allowed: int = 0
     _pinned: int = 0
+    _copied: int = 0
 
     def add(self, chunk: DataChunk) -> bytes | None:
         """The whole file once its last chunk arrived, else None."""
@@ -295,42 +321,77 @@ class FileAssembler:
                 raise FrameError(f"more than {self.max_files} files in flight")
             if self.max_total is not None and self._announced + total_size > self.max_total:
                 raise FrameError(f"files in flight would pass {self.max_total} bytes")
-            self._announced += total_size
-            incoming = self._parts[file_id] = _Incoming(total_size)
+            if len(chunk) == total_size:
+                return (bytes(chunk),)  # a file in one chunk (most packets): one copy, nothing held, no admission
+            incoming = self._start(file_id, total_size)
         elif incoming.size != total_size:
             raise FrameError("file size changed between chunks")
         received = incoming.received + len(chunk)
         if received > total_size:
             raise FrameError("file is longer than announced")
-        if received == total_size and not incoming.chunks:
-            del self._parts[file_id]
-            self._announced -= total_size
-            return (bytes(chunk),)  # a file in one chunk (most packets): one copy, nothing held
-        incoming.chunks.append(self._kept(incoming, chunk))
         incoming.received = received
+        if not incoming.allowance:  # refused: followed to its end, kept nowhere
+            if received == total_size:
+                del self._parts[file_id]
+            return None
+        incoming.chunks.append(self._kept(incoming, chunk))
         if received < total_size:
             return None
         self._forget(file_id, incoming)
         return tuple(incoming.chunks)
 
+    def _start(self, file_id: int, total_size: int) -> _Incoming:
+        allowance = file_allowance(total_size) if self.admit is None else self.admit(file_id, total_size)
+        incoming = self._parts[file_id] = _Incoming(total_size, allowance=max(allowance or 0, 0))
+        if incoming.allowance:
+            incoming.allowance = max(incoming.allowance, total_size)
+            self._announced += total_size
+            self._allowed += incoming.allowance
+        return incoming
+
     def _kept(self, incoming: _Incoming, chunk: bytes | memoryview) -> bytes | memoryview:
-        """The chunk as a view of its read while reads stay within their bound, else a copy of it."""
-        if not isinstance(chunk, memoryview):
-            return chunk
-        read = chunk.obj
-        if read is incoming.last_read:
-            return chunk  # that read is counted already
-        if type(read) is bytes and self._pinned + len(read) <= 2 * self._announced + PIN_SLACK:
-            self._pinned += len(read)
-            incoming.pinned += len(read)
-            incoming.last_read = read
-            return chunk
-        return bytes(chunk)
+        """The chunk as a view of its read while what is held stays within what is allowed, else a copy of it."""
+        if isinstance(chunk, memoryview) and not incoming.copies_only:
+            read = chunk.obj
+            if read is incoming.last_read:
+                return chunk  # that read is counted already
+            if type(read) is bytes and self._pinned + self._copied + len(read) <= self._allowed:
+                self._pinned += len(read)
+                incoming.pinned += len(read)
+                incoming.last_read = read
+                return chunk
+        kept = bytes(chunk)
+        incoming.copied += len(kept)
+        self._copied += len(kept)
+        if self._pinned + self._copied > self._allowed:
+            self._compact()
+        return kept
+
+    def _compact(self) -> None:
+        """Copy out the views of the files holding most reads until what is held fits what was allowed again: reads
+        padded with other frames cannot make a connection hold more than its files' allowance."""
+        for incoming in sorted(self._parts.values(), key=lambda i: i.pinned, reverse=True):
+            if self._pinned + self._copied <= self._allowed or not incoming.pinned:
+                return
+            copied = 0
+            for at, chunk in enumerate(incoming.chunks):
+                if isinstance(chunk, memoryview):
+                    incoming.chunks[at] = bytes(chunk)
+                    copied += len(chunk)
+            self._pinned -= incoming.pinned
+            self._copied += copied
+            incoming.copied += copied
+            incoming.pinned, incoming.last_read, incoming.copies_only = 0, None, True
 
     def _forget(self, file_id: int, incoming: _Incoming) -> None:
         del self._parts[file_id]
-        self._announced -= incoming.size
+        if incoming.allowance:
+            self._announced -= incoming.size
+            self._allowed -= incoming.allowance
         self._pinned -= incoming.pinned
+        self._copied -= incoming.copied
+        if self._pinned + self._copied > self._allowed:
+            self._compact()  # it held less than it was allowed, and others more: they hold no more than that now
 
     def drop(self, file_id: int) -> bool:
         """Forget a file the sender aborted; whether it was in flight."""
@@ -339,9 +400,27 @@ class FileAssembler:
             self._forget(file_id, incoming)
         return incoming is not None
 
+    def refuse(self, file_id: int) -> bool:
+        """Let go of what a file in flight holds and follow the rest of it without keeping it (its room was
+        given to someone else); whether it was in flight."""
+        incoming = self._parts.get(file_id)
+        if incoming is None or not incoming.allowance:
+            return False
+        self._forget(file_id, incoming)
+        self._parts[file_id] = _Incoming(incoming.size, incoming.received)
+        return True
+
     def pinned(self) -> int:
         """Bytes of reads held by views of files in flight."""
         return self._pinned
+
+    def held(self) -> int:
+        """Bytes the files in flight hold: the reads their views keep, and their copies."""
+        return self._pinned + self._copied
+
+    def allowed(self) -> int:
+        """What the files in flight were allowed to hold together."""
+        return self._allowed
 
     def in_flight(self) -> int:
         return len(self._parts)

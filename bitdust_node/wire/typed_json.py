@@ -7,12 +7,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bitdust_node.wire import peer_json
+
 
 class TypedJsonError(ValueError):
     """A body that is not typed JSON."""
 
 
 MAX_DEPTH = 32
+# the JSON of a body nests up to three levels a typed level (a list: [type, type, [{"i": [type, value]}]])
+MAX_JSON_DEPTH = 3 * (MAX_DEPTH + 2)
+# a private message's payload is at most 256 KiB (messages/message.py): its body is smaller
+MAX_BYTES = 256 * 1024
 
 
 def _type_of(value: Any) -> str:
@@ -63,7 +69,7 @@ def _unpack_value(kind: str, value: Any, depth: int) -> Any:
         return float(value)
     if kind == "d" and isinstance(value, dict):
         return unpack_dict(value, depth + 1)
-    if kind in "lt" and isinstance(value, list):
+    if kind in ("l", "t") and isinstance(value, list):
         items = []
         for item in value:
             if not isinstance(item, dict) or not isinstance(item.get("i"), list) or len(item["i"]) != 2:
@@ -90,6 +96,6 @@ def dumps(data: dict[str, Any]) -> bytes:
 
 def loads(raw: bytes) -> dict[str, Any]:
     try:
-        return unpack_dict(json.loads(raw))
-    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        return unpack_dict(peer_json.loads(raw, MAX_BYTES, MAX_JSON_DEPTH))
+    except peer_json.PeerJsonError as err:
         raise TypedJsonError(f"body is not typed JSON: {err}") from None

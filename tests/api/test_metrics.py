@@ -51,6 +51,8 @@ class MetricsTests(TestCase):
         self.assertEqual(value(before, "bitdust_service_up", service="identity_server"), 1.0)
         self.assertEqual(value(before, "bitdust_identities_hosted"), 0.0)
         self.assertGreater(value(before, "process_resident_memory_bytes"), 10 * 2**20)
+        self.assertEqual(value(before, "bitdust_receive_budget_bytes"), 64 * 2**20)
+        self.assertEqual(value(before, "bitdust_receive_budget_held_bytes", kind="unfinished_file"), 0.0)
         # work: an identity registered on this server, a DHT value stored
         status, reply = await api(node, "POST", "/identity/create/v1", {"username": "alice"})
         self.assertEqual(status, 200, reply)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -17,6 +18,7 @@ from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto import keys
 from bitdust_node.wire import packet as wire
 from tests.identity.vectors import VECTORS
+from tests.support.hostile_json import assert_only, damaged
 
 
 def key_of(scenario: str, name: str) -> Any:
@@ -146,3 +148,32 @@ class FastBlockTests(SynchronousTestCase):
         self.assertEqual(blocks.serialize_block(made), expected)
         self.assertEqual(blocks.parse_block(expected), made)
         self.assertEqual(blocks.open_block(made, bob), bytes(range(256)) * 1024)
+
+
+class HostileBlockTests(SynchronousTestCase):
+    """A block or its EncryptedData as a hostile peer damages it (deep nesting, huge numbers, odd unicode,
+    truncations): BlockError and nothing else, from the fast path and the decoder alike."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.data())
+    def test_a_damaged_block_gives_only_the_block_error(self, data: st.DataObject) -> None:
+        _scenario, _where, payload, _facts = next(captured_blocks())
+        bad = data.draw(damaged(payload))
+        assert_only(self, blocks.parse_block, blocks.BlockError, bad)
+        assert_only(self, blocks.parse_block, blocks.BlockError, json.dumps(json.loads(payload)).encode()[:-1] + bad)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.data())
+    def test_damaged_encrypted_data_gives_only_the_block_error(self, data: st.DataObject) -> None:
+        made = blocks.encrypt_data(b"x" * 40, b"k" * 16, b"i" * 16)
+        bad = data.draw(damaged(made))
+        assert_only(self, lambda raw: blocks.decrypt_data(raw, b"k" * 16), blocks.BlockError, bad)
+        alice, bob = key_of("proxy", "alice"), key_of("proxy", "bob")
+        block = blocks.make_block(b"hello", "c", "b", bob.public_key(), alice)
+        lying = attrs.evolve(block, encrypted_data=bad.decode("utf-8", "replace"))
+        assert_only(self, lambda _raw: blocks.open_block(lying, bob), blocks.BlockError, bad)
+
+    def test_the_nesting_of_the_issue_is_a_block_error(self) -> None:
+        for bad in (b"[" * 5000, b'{"b":"x","p":"","s":"' + b"[" * 5000, b'{"ct":' + b"[" * 5000):
+            self.assertRaises(blocks.BlockError, blocks.parse_block, bad)
+            self.assertRaises(blocks.BlockError, blocks.decrypt_data, bad, b"k" * 16)

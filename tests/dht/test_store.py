@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from bitdust_node.dht.errors import InvalidValue, RevisionLower, StoreFull, TypeChanged, ValueTooLarge
+from bitdust_node.dht.errors import DhtError, InvalidValue, RevisionLower, StoreFull, TypeChanged, ValueTooLarge
 from bitdust_node.dht.lookup import parse_contacts
-from bitdust_node.dht.store import DataStore, StoredValue, clamp_expire, dump_value
+from bitdust_node.dht.store import DataStore, StoredValue, clamp_expire, dump_value, parse_value
+from tests.support.hostile_json import assert_only, damaged
 
 KEY = "a" * 40
 
@@ -61,3 +64,19 @@ class ContactListTests(unittest.TestCase):
         self.assertEqual([(c.node_id[0], c.host, c.port) for c in found], [("a", "127.0.0.1", 14441), ("d", "::1", 5)])
         self.assertIsNone(parse_contacts({"x": 1}))
         self.assertEqual(len(parse_contacts([["a" * 40, "1.2.3.4", 1]] * 1000) or []), 64)
+
+
+class HostileValueTests(unittest.TestCase):
+    """A value another node stores, as a hostile peer damages it: InvalidValue (or a value) and nothing else."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.data())
+    def test_a_damaged_value_gives_only_invalid_value(self, data: st.DataObject) -> None:
+        good = dump_value({"type": "suppliers", "revision": 3, "suppliers": ["http://h/a.xml", ""], "ecc_map": "x"})
+        bad = data.draw(damaged(good.encode())).decode("utf-8", "surrogateescape")
+        store = DataStore()
+        assert_only(self, lambda value: store.put(StoredValue(KEY, value, "b" * 40, 1000.0, 600)), DhtError, bad)
+        assert_only(self, parse_value, InvalidValue, bad)
+
+    def test_the_nesting_of_the_issue_is_an_invalid_value(self) -> None:
+        self.assertRaises(InvalidValue, parse_value, "[" * 5000)

@@ -7,11 +7,13 @@ import random
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.connection import State, TcpConnection, parse_hello
-from bitdust_node.transport.errors import SendQueueFull, Unreachable
+from bitdust_node.transport.errors import SendQueueFull, SendTimeout, Unreachable
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.transport.tcp import TcpNode
 from bitdust_node.wire import tcp_frames
@@ -20,15 +22,16 @@ HELLO = tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.2:7771 http://h/bob.
 
 
 class Harness:
-    def __init__(self, limits: TcpLimits | None = None) -> None:
+    def __init__(self, limits: TcpLimits | None = None, budget: ReceiveBudget | None = None) -> None:
         self.reactor = MemoryReactorClock()
         self.files: list[bytes] = []
         self.node = TcpNode(self.reactor, lambda: ("127.0.0.1", 7771), lambda: "http://h/alice.xml",
-                            lambda _c, data: self.files.append(b"".join(data)), limits, rng=random.Random(7))
+                            lambda _c, data: self.files.append(b"".join(data)), limits, rng=random.Random(7),
+                            budget=budget)
 
-    def incoming(self) -> tuple[TcpConnection, StringTransport]:
-        connection = self.node.track(TcpConnection(self.node), "127.0.0.2")
-        transport = StringTransport()
+    def incoming(self, host: str = "127.0.0.2") -> tuple[TcpConnection, StringTransport]:
+        connection = self.node.track(TcpConnection(self.node), host)
+        transport = StringTransport(peerAddress=IPv4Address("TCP", host, 40000))
         connection.makeConnection(transport)
         return connection, transport
 
@@ -62,6 +65,50 @@ class HandshakeTests(SynchronousTestCase):
         self.assertFalse(transport.disconnecting)
         h.reactor.advance(31.0)
         self.assertEqual(h.node.counters["refused_timeout_idle"], 1)
+
+    def test_a_connected_session_idles_out_after_300_seconds_of_silence(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        h.reactor.advance(299.0)
+        connection.dataReceived(tcp_frames.encode_frame(tcp_frames.WAZAP, b"http://h/bob.xml"))  # moves the deadline
+        h.reactor.advance(299.0)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(connection.state, State.CONNECTED)
+        h.reactor.advance(1.5)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(h.node.counters["refused_timeout_idle"], 1)
+
+    def test_a_file_left_half_sent_drops_the_peer_after_the_stall_timeout(self) -> None:
+        budget = ReceiveBudget(1 << 20)
+        h = Harness(budget=budget)
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        h.reactor.advance(200.0)
+        first = tcp_frames.encode_data(9, b"s" * 50_000)[0]
+        connection.dataReceived(first)
+        self.assertGreater(budget.held, 0)
+        h.reactor.advance(59.0)
+        self.assertFalse(transport.disconnecting)
+        h.reactor.advance(1.5)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(h.node.counters["refused_timeout_stalled_file"], 1)
+        connection.connectionLost()
+        self.assertEqual(budget.held, 0)
+
+    def test_a_peer_this_side_keeps_waiting_is_not_stalled(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO + tcp_frames.encode_data(9, b"s" * 50_000)[0])
+        disk = defer.Deferred[None]()
+        connection.hold_reading(disk)
+        h.reactor.advance(200.0)
+        self.assertFalse(transport.disconnecting)
+        disk.callback(None)
+        h.reactor.advance(59.0)
+        self.assertFalse(transport.disconnecting)
+        h.reactor.advance(1.5)
+        self.assertTrue(transport.disconnecting)
 
     def test_keep_alive_sends_a_wazap_with_my_idurl(self) -> None:
         h = Harness()
@@ -139,6 +186,37 @@ class SendingTests(SynchronousTestCase):
         self.failureResultOf(connection.send_file(b"y" * 20_000), SendQueueFull)
         self.assertNoResult(first)
 
+    def test_a_file_never_acknowledged_fails_and_frees_its_place(self) -> None:
+        h = Harness(TcpLimits(max_unacked_files=1))
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        transport.clear()
+        refused, after = connection.send_file(b"refused"), connection.send_file(b"after")
+        self.assertEqual(len(frames(transport)), 1)
+        h.reactor.advance(119.0)
+        self.assertNoResult(refused)
+        h.reactor.advance(1.5)
+        self.assertIn("did not acknowledge", str(self.failureResultOf(refused, SendTimeout).value))
+        self.assertEqual(len(frames(transport)), 2)  # the next one went out in its place
+        connection.dataReceived(tcp_frames.encode_ok(tcp_frames.decode_data(frames(transport)[1].payload).file_id))
+        self.successResultOf(after)
+        self.assertEqual(h.node.counters["files_not_acknowledged"], 1)
+
+    def test_the_ack_is_awaited_from_when_a_slow_socket_last_drained(self) -> None:
+        h = Harness()
+        connection, _transport = h.incoming()
+        connection.dataReceived(HELLO)
+        sent = connection.send_file(b"on a slow link")
+        connection.pauseProducing()  # the socket's buffer is full: what was written is still on its way
+        h.reactor.advance(300.0)
+        self.assertNoResult(sent)
+        h.reactor.advance(100.0)
+        connection.resumeProducing()  # drained at last
+        h.reactor.advance(119.0)
+        self.assertNoResult(sent)
+        h.reactor.advance(121.0)
+        self.failureResultOf(sent, SendTimeout)
+
     def test_at_most_twenty_files_await_their_ok(self) -> None:
         h = Harness()
         connection, transport = h.incoming()
@@ -200,3 +278,56 @@ class _Reason:
 
     def getErrorMessage(self) -> str:
         return self.text
+
+
+class ReceiveBudgetTests(SynchronousTestCase):
+    """Unfinished files take their room from the node's receive budget, shared by the addresses peers come from."""
+
+    def connected(self, h: Harness, host: str) -> tuple[TcpConnection, StringTransport]:
+        connection, transport = h.incoming(host)
+        connection.dataReceived(HELLO)
+        transport.clear()
+        return connection, transport
+
+    def test_past_the_budget_a_file_is_followed_to_its_end_not_kept_nor_acknowledged(self) -> None:
+        budget = ReceiveBudget(300_000)
+        h = Harness(budget=budget)
+        connection, transport = self.connected(h, "10.0.0.1")
+        kept, refused = b"k" * 100_000, b"r" * 100_000
+        connection.dataReceived(tcp_frames.encode_data(1, kept)[0])  # takes 200,000: its size and slack
+        self.assertEqual(budget.held, tcp_frames.file_allowance(100_000))
+        stream = tcp_frames.encode_file(2, refused) + tcp_frames.encode_file(3, b"a ping")
+        connection.dataReceived(stream)
+        self.assertEqual(h.files, [b"a ping"])  # a packet in one chunk needs no room
+        self.assertEqual(h.node.counters["refused_receive_budget"], 1)
+        self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [3])
+        connection.dataReceived(b"".join(tcp_frames.encode_data(1, kept)[1:]))
+        self.assertEqual(h.files, [b"a ping", kept])
+        self.assertEqual((budget.held, budget.status()["refused"]), (0, {"unfinished_file": 1}))
+
+    def test_another_address_takes_room_back_from_the_one_holding_most(self) -> None:
+        budget = ReceiveBudget(4 * tcp_frames.file_allowance(100_000))
+        h = Harness(budget=budget)
+        attackers = [self.connected(h, "10.0.0.1")[0] for _ in range(4)]
+        for n, attacker in enumerate(attackers):
+            attacker.dataReceived(tcp_frames.encode_data(n, bytes(100_000))[0])
+        self.assertEqual(budget.held_by("10.0.0.1"), budget.total)
+        # a fifth file from the same address: refused, nothing taken from its own
+        attackers[0].dataReceived(tcp_frames.encode_data(4, bytes(100_000))[0])
+        self.assertEqual(h.node.counters["refused_receive_budget"], 1)
+        peer, transport = self.connected(h, "10.0.0.2")
+        wanted = b"w" * 150_000
+        peer.dataReceived(tcp_frames.encode_file(7, wanted))
+        self.assertEqual(h.files, [wanted])
+        self.assertEqual(tcp_frames.decode_ok(frames(transport)[-1].payload), 7)
+        # its 300,000 came from the two newest files of the address that held everything
+        self.assertEqual(h.node.counters["files_evicted"], 2)
+        self.assertEqual(budget.held, 2 * tcp_frames.file_allowance(100_000))
+        # an evicted file's rest is read and let go; the oldest ones still hold their room and come out whole
+        for n, attacker in enumerate(attackers):
+            attacker.dataReceived(b"".join(tcp_frames.encode_data(n, bytes(100_000))[1:]))
+        self.assertEqual(h.files, [wanted, bytes(100_000), bytes(100_000)])
+        self.assertEqual(budget.held, 0)
+        for attacker in attackers:
+            attacker.connectionLost()
+        self.assertEqual(budget.status()["evicted"], {"unfinished_file": 2})

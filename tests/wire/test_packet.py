@@ -21,6 +21,7 @@ from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
 from bitdust_node.wire import packet as wire
 from tests.identity.vectors import VECTORS
+from tests.support.hostile_json import assert_only, damaged
 
 SCENARIOS = ("p2p", "proxy", "storage")
 # DER prefix of a SHA-1 DigestInfo (RFC 8017 section 9.2, note 1)
@@ -332,3 +333,22 @@ class RefusalTests(SynchronousTestCase):
             wire.parse(data)
         except wire.PacketFormatError:
             pass
+
+
+class HostileInputTests(SynchronousTestCase):
+    """Deep nesting, huge numbers, odd unicode and truncations of a real packet: the format error and nothing
+    else, from the fast parser and the reference alike, and the two agree."""
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.data())
+    def test_a_damaged_packet_gives_only_the_format_error_and_both_parsers_agree(self, data: st.DataObject) -> None:
+        _scenario, _what, raw = next(captured_packets())
+        bad = data.draw(damaged(raw))
+        for parse in (wire.parse, wire.parse_with_json, lambda b: wire.parse_file([b[:7], b[7:]])[0]):
+            assert_only(self, parse, wire.PacketFormatError, bad)
+        self.assertEqual(_verdict(wire.parse, bad), _verdict(wire.parse_with_json, bad), bad[:200])
+
+    def test_the_nesting_of_the_issue_is_malformed_not_a_crash(self) -> None:
+        for bad in (b"[" * 5000, b'{"c":' + b"[" * 5000, b"[" * 100_000 + b"]" * 100_000):
+            with self.assertRaises(wire.PacketFormatError):
+                wire.parse(bad)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from typing import Any
 
@@ -14,9 +13,10 @@ from bitdust_node.dht.errors import DhtNotReady
 from bitdust_node.dht.message import is_id
 from bitdust_node.dht.node import DhtNode
 from bitdust_node.dht.routing import Contact
-from bitdust_node.dht.store import dump_value, parse_value
+from bitdust_node.dht.store import MAX_VALUE_BYTES, dump_value, parse_value
 from bitdust_node.errors import InvalidInput
 from bitdust_node.services.entangled_dht import EntangledDhtService
+from bitdust_node.wire import peer_json
 
 SERVICE = "service_entangled_dht"
 
@@ -70,8 +70,8 @@ def value_get(api: ApiContext, req: ApiRequest) -> Any:
     reply: dict[str, Any] = {"key": key, "my_dht_id": dht.layer_node_id(layer_id)}
     if found is not None:
         try:
-            reply["value"] = json.loads(found.value)
-        except ValueError:
+            reply["value"] = peer_json.loads(found.value, MAX_VALUE_BYTES)
+        except peer_json.PeerJsonError:  # what another node stored: shown as it is when it is not JSON
             reply["value"] = found.value
         reply["read"] = "success"
     else:
