@@ -256,7 +256,9 @@ class GuiSite:
         if not answer.ok:
             self.downloads.abandon(folder)
             return self._json(request, {"ok": False, "error": answer.error}, answer.status)
-        self.downloads.offer(cookie, download_id, Path(answer.result["local_path"]), folder)
+        # the customer restores a file into the folder under its own name
+        restored = Path(answer.result["local_path"]) / answer.result["remote_path"].rsplit("/", 1)[-1]
+        self.downloads.offer(cookie, download_id, restored, folder)
         return self._json(request, {"ok": True, "id": download_id})
 
     async def _send_download(self, request: Any, cookie: str, download_id: str) -> bytes:

@@ -138,7 +138,7 @@ class BrowserDownloads:
         return download_id, folder
 
     def offer(self, owner: str, download_id: str, path: Path, folder: Path) -> None:
-        if not path.is_file() or folder not in path.parents:
+        if not path.is_file() or folder.resolve() not in path.resolve().parents:
             shutil.rmtree(folder, ignore_errors=True)
             raise NotFound("the download did not produce a file")
         self.offered[download_id] = Offered(owner, path, folder, self.clock.seconds())

@@ -49,8 +49,8 @@ async def files(view: View) -> Content:
     rows: list[list[Content]] = []
     for row in answer.result:
         depth = min(row["path"].count("/"), MAX_DEPTH_CLASS)
-        icon = "📁 " if row.get("type") == "dir" else ""
-        name = tags.span(icon, row["name"], class_=f"depth-{depth}", title=row["path"])
+        folder = "/" if row.get("type") == "dir" else ""
+        name = tags.span(row["name"], folder, class_=f"depth-{depth}", title=row["path"])
         rows.append([name, size(row.get("size")) if row.get("type") == "file" else "", versions_cell(row),
                      health_cell(row), row.get("latest", ""), actions_cell(row)])
     headers = ["name", "size", "versions", "health", "latest", "actions"]

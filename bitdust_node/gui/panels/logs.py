@@ -15,7 +15,7 @@ def chosen_level(view: View) -> str:
     return level if level in LEVELS else "info"
 
 
-@panel("logs", "Log")
+@panel("logs", "Log, newest first")
 async def logs(view: View) -> Content:
     level = chosen_level(view)
     lines = view.tail.tail(level, SHOWN)
@@ -23,5 +23,5 @@ async def logs(view: View) -> Content:
         return note(f"No {level} line or above since the node started.")
     rows = [tags.li(tags.span(when(line.time), class_="muted"), " ",
                     tags.span(line.level, class_=f"level {line.level}"), " ",
-                    tags.span(line.namespace, class_="muted"), " ", line.text) for line in lines]
-    return tags.ol(*rows, class_="log", **{"aria-label": f"log lines, {level} and above, oldest first"})
+                    tags.span(line.namespace, class_="muted"), " ", line.text) for line in reversed(lines)]
+    return tags.ol(*rows, class_="log", **{"aria-label": f"log lines, {level} and above, newest first"})

@@ -61,12 +61,15 @@ async def dht(view: View) -> Content:
     layers = ((status.result or {}).get("dht") or {}).get("layers") if status.ok else None
     if not layers:
         return note("The DHT is not running.")
+    # a layer this node neither joined nor heard of says nothing
+    used = [layer for layer in layers
+            if layer.get("active", True) or layer.get("contacts") or layer.get("packets_received")]
     rows: list[list[Content]] = [[f"{layer['layer_id']} ({LAYER_NAMES.get(layer['layer_id'], 'other')})",
              "yes" if layer.get("active", True) else "no", str(layer.get("contacts", 0)),
              str(layer.get("data_store_items", 0)), str(layer.get("packets_received", 0)),
-             str(layer.get("packets_sent", 0))] for layer in layers]
-    return table("Contacts per DHT layer", ["layer", "joined", "contacts", "values held", "packets in", "packets out"],
-                 rows)
+             str(layer.get("packets_sent", 0))] for layer in used]
+    headers = ["layer", "joined", "contacts", "values held", "packets in", "packets out"]
+    return table(f"Contacts per DHT layer ({len(layers) - len(used)} more layers unused)", headers, rows)
 
 
 @panel("idservers", "Identity servers")
@@ -81,7 +84,7 @@ async def idservers(view: View) -> Content:
         if result is None:
             rows.append([url, state_badge("checking"), ""])
         else:
-            rows.append([url, state_badge("ON" if result.answered else "OFFLINE"),
+            rows.append([url, state_badge("answers" if result.answered else "silent"),
                          f"{result.detail} at {when(result.when)}"])
     return table("Known identity servers and whether they answer", ["server", "answers", "last check"], rows)
 
@@ -89,6 +92,8 @@ async def idservers(view: View) -> Content:
 @panel("suppliers", "Suppliers")
 async def suppliers(view: View) -> Content:
     answer = await view.get("/supplier/list/v1")
+    if answer.status == 503:
+        return note("This node stores nothing on suppliers: service_customer is not ON.")
     if not answer.ok:
         return unavailable(answer, "suppliers")
     rows: list[list[Content]] = []

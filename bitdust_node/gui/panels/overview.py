@@ -147,6 +147,8 @@ async def space(view: View) -> Content:
 @panel("customers", "Customers")
 async def customers(view: View) -> Content:
     answer = await view.get("/customer/list/v1")
+    if answer.status == 503:
+        return note("This node serves no customer: service_supplier is not ON.")
     if not answer.ok:
         return unavailable(answer, "customers")
     rows = [[c.get("global_id", ""), state_badge(c.get("contact_state", "")), size(c.get("allocated")),

@@ -183,7 +183,8 @@ async function sendMessage(form) {
 
 document.addEventListener("submit", (e) => {
   const form = e.target;
-  if (form.method === "get") return;
+  // the logs level form is a plain GET: the browser sends it itself
+  if (form.getAttribute("method") === "get") return;
   e.preventDefault();
   if (form.classList.contains("setting")) applySetting(form);
   else if (form.id === "upload") upload(form);
