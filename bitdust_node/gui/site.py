@@ -45,8 +45,6 @@ GUI_API = {
     ("POST", "/config/set/v1"),
     ("POST", "/message/send/v1"),
     ("DELETE", "/file/delete/v1"),
-    ("POST", "/service/start/v1"),
-    ("POST", "/service/stop/v1"),
 }
 # a JSON body of the pages is small
 MAX_JSON = 64 * 1024

@@ -185,3 +185,16 @@ class StorageAndMessagesTests(TestCase):
         await browser.get(alice.rest_url() + "/")
         await browser.wait_text("#panel-space", "Used (customer)")
         await browser.screenshot("overview")
+
+        # deleting it in the browser (after the confirmation) forgets it everywhere
+        await browser.get(alice.rest_url() + "/gui/files")
+        await browser.click("button.delete[data-path='docs/report.bin']")
+        await browser.run(lambda: browser.driver.switch_to.alert.accept())
+        await browser.wait_text("#upload-status", "docs/report.bin deleted")
+
+        async def forgotten() -> bool:
+            return "report.bin" not in await browser.text("#panel-files")
+
+        await eventually(forgotten, timeout=30)
+        listed = await run_cli(alice.home, "file", "list")
+        self.assertNotIn("docs/report.bin", listed.out)

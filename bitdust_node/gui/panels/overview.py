@@ -51,8 +51,10 @@ async def alerts(view: View) -> Content:
         quiet = row.get("state") == "DEPENDS_OFF" or (row.get("state") == "NOT_INSTALLED" and not me.ok)
         if row.get("enabled") and row.get("state") not in SETTLING and not quiet:
             found.append(tags.li(f"{row['name']} is {row['state']}", f": {row['reason']}" if row.get("reason") else ""))
+    servers = await identity_server_urls(view)
+    view.probes.refresh(servers)
     for url, result in sorted(view.probes.results.items()):
-        if not result.answered and url in await identity_server_urls(view):
+        if not result.answered and url in servers:
             found.append(tags.li(f"identity server {url} does not answer ({result.detail})"))
     files = await view.get("/file/list/v1")
     for row in files.result or []:
