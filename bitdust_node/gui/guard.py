@@ -80,10 +80,17 @@ def cookie_value(header: bytes | None, name: str = COOKIE) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-def session_cookie(session_id: str) -> bytes:
+def cookie_name(rest_url: str) -> str:
+    """The session cookie's name for this port: browsers keep cookies by host, not port, so two nodes
+    on one machine would otherwise overwrite each other's."""
+    port = rest_url.rpartition(":")[2]
+    return f"{COOKIE}_{port}" if port.isdigit() else COOKIE
+
+
+def session_cookie(session_id: str, name: str = COOKIE) -> bytes:
     # no Max-Age: the browser forgets it when it closes; the node forgets it after IDLE_TTL
-    return f"{COOKIE}={session_id}; HttpOnly; SameSite=Strict; Path=/".encode()
+    return f"{name}={session_id}; HttpOnly; SameSite=Strict; Path=/".encode()
 
 
-def expired_cookie() -> bytes:
-    return f"{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0".encode()
+def expired_cookie(name: str = COOKIE) -> bytes:
+    return f"{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0".encode()

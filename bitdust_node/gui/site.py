@@ -101,7 +101,7 @@ class GuiSite:
             return self._static_file(request, path.removeprefix("/gui/static/"))
         if path == "/gui/login" and method == "GET":
             return await self._login(request)
-        cookie = guard.cookie_value(request.getHeader(b"cookie"))
+        cookie = guard.cookie_value(request.getHeader(b"cookie"), guard.cookie_name(self.api.rest_url()))
         session = self.sessions.session(cookie)
         page = pages.BY_PATH.get(path)
         if session is None:
@@ -130,7 +130,7 @@ class GuiSite:
     async def _change(self, request: Any, method: str, path: str, cookie: str) -> bytes:
         if path == "/gui/logout" and method == "POST":
             self.sessions.end(cookie)
-            request.setHeader(b"set-cookie", guard.expired_cookie())
+            request.setHeader(b"set-cookie", guard.expired_cookie(guard.cookie_name(self.api.rest_url())))
             return self._json(request, {"ok": True})
         if path.startswith("/gui/api/") and (method, path.removeprefix("/gui/api")) in GUI_API:
             answer = await self.endpoints.call(method, path.removeprefix("/gui/api"), {}, self._body(request))
@@ -173,7 +173,7 @@ class GuiSite:
                 "This link has expired",
                 tags.p("A link of ", tags.code("bitdust gui"), " works once, within a minute. Run ",
                        tags.code("bitdust gui"), " again on the machine of the node."))
-        request.setHeader(b"set-cookie", guard.session_cookie(session_id))
+        request.setHeader(b"set-cookie", guard.session_cookie(session_id, guard.cookie_name(self.api.rest_url())))
         # the token leaves the address bar and the history at once
         return self._redirect(request, "/")
 

@@ -146,6 +146,9 @@ class GuardTests(SynchronousTestCase):
         self.assertIsNone(guard.cookie_value(b"a=1"))
         self.assertIsNone(guard.cookie_value(None))
         self.assertIsNone(guard.cookie_value(b"bitdust_gui=" + b"x" * 5000))
+        # one cookie a port: two nodes of one machine keep their own sessions
+        self.assertEqual(guard.cookie_name("http://127.0.0.1:8180"), "bitdust_gui_8180")
+        self.assertEqual(guard.cookie_value(b"bitdust_gui_8181=a; bitdust_gui_8180=b", "bitdust_gui_8180"), "b")
 
     def test_the_headers_forbid_inline_script_and_framing(self) -> None:
         policy = guard.SECURITY_HEADERS[b"content-security-policy"].decode()

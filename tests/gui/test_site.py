@@ -49,7 +49,7 @@ class GuiSiteTests(TestCase):
         self.assertEqual(code, 303)
         self.assertEqual(headers.getRawHeaders("location"), ["/"])
         cookie = headers.getRawHeaders("set-cookie")[0]
-        self.assertRegex(cookie, r"^bitdust_gui=[\w-]+; HttpOnly; SameSite=Strict; Path=/$")
+        self.assertRegex(cookie, r"^bitdust_gui_8180=[\w-]+; HttpOnly; SameSite=Strict; Path=/$")
         cookie = cookie.split(";")[0]
         code, _, page = await self.request("GET", "/", {"cookie": cookie})
         self.assertEqual(code, 200)
