@@ -27,7 +27,9 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
          "--window-size=1280,900")
+# the README's pictures; a run writes them there only when asked, so a test run leaves the checkout clean
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REFRESH = "BITDUST_SCREENSHOTS"
 T = TypeVar("T")
 
 
@@ -49,9 +51,10 @@ def require_chromium() -> None:
 
 
 class Browser:
-    def __init__(self, driver: Any, downloads: Path) -> None:
+    def __init__(self, driver: Any, downloads: Path, pictures: Path) -> None:
         self.driver = driver
         self.downloads = downloads
+        self.pictures = pictures
 
     @classmethod
     async def start(cls, test: TestCase, node: Node) -> Browser:
@@ -77,7 +80,8 @@ class Browser:
             driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
             return driver
 
-        browser = cls(await threads.deferToThread(launch), downloads)
+        pictures = SCREENSHOTS if os.environ.get(REFRESH) == "1" else Path(test.mktemp()).resolve()
+        browser = cls(await threads.deferToThread(launch), downloads, pictures)
 
         async def stop() -> None:
             await threads.deferToThread(browser.driver.quit)
@@ -126,11 +130,13 @@ class Browser:
         await self.run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
 
     async def screenshot(self, name: str, tallest: int = 2400) -> Path:
-        """The page as docs/screenshots/NAME.png (the window grown to the page's height, up to `tallest`)."""
+        """The page as NAME.png (the window grown to the page's height, up to `tallest`): in docs/screenshots
+        with BITDUST_SCREENSHOTS=1, else in the test's own folder."""
         height = int(await self.script("return document.documentElement.scrollHeight"))
         await self.run(self.driver.set_window_size, 1280, max(700, min(height + 140, tallest)))
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        await self.run(self.driver.save_screenshot, str(path))
+        self.pictures.mkdir(parents=True, exist_ok=True)
+        path = self.pictures / f"{name}.png"
+        saved = await self.run(self.driver.save_screenshot, str(path))
+        assert saved and path.stat().st_size > 10_000, f"no screenshot of {name}"
         await self.run(self.driver.set_window_size, 1280, 900)
         return path

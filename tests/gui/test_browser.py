@@ -4,7 +4,8 @@ Opened as a user would (`bitdust gui --print-url`), it shows the global id and e
 state; a bad setting is refused beside its field and changes nothing; without a session neither the page
 nor the API shows anything of the node. On a small storage network a file uploaded in the browser is in
 `bitdust file list` and downloads identical, a message sent from the browser is in the peer's history, and
-one sent to us appears without a reload. The pages are photographed into docs/screenshots/.
+one sent to us appears without a reload. The pages are photographed (into docs/screenshots/ with
+BITDUST_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
