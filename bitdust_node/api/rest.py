@@ -22,6 +22,7 @@ from twisted.web.server import Request, Site
 
 from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
+from bitdust_node.gui import site as gui
 
 log = Logger()
 
@@ -91,6 +92,8 @@ class RestAPI:
         self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS if "<" not in e.path}
         # paths with a part that varies, like /message/receive/<consumer>/v1
         self.patterns = [(e, re.compile(_pattern(e.path))) for e in ENDPOINTS if "<" in e.path]
+        # the web interface on `/` and `/gui/`: its own login, opened by a token that wants the secret
+        self.gui = gui.GuiSite(api, self._check_secret)
 
     def site(self) -> Site:
         # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
@@ -135,6 +138,8 @@ class RestAPI:
 
     @app.route("/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     async def dispatch(self, request: CappedRequest) -> bytes:
+        if gui.serves(request.path):
+            return await self.gui.handle(request)
         started = time.perf_counter()
         request.setHeader(b"content-type", b"application/json")
         try:

@@ -151,6 +151,9 @@ class DebianPackage(SynchronousTestCase):
             f"./{VENV}/bin/bitdust",
             f"./{VENV}/bin/bitdust-node",
             f"{site}bitdust_node/__init__.py",
+            # the web interface's script and style are package data
+            f"{site}bitdust_node/gui/static/app.js",
+            f"{site}bitdust_node/gui/static/style.css",
             f"{site}twisted/plugins/bitdust_plugin.py",
             "./usr/share/bitdust-node/settings/seed-node.json",
             "./usr/share/man/man1/bitdust.1.gz",
