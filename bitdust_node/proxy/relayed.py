@@ -18,7 +18,7 @@ from bitdust_node.proxy import relay
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork
 from bitdust_node.transport.pending import Awaited, PendingFull, PendingReplies
-from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
 from bitdust_node.wire.tcp_frames import FileBytes, joined
@@ -93,7 +93,7 @@ class RelayedRoute:
         wrapped = self.gateway.outbox("RelayOut", self.router.sources[0], payload, packet_id=packet.packet_id,
                                       owner_id=packet.owner_id)
         self.counters["relayed_out"] += 1
-        sent = self.gateway.send_data(wire.serialize(wrapped), self.router)
+        sent = self.gateway.send_data(packet_fast.serialize(wrapped), self.router)
         sent.addErrback(lambda failure: acked.errback(failure) if not acked.called else None)
         return acked
 

@@ -36,7 +36,7 @@ from bitdust_node.proxy import relay
 from bitdust_node.transport.budget import Claim, ReceiveBudget
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
-from bitdust_node.wire import identity_xml
+from bitdust_node.wire import identity_xml, packet_fast
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.tcp_frames import file_size, joined
@@ -355,7 +355,7 @@ class ProxyRouter:
         route.packets_out += 1
         self.counters["relayed_in"] += 1
         self.counters["bytes_relayed"] += len(raw)
-        return session.send_file(wire.serialize_parts(wrapped)).addBoth(_released, held)
+        return session.send_file(packet_fast.serialize_parts(wrapped)).addBoth(_released, held)
 
     def _no_route_text(self, idurl: str) -> str:
         return relay.ROUTE_CLOSED if idurl in self.closed_routes else relay.ROUTE_NOT_EXIST
@@ -383,7 +383,7 @@ class ProxyRouter:
         me = self.me.require()
         try:
             envelope = relay.decode_envelope(relay.unseal(packet.payload, me.key, relay.ROUTED_OUTGOING))
-            inner = wire.parse(envelope.packet)
+            inner = packet_fast.parse(envelope.packet)
         except (relay.RelayFormatError, wire.PacketFormatError) as err:
             self.refusals["relay_out_invalid"] += 1
             log.info("RelayOut from {user} refused: {why}", user=route.idurl, why=str(err))
@@ -455,7 +455,7 @@ class ProxyRouter:
         session = self._session(route)
         try:
             if session is not None:
-                await session.send_file(wire.serialize_parts(answer))
+                await session.send_file(packet_fast.serialize_parts(answer))
         except BitDustError as err:
             log.info("{cmd} to {user} not delivered: {why}", cmd=command, user=route.idurl, why=str(err))
 

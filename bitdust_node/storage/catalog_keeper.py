@@ -17,6 +17,7 @@ from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast
 
 log = Logger()
 # the catalog's path among my pieces (section 5.5)
@@ -119,7 +120,7 @@ class CatalogKeeper:
         if answer.command != "Data":
             return None
         try:
-            stored = wire.parse(answer.payload)
+            stored = packet_fast.parse(answer.payload)
             # signed by my key: mine, under whichever IDURL I had when I stored it (my identity may have moved)
             if not packet_signature_valid(stored, me.key.public_key()):
                 log.warn("supplier {idurl} gave a catalog I did not sign", idurl=idurl)

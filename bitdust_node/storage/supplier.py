@@ -24,6 +24,7 @@ from bitdust_node.storage.store import PieceStore, StoreError
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork
 from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast
 from bitdust_node.wire.identity_xml import parse_idurl
 from bitdust_node.wire.tcp_frames import file_size
 
@@ -218,7 +219,7 @@ class Supplier:
         if data is None:
             return self._refuse(inbound, "retrieve_not_found", NOT_FOUND)
         try:
-            stored = wire.parse(data)
+            stored = packet_fast.parse(data)
         except wire.PacketFormatError:
             return self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
         if not packet_signature_valid(stored, keys.public_key_from_openssh(inbound.creator.publickey)):

@@ -21,6 +21,7 @@ from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.storage.listing import Holdings, ListingError, read_listing
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast
 
 log = Logger()
 PIECE_TIMEOUT = 60.0
@@ -146,7 +147,7 @@ NOT_HIRED = ("key not registered", "not a customer", "not a customer, or file no
 def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:
     """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`."""
     try:
-        stored = wire.parse(payload)
+        stored = packet_fast.parse(payload)
     except wire.PacketFormatError as err:
         return Fetched(Fetch.ALTERED, why=f"unreadable: {err}")
     # the same piece path, signed by me: stored under my global id then (my identity may have moved since)

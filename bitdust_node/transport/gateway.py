@@ -37,7 +37,7 @@ from bitdust_node.transport.interfaces import (
     Timeout,
 )
 from bitdust_node.transport.pending import Awaited, PendingFull, PendingReplies
-from bitdust_node.wire import identity_xml
+from bitdust_node.wire import identity_xml, packet_fast
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
@@ -167,7 +167,7 @@ class Gateway:
     ) -> defer.Deferred[None]:
         """Hand the packet to the peer: its first usable contact (then the next on failure), or all when `wide`;
         through my router instead when I have one."""
-        data = wire.serialize_parts(packet)
+        data = packet_fast.serialize_parts(packet)
         self.counters["packets_out"] += 1
         if self._route is not None:
             routed = self._route.send(packet, data, remote, wide, timeout)
@@ -227,7 +227,7 @@ class Gateway:
         session = request.session
         if session is not None and session.usable:
             self.counters["packets_out"] += 1
-            d = session.send_file(wire.serialize_parts(answer))
+            d = session.send_file(packet_fast.serialize_parts(answer))
         else:
             d = self.send(answer, request.creator, wide)
         d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command,
@@ -274,7 +274,7 @@ class Gateway:
 
     async def _process(self, data: bytes | Chunks, session: Session | None) -> None:
         try:
-            packet, raw = wire.parse_file(data)
+            packet, raw = packet_fast.parse_file(data)
         except wire.PacketFormatError as err:
             self._drop("malformed", str(err))
             return

@@ -24,7 +24,7 @@ from bitdust_node.proxy import relay
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.transport.interfaces import Forwarder, Handler, Inbound, OutboundRoute, Session, Timeout
 from bitdust_node.transport.pending import Awaited, PendingReplies
-from bitdust_node.wire import identity_xml
+from bitdust_node.wire import identity_xml, packet_fast
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
 from bitdust_node.wire.packet import Packet
@@ -90,7 +90,7 @@ class FakeNetwork:
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float | None = None,
     ) -> defer.Deferred[None]:
         if self.route is not None:
-            routed = self.route.send(packet, wire.serialize_parts(packet), remote, wide, timeout)
+            routed = self.route.send(packet, packet_fast.serialize_parts(packet), remote, wide, timeout)
             if routed is not None:
                 self.sent.append(Sent(packet, remote, wide, routed=True))
                 return routed

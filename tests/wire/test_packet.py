@@ -20,29 +20,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
 from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast as fast
 from tests.identity.vectors import VECTORS
 from tests.support.hostile_json import assert_only, damaged
 
 SCENARIOS = ("p2p", "proxy", "storage")
 # DER prefix of a SHA-1 DigestInfo (RFC 8017 section 9.2, note 1)
 SHA1_DIGEST_INFO = bytes.fromhex("3021300906052b0e03021a05000414")
-
-
-def serialize_with_json(packet: wire.Packet) -> bytes:
-    """The plain json.dumps form, kept as the reference the fast one is tested against."""
-    fields = {
-        "c": packet.creator_id,
-        "d": packet.date,
-        "i": packet.packet_id,
-        "k": packet.key_id,
-        "m": packet.command,
-        "o": packet.owner_id,
-        "p": packet.payload.decode("latin-1"),
-        "r": packet.remote_id,
-        "s": packet.signature,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
 
 
 def scenario_key(scenario: str, key_id: str) -> Any:
@@ -91,7 +75,10 @@ class CapturedPacketTests(SynchronousTestCase):
     def test_every_captured_packet_round_trips_and_verifies(self) -> None:
         seen = 0
         for scenario, where, raw in captured_packets():
-            packet = wire.parse(raw)
+            packet = fast.parse(raw)
+            self.assertEqual(fast.serialize(packet), raw, where)
+            # the reference codec reads and writes the same bytes
+            self.assertEqual(wire.parse(raw), packet, where)
             self.assertEqual(wire.serialize(packet), raw, where)
             key = scenario_key(scenario, packet.key_id)
             self.assertTrue(packet_signature_valid(packet, key.public_key()), where)
@@ -110,14 +97,14 @@ class CapturedPacketTests(SynchronousTestCase):
                 if frame.get("command") != "d" or not data:
                     continue
                 raw = data.encode("utf-8")
-                packet = wire.parse(raw)
-                self.assertEqual(wire.serialize(packet), raw)
+                packet = fast.parse(raw)
+                self.assertEqual(fast.serialize(packet), raw)
                 found += 1
         self.assertEqual(found, 6)
 
     def test_a_changed_byte_breaks_the_signature(self) -> None:
         scenario, _where, raw = next(captured_packets())
-        packet = wire.parse(raw)
+        packet = fast.parse(raw)
         public = scenario_key(scenario, packet.key_id).public_key()
         for field in ("payload", "packet_id", "remote_id", "key_id", "date"):
             changed = attrs.evolve(packet, **{field: getattr(packet, field) + (b"x" if field == "payload" else "x")})
@@ -140,11 +127,11 @@ class BuiltPacketTests(SynchronousTestCase):
             ),
             key,
         )
-        raw = wire.serialize(built)
+        raw = fast.serialize(built)
         self.assertIn(b"\\u00ff", raw)
         self.assertIn(b"\\u007f", raw)
         self.assertTrue(independent_check(raw, key.public_key().public_numbers()))
-        self.assertEqual(wire.parse(raw), built)
+        self.assertEqual(fast.parse(raw), built)
 
     def test_date_and_ids_look_like_the_official_ones(self) -> None:
         self.assertEqual(wire.packet_date(1_795_608_724.0), "2026/11/25 12:12:04 PM")
@@ -168,29 +155,29 @@ class FastSerializerTests(SynchronousTestCase):
     @given(st.binary(max_size=300), st.text(alphabet=st.characters(max_codepoint=255), max_size=40))
     def test_fast_serializer_writes_what_json_dumps_writes(self, payload: bytes, text: str) -> None:
         packet = wire.Packet("Data", text, "http://h/a.xml", text + '"\\', "d", payload, "r", text, "123")
-        self.assertEqual(wire.serialize(packet), serialize_with_json(packet))
-        self.assertEqual(wire.parse(wire.serialize(packet)), packet)
-        self.assertEqual(wire.parse_with_json(wire.serialize(packet)), packet)
+        self.assertEqual(fast.serialize(packet), wire.serialize(packet))
+        self.assertEqual(fast.parse(fast.serialize(packet)), packet)
+        self.assertEqual(wire.parse(fast.serialize(packet)), packet)
 
     def test_a_base64_payload_is_handed_on_not_copied(self) -> None:
         payload = base64.b64encode(bytes(range(256)) * 40)
         packet = wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1")
-        head, body, tail = wire.serialize_parts(packet)
+        head, body, tail = fast.serialize_parts(packet)
         self.assertIs(body, payload)
-        self.assertEqual(head + body + tail, serialize_with_json(packet))
+        self.assertEqual(head + body + tail, wire.serialize(packet))
 
     @settings(max_examples=200, deadline=None)
     @given(st.binary(max_size=5000))
     def test_a_payload_marked_base64_frames_as_json_writes_it_without_a_check(self, share: bytes) -> None:
         payload = base64.b64encode(share)
         marked = wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1", payload_is_base64=True)
-        with mock.patch.object(wire, "_is_base64", wraps=wire._is_base64) as check:
-            head, body, tail = wire.serialize_parts(marked)
+        with mock.patch.object(fast, "_is_base64", wraps=fast._is_base64) as check:
+            head, body, tail = fast.serialize_parts(marked)
         self.assertIs(body, payload)
-        self.assertEqual(head + body + tail, serialize_with_json(marked))
+        self.assertEqual(head + body + tail, wire.serialize(marked))
         self.assertFalse(any(call.args[0] is payload for call in check.call_args_list))
         # the mark is how it was made, not what it is: a parsed packet equals the one sent, and says False
-        parsed = wire.parse(head + body + tail)
+        parsed = fast.parse(head + body + tail)
         self.assertEqual(parsed, marked)
         self.assertFalse(parsed.payload_is_base64)
 
@@ -211,20 +198,20 @@ class FastSerializerTests(SynchronousTestCase):
             whole = len(value) % 4 == 0 and bool(base64.b64decode(value, validate=True) or True)
         except ValueError:
             whole = False
-        with mock.patch.object(wire, "_BASE64_CHECK_STEP", 8), mock.patch.object(wire, "_BASE64_CHECK_FROM", 0):
-            self.assertEqual(wire._is_base64(value), whole, value)
+        with mock.patch.object(fast, "_BASE64_CHECK_STEP", 8), mock.patch.object(fast, "_BASE64_CHECK_FROM", 0):
+            self.assertEqual(fast._is_base64(value), whole, value)
 
     def test_the_fast_parser_takes_every_captured_packet(self) -> None:
         # the captures are all in the plain layout; if the fast path refused them it would only be slow
-        taken = [wire._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]
+        taken = [fast._parse_plain(raw) is not None for _s, _w, raw in captured_packets() if b"\\" not in raw]
         self.assertTrue(taken and all(taken))
 
     @settings(max_examples=800, deadline=None)
     @given(st.text(alphabet='abr"\\/nu0{}:,', max_size=60))
     def test_fast_parser_agrees_with_json_on_any_escapes_in_the_payload(self, body: str) -> None:
-        good = wire.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"PAYLOAD", "r", "k", "1"))
+        good = fast.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"PAYLOAD", "r", "k", "1"))
         data = good.replace(b"PAYLOAD", body.encode())
-        self.assertEqual(_verdict(wire.parse, data), _verdict(wire.parse_with_json, data), data)
+        self.assertEqual(_verdict(fast.parse, data), _verdict(wire.parse, data), data)
 
     @settings(max_examples=60, deadline=None)
     @given(st.sampled_from(['"', "\\", '\\"', '","r":"', "\n", "\u0000", "\xe9", "=", ""]),
@@ -236,21 +223,21 @@ class FastSerializerTests(SynchronousTestCase):
         payload = (block[:at] + insert + block[at:]).encode("latin-1")
         packet = wire.Packet("RelayIn", "http://h/r.xml", "http://h/r.xml", "i", "d", payload, "http://h/b.xml", "k",
                              "123")
-        data = wire.serialize(packet)
-        self.assertEqual(data, serialize_with_json(packet))
-        self.assertEqual(wire.parse(data), packet)
+        data = fast.serialize(packet)
+        self.assertEqual(data, wire.serialize(packet))
+        self.assertEqual(fast.parse(data), packet)
         if insert in ("", "=", '"', "\\"):
-            self.assertIsNotNone(wire._parse_plain(data))  # printable ASCII: never the JSON decoder
+            self.assertIsNotNone(fast._parse_plain(data))  # printable ASCII: never the JSON decoder
         tampered = data.replace(b"QUJD", insert.encode("latin-1") + b"QUJD")
         for bad in (tampered, data.replace(b'\\"ct', b'"ct')):
-            self.assertEqual(_verdict(wire.parse, bad), _verdict(wire.parse_with_json, bad), bad[:200])
+            self.assertEqual(_verdict(fast.parse, bad), _verdict(wire.parse, bad), bad[:200])
 
     @settings(max_examples=500, deadline=None)
     @given(st.binary(max_size=300))
     def test_fast_parser_agrees_with_json_on_any_bytes(self, tail: bytes) -> None:
-        good = wire.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"payload", "r", "k", "1"))
+        good = fast.serialize(wire.Packet("Ack", "o", "c", "i", "d", b"payload", "r", "k", "1"))
         for data in (tail, good[: len(tail) % len(good)] + tail, good.replace(b"payload", tail)):
-            self.assertEqual(_verdict(wire.parse, data), _verdict(wire.parse_with_json, data), data)
+            self.assertEqual(_verdict(fast.parse, data), _verdict(wire.parse, data), data)
 
 
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes | memoryview]:
@@ -272,16 +259,16 @@ class ChunkedFileTests(SynchronousTestCase):
     ) -> None:
         payload = base64.b64encode(share)
         payload = payload[:at] + insert.encode("latin-1") + payload[at:]
-        data = wire.serialize(wire.Packet("Data", "http://h/o.xml", "http://h/c.xml", "k:p/F1/0-0-Data", "d",
+        data = fast.serialize(wire.Packet("Data", "http://h/o.xml", "http://h/c.xml", "k:p/F1/0-0-Data", "d",
                                           payload, "http://h/r.xml", "k", "12345"))
         if damage == 1:
             data = data[:-1]  # no closing brace
         elif damage == 2:
             data = data.replace(b'"m":"Data"', b'"m":"Data" ')
         # edges of 16 bytes: the head and the tail cross chunks, the payload spans many
-        with mock.patch.object(wire, "_EDGE", 16):
-            found = _verdict(lambda d: wire.parse_file(_chunked(d, cuts)), data)
-        expected = _verdict(wire.parse, data)
+        with mock.patch.object(fast, "_EDGE", 16):
+            found = _verdict(lambda d: fast.parse_file(_chunked(d, cuts)), data)
+        expected = _verdict(fast.parse, data)
         if expected is wire.PacketFormatError:
             self.assertIs(found, wire.PacketFormatError)
             return
@@ -292,8 +279,8 @@ class ChunkedFileTests(SynchronousTestCase):
 
     def test_a_piece_sized_file_is_split_around_its_payload_which_is_copied_once(self) -> None:
         payload = base64.b64encode(bytes(range(256)) * 8000)
-        data = wire.serialize(wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1"))
-        packet, raw = wire.parse_file(_chunked(data, list(range(0, len(data), 16_384))))
+        data = fast.serialize(wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1"))
+        packet, raw = fast.parse_file(_chunked(data, list(range(0, len(data), 16_384))))
         self.assertEqual(packet.payload, payload)
         assert isinstance(raw, tuple)
         self.assertIs(raw[1], packet.payload)  # the payload is the file's text: one copy for both
@@ -302,7 +289,7 @@ class ChunkedFileTests(SynchronousTestCase):
 
     def test_an_oversize_file_in_chunks_is_refused_before_it_is_joined(self) -> None:
         chunks = [memoryview(bytes(1 << 20))] * (wire.MAX_PACKET_BYTES // (1 << 20) + 1)
-        self.assertRaises(wire.PacketFormatError, wire.parse_file, chunks)
+        self.assertRaises(wire.PacketFormatError, fast.parse_file, chunks)
 
 
 class RefusalTests(SynchronousTestCase):
@@ -319,18 +306,18 @@ class RefusalTests(SynchronousTestCase):
             json.dumps({**good, "m": "Transfer"}).encode(),
         ]
         for raw in cases:
-            self.assertRaises(wire.PacketFormatError, wire.parse, raw)
+            self.assertRaises(wire.PacketFormatError, fast.parse, raw)
 
     def test_size_cap_is_checked_before_parsing(self) -> None:
         with self.assertRaises(wire.PacketFormatError) as caught:
-            wire.parse(b"{" * 2000, max_bytes=1000)
+            fast.parse(b"{" * 2000, max_bytes=1000)
         self.assertIn("over the cap", str(caught.exception))
 
     @settings(max_examples=300, deadline=None)
     @given(st.binary(max_size=400))
     def test_any_bytes_raise_only_the_format_error(self, data: bytes) -> None:
         try:
-            wire.parse(data)
+            fast.parse(data)
         except wire.PacketFormatError:
             pass
 
@@ -344,11 +331,11 @@ class HostileInputTests(SynchronousTestCase):
     def test_a_damaged_packet_gives_only_the_format_error_and_both_parsers_agree(self, data: st.DataObject) -> None:
         _scenario, _what, raw = next(captured_packets())
         bad = data.draw(damaged(raw))
-        for parse in (wire.parse, wire.parse_with_json, lambda b: wire.parse_file([b[:7], b[7:]])[0]):
+        for parse in (fast.parse, wire.parse, lambda b: fast.parse_file([b[:7], b[7:]])[0]):
             assert_only(self, parse, wire.PacketFormatError, bad)
-        self.assertEqual(_verdict(wire.parse, bad), _verdict(wire.parse_with_json, bad), bad[:200])
+        self.assertEqual(_verdict(fast.parse, bad), _verdict(wire.parse, bad), bad[:200])
 
     def test_the_nesting_of_the_issue_is_malformed_not_a_crash(self) -> None:
         for bad in (b"[" * 5000, b'{"c":' + b"[" * 5000, b"[" * 100_000 + b"]" * 100_000):
             with self.assertRaises(wire.PacketFormatError):
-                wire.parse(bad)
+                fast.parse(bad)
