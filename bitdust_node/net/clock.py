@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
+# checkable: a typed machine's state that holds a timer is checked against it
+@runtime_checkable
 class DelayedCall(Protocol):
     def active(self) -> bool: ...
 

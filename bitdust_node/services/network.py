@@ -1,20 +1,118 @@
-"""service_network: the root of the graph; knows the node's listen address and local addresses."""
+"""service_network: the root of the graph; knows the node's listen address, its local addresses and its
+outside address (net/external.py), and asks the home router to forward my port when UPnP is on."""
 
 from __future__ import annotations
 
-from twisted.internet import defer
+from typing import Any, ClassVar
 
-from bitdust_node.net.addresses import local_addresses, peer_facing_address
+from twisted.internet import defer, threads
+from twisted.internet.task import LoopingCall
+
+from bitdust_node.fsm import trace
+from bitdust_node.net.addresses import local_addresses
+from bitdust_node.net.external import ExternalAddress
+from bitdust_node.net.upnp import Mapping, MiniUpnpClient, UpnpCore, UpnpMachine
 from bitdust_node.services.base import Service
+
+# how often the local addresses are compared with the last seen (as official nodes do)
+LOCAL_CHECK_INTERVAL = 20.0
+# a router that does not answer must not hold the node's stop for long
+UPNP_STOP_TIMEOUT = 10.0
 
 
 class NetworkService(Service):
     name = "network"
+    # applied by the service itself, without a restart of the whole node
+    live_settings: ClassVar[frozenset[str]] = frozenset({"external-address", "upnp-enabled"})
+
     addresses: list[str]
+    external: ExternalAddress
+    upnp: UpnpCore | None = None
+    _upnp_machine: Any = None
+    _upnp_entry: Any = None
 
     def start(self) -> defer.Deferred[None]:
+        ctx = self.ctx
         self.addresses = local_addresses()
+        self.external = ExternalAddress(
+            ctx.reactor, ctx.bind_address, list(self.addresses), override=str(self.setting("external-address")),
+        )
+        self._watch = LoopingCall(self._check_local)
+        self._watch.clock = ctx.reactor
+        self._watch.start(LOCAL_CHECK_INTERVAL, now=False)
+        prefix = self.config_prefix()
+        self._unsubscribe = [
+            ctx.settings.subscribe(f"{prefix}/external-address", self._override_changed),
+            ctx.settings.subscribe(f"{prefix}/upnp-enabled", self._upnp_switched),
+        ]
+        if self.setting("upnp-enabled"):
+            self._start_upnp()
         return defer.succeed(None)
+
+    def stop(self) -> defer.Deferred[None]:
+        if self._watch.running:
+            self._watch.stop()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        return self._stop_upnp()
+
+    def external_address(self) -> str:
+        """The address peers should use: the setting, else what STUN or UPnP learned, else mine."""
+        return self.external.address
+
+    def _check_local(self) -> None:
+        found = local_addresses()
+        if found != self.addresses:
+            self.addresses = found
+            self.external.local_changed(list(found))
+
+    def _override_changed(self, key: str, old: Any, new: Any) -> None:
+        self.external.set_override(str(new))
+
+    def _upnp_switched(self, key: str, old: Any, new: Any) -> None:
+        if new:
+            self._start_upnp()
+        else:
+            self._stop_upnp()
+
+    # -- UPnP
+
+    def _start_upnp(self) -> None:
+        if self._upnp_machine is not None:
+            return
+        reactor = self.ctx.reactor
+
+        def in_thread(work: Any) -> defer.Deferred[Any]:
+            return threads.deferToThreadPool(reactor, reactor.getThreadPool(), work)
+
+        def mapped(mapping: Mapping) -> None:
+            self.external.upnp_mapped = True
+            self.external.learned("upnp", mapping.external_ip)
+
+        port = int(self.ctx.settings.get("services/tcp-connections/tcp-port"))
+        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, port, mapped, self.external.forgot_upnp)
+        self._upnp_machine = UpnpMachine(self.upnp)
+        self._upnp_entry = self.ctx.registry.register("upnp_port_mapper", "AT_STARTUP")
+        trace(self._upnp_machine, self._upnp_entry)
+        self._upnp_machine.start()
+
+    def _stop_upnp(self) -> defer.Deferred[None]:
+        machine, entry = self._upnp_machine, self._upnp_entry
+        self._upnp_machine = self._upnp_entry = None
+        if machine is None:
+            return defer.succeed(None)
+        stopping: defer.Deferred[None] = machine.stop()
+        stopping.addTimeout(UPNP_STOP_TIMEOUT, self.ctx.reactor)
+        stopping.addErrback(lambda failure: self.log.info("UPnP: the router did not confirm the removal in time"))
+
+        def done(_: object) -> None:
+            entry.unregister()
+            self.external.forgot_upnp()
+
+        return stopping.addBoth(done)
+
+    def upnp_state(self) -> str:
+        return self._upnp_entry.state if self._upnp_entry is not None else "OFF"
 
     def status(self) -> dict[str, object]:
         return {
@@ -22,7 +120,3 @@ class NetworkService(Service):
             "local_addresses": list(self.addresses),
             "external_address": self.external_address(),
         }
-
-    def external_address(self) -> str:
-        """The address peers should use: the bind address, or the first non-loopback one."""
-        return peer_facing_address(self.ctx.bind_address, self.addresses)

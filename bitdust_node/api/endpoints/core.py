@@ -7,6 +7,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from bitdust_node.api.endpoints.network import nat_warning, outside_address
 from bitdust_node.api.endpoints.proxy import proxy_status
 from bitdust_node.api.openapi import document
 from bitdust_node.api.routes import ApiContext, ApiRequest, TextReply, endpoint
@@ -74,14 +75,21 @@ def config_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
 @endpoint("GET", "/service/list/v1", "Every service with its state and switch")
 def service_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
     graph = api.graph
-    return [graph.describe(name) for name in sorted(graph.managed)]
+    return [_with_warnings(api, graph.describe(name), name) for name in sorted(graph.managed)]
+
+
+def _with_warnings(api: ApiContext, described: dict[str, Any], name: str) -> dict[str, Any]:
+    warning = nat_warning(api, name)
+    if warning:
+        described["warnings"] = [warning]
+    return described
 
 
 @endpoint("GET", "/service/info/v1", "One service", params=("name",))
 def service_info(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     graph = api.graph
     managed = graph.find(_required(req, "name"))
-    return graph.describe(managed.service.name)
+    return _with_warnings(api, graph.describe(managed.service.name), managed.service.name)
 
 
 async def _switch(api: ApiContext, req: ApiRequest, on: bool) -> dict[str, Any]:
@@ -117,6 +125,7 @@ def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     }
     if network is not None:
         result.update(network.status())
+        result["external"] = outside_address(api)
     identity = api.ctx.identity.current
     if identity is not None:
         result["idurl"] = identity.idurl
