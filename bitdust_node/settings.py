@@ -188,7 +188,10 @@ DEFINITIONS: list[Setting] = [
         "services/network/external-address", "string", "", "the address peers use to reach me (IP or host name);"
         " empty: learn it by STUN through DHT nodes", check=_ip_or_host_name,
     ),
-    Setting("services/network/upnp-enabled", "boolean", False, "ask a home router (UPnP IGD) to forward my TCP port"),
+    Setting(
+        "services/network/upnp-enabled", "boolean", False, "ask a home router (UPnP IGD) to forward my TCP port"
+        " and DHT port",
+    ),
     _port("services/udp-datagrams/udp-port", 8882, "udp-port"),
     _port("services/tcp-connections/tcp-port", 7771, "tcp-port"),
     _port("services/entangled-dht/udp-port", 14441, "UDP port number"),

@@ -1,4 +1,5 @@
-"""Asking a home router (UPnP IGD, through the `miniupnpc` library) to forward my TCP port to me.
+"""Asking a home router (UPnP IGD, through the `miniupnpc` library) to forward my ports to me: the
+peer-to-peer TCP port peers reach me on, and the DHT's UDP port that lets peers find me.
 
 The library's calls block (SSDP discovery waits for answers), so every one runs in a worker thread;
 the machine decides. The mapping has a lease and is renewed at half of it; stopping removes it.
@@ -23,6 +24,8 @@ from bitdust_node.net.clock import DelayedCall, TimeSource
 
 log = Logger()
 T = TypeVar("T")
+# (port number, "TCP" or "UDP")
+Port = tuple[int, str]
 Runner = Callable[[Callable[[], Any]], defer.Deferred[Any]]
 
 LEASE_SECONDS = 3600
@@ -44,13 +47,13 @@ class IgdClient(Protocol):
 
     def external_ip(self) -> str: ...
 
-    def add_mapping(self, port: int, lan_ip: str, description: str, lease: int) -> None: ...
+    def add_mapping(self, port: Port, lan_ip: str, description: str, lease: int) -> None: ...
 
-    def remove_mapping(self, port: int) -> None: ...
+    def remove_mapping(self, port: Port) -> None: ...
 
 
 class MiniUpnpClient:
-    """IgdClient over the `miniupnpc` library (PyPI), TCP mappings with external port = internal port."""
+    """IgdClient over the `miniupnpc` library (PyPI); each mapping's outside port is its inside port."""
 
     def __init__(self, discover_ms: int = DISCOVER_MS) -> None:
         self.discover_ms = discover_ms
@@ -73,11 +76,13 @@ class MiniUpnpClient:
     def external_ip(self) -> str:
         return str(self._call("externalipaddress"))
 
-    def add_mapping(self, port: int, lan_ip: str, description: str, lease: int) -> None:
-        self._call("addportmapping", port, "TCP", lan_ip, port, description, "", lease)
+    def add_mapping(self, port: Port, lan_ip: str, description: str, lease: int) -> None:
+        number, protocol = port
+        self._call("addportmapping", number, protocol, lan_ip, number, description, "", lease)
 
-    def remove_mapping(self, port: int) -> None:
-        self._call("deleteportmapping", port, "TCP")
+    def remove_mapping(self, port: Port) -> None:
+        number, protocol = port
+        self._call("deleteportmapping", number, protocol)
 
     def _call(self, name: str, *args: Any) -> Any:
         if self._igd is None:
@@ -92,7 +97,7 @@ class MiniUpnpClient:
 class Mapping:
     external_ip: str
     lan_ip: str
-    port: int
+    ports: tuple[Port, ...]
 
 
 @attrs.define
@@ -100,7 +105,7 @@ class UpnpCore:
     client: IgdClient
     run: Runner
     clock: TimeSource
-    port: int
+    ports: tuple[Port, ...]
     on_mapped: Callable[[Mapping], object]
     on_lost: Callable[[], object]
     lease: int = LEASE_SECONDS
@@ -113,13 +118,22 @@ class UpnpCore:
     stop_waiters: list[defer.Deferred[None]] = attrs.field(factory=list)
 
     def map_now(self) -> Mapping:
-        """In the worker thread: find the router, forward my port, ask my outside IP."""
+        """In the worker thread: find the router, forward my ports, ask my outside IP."""
         lan_ip = self.client.discover()
-        self.client.add_mapping(self.port, lan_ip, DESCRIPTION, self.lease)
-        return Mapping(self.client.external_ip(), lan_ip, self.port)
+        for port in self.ports:
+            self.client.add_mapping(port, lan_ip, DESCRIPTION, self.lease)
+        return Mapping(self.client.external_ip(), lan_ip, self.ports)
 
     def unmap_now(self) -> None:
-        self.client.remove_mapping(self.port)
+        """In the worker thread: remove every mapping, even when one removal fails."""
+        errors = []
+        for port in self.ports:
+            try:
+                self.client.remove_mapping(port)
+            except UpnpError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise UpnpError("; ".join(errors))
 
     def wait_stopped(self) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
@@ -179,8 +193,7 @@ def _unmap(inputs: UpnpInputs, core: UpnpCore, after: defer.Deferred[Any]) -> No
 
     def done(result: object) -> None:
         if isinstance(result, Failure):
-            log.info("UPnP: removing the mapping of port {port} failed: {why}", port=core.port,
-                     why=result.getErrorMessage())
+            log.info("UPnP: removing the mappings failed: {why}", why=result.getErrorMessage())
         inputs.unmapped()
 
     after.addBoth(remove).addBoth(done)
@@ -201,8 +214,8 @@ MAPPING.upon(UpnpInputs.renew).loop().returns(None)
 @MAPPING.upon(UpnpInputs.mapped).to(MAPPED)
 def _mapped(inputs: UpnpInputs, core: UpnpCore, working: defer.Deferred[Any], mapping: Mapping) -> None:
     if core.mapping != mapping:
-        log.info("UPnP: the router forwards TCP {ip}:{port} to {lan}", ip=mapping.external_ip, port=mapping.port,
-                 lan=mapping.lan_ip)
+        log.info("UPnP: the router forwards {ports} of {ip} to {lan}", ip=mapping.external_ip, lan=mapping.lan_ip,
+                 ports=", ".join(f"{protocol} {number}" for number, protocol in mapping.ports))
     core.mapping, core.mapped_at, core.error = mapping, core.clock.seconds(), ""
     core.retry_delay = core.first_retry
     core.on_mapped(mapping)

@@ -89,8 +89,13 @@ class NetworkService(Service):
             self.external.upnp_mapped = True
             self.external.learned("upnp", mapping.external_ip)
 
-        port = int(self.ctx.settings.get("services/tcp-connections/tcp-port"))
-        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, port, mapped, self.external.forgot_upnp)
+        get = self.ctx.settings.get
+        # peers reach me on the TCP port and find me through the DHT's UDP port
+        ports = (
+            (int(get("services/tcp-connections/tcp-port")), "TCP"),
+            (int(get("services/entangled-dht/udp-port")), "UDP"),
+        )
+        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, ports, mapped, self.external.forgot_upnp)
         self._upnp_machine = UpnpMachine(self.upnp)
         self._upnp_entry = self.ctx.registry.register("upnp_port_mapper", "AT_STARTUP")
         trace(self._upnp_machine, self._upnp_entry)

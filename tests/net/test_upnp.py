@@ -12,13 +12,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.fsm import Registry, trace
 from bitdust_node.net.upnp import FIRST_RETRY, LEASE_SECONDS, Mapping, UpnpCore, UpnpError, UpnpMachine
 
+PORTS = ((7771, "TCP"), (14441, "UDP"))
+
 
 class FakeRouter:
     """An IGD that answers as told and remembers what it forwards."""
 
     def __init__(self) -> None:
         self.answering = True
-        self.forwarded: dict[int, tuple[str, int]] = {}
+        self.forwarded: dict[tuple[int, str], tuple[str, int]] = {}
         self.adds = 0
 
     def discover(self) -> str:
@@ -29,11 +31,11 @@ class FakeRouter:
     def external_ip(self) -> str:
         return "198.51.100.30"
 
-    def add_mapping(self, port: int, lan_ip: str, description: str, lease: int) -> None:
+    def add_mapping(self, port: tuple[int, str], lan_ip: str, description: str, lease: int) -> None:
         self.adds += 1
         self.forwarded[port] = (lan_ip, lease)
 
-    def remove_mapping(self, port: int) -> None:
+    def remove_mapping(self, port: tuple[int, str]) -> None:
         self.forwarded.pop(port, None)
 
 
@@ -63,7 +65,7 @@ class UpnpTests(SynchronousTestCase):
         self.thread = HeldThread()
         self.mapped: list[Mapping] = []
         self.lost: list[int] = []
-        self.core = UpnpCore(self.router, self.thread, self.clock, 7771, self.mapped.append,
+        self.core = UpnpCore(self.router, self.thread, self.clock, PORTS, self.mapped.append,
                              lambda: self.lost.append(1))
         self.machine: Any = UpnpMachine(self.core)
         self.entry = Registry().register("upnp_port_mapper", "AT_STARTUP")
@@ -74,12 +76,12 @@ class UpnpTests(SynchronousTestCase):
         self.assertEqual(self.entry.state, "MAPPING")
         self.thread.release()
         self.assertEqual(self.entry.state, "MAPPED")
-        self.assertEqual(self.mapped, [Mapping("198.51.100.30", "192.168.1.20", 7771)])
-        self.assertEqual(self.router.forwarded, {7771: ("192.168.1.20", LEASE_SECONDS)})
+        self.assertEqual(self.mapped, [Mapping("198.51.100.30", "192.168.1.20", PORTS)])
+        self.assertEqual(self.router.forwarded, {port: ("192.168.1.20", LEASE_SECONDS) for port in PORTS})
         self.clock.advance(LEASE_SECONDS / 2)
         self.assertEqual(self.entry.state, "MAPPING")
         self.thread.release()
-        self.assertEqual(self.router.adds, 2)
+        self.assertEqual(self.router.adds, 4)
 
     def test_no_router_is_retried_later_and_later(self) -> None:
         self.router.answering = False
@@ -120,7 +122,7 @@ class UpnpTests(SynchronousTestCase):
     def test_stop_while_mapping_removes_what_the_thread_makes(self) -> None:
         stopped = self.machine.stop()
         self.thread.release()  # the mapping the thread was making
-        self.assertEqual(self.router.forwarded, {7771: ("192.168.1.20", LEASE_SECONDS)})
+        self.assertEqual(len(self.router.forwarded), 2)
         self.thread.release()  # its removal
         self.successResultOf(stopped)
         self.assertEqual(self.router.forwarded, {})
