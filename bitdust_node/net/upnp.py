@@ -108,6 +108,8 @@ class UpnpCore:
     ports: tuple[Port, ...]
     on_mapped: Callable[[Mapping], object]
     on_lost: Callable[[], object]
+    # told after every attempt, mapped or not (the node waits for the first before it announces itself)
+    on_attempt: Callable[[], object] = lambda: None
     lease: int = LEASE_SECONDS
     first_retry: float = FIRST_RETRY
     max_retry: float = MAX_RETRY
@@ -219,6 +221,7 @@ def _mapped(inputs: UpnpInputs, core: UpnpCore, working: defer.Deferred[Any], ma
     core.mapping, core.mapped_at, core.error = mapping, core.clock.seconds(), ""
     core.retry_delay = core.first_retry
     core.on_mapped(mapping)
+    core.on_attempt()
 
 
 @MAPPING.upon(UpnpInputs.failed).to(WAITING)
@@ -227,6 +230,7 @@ def _failed(inputs: UpnpInputs, core: UpnpCore, working: defer.Deferred[Any], re
     if core.mapping is not None:
         core.mapping = None
         core.on_lost()
+    core.on_attempt()
 
 
 @MAPPED.upon(UpnpInputs.renew).to(MAPPING)

@@ -18,6 +18,9 @@ from bitdust_node.services.base import Service
 LOCAL_CHECK_INTERVAL = 20.0
 # a router that does not answer must not hold the node's stop for long
 UPNP_STOP_TIMEOUT = 10.0
+# the ports are mapped before the DHT announces me: a peer that writes to an unmapped port leaves a
+# stale entry in the router's connection table that blocks the mapping for as long as it keeps writing
+UPNP_START_WAIT = 10.0
 
 
 class NetworkService(Service):
@@ -45,9 +48,13 @@ class NetworkService(Service):
             ctx.settings.subscribe(f"{prefix}/external-address", self._override_changed),
             ctx.settings.subscribe(f"{prefix}/upnp-enabled", self._upnp_switched),
         ]
-        if self.setting("upnp-enabled"):
-            self._start_upnp()
-        return defer.succeed(None)
+        if not self.setting("upnp-enabled"):
+            return defer.succeed(None)
+        first: defer.Deferred[None] = defer.Deferred()
+        self._start_upnp(lambda: None if first.called else first.callback(None))
+        first.addTimeout(UPNP_START_WAIT, ctx.reactor)
+        first.addErrback(lambda _failure: self.log.info("UPnP: no answer yet; starting without a mapping"))
+        return first
 
     def stop(self) -> defer.Deferred[None]:
         if self._watch.running:
@@ -77,7 +84,7 @@ class NetworkService(Service):
 
     # -- UPnP
 
-    def _start_upnp(self) -> None:
+    def _start_upnp(self, on_attempt: Any = lambda: None) -> None:
         if self._upnp_machine is not None:
             return
         reactor = self.ctx.reactor
@@ -95,7 +102,8 @@ class NetworkService(Service):
             (int(get("services/tcp-connections/tcp-port")), "TCP"),
             (int(get("services/entangled-dht/udp-port")), "UDP"),
         )
-        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, ports, mapped, self.external.forgot_upnp)
+        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, ports, mapped, self.external.forgot_upnp,
+                             on_attempt)
         self._upnp_machine = UpnpMachine(self.upnp)
         self._upnp_entry = self.ctx.registry.register("upnp_port_mapper", "AT_STARTUP")
         trace(self._upnp_machine, self._upnp_entry)

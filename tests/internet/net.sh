@@ -9,7 +9,7 @@
 # Routers (LAN side .1, WAN side the public address on the bridge 11.0.0.0/24):
 #   one-to-one NAT, as a cloud VM has: every port of the public address reaches the host's
 #     private address, the host's traffic leaves from the public one (and may reach itself by it)
-#   napt-forward: a home router, masquerade, TCP 7771 forwarded to the host
+#   napt-forward: a home router, masquerade, TCP 7771 and UDP 14441 forwarded to the host
 #   napt-upnp:    a home router running Debian's miniupnpd (UPnP IGD and NAT-PMP) on its LAN side
 #   napt:         a home router with nothing forwarded
 # 11.0.0.0/8 is used because miniupnpd refuses private and documentation ranges as an outside address;
@@ -67,7 +67,9 @@ NFT
         ;;
     napt-forward | napt)
         local forward=""
-        [ "$kind" = napt-forward ] && forward="iifname \"wan0\" tcp dport 7771 dnat to $lan.2:7771"
+        # the guide's ports: peers reach the node on TCP 7771 and find it through the DHT on UDP 14441
+        [ "$kind" = napt-forward ] && forward="iifname \"wan0\" tcp dport 7771 dnat to $lan.2:7771
+        iifname \"wan0\" udp dport 14441 dnat to $lan.2:14441"
         cat <<NFT
 table ip nat {
     chain prerouting {

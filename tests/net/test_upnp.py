@@ -65,8 +65,9 @@ class UpnpTests(SynchronousTestCase):
         self.thread = HeldThread()
         self.mapped: list[Mapping] = []
         self.lost: list[int] = []
+        self.attempts: list[int] = []
         self.core = UpnpCore(self.router, self.thread, self.clock, PORTS, self.mapped.append,
-                             lambda: self.lost.append(1))
+                             lambda: self.lost.append(1), lambda: self.attempts.append(1))
         self.machine: Any = UpnpMachine(self.core)
         self.entry = Registry().register("upnp_port_mapper", "AT_STARTUP")
         trace(self.machine, self.entry)
@@ -74,7 +75,9 @@ class UpnpTests(SynchronousTestCase):
 
     def test_maps_my_tcp_port_and_renews_at_half_the_lease(self) -> None:
         self.assertEqual(self.entry.state, "MAPPING")
+        self.assertEqual(self.attempts, [])
         self.thread.release()
+        self.assertEqual(self.attempts, [1])
         self.assertEqual(self.entry.state, "MAPPED")
         self.assertEqual(self.mapped, [Mapping("198.51.100.30", "192.168.1.20", PORTS)])
         self.assertEqual(self.router.forwarded, {port: ("192.168.1.20", LEASE_SECONDS) for port in PORTS})
@@ -88,6 +91,7 @@ class UpnpTests(SynchronousTestCase):
         self.thread.release()
         self.assertEqual(self.entry.state, "WAITING")
         self.assertIn("no UPnP router", self.core.error)
+        self.assertEqual(self.attempts, [1])
         self.clock.advance(FIRST_RETRY)
         self.thread.release()
         self.clock.advance(FIRST_RETRY)
