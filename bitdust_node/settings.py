@@ -189,8 +189,8 @@ DEFINITIONS: list[Setting] = [
         " empty: learn it by STUN through DHT nodes", check=_ip_or_host_name,
     ),
     Setting(
-        "services/network/upnp-enabled", "boolean", False, "ask a home router (UPnP IGD) to forward my TCP port"
-        " and DHT port",
+        "services/network/upnp-enabled", "boolean", False, "ask a home router (UPnP IGD or NAT-PMP) to forward my"
+        " TCP port and DHT port",
     ),
     _port("services/udp-datagrams/udp-port", 8882, "udp-port"),
     _port("services/tcp-connections/tcp-port", 7771, "tcp-port"),

@@ -1,4 +1,4 @@
-"""Asking a home router (UPnP IGD, through the `miniupnpc` library) to forward my ports to me: the
+"""Asking a home router (UPnP IGD through the `miniupnpc` library, or NAT-PMP) to forward my ports to me: the
 peer-to-peer TCP port peers reach me on, and the DHT's UDP port that lets peers find me.
 
 The library's calls block (SSDP discovery waits for answers), so every one runs in a worker thread;
@@ -55,6 +55,8 @@ class IgdClient(Protocol):
 class MiniUpnpClient:
     """IgdClient over the `miniupnpc` library (PyPI); each mapping's outside port is its inside port."""
 
+    name = "UPnP"
+
     def __init__(self, discover_ms: int = DISCOVER_MS) -> None:
         self.discover_ms = discover_ms
         self._igd: Any = None
@@ -98,6 +100,8 @@ class Mapping:
     external_ip: str
     lan_ip: str
     ports: tuple[Port, ...]
+    # which protocol the router answered: UPnP or NAT-PMP
+    via: str = ""
 
 
 @attrs.define
@@ -124,7 +128,7 @@ class UpnpCore:
         lan_ip = self.client.discover()
         for port in self.ports:
             self.client.add_mapping(port, lan_ip, DESCRIPTION, self.lease)
-        return Mapping(self.client.external_ip(), lan_ip, self.ports)
+        return Mapping(self.client.external_ip(), lan_ip, self.ports, str(getattr(self.client, "name", "")))
 
     def unmap_now(self) -> None:
         """In the worker thread: remove every mapping, even when one removal fails."""
@@ -216,8 +220,9 @@ MAPPING.upon(UpnpInputs.renew).loop().returns(None)
 @MAPPING.upon(UpnpInputs.mapped).to(MAPPED)
 def _mapped(inputs: UpnpInputs, core: UpnpCore, working: defer.Deferred[Any], mapping: Mapping) -> None:
     if core.mapping != mapping:
-        log.info("UPnP: the router forwards {ports} of {ip} to {lan}", ip=mapping.external_ip, lan=mapping.lan_ip,
-                 ports=", ".join(f"{protocol} {number}" for number, protocol in mapping.ports))
+        ports = ", ".join(f"{protocol} {number}" for number, protocol in mapping.ports)
+        log.info("{via}: the router forwards {ports} of {ip} to {lan}", ip=mapping.external_ip, lan=mapping.lan_ip,
+                 via=mapping.via or "UPnP", ports=ports)
     core.mapping, core.mapped_at, core.error = mapping, core.clock.seconds(), ""
     core.retry_delay = core.first_retry
     core.on_mapped(mapping)

@@ -11,7 +11,8 @@ from twisted.internet.task import LoopingCall
 from bitdust_node.fsm import trace
 from bitdust_node.net.addresses import local_addresses
 from bitdust_node.net.external import ExternalAddress
-from bitdust_node.net.upnp import Mapping, MiniUpnpClient, UpnpCore, UpnpMachine
+from bitdust_node.net.gateways import FirstAnswering
+from bitdust_node.net.upnp import Mapping, UpnpCore, UpnpMachine
 from bitdust_node.services.base import Service
 
 # how often the local addresses are compared with the last seen (as official nodes do)
@@ -102,7 +103,7 @@ class NetworkService(Service):
             (int(get("services/tcp-connections/tcp-port")), "TCP"),
             (int(get("services/entangled-dht/udp-port")), "UDP"),
         )
-        self.upnp = UpnpCore(MiniUpnpClient(), in_thread, reactor, ports, mapped, self.external.forgot_upnp,
+        self.upnp = UpnpCore(FirstAnswering(), in_thread, reactor, ports, mapped, self.external.forgot_upnp,
                              on_attempt)
         self._upnp_machine = UpnpMachine(self.upnp)
         self._upnp_entry = self.ctx.registry.register("upnp_port_mapper", "AT_STARTUP")

@@ -209,7 +209,9 @@ class GuideAcrossNatTest(TestCase):
         for host, name in ((carl, "carl"), (dave, "dave")):
             self.assertEqual(await self.served_contacts(name), [[f"tcp://{host.public}:7771"]] * 2)
         upnp = (await self.status(dave))["external"]["upnp"]
-        self.assertEqual((upnp["state"], upnp["external_ip"], upnp["lan_ip"]), ("MAPPED", PUBLIC["s2"], PRIVATE["s2"]))
+        self.assertEqual((upnp["state"], upnp["via"], upnp["external_ip"], upnp["lan_ip"]),
+                         ("MAPPED", "UPnP", PUBLIC["s2"], PRIVATE["s2"]))
+        self.assertEqual(upnp["mapped_ports"], ["TCP 7771", "UDP 14441"])
         rules = await self.run_in("nat-rs2", "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd")
         self.assertIn(f"dnat ip to {PRIVATE['s2']}:7771", rules.out)
 
@@ -274,3 +276,19 @@ class GuideAcrossNatTest(TestCase):
         for host in (alice, carl, c, b, a):
             await self.bitdust(host, "stop")
         print(f"\n    the guide across NAT took {time.monotonic() - self.started:.0f} s")
+
+    async def test_nat_pmp_with_debian_miniupnpd(self) -> None:
+        """A router that offers NAT-PMP (miniupnpd does both): the node's client maps a port and removes it."""
+        self.addCleanup(self.net, "down")
+        await self.net("up")
+        client = "from bitdust_node.net.natpmp import NatPmpClient\nclient = NatPmpClient()\nlan = client.discover()\n"
+        mapped = await self.run_in("nat-s2", sys.executable, "-c", client + (
+            "client.add_mapping((7000, 'TCP'), lan, 'test', 600)\nprint(lan, client.external_ip())\n"))
+        self.assertEqual(mapped.code, 0, mapped.err)
+        self.assertEqual(mapped.out.split(), [PRIVATE["s2"], PUBLIC["s2"]])
+        rules = await self.run_in("nat-rs2", "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd")
+        self.assertIn(f"dnat ip to {PRIVATE['s2']}:7000", rules.out)
+        removed = await self.run_in("nat-s2", sys.executable, "-c", client + "client.remove_mapping((7000, 'TCP'))\n")
+        self.assertEqual(removed.code, 0, removed.err)
+        rules = await self.run_in("nat-rs2", "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd")
+        self.assertNotIn(":7000", rules.out)

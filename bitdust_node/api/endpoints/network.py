@@ -44,6 +44,7 @@ def _upnp(network: NetworkService, enabled: bool) -> dict[str, Any]:
             "external_ip": mapping.external_ip if mapping else None,
             "mapped_ports": [f"{protocol} {number}" for number, protocol in mapping.ports] if mapping else [],
             "lan_ip": mapping.lan_ip if mapping else None,
+            "via": mapping.via if mapping else None,
             "mapped_at": core.mapped_at if mapping else None,
             "error": core.error,
         })
