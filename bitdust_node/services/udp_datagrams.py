@@ -20,7 +20,7 @@ class UdpDatagramsService(Service):
 
     def start(self) -> defer.Deferred[None]:
         self._ports = PortSet(self.ctx.reactor)
-        self.stun_port = StunPort()
+        self.stun_port = StunPort(self.ctx.reactor)
         self._port = self._ports.listen_udp(int(self.setting("udp-port")), self.stun_port, self.ctx.bind_address)
         return defer.succeed(None)
 
@@ -37,4 +37,5 @@ class UdpDatagramsService(Service):
             "udp_port": self.udp_port(),
             "answered": port.answered if port else 0,
             "asked": port.asked if port else 0,
+            "limited": port.limited if port else 0,
         }

@@ -102,7 +102,7 @@ class StunInteropTests(unittest.TestCase):
         grid.net.listen(("127.0.0.2", 8884), stun_c)
         self.assertEqual(grid.resolve(ours.join([("127.0.0.1", 14441), ("127.0.0.2", 14443)])), 2)
 
-        port = StunPort()
+        port = StunPort(grid.clock)
         grid.net.listen(("127.0.0.1", 8883), port)
         external = ExternalAddress(grid.clock, "127.0.0.1", ["127.0.0.1"])
         core = StunCore(DhtStunServers(ours), port, grid.clock, on_learned=lambda ip: external.learned("stun", ip))
@@ -134,7 +134,7 @@ class StunInteropTests(unittest.TestCase):
             answer = next(e for e in index if e["file"].startswith(f"udp_{target}_to_{source}_")
                           and e["frame"] > entry["frame"])
             grid = Grid()
-            ours = StunPort()
+            ours = StunPort(grid.clock)
             grid.net.listen(("127.0.0.1", target), ours)
             official = StunPortRecorder()
             grid.net.listen(("127.0.0.1", source), official)
