@@ -194,3 +194,17 @@ class StunClientTests(SynchronousTestCase):
         self.assertEqual(majority({"a": ME, "b": ME}), ME)
         self.assertIsNone(majority({"a": ME, "b": ME, "c": "x", "d": "x"}))
         self.assertEqual(majority({"a": ME, "b": ME, "c": ME, "d": "x", "e": "y"}), ME)
+
+
+class DiagramTests(SynchronousTestCase):
+    def test_the_drawn_machines_match_the_code(self) -> None:
+        from pathlib import Path
+
+        from bitdust_node.fsm_diagram import machine_dot
+        from bitdust_node.net.upnp import UpnpMachine
+
+        net = Path(__file__).resolve().parents[2] / "bitdust_node" / "net"
+        for name, machine, source in (("stun_client", StunMachine, "stun_client"),
+                                      ("upnp_port_mapper", UpnpMachine, "upnp")):
+            made = machine_dot(name, machine, f"bitdust_node/net/{source}.py")
+            self.assertEqual((net / f"{source}.dot").read_text(), made, "regenerate with bitdust_node.fsm_diagram")
