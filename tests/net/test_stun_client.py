@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
@@ -9,6 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.fsm import Registry, trace
+from bitdust_node.fsm_diagram import machine_dot
 from bitdust_node.net.stun_client import (
     FIRST_RETRY,
     RELEARN_INTERVAL,
@@ -18,6 +20,7 @@ from bitdust_node.net.stun_client import (
     StunMachine,
     majority,
 )
+from bitdust_node.net.upnp import UpnpMachine
 from bitdust_node.wire import stun
 
 ME = "198.51.100.7"
@@ -198,11 +201,6 @@ class StunClientTests(SynchronousTestCase):
 
 class DiagramTests(SynchronousTestCase):
     def test_the_drawn_machines_match_the_code(self) -> None:
-        from pathlib import Path
-
-        from bitdust_node.fsm_diagram import machine_dot
-        from bitdust_node.net.upnp import UpnpMachine
-
         net = Path(__file__).resolve().parents[2] / "bitdust_node" / "net"
         for name, machine, source in (("stun_client", StunMachine, "stun_client"),
                                       ("upnp_port_mapper", UpnpMachine, "upnp")):
