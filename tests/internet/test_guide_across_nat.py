@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,10 @@ class GuideAcrossNatTest(TestCase):
                 raise SkipTest(f"{tool} is not installed (.ci/run installs iproute2, nftables and curl)")
         if not Path("/usr/sbin/miniupnpd").exists():
             raise SkipTest("miniupnpd is not installed (.ci/run installs miniupnpd-nftables)")
+        probe = subprocess.run(["ip", "netns", "add", "nat-probe"], capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            raise SkipTest(f"network namespaces cannot be made here: {probe.stderr.strip()}")
+        subprocess.run(["ip", "netns", "delete", "nat-probe"], capture_output=True, check=False)
         self.work = Path(self.mktemp()).resolve()
         self.work.mkdir(parents=True)
         self.started = time.monotonic()
