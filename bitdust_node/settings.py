@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,25 @@ def _loopback_only(value: str) -> str | None:
     return None if ipaddress.ip_address(value).is_loopback else "a loopback address (127.0.0.0/8 or ::1)"
 
 
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _ip_or_host_name(value: str) -> str | None:
+    """Empty, an IP address, or a host name (RFC 1123 labels): what a contact may name."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        ipaddress.ip_address(text)
+        return None
+    except ValueError:
+        pass
+    labels = text.lower().rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit():
+        return None
+    return "an IP address or a host name"
+
+
 def _port(key: str, default: int, label: str = "") -> Setting:
     return Setting(key, "port number", default, label, min=1, max=65535)
 
@@ -149,6 +169,7 @@ SERVICE_DEFAULTS = {
     "gateway": True,
     "tcp-transport": True,
     "entangled-dht": True,
+    "my-ip-port": True,
     "identity-server": False,
     "identity-propagate": True,
     "p2p-hookups": True,
@@ -167,6 +188,14 @@ DEFINITIONS: list[Setting] = [
         "services/network/receive-budget", "disk space", "64 MB", "memory all peers' unfinished and unverified packets"
         " may hold together (shared fairly by address; past it the newest are refused)",
         check=lambda value: None if size_to_bytes(value) >= 1024 * 1024 else "at least 1 MB",
+    ),
+    Setting(
+        "services/network/external-address", "string", "", "the address peers use to reach me (IP or host name);"
+        " empty: learn it by STUN through DHT nodes", check=_ip_or_host_name,
+    ),
+    Setting(
+        "services/network/upnp-enabled", "boolean", False, "ask a home router (UPnP IGD or NAT-PMP) to forward my"
+        " TCP port and DHT port",
     ),
     _port("services/udp-datagrams/udp-port", 8882, "udp-port"),
     _port("services/tcp-connections/tcp-port", 7771, "tcp-port"),

@@ -262,15 +262,21 @@ class DhtNode:
         layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
         return stored, result
 
-    @defer.inlineCallbacks
-    def random_values(self, key: str, layer_id: int = 0, count: int = 1) -> Any:
+    def random_values(self, key: str, layer_id: int = 0, count: int = 1) -> defer.Deferred[list[Any]]:
         """Advertised values (`idurl`...) of up to `count` nodes found around a random id of
         the layer: how a role (proxy router, supplier) is looked up."""
+        d = self.random_advertised(key, layer_id)
+        d.addCallback(lambda found: [value for _contact, value in found][:count])
+        return d
+
+    @defer.inlineCallbacks
+    def random_advertised(self, key: str, layer_id: int = 0) -> Any:
+        """(contact, advertised value) of the nodes found around a random id of the layer that
+        answered `request(key)` with a value (`stun_port`: how a node finds STUN servers)."""
         result = yield self.find_node(new_node_id(), layer_id)
         asked = [self.request(c, key, layer_id) for c in result.closest]
         replies = yield defer.DeferredList(asked, consumeErrors=True)
-        found = [value for ok, value in replies if ok and value]
-        return found[:count]
+        return [(c, value) for c, (ok, value) in zip(result.closest, replies, strict=True) if ok and value]
 
     # -- joining
 

@@ -81,8 +81,10 @@ async def _generate_key(reactor: Any, bits: int) -> Any:
 
 async def create(
     settings: Settings, reactor: Any, holder: MyIdentityHolder, username: Any, http: CappedHttp | None = None,
+    host: str | None = None,
 ) -> my_identity.MyIdentity:
-    """A new identity registered on free known servers; the caller adopts it."""
+    """A new identity registered on free known servers, its contact at `host` (my outside address)
+    when known; the caller adopts it."""
     holder.refuse_if_exists()
     if not isinstance(username, str) or not is_valid_name(username):
         raise InvalidInput("username must be 3 to 20 characters of a-z, 0-9, - and _")
@@ -91,7 +93,7 @@ async def create(
     key = await _generate_key(reactor, int(settings.get("personal/private-key-size")))
     identity = Identity(
         sources=tuple(s.idurl(username).url for s in servers),
-        contacts=my_contacts(settings),
+        contacts=my_contacts(settings, host),
         date=my_identity.identity_date(reactor.seconds()),
     )
     me = my_identity.MyIdentity(sign_identity(identity, key), key)

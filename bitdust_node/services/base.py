@@ -43,6 +43,8 @@ class Service:
 
     name: ClassVar[str] = ""
     needs_identity: ClassVar[bool] = False
+    # its own settings (keys under its prefix) it applies while running, so a change needs no restart
+    live_settings: ClassVar[frozenset[str]] = frozenset()
     not_built: ClassVar[str | None] = None
     log = Logger()
 

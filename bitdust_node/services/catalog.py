@@ -17,6 +17,7 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "tcp_connections": ("network",),
     "gateway": ("network",),
     "entangled_dht": ("udp_datagrams",),
+    "my_ip_port": ("entangled_dht", "udp_datagrams"),
     "identity_server": ("network",),
     "identity_propagate": ("network",),
     "tcp_transport": ("tcp_connections", "gateway"),

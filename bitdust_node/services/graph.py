@@ -171,7 +171,10 @@ class ServiceGraph:
         self.failed.clear()
         if not key.endswith("/enabled"):
             for name, managed in self.managed.items():
-                if key.startswith(managed.service.config_prefix() + "/") and managed.entry.state in ("ON", "STARTING"):
+                prefix = managed.service.config_prefix() + "/"
+                if key.removeprefix(prefix) in managed.service.live_settings:
+                    continue
+                if key.startswith(prefix) and managed.entry.state in ("ON", "STARTING"):
                     log.info("restarting service_{name} to apply {key}", name=name, key=key)
                     self.restarting.add(name)
         self.reconcile()

@@ -15,6 +15,7 @@ from bitdust_node.identity.known_servers import parse_known_servers
 from bitdust_node.identity.propagate import Propagator
 from bitdust_node.identity.rotation import HttpSourceProbe, PeerDirectory, RotationSettings, Rotator
 from bitdust_node.services.base import Service
+from bitdust_node.services.network import NetworkService
 
 # servers expire identities after expire-days (60 by default): a daily touch is plenty
 PROPAGATE_INTERVAL = 6 * 3600.0
@@ -41,6 +42,9 @@ class IdentityPropagateService(Service):
         self.routed_contacts: tuple[str, ...] | None = None
         self._busy: defer.Deferred[Any] | None = None
         self._unsubscribe = [ctx.settings.subscribe(k, self._setting_changed) for k in WATCHED_SETTINGS]
+        # a new outside address (learned, or set by hand) makes a new revision at once
+        self._network = self.need(NetworkService)
+        self._unsubscribe.append(self._network.external.subscribe(lambda _outside: self.check_contacts()))
         # a restart (e.g. after a bind-address change) first brings the contacts up to date
         self._refresh_contacts()
         self._touch = LoopingCall(self.propagate_now)
@@ -96,7 +100,7 @@ class IdentityPropagateService(Service):
         return defer.succeed(None)
 
     def own_contacts(self) -> tuple[str, ...]:
-        return my_contacts(self.ctx.settings)
+        return my_contacts(self.ctx.settings, self._network.external_address())
 
     def check_contacts(self) -> None:
         """Sign and send a new revision when the contacts I publish are no longer right."""
@@ -108,7 +112,7 @@ class IdentityPropagateService(Service):
         me = self.ctx.identity.current
         if me is None:
             return False
-        contacts = self.routed_contacts or my_contacts(self.ctx.settings)
+        contacts = self.routed_contacts or self.own_contacts()
         if contacts == me.identity.contacts:
             return False
         newer = me.next_revision(contacts, self.ctx.reactor.seconds())

@@ -96,6 +96,11 @@ for _idle in (OFF, DEPENDS_OFF, NOT_INSTALLED):
             core.reason = reason
 
 
+# a restart can ask twice in one reconcile (the first ask waits while the machine settles): the second is moot
+STARTING.upon(ServiceInputs.start).loop().returns(None)
+ON.upon(ServiceInputs.start).loop().returns(None)
+
+
 @STARTING.upon(ServiceInputs.started).to(ON)
 def _on(inputs: ServiceInputs, core: ServiceCore) -> None:
     core.settled()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, protocol
 
-from bitdust_node.net.addresses import ANY_ADDRESSES, peer_facing_address
+from bitdust_node.net.addresses import ANY_ADDRESSES
+from bitdust_node.net.external import ExternalAddress
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 from bitdust_node.services.network import NetworkService
@@ -16,6 +17,22 @@ from bitdust_node.wire import tcp_frames
 
 # many peers dial at once after a restart of a busy router
 LISTEN_BACKLOG = 512
+
+
+class _SeenFrom(protocol.Factory):
+    """The transport's listening factory, telling my outside address who connected (proof it works)."""
+
+    noisy = False
+
+    def __init__(self, inner: protocol.Factory, external: ExternalAddress) -> None:
+        self.inner = inner
+        self.external = external
+
+    def buildProtocol(self, addr: Any) -> Any:
+        built = self.inner.buildProtocol(addr)
+        if built is not None:
+            self.external.peer_connected(str(getattr(addr, "host", "")))
+        return built
 
 
 class TcpConnectionsService(Service):
@@ -32,7 +49,9 @@ class TcpConnectionsService(Service):
         tcp = TcpNode(ctx.reactor, self.my_address, self._my_idurl, self._no_gateway, bind_source=bound,
                       budget=self.need(NetworkService).budget)
         port = int(self.setting("tcp-port"))
-        self._port = self._ports.listen_tcp(port, tcp.factory(), ctx.bind_address, LISTEN_BACKLOG)
+        self._external = self.need(NetworkService).external
+        factory = _SeenFrom(tcp.factory(), self._external)
+        self._port = self._ports.listen_tcp(port, factory, ctx.bind_address, LISTEN_BACKLOG)
         self.tcp = tcp
         return defer.succeed(None)
 
@@ -45,7 +64,7 @@ class TcpConnectionsService(Service):
 
     def my_address(self) -> tuple[str, int]:
         """Where peers reach me: the address my identity's tcp contact names."""
-        return peer_facing_address(self.ctx.bind_address), int(self._port.getHost().port)
+        return self._external.address, int(self._port.getHost().port)
 
     def _my_idurl(self) -> str:
         me = self.ctx.identity.current

@@ -9,7 +9,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
 from bitdust_node.dht import datagram, message
-from bitdust_node.services.udp_datagrams import stun_reply
+from bitdust_node.wire import stun
 from tests.dht.grid import Grid
 from tests.dht.test_wire_vectors import VECTORS
 
@@ -81,5 +81,5 @@ class ReplayTests(unittest.TestCase):
         answered = [e for e in index if e["ascii"].startswith("1m")]
         self.assertTrue(asked and answered)
         host, port = answered[0]["ascii"][2:].rsplit(":", 1)
-        self.assertEqual(stun_reply(b"1s", (host, int(port))), answered[0]["ascii"].encode())
-        self.assertIsNone(stun_reply(b"1x", (host, int(port))))
+        self.assertEqual(stun.encode_reply(host, int(port)), answered[0]["ascii"].encode())
+        self.assertFalse(stun.is_request(b"1x"))

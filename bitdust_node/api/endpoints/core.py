@@ -7,6 +7,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from bitdust_node.api.endpoints.network import nat_warning, outside_address
 from bitdust_node.api.endpoints.proxy import proxy_status, service_fields
 from bitdust_node.api.openapi import document
 from bitdust_node.api.routes import ApiContext, ApiRequest, TextReply, endpoint
@@ -72,9 +73,13 @@ def config_list(api: ApiContext, req: ApiRequest) -> list[dict[str, Any]]:
 
 
 def _service(api: ApiContext, name: str) -> dict[str, Any]:
-    """A service as the graph describes it, with what its room reports while it is ON."""
+    """A service as the graph describes it, with what its room reports while it is ON, and a warning when it
+    plays a core role behind NAT."""
     described = api.graph.describe(name)
     described.update(service_fields(api, name))
+    warning = nat_warning(api, name)
+    if warning:
+        described["warnings"] = [warning]
     return described
 
 
@@ -122,6 +127,7 @@ def network_status(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     }
     if network is not None:
         result.update(network.status())
+        result["external"] = outside_address(api)
     identity = api.ctx.identity.current
     if identity is not None:
         result["idurl"] = identity.idurl

@@ -14,6 +14,7 @@ from bitdust_node.identity.cache import identity_http
 from bitdust_node.identity.my_identity import describe_identity
 from bitdust_node.identity.rotation import Rotation, SourceHealth
 from bitdust_node.services.identity_propagate import IdentityPropagateService
+from bitdust_node.services.network import NetworkService
 
 _TRUE = {"1", "true", "yes", "on"}
 PROPAGATE = "service_identity_propagate"
@@ -30,7 +31,10 @@ def identity_create(api: ApiContext, req: ApiRequest) -> defer.Deferred[dict[str
 
     async def run() -> dict[str, Any]:
         ctx = api.ctx
-        me = await registration.create(ctx.settings, ctx.reactor, ctx.identity, username)
+        network = api.graph.service("network")
+        # my contact names my outside address from revision 0 on
+        host = network.external_address() if isinstance(network, NetworkService) else None
+        me = await registration.create(ctx.settings, ctx.reactor, ctx.identity, username, host=host)
         ctx.identity.adopt(me)
         return me.describe(include_xml=True)
 

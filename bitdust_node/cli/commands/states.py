@@ -25,6 +25,8 @@ def cmd_services(args: argparse.Namespace, ctx: CliContext) -> int:
         line = f"{s['index']}: {s['name']}({s['state']}) {'ENABLED' if s['enabled'] else 'DISABLED'}"
         if args.verbose and s.get("reason"):
             line += f"  [{s['reason']}]"
+        if args.verbose:
+            line += "".join(f"  [warning: {w}]" for w in s.get("warnings", []))
         print(line)
     return 0
 
@@ -34,5 +36,5 @@ def register(subparsers: Any) -> None:
     states.add_argument("-v", "--verbose", action="store_true", help="also show past states and what machines hold")
     states.set_defaults(func=cmd_states)
     services = subparsers.add_parser("services", help="one line per service: INDEX: service_NAME(STATE) ENABLED")
-    services.add_argument("-v", "--verbose", action="store_true", help="also show why a service is not ON")
+    services.add_argument("-v", "--verbose", action="store_true", help="also why a service is not ON, and warnings")
     services.set_defaults(func=cmd_services)
