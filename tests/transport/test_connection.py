@@ -229,6 +229,38 @@ class SendingTests(SynchronousTestCase):
         self.successResultOf(sends[0])
         self.assertEqual(len(frames(transport)), 21)
 
+    def test_while_its_reading_is_held_more_files_may_await_their_unread_ok(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        transport.clear()
+        for n in range(25):
+            connection.send_file(b"%d" % n)
+        self.assertEqual(len(frames(transport)), 20)
+        # this side reads nothing for a while: the peer's `o`s wait unread, the files behind need not
+        held = defer.Deferred[None]()
+        connection.hold_reading(held)
+        self.assertEqual(len(frames(transport)), 25)
+        held.callback(None)
+
+    def test_written_is_told_once_the_file_is_in_the_socket_not_on_its_ok(self) -> None:
+        h = Harness()
+        connection, _transport = h.incoming()
+        connection.dataReceived(HELLO)
+        told: list[str] = []
+        connection.pauseProducing()  # the socket's buffer is full
+        done = connection.send_file(b"x" * 100_000, lambda: told.append("written"))
+        self.assertEqual(told, [])
+        connection.resumeProducing()
+        self.assertEqual(told, ["written"])
+        self.assertNoResult(done)
+        connection.connectionLost()
+        self.failureResultOf(done)
+        self.assertEqual(told, ["written"])  # once
+        refused = connection.send_file(b"late", lambda: told.append("failed"))
+        self.failureResultOf(refused)
+        self.assertEqual(told, ["written", "failed"])
+
     def test_a_closed_connection_fails_what_was_queued(self) -> None:
         h = Harness()
         connection, _transport = h.incoming()
@@ -307,6 +339,20 @@ class ReceiveBudgetTests(SynchronousTestCase):
         self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [1, 2, 3])
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual((budget.held, budget.status()["refused"], budget.waiting_reads), (0, {}, 0))
+
+    def test_a_connection_closed_while_it_waits_for_room_lets_its_read_go(self) -> None:
+        budget = ReceiveBudget(400_000)
+        h = Harness(budget=budget)
+        connection, _transport = self.connected(h, "10.0.0.1")
+        other, _ = self.connected(h, "10.0.0.2")
+        other.dataReceived(tcp_frames.encode_data(1, bytes(100_000))[0])
+        connection.dataReceived(tcp_frames.encode_data(2, bytes(100_000))[0])
+        self.assertGreater(budget.waiting_reads, 0)
+        connection.connectionLost()
+        self.assertEqual((budget.waiting_reads, budget.status()["waiting"]), (0, 0))
+        other.connectionLost()
+        h.reactor.advance(TcpLimits().admission_wait)
+        self.assertEqual(budget.held, 0)
 
     def test_past_the_budget_a_file_is_followed_to_its_end_not_kept_nor_acknowledged(self) -> None:
         budget = ReceiveBudget(300_000)
