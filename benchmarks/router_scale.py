@@ -188,7 +188,8 @@ def run_router(work: Path, routes: int) -> None:
     def figures() -> dict[str, Any]:
         return {"routes": len(router.routes), "connections": len(stack.tcp.connections),
                 "counters": dict(router.counters), "refused": dict(router.refusals),
-                "budget_peak": stack.budget.peak, "dropped": dict(stack.gateway.dropped)}
+                "budget": stack.budget.status(), "dropped": dict(stack.gateway.dropped),
+                "tcp": dict(stack.tcp.counters)}
 
     def on_line(line: str) -> None:
         if line == "trim":
@@ -201,6 +202,19 @@ def run_router(work: Path, routes: int) -> None:
 
     control(on_line, on_close)
     reactor.callWhenRunning(lambda: say("READY", {}))
+    if os.environ.get("ROUTER_SCALE_DEBUG"):
+        from twisted.internet import task
+
+        def dump() -> None:
+            busy = {r.idurl.rsplit("/", 1)[-1]: (r.incoming.held, r.incoming.waiting, r.outgoing.held,
+                                                 r.outgoing.waiting) for r in router.routes.values()
+                    if r.incoming.held or r.outgoing.held or r.incoming.waiting or r.outgoing.waiting}
+            held = [(c.describe(), c._read_holds, c._waiting_frames is not None, c.queued_bytes(),
+                     len(c._awaiting_ok)) for c in stack.tcp.connections if c._read_holds or c.queued_bytes()]
+            print(f"DEBUG budget {stack.budget.status()} relaying {router.relaying.held}/{router.relaying.waiting} "
+                  f"routes {busy} connections {held} counters {dict(router.counters)}", file=sys.stderr, flush=True)
+
+        task.LoopingCall(dump).start(5.0)
     reactor.run()
 
 
@@ -505,7 +519,12 @@ def measure(args: argparse.Namespace, work: Path, counts: list[int], receivers: 
     rss_before = status_kib(router.pid, "VmRSS") / 1024
     for child in senders:
         child.tell("go")
-    transfers = [t for child in senders for t in child.expect("DONE")["transfers"]]
+    try:
+        transfers = [t for child in senders for t in child.expect("DONE")["transfers"]]
+    except SystemExit:
+        router.tell("status")
+        print(f"router: {router.expect('STATUS')}", file=sys.stderr)
+        raise
     peak = status_kib(router.pid, "VmHWM") / 1024
     after = router.close()
     for child in users:
@@ -516,7 +535,7 @@ def measure(args: argparse.Namespace, work: Path, counts: list[int], receivers: 
     relayed = args.active * args.mib * 2**20
     print(f"router: baseline {baseline:.1f} MiB, rest {rest:.1f} MiB with {routes} routes, before the transfers "
           f"{rss_before:.1f} MiB, peak {peak:.1f} MiB; counters {after['counters']}; refused {after['refused']}; "
-          f"dropped {after['dropped']}; budget peak {after['budget_peak'] / 2**20:.1f} MiB", file=sys.stderr)
+          f"dropped {after['dropped']}; budget {after['budget']}; tcp {after['tcp']}", file=sys.stderr)
     return (f"router_scale routes={routes} rest_mib={rest:.1f} "
             f"per_idle_route_kib={(rest - baseline) * 1024 / max(routes, 1):.1f} active={args.active} "
             f"peak_mib={peak:.1f} per_active_route_mib={(peak - rest) / max(args.active, 1):.2f} "
