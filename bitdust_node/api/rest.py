@@ -1,7 +1,9 @@
-"""The REST API: a Klein app over the endpoint table, bound to loopback, behind the API secret.
+"""The REST API: one twisted.web resource over the endpoint table, bound to loopback, behind the API secret.
 
 Bodies are capped while they arrive (CappedRequest), so an oversize upload is answered 413
-without ever being held in memory or on disk.
+without ever being held in memory or on disk. Every path goes to one async handler (the web interface's own
+paths to its site, loaded with its first request), so no routing framework is loaded: Klein, which did only
+that here, held 4 MB of every node.
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ import json
 import pkgutil
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request, Site
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-from bitdust_node.gui import site as gui
+from bitdust_node.gui import serves_gui
+from bitdust_node.gui.logtail import LogTail
+from bitdust_node.logs import level_for
+
+if TYPE_CHECKING:
+    from bitdust_node.gui.site import GuiSite
 
 log = Logger()
 
@@ -82,9 +89,49 @@ def _pattern(path: str) -> str:
     return re.sub(r"<([a-z_]+)>", r"(?P<\1>[A-Za-z0-9_.@$-]{1,100})", re.escape(path))
 
 
-class RestAPI:
-    app = Klein()
+# the methods the API and the web interface answer; any other is 405
+METHODS = frozenset({b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"})
 
+
+class _Dispatch(Resource):
+    """Every path to one async handler whose bytes are the reply; a client that goes away cancels it."""
+
+    isLeaf = True
+
+    def __init__(self, handler: Any, api: RestAPI) -> None:
+        super().__init__()
+        self._handler = handler
+        self.api = api  # what serves this site (the tests' way to its web interface)
+
+    def render(self, request: Request) -> Any:
+        if request.method not in METHODS:
+            request.setResponseCode(405)
+            return b""
+        # finished by the handler itself (a stream of live updates), or the client went away
+        finished: list[bool] = []
+        request.notifyFinish().addBoth(lambda _: finished.append(True))
+        handling = defer.ensureDeferred(self._handler(request))
+        request.notifyFinish().addErrback(lambda _: handling.cancel())
+
+        def reply(body: bytes) -> None:
+            if not finished:
+                request.write(body)
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            if finished:
+                if not failure.check(defer.CancelledError):
+                    log.failure("REST request failed after it ended", failure)
+                return
+            log.failure("REST request failed", failure)
+            request.setResponseCode(500)
+            request.finish()
+
+        handling.addCallbacks(reply, failed)
+        return NOT_DONE_YET
+
+
+class RestAPI:
     def __init__(self, api: ApiContext, secret: str) -> None:
         self.api = api
         self._secret = secret
@@ -92,12 +139,24 @@ class RestAPI:
         self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS if "<" not in e.path}
         # paths with a part that varies, like /message/receive/<consumer>/v1
         self.patterns = [(e, re.compile(_pattern(e.path))) for e in ENDPOINTS if "<" in e.path]
-        # the web interface on `/` and `/gui/`: its own login, opened by a token that wants the secret
-        self.gui = gui.GuiSite(api, self._check_secret)
+        # the web interface on `/` and `/gui/`: its own login, opened by a token that wants the secret. Its code
+        # loads with its first request (a node nobody browses, a seed, never holds it); the Logs page's tail
+        # keeps the log from the start
+        self._gui: GuiSite | None = None
+        settings = api.ctx.settings
+        self._log_tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
+        self._log_tail.watch()
+
+    @property
+    def gui(self) -> GuiSite:
+        if self._gui is None:
+            from bitdust_node.gui.site import GuiSite
+
+            self._gui = GuiSite(self.api, self._check_secret, tail=self._log_tail)
+        return self._gui
 
     def site(self) -> Site:
-        # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
-        site = Site(self.app.resource(), requestFactory=CappedRequest)
+        site = Site(_Dispatch(self.dispatch, self), requestFactory=CappedRequest)
         site.noisy = False
         site.displayTracebacks = False
         return site
@@ -136,9 +195,8 @@ class RestAPI:
                 raise InvalidInput("request body must be a JSON object")
         return ApiRequest(args=args, body=body)
 
-    @app.route("/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     async def dispatch(self, request: CappedRequest) -> bytes:
-        if gui.serves(request.path):
+        if serves_gui(request.path):
             return await self.gui.handle(request)
         started = time.perf_counter()
         request.setHeader(b"content-type", b"application/json")

@@ -34,8 +34,8 @@ T = TypeVar("T")
 
 
 def gui_of(node: Node) -> GuiSite:
-    """The web interface a running node serves (the REST API's Klein app is bound to its RestAPI)."""
-    rest = node.rest_port.factory.resource._app._instance
+    """The web interface a running node serves (the REST API's site resource knows its RestAPI)."""
+    rest = node.rest_port.factory.resource.api
     assert isinstance(rest, RestAPI)
     return rest.gui
 
