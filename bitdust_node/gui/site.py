@@ -23,7 +23,7 @@ from twisted.web.template import tags
 
 from bitdust_node.api.routes import ApiContext
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-from bitdust_node.gui import guard, pages
+from bitdust_node.gui import guard, pages, serves_gui
 from bitdust_node.gui.endpoints import Endpoints
 from bitdust_node.gui.live import LiveHub
 from bitdust_node.gui.logtail import LogTail
@@ -51,21 +51,23 @@ MAX_JSON = 64 * 1024
 TEMP = "temp"
 
 
-def serves(path: bytes) -> bool:
-    """Whether a path belongs to the web interface rather than the REST API."""
-    return path == b"/" or path == b"/gui" or path.startswith(b"/gui/")
+serves = serves_gui
 
 
 class GuiSite:
-    def __init__(self, api: ApiContext, check_secret: Callable[[Any], None], clock: Any = None) -> None:
+    def __init__(
+        self, api: ApiContext, check_secret: Callable[[Any], None], clock: Any = None, tail: LogTail | None = None,
+    ) -> None:
         self.api = api
         self.clock = clock if clock is not None else api.ctx.reactor
         self._check_secret = check_secret
         self.sessions = SessionStore(self.clock)
         self.endpoints = Endpoints(api)
         settings = api.ctx.settings
-        self.tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
-        self.tail.watch()
+        if tail is None:
+            tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
+            tail.watch()
+        self.tail = tail
         self.probes = ServerProbes(CappedHttp(api.ctx.reactor, timeout=PROBE_TIMEOUT), self.clock)
         self.live = LiveHub(self.clock, self.render_panels, self.endpoints)
         self.uploads = BrowserUploads(api.ctx.home / TEMP / "gui-uploads", self.clock)
