@@ -34,6 +34,7 @@ from bitdust_node.identity.signing import verify_identity
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
+from bitdust_node.proxy.relay_in import relay_in_parts
 from bitdust_node.proxy.window import RelayWindow
 from bitdust_node.transport.budget import Claim, ReceiveBudget
 from bitdust_node.transport.hookups import ServiceAnswer
@@ -41,7 +42,7 @@ from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
 from bitdust_node.wire import identity_xml, packet_fast
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
-from bitdust_node.wire.tcp_frames import file_size, joined
+from bitdust_node.wire.tcp_frames import FileBytes, file_size
 
 log = Logger()
 SERVICE_NAME = "service_proxy_server"
@@ -342,7 +343,7 @@ class ProxyRouter:
         if self._stuck(route, route.incoming):
             self._fail_sender(inbound, relay.TRANSFER_FAILED)
             return True
-        self._relay_in(route, packet.owner_id, packet.packet_id, joined(inbound.raw)).addErrback(
+        self._relay_in(route, packet.owner_id, packet.packet_id, inbound.raw).addErrback(
             self._relay_in_failed, inbound)
         self._hold_back(route.incoming, inbound.session)
         return True
@@ -395,23 +396,23 @@ class ProxyRouter:
             self.refusals["receive_budget"] += 1
         return held
 
-    def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: bytes) -> defer.Deferred[None]:
-        """The packet as it came, encrypted to the routed user, on its connection to me; fires on the user's `o`."""
+    def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: FileBytes) -> defer.Deferred[None]:
+        """The packet as it came (whole or in the pieces it was parsed into), encrypted to the routed user, on its
+        connection to me; fires on the user's `o`."""
         session = self._session(route)
         if session is None:
             return defer.fail(BitDustError(f"{route.idurl} has no connection to this router"))
+        size = file_size(raw)
         # what the connection queues: the packet in base64 in a block in a packet
-        held = self._hold(route, len(raw) * 4 // 3 + RELAY_OVERHEAD)
+        held = self._hold(route, size * 4 // 3 + RELAY_OVERHEAD)
         if held is None:
             return defer.fail(BitDustError(f"no room to hold a packet for {route.idurl}"))
-        me = self.me.require()
-        payload = relay.seal(raw, relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
-        wrapped = self.gateway.outbox("RelayIn", route.idurl, payload, packet_id=packet_id, owner_id=owner_id)
-        route.bytes_out += len(raw)
+        data = relay_in_parts(raw, owner_id, packet_id, self.me.require(), route.idurl, route.public_key,
+                              wire.packet_date(self.clock.seconds()))
+        route.bytes_out += size
         route.packets_out += 1
         self.counters["relayed_in"] += 1
-        self.counters["bytes_relayed"] += len(raw)
-        data = packet_fast.serialize_parts(wrapped)
+        self.counters["bytes_relayed"] += size
         return session.send_file(data, self._on_its_way(route.incoming, file_size(data), held))
 
     def _no_route_text(self, idurl: str) -> str:
