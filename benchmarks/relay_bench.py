@@ -163,7 +163,8 @@ def run_router(homes: Path) -> None:
                          RouterLimits(route_rate=0), budget=parts.budget)
     router.start()
     parts.hookups.accept_requests(SERVICE_NAME, router)
-    parts.extra = lambda: {"routes": len(router.routes), "relayed": dict(router.counters)}  # type: ignore[method-assign]
+    parts.extra = lambda: {"routes": len(router.routes), "relayed": dict(router.counters),  # type: ignore[method-assign]
+                           "budget_peak": parts.budget.peak}
     parts.run_until_stdin_closes({"rss_mib": rss_mib()})
 
 
@@ -285,9 +286,15 @@ def make_homes(root: Path) -> None:
         (root / f"{name}.xml").write_bytes(me.xml)
 
 
+# every child started, so that a run that fails leaves none behind (they hold fixed addresses)
+CHILDREN: list[subprocess.Popen[str]] = []
+
+
 def child(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, __file__, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "RELAY_BENCH_CODE": str(CODE)})
+    CHILDREN.append(proc)
+    return proc
 
 
 def ready(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -395,7 +402,8 @@ def main() -> None:
         f"1 MiB round trip relayed {relayed['single_ms']:.1f} ms vs direct {direct['single_ms']:.1f} ms; "
         f"ping relayed {relayed['ping_ms']:.2f} ms vs direct {direct['ping_ms']:.2f} ms; "
         f"router RSS {at_rest:.0f} MiB at rest, peak {router_end['peak_mib']:.0f} MiB with 1 route "
-        f"(+{router_end['peak_mib'] - at_rest:.0f} MiB per route)"
+        f"(+{router_end['peak_mib'] - at_rest:.0f} MiB per route, receive budget peak "
+        f"{router_end.get('budget_peak', 0) / 2**20:.1f} MiB)"
     )
     print(lowest.describe())
     packet_mib = packet_bytes / 2**20
@@ -412,4 +420,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for proc in CHILDREN:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

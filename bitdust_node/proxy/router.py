@@ -407,8 +407,12 @@ class ProxyRouter:
         held = self._hold(route, size * 4 // 3 + RELAY_OVERHEAD)
         if held is None:
             return defer.fail(BitDustError(f"no room to hold a packet for {route.idurl}"))
-        data = relay_in_parts(raw, owner_id, packet_id, self.me.require(), route.idurl, route.public_key,
-                              wire.packet_date(self.clock.seconds()))
+        try:
+            data = relay_in_parts(raw, owner_id, packet_id, self.me.require(), route.idurl, route.public_key,
+                                  wire.packet_date(self.clock.seconds()))
+        except (BitDustError, ValueError) as err:  # no identity of mine any more, a key that cannot wrap
+            held.release()
+            return defer.fail(BitDustError(f"no RelayIn made for {route.idurl}: {err}"))
         route.bytes_out += size
         route.packets_out += 1
         self.counters["relayed_in"] += 1
