@@ -366,6 +366,12 @@ def main() -> None:
     if args.role:
         homes = Path(args.homes)
         if args.role == "router":
+            profile = os.environ.get("RELAY_BENCH_PROFILE")  # a folder: the router's cProfile stats go there
+            if profile:
+                import cProfile
+
+                cProfile.runctx("run_router(homes)", globals(), locals(), str(Path(profile) / "router.prof"))
+                return None
             return run_router(homes)
         if args.role in ("bob", "bob-routed"):
             return run_bob(homes, routed=args.role == "bob-routed")
