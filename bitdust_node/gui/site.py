@@ -32,6 +32,7 @@ from bitdust_node.gui.probes import PROBE_TIMEOUT, ServerProbes
 from bitdust_node.gui.session import Session, SessionStore
 from bitdust_node.gui.transfers import MAX_PIECE, BrowserDownloads, BrowserUploads
 from bitdust_node.logs import level_for
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.http import CappedHttp
 
 log = Logger()
@@ -57,9 +58,11 @@ def serves(path: bytes) -> bool:
 
 
 class GuiSite:
-    def __init__(self, api: ApiContext, check_secret: Callable[[Any], None], clock: Any = None) -> None:
+    def __init__(
+        self, api: ApiContext, check_secret: Callable[[Any], None], clock: TimeSource | None = None,
+    ) -> None:
         self.api = api
-        self.clock = clock if clock is not None else api.ctx.reactor
+        self.clock: TimeSource = clock if clock is not None else api.ctx.reactor
         self._check_secret = check_secret
         self.sessions = SessionStore(self.clock)
         self.endpoints = Endpoints(api)
