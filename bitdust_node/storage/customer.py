@@ -138,8 +138,15 @@ class Customer:
         return connected
 
     def replace(self, position: int, why: str) -> defer.Deferred[None]:
-        """Hire another supplier for `position` (once, however many transfers noticed); its shares are rebuilt."""
-        return self.suppliers.replace(position, why, self.settings.suppliers, self.per_supplier())
+        """Hire another supplier for `position` (once, however many transfers noticed); its shares are rebuilt.
+        What still awaits the fired supplier's answer fails now, to go to its successor without waiting out its
+        timeout (a supplier that took a piece and died never answers)."""
+        slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
+        fired = slot.idurl if slot is not None and slot.connected else ""
+        replacing = self.suppliers.replace(position, why, self.settings.suppliers, self.per_supplier())
+        if fired:
+            self.network.fail_pending_to(fired, TransferError(f"supplier {fired} was replaced: {why}"))
+        return replacing
 
     def _replaced(self, position: int) -> None:
         self.counters["replaced"] += 1

@@ -151,17 +151,26 @@ class ShareMover:
             if not slot.connected:
                 await self.replace(position, "no supplier")
                 continue
+            asked = slot.idurl
             try:
-                if packet.remote_id != slot.idurl:
+                if packet.remote_id != asked:
                     packet = await self._worker(self.piece_packet, position, packet.packet_id, packet.payload)
                 refused = await self.link.store(packet)
             except BitDustError as err:
-                await self.replace(position, f"store failed: {err}")
+                if self._still_holds(position, asked):
+                    await self.replace(position, f"store failed: {err}")
                 continue
             if refused is None:
                 return
-            await self.replace(position, "refused a piece: " + refused)
+            if self._still_holds(position, asked):
+                await self.replace(position, "refused a piece: " + refused)
         raise TransferError(f"no supplier at position {position} took piece {packet.packet_id}")
+
+    def _still_holds(self, position: int, asked: str) -> bool:
+        """Whether the supplier asked still holds the position: a failure of one already replaced fires nobody
+        (the share goes to its successor)."""
+        slot = self.holder.slots[position]
+        return not slot.connected or slot.idurl == asked
 
     async def get_share(self, position: int, packet_id: str) -> tuple[bytes, str] | None:
         """The share at one supplier and its hash, checked to be the packet I stored (my signature); None if

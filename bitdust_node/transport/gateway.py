@@ -211,6 +211,10 @@ class Gateway:
         """Fail the request with this PacketID sent to `remote_id` (a router said it cannot be delivered)."""
         return self._pending.fail(packet_id, error, asked=remote_id) > 0
 
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        """Fail every request awaiting an answer from `remote_id` (a peer given up on); how many."""
+        return self._pending.fail_to(remote_id, error)
+
     def _timed_out(self, awaited: Awaited[Packet]) -> Timeout:
         self.counters["requests_timed_out"] += 1
         return Timeout(f"no answer to {awaited.command}({awaited.packet_id}) in {awaited.timeout:g} s")

@@ -114,6 +114,9 @@ class PacketNetwork(Protocol):
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
         """Fail the awaited answer to the packet with this PacketID sent to `remote_id`."""
 
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        """Fail every awaited answer from `remote_id` (a peer given up on, its work to go elsewhere)."""
+
     def add_forwarder(self, forwarder: Forwarder) -> Callable[[], None]:
         """Offer verified packets addressed to others to `forwarder`; the call returned withdraws it."""
 

@@ -153,7 +153,18 @@ class GridNode:
         return defer.succeed(None)
 
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
-        return False
+        waiting = [a for r, a in self._pending.get(packet_id.lower(), []) if r.remote_id == remote_id]
+        for answer in waiting:
+            if not answer.called:
+                answer.errback(error)
+        return bool(waiting)
+
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        waiting = [a for entries in self._pending.values() for r, a in entries if r.remote_id == remote_id]
+        for answer in waiting:
+            if not answer.called:
+                answer.errback(error)
+        return len(waiting)
 
     def add_forwarder(self, forwarder: Any) -> Callable[[], None]:
         return lambda: None
