@@ -12,7 +12,8 @@ import json
 import pkgutil
 import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from klein import Klein
 from twisted.internet import defer
@@ -22,7 +23,6 @@ from twisted.web.server import Request, Site
 
 from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-from bitdust_node.gui import site as gui
 
 log = Logger()
 
@@ -82,18 +82,30 @@ def _pattern(path: str) -> str:
     return re.sub(r"<([a-z_]+)>", r"(?P<\1>[A-Za-z0-9_.@$-]{1,100})", re.escape(path))
 
 
+class WebFront(Protocol):
+    """Pages served on the REST port beside the API (the web interface, which the node hands in: the API
+    knows nothing of it)."""
+
+    def serves(self, path: bytes) -> bool: ...
+
+    def handle(self, request: Any) -> Awaitable[bytes]: ...
+
+
+# makes the front, given the check of the API secret (its login is opened by a token that wants the secret)
+FrontFactory = Callable[[Callable[[Any], None]], WebFront]
+
+
 class RestAPI:
     app = Klein()
 
-    def __init__(self, api: ApiContext, secret: str) -> None:
+    def __init__(self, api: ApiContext, secret: str, front: FrontFactory | None = None) -> None:
         self.api = api
         self._secret = secret
         load_endpoint_modules()
         self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS if "<" not in e.path}
         # paths with a part that varies, like /message/receive/<consumer>/v1
         self.patterns = [(e, re.compile(_pattern(e.path))) for e in ENDPOINTS if "<" in e.path]
-        # the web interface on `/` and `/gui/`: its own login, opened by a token that wants the secret
-        self.gui = gui.GuiSite(api, self._check_secret)
+        self.front = front(self._check_secret) if front is not None else None
 
     def site(self) -> Site:
         # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
@@ -138,8 +150,8 @@ class RestAPI:
 
     @app.route("/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     async def dispatch(self, request: CappedRequest) -> bytes:
-        if gui.serves(request.path):
-            return await self.gui.handle(request)
+        if self.front is not None and self.front.serves(request.path):
+            return await self.front.handle(request)
         started = time.perf_counter()
         request.setHeader(b"content-type", b"application/json")
         try:

@@ -77,6 +77,9 @@ class GuiSite:
 
     # -- the way in
 
+    def serves(self, path: bytes) -> bool:
+        return serves(path)
+
     async def handle(self, request: Any) -> bytes:
         for name, value in guard.SECURITY_HEADERS.items():
             request.setHeader(name, value)

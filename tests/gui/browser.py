@@ -36,8 +36,8 @@ T = TypeVar("T")
 def gui_of(node: Node) -> GuiSite:
     """The web interface a running node serves (the REST API's Klein app is bound to its RestAPI)."""
     rest = node.rest_port.factory.resource._app._instance
-    assert isinstance(rest, RestAPI)
-    return rest.gui
+    assert isinstance(rest, RestAPI) and isinstance(rest.front, GuiSite)
+    return rest.front
 
 
 def require_chromium() -> None:
