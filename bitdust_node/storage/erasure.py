@@ -11,7 +11,6 @@ import hashlib
 import math
 
 import zfec
-from zfec import easyfec
 
 MAX_SHARES = 64
 
@@ -48,15 +47,24 @@ def encode(data: bytes, n: int) -> list[bytes | memoryview]:
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:
     """The block from any k shares whose hashes match (`hashes` by share number); NotEnoughShares otherwise."""
     n = len(hashes)
-    k = needed(n)
     good = {i: s for i, s in shares.items() if 0 <= i < n and share_hash(s) == hashes[i]}
-    if len(good) < k:
-        raise NotEnoughShares(f"{len(good)} good shares of {n}, {k} needed")
+    return b"".join(primary(good, n, size))[:size]
+
+
+def primary(shares: dict[int, bytes], n: int, size: int) -> list[bytes | memoryview]:
+    """The k data shares of a block of `size` bytes from any k of its n shares, already checked (their hashes
+    matched): the data shares given are passed on as they are, the missing ones rebuilt from parity. Joined and
+    cut at `size`, they are the block; NotEnoughShares when fewer than k are given."""
+    k = needed(n)
+    usable = {i: s for i, s in shares.items() if 0 <= i < n}
+    if len(usable) < k:
+        raise NotEnoughShares(f"{len(usable)} good shares of {n}, {k} needed")
     if n == 1:
-        return good[0][:size]
-    chosen = sorted(good)[:k]
-    share_size = len(good[chosen[0]])
-    padlen = share_size * k - size
-    if padlen < 0 or any(len(good[i]) != share_size for i in chosen):
+        return [usable[0]]
+    chosen = sorted(usable)[:k]
+    share_size = len(usable[chosen[0]])
+    if share_size * k < size or any(len(usable[i]) != share_size for i in chosen):
         raise NotEnoughShares("shares of different sizes")
-    return bytes(easyfec.Decoder(k, n).decode([good[i] for i in chosen], chosen, padlen))
+    if chosen == list(range(k)):
+        return [usable[i] for i in chosen]
+    return list(zfec.Decoder(k, n).decode([usable[i] for i in chosen], chosen))
