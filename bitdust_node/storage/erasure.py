@@ -32,6 +32,12 @@ def encode(data: bytes, n: int) -> list[bytes | memoryview]:
     """n shares of `data`, each len(data)/k bytes (rounded up), the last of the k data shares padded with zeros:
     the shares zfec's easyfec makes. The first k are views into `data` (only a padded last one is copied), so a
     block is not copied to be coded."""
+    primary = data_shares(data, n)
+    return [*primary, *parity_shares(primary, n)]
+
+
+def data_shares(data: bytes, n: int) -> list[bytes | memoryview]:
+    """The k data shares of `data` for n shares: views into it (a padded last one copied)."""
     if not 1 <= n <= MAX_SHARES:
         raise ValueError(f"{n} shares: 1 to {MAX_SHARES} are supported")
     if n == 1:
@@ -40,8 +46,13 @@ def encode(data: bytes, n: int) -> list[bytes | memoryview]:
     size = -(-len(data) // k)
     view = memoryview(data)
     primary: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(k)]
-    primary = [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
-    return [*primary, *zfec.Encoder(k, n).encode(primary, list(range(k, n)))]
+    return [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
+
+
+def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes]:
+    """The n - k parity shares coded from the k data shares."""
+    k = len(primary)
+    return list(zfec.Encoder(k, n).encode(primary, list(range(k, n)))) if n > k else []
 
 
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:

@@ -216,9 +216,9 @@ class ShareMover:
     # -- upload
 
     async def upload(self, path: Path, entry: Entry, version: Version, transfer: Transfer) -> None:
-        """The file's blocks made one at a time and sent, each made while the one before goes out: at most two
-        blocks' packets are held, whatever the file's size and however late the suppliers' Acks come (up to
-        WINDOW blocks wait for them, holding only their records)."""
+        """The file's blocks made one at a time, each while the one before goes out, and made only once the
+        suppliers have the one before that: at most two blocks' packets are held, whatever the file's size and
+        however late the suppliers' Acks come (up to WINDOW blocks wait for them, holding only their records)."""
         me = self.me.require()
         n = len(self.holder.slots)
         unacked: list[defer.Deferred[BlockInfo]] = []
@@ -227,10 +227,7 @@ class ShareMover:
         count = max(1, -(-version.size // version.block_size))
         try:
             for number in range(count):
-                info, shares = await self._worker(self._make_block, me, entry, version, number, path, n)
-                stores = [defer.ensureDeferred(self.put_share(i, share)) for i, share in enumerate(shares)]
-                sending = [share.sent for share in shares]
-                del shares  # each store holds its share's packet until the transport took it
+                info, stores, sending = await self._send_block(me, entry, version, number, path, n)
                 unacked.append(defer.ensureDeferred(self._stored(info, stores, transfer)))
                 await defer.gatherResults(going_out)
                 going_out = sending
@@ -242,32 +239,57 @@ class ShareMover:
             _let_go(unacked)
         version.complete = True
 
-    def _make_block(
+    async def _send_block(
         self, me: Any, entry: Entry, version: Version, number: int, path: Path, n: int,
-    ) -> tuple[BlockInfo, list[OutgoingShare]]:
-        """(In a worker thread.) The block read from the file, its record and its shares as signed packets; the
-        plaintext, the ciphertext and the raw shares are let go as soon as each is used."""
+    ) -> tuple[BlockInfo, list[defer.Deferred[None]], list[defer.Deferred[None]]]:
+        """One block read, sealed and coded, each share signed and handed to its store as soon as it is made: the
+        data shares straight from the ciphertext while the parity is coded, side by side in worker threads (hashing
+        and sealing release the GIL). The block's record, its stores, and when each share went out."""
         place = associated(entry.path_id, version.version, number)
         key = sealed_block.BlockKey.fresh()
-        chunk = _read_block(path, version.block_size, number)
-        size = len(chunk)
-        sealed = sealed_block.seal(chunk, me.key.public_key(), place, key)
-        del chunk
-        ciphertext = sealed.ciphertext
-        wrapped_key, nonce = base64.b64encode(sealed.wrapped_key).decode(), base64.b64encode(sealed.nonce).decode()
-        del sealed
-        shares = erasure.encode(ciphertext, n)
-        info = BlockInfo(size, len(ciphertext), wrapped_key, nonce, [erasure.share_hash(share) for share in shares])
-        del ciphertext
-        made: list[OutgoingShare] = []
-        for i in range(n):
-            packet_id = piece_id(self.key_id, entry.path_id, version.version, number, i)
-            packet = self.piece_packet(i, packet_id, pybase64.b64encode(shares[i]))
-            shares[i] = b""  # the data shares are views of the ciphertext: it goes once both are encoded
-            remake = functools.partial(_remade_share, path, version.block_size, number, key, me.key.public_key(),
-                                       place, n, i, info.shares[i])
-            made.append(OutgoingShare(packet_id, packet, remake))
-        return info, made
+        owner = me.key.public_key()
+        size, sealed = await self._worker(_sealed_block, path, version.block_size, number, owner, place, key)
+        info = BlockInfo(size, len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
+                         base64.b64encode(sealed.nonce).decode(), [""] * n)
+        primary = erasure.data_shares(sealed.ciphertext, n)
+        del sealed  # the data shares are views of its ciphertext: it goes once they are signed and coded
+        stores: list[defer.Deferred[None]] = []
+        sending: list[defer.Deferred[None]] = []
+
+        def share_out(i: int, share: bytes | memoryview) -> defer.Deferred[None]:
+            remake = functools.partial(_remade_share, path, version.block_size, number, key, owner, place, n, i)
+            made = self._worker(self._outgoing, piece_id(self.key_id, entry.path_id, version.version, number, i), i,
+                                share, remake)
+            return made.addCallback(start, i)
+
+        def start(made: tuple[str, OutgoingShare], i: int) -> None:
+            info.shares[i], share = made
+            sending.append(share.sent)
+            stores.append(defer.ensureDeferred(self.put_share(i, share)))
+
+        async def parity_out(data: list[bytes | memoryview]) -> None:
+            k = len(data)
+            parity = await self._worker(erasure.parity_shares, data, n)
+            del data
+            await defer.gatherResults([share_out(k + j, share) for j, share in enumerate(parity)])
+
+        making = [share_out(i, share) for i, share in enumerate(primary)]
+        making.append(defer.ensureDeferred(parity_out(primary)))
+        del primary
+        try:
+            await defer.gatherResults(making, consumeErrors=True)
+        except defer.FirstError as err:
+            _let_go(stores)
+            err.subFailure.raiseException()
+        return info, stores, sending
+
+    def _outgoing(
+        self, packet_id: str, position: int, share: bytes | memoryview, remake: Callable[[str], bytes],
+    ) -> tuple[str, OutgoingShare]:
+        """(In a worker thread.) A share's hash and its signed packet."""
+        digest = erasure.share_hash(share)
+        packet = self.piece_packet(position, packet_id, pybase64.b64encode(share))
+        return digest, OutgoingShare(packet_id, packet, functools.partial(remake, digest))
 
     async def _stored(self, info: BlockInfo, stores: list[defer.Deferred[None]], transfer: Transfer) -> BlockInfo:
         outcomes: list[Any] = await defer.DeferredList(stores, consumeErrors=True)
@@ -359,13 +381,21 @@ def _read_block(path: Path, block_size: int, number: int) -> bytes:
         return source.read(block_size)
 
 
+def _sealed_block(
+    path: Path, block_size: int, number: int, owner: Any, place: bytes, key: sealed_block.BlockKey,
+) -> tuple[int, sealed_block.SealedBlock]:
+    """(In a worker thread.) A block of the file, sealed: its plaintext size and the sealed block."""
+    chunk = _read_block(path, block_size, number)
+    return len(chunk), sealed_block.seal(chunk, owner, place, key)
+
+
 def _remade_share(
     path: Path, block_size: int, number: int, key: sealed_block.BlockKey, owner: Any, place: bytes, n: int,
     position: int, expected: str,
 ) -> bytes:
     """(In a worker thread.) A share of a block sent before, made again from the file with the block's own key:
     the payload of a packet for a supplier that takes the place of one that failed it."""
-    sealed = sealed_block.seal(_read_block(path, block_size, number), owner, place, key)
+    _size, sealed = _sealed_block(path, block_size, number, owner, place, key)
     share = erasure.encode(sealed.ciphertext, n)[position]
     if erasure.share_hash(share) != expected:
         raise TransferError(f"{path} changed while it was stored (block {number})")
