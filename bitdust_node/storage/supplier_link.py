@@ -149,16 +149,19 @@ NOT_HIRED = ("key not registered", "not a customer", "not a customer, or file no
 
 
 def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:
-    """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`."""
+    """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`. The
+    share's text is checked and decoded where it lies in the answer, not copied out first."""
     try:
-        stored = packet_fast.parse(payload)
+        found = packet_fast.parse_piece(payload)
+        stored, text = found if found is not None else (packet_fast.parse(payload), None)
     except wire.PacketFormatError as err:
         return Fetched(Fetch.ALTERED, why=f"unreadable: {err}")
     # the same piece path, signed by me: stored under my global id then (my identity may have moved since)
-    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(stored, my_key):
+    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(
+            stored, my_key, text):
         return Fetched(Fetch.ALTERED, why="not the packet I stored under that id")
     try:
-        share = pybase64.b64decode(stored.payload, validate=True)
+        share = pybase64.b64decode(stored.payload if text is None else text, validate=True)
     except ValueError:
         return Fetched(Fetch.ALTERED, why="not a share")
     return Fetched(Fetch.GOT, share, erasure.share_hash(share))
