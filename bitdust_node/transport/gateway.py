@@ -197,13 +197,17 @@ class Gateway:
 
     def request(
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
+        on_sent: Callable[[], object] | None = None,
     ) -> defer.Deferred[Packet]:
-        """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever."""
+        """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever. `on_sent` is
+        called once the transport delivered the packet."""
         try:
             answer = self._pending.wait(packet.packet_id, packet.remote_id, packet.command, timeout)
         except PendingFull as err:
             return defer.fail(err)
         sent = self.send(packet, remote, wide, timeout)
+        if on_sent is not None:
+            sent.addCallback(lambda _: on_sent())
         sent.addErrback(lambda failure: answer.errback(failure) if not answer.called else None)
         return answer
 

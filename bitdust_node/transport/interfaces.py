@@ -96,8 +96,10 @@ class PacketNetwork(Protocol):
 
     def request(
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
+        on_sent: Callable[[], object] | None = None,
     ) -> defer.Deferred[Packet]:
-        """Send, then fire with the answer or fail with Timeout."""
+        """Send, then fire with the answer or fail with Timeout; `on_sent` is called once a transport delivered the
+        packet (a sender paces itself by it: a packet's bytes are the transport's, not the sender's, until then)."""
 
     def reply(
         self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False,

@@ -108,7 +108,8 @@ class GridNode:
         return self.send(wire.parse(data if isinstance(data, bytes) else b"".join(data)), remote, wide)
 
     def request(self, packet: wire.Packet, remote: Identity, wide: bool = False,
-                timeout: float = DEFAULT_TIMEOUT) -> defer.Deferred[wire.Packet]:
+                timeout: float = DEFAULT_TIMEOUT, on_sent: Callable[[], object] | None = None,
+                ) -> defer.Deferred[wire.Packet]:
         answer: defer.Deferred[wire.Packet] = defer.Deferred()
         key = packet.packet_id.lower()
         waiting = self._pending.setdefault(key, [])
@@ -126,6 +127,8 @@ class GridNode:
 
         answer.addBoth(forget)
         sent = self.send(packet, remote, wide, timeout)
+        if on_sent is not None:
+            sent.addCallback(lambda _: on_sent())
         sent.addErrback(lambda failure: None if answer.called else answer.errback(failure))
         return answer
 
