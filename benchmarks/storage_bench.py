@@ -10,8 +10,12 @@ upload and the download through the customer's REST API, timed from request to a
 compared byte for byte. Tahoe: PUT /uri and GET /uri/<cap> on its client's web API against its own
 grid. Both grids run side by side; each round makes a new random file of every size and both store it in
 turn (which grid goes first alternates), so the two are timed in the same minutes of a machine whose speed
-drifts. The first round is on fresh nodes. Ends with one line per size: median speeds over the rounds, the
-median ratio and every round's ratio; the customer's peak resident memory is read from /proc. Then repair:
+drifts. The first round is on fresh nodes. Ends with two lines per size: median speeds over the rounds, the
+median ratio and every round's ratio, and the peak resident memory of our customer and of Tahoe's client
+while they moved files of that size (read from /proc, the peak reset before each transfer); then the CPU our
+customer and our suppliers (all four together) spent a MiB of the file each way, next to the protocol's floor
+timed in the same run (benchmarks/floor.py: the SHA-1, RSA, base64, AES and zfec work the wire format makes
+each side do, nothing else; the medians of the rounds). Then repair:
 a file stored, one of its 4 suppliers SIGKILLed, and its shares rebuilt onto the spare (a fifth supplier) timed
 from the replacement to the file whole again (4/4), next to the upload of the same file.
 """
@@ -19,6 +23,7 @@ from the replacement to the file whole again (4/4), next to the upload of the sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -34,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from floor import Costs, signed_packets  # noqa: E402  (benchmarks/, beside this script)
 
 SERVER = "127.0.0.90"
 # four hired, and a spare that takes the place of the one lost in the repair measurement
@@ -94,18 +101,48 @@ class Node:
                 time.sleep(0.2)
         raise SystemExit(f"{self.name} did not start; see {self.home / 'twistd.log'}")
 
-    def peak_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def peak_mib(pid: int) -> float:
+    """The process's peak resident memory since it started, or since reset_peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's peak resident memory again from what it holds now (proc(5), clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of the process so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class Watched:
+    """The peak memory of a `client` process and the CPU time of it and its `helpers` over one transfer."""
+
+    def __init__(self, client: int, helpers: list[int]) -> None:
+        self.client, self.helpers = client, helpers
+        reset_peak(client)
+        self.cpu = cpu_seconds(client)
+        self.helpers_cpu = sum(cpu_seconds(pid) for pid in helpers)
+
+    def done(self, way: str) -> dict[str, float]:
+        return {f"{way}_peak": peak_mib(self.client), f"{way}_cpu": cpu_seconds(self.client) - self.cpu,
+                f"{way}_helpers_cpu": sum(cpu_seconds(pid) for pid in self.helpers) - self.helpers_cpu}
 
 
 def wait_for(check: Any, what: str, timeout: float = 90, interval: float = 0.3) -> None:
@@ -184,24 +221,32 @@ class OurGrid:
         node.wait_up()
         return node
 
+    def watch(self) -> Watched:
+        suppliers = [n.process.pid for n in self.nodes if n.name.startswith("supplier")]
+        return Watched(self.customer.process.pid, suppliers)
+
     def round_trip(self, path: Path, remote: str) -> dict[str, float]:
         """Upload through the customer's REST API and download again, each timed from request to answer."""
+        watched = self.watch()
         started = time.perf_counter()
         reply = self.customer.api("POST", "/file/upload/start/v1", {"local_path": str(path), "remote_path": remote,
                                                                      "wait_result": True})
         if reply.get("status") != "OK" or reply["result"].get("state") != "done":
             raise SystemExit(f"upload failed: {reply}")
         up = time.perf_counter() - started
+        figures = watched.done("up")
         back = self.root / "restored"
+        watched = self.watch()
         started = time.perf_counter()
         reply = self.customer.api("POST", "/file/download/start/v1", {"remote_path": remote,
                                                                        "destination_folder": str(back),
                                                                        "wait_result": True})
         down = time.perf_counter() - started
+        figures |= watched.done("down")
         if reply.get("status") != "OK" or not same_file(back / remote, path):
             raise SystemExit(f"download failed or differs: {reply}")
         (back / remote).unlink()
-        return {"up": up, "down": down}
+        return {"up": up, "down": down, **figures}
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
@@ -271,8 +316,13 @@ class TahoeGrid:
 
         wait_for(connected, "the Tahoe client to see 4 storage nodes", timeout=120)
 
+    def watch(self) -> Watched:
+        # the client is the last started; the introducer is no part of a transfer
+        return Watched(self.procs[-1].pid, [proc.pid for proc in self.procs[1:-1]])
+
     def round_trip(self, path: Path, remote: str) -> dict[str, float]:
         """PUT /uri and GET /uri/<cap> (the file streamed both ways, no CLI start-up in the figures)."""
+        watched = self.watch()
         started = time.perf_counter()
         with open(path, "rb") as source:
             request = urllib.request.Request(TAHOE_WEB + "/uri", data=source, method="PUT",
@@ -280,16 +330,19 @@ class TahoeGrid:
             with urllib.request.urlopen(request, timeout=3600) as reply:
                 cap = reply.read().decode().strip()
         up = time.perf_counter() - started
+        figures = watched.done("up")
         back = self.root / f"{remote}.back"
+        watched = self.watch()
         started = time.perf_counter()
         with urllib.request.urlopen(f"{TAHOE_WEB}/uri/{urllib.parse.quote(cap)}", timeout=3600) as reply, \
                 open(back, "wb") as out:
             shutil.copyfileobj(reply, out, 1 << 20)
         down = time.perf_counter() - started
+        figures |= watched.done("down")
         if not same_file(back, path):
             raise SystemExit("Tahoe gave back other bytes")
         back.unlink()
-        return {"up": up, "down": down}
+        return {"up": up, "down": down, **figures}
 
     def stop(self) -> None:
         stop_all(self.procs)
@@ -332,6 +385,7 @@ def main() -> None:
             grids["ours"] = OurGrid(root / "ours")
             if Path(args.tahoe).exists():
                 grids["tahoe"] = TahoeGrid(args.tahoe, root / "tahoe")
+            costs = [Costs.measure()]  # the floor's pieces timed before the rounds and after, the lower taken
             for number in range(args.rounds):
                 # both grids store the same new file in turn, the one going first alternating: a slower or faster
                 # minute of this machine falls on both, and neither finds the other's file (Tahoe dedups)
@@ -341,7 +395,7 @@ def main() -> None:
                     for name, grid in order if number % 2 == 0 else reversed(order):
                         figures.setdefault((size, name), []).append(grid.round_trip(path, path.name))
                     path.unlink()
-            peak = grids["ours"].customer.peak_mib()
+            costs.append(Costs.measure())
             repaired = None
             if args.repair:
                 path = random_file(root / f"repair-{args.repair}MiB.bin", args.repair)
@@ -349,8 +403,11 @@ def main() -> None:
         finally:
             for grid in grids.values():
                 grid.stop()
+    floor = storage_floor(lowest(costs), SHARES, BLOCK_MIB)
+    print(costs[-1].describe())
     for size in sizes:
-        print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), peak))
+        print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe"))))
+        print(cpu_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), floor))
     if repaired is not None:
         mb = args.repair * 1.048576
         print(f"repair {args.repair} MiB after a supplier of 4 is lost (any 2 rebuild): file made whole at "
@@ -358,7 +415,12 @@ def main() -> None:
               f"shares rebuilt and stored), next to its upload at {mb / repaired['up']:.1f} MB/s in the same run")
 
 
-def size_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None, peak: float) -> str:
+def peak(runs: list[dict[str, float]]) -> float:
+    """The highest resident memory the client reached moving files of one size, either way, in any round."""
+    return max(max(run["up_peak"], run["down_peak"]) for run in runs)
+
+
+def size_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None) -> str:
     """One line a size: medians over the rounds, and each round's ratio (the first is on fresh nodes)."""
     def speed(runs: list[dict[str, float]], way: str) -> float:
         return size * 1.048576 / statistics.median(run[way] for run in runs)
@@ -366,12 +428,69 @@ def size_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, fl
     line = (f"storage {size} MiB over 4 suppliers (any 2 rebuild), median of {len(ours)} round(s): ours up "
             f"{speed(ours, 'up'):.1f} MB/s down {speed(ours, 'down'):.1f} MB/s")
     if theirs is None:
-        return line + f" (Tahoe-LAFS not installed: pass --tahoe); customer peak RSS {peak:.0f} MiB"
+        return line + f" (Tahoe-LAFS not installed: pass --tahoe); customer peak RSS {peak(ours):.0f} MiB"
     ratios = {way: [other[way] / mine[way] for mine, other in zip(ours, theirs, strict=True)] for way in ("up", "down")}
     rounds = "; ".join(f"{way} " + " ".join(f"{r:.2f}" for r in ratios[way]) for way in ("up", "down"))
     return (line + f" vs Tahoe-LAFS 2-of-4 up {speed(theirs, 'up'):.1f} MB/s down {speed(theirs, 'down'):.1f} MB/s "
             f"(ratio up {statistics.median(ratios['up']):.2f}, down {statistics.median(ratios['down']):.2f}; "
-            f"round by round, first on fresh nodes: {rounds}); customer peak RSS {peak:.0f} MiB")
+            f"round by round, first on fresh nodes: {rounds}); peak RSS customer {peak(ours):.0f} MiB, "
+            f"Tahoe client {peak(theirs):.0f} MiB")
+
+
+# the grid's redundancy and the customer's block (services/customer/block-size's default)
+SHARES, BLOCK_MIB = 4, 4.0
+
+
+def lowest(measured: list[Costs]) -> Costs:
+    """Each piece at the lowest of its timings: the floor of the cheapest minute of the run."""
+    return Costs(**{field.name: min(getattr(c, field.name) for c in measured) for field in dataclasses.fields(Costs)})
+
+
+def storage_floor(costs: Costs, n: int, block_mib: float) -> dict[str, float]:
+    """The floor a MiB of a file stored or restored, in ms, for the customer and for the n suppliers together.
+
+    Up: the customer seals the file (AES-256-GCM, a wrapped key a block), codes it into n/k MiB of shares
+    (zfec), base64-encodes them and signs each share's Data packet (SHA-1 over 4/3 n/k MiB, n signatures a
+    block), and checks the suppliers' Acks; the suppliers check the packets and sign the Acks. Down, the
+    cheapest way: k data shares (1 MiB of shares, no decoding), each a supplier's Data packet around the stored
+    one, which the supplier checks before it sends it (as official suppliers do) and the customer checks
+    (SHA-1 over the stored packet's 4/3 MiB of text twice) after checking the Data packet around it (SHA-1 once
+    more); then base64-decoded, opened (a key unwrapped a block) and written. The k Retrieve requests a block
+    are signed and checked."""
+    k = -(-n // 2)
+    text = 4 / 3  # base64 text a MiB of shares
+    blocks = 1 / block_mib
+    up = signed_packets(costs, text * n / k, n * blocks)
+    acks = signed_packets(costs, 0, n * blocks)
+    requests = signed_packets(costs, 0, k * blocks)
+    outer = signed_packets(costs, text, k * blocks)  # the supplier's Data packet around the stored packet
+    stored = costs.sha1_mib * text + costs.rsa_verify * k * blocks
+    return {
+        "up": (costs.aes_gcm_encrypt_mib + costs.rsa_wrap * blocks + costs.zfec_encode_mib
+               + costs.base64_encode_mib * n / k + up.sender + acks.receiver),
+        "up_helpers": up.receiver + acks.sender,
+        "down": (requests.sender + outer.receiver + stored + costs.base64_decode_mib + costs.aes_gcm_decrypt_mib
+                 + costs.rsa_unwrap * blocks),
+        "down_helpers": requests.receiver + stored + outer.sender,
+    }
+
+
+def cpu_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None,
+             floor: dict[str, float]) -> str:
+    """Our CPU a MiB of the file, each side each way (medians of the rounds), against the floor; Tahoe's beside."""
+    def spent(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(run[f"{key}_cpu"] for run in runs) * 1000 / size
+
+    parts = []
+    for way in ("up", "down"):
+        for side, key in (("customer", way), ("suppliers", f"{way}_helpers")):
+            mine = spent(ours, key)
+            parts.append(f"{side} {way} cpu_per_mib_ms={mine:.2f} floor_ms={floor[key]:.2f} (x{mine / floor[key]:.1f})")
+    line = f"storage {size} MiB cpu: " + ", ".join(parts)
+    if theirs is not None:
+        line += "; Tahoe client up {:.2f} down {:.2f}, its servers up {:.2f} down {:.2f} ms a MiB".format(
+            *(spent(theirs, key) for key in ("up", "down", "up_helpers", "down_helpers")))
+    return line
 
 
 if __name__ == "__main__":

@@ -16,19 +16,31 @@ from twisted.internet.interfaces import IReactorCore
 # mallopt(3) parameters
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 # glibc's ceiling for the mmap threshold on 64-bit systems (a larger value is refused)
 MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 64 * 1024 * 1024
 
 
-def keep_packet_buffers(mmap_threshold: int = MMAP_THRESHOLD, trim: int = TRIM_THRESHOLD) -> bool:
-    """Tune glibc's allocator for this process; False where there is no glibc (musl, other systems)."""
+# one heap for every thread: see keep_packet_buffers
+ARENAS = 1
+
+
+def keep_packet_buffers(mmap_threshold: int = MMAP_THRESHOLD, trim: int = TRIM_THRESHOLD, arenas: int = ARENAS) -> bool:
+    """Tune glibc's allocator for this process; False where there is no glibc (musl, other systems).
+
+    Worker threads (sealing, hashing, checking megabyte packets) would each get a heap of their own, up to 8 a
+    core, and each heap keeps what its busiest moment needed: a customer held 7 of 25 MiB, free, after a
+    transfer (peak 280 MiB, 13 MiB in use). In one heap, what one thread frees the next reuses. The threads
+    allocate a few large buffers a block, and Python objects under the GIL anyway: sharing costs no waiting.
+    Must run before the worker threads start."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim))
+    return (bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim))
+            and bool(mallopt(M_ARENA_MAX, arenas)))
 
 
 # how often free heap goes back to the system (keep_packet_buffers keeps up to `trim` between packets)

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 PACKAGE = Path(__file__).resolve().parents[1] / "bitdust_node"
 ROOMS = ("dht", "identity", "transport", "proxy", "storage", "messages")
 # what a room must never import: the glue above it
-ABOVE_ROOMS = ("bitdust_node.services", "bitdust_node.api", "bitdust_node.cli", "bitdust_node.node")
+ABOVE_ROOMS = ("bitdust_node.services", "bitdust_node.api", "bitdust_node.gui", "bitdust_node.cli", "bitdust_node.node")
 # pure formats and crypto: nothing of the node but each other
 PURE = ("wire", "crypto")
 
@@ -98,6 +98,17 @@ class StructureTests(SynchronousTestCase):
             if room_of(module) in ROOMS
             for dep in deps
             if dep.startswith(ABOVE_ROOMS)
+        ]
+        self.assertEqual(wrong, [])
+
+    def test_the_rest_api_never_imports_the_web_interface_above_it(self) -> None:
+        # the interface calls the endpoints' logic; the node hands it to the API, which knows only WebFront
+        wrong = [
+            f"{module} imports {dep}"
+            for module, deps in import_graph().items()
+            if room_of(module) in ("api", "services") or module == "bitdust_node.api"
+            for dep in deps
+            if dep.startswith("bitdust_node.gui")
         ]
         self.assertEqual(wrong, [])
 

@@ -1,9 +1,9 @@
 """The REST API: one twisted.web resource over the endpoint table, bound to loopback, behind the API secret.
 
 Bodies are capped while they arrive (CappedRequest), so an oversize upload is answered 413
-without ever being held in memory or on disk. Every path goes to one async handler (the web interface's own
-paths to its site, loaded with its first request), so no routing framework is loaded: Klein, which did only
-that here, held 4 MB of every node.
+without ever being held in memory or on disk. Every path goes to one async handler (the front's own paths,
+the web interface's, to the front), so no routing framework is loaded: Klein, which did only that here, held
+4 MB of every node.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import json
 import pkgutil
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -24,12 +25,6 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-from bitdust_node.gui import serves_gui
-from bitdust_node.gui.logtail import LogTail
-from bitdust_node.logs import level_for
-
-if TYPE_CHECKING:
-    from bitdust_node.gui.site import GuiSite
 
 log = Logger()
 
@@ -89,6 +84,19 @@ def _pattern(path: str) -> str:
     return re.sub(r"<([a-z_]+)>", r"(?P<\1>[A-Za-z0-9_.@$-]{1,100})", re.escape(path))
 
 
+class WebFront(Protocol):
+    """Pages served on the REST port beside the API (the web interface, which the node hands in: the API
+    knows nothing of it)."""
+
+    def serves(self, path: bytes) -> bool: ...
+
+    def handle(self, request: Any) -> Awaitable[bytes]: ...
+
+
+# makes the front, given the check of the API secret (its login is opened by a token that wants the secret)
+FrontFactory = Callable[[Callable[[Any], None]], WebFront]
+
+
 # the methods the API and the web interface answer; any other is 405
 METHODS = frozenset({b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"})
 
@@ -98,7 +106,7 @@ class _Dispatch(Resource):
 
     isLeaf = True
 
-    def __init__(self, handler: Any, api: RestAPI) -> None:
+    def __init__(self, handler: Callable[[Any], Coroutine[Any, Any, bytes]], api: RestAPI) -> None:
         super().__init__()
         self._handler = handler
         self.api = api  # what serves this site (the tests' way to its web interface)
@@ -132,28 +140,14 @@ class _Dispatch(Resource):
 
 
 class RestAPI:
-    def __init__(self, api: ApiContext, secret: str) -> None:
+    def __init__(self, api: ApiContext, secret: str, front: FrontFactory | None = None) -> None:
         self.api = api
         self._secret = secret
         load_endpoint_modules()
         self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS if "<" not in e.path}
         # paths with a part that varies, like /message/receive/<consumer>/v1
         self.patterns = [(e, re.compile(_pattern(e.path))) for e in ENDPOINTS if "<" in e.path]
-        # the web interface on `/` and `/gui/`: its own login, opened by a token that wants the secret. Its code
-        # loads with its first request (a node nobody browses, a seed, never holds it); the Logs page's tail
-        # keeps the log from the start
-        self._gui: GuiSite | None = None
-        settings = api.ctx.settings
-        self._log_tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
-        self._log_tail.watch()
-
-    @property
-    def gui(self) -> GuiSite:
-        if self._gui is None:
-            from bitdust_node.gui.site import GuiSite
-
-            self._gui = GuiSite(self.api, self._check_secret, tail=self._log_tail)
-        return self._gui
+        self.front = front(self._check_secret) if front is not None else None
 
     def site(self) -> Site:
         site = Site(_Dispatch(self.dispatch, self), requestFactory=CappedRequest)
@@ -196,8 +190,8 @@ class RestAPI:
         return ApiRequest(args=args, body=body)
 
     async def dispatch(self, request: CappedRequest) -> bytes:
-        if serves_gui(request.path):
-            return await self.gui.handle(request)
+        if self.front is not None and self.front.serves(request.path):
+            return await self.front.handle(request)
         started = time.perf_counter()
         request.setHeader(b"content-type", b"application/json")
         try:

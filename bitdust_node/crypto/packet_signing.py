@@ -18,5 +18,7 @@ def sign_packet(packet: Packet, key: rsa.RSAPrivateKey) -> Packet:
     return attrs.evolve(unsigned, signature=signature.sign(key, unsigned.signed_parts()))
 
 
-def packet_signature_valid(packet: Packet, public: rsa.RSAPublicKey) -> bool:
-    return signature.verify(public, packet.signed_parts(), packet.signature)
+def packet_signature_valid(packet: Packet, public: rsa.RSAPublicKey, payload: memoryview | None = None) -> bool:
+    """`payload`: the payload's text where it lies, for a packet read without it (a stored piece)."""
+    head, body, tail = packet.signed_parts()
+    return signature.verify(public, (head, body if payload is None else payload, tail), packet.signature)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 MAX_SIGNATURE_DIGITS = 1300
 
 
-def _digest(text: bytes | tuple[bytes, ...]) -> bytes:
+def _digest(text: bytes | tuple[bytes | memoryview, ...]) -> bytes:
     """SHA-1 of the text, given whole or in pieces (a large payload is not copied to be hashed)."""
     hashed = hashlib.sha1()  # legacy scheme, kept for interoperability
     for part in (text,) if isinstance(text, bytes) else text:
@@ -25,7 +25,7 @@ def sign(key: rsa.RSAPrivateKey, text: bytes | tuple[bytes, ...]) -> str:
     return str(int.from_bytes(raw, "big"))
 
 
-def verify(public: rsa.RSAPublicKey, text: bytes | tuple[bytes, ...], signature: str) -> bool:
+def verify(public: rsa.RSAPublicKey, text: bytes | tuple[bytes | memoryview, ...], signature: str) -> bool:
     """True when `signature` (decimal text) is the signature of `text` by `public`."""
     # isdigit alone accepts non-ASCII digits; the length cap keeps int() cheap
     if not signature.isascii() or not signature.isdigit() or len(signature) > MAX_SIGNATURE_DIGITS:

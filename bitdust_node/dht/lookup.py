@@ -68,6 +68,8 @@ class LookupResult:
     failed: int = 0
     # contacts that answered findValue without the value (candidates for caching)
     without_value: list[Contact] = attrs.field(factory=list)
+    # every contact that answered, nearest first (closest is the first k of them)
+    answered: list[Contact] = attrs.field(factory=list)
 
 
 @attrs.define(eq=False)
@@ -190,5 +192,6 @@ class Lookup:
             return
         self._finished = True
         ranked = sorted(self._answered.values(), key=self._distance)
+        self._result.answered = ranked
         self._result.closest = ranked[: self.k]
         self._done.callback(self._result)

@@ -265,18 +265,21 @@ class DhtNode:
     def random_values(self, key: str, layer_id: int = 0, count: int = 1) -> defer.Deferred[list[Any]]:
         """Advertised values (`idurl`...) of up to `count` nodes found around a random id of
         the layer: how a role (proxy router, supplier) is looked up."""
-        d = self.random_advertised(key, layer_id)
+        d = self.random_advertised(key, layer_id, count)
         d.addCallback(lambda found: [value for _contact, value in found][:count])
         return d
 
     @defer.inlineCallbacks
-    def random_advertised(self, key: str, layer_id: int = 0) -> Any:
+    def random_advertised(self, key: str, layer_id: int = 0, count: int = 0) -> Any:
         """(contact, advertised value) of the nodes found around a random id of the layer that
-        answered `request(key)` with a value (`stun_port`: how a node finds STUN servers)."""
+        answered `request(key)` with a value (`stun_port`: how a node finds STUN servers). Up to
+        `count` (at least k) of the nodes the lookup heard from are asked, nearest first: in a small
+        layer the k closest may all be taken already, or not play the role at all."""
         result = yield self.find_node(new_node_id(), layer_id)
-        asked = [self.request(c, key, layer_id) for c in result.closest]
+        wanted = result.answered[: max(count, self.config.k)] or result.closest
+        asked = [self.request(c, key, layer_id) for c in wanted]
         replies = yield defer.DeferredList(asked, consumeErrors=True)
-        return [(c, value) for c, (ok, value) in zip(result.closest, replies, strict=True) if ok and value]
+        return [(c, value) for c, (ok, value) in zip(wanted, replies, strict=True) if ok and value]
 
     # -- joining
 

@@ -5,8 +5,3 @@ Nothing of the node shows without a session, and a session is opened only by a o
 endpoints' own handlers (endpoints.py), never a room's private state.
 """
 
-
-def serves_gui(path: bytes) -> bool:
-    """Whether a path belongs to the web interface rather than the REST API (known without loading the interface's
-    code, which the REST API loads on the first such path)."""
-    return path == b"/" or path == b"/gui" or path.startswith(b"/gui/")

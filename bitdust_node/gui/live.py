@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bitdust_node.gui.endpoints import Endpoints
+from bitdust_node.net.clock import TimeSource
 
 log = Logger()
 
@@ -59,7 +60,7 @@ def event(kind: str, data: Any) -> bytes:
 
 @attrs.define(eq=False)
 class LiveHub:
-    clock: Any
+    clock: TimeSource
     render: Renderer
     endpoints: Endpoints
     max_streams: int = MAX_STREAMS

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 from twisted.internet import defer
 
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.http import Unreachable
 
 # how long an answer (or its absence) is taken as current
@@ -30,7 +31,7 @@ class ServerProbes:
     """`http` has `get(url)` returning a reply with `.status` (CappedHttp), or raising Unreachable."""
 
     http: Any
-    clock: Any
+    clock: TimeSource
     results: dict[str, ProbeResult] = attrs.field(factory=dict)
     _asking: set[str] = attrs.field(factory=set)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 import attrs
+
+from bitdust_node.net.clock import TimeSource
 
 # a token is for the browser `bitdust gui` opens right now
 TOKEN_TTL = 60.0
@@ -47,7 +48,7 @@ class Session:
 class SessionStore:
     """Tokens and sessions, timed by an injected clock (IReactorTime)."""
 
-    clock: Any
+    clock: TimeSource
     token_ttl: float = TOKEN_TTL
     idle_ttl: float = IDLE_TTL
     max_age: float = MAX_AGE

@@ -23,15 +23,17 @@ from twisted.web.template import tags
 
 from bitdust_node.api.routes import ApiContext
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
-from bitdust_node.gui import guard, pages, serves_gui
+from bitdust_node.gui import guard, pages
 from bitdust_node.gui.endpoints import Endpoints
 from bitdust_node.gui.live import LiveHub
 from bitdust_node.gui.logtail import LogTail
 from bitdust_node.gui.panels.base import PANELS, View, html, section
+from bitdust_node.gui.paths import serves_gui
 from bitdust_node.gui.probes import PROBE_TIMEOUT, ServerProbes
 from bitdust_node.gui.session import Session, SessionStore
 from bitdust_node.gui.transfers import MAX_PIECE, BrowserDownloads, BrowserUploads
 from bitdust_node.logs import level_for
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.http import CappedHttp
 
 log = Logger()
@@ -56,10 +58,11 @@ serves = serves_gui
 
 class GuiSite:
     def __init__(
-        self, api: ApiContext, check_secret: Callable[[Any], None], clock: Any = None, tail: LogTail | None = None,
+        self, api: ApiContext, check_secret: Callable[[Any], None], clock: TimeSource | None = None,
+        tail: LogTail | None = None,
     ) -> None:
         self.api = api
-        self.clock = clock if clock is not None else api.ctx.reactor
+        self.clock: TimeSource = clock if clock is not None else api.ctx.reactor
         self._check_secret = check_secret
         self.sessions = SessionStore(self.clock)
         self.endpoints = Endpoints(api)
@@ -75,6 +78,9 @@ class GuiSite:
         self._static: dict[str, bytes] = {}
 
     # -- the way in
+
+    def serves(self, path: bytes) -> bool:
+        return serves(path)
 
     async def handle(self, request: Any) -> bytes:
         for name, value in guard.SECURITY_HEADERS.items():

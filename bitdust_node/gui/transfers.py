@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from bitdust_node.errors import Conflict, InvalidInput, NotFound, TooLarge
+from bitdust_node.net.clock import TimeSource
 
 MAX_PIECE = 512 * 1024
 MAX_STAGED = 4
@@ -49,7 +50,7 @@ class Staged:
 @attrs.define
 class BrowserUploads:
     root: Path
-    clock: Any
+    clock: TimeSource
     max_staged: int = MAX_STAGED
     staged: dict[str, Staged] = attrs.field(factory=dict)
 
@@ -123,7 +124,7 @@ class Offered:
 @attrs.define
 class BrowserDownloads:
     root: Path
-    clock: Any
+    clock: TimeSource
     max_offered: int = MAX_STAGED
     offered: dict[str, Offered] = attrs.field(factory=dict)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import attrs
 from twisted.logger import Logger
@@ -18,6 +17,7 @@ from twisted.logger import Logger
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.errors import InvalidInput, NotFound
 from bitdust_node.identity.signing import verify_identity
+from bitdust_node.net.clock import INodeReactor
 from bitdust_node.net.http import CappedHttp, Unreachable
 from bitdust_node.wire import identity_xml
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES, Identity
@@ -181,12 +181,12 @@ class IdentityCache:
             self._latest[key] = identity
 
 
-def identity_http(reactor: Any) -> CappedHttp:
+def identity_http(reactor: INodeReactor) -> CappedHttp:
     """The HTTP client for identity files: replies capped at the largest identity a server may hold."""
     return CappedHttp(reactor, max_body=MAX_IDENTITY_BYTES)
 
 
-def open_cache(home: Path, reactor: Any) -> IdentityCache:
+def open_cache(home: Path, reactor: INodeReactor) -> IdentityCache:
     """The node's cache of others' identities, loaded from the home."""
     cache = IdentityCache(home / CACHE_DIR, identity_http(reactor))
     cache.load()

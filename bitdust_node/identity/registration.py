@@ -16,6 +16,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.known_servers import KnownServer, parse_known_servers
 from bitdust_node.identity.propagate import Propagator
 from bitdust_node.identity.signing import sign_identity
+from bitdust_node.net.clock import INodeReactor
 from bitdust_node.net.http import CappedHttp, Unreachable
 from bitdust_node.settings import Settings
 from bitdust_node.wire.identity_xml import Identity, is_valid_name
@@ -71,7 +72,7 @@ async def choose_servers(settings: Settings, http: CappedHttp, name: str) -> lis
     return free
 
 
-async def _generate_key(reactor: Any, bits: int) -> Any:
+async def _generate_key(reactor: INodeReactor, bits: int) -> Any:
     """A 4096-bit key takes seconds: make it in a thread when the reactor has a pool."""
     pool = getattr(reactor, "getThreadPool", None)
     if pool is None:
@@ -80,7 +81,7 @@ async def _generate_key(reactor: Any, bits: int) -> Any:
 
 
 async def create(
-    settings: Settings, reactor: Any, holder: MyIdentityHolder, username: Any, http: CappedHttp | None = None,
+    settings: Settings, reactor: INodeReactor, holder: MyIdentityHolder, username: Any, http: CappedHttp | None = None,
     host: str | None = None,
 ) -> my_identity.MyIdentity:
     """A new identity registered on free known servers, its contact at `host` (my outside address)

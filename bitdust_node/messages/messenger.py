@@ -16,6 +16,7 @@ from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.messages import message as sealed
 from bitdust_node.messages.history import MessageHistory, StoredMessage
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.transport.hookups import Hookups
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Timeout
@@ -53,7 +54,7 @@ class Messenger:
         me: MyIdentityHolder,
         cache: IdentityCache,
         history: MessageHistory,
-        clock: Any,
+        clock: TimeSource,
     ) -> None:
         self.gateway = gateway
         self.hookups = hookups

@@ -11,7 +11,6 @@ import hashlib
 import math
 
 import zfec
-from zfec import easyfec
 
 MAX_SHARES = 64
 
@@ -33,6 +32,12 @@ def encode(data: bytes, n: int) -> list[bytes | memoryview]:
     """n shares of `data`, each len(data)/k bytes (rounded up), the last of the k data shares padded with zeros:
     the shares zfec's easyfec makes. The first k are views into `data` (only a padded last one is copied), so a
     block is not copied to be coded."""
+    primary = data_shares(data, n)
+    return [*primary, *parity_shares(primary, n)]
+
+
+def data_shares(data: bytes, n: int) -> list[bytes | memoryview]:
+    """The k data shares of `data` for n shares: views into it (a padded last one copied)."""
     if not 1 <= n <= MAX_SHARES:
         raise ValueError(f"{n} shares: 1 to {MAX_SHARES} are supported")
     if n == 1:
@@ -41,22 +46,36 @@ def encode(data: bytes, n: int) -> list[bytes | memoryview]:
     size = -(-len(data) // k)
     view = memoryview(data)
     primary: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(k)]
-    primary = [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
-    return [*primary, *zfec.Encoder(k, n).encode(primary, list(range(k, n)))]
+    return [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
+
+
+def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes]:
+    """The n - k parity shares coded from the k data shares."""
+    k = len(primary)
+    return list(zfec.Encoder(k, n).encode(primary, list(range(k, n)))) if n > k else []
 
 
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:
     """The block from any k shares whose hashes match (`hashes` by share number); NotEnoughShares otherwise."""
     n = len(hashes)
-    k = needed(n)
     good = {i: s for i, s in shares.items() if 0 <= i < n and share_hash(s) == hashes[i]}
-    if len(good) < k:
-        raise NotEnoughShares(f"{len(good)} good shares of {n}, {k} needed")
+    return b"".join(primary(good, n, size))[:size]
+
+
+def primary(shares: dict[int, bytes], n: int, size: int) -> list[bytes | memoryview]:
+    """The k data shares of a block of `size` bytes from any k of its n shares, already checked (their hashes
+    matched): the data shares given are passed on as they are, the missing ones rebuilt from parity. Joined and
+    cut at `size`, they are the block; NotEnoughShares when fewer than k are given."""
+    k = needed(n)
+    usable = {i: s for i, s in shares.items() if 0 <= i < n}
+    if len(usable) < k:
+        raise NotEnoughShares(f"{len(usable)} good shares of {n}, {k} needed")
     if n == 1:
-        return good[0][:size]
-    chosen = sorted(good)[:k]
-    share_size = len(good[chosen[0]])
-    padlen = share_size * k - size
-    if padlen < 0 or any(len(good[i]) != share_size for i in chosen):
+        return [usable[0]]
+    chosen = sorted(usable)[:k]
+    share_size = len(usable[chosen[0]])
+    if share_size * k < size or any(len(usable[i]) != share_size for i in chosen):
         raise NotEnoughShares("shares of different sizes")
-    return bytes(easyfec.Decoder(k, n).decode([good[i] for i in chosen], chosen, padlen))
+    if chosen == list(range(k)):
+        return [usable[i] for i in chosen]
+    return list(zfec.Decoder(k, n).decode([usable[i] for i in chosen], chosen))

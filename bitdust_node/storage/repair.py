@@ -22,7 +22,7 @@ from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Entry, Version
 from bitdust_node.storage.health import BlockRef, HealthChecker
 from bitdust_node.storage.interfaces import Worker
-from bitdust_node.storage.transfers import ShareMover, piece_id
+from bitdust_node.storage.transfers import OutgoingShare, ShareMover, piece_id
 
 log = Logger()
 REPAIR_CONCURRENCY = 2
@@ -47,7 +47,7 @@ class Rebuilder:
 
         def remake() -> bytes | None:
             try:
-                ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
+                ciphertext = b"".join(erasure.primary(shares, n, info.sealed_size))[: info.sealed_size]
             except erasure.NotEnoughShares as err:
                 log.error("block {n} of {path} not repaired: {why}", n=number, path=entry.path, why=str(err))
                 return None
@@ -57,9 +57,7 @@ class Rebuilder:
         if payload is None:
             self.counters["unrepairable_blocks"] += 1
             return False
-        packet_id = piece_id(self.mover.key_id, entry.path_id, version.version, number, position)
-        packet = await self._worker(self.mover.piece_packet, position, packet_id, payload)
-        await self.mover.put_share(position, packet)
+        await self._store(entry, version, number, position, payload)
         self.counters["bytes_repaired"] += len(payload) * 3 // 4
         self.counters["shares_repaired"] += 1
         return True
@@ -74,7 +72,7 @@ class Rebuilder:
 
         def remake() -> dict[int, bytes] | None:
             try:
-                ciphertext = erasure.decode(shares, info.shares, info.sealed_size)
+                ciphertext = b"".join(erasure.primary(shares, n, info.sealed_size))[: info.sealed_size]
             except erasure.NotEnoughShares as err:
                 log.error("block {n} of {path} not repaired now: {why}", n=number, path=entry.path, why=str(err))
                 return None
@@ -87,10 +85,8 @@ class Rebuilder:
             return set()
         done: set[int] = set()
         for position, payload in payloads.items():
-            packet_id = piece_id(self.mover.key_id, entry.path_id, version.version, number, position)
-            packet = await self._worker(self.mover.piece_packet, position, packet_id, payload)
             try:
-                await self.mover.put_share(position, packet)
+                await self._store(entry, version, number, position, payload)
             except BitDustError as err:
                 log.warn("share {pos} of block {n} of {path} not stored: {why}", pos=position, n=number,
                          path=entry.path, why=str(err))
@@ -99,6 +95,12 @@ class Rebuilder:
             self.counters["shares_repaired"] += 1
             done.add(position)
         return done
+
+    async def _store(self, entry: Entry, version: Version, number: int, position: int, payload: bytes) -> None:
+        """One share made again (its payload, held here till stored) to the supplier of its position."""
+        packet_id = piece_id(self.mover.key_id, entry.path_id, version.version, number, position)
+        packet = await self._worker(self.mover.piece_packet, position, packet_id, payload)
+        await self.mover.put_share(position, OutgoingShare(packet_id, packet, lambda: payload))
 
     async def rebuild_version(self, entry: Entry, version: Version, position: int) -> None:
         """Every block's share of `position`; the version then records who holds it."""

@@ -5,6 +5,7 @@ packets through the gateway's face. A core never sees a packet's answer text, on
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -69,8 +70,9 @@ class SupplierLink(Protocol):
     def piece_packet(self, idurl: str, packet_id: str, payload: bytes) -> wire.Packet:
         """The signed Data packet of one share (`payload`: the share in base64); safe in a worker thread."""
 
-    async def store(self, packet: wire.Packet) -> str | None:
-        """Store the packet at its RemoteID: None when Acked, else the refusal; BitDustError without an answer."""
+    async def store(self, packet: wire.Packet, on_sent: Callable[[], object] | None = None) -> str | None:
+        """Store the packet at its RemoteID: None when Acked, else the refusal; BitDustError without an answer.
+        `on_sent` is called once the supplier has the packet's bytes; the packet is not held after that."""
 
     async def fetch(self, idurl: str, packet_id: str) -> Fetched:
         """The share stored under `packet_id`, checked to be my packet."""
@@ -93,9 +95,11 @@ class NetworkLink:
     def piece_packet(self, idurl: str, packet_id: str, payload: bytes) -> wire.Packet:
         return self.network.outbox("Data", idurl, payload, packet_id=packet_id, payload_is_base64=True)
 
-    async def store(self, packet: wire.Packet) -> str | None:
+    async def store(self, packet: wire.Packet, on_sent: Callable[[], object] | None = None) -> str | None:
         supplier = await self.identities.known(packet.remote_id)
-        answer = await self.network.request(packet, supplier, timeout=PIECE_TIMEOUT)
+        answering = self.network.request(packet, supplier, timeout=PIECE_TIMEOUT, on_sent=on_sent)
+        del packet  # what is left to write is the transport's: the share is not kept here until the Ack
+        answer = await answering
         if answer.command == "Ack":
             return None
         return answer.payload.decode("utf-8", "replace")[:200] or answer.command
@@ -145,16 +149,19 @@ NOT_HIRED = ("key not registered", "not a customer", "not a customer, or file no
 
 
 def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:
-    """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`."""
+    """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`. The
+    share's text is checked and decoded where it lies in the answer, not copied out first."""
     try:
-        stored = packet_fast.parse(payload)
+        found = packet_fast.parse_piece(payload)
+        stored, text = found if found is not None else (packet_fast.parse(payload), None)
     except wire.PacketFormatError as err:
         return Fetched(Fetch.ALTERED, why=f"unreadable: {err}")
     # the same piece path, signed by me: stored under my global id then (my identity may have moved since)
-    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(stored, my_key):
+    if stored.packet_id.partition(":")[2] != packet_id.partition(":")[2] or not packet_signature_valid(
+            stored, my_key, text):
         return Fetched(Fetch.ALTERED, why="not the packet I stored under that id")
     try:
-        share = pybase64.b64decode(stored.payload, validate=True)
+        share = pybase64.b64decode(stored.payload if text is None else text, validate=True)
     except ValueError:
         return Fetched(Fetch.ALTERED, why="not a share")
     return Fetched(Fetch.GOT, share, erasure.share_hash(share))

@@ -31,8 +31,9 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
-# looks into layer 3 per fill before a position is given up for now
-FILL_ROUNDS = 3
+# looks into layer 3 (each around another random id) per fill before a position is given up for now: in a
+# small layer one look may find only the hired and the dead
+FILL_ROUNDS = 5
 # the packets a supplier stores are the pieces in base64 inside JSON: a third more than the shares
 WIRE_OVERHEAD = 4 / 3 * 1.02
 
@@ -106,6 +107,7 @@ class Suppliers:
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int], object]] = []
         self._filling = defer.DeferredLock()
+        self._publishing = defer.DeferredLock()
         self._load()
 
     # -- the file
@@ -170,7 +172,8 @@ class Suppliers:
         if changed:
             self.revision += 1
             self.save()
-            await self.publish_family(n)
+            # in order, but not waited for: a DHT that is slow to store (a dead holder) must not hold a replacement
+            self._publishing.run(lambda: defer.ensureDeferred(self.publish_family(n)))
         return len(self.connected())
 
     async def candidates(self, count: int) -> list[str]:

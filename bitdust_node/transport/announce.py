@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -15,6 +14,7 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import identity_xml
 
@@ -28,7 +28,7 @@ PeerLister = Callable[[], tuple[list[str], list[str]]]
 
 class IdentityAnnouncer:
     def __init__(
-        self, gateway: PacketNetwork, me: MyIdentityHolder, cache: IdentityCache, clock: Any, peers: PeerLister,
+        self, gateway: PacketNetwork, me: MyIdentityHolder, cache: IdentityCache, clock: TimeSource, peers: PeerLister,
     ) -> None:
         self.gateway = gateway
         self.me = me

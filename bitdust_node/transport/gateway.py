@@ -210,19 +210,27 @@ class Gateway:
 
     def request(
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
+        on_sent: Callable[[], object] | None = None,
     ) -> defer.Deferred[Packet]:
-        """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever."""
+        """Send, then fire with the answer (3.2 matching) or fail with Timeout; never waits for ever. `on_sent` is
+        called once the transport delivered the packet."""
         try:
             answer = self._pending.wait(packet.packet_id, packet.remote_id, packet.command, timeout)
         except PendingFull as err:
             return defer.fail(err)
         sent = self.send(packet, remote, wide, timeout)
+        if on_sent is not None:
+            sent.addCallback(lambda _: on_sent())
         sent.addErrback(lambda failure: answer.errback(failure) if not answer.called else None)
         return answer
 
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
         """Fail the request with this PacketID sent to `remote_id` (a router said it cannot be delivered)."""
         return self._pending.fail(packet_id, error, asked=remote_id) > 0
+
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        """Fail every request awaiting an answer from `remote_id` (a peer given up on); how many."""
+        return self._pending.fail_to(remote_id, error)
 
     def _timed_out(self, awaited: Awaited[Packet]) -> Timeout:
         self.counters["requests_timed_out"] += 1

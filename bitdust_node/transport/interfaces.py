@@ -100,8 +100,10 @@ class PacketNetwork(Protocol):
 
     def request(
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,
+        on_sent: Callable[[], object] | None = None,
     ) -> defer.Deferred[Packet]:
-        """Send, then fire with the answer or fail with Timeout."""
+        """Send, then fire with the answer or fail with Timeout; `on_sent` is called once a transport delivered the
+        packet (a sender paces itself by it: a packet's bytes are the transport's, not the sender's, until then)."""
 
     def reply(
         self, request: Inbound, command: str, payload: bytes = b"", wide: bool = False,
@@ -117,6 +119,9 @@ class PacketNetwork(Protocol):
 
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
         """Fail the awaited answer to the packet with this PacketID sent to `remote_id`."""
+
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        """Fail every awaited answer from `remote_id` (a peer given up on, its work to go elsewhere)."""
 
     def add_forwarder(self, forwarder: Forwarder) -> Callable[[], None]:
         """Offer verified packets addressed to others to `forwarder`; the call returned withdraws it."""

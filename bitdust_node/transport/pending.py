@@ -117,6 +117,16 @@ class PendingReplies(Generic[T]):
                 failed += 1
         return failed
 
+    def fail_to(self, asked: str, error: Exception) -> int:
+        """Fail every wait for an answer from `asked` (given up on); how many there were."""
+        failed = 0
+        for waiting in list(self._by_id.values()):
+            for awaited in list(waiting):
+                if awaited.asked == asked and not awaited.answer.called:
+                    awaited.answer.errback(error)
+                    failed += 1
+        return failed
+
     def fail_all(self, error: Exception) -> None:
         for waiting in list(self._by_id.values()):
             for awaited in list(waiting):

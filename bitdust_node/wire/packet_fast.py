@@ -199,6 +199,22 @@ def _plain_fields(text: bytes, keys: tuple[str, ...], fields: dict[str, str]) ->
     return at == len(text)
 
 
+def parse_piece(data: bytes) -> tuple[Packet, memoryview] | None:
+    """A stored file piece (a packet in the official layout) read without copying or checking its payload: the
+    packet with an empty payload and a view of the payload's text, to be hashed and base64-decoded (so checked)
+    where it lies; None when the other fields are not in the official layout (`parse` then decides)."""
+    if not data.endswith(b'"}'):
+        return None
+    opening, closing = data.find(_PAYLOAD_OPENING), data.rfind(_PAYLOAD_CLOSING)
+    if opening < 0 or closing < opening + len(_PAYLOAD_OPENING):
+        return None
+    fields: dict[str, str] = {}
+    if not (_plain_fields(data[:opening], FIELDS[:6], fields) and _plain_fields(data[closing + 1 : -1], FIELDS[7:],
+                                                                                fields)):
+        return None
+    return packet_from_fields(fields, b""), memoryview(data)[opening + len(_PAYLOAD_OPENING) : closing]
+
+
 # a file of chunks whose head and tail lie this near its ends is parsed without being joined
 _EDGE = 64 * 1024
 

@@ -13,6 +13,7 @@ from twisted.trial.unittest import TestCase
 
 from bitdust_node.api.rest import RestAPI
 from bitdust_node.api.routes import ApiContext
+from bitdust_node.gui.site import GuiSite
 from bitdust_node.node import Node
 
 BASE = "http://127.0.0.1:8180"
@@ -28,7 +29,7 @@ class GuiSiteTests(TestCase):
         assert self.node.graph is not None and self.node.ctx is not None
         self.node.graph.reconcile()
         api = ApiContext(self.node.ctx, self.node.graph, lambda: BASE, self.node.request_stop)
-        self.rest = RestAPI(api, self.node.api_secret)
+        self.rest = RestAPI(api, self.node.api_secret, front=lambda check: GuiSite(api, check))
         self.treq = StubTreq(self.rest.site().resource)
         self.addCleanup(self.node.graph.shutdown)
 

@@ -126,6 +126,9 @@ class FakeNetwork:
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
         return self.pending.fail(packet_id, error, asked=remote_id) > 0
 
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        return self.pending.fail_to(remote_id, error)
+
     def add_forwarder(self, forwarder: Forwarder) -> Callable[[], None]:
         raise NotImplementedError("the routed user forwards nothing")
 

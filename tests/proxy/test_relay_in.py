@@ -4,6 +4,7 @@ and the routed user opens it to the packet as it came."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import attrs
@@ -69,5 +70,5 @@ class RelayInTests(SynchronousTestCase):
     def test_any_bytes_in_any_pieces_and_any_ids(self, relayed: bytes, cuts: list[int], owner_id: str,
                                                  packet_id: str) -> None:
         edges = sorted({min(c, len(relayed)) for c in cuts} | {0, len(relayed)})
-        pieces = tuple(relayed[a:b] for a, b in zip(edges, edges[1:], strict=False)) or (relayed,)
+        pieces = tuple(relayed[a:b] for a, b in itertools.pairwise(edges)) or (relayed,)
         self.assertEqual(parts(pieces, owner_id, packet_id), reference(relayed, owner_id, packet_id))

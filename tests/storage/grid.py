@@ -108,7 +108,8 @@ class GridNode:
         return self.send(wire.parse(data if isinstance(data, bytes) else b"".join(data)), remote, wide)
 
     def request(self, packet: wire.Packet, remote: Identity, wide: bool = False,
-                timeout: float = DEFAULT_TIMEOUT) -> defer.Deferred[wire.Packet]:
+                timeout: float = DEFAULT_TIMEOUT, on_sent: Callable[[], object] | None = None,
+                ) -> defer.Deferred[wire.Packet]:
         answer: defer.Deferred[wire.Packet] = defer.Deferred()
         key = packet.packet_id.lower()
         waiting = self._pending.setdefault(key, [])
@@ -126,6 +127,8 @@ class GridNode:
 
         answer.addBoth(forget)
         sent = self.send(packet, remote, wide, timeout)
+        if on_sent is not None:
+            sent.addCallback(lambda _: on_sent())
         sent.addErrback(lambda failure: None if answer.called else answer.errback(failure))
         return answer
 
@@ -153,7 +156,18 @@ class GridNode:
         return defer.succeed(None)
 
     def fail_pending(self, packet_id: str, remote_id: str, error: Exception) -> bool:
-        return False
+        waiting = [a for r, a in self._pending.get(packet_id.lower(), []) if r.remote_id == remote_id]
+        for answer in waiting:
+            if not answer.called:
+                answer.errback(error)
+        return bool(waiting)
+
+    def fail_pending_to(self, remote_id: str, error: Exception) -> int:
+        waiting = [a for entries in self._pending.values() for r, a in entries if r.remote_id == remote_id]
+        for answer in waiting:
+            if not answer.called:
+                answer.errback(error)
+        return len(waiting)
 
     def add_forwarder(self, forwarder: Any) -> Callable[[], None]:
         return lambda: None

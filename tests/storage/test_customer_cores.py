@@ -146,6 +146,31 @@ class TransferTests(Cores):
         done(work)
         self.assertEqual(self.grid.sent["Data"], 40 * 4 + 4)  # and the catalog's copies
 
+    def test_a_supplier_replaced_while_it_holds_pieces_gives_them_to_its_successor_at_once(self) -> None:
+        """Pieces a supplier took and never answered go to its successor when it is replaced, instead of waiting
+        out their timeout; and their late failures do not fire the successor."""
+        slots = self.customer.suppliers.slots
+        spare = next(s for s in self.grid.suppliers if s.idurl not in {x.idurl for x in slots})
+        silent = self.at(2)
+        silent.node.held = []  # it takes every piece and never answers
+        started = self.grid.clock.seconds()
+        transfer, work = self.customer.start_upload(self.source(6 * 64 * KIB), "six.bin")
+        self.assertFalse(work.called)
+        self.grid.clock.advance(30)
+        silent.node.online = False
+        replaced = self.customer.replace(2, "test: silent")  # as the health checks would
+        for _second in range(59):
+            if work.called:
+                break
+            self.grid.clock.advance(1)
+        done(replaced)
+        done(work)
+        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+        self.assertLess(self.grid.clock.seconds() - started, 60)
+        self.grid.clock.advance(120)  # when the silent one's waits would have timed out
+        self.assertEqual(slots[2].idurl, spare.idurl)
+        self.assertEqual(self.customer.suppliers.counters["fired"], 1)
+
     def test_a_download_from_k_of_n_with_a_lying_supplier_and_one_gone(self) -> None:
         data = os.urandom(5 * 64 * KIB + 17)
         path = self.root / "report.bin"

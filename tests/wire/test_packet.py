@@ -240,6 +240,42 @@ class FastSerializerTests(SynchronousTestCase):
             self.assertEqual(_verdict(fast.parse, data), _verdict(wire.parse, data), data)
 
 
+class PieceParserTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300), st.sampled_from(["", '"', "\\", '","r":"', "\n", "\xe9", "x"]), st.integers(0, 400))
+    def test_a_piece_read_without_its_payload_agrees_with_the_parser(self, share: bytes, insert: str, at: int) -> None:
+        text = base64.b64encode(share).decode()
+        payload = (text[:at] + insert + text[at:]).encode("latin-1")
+        data = fast.serialize(wire.Packet("Data", "o", "c", "k:p/F1/0-1-Data", "d", payload, "r", "k", "12"))
+        found = fast.parse_piece(data)
+        assert found is not None  # the fields are in the official layout whatever the payload holds
+        packet, view = found
+        whole = fast.parse(data)
+        self.assertEqual(attrs.evolve(packet, payload=whole.payload), whole)
+        self.assertEqual(packet.payload, b"")
+        # the view is the payload's JSON text: the payload itself where it needs no escapes (any base64 piece)
+        self.assertEqual(bytes(view) == whole.payload, not payload.translate(None, fast._PLAIN))
+
+    def test_a_piece_signed_by_me_checks_out_from_its_view_and_a_changed_byte_does_not(self) -> None:
+        key = scenario_key("storage", "master$dave@x")
+        packet = sign_packet(wire.Packet("Data", "o", "c", "k:p/F1/0-1-Data", "d", base64.b64encode(b"share" * 99),
+                                         "r", "k"), key)
+        data = fast.serialize(packet)
+        found = fast.parse_piece(data)
+        assert found is not None
+        self.assertTrue(packet_signature_valid(found[0], key.public_key(), found[1]))
+        changed = bytearray(data)
+        changed[data.index(b"c2hh") + 1] ^= 0x01
+        found = fast.parse_piece(bytes(changed))
+        assert found is not None
+        self.assertFalse(packet_signature_valid(found[0], key.public_key(), found[1]))
+
+    def test_fields_out_of_the_official_layout_are_left_to_the_parser(self) -> None:
+        data = fast.serialize(wire.Packet("Data", "o", "c", "i", "d", b"QUJD", "r", "k", "1"))
+        self.assertIsNone(fast.parse_piece(data.replace(b'{"c":', b'{ "c":')))
+        self.assertIsNone(fast.parse_piece(data[:-1]))
+
+
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes | memoryview]:
     """`data` cut where `cuts` say, as views of it (how a connection hands a received file on)."""
     view, at, chunks = memoryview(data), 0, []
