@@ -4,4 +4,3 @@ Nothing of the node shows without a session, and a session is opened only by a o
 `bitdust gui` asks for with the API secret (session.py); the pages read the node through the REST
 endpoints' own handlers (endpoints.py), never a room's private state.
 """
-
