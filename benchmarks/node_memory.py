@@ -3,12 +3,15 @@ next to Twisted's reactor alone and the node's libraries alone in the same run, 
 
     .venv/bin/python benchmarks/node_memory.py [--identities 10000] [--values 1000] [--rest 70]
 
-The node is `bitdust-node` (what the unit and `bitdust daemon` run) on 127.0.0.53 with the
-local-network profile (DHT genesis, identity server) and an identity, every default service on; a
-second one on 127.0.0.54 runs the guide's seed-node role (conf/settings/seed-node.json turns proxy
-transport, supplier and customer off) and is measured at rest beside it. "At rest" is read after
-`--rest` seconds without traffic (the node gives free heap back each minute). The identities are
-POSTed to its identity server as clients do, the values set through its REST API. Ends with one machine-readable line.
+Both nodes run as debian/bitdust.service runs the node: `bitdust-node --nodaemon --pidfile= --config HOME`
+in the foreground, BITDUST_HOME in the environment, umask 0077. One on 127.0.0.53 has the local-network
+profile (DHT genesis, identity server) and an identity, every default service on; a second one on 127.0.0.54
+is the guide's seed node (`bitdust init --profile conf/settings/seed-node.json`, its hosts made local: DHT
+genesis, identity server, proxy transport, supplier and customer off) and is measured at rest beside it. Each
+creates its identity with `bitdust identity create` as the guide does. "At rest" is read after `--rest`
+seconds without traffic (the node gives free heap back each minute). The identities are POSTed to the first
+node's identity server as clients do, the values set through its REST API. Ends with one machine-readable
+line; the seed's resident memory is given in MiB and in MB (10^6 bytes) too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,8 +45,6 @@ IMPORTS = (
     ("twisted reactor", "twisted.internet.reactor"),
     ("twisted.web", "twisted.web.server"),
     ("cryptography", "cryptography.hazmat.primitives.asymmetric.rsa"),
-    ("lxml", "lxml.etree"),
-    ("klein", "klein"),
     ("treq", "treq"),
     ("the node", "bitdust_node.node"),
     ("services", "bitdust_node.services.catalog"),
@@ -104,9 +106,8 @@ def api(home: Path, method: str, path: str, body: dict[str, object] | None = Non
         return json.loads(reply.read())
 
 
-SEED_ROLE = (("services/proxy-transport/enabled", "false"), ("services/supplier/enabled", "false"),
-             ("services/customer/enabled", "false"))  # as conf/settings/seed-node.json
-DEPENDENCIES = "twisted.web.server klein treq lxml.etree cryptography.hazmat.primitives.asymmetric.rsa"
+SEED_PROFILE = ROOT / "conf" / "settings" / "seed-node.json"
+DEPENDENCIES = "twisted.web.server treq cryptography.hazmat.primitives.asymmetric.rsa"
 
 
 def dependencies_alone(seconds: float) -> float:
@@ -123,17 +124,26 @@ def dependencies_alone(seconds: float) -> float:
     return child_rss(script, seconds)
 
 
-def start_node(home: Path, address: str, name: str, role: tuple[tuple[str, str], ...] = ()) -> int:
-    """A daemonized node on `address` hosting its own identity, as `make run` sets one up; its pid."""
-    bitdust(home, "init", "--profile", "local-network")
+def start_node(home: Path, address: str, name: str, profile: str) -> subprocess.Popen[bytes]:
+    """A node on `address` with the settings `profile`, run as debian/bitdust.service runs it, hosting its own
+    identity (created as the guide creates one once the node runs)."""
+    bitdust(home, "init", "--profile", profile)
     for key, value in (("services/network/bind-address", address), ("interface/api/rest-http-host", address),
                        ("services/identity-server/host", address),
                        ("services/identity-propagate/known-servers", f"{address}:8084"),
-                       ("services/identity-propagate/min-servers", "1"), *role):
+                       ("services/identity-propagate/min-servers", "1")):
         bitdust(home, "set", key, value)
-    bitdust(home, "daemon")
+    # the unit's ExecStart, Environment and UMask (its working directory is the home's parent)
+    node = subprocess.Popen([str(BIN / "bitdust-node"), "--nodaemon", "--pidfile=", "--config", str(home)],
+                            cwd=home.parent, env={**os.environ, "BITDUST_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0o077))
+    deadline = time.monotonic() + 60
+    while subprocess.run([str(BIN / "bitdust"), "--config", str(home), "status"], capture_output=True).returncode:
+        if time.monotonic() > deadline or node.poll() is not None:
+            raise SystemExit(f"the node in {home} did not start")
+        time.sleep(0.5)
     bitdust(home, "identity", "create", name)
-    return int((home / "twistd.pid").read_text())
+    return node
 
 
 def main() -> None:
@@ -150,15 +160,20 @@ def main() -> None:
     print(f"the node's libraries alone, in a running reactor: {libraries:.1f} MiB")
     work = Path(tempfile.mkdtemp(prefix="node_memory."))
     home, seed_home = work / "home", work / "seed"
+    nodes: list[subprocess.Popen[bytes]] = []
     try:
-        pid = start_node(home, ADDRESS, "memorynode")
-        seed_pid = start_node(seed_home, SEED_ADDRESS, "memoryseed", SEED_ROLE)
+        nodes.append(start_node(home, ADDRESS, "memorynode", "local-network"))
+        nodes.append(start_node(seed_home, SEED_ADDRESS, "memoryseed", str(SEED_PROFILE)))
+        pid, seed_pid = nodes[0].pid, nodes[1].pid
         time.sleep(args.rest)
         at_rest = rss_kib(pid) / 1024
-        seed_at_rest = rss_kib(seed_pid) / 1024
+        seed_kib = rss_kib(seed_pid)
+        seed_at_rest = seed_kib / 1024
         print(f"node at rest, every default service on: {at_rest:.1f} MiB")
-        print(f"node at rest, the seed-node role (no proxy transport, supplier, customer): {seed_at_rest:.1f} MiB")
-        bitdust(seed_home, "stop")
+        print(f"the guide's seed node at rest (no proxy transport, supplier, customer): {seed_at_rest:.1f} MiB, "
+              f"{seed_kib * 1024 / 1e6:.1f} MB")
+        nodes[1].terminate()
+        nodes[1].wait(timeout=30)
         key = keys.generate_key(1024)
         bodies = [signed_for(ADDRESS, f"user{i:05d}", key) for i in range(args.identities)]
         _seconds, accepted = asyncio.run(ingest_to(ADDRESS, 8084, bodies, concurrency=16))
@@ -170,12 +185,15 @@ def main() -> None:
         time.sleep(args.rest)
         loaded = rss_kib(pid) / 1024
         print(f"node with {accepted} hosted identities and {args.values} DHT values: {loaded:.1f} MiB")
-        print(f"node_memory rest_mib={at_rest:.1f} seed_rest_mib={seed_at_rest:.1f} loaded_mib={loaded:.1f} "
+        print(f"node_memory rest_mib={at_rest:.1f} seed_rest_mib={seed_at_rest:.1f} "
+              f"seed_rest_mb={seed_kib * 1024 / 1e6:.1f} loaded_mib={loaded:.1f} "
               f"libraries_alone_mib={libraries:.1f} reactor_alone_mib={alone:.1f} "
               f"identities={accepted} dht_values={args.values}")
     finally:
-        for each in (home, seed_home):
-            subprocess.run([str(BIN / "bitdust"), "--config", str(each), "stop"], capture_output=True, check=False)
+        for node in nodes:
+            if node.poll() is None:
+                node.terminate()  # SIGTERM, as systemd stops the unit
+                node.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 if __name__ == "__main__":

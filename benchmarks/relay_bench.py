@@ -8,13 +8,17 @@ identity republished with the router's contact); alice sends to the router's add
 packet as RelayIn encrypted to bob, bob's Ack goes back as RelayOut and the router forwards it to alice.
 Figures: the round trip of one 1 MiB packet (median of --rounds), 64 MiB throughput (MB/s, 16 packets in
 flight), ping p50, and the router's resident memory at rest and at its peak (per route: the difference).
-Ends with one line and the ratio relayed/direct.
+Ends with one line and the ratio relayed/direct, then a line for each side (sender, router, receiver) of the
+relayed transfer: the CPU it spent over the throughput phase a MiB of payload (`cpu_per_mib_ms`) next to the
+protocol's floor (`floor_ms`, benchmarks/relay_floor.py, its pieces timed in this run before and after the
+transfers, the lower taken), and the same for the direct transfer's two sides. Each process is composed as in a
+node (one receive budget for its transport, gateway and router; the node's heap tuning); the sender base64-encodes
+each piece as a customer does.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import resource
@@ -27,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# the node code the processes run: this tree's, or an earlier commit's checkout (--code)
+CODE = Path(os.environ.get("RELAY_BENCH_CODE", ROOT))
+sys.path.insert(0, str(CODE))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 ADDRESSES = {"alice": "127.0.0.50", "bob": "127.0.0.51", "router": "127.0.0.52"}
 PORT = 7771
@@ -62,21 +69,25 @@ class Parts:
         from bitdust_node.identity.cache import IdentityCache
         from bitdust_node.identity.holder import MyIdentityHolder
         from bitdust_node.net.http import CappedHttp
+        from bitdust_node.transport.budget import ReceiveBudget
         from bitdust_node.transport.gateway import Gateway
         from bitdust_node.transport.hookups import Hookups
         from bitdust_node.transport.tcp import TcpNode
 
         self.name, self.homes, self.reactor = name, homes, reactor
+        # one receive budget for the transport, the gateway and a router, as service_network hands it out
+        self.budget = ReceiveBudget()
         home = homes / name
         self.holder = MyIdentityHolder.load(home)
         self.cache = IdentityCache(home / "cache", CappedHttp(reactor))
         self.cache.load()
         self.learn_identities()
-        self.gateway = Gateway(reactor, self.holder, self.cache)
+        self.gateway = Gateway(reactor, self.holder, self.cache, budget=self.budget)
         self.hookups = Hookups(self.gateway, self.holder, self.cache, reactor, lambda service: "ON")
         address = ADDRESSES[name]
         self.tcp = TcpNode(reactor, lambda: (address, PORT), lambda: self.holder.require().idurl,
-                           lambda connection, data: self.gateway.file_received(data, connection), bind_source=True)
+                           lambda connection, data: self.gateway.file_received(data, connection), bind_source=True,
+                           budget=self.budget)
         self.gateway.attach(self.tcp)
         reactor.listenTCP(PORT, self.tcp.factory(), interface=address)  # type: ignore[attr-defined]
 
@@ -97,13 +108,20 @@ class Parts:
         self.reactor.run()  # type: ignore[attr-defined]
 
     def serve(self, ready: dict[str, Any]) -> None:
-        """Say READY (with `ready`); when the parent closes stdin, print the peak memory and stop."""
+        """Say READY (with `ready`); say MARK with the CPU spent so far when the parent says `mark`; when the parent
+        closes stdin, print the peak memory and stop."""
         from twisted.internet import protocol, stdio
+        from twisted.protocols.basic import LineReceiver
 
         parts = self
 
-        class Control(protocol.Protocol):
-            def connectionLost(self, reason: Any = None) -> None:
+        class Control(LineReceiver):
+            delimiter = b"\n"
+
+            def lineReceived(self, line: bytes) -> None:
+                print("MARK " + json.dumps({"cpu": cpu_seconds()}), flush=True)
+
+            def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
                 print(json.dumps({"peak_mib": peak_mib(), "cpu": cpu_seconds(), **parts.extra()}), flush=True)
                 parts.reactor.stop()  # type: ignore[attr-defined]
 
@@ -142,10 +160,11 @@ def run_router(homes: Path) -> None:
 
     parts = Parts("router", homes)
     router = ProxyRouter(parts.gateway, parts.holder, parts.cache, parts.reactor, parts.tcp.sessions_of,
-                         RouterLimits(route_rate=0))
+                         RouterLimits(route_rate=0), budget=parts.budget)
     router.start()
     parts.hookups.accept_requests(SERVICE_NAME, router)
-    parts.extra = lambda: {"routes": len(router.routes), "relayed": dict(router.counters)}  # type: ignore[method-assign]
+    parts.extra = lambda: {"routes": len(router.routes), "relayed": dict(router.counters),  # type: ignore[method-assign]
+                           "budget_peak": parts.budget.peak}
     parts.run_until_stdin_closes({"rss_mib": rss_mib()})
 
 
@@ -176,16 +195,35 @@ def run_bob(homes: Path, routed: bool) -> None:
 
 
 def run_alice(homes: Path, total: int, packet_bytes: int, rounds: int) -> None:
-    from twisted.internet import defer
+    import pybase64
+    from twisted.internet import defer, stdio
+    from twisted.protocols.basic import LineReceiver
 
     parts = Parts("alice", homes)
     gateway, reactor = parts.gateway, parts.reactor
     bob = parts.cache.get(idurl("bob"))
     assert bob is not None
-    payload = base64.b64encode(os.urandom(packet_bytes * 3 // 4))[:packet_bytes]
+    piece = os.urandom(packet_bytes * 3 // 4)
+    told: list[defer.Deferred[None]] = []
+
+    class Told(LineReceiver):
+        delimiter = b"\n"
+
+        def lineReceived(self, line: bytes) -> None:
+            told.pop(0).callback(None)
+
+    stdio.StandardIO(Told())
+
+    def phase(name: str) -> defer.Deferred[None]:
+        """Say the phase that begins; go on when the parent says so (it marks the others' CPU meanwhile)."""
+        told.append(defer.Deferred())
+        print("PHASE " + name, flush=True)
+        return told[-1]
 
     async def one(number: int) -> None:
-        packet = gateway.outbox("Data", bob.sources[0], payload, packet_id=f"bench/{number}")
+        # a file piece travels as base64 made for its packet, as a customer makes it
+        payload = pybase64.b64encode(piece)
+        packet = gateway.outbox("Data", bob.sources[0], payload, packet_id=f"bench/{number}", payload_is_base64=True)
         answer = await gateway.request(packet, bob, timeout=120)
         assert answer.command == "Ack" and answer.payload == str(len(payload)).encode(), answer
 
@@ -197,7 +235,8 @@ def run_alice(homes: Path, total: int, packet_bytes: int, rounds: int) -> None:
             await one(-2 - n)
             single.append((time.perf_counter() - started) * 1000)
         count = total // packet_bytes
-        started = time.perf_counter()
+        await phase("throughput")
+        started, cpu = time.perf_counter(), cpu_seconds()
         window: list[defer.Deferred[Any]] = []
         for n in range(count):
             window.append(defer.ensureDeferred(one(n)))
@@ -205,7 +244,8 @@ def run_alice(homes: Path, total: int, packet_bytes: int, rounds: int) -> None:
                 await window.pop(0)
         for pending in window:
             await pending
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        await phase("pings")
         pings = []
         me_xml = parts.holder.require().xml
         for _ in range(rounds):
@@ -215,7 +255,7 @@ def run_alice(homes: Path, total: int, packet_bytes: int, rounds: int) -> None:
             pings.append((time.perf_counter() - started) * 1000)
         print(json.dumps({
             "contacts": list(bob.contacts), "single_ms": statistics.median(single), "seconds": seconds,
-            "packets": count, "ping_ms": statistics.median(pings), "peak_mib": peak_mib(),
+            "packets": count, "ping_ms": statistics.median(pings), "peak_mib": peak_mib(), "cpu": cpu,
         }), flush=True)
 
     def done(result: Any) -> None:
@@ -246,9 +286,15 @@ def make_homes(root: Path) -> None:
         (root / f"{name}.xml").write_bytes(me.xml)
 
 
+# every child started, so that a run that fails leaves none behind (they hold fixed addresses)
+CHILDREN: list[subprocess.Popen[str]] = []
+
+
 def child(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, __file__, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "RELAY_BENCH_CODE": str(CODE)})
+    CHILDREN.append(proc)
+    return proc
 
 
 def ready(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -264,14 +310,52 @@ def finish(proc: subprocess.Popen[str], timeout: float = 900) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def tell(proc: subprocess.Popen[str], line: str) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+
+
+def expect(proc: subprocess.Popen[str], word: str) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith(word):
+        raise SystemExit(f"expected {word} from a child, got {line!r}")
+    return line.removeprefix(word).strip()
+
+
+def mark(procs: list[subprocess.Popen[str]]) -> list[float]:
+    """The CPU seconds each process has spent so far."""
+    for proc in procs:
+        tell(proc, "mark")
+    return [float(json.loads(expect(proc, "MARK"))["cpu"]) for proc in procs]
+
+
+def transfer(alice: subprocess.Popen[str], others: list[subprocess.Popen[str]]) -> tuple[dict[str, Any], list[float]]:
+    """Alice's run; the CPU seconds each of `others` spent over its throughput phase."""
+    expect(alice, "PHASE throughput")
+    before = mark(others)
+    tell(alice, "go")
+    expect(alice, "PHASE pings")
+    spent = [after - start for after, start in zip(mark(others), before, strict=True)]
+    tell(alice, "go")
+    return finish(alice), spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=int, default=64)
     parser.add_argument("--packet-kib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--code", help="run the node code of this checkout of an earlier commit (git worktree add "
+                                       "DIR COMMIT, or git archive), this script's figures and harness")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--homes", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.code:
+        global CODE
+        CODE = Path(args.code).resolve()  # nothing of the node is imported yet: the children and this process
+        sys.path.insert(0, str(CODE))
     if args.role:
         from twisted.internet import reactor
 
@@ -282,26 +366,38 @@ def main() -> None:
     if args.role:
         homes = Path(args.homes)
         if args.role == "router":
+            profile = os.environ.get("RELAY_BENCH_PROFILE")  # a folder: the router's cProfile stats go there
+            if profile:
+                import cProfile
+
+                cProfile.runctx("run_router(homes)", globals(), locals(), str(Path(profile) / "router.prof"))
+                return None
             return run_router(homes)
         if args.role in ("bob", "bob-routed"):
             return run_bob(homes, routed=args.role == "bob-routed")
         return run_alice(homes, total, packet_bytes, args.rounds)
 
+    from relay_floor import RelayCosts, receiver, routed_receiver, router, sender
+
     common = ["--mib", str(args.mib), "--packet-kib", str(args.packet_kib), "--rounds", str(args.rounds)]
+    costs = [RelayCosts.measure()]
     with tempfile.TemporaryDirectory() as tmp:
         homes = Path(tmp)
         make_homes(homes)
         bob = child("--role", "bob", "--homes", tmp, *common)
         ready(bob)
-        direct = finish(child("--role", "alice", "--homes", tmp, *common))
+        direct, (direct_bob_cpu,) = transfer(child("--role", "alice", "--homes", tmp, *common), [bob])
         finish(bob)
-        router = child("--role", "router", "--homes", tmp, *common)
-        at_rest = ready(router)["rss_mib"]
+        router_proc = child("--role", "router", "--homes", tmp, *common)
+        at_rest = ready(router_proc)["rss_mib"]
         bob = child("--role", "bob-routed", "--homes", tmp, *common)
         ready(bob)
-        relayed = finish(child("--role", "alice", "--homes", tmp, *common))
+        relayed, (router_cpu, bob_cpu) = transfer(child("--role", "alice", "--homes", tmp, *common),
+                                                  [router_proc, bob])
         finish(bob)
-        router_end = finish(router)
+        router_end = finish(router_proc)
+    costs.append(RelayCosts.measure())
+    lowest = RelayCosts.lowest(costs)
     assert relayed["contacts"] == [f"tcp://{ADDRESSES['router']}:{PORT}"], relayed["contacts"]
     assert router_end["relayed"].get("relayed_in", 0) >= relayed["packets"], router_end
     direct_mbs = total / direct["seconds"] / 1e6
@@ -312,9 +408,28 @@ def main() -> None:
         f"1 MiB round trip relayed {relayed['single_ms']:.1f} ms vs direct {direct['single_ms']:.1f} ms; "
         f"ping relayed {relayed['ping_ms']:.2f} ms vs direct {direct['ping_ms']:.2f} ms; "
         f"router RSS {at_rest:.0f} MiB at rest, peak {router_end['peak_mib']:.0f} MiB with 1 route "
-        f"(+{router_end['peak_mib'] - at_rest:.0f} MiB per route)"
+        f"(+{router_end['peak_mib'] - at_rest:.0f} MiB per route, receive budget peak "
+        f"{router_end.get('budget_peak', 0) / 2**20:.1f} MiB)"
     )
+    print(lowest.describe())
+    packet_mib = packet_bytes / 2**20
+    sides = (
+        ("relayed sender", relayed["cpu"], sender(lowest, packet_mib)),
+        ("relayed router", router_cpu, router(lowest, packet_mib)),
+        ("relayed receiver", bob_cpu, routed_receiver(lowest, packet_mib)),
+        ("direct sender", direct["cpu"], sender(lowest, packet_mib)),
+        ("direct receiver", direct_bob_cpu, receiver(lowest, packet_mib)),
+    )
+    for side, seconds, floor_ms in sides:
+        mine = seconds * 1000 / args.mib
+        print(f"relay {side} cpu_per_mib_ms={mine:.2f} floor_ms={floor_ms:.2f} (x{mine / floor_ms:.2f})")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for proc in CHILDREN:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -8,7 +8,11 @@ In one run, side by side:
   and answered by a signed Ack, up to 16 in flight), then Identity pings (round trip p50, p95); the
   TCP transport and the gateway share one receive budget of the default size, as in a node;
 * raw: the same bytes over one plain Twisted TCP connection between two processes.
-Each side reports its peak resident memory. Ends with one line of figures and the ratio.
+Each side reports its peak resident memory, and the CPU it spent a MiB of payload (`cpu_per_mib_ms`) next to the
+protocol's floor (`floor_ms`, benchmarks/relay_floor.py: the SHA-1, RSA and base64 work the wire format cannot do
+without, its pieces timed in this run before and after the transfers, the lower taken) and next to what raw TCP
+spent (`raw_ms`: the sockets' own cost, which no signed transfer avoids either). The sender base64-encodes each
+piece as a customer does. Ends with one line of figures and the ratio.
 
 With --against DIR (a checkout of an earlier commit: `git worktree add DIR COMMIT`), the node processes of
 that tree run the same transfer too, the two taking turns for --rounds rounds, and a line for each gives the
@@ -18,7 +22,6 @@ median of the rounds, then their ratio: before and after a change in the same mi
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import resource
@@ -32,6 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SENDER, RECEIVER = "127.0.0.50", "127.0.0.51"
 PORT = 7771
@@ -56,14 +60,18 @@ def raw_receiver(total: int) -> None:
 
     class Count(protocol.Protocol):
         seen = 0
+        cpu = 0.0
 
         def dataReceived(self, data: bytes) -> None:
+            if not self.seen:
+                self.cpu = cpu_seconds()
             self.seen += len(data)
             if self.seen >= total:
+                self.cpu = cpu_seconds() - self.cpu
                 self.transport.write(b"!")  # type: ignore[union-attr]
 
         def connectionLost(self, reason: Any = None) -> None:
-            print(json.dumps({"peak_mib": peak_mib()}), flush=True)
+            print(json.dumps({"peak_mib": peak_mib(), "cpu": self.cpu}), flush=True)
             reactor.stop()  # type: ignore[attr-defined]
 
     factory = protocol.Factory.forProtocol(Count)
@@ -85,7 +93,7 @@ def raw_sender(total: int) -> None:
         paused = False
 
         def connectionMade(self) -> None:
-            self.started = time.perf_counter()
+            self.started, self.cpu = time.perf_counter(), cpu_seconds()
             self.transport.registerProducer(self, True)  # type: ignore[union-attr]
             self.resumeProducing()
 
@@ -103,7 +111,7 @@ def raw_sender(total: int) -> None:
 
         def dataReceived(self, data: bytes) -> None:
             seconds = time.perf_counter() - self.started
-            print(json.dumps({"seconds": seconds, "peak_mib": peak_mib()}), flush=True)
+            print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "cpu": cpu_seconds() - self.cpu}), flush=True)
             self.transport.loseConnection()  # type: ignore[union-attr]
             reactor.callLater(0.1, reactor.stop)  # type: ignore[attr-defined]
 
@@ -114,6 +122,7 @@ def raw_sender(total: int) -> None:
 # -- our nodes: TCP transport + gateway, identities known to each other without a server
 
 def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, packet_bytes: int, pings: int) -> None:
+    import pybase64
     from twisted.internet import defer, reactor
 
     from bitdust_node.identity.cache import IdentityCache
@@ -162,11 +171,13 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
         return
 
     async def run() -> None:
-        payload = base64.b64encode(os.urandom(packet_bytes * 3 // 4))[:packet_bytes]
+        piece = os.urandom(packet_bytes * 3 // 4)
         started, cpu_started = time.perf_counter(), cpu_seconds()
         window: list[defer.Deferred[Any]] = []
         for n in range(count):
-            packet = gateway.outbox("Data", peer.sources[0], payload, packet_id=f"bench/{n}")
+            # a file piece travels as base64 made for its packet, as a customer makes it
+            payload = pybase64.b64encode(piece)
+            packet = gateway.outbox("Data", peer.sources[0], payload, packet_id=f"bench/{n}", payload_is_base64=True)
             window.append(gateway.request(packet, peer, timeout=120))
             if len(window) >= WINDOW:
                 await window.pop(0)
@@ -259,9 +270,19 @@ def main() -> None:
     if args.role in ("sender", "receiver"):
         home, peer = Path(args.homes[0]), Path(args.homes[1])
         address = SENDER if args.role == "sender" else RECEIVER
+        profile = os.environ.get("TRANSPORT_BENCH_PROFILE")  # a folder: each node's cProfile stats go there
+        if profile:
+            import cProfile
+
+            cProfile.runctx("our_node(home, address, peer, args.role, total, packet_bytes, args.pings)",
+                            globals(), locals(), str(Path(profile) / f"{args.role}.prof"))
+            return None
         return our_node(home, address, peer, args.role, total, packet_bytes, args.pings)
 
+    from relay_floor import RelayCosts, receiver, sender
+
     common = ["--mib", str(args.mib), "--packet-kib", str(args.packet_kib), "--pings", str(args.pings)]
+    costs = [RelayCosts.measure()]
     trees = [ROOT] if args.against is None else [ROOT, Path(args.against).resolve()]
     runs: dict[Path, list[tuple[dict[str, Any], dict[str, Any]]]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,6 +297,12 @@ def main() -> None:
     raw = last_json(child("--role", "raw-sender", *common))
     raw_receiver_peak = last_json(raw_rx)
     raw_mbs = total / raw["seconds"] / 1e6
+    costs.append(RelayCosts.measure())
+    lowest = RelayCosts.lowest(costs)
+    packet_mib = packet_bytes / 2**20
+    floors = {"sender": sender(lowest, packet_mib), "receiver": receiver(lowest, packet_mib)}
+    raw_ms = {"sender": raw["cpu"] * 1000 / args.mib, "receiver": raw_receiver_peak["cpu"] * 1000 / args.mib}
+    print(lowest.describe())
     speeds = {}
     for tree in trees:
         ours, ours_receiver = _median_run(runs[tree])
@@ -289,6 +316,10 @@ def main() -> None:
             f"{ours_receiver['peak_mib']:.0f} MiB, raw {raw['peak_mib']:.0f}/{raw_receiver_peak['peak_mib']:.0f} MiB; "
             f"CPU a packet sender/receiver {ours['cpu_ms_per_packet']:.2f}/{ours_receiver['cpu_ms_per_packet']:.2f} ms"
         )
+        for side, figures in (("sender", ours), ("receiver", ours_receiver)):
+            mine = figures["cpu_ms_per_packet"] / packet_mib
+            print(f"transport{which} {side} cpu_per_mib_ms={mine:.2f} floor_ms={floors[side]:.2f} "
+                  f"(x{mine / floors[side]:.2f}) raw_ms={raw_ms[side]:.2f}")
     if args.against is not None:
         rounds = [total / a["seconds"] / (total / b["seconds"]) for (a, _), (b, _) in zip(
             runs[ROOT], runs[trees[1]], strict=True)]

@@ -16,7 +16,7 @@ from bitdust_node.api.rest import RestAPI
 from bitdust_node.api.routes import ApiContext
 from bitdust_node.context import NodeContext
 from bitdust_node.fsm import Registry
-from bitdust_node.gui.site import GuiSite
+from bitdust_node.gui.front import LazyGui
 from bitdust_node.identity.cache import open_cache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.net.clock import INodeReactor
@@ -99,7 +99,7 @@ class Node(MultiService):
         port = self.settings.get("interface/api/rest-http-port")
         api = ApiContext(self.ctx, self.graph, self.rest_url, self.request_stop)
         # the web interface on `/` and `/gui/`, beside the API on its address and port
-        rest = RestAPI(api, self.api_secret, front=lambda check_secret: GuiSite(api, check_secret))
+        rest = RestAPI(api, self.api_secret, front=lambda check_secret: LazyGui(api, check_secret))
         site: Any = rest.site()  # twisted.web's Site misses listenTCP's generic factory type
         self.rest_port = self.reactor.listenTCP(port, site, interface=host)
 

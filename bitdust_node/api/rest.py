@@ -1,7 +1,9 @@
-"""The REST API: a Klein app over the endpoint table, bound to loopback, behind the API secret.
+"""The REST API: one twisted.web resource over the endpoint table, bound to loopback, behind the API secret.
 
 Bodies are capped while they arrive (CappedRequest), so an oversize upload is answered 413
-without ever being held in memory or on disk.
+without ever being held in memory or on disk. Every path goes to one async handler (the front's own paths,
+the web interface's, to the front), so no routing framework is loaded: Klein, which did only that here, held
+4 MB of every node.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import json
 import pkgutil
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
-from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request, Site
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from bitdust_node.api.routes import ENDPOINTS, ApiContext, ApiRequest, Endpoint, TextReply, WithMessage
 from bitdust_node.errors import BitDustError, InvalidInput, NotFound, ServiceOff, TooLarge, Unauthorized
@@ -95,9 +97,49 @@ class WebFront(Protocol):
 FrontFactory = Callable[[Callable[[Any], None]], WebFront]
 
 
-class RestAPI:
-    app = Klein()
+# the methods the API and the web interface answer; any other is 405
+METHODS = frozenset({b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"})
 
+
+class _Dispatch(Resource):
+    """Every path to one async handler whose bytes are the reply; a client that goes away cancels it."""
+
+    isLeaf = True
+
+    def __init__(self, handler: Callable[[Any], Coroutine[Any, Any, bytes]], api: RestAPI) -> None:
+        super().__init__()
+        self._handler = handler
+        self.api = api  # what serves this site (the tests' way to its web interface)
+
+    def render(self, request: Request) -> Any:
+        if request.method not in METHODS:
+            request.setResponseCode(405)
+            return b""
+        # finished by the handler itself (a stream of live updates), or the client went away
+        finished: list[bool] = []
+        request.notifyFinish().addBoth(lambda _: finished.append(True))
+        handling = defer.ensureDeferred(self._handler(request))
+        request.notifyFinish().addErrback(lambda _: handling.cancel())
+
+        def reply(body: bytes) -> None:
+            if not finished:
+                request.write(body)
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            if finished:
+                if not failure.check(defer.CancelledError):
+                    log.failure("REST request failed after it ended", failure)
+                return
+            log.failure("REST request failed", failure)
+            request.setResponseCode(500)
+            request.finish()
+
+        handling.addCallbacks(reply, failed)
+        return NOT_DONE_YET
+
+
+class RestAPI:
     def __init__(self, api: ApiContext, secret: str, front: FrontFactory | None = None) -> None:
         self.api = api
         self._secret = secret
@@ -108,8 +150,7 @@ class RestAPI:
         self.front = front(self._check_secret) if front is not None else None
 
     def site(self) -> Site:
-        # self.app is the class's Klein app bound to this instance (Klein is a descriptor)
-        site = Site(self.app.resource(), requestFactory=CappedRequest)
+        site = Site(_Dispatch(self.dispatch, self), requestFactory=CappedRequest)
         site.noisy = False
         site.displayTracebacks = False
         return site
@@ -148,7 +189,6 @@ class RestAPI:
                 raise InvalidInput("request body must be a JSON object")
         return ApiRequest(args=args, body=body)
 
-    @app.route("/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     async def dispatch(self, request: CappedRequest) -> bytes:
         if self.front is not None and self.front.serves(request.path):
             return await self.front.handle(request)

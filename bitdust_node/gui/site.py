@@ -28,6 +28,7 @@ from bitdust_node.gui.endpoints import Endpoints
 from bitdust_node.gui.live import LiveHub
 from bitdust_node.gui.logtail import LogTail
 from bitdust_node.gui.panels.base import PANELS, View, html, section
+from bitdust_node.gui.paths import serves_gui
 from bitdust_node.gui.probes import PROBE_TIMEOUT, ServerProbes
 from bitdust_node.gui.session import Session, SessionStore
 from bitdust_node.gui.transfers import MAX_PIECE, BrowserDownloads, BrowserUploads
@@ -52,14 +53,13 @@ MAX_JSON = 64 * 1024
 TEMP = "temp"
 
 
-def serves(path: bytes) -> bool:
-    """Whether a path belongs to the web interface rather than the REST API."""
-    return path == b"/" or path == b"/gui" or path.startswith(b"/gui/")
+serves = serves_gui
 
 
 class GuiSite:
     def __init__(
         self, api: ApiContext, check_secret: Callable[[Any], None], clock: TimeSource | None = None,
+        tail: LogTail | None = None,
     ) -> None:
         self.api = api
         self.clock: TimeSource = clock if clock is not None else api.ctx.reactor
@@ -67,8 +67,10 @@ class GuiSite:
         self.sessions = SessionStore(self.clock)
         self.endpoints = Endpoints(api)
         settings = api.ctx.settings
-        self.tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
-        self.tail.watch()
+        if tail is None:
+            tail = LogTail(lambda: level_for(int(settings.get("logs/debug-level") or 0)))
+            tail.watch()
+        self.tail = tail
         self.probes = ServerProbes(CappedHttp(api.ctx.reactor, timeout=PROBE_TIMEOUT), self.clock)
         self.live = LiveHub(self.clock, self.render_panels, self.endpoints)
         self.uploads = BrowserUploads(api.ctx.home / TEMP / "gui-uploads", self.clock)

@@ -7,9 +7,10 @@ RelayAck or RelayFail. I never see inside what I forward: RelayIn carries the pa
 RelayOut's inner packet is signed by the user and checked before it leaves.
 
 Better than official: `routes-limit` is honoured, each route and all of them together have a byte
-rate, what waits to be relayed holds its bytes against the node's receive budget (a user who stops
-reading cannot make the router hold more than its part), a route outlives a reconnection of its user
-for a grace period, and every refusal is counted.
+rate, each route has a window in each direction (proxy/window.py: past it the connections that bring more are
+not read, so senders wait in TCP, not in the router's memory), what waits to be relayed holds its bytes against
+the node's receive budget (a user who stops reading cannot make the router hold more than its part), a route
+outlives a reconnection of its user for a grace period, and every refusal is counted.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from bitdust_node.identity.signing import verify_identity
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
+from bitdust_node.proxy.relay_in import relay_in_parts
+from bitdust_node.proxy.window import RelayWindow
 from bitdust_node.transport.budget import Claim, ReceiveBudget
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
 from bitdust_node.wire import identity_xml, packet_fast
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire.identity_xml import Identity
-from bitdust_node.wire.tcp_frames import file_size, joined
+from bitdust_node.wire.tcp_frames import FileBytes, file_size
 
 log = Logger()
 SERVICE_NAME = "service_proxy_server"
@@ -48,11 +51,9 @@ _NOT_ANSWERED = frozenset({"Ack", "Fail", *relay.RELAY_COMMANDS})
 CLOSED_ROUTES_SHOWN = 20
 # a RelayIn's bytes beside its packet's: the block's and the outer packet's fields and signatures
 RELAY_OVERHEAD = 4096
-
-
-def _released(result: Any, held: Claim) -> Any:
-    held.release()
-    return result
+# all routes together have at most this part of the receive budget on its way before senders are held back: the
+# rest is for the unfinished and unverified packets that become what is relayed
+RELAYING_PART = 4
 
 
 @attrs.define
@@ -65,6 +66,11 @@ class RouterLimits:
     session_grace: float = 30.0
     closed_routes_kept: int = 1000
     identity_fetch_timeout: float = 15.0
+    # bytes relayed for one route in one direction and still waiting in this node, past which the
+    # connections bringing more are not read: 3 one-megabyte packets sealed as RelayIn, enough to keep a link busy
+    window: int = 4 * 1024 * 1024
+    # a window that has not drained for this long releases its senders, and what comes for it is refused
+    window_wait: float = 10.0
 
 
 @attrs.define(eq=False)
@@ -75,6 +81,9 @@ class Route:
     session: Session | None
     created: float
     limiter: ByteRate
+    # what is on its way to the user (RelayIn), and what it sent on its way to others
+    incoming: RelayWindow
+    outgoing: RelayWindow
     # when the route was last seen without any open connection (None while it has one)
     orphaned_at: float | None = None
     bytes_in: int = 0
@@ -156,6 +165,8 @@ class ProxyRouter:
         self.total = ByteRate(clock, self.limits.total_rate, max(self.limits.total_rate, 1))
         self.counters: collections.Counter[str] = collections.Counter()
         self.refusals: collections.Counter[str] = collections.Counter()
+        # what all routes have on their way together
+        self.relaying = RelayWindow(clock, self.budget.total // RELAYING_PART, self.limits.window_wait)
         self._unregister: list[Callable[[], None]] = []
         self._sweeper: LoopingCall | None = None
 
@@ -182,11 +193,17 @@ class ProxyRouter:
     def set_limits(self, limits: RouterLimits) -> None:
         self.limits = limits
         self.total = ByteRate(self.clock, limits.total_rate, max(limits.total_rate, 1))
+        self.relaying.wait = limits.window_wait
         for route in self.routes.values():
             route.limiter = self._route_limiter()
+            for window in (route.incoming, route.outgoing):
+                window.limit, window.wait = limits.window, limits.window_wait
 
     def _route_limiter(self) -> ByteRate:
         return ByteRate(self.clock, self.limits.route_rate, max(self.limits.route_rate, 1))
+
+    def _window(self) -> RelayWindow:
+        return RelayWindow(self.clock, self.limits.window, self.limits.window_wait)
 
     # -- renting a route (RemoteRequests)
 
@@ -211,7 +228,7 @@ class ProxyRouter:
                 self.routes[user] = existing
         else:
             self.routes[user] = Route(user, identity, keys.public_key_from_openssh(identity.publickey),
-                                      inbound.session, now, self._route_limiter())
+                                      inbound.session, now, self._route_limiter(), self._window(), self._window())
         self.closed_routes.pop(user, None)
         self.counters["routes_opened"] += 1
         log.info("route opened for {user} ({n} of {limit})", user=user, n=len(self.routes), limit=self.limits.routes)
@@ -243,8 +260,11 @@ class ProxyRouter:
         return ServiceAnswer.ack("accepted")
 
     def _close(self, user: str, why: str) -> None:
-        if self.routes.pop(user, None) is None:
+        route = self.routes.pop(user, None)
+        if route is None:
             return
+        route.incoming.close()
+        route.outgoing.close()
         self.closed_routes[user] = self.clock.seconds()
         while len(self.closed_routes) > self.limits.closed_routes_kept:
             self.closed_routes.popitem(last=False)
@@ -320,9 +340,45 @@ class ProxyRouter:
         if not self._allowed(route, file_size(inbound.raw)):
             self._fail_sender(inbound, relay.RATE_LIMITED)
             return True
-        self._relay_in(route, packet.owner_id, packet.packet_id, joined(inbound.raw)).addErrback(
+        if self._stuck(route, route.incoming):
+            self._fail_sender(inbound, relay.TRANSFER_FAILED)
+            return True
+        self._relay_in(route, packet.owner_id, packet.packet_id, inbound.raw).addErrback(
             self._relay_in_failed, inbound)
+        self._hold_back(route.incoming, inbound.session)
         return True
+
+    def _stuck(self, route: Route, window: RelayWindow) -> bool:
+        """A window that has not drained for too long takes nothing more (counted)."""
+        if not window.stuck:
+            return False
+        route.refused += 1
+        self.refusals["window_stuck"] += 1
+        return True
+
+    def _on_its_way(self, window: RelayWindow, size: int, held: Claim | None = None) -> Callable[[], None]:
+        """`size` bytes relayed through `window` and all routes' together (and `held` of the budget); the call that
+        gives them back once they no longer wait in this node (written into the next hop's socket): what
+        releases a window never waits for a connection to be read, so holding connections cannot lock up."""
+        for_route, for_all = window.take(size), self.relaying.take(size)
+
+        def handed_on() -> None:
+            for_route()
+            for_all()
+            if held is not None:
+                held.release()
+
+        return handed_on
+
+    def _hold_back(self, window: RelayWindow, source: Session | None) -> None:
+        """A full window (the route's, or all routes' together): the connection that filled it is not read until
+        there is room (what it brought is relayed, as what was read of it meanwhile will be)."""
+        self.relaying.limit = self.budget.total // RELAYING_PART  # the budget may have been resized
+        if source is None or not source.usable:
+            return
+        for full in (w for w in (window, self.relaying) if w.full):
+            self.counters["senders_held"] += 1
+            source.hold_reading(full.room())
 
     def _relay_in_failed(self, failure: Any, inbound: Inbound) -> None:
         self.refusals["relay_in_failed"] += 1
@@ -333,29 +389,35 @@ class ProxyRouter:
     def _hold(self, route: Route, size: int) -> Claim | None:
         """`size` bytes of the receive budget while a packet to or from `route`'s user is on its way; None (counted)
         when its part is used up."""
-        held = self.budget.claim("route:" + route.idurl, size, "relayed")
+        # never taken from others' unfinished files: senders are held back before it comes to that
+        held = self.budget.claim("route:" + route.idurl, size, "relayed", evict=False)
         if held is None:
             route.refused += 1
             self.refusals["receive_budget"] += 1
         return held
 
-    def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: bytes) -> defer.Deferred[None]:
-        """The packet as it came, encrypted to the routed user, on its connection to me."""
+    def _relay_in(self, route: Route, owner_id: str, packet_id: str, raw: FileBytes) -> defer.Deferred[None]:
+        """The packet as it came (whole or in the pieces it was parsed into), encrypted to the routed user, on its
+        connection to me; fires on the user's `o`."""
         session = self._session(route)
         if session is None:
             return defer.fail(BitDustError(f"{route.idurl} has no connection to this router"))
+        size = file_size(raw)
         # what the connection queues: the packet in base64 in a block in a packet
-        held = self._hold(route, len(raw) * 4 // 3 + RELAY_OVERHEAD)
+        held = self._hold(route, size * 4 // 3 + RELAY_OVERHEAD)
         if held is None:
             return defer.fail(BitDustError(f"no room to hold a packet for {route.idurl}"))
-        me = self.me.require()
-        payload = relay.seal(raw, relay.ROUTED_INCOMING, me.idurl, route.public_key, me.key)
-        wrapped = self.gateway.outbox("RelayIn", route.idurl, payload, packet_id=packet_id, owner_id=owner_id)
-        route.bytes_out += len(raw)
+        try:
+            data = relay_in_parts(raw, owner_id, packet_id, self.me.require(), route.idurl, route.public_key,
+                                  wire.packet_date(self.clock.seconds()))
+        except (BitDustError, ValueError) as err:  # no identity of mine any more, a key that cannot wrap
+            held.release()
+            return defer.fail(BitDustError(f"no RelayIn made for {route.idurl}: {err}"))
+        route.bytes_out += size
         route.packets_out += 1
         self.counters["relayed_in"] += 1
-        self.counters["bytes_relayed"] += len(raw)
-        return session.send_file(packet_fast.serialize_parts(wrapped)).addBoth(_released, held)
+        self.counters["bytes_relayed"] += size
+        return session.send_file(data, self._on_its_way(route.incoming, file_size(data), held))
 
     def _no_route_text(self, idurl: str) -> str:
         return relay.ROUTE_CLOSED if idurl in self.closed_routes else relay.ROUTE_NOT_EXIST
@@ -393,26 +455,45 @@ class ProxyRouter:
             self.refusals["relay_out_bad_signature"] += 1
             await self._result(route, inbound, envelope, relay.SIGNATURE_INVALID, inner.command)
             return
+        if self._stuck(route, route.outgoing):
+            await self._result(route, inbound, envelope, relay.DELIVERY_FAILED, inner.command)
+            return
         route.bytes_in += len(envelope.packet)
         route.packets_in += 1
         self.counters["relayed_out"] += 1
         self.counters["bytes_relayed"] += len(envelope.packet)
-        error = await self._deliver(route, envelope, inner)
+        handed_on = self._on_its_way(route.outgoing, len(envelope.packet))
+        self._hold_back(route.outgoing, inbound.session)
+        try:
+            error = await self._deliver(route, envelope, inner, inbound.session, handed_on)
+        finally:
+            handed_on()
         await self._result(route, inbound, envelope, error, inner.command)
 
-    async def _deliver(self, route: Route, envelope: relay.Envelope, inner: wire.Packet) -> str:
-        """Send the user's packet on; the error text of the result ("" when delivered)."""
+    async def _deliver(
+        self, route: Route, envelope: relay.Envelope, inner: wire.Packet, source: Session | None,
+        handed_on: Callable[[], None],
+    ) -> str:
+        """Send the user's packet on (its connection, `source`, held back when the next hop is another route whose
+        window is full; `handed_on` once it is written to the next hop); the error text of the result ("" when
+        delivered)."""
         receiver = envelope.receiver
         try:
             if self.me.answers_to(receiver):
                 # for me: taken in as if it came on the user's connection, so answers go back on it
+                handed_on()
                 await self.gateway.file_received(envelope.packet, self._session(route))
                 return ""
             other = self._route(receiver)
             if other is not None:
                 if not self._allowed(other, len(envelope.packet)):
                     return relay.RATE_LIMITED
-                await self._relay_in(other, inner.owner_id, inner.packet_id, envelope.packet)
+                if self._stuck(other, other.incoming):
+                    return relay.DELIVERY_FAILED
+                relayed = self._relay_in(other, inner.owner_id, inner.packet_id, envelope.packet)
+                handed_on()  # the RelayIn is on the other route's windows now
+                self._hold_back(other.incoming, source)
+                await relayed
                 return ""
             target = await self._identity(receiver, refresh=envelope.retry)
             if target is None:
@@ -420,7 +501,12 @@ class ProxyRouter:
             held = self._hold(route, len(envelope.packet))
             if held is None:
                 return relay.DELIVERY_FAILED
-            await self.gateway.send_data(envelope.packet, target, envelope.wide).addBoth(_released, held)
+
+            def written() -> None:
+                handed_on()
+                held.release()
+
+            await self.gateway.send_data(envelope.packet, target, envelope.wide, written)
             return ""
         except BitDustError as err:
             log.info("routed packet to {to} not delivered: {why}", to=receiver, why=str(err))

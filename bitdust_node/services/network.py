@@ -3,7 +3,7 @@ outside address (net/external.py), and asks the home router to forward my port w
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet import defer, threads
 from twisted.internet.task import LoopingCall
@@ -11,11 +11,12 @@ from twisted.internet.task import LoopingCall
 from bitdust_node.fsm import trace
 from bitdust_node.net.addresses import local_addresses
 from bitdust_node.net.external import ExternalAddress
-from bitdust_node.net.gateways import FirstAnswering
-from bitdust_node.net.upnp import Mapping, UpnpCore, UpnpMachine
 from bitdust_node.services.base import Service
 from bitdust_node.sizes import size_to_bytes
 from bitdust_node.transport.budget import ReceiveBudget
+
+if TYPE_CHECKING:
+    from bitdust_node.net.upnp import Mapping, UpnpCore
 
 # the node-wide receive budget every holder of peers' unfinished or unverified bytes takes from
 BUDGET_KEY = "services/network/receive-budget"
@@ -96,6 +97,10 @@ class NetworkService(Service):
     def _start_upnp(self, on_attempt: Any = lambda: None) -> None:
         if self._upnp_machine is not None:
             return
+        # the port mapper's code is imported when UPnP is switched on: most nodes never load it
+        from bitdust_node.net.gateways import FirstAnswering
+        from bitdust_node.net.upnp import UpnpCore, UpnpMachine
+
         reactor = self.ctx.reactor
 
         def in_thread(work: Any) -> defer.Deferred[Any]:

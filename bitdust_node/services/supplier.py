@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SUPPLIERS_LAYER = 3
 CUSTOMERS_DIR = "customers"
 CUSTOMERS_FILE = ("supplier", "customers.json")
+# bytes stored per customer, as an orderly stop left them (storage/store.py)
+USAGE_FILE = ("supplier", "usage.json")
 # the official customer_patrol's setting: its own service there, the supplier's job here
 IDLE_DAYS = "services/customer-patrol/customer-idle-days"
 
@@ -46,7 +48,7 @@ class SupplierService(Service):
         gateway = self.need(GatewayService).gateway
         hookups = self.need(P2pHookupsService).hookups
         assert gateway is not None and hookups is not None
-        store = PieceStore(ctx.home / CUSTOMERS_DIR)
+        store = PieceStore(ctx.home / CUSTOMERS_DIR, ctx.home.joinpath(*USAGE_FILE))
         customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl)
         supplier = Supplier(gateway, ctx.identity, store, customers, self.donated, ctx.reactor)
         supplier.start()
@@ -91,11 +93,19 @@ class SupplierService(Service):
         self._membership.stop()
         self._stop_accepting()
         self._unlist()
-        self.patrol.stop()
-        if self.supplier is not None:
-            self.supplier.stop()
-        self.supplier = None
-        return defer.succeed(None)
+        patrolled = self.patrol.stop()
+        supplier, self.supplier = self.supplier, None
+        if supplier is None:
+            return patrolled
+        # the use per customer is saved once the disk work asked before the stop is done
+        written = defer.gatherResults([patrolled, supplier.stop()], consumeErrors=True)
+        return written.addBoth(lambda _: self._save_usage(supplier))
+
+    def _save_usage(self, supplier: Supplier) -> None:
+        try:
+            supplier.store.close()
+        except OSError as err:  # the next start counts the customers' folders instead
+            self.log.warn("usage of the customers not saved: {why}", why=str(err))
 
     def status(self) -> dict[str, object]:
         supplier = self.supplier

@@ -3,23 +3,32 @@
 
 A write goes to a temporary file in the same folder, is fsynced, renamed over the old one and the folder
 fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file.
-Bytes used per customer are counted at start; the supplier keeps the count up to date from what writes and
-removals return (they may run in a worker thread, the count stays on the reactor's).
+Bytes used per customer (`used`) are not found by walking every piece at start: a supplier stopped in order
+left them in its usage file (`HOME/supplier/usage.json`), and once read the file is marked unclean until the next
+orderly stop. A customer it does not list (after a crash, all of them) is counted the first time its use is
+needed, one folder at a time, and what a crash left half written there removed. The supplier keeps the count up
+to date from what writes and removals return (they may run in a worker thread, the count stays on the reactor's).
 """
 
 from __future__ import annotations
 
 import collections
 import errno
+import json
 import os
 import shutil
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
+from twisted.logger import Logger
 
+from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.wire.tcp_frames import FileBytes, file_size
+
+log = Logger()
 
 TEMP_SUFFIX = ".incoming"
 
@@ -39,26 +48,66 @@ class Version:
     missing_parity: tuple[int, ...]
 
 
+class Usage(collections.Counter[str]):
+    """Bytes stored per customer: those known (from the usage file of an orderly stop, then kept up to date), and
+    the others counted on first need (`count`), one folder at a time."""
+
+    def __init__(self, count: Callable[[str], int], customers: Callable[[], Iterable[str]],
+                 known: dict[str, int] | None = None) -> None:
+        super().__init__(known or {})
+        self._count = count
+        self._customers = customers
+
+    def __missing__(self, customer: str) -> int:
+        counted = self[customer] = self._count(customer)
+        return counted
+
+    def everyone(self) -> dict[str, int]:
+        """Every customer folder's use, those not known yet counted now (the whole store after a crash)."""
+        for customer in self._customers():
+            if customer not in self:
+                self[customer] = self._count(customer)
+        return dict(self)
+
+
 class PieceStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, usage_file: Path | None = None) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         # resolved once: a piece's path is checked on its text, with no system call a component
         self._real_root = os.path.realpath(root)
-        self.used: collections.Counter[str] = collections.Counter()
-        self._recount()
+        self.usage_file = usage_file
+        self.used = Usage(self._count, self.customers, self._clean_usage())
 
-    def _recount(self) -> None:
-        for customer in self.root.iterdir():
-            if not customer.is_dir():
-                continue
-            total = 0
-            for path in customer.rglob("*"):
-                if path.name.endswith(TEMP_SUFFIX):
-                    path.unlink(missing_ok=True)  # what a crash left half written
-                elif path.is_file():
-                    total += path.stat().st_size
-            self.used[customer.name] = total
+    def _clean_usage(self) -> dict[str, int] | None:
+        """What an orderly stop left in the usage file (then marked unclean until the next one), else None."""
+        if self.usage_file is None:
+            return None
+        try:
+            doc = json.loads(self.usage_file.read_bytes())
+            used = doc["used"] if isinstance(doc, dict) and doc.get("clean") is True else None
+            known = {str(k): int(v) for k, v in used.items()} if isinstance(used, dict) else None
+        except FileNotFoundError:
+            known = None
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            log.warn("{path} unreadable ({why}): customers' use is counted again", path=str(self.usage_file),
+                     why=str(err))
+            known = None
+        # from now on a crash must not leave these figures looking right
+        write_secret_file(self.usage_file, json.dumps({"clean": False}).encode())
+        return known
+
+    def close(self) -> None:
+        """An orderly stop (no write or removal under way): the use known of each customer, for the next start
+        (one not listed is counted when first needed)."""
+        if self.usage_file is not None:
+            doc = {"clean": True, "used": dict(self.used)}
+            write_secret_file(self.usage_file, json.dumps(doc, sort_keys=True).encode())
+
+    def _count(self, customer: str) -> int:
+        """The bytes of one customer's folder, what a crash left half written removed."""
+        folder = self._inside(customer)
+        return _folder_bytes(str(folder)) if folder is not None and folder.is_dir() else 0
 
     def _file(self, piece: PiecePath) -> Path:
         """Where a piece lives. The parser already refuses `..`; this holds even if it did not. Everything under
@@ -149,6 +198,19 @@ class PieceStore:
             lines.append(f"F{top.name} -1")
             lines.extend(_version_line(v, position) for v in _versions(top, folder))
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _folder_bytes(folder: str) -> int:
+    total = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                total += _folder_bytes(entry.path)
+            elif entry.name.endswith(TEMP_SUFFIX):
+                os.unlink(entry.path)  # what a crash left half written
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 def _versions(top: Path, alias_folder: Path) -> list[Version]:

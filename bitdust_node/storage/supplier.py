@@ -78,9 +78,12 @@ class Supplier:
             self.gateway.register("DeleteBackup", self.delete_received),
         ]
 
-    def stop(self) -> None:
+    def stop(self) -> defer.Deferred[None]:
+        """No more packets taken; fires once the disk work already asked is done."""
         for unregister in self._unregister:
             unregister()
+        self._unregister = []
+        return self._disk.run(defer.succeed, None)
 
     # -- renting space (RemoteRequests)
 

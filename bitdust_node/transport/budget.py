@@ -8,6 +8,12 @@ holds the most (its newest file first), and only from a holder that holds more t
 after; else the newcomer is refused. What cannot be taken back (a packet queued for a routed user) stays
 within a quarter of the total for each holder. So one address, or a few with many connections, cannot keep
 the others out, and a flood ends in refusals of the newest, counted by kind, not in memory.
+
+A claim may also be asked without taking anything back (`evict=False`) and within a part of the total
+(`within`): an unfinished file takes at most half the budget that way, else it waits for room (its connection is
+not read meanwhile, transport/connection.py) before anyone's file is taken back. So many honest senders at once
+are slowed down by TCP, not dropped, and the other half stays for what cannot wait (packets being verified,
+packets a router relays). `when_released` says when some room may be back.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ DEFAULT_TOTAL = 64 * 1024 * 1024
 RELAYED = "relayed"
 # a holder's claims that cannot be taken back stay within this part of the total
 UNEVICTABLE_PART = 4
+# what can wait for room (unfinished files) takes at most this part of the total before it waits
+WAITING_PART = 2
 
 
 def holder_of(session: object | None) -> str:
@@ -66,19 +74,28 @@ class ReceiveBudget:
         self.refused: collections.Counter[str] = collections.Counter()
         self.refused_bytes: collections.Counter[str] = collections.Counter()
         self.evicted: collections.Counter[str] = collections.Counter()
+        # called once at the next release (connections waiting for room), and how many waited so far
+        self._release_waiters: list[Callable[[], None]] = []
+        self.waits = 0
+        # bytes of reads kept by connections that wait for room: at most a quarter of the total
+        self.waiting_reads = 0
 
     def claim(
-        self, holder: str, size: int, kind: str, on_evicted: Callable[[], None] | None = None,
+        self, holder: str, size: int, kind: str, on_evicted: Callable[[], None] | None = None, evict: bool = True,
+        count: bool = True, within: int | None = None,
     ) -> Claim | None:
-        """`size` bytes for `holder`, or None (counted) when they do not fit even after taking back what a
-        larger holder may lose. `on_evicted` makes the claim one the budget may take back later."""
+        """`size` bytes for `holder`, or None (counted unless `count` is False: the caller waits and asks again)
+        when they do not fit in the total (or in `within` of it) even after taking back what a larger holder may
+        lose (nothing is taken back unless `evict`). `on_evicted` makes the claim one the budget may take back
+        later."""
         beyond_part = on_evicted is None and self._unevictable[holder] + size > self.total // UNEVICTABLE_PART
-        if not beyond_part and size <= self.total < self.held + size:
+        if evict and not beyond_part and size <= self.total < self.held + size:
             self._make_room(holder, size)
         # checked again after making room: what was taken back may have run code that claimed some of it
-        if beyond_part or self.held + size > self.total:
-            self.refused[kind] += 1
-            self.refused_bytes[kind] += size
+        if beyond_part or self.held + size > min(self.total, self.total if within is None else within):
+            if count:
+                self.refused[kind] += 1
+                self.refused_bytes[kind] += size
             return None
         self._serial += 1
         claim = Claim(self, holder, kind, size, self._serial, on_evicted)
@@ -110,6 +127,22 @@ class ReceiveBudget:
         evictable = self._evictable.get(claim.holder)
         if evictable is not None and evictable.pop(claim.serial, None) is not None and not evictable:
             del self._evictable[claim.holder]
+        if self._release_waiters:
+            waiters, self._release_waiters = self._release_waiters, []
+            for waiter in waiters:
+                waiter()
+
+    def when_released(self, waiter: Callable[[], None]) -> Callable[[], None]:
+        """Call `waiter` once, at the next release (it must not claim from within: schedule that); the call
+        returned forgets it."""
+        self._release_waiters.append(waiter)
+        self.waits += 1
+
+        def forget() -> None:
+            if waiter in self._release_waiters:
+                self._release_waiters.remove(waiter)
+
+        return forget
 
     def _make_room(self, holder: str, size: int) -> None:
         """Take back enough unfinished files from larger holders for `size` more bytes of `holder`, or nothing
@@ -154,4 +187,6 @@ class ReceiveBudget:
             "refused": dict(self.refused),
             "refused_bytes": dict(self.refused_bytes),
             "evicted": dict(self.evicted),
+            "waits": self.waits,
+            "waiting": len(self._release_waiters),
         }

@@ -4,7 +4,10 @@ packets as "files" in 16 KiB `d` chunks, each acknowledged by `o`.
 Better than official and by design: a handshake deadline, an idle timeout (a shorter one while a file is
 half received), a bounded send queue with back-pressure from the socket (IPushProducer), a timeout on the
 peer's `o`, caps on incoming files and their bytes, and unfinished files admitted by the node's receive
-budget (transport/budget.py): a file it refuses, or takes back, is followed to its end and never kept.
+budget (transport/budget.py). A file the budget has no room for waits first, the connection not read
+meanwhile (TCP pushes back on the sender), for `admission_wait` at the most; then it may take room back from
+larger holders, and a file that still finds none, or that is taken back later, is followed to its end and never
+kept.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import collections
 import enum
 import re
+from collections.abc import Callable
 from socket import SO_RCVBUF, SO_SNDBUF, SOL_SOCKET
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,7 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.transport.budget import Claim, ReceiveBudget
+from bitdust_node.transport.budget import WAITING_PART, Claim, ReceiveBudget
 from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull, SendTimeout
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.wire import tcp_frames
@@ -33,6 +37,14 @@ if TYPE_CHECKING:
 log = Logger()
 Address = tuple[str, int]
 _HELLO_ADDRESS = re.compile(rb"([0-9A-Za-z.\-\[\]:]{1,255}):(\d{1,5})")
+
+
+# files awaiting `o` while this side does not read: this many times max_unacked_files
+UNREAD_ACKS_FACTOR = 10
+
+
+class _NoRoomYet(Exception):
+    """The budget has no room for a file now: its connection waits for some (raised by the admission)."""
 
 
 class State(enum.Enum):
@@ -91,6 +103,13 @@ class OutgoingFile:
     written: int = 0
     # once written whole: the peer has this long to say `o`
     ack_timer: DelayedCall | None = None
+    # told once the file no longer waits in this node (written whole into the socket's buffers, or failed)
+    on_written: Callable[[], None] | None = None
+
+    def handed_on(self) -> None:
+        told, self.on_written = self.on_written, None
+        if told is not None:
+            told()
 
 
 @implementer(interfaces.IPushProducer)
@@ -129,6 +148,14 @@ class TcpConnection(protocol.Protocol):
         self._last_active = 0.0
         # when the socket last took what was written: a file's `o` is awaited from then on
         self._last_drained = 0.0
+        # the frames of a read from the one whose file waits for room in the budget, and what they came in
+        self._waiting_frames: list[tcp_frames.Frame] | None = None
+        self._waiting_read = 0
+        self._waiting_until: DelayedCall | None = None
+        self._forget_waiter: Callable[[], None] | None = None
+        self._retry_due = False
+        # the last file waited as long as it may: the next admissions may take room back, or are refused
+        self._waited_out = False
 
     # -- life
 
@@ -153,6 +180,7 @@ class TcpConnection(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.state = State.CLOSED
         self._disarm()
+        self._stop_waiting()
         for claim in self._claims.values():
             claim.release()
         self._claims.clear()
@@ -165,6 +193,7 @@ class TcpConnection(protocol.Protocol):
         for item in pending:
             if item.ack_timer is not None and item.ack_timer.active():
                 item.ack_timer.cancel()
+            item.handed_on()
             if not item.done.called:
                 item.done.errback(failure)
         self.owner.connection_closed(self)
@@ -233,12 +262,84 @@ class TcpConnection(protocol.Protocol):
         allowance = tcp_frames.file_allowance(size)
         if allowance > budget.total:
             allowance = size  # the largest files: copies once their reads would pass what the node has
-        claim = budget.claim(self.peer_host, allowance, "unfinished_file", lambda: self._evicted(file_id, size))
+
+        def evicted() -> None:
+            self._evicted(file_id, size)
+
+        claim = None
+        if not self._waited_out and self._may_wait(allowance):
+            # room first from what is free: a busy node slows its senders down before it drops anyone's file
+            claim = budget.claim(self.peer_host, allowance, "unfinished_file", evicted, evict=False, count=False,
+                                 within=budget.total // WAITING_PART)
+            if claim is None:
+                raise _NoRoomYet()
+        if claim is None:
+            claim = budget.claim(self.peer_host, allowance, "unfinished_file", evicted)
+        self._waited_out = False
         if claim is None:
             self.owner.refused(self, f"receive budget full: file {file_id} of {size} bytes not kept")
             return None
         self._claims[file_id] = claim
         return allowance
+
+    def _may_wait(self, allowance: int) -> bool:
+        """Whether a file may wait for room: one that can ever fit, while what waiting connections keep of their
+        reads stays within a quarter of the budget."""
+        budget = self.owner.budget
+        return allowance <= budget.total // WAITING_PART and budget.waiting_reads < budget.total // 4
+
+    def _wait_for_room(self, frames: list[tcp_frames.Frame], read: int) -> None:
+        """Keep the frames from the one whose file found no room, and read nothing more until the budget lets
+        something go (or `admission_wait` passed)."""
+        self._waiting_frames, self._waiting_read = frames, read
+        budget = self.owner.budget
+        budget.waiting_reads += read
+        self.owner.count("waited_for_room")
+        self._hold()
+        self._forget_waiter = budget.when_released(self._room_maybe)
+        if self._waiting_until is None:
+            self._waiting_until = self.owner.clock.callLater(self.limits.admission_wait, self._waited_enough)
+
+    def _room_maybe(self) -> None:
+        # told from inside a release: the retry claims, so it runs on the next turn of the reactor
+        self._forget_waiter = None
+        if not self._retry_due:
+            self._retry_due = True
+            self.owner.clock.callLater(0, self._retry)
+
+    def _waited_enough(self) -> None:
+        self._waiting_until = None
+        self._waited_out = True
+        self._retry()
+
+    def _retry(self) -> None:
+        self._retry_due = False
+        frames = self._waiting_frames
+        if frames is None or self.state is State.CLOSED:
+            return
+        read = self._waiting_read
+        self._waiting_frames, self._waiting_read = None, 0
+        self.owner.budget.waiting_reads -= read
+        if self._forget_waiter is not None:
+            self._forget_waiter()
+            self._forget_waiter = None
+        self._take(frames, read)
+        if self._waiting_frames is None and self._waiting_until is not None:
+            if self._waiting_until.active():
+                self._waiting_until.cancel()
+            self._waiting_until = None
+        self._unhold()  # after the kept frames: what is read next comes after them
+
+    def _stop_waiting(self) -> None:
+        if self._waiting_frames is not None:
+            self.owner.budget.waiting_reads -= self._waiting_read
+            self._waiting_frames, self._waiting_read = None, 0
+        if self._forget_waiter is not None:
+            self._forget_waiter()
+            self._forget_waiter = None
+        if self._waiting_until is not None and self._waiting_until.active():
+            self._waiting_until.cancel()
+        self._waiting_until = None
 
     def _evicted(self, file_id: int, size: int) -> None:
         """The budget gave this file's room to a peer that held less: it is followed to its end, not kept."""
@@ -258,10 +359,24 @@ class TcpConnection(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)
         try:
-            for frame in self._decoder.feed(data):
+            frames = self._decoder.feed(data)
+        except tcp_frames.FrameError as err:
+            self.owner.refused(self, str(err))
+            self.close(str(err), abort=True)
+            return
+        self._take(frames, len(data))
+
+    def _take(self, frames: list[tcp_frames.Frame], read: int) -> None:
+        """The frames of a read (`read` bytes), in order, until one's file must wait for room in the budget."""
+        try:
+            for at, frame in enumerate(frames):
                 if self.state is State.CLOSED:
                     return
-                self._frame(frame)
+                try:
+                    self._frame(frame)
+                except _NoRoomYet:
+                    self._wait_for_room(frames[at:], read)
+                    return
         except tcp_frames.FrameError as err:
             self.owner.refused(self, str(err))
             self.close(str(err), abort=True)
@@ -313,19 +428,26 @@ class TcpConnection(protocol.Protocol):
 
     # -- bytes out
 
-    def send_file(self, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
+    def send_file(
+        self, data: tcp_frames.FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
         """Queue one file (whole, or in pieces that are never joined); fires when the peer acknowledged it (`o`),
-        fails if the connection goes."""
-        if self.state is State.CLOSED:
-            return defer.fail(ConnectionClosed(f"connection to {self.describe()} is closed"))
+        fails if the connection goes. `on_written` is told once the file no longer waits in this node: written
+        whole into the socket's buffers (or failed), which does not wait for the peer's `o`."""
+        failure: Exception | None = None
         size = tcp_frames.file_size(data)
-        full = len(self._queue) >= self.limits.max_queue_files
-        if full or self._queued_bytes + size > self.limits.max_queue_bytes:
-            return defer.fail(SendQueueFull(f"send queue to {self.describe()} is full"))
-        if size > self.limits.max_file_bytes:
-            return defer.fail(SendQueueFull(f"a file of {size} bytes is over the cap"))
+        if self.state is State.CLOSED:
+            failure = ConnectionClosed(f"connection to {self.describe()} is closed")
+        elif len(self._queue) >= self.limits.max_queue_files or self._queued_bytes + size > self.limits.max_queue_bytes:
+            failure = SendQueueFull(f"send queue to {self.describe()} is full")
+        elif size > self.limits.max_file_bytes:
+            failure = SendQueueFull(f"a file of {size} bytes is over the cap")
+        if failure is not None:
+            if on_written is not None:
+                on_written()
+            return defer.fail(failure)
         file_id = self.owner.next_file_id()
-        item = OutgoingFile(file_id, data, size, defer.Deferred())
+        item = OutgoingFile(file_id, data, size, defer.Deferred(), on_written=on_written)
         self._queue.append(item)
         self._queued_bytes += size
         self._pump()
@@ -334,21 +456,29 @@ class TcpConnection(protocol.Protocol):
     def hold_reading(self, until: defer.Deferred[Any]) -> None:
         """Read nothing more from this peer until `until` fires: a receiver whose work piles up (a disk behind)
         pushes back on the sender through TCP instead of buffering what it sends."""
-        transport: Any = self.transport
-        if transport is None or self.state is State.CLOSED:
+        if self.transport is None or self.state is State.CLOSED:
             return
-        self._read_holds += 1
-        if self._read_holds == 1:
-            transport.pauseProducing()
+        self._hold()
 
         def release(result: Any) -> Any:
-            self._read_holds -= 1
-            if not self._read_holds and self.state is not State.CLOSED:
-                self._touch()  # the peer was kept waiting by this side: its quiet time starts now
-                transport.resumeProducing()
+            self._unhold()
             return result
 
         until.addBoth(release)
+
+    def _hold(self) -> None:
+        transport: Any = self.transport
+        self._read_holds += 1
+        if self._read_holds == 1:
+            transport.pauseProducing()
+            self._pump()  # more files may go out unacknowledged now (_unacked_limit)
+
+    def _unhold(self) -> None:
+        self._read_holds -= 1
+        if not self._read_holds and self.state is not State.CLOSED:
+            self._touch()  # the peer was kept waiting by this side: its quiet time starts now
+            transport: Any = self.transport
+            transport.resumeProducing()
 
     def keep_alive(self) -> None:
         if self.state is State.CONNECTED:
@@ -374,7 +504,7 @@ class TcpConnection(protocol.Protocol):
         try:
             while self._queue and not self._paused and self.state is State.CONNECTED:
                 item = self._queue[0]
-                if item.written == 0 and len(self._awaiting_ok) >= self.limits.max_unacked_files:
+                if item.written == 0 and len(self._awaiting_ok) >= self._unacked_limit():
                     return
                 end = min(item.size, item.written + step)
                 self._write(tcp_frames.encode_file(item.file_id, item.data, item.written, end))
@@ -385,8 +515,16 @@ class TcpConnection(protocol.Protocol):
                     self._awaiting_ok[item.file_id] = item
                     item.data = b""  # the transport holds all of it now
                     item.ack_timer = self.owner.clock.callLater(self.limits.ack_timeout, self._not_acknowledged, item)
+                    item.handed_on()
         finally:
             self._writing = False
+
+    def _unacked_limit(self) -> int:
+        """Files written whole and awaiting `o` before the next waits. More while this side holds the reading:
+        the peer's `o`s wait unread then, and what this connection writes must not wait for them (a router holds
+        a connection until what it sent drains elsewhere, and that may be waiting for this one)."""
+        limit = self.limits.max_unacked_files
+        return limit * UNREAD_ACKS_FACTOR if self._read_holds else limit
 
     def _acknowledged(self, file_id: int) -> None:
         item = self._awaiting_ok.pop(file_id, None)

@@ -52,7 +52,9 @@ class PeerTransport(Protocol):
 
     proto: str
 
-    def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]: ...
+    def send_to(
+        self, contact: str, data: FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]: ...
 
 
 class _Dropped(Exception):
@@ -175,24 +177,35 @@ class Gateway:
                 return routed
         return self.send_data(data, remote, wide)
 
-    def send_data(self, data: FileBytes, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
-        """Send a serialized packet (mine or one I forward unchanged) straight to the peer's contacts."""
+    def send_data(
+        self, data: FileBytes, remote: Identity, wide: bool = False, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
+        """Send a serialized packet (mine or one I forward unchanged) straight to the peer's contacts;
+        `on_written` is told (at least once) when it no longer waits in this node (TcpConnection.send_file)."""
         contacts = [c for c in remote.contacts if c.split("://", 1)[0] in self.transports]
         if not contacts:
+            if on_written is not None:
+                on_written()
             return defer.fail(NoContacts(f"{remote.sources[0]} has no contact this node can use"))
         if wide:
-            sends = [self._send_to(c, data) for c in contacts]
+            sends = [self._send_to(c, data, on_written) for c in contacts]
             done = defer.DeferredList(sends, consumeErrors=True)
             return done.addCallback(lambda results: _any_ok(results, remote))
-        return self._send_first(contacts, data)
+        return self._send_first(contacts, data, on_written)
 
-    def _send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]:
-        return self.transports[contact.split("://", 1)[0]].send_to(contact, data)
+    def _send_to(
+        self, contact: str, data: FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
+        transport = self.transports[contact.split("://", 1)[0]]
+        return transport.send_to(contact, data) if on_written is None else transport.send_to(contact, data, on_written)
 
-    def _send_first(self, contacts: list[str], data: FileBytes) -> defer.Deferred[None]:
-        d = self._send_to(contacts[0], data)
+    def _send_first(
+        self, contacts: list[str], data: FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
+        d = self._send_to(contacts[0], data, on_written)
         if len(contacts) > 1:
-            d.addErrback(lambda failure: failure.trap(TransportError) and self._send_first(contacts[1:], data))
+            d.addErrback(lambda failure: failure.trap(TransportError)
+                         and self._send_first(contacts[1:], data, on_written))
         return d
 
     def request(

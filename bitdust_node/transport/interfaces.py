@@ -40,7 +40,8 @@ class Session(Protocol):
     @property
     def usable(self) -> bool: ...
 
-    def send_file(self, data: FileBytes) -> defer.Deferred[None]: ...
+    def send_file(self, data: FileBytes, on_written: Callable[[], None] | None = None) -> defer.Deferred[None]:
+        """Fires on the peer's `o`; `on_written` is told once the file no longer waits in this node."""
 
     def hold_reading(self, until: defer.Deferred[Any]) -> None: ...
 
@@ -91,8 +92,11 @@ class PacketNetwork(Protocol):
     ) -> defer.Deferred[None]:
         """Hand the packet to the peer (through my route when I have one); fires when a transport took it."""
 
-    def send_data(self, data: FileBytes, remote: Identity, wide: bool = False) -> defer.Deferred[None]:
-        """A serialized packet (mine or one forwarded unchanged) straight to the peer's contacts."""
+    def send_data(
+        self, data: FileBytes, remote: Identity, wide: bool = False, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
+        """A serialized packet (mine or one forwarded unchanged) straight to the peer's contacts; `on_written` is
+        told (at least once) when it no longer waits in this node."""
 
     def request(
         self, packet: Packet, remote: Identity, wide: bool = False, timeout: float = DEFAULT_TIMEOUT,

@@ -16,6 +16,9 @@ class TcpLimits:
     stall_timeout: float = 60.0
     # a file written whole that the peer never says `o` to fails after this long, and frees its place
     ack_timeout: float = 120.0
+    # a file the receive budget has no room for waits this long (its connection not read) before it may take room
+    # back from larger holders or is refused
+    admission_wait: float = 10.0
     # a signed packet as one file: large Data packets stay well below this
     max_file_bytes: int = 64 * 1024 * 1024
     # official receivers drop a peer with 40 incoming files open at once; so do we

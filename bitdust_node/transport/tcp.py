@@ -70,6 +70,12 @@ class _Outgoing(protocol.ClientFactory):
         self.node.dial_failed(self.connection, self.address, reason.getErrorMessage())
 
 
+def _failed(error: Exception, on_written: Callable[[], None] | None) -> defer.Deferred[None]:
+    if on_written is not None:
+        on_written()
+    return defer.fail(error)
+
+
 def parse_tcp_contact(contact: str) -> Address:
     """`tcp://host:port` from an identity's contacts."""
     host, sep, port = contact.removeprefix("tcp://").rpartition(":")
@@ -189,18 +195,23 @@ class TcpNode:
         dialing = [c for c in self.connections if c.address == address and c.state is State.CLIENT]
         return dialing[0] if dialing else None
 
-    def send_to(self, contact: str, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
+    def send_to(
+        self, contact: str, data: tcp_frames.FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
         """PeerTransport: send to a `tcp://host:port` contact."""
         try:
             address = parse_tcp_contact(contact)
         except Unreachable as err:
-            return defer.fail(err)
-        return self.send(address, data)
+            return _failed(err, on_written)
+        return self.send(address, data, on_written)
 
-    def send(self, address: Address, data: tcp_frames.FileBytes) -> defer.Deferred[None]:
-        """Send one file to the peer listening at `address`; fires once the peer acknowledged it."""
+    def send(
+        self, address: Address, data: tcp_frames.FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
+        """Send one file to the peer listening at `address`; fires once the peer acknowledged it (`on_written`: see
+        TcpConnection.send_file)."""
         if address == self._my_address():
-            return defer.fail(Unreachable("refusing to send to my own address"))
+            return _failed(Unreachable("refusing to send to my own address"), on_written)
         connection = self.connection_to(address)
         if connection is None:
             connection = self._dial(address)
@@ -208,8 +219,8 @@ class TcpNode:
                 failures, until = self._backoff[address]
                 wait = until - self.clock.seconds()
                 why = f"{address[0]}:{address[1]} failed {failures} times; next try in {wait:.1f} s"
-                return defer.fail(Unreachable(why))
-        return connection.send_file(data)
+                return _failed(Unreachable(why), on_written)
+        return connection.send_file(data, on_written)
 
     def _dial(self, address: Address) -> TcpConnection | None:
         failures, until = self._backoff.get(address, (0, 0.0))

@@ -18,6 +18,7 @@ from twisted.internet import threads
 from twisted.trial.unittest import SkipTest, TestCase
 
 from bitdust_node.api.rest import RestAPI
+from bitdust_node.gui.front import LazyGui
 from bitdust_node.gui.site import GuiSite
 from bitdust_node.node import Node
 from tests.support.nodes import eventually
@@ -34,10 +35,11 @@ T = TypeVar("T")
 
 
 def gui_of(node: Node) -> GuiSite:
-    """The web interface a running node serves (the REST API's Klein app is bound to its RestAPI)."""
-    rest = node.rest_port.factory.resource._app._instance
-    assert isinstance(rest, RestAPI) and isinstance(rest.front, GuiSite)
-    return rest.front
+    """The web interface a running node serves (the REST API's site resource knows its RestAPI, whose front it
+    is, loaded by the first request)."""
+    rest = node.rest_port.factory.resource.api
+    assert isinstance(rest, RestAPI) and isinstance(rest.front, LazyGui)
+    return rest.front.site()
 
 
 def require_chromium() -> None:

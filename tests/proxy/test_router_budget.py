@@ -1,9 +1,10 @@
 """A router's relay buffers on the receive budget, without sockets: a routed user who stops reading makes the
 router hold at most its part of the budget; past it, senders get the official Fail and the refusal is counted,
-and once the user reads again (its `o` comes) relaying goes on."""
+and once the user reads again (what waited is written to it) relaying goes on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -30,18 +31,18 @@ from tests.identity.vectors import identity, private_key
 
 @attrs.define
 class StoppedReading:
-    """A routed user's connection whose user reads nothing: every file it is given waits for its `o`."""
+    """A routed user's connection whose user reads nothing: every file it is given stays queued, unwritten."""
 
     peer_idurl: str = ""
-    waiting: list[defer.Deferred[None]] = attrs.field(factory=list)
+    waiting: list[tuple[defer.Deferred[None], Callable[[], None] | None]] = attrs.field(factory=list)
 
     @property
     def usable(self) -> bool:
         return True
 
-    def send_file(self, data: FileBytes) -> defer.Deferred[None]:
-        self.waiting.append(defer.Deferred())
-        return self.waiting[-1]
+    def send_file(self, data: FileBytes, on_written: Callable[[], None] | None = None) -> defer.Deferred[None]:
+        self.waiting.append((defer.Deferred(), on_written))
+        return self.waiting[-1][0]
 
     def hold_reading(self, until: defer.Deferred[object]) -> None:
         pass
@@ -54,8 +55,12 @@ class Contacts:
     proto: str = "tcp"
     sent: list[FileBytes] = attrs.field(factory=list)
 
-    def send_to(self, contact: str, data: FileBytes) -> defer.Deferred[None]:
+    def send_to(
+        self, contact: str, data: FileBytes, on_written: Callable[[], None] | None = None,
+    ) -> defer.Deferred[None]:
         self.sent.append(data)
+        if on_written is not None:
+            on_written()
         return defer.succeed(None)
 
 
@@ -74,7 +79,7 @@ class RouterBudgetTests(SynchronousTestCase):
         session = StoppedReading(carol.sources[0])
         router.routes[carol.sources[0]] = Route(
             carol.sources[0], carol, keys.public_key_from_openssh(carol.publickey), session, 0.0,
-            ByteRate(clock, 0, 1))
+            ByteRate(clock, 0, 1), router._window(), router._window())
         alice = identity("alice")
 
         def send_to_carol(n: int) -> None:
@@ -93,8 +98,10 @@ class RouterBudgetTests(SynchronousTestCase):
         self.assertEqual([(f.command, f.payload) for f in fails], [("Fail", relay.TRANSFER_FAILED.encode())] * 3)
         self.assertLessEqual(budget.held, budget.total // 4)
         self.assertEqual(budget.status()["held_by_kind"], {"relayed": budget.held})
-        # carol reads again: what she acknowledged is let go, and relaying goes on
-        for waiting in session.waiting:
+        # carol reads again: what was written to her is let go, and relaying goes on
+        for waiting, written in session.waiting:
+            assert written is not None
+            written()
             waiting.callback(None)
         self.assertEqual(budget.held, 0)
         send_to_carol(7)

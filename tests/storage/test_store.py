@@ -60,3 +60,46 @@ class StorePathTests(TestCase):
         store.write_file(piece("1", "F1", "0-0-Data"), b"through the link")
         self.assertEqual((real / CUSTOMER / "master" / "1" / "F1" / "0-0-Data").read_bytes(), b"through the link")
         self.assertEqual(PieceStore(self.top / "link").used[CUSTOMER], len(b"through the link"))
+
+
+class UsageTests(TestCase):
+    """The bytes each customer stores are not found by walking every piece at start."""
+
+    def setUp(self) -> None:
+        self.top = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.top, True)
+        self.usage = self.top / "supplier" / "usage.json"
+
+    def test_an_orderly_stop_leaves_the_use_for_the_next_start_which_reads_no_folder(self) -> None:
+        store = PieceStore(self.top / "customers", self.usage)
+        store.used[CUSTOMER] += store.write_file(piece("1", "F1", "0-0-Data"), b"twelve bytes")
+        store.close()
+        # behind the store's back: a start that trusts the usage file does not see it
+        (self.top / "customers" / CUSTOMER / "master" / "1" / "F1" / "1-0-Data").write_bytes(b"unseen")
+        again = PieceStore(self.top / "customers", self.usage)
+        self.assertEqual(again.used[CUSTOMER], 12)
+        self.assertEqual(again.used["nobody@127.0.0.1_8084"], 0)  # not listed: its folder counted, there is none
+
+    def test_after_a_crash_each_customer_is_counted_when_first_needed(self) -> None:
+        store = PieceStore(self.top / "customers", self.usage)
+        store.used[CUSTOMER] += store.write_file(piece("1", "F1", "0-0-Data"), b"twelve bytes")
+        other = "erin@127.0.0.1_8084"
+        store.used[other] += store.write_file(piece("1", "F1", "0-0-Data", customer=other), b"four")
+        store.close()
+        PieceStore(self.top / "customers", self.usage)  # started, then it crashed: no orderly stop
+        half = self.top / "customers" / CUSTOMER / "master" / "1" / "F1" / "2-0-Data.incoming"
+        half.write_bytes(b"half written")
+        after = PieceStore(self.top / "customers", self.usage)
+        self.assertEqual(dict(after.used), {})  # nothing trusted, nothing counted yet
+        self.assertEqual(after.used[CUSTOMER], 12)
+        self.assertFalse(half.exists())
+        self.assertEqual(dict(after.used), {CUSTOMER: 12})
+        self.assertEqual(after.used.everyone(), {CUSTOMER: 12, other: 4})
+
+    def test_an_unreadable_usage_file_means_counting(self) -> None:
+        self.usage.parent.mkdir(parents=True)
+        self.usage.write_bytes(b"{not json")
+        store = PieceStore(self.top / "customers", self.usage)
+        self.assertEqual(store.used[CUSTOMER], 0)
+        self.usage.write_bytes(b'{"clean": true, "used": {"dave@127.0.0.1_8084": "many"}}')
+        self.assertEqual(PieceStore(self.top / "customers", self.usage).used[CUSTOMER], 0)

@@ -229,6 +229,38 @@ class SendingTests(SynchronousTestCase):
         self.successResultOf(sends[0])
         self.assertEqual(len(frames(transport)), 21)
 
+    def test_while_its_reading_is_held_more_files_may_await_their_unread_ok(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        transport.clear()
+        for n in range(25):
+            connection.send_file(b"%d" % n)
+        self.assertEqual(len(frames(transport)), 20)
+        # this side reads nothing for a while: the peer's `o`s wait unread, the files behind need not
+        held = defer.Deferred[None]()
+        connection.hold_reading(held)
+        self.assertEqual(len(frames(transport)), 25)
+        held.callback(None)
+
+    def test_written_is_told_once_the_file_is_in_the_socket_not_on_its_ok(self) -> None:
+        h = Harness()
+        connection, _transport = h.incoming()
+        connection.dataReceived(HELLO)
+        told: list[str] = []
+        connection.pauseProducing()  # the socket's buffer is full
+        done = connection.send_file(b"x" * 100_000, lambda: told.append("written"))
+        self.assertEqual(told, [])
+        connection.resumeProducing()
+        self.assertEqual(told, ["written"])
+        self.assertNoResult(done)
+        connection.connectionLost()
+        self.failureResultOf(done)
+        self.assertEqual(told, ["written"])  # once
+        refused = connection.send_file(b"late", lambda: told.append("failed"))
+        self.failureResultOf(refused)
+        self.assertEqual(told, ["written", "failed"])
+
     def test_a_closed_connection_fails_what_was_queued(self) -> None:
         h = Harness()
         connection, _transport = h.incoming()
@@ -289,6 +321,39 @@ class ReceiveBudgetTests(SynchronousTestCase):
         transport.clear()
         return connection, transport
 
+    def test_a_file_without_room_waits_unread_and_goes_in_once_room_is_back(self) -> None:
+        budget = ReceiveBudget(400_000)  # files that can wait take half of it
+        h = Harness(budget=budget)
+        connection, transport = self.connected(h, "10.0.0.1")
+        first, second = b"1" * 100_000, b"2" * 100_000
+        connection.dataReceived(tcp_frames.encode_data(1, first)[0])  # takes 200,000: its size and slack
+        connection.dataReceived(tcp_frames.encode_file(2, second) + tcp_frames.encode_file(3, b"a ping"))
+        # no room for the second: the connection is not read, what came after it waits with it
+        self.assertEqual((h.files, transport.producerState), ([], "paused"))
+        self.assertEqual(h.node.counters["refused_receive_budget"], 0)
+        h.reactor.advance(5)
+        self.assertEqual(h.files, [])
+        connection.dataReceived(b"".join(tcp_frames.encode_data(1, first)[1:]))  # read before the pause took
+        h.reactor.advance(0)  # the first let its room go: the second goes in, then the ping
+        self.assertEqual(h.files, [first, second, b"a ping"])
+        self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [1, 2, 3])
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual((budget.held, budget.status()["refused"], budget.waiting_reads), (0, {}, 0))
+
+    def test_a_connection_closed_while_it_waits_for_room_lets_its_read_go(self) -> None:
+        budget = ReceiveBudget(400_000)
+        h = Harness(budget=budget)
+        connection, _transport = self.connected(h, "10.0.0.1")
+        other, _ = self.connected(h, "10.0.0.2")
+        other.dataReceived(tcp_frames.encode_data(1, bytes(100_000))[0])
+        connection.dataReceived(tcp_frames.encode_data(2, bytes(100_000))[0])
+        self.assertGreater(budget.waiting_reads, 0)
+        connection.connectionLost()
+        self.assertEqual((budget.waiting_reads, budget.status()["waiting"]), (0, 0))
+        other.connectionLost()
+        h.reactor.advance(TcpLimits().admission_wait)
+        self.assertEqual(budget.held, 0)
+
     def test_past_the_budget_a_file_is_followed_to_its_end_not_kept_nor_acknowledged(self) -> None:
         budget = ReceiveBudget(300_000)
         h = Harness(budget=budget)
@@ -298,6 +363,7 @@ class ReceiveBudgetTests(SynchronousTestCase):
         self.assertEqual(budget.held, tcp_frames.file_allowance(100_000))
         stream = tcp_frames.encode_file(2, refused) + tcp_frames.encode_file(3, b"a ping")
         connection.dataReceived(stream)
+        h.reactor.advance(TcpLimits().admission_wait)  # no room came in the time a file may wait
         self.assertEqual(h.files, [b"a ping"])  # a packet in one chunk needs no room
         self.assertEqual(h.node.counters["refused_receive_budget"], 1)
         self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [3])
@@ -311,13 +377,17 @@ class ReceiveBudgetTests(SynchronousTestCase):
         attackers = [self.connected(h, "10.0.0.1")[0] for _ in range(4)]
         for n, attacker in enumerate(attackers):
             attacker.dataReceived(tcp_frames.encode_data(n, bytes(100_000))[0])
+        h.reactor.advance(TcpLimits().admission_wait)  # past half the budget, the last two waited for room first
         self.assertEqual(budget.held_by("10.0.0.1"), budget.total)
-        # a fifth file from the same address: refused, nothing taken from its own
+        # a fifth file from the same address: refused once it waited, nothing taken from its own
         attackers[0].dataReceived(tcp_frames.encode_data(4, bytes(100_000))[0])
+        h.reactor.advance(TcpLimits().admission_wait)
         self.assertEqual(h.node.counters["refused_receive_budget"], 1)
         peer, transport = self.connected(h, "10.0.0.2")
         wanted = b"w" * 150_000
         peer.dataReceived(tcp_frames.encode_file(7, wanted))
+        self.assertEqual(h.files, [])  # it waits for room first
+        h.reactor.advance(TcpLimits().admission_wait)
         self.assertEqual(h.files, [wanted])
         self.assertEqual(tcp_frames.decode_ok(frames(transport)[-1].payload), 7)
         # its 300,000 came from the two newest files of the address that held everything

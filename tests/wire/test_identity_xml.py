@@ -173,6 +173,10 @@ class HostileInputTests(unittest.TestCase):
         self.assertRefused(_alice_with(b"<revision>1", b"<revision>01"))
         self.assertRefused(_alice_with(b"<contact>tcp://127.0.0.1:7771</contact>", b""))
         self.assertRefused(_alice_with(b"<postage>1</postage>", b"<postage>1</postage><!-- hi -->"))
+        # an instruction or a CDATA section anywhere past the prolog (the parser would pass an instruction over)
+        self.assertRefused(_alice_with(b"<postage>1</postage>", b"<postage>1</postage><?pi data?>"))
+        self.assertRefused(_alice_with(b"<postage>1", b"<postage><?pi x?>1"))
+        self.assertRefused(_alice_with(b"<postage>1", b"<postage><![CDATA[1]]>"))
         self.assertRefused(_alice_with(b"</identity>", b"</identity><x/>"))
         self.assertRefused(_alice_with(b"<revision>1</revision>", b"<revision>1<b/></revision>"))
 

@@ -27,7 +27,7 @@ def space_donated(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     supplier = _supplier(api)
     donated = supplier.donated()
     consumed = supplier.customers.allocated()
-    real = sum(supplier.store.used.values())
+    real = sum(supplier.store.used.everyone().values())
     rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": supplier.store.used[c.global_id],
              "real": supplier.store.used[c.global_id]} for c in supplier.customers.by_idurl.values()]
     return {
