@@ -137,12 +137,16 @@ class SimDht:
         """Take `fraction` of the live nodes off the network without a word (their sockets vanish)."""
         candidates = [n for n in self.alive() if id(n) not in spare]
         victims = self.rng.sample(candidates, int(len(self.nodes) * fraction))
+        self.take_down(victims)
+        return victims
+
+    def take_down(self, victims: list[DhtNode]) -> None:
+        """These nodes vanish without a word."""
         for node in victims:
             transport: Any = node.protocol.transport
             transport.stopListening()
             node.upkeep.stop()
             self.dead.add(id(node))
-        return victims
 
     def contact_of(self, node: DhtNode) -> Contact:
         host, port = self.addresses[id(node)]
