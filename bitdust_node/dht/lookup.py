@@ -216,7 +216,12 @@ class Lookup:
     def _answer(self, response: Response, contact: Contact) -> None:
         self._settled(contact)
         if self._finished:
-            return  # a stalled call's answer after the end
+            # a stalled call's answer after the end: too late for the result, not for the routing table
+            if self.learn is not None:
+                for found in parse_contacts(response.payload) or []:
+                    if found.node_id != self.own_id:
+                        self.learn(found)
+            return
         self._answered[contact.node_id] = contact
         hop = self._hop.get(contact.node_id, 1)
         self._result.hops = max(self._result.hops, hop)

@@ -122,6 +122,19 @@ class SimDht:
             raise AssertionError("the simulated call did not finish")
         return result[0]
 
+    def timed(self, d: Deferred[Any], seconds: float = 120.0) -> tuple[Any, float]:
+        """The result of `d` and the simulated seconds it took to fire."""
+        started = self.clock.seconds()
+        ended: list[float] = []
+
+        def end(result: Any) -> Any:
+            ended.append(self.clock.seconds())
+            return result
+
+        d.addBoth(end)
+        result = self.resolve(d, seconds)
+        return result, ended[0] - started
+
     def grow(self, count: int, seeds: int = 3) -> None:
         """The first node is the genesis; each later one joins through up to `seeds` of the first nodes."""
         while len(self.nodes) < count:

@@ -122,6 +122,21 @@ class StalledCallTests(ScriptedLookupTests):
         self.calls[100].errback(RuntimeError("timed out"))  # after the end: nothing breaks, nothing counts
         self.assertEqual(result.failed, 0)
 
+    def test_an_answer_after_the_end_still_teaches_the_routing_table(self) -> None:
+        learned: list[int] = []
+        patience = Patience(self.clock, 1.0)
+        lookup = Lookup(TARGET, OWN, [node(d) for d in (100, 200, 300, 400, 500)], self.call, k=4, alpha=4,
+                        learn=lambda c: learned.append(int(c.node_id, 16)), patience=patience)
+        done = lookup.run()
+        for d in (200, 300, 400):
+            self.calls[d].callback(reply())
+        self.clock.advance(1.0)
+        self.calls[500].callback(reply())
+        self.assertEqual(distances(self.successResultOf(done).closest), [200, 300, 400, 500])
+        self.calls[100].callback(reply(node(50), Contact(OWN, "127.0.0.1", 1)))
+        self.assertEqual(learned, [50])
+        self.assertEqual(self.order, [100, 200, 300, 400, 500])
+
     def test_a_late_answer_of_a_stalled_call_is_used(self) -> None:
         done = self.start(100, 200, 300, 400, 500, alpha=2)
         self.assertEqual(self.order, [100, 200])

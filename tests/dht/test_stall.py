@@ -29,17 +29,7 @@ class StalledContactTests(SynchronousTestCase):
         self.sim.clock.advance(self.sim.config.maintenance_interval + 10.0)
 
     def timed(self, d: Deferred[Any]) -> tuple[Any, float]:
-        """The result of `d` and the simulated seconds it took."""
-        started = self.sim.clock.seconds()
-        ended: list[float] = []
-
-        def end(result: Any) -> Any:
-            ended.append(self.sim.clock.seconds())
-            return result
-
-        d.addBoth(end)
-        result = self.sim.resolve(d)
-        return result, ended[0] - started
+        return self.sim.timed(d)
 
     def ranked(self, key: str) -> list[DhtNode]:
         return sorted(self.sim.nodes, key=lambda n: id_int(n.node_id) ^ id_int(key))
