@@ -11,7 +11,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.dht.layers import DhtConfig
 from bitdust_node.dht.node import DhtNode
+from bitdust_node.dht.patience import STALL_MIN
 from bitdust_node.dht.routing import id_int
+from bitdust_node.services.my_ip_port import DhtStunServers
 from tests.dht.simnet import SimDht
 
 N = 60
@@ -188,3 +190,26 @@ class StalledContactTests(SynchronousTestCase):
         answered, took = self.timed(newcomer.join(seeds))
         self.assertEqual(answered, 1)
         self.assertLess(took, QUICK)
+
+    def stun_servers_found(self) -> list[float]:
+        """Seconds each of 5 searches for STUN servers (as the STUN client searches) took, a third of the
+        nodes unreachable (in every table, answering nothing: dead, or behind NAT)."""
+        for number, node in enumerate(self.sim.nodes):
+            node.advertised["stun_port"] = 20000 + number
+        asker = self.sim.nodes[0]
+        self.sim.take_down([n for n in self.sim.nodes[1:] if n is not asker][::3])
+        took = []
+        for _ in range(5):
+            servers, seconds = self.timed(DhtStunServers(asker).find())
+            self.assertGreaterEqual(len(servers), 2)
+            took.append(seconds)
+        return sorted(took)
+
+    def test_stun_servers_are_found_past_unreachable_nodes(self) -> None:
+        took = self.stun_servers_found()
+        self.assertLess(took[2], 3 * STALL_MIN)
+
+    def test_without_the_short_timeout_stun_servers_are_found_after_the_rpc_timeout(self) -> None:
+        self.sim.config.short_timeout = False
+        took = self.stun_servers_found()
+        self.assertGreaterEqual(took[2], 2 * RPC_TIMEOUT)
