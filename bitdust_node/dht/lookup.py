@@ -82,7 +82,8 @@ class LookupResult:
 
 @attrs.define(eq=False)
 class Lookup:
-    """Keeps up to `alpha` calls in flight and stops when the k closest known have answered."""
+    """Keeps up to `alpha` calls in flight and stops when the k closest known have answered, stalled calls
+    counting for neither (with a Patience)."""
 
     key: str
     own_id: str
