@@ -39,6 +39,9 @@ from bitdust_node.dht.layers import DhtConfig  # noqa: E402
 from bitdust_node.dht.routing import id_int  # noqa: E402
 from tests.dht.simnet import SimDht  # noqa: E402
 
+# simulated seconds a lookup may take: waiting out the dead, one after another, takes minutes
+PATIENT = 1800.0
+
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
@@ -108,8 +111,8 @@ def latencies(sim: SimDht, values: dict[str, str], count: int) -> dict[str, floa
         for mode in modes:
             sim.config.short_timeout = mode == "on"
             target = f"{sim.rng.getrandbits(160):040x}"
-            took[f"lookup_{mode}"].append(sim.timed(fresh.pop().find_node(target))[1])
-            took[f"get_{mode}"].append(sim.timed(fresh.pop().find_value(sim.rng.choice(keys)))[1])
+            took[f"lookup_{mode}"].append(sim.timed(fresh.pop().find_node(target), PATIENT)[1])
+            took[f"get_{mode}"].append(sim.timed(fresh.pop().find_value(sim.rng.choice(keys)), PATIENT)[1])
     sim.config.short_timeout = True
     figures = {}
     for name, seconds in took.items():
