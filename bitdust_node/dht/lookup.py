@@ -106,8 +106,10 @@ class Lookup:
     _in_flight: int = 0
     # node ids whose call stalled and is still open
     _stalled: set[str] = attrs.field(factory=set)
-    # node id -> the timer that stalls its call
-    _timers: dict[str, DelayedCall] = attrs.field(factory=dict)
+    # node id -> (when it was called, the contact) for the calls in flight
+    _sent: dict[str, tuple[float, Contact]] = attrs.field(factory=dict)
+    # one timer for the earliest call in flight to stall: the calls of a wave go out together
+    _timer: DelayedCall | None = None
     _result: LookupResult = attrs.field(init=False)
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
     _finished: bool = False
@@ -189,7 +191,9 @@ class Lookup:
             # it left another call unanswered that long already: no need to wait to see it stall
             self._mark_stalled(contact)
             return True
-        self._timers[contact.node_id] = patience.clock.callLater(patience.stall_after, self._stall, contact)
+        self._sent[contact.node_id] = (patience.clock.seconds(), contact)
+        if self._timer is None:
+            self._timer = patience.clock.callLater(patience.stall_after, self._stall_due)
         return False
 
     def _mark_stalled(self, contact: Contact) -> None:
@@ -197,18 +201,27 @@ class Lookup:
         self._in_flight -= 1
         self._result.stalled += 1
 
-    def _stall(self, contact: Contact) -> None:
-        self._timers.pop(contact.node_id, None)
-        if self._finished:
+    def _stall_due(self) -> None:
+        """Stall the calls unanswered for the stall time; the timer follows the earliest call left."""
+        self._timer = None
+        patience = self.patience
+        if self._finished or patience is None:
             return
-        self._mark_stalled(contact)
-        self._pump()
+        now = patience.clock.seconds()
+        # a hair of slack: the timer's time is a sum of floats, compared here with another
+        due = [contact for sent, contact in self._sent.values() if sent + patience.stall_after <= now + 1e-6]
+        for contact in due:
+            del self._sent[contact.node_id]
+            self._mark_stalled(contact)
+        if self._sent:
+            earliest = min(sent for sent, _contact in self._sent.values())
+            self._timer = patience.clock.callLater(max(0.0, earliest + patience.stall_after - now), self._stall_due)
+        if due:
+            self._pump()
 
     def _settled(self, contact: Contact) -> None:
         """The call to `contact` answered or failed: it no longer counts as in flight or stalled."""
-        timer = self._timers.pop(contact.node_id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
+        self._sent.pop(contact.node_id, None)
         if contact.node_id in self._stalled:
             self._stalled.discard(contact.node_id)
         else:
@@ -264,10 +277,10 @@ class Lookup:
         if self._finished:
             return
         self._finished = True
-        for timer in self._timers.values():
-            if timer.active():
-                timer.cancel()
-        self._timers.clear()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._sent.clear()
         ranked = sorted(self._answered.values(), key=self._distance)
         self._result.answered = ranked
         self._result.closest = ranked[: self.k]

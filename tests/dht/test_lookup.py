@@ -154,6 +154,19 @@ class StalledCallTests(ScriptedLookupTests):
         self.assertEqual(distances(result.closest), [50, 100, 200, 300])
         self.assertEqual(result.stalled, 1)
 
+    def test_each_call_stalls_its_own_stall_time_after_it_was_sent(self) -> None:
+        self.start(100, 200, 300, 400, 500, 600, alpha=2)
+        self.clock.advance(0.5)
+        self.calls[200].callback(reply(node(50)))
+        self.assertEqual(self.order, [100, 200, 50])
+        self.clock.advance(0.5)
+        # 100 stalled (sent at 0), 50 not yet (sent at 0.5)
+        self.assertEqual(self.order, [100, 200, 50, 300])
+        self.clock.advance(0.49)
+        self.assertEqual(self.order, [100, 200, 50, 300])
+        self.clock.advance(0.01)
+        self.assertEqual(self.order, [100, 200, 50, 300, 400])
+
     def test_a_lookup_that_heard_from_nobody_waits_for_its_stalled_calls(self) -> None:
         done = self.start(100, 200)
         self.clock.advance(5.0)
