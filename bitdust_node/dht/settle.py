@@ -33,7 +33,7 @@ def answered(asked: Sequence[T], outcomes: list[Outcome]) -> list[tuple[T, Any]]
 
 @attrs.define(eq=False)
 class _Settling:
-    open: int
+    unfinished: int
     outcomes: list[Outcome] = attrs.field(init=False)
     done: defer.Deferred[list[Outcome]] = attrs.field(factory=defer.Deferred)
     any_succeeded: bool = False
@@ -41,12 +41,12 @@ class _Settling:
     timer: DelayedCall | None = None
 
     def __attrs_post_init__(self) -> None:
-        self.outcomes = [None] * self.open
+        self.outcomes = [None] * self.unfinished
 
     def start(self, calls: Sequence[defer.Deferred[Any]], patience: Patience | None) -> defer.Deferred[list[Outcome]]:
         for index, call in enumerate(calls):
             call.addCallbacks(self._finished, self._finished, callbackArgs=(index, True), errbackArgs=(index, False))
-        if self.open == 0:
+        if self.unfinished == 0:
             self._fire()
         elif patience is not None:
             self.timer = patience.clock.callLater(patience.stall_after, self._stall)
@@ -55,9 +55,9 @@ class _Settling:
     def _finished(self, result: Any, index: int, ok: bool) -> None:
         if not self.done.called:
             self.outcomes[index] = (ok, result)
-        self.open -= 1
+        self.unfinished -= 1
         self.any_succeeded = self.any_succeeded or ok
-        if self.open == 0 or (self.stalled and ok):
+        if self.unfinished == 0 or (self.stalled and ok):
             self._fire()
 
     def _stall(self) -> None:
