@@ -2,7 +2,9 @@
 
 With a Patience, a call unanswered for its stall time stops holding a place among the `alpha` in flight
 and among the k closest: the lookup asks the next contact, uses the call's answer if it still comes
-before the end, and ends without waiting for it (patience.py)."""
+before the end, and ends without waiting for it (patience.py). An answer after the end is still followed,
+in the background: the nodes it names nearer than the k closest are asked, so the routing table learns
+them and they learn us, as when the lookup waited (a join is an announcement as much as a question)."""
 
 from __future__ import annotations
 
@@ -112,7 +114,10 @@ class Lookup:
     _timer: DelayedCall | None = None
     _result: LookupResult = attrs.field(init=False)
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
+    # the result was given
     _finished: bool = False
+    # nothing more to do: the value was found, or the result was given and no call is left open
+    _over: bool = False
     _target: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -157,29 +162,33 @@ class Lookup:
         return self.k + min(self.k, self._result.failed + self._result.stalled)
 
     def _pump(self) -> None:
-        if self._finished:
+        if self._over:
             return
         method = "findValue" if self.find_value else "findNode"
         moved = True
-        while moved and not self._finished:
+        while moved and not self._over:
             moved = False
             # a value lookup opens with fewer calls: the nearest known node often holds it
             limit = self.alpha if self._answered or not self.find_value else self.first_wave
             for contact in self._pending():
-                if self._finished or self._in_flight >= limit:
+                if self._over or self._in_flight >= limit:
                     break
                 # a call that failed at once pumps again before this loop goes on
                 if contact.node_id not in self._queried:
                     moved = self._send(contact, method) or moved
-        # stalled calls are not waited for, unless nobody has answered yet: then they are all there is
-        if not self._finished and self._in_flight == 0 and (self._answered or not self._stalled):
-            self._finish()
+        if self._in_flight == 0:
+            # stalled calls are not waited for, unless nobody has answered yet: then they are all there is
+            if not self._finished and (self._answered or not self._stalled):
+                self._finish()
+            if self._finished and not self._stalled:
+                self._end()
 
     def _send(self, contact: Contact, method: str) -> bool:
         """Call `contact`; True if the call is stalled at once (its place is free again)."""
         self._queried.add(contact.node_id)
         self._in_flight += 1
-        self._result.rpcs += 1
+        if not self._finished:
+            self._result.rpcs += 1
         patience = self.patience
         # asked before the call, which would count as the address's own unanswered call
         silent = patience is not None and patience.silent(contact.address)
@@ -199,13 +208,14 @@ class Lookup:
     def _mark_stalled(self, contact: Contact) -> None:
         self._stalled.add(contact.node_id)
         self._in_flight -= 1
-        self._result.stalled += 1
+        if not self._finished:
+            self._result.stalled += 1
 
     def _stall_due(self) -> None:
         """Stall the calls unanswered for the stall time; the timer follows the earliest call left."""
         self._timer = None
         patience = self.patience
-        if self._finished or patience is None:
+        if self._over or patience is None:
             return
         now = patience.clock.seconds()
         # a hair of slack: the timer's time is a sum of floats, compared here with another
@@ -229,8 +239,8 @@ class Lookup:
 
     def _answer(self, response: Response, contact: Contact) -> None:
         self._settled(contact)
-        if self._finished:
-            # a stalled call's answer after the end: too late for the result, not for the routing table
+        if self._over:
+            # an answer after the value was found: too late for the lookup, not for the routing table
             if self.learn is not None:
                 for found in parse_contacts(response.payload) or []:
                     if found.node_id != self.own_id:
@@ -238,14 +248,18 @@ class Lookup:
             return
         self._answered[contact.node_id] = contact
         hop = self._hop.get(contact.node_id, 1)
-        self._result.hops = max(self._result.hops, hop)
+        if not self._finished:
+            self._result.hops = max(self._result.hops, hop)
         if self.find_value:
             reply = parse_value(response.payload, self.key)
-            if reply is not None and self._result.value_reply is None:
-                self._result.value_reply = reply
-                self._finish()
+            if reply is not None:
+                if not self._finished:
+                    self._result.value_reply = reply
+                    self._finish()
+                self._end()
                 return
-            self._result.without_value.append(contact)
+            if not self._finished:
+                self._result.without_value.append(contact)
         bound = self._kth_distance()
         improved = False
         for found in parse_contacts(response.payload) or []:
@@ -267,16 +281,19 @@ class Lookup:
 
     def _failed(self, _failure: object, contact: Contact) -> None:
         self._settled(contact)
-        if self._finished:
+        if self._over:
             return
-        self._result.failed += 1
+        if not self._finished:
+            self._result.failed += 1
         self._shortlist.pop(contact.node_id, None)
         self._pump()
 
     def _finish(self) -> None:
+        """Give the result; stalled calls may still answer, and are followed (see _end)."""
         if self._finished:
             return
         self._finished = True
+        # nothing is in flight but the stalled: a call made in the background sets the timer again
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -285,3 +302,12 @@ class Lookup:
         self._result.answered = ranked
         self._result.closest = ranked[: self.k]
         self._done.callback(self._result)
+
+    def _end(self) -> None:
+        if self._over:
+            return
+        self._over = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._sent.clear()

@@ -122,7 +122,7 @@ class StalledCallTests(ScriptedLookupTests):
         self.calls[100].errback(RuntimeError("timed out"))  # after the end: nothing breaks, nothing counts
         self.assertEqual(result.failed, 0)
 
-    def test_an_answer_after_the_end_still_teaches_the_routing_table(self) -> None:
+    def test_an_answer_after_the_end_is_followed_in_the_background(self) -> None:
         learned: list[int] = []
         patience = Patience(self.clock, 1.0)
         lookup = Lookup(TARGET, OWN, [node(d) for d in (100, 200, 300, 400, 500)], self.call, k=4, alpha=4,
@@ -132,10 +132,28 @@ class StalledCallTests(ScriptedLookupTests):
             self.calls[d].callback(reply())
         self.clock.advance(1.0)
         self.calls[500].callback(reply())
-        self.assertEqual(distances(self.successResultOf(done).closest), [200, 300, 400, 500])
+        result = self.successResultOf(done)
+        self.assertEqual(distances(result.closest), [200, 300, 400, 500])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # 100 answers late naming 50, nearer than the 4 closest: the table learns it and it is asked
         self.calls[100].callback(reply(node(50), Contact(OWN, "127.0.0.1", 1)))
         self.assertEqual(learned, [50])
-        self.assertEqual(self.order, [100, 200, 300, 400, 500])
+        self.assertEqual(self.order, [100, 200, 300, 400, 500, 50])
+        self.calls[50].callback(reply(node(40)))
+        self.assertEqual(self.order, [100, 200, 300, 400, 500, 50, 40])
+        self.calls[40].callback(reply(node(900)))  # nobody nearer: the background is over
+        self.assertEqual(self.order, [100, 200, 300, 400, 500, 50, 40])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # the result given stays as it was
+        self.assertEqual((distances(result.closest), result.rpcs, result.stalled), ([200, 300, 400, 500], 5, 1))
+
+    def test_answers_after_the_value_was_found_are_not_followed(self) -> None:
+        done = self.start(100, 200, 300, find_value=True)
+        self.calls[200].callback(Response("a" * 40, "b" * 40, {TARGET: "v"}, 0))
+        self.assertEqual(self.successResultOf(done).value_reply, {TARGET: "v"})
+        self.calls[100].callback(reply(node(50)))
+        self.assertEqual(self.order, [100, 200])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_a_late_answer_of_a_stalled_call_is_used(self) -> None:
         done = self.start(100, 200, 300, 400, 500, alpha=2)
