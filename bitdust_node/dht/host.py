@@ -11,6 +11,7 @@ from twisted.internet import defer
 from bitdust_node.dht.layers import DhtConfig, Layer, LayerSet
 from bitdust_node.dht.lookup import LookupResult
 from bitdust_node.dht.message import Response
+from bitdust_node.dht.patience import Patience
 from bitdust_node.dht.protocol import Address, DhtProtocol
 from bitdust_node.dht.routing import Contact
 from bitdust_node.dht.store import StoredValue
@@ -28,6 +29,8 @@ class DhtHost(Protocol):
     join_state: Callable[[], dict[str, str]] | None
 
     def call(self, layer: Layer, contact: Contact, method: str, args: list[Any]) -> defer.Deferred[Response]: ...
+
+    def patience(self) -> Patience | None: ...
 
     def ping(self, layer: Layer, contact: Contact) -> defer.Deferred[Response]: ...
 

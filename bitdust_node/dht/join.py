@@ -12,24 +12,25 @@ from bitdust_node.dht.lookup import parse_contacts
 from bitdust_node.dht.message import Response
 from bitdust_node.dht.protocol import Address
 from bitdust_node.dht.routing import Contact, id_int
+from bitdust_node.dht.settle import answered, settle
 
 
 @defer.inlineCallbacks
 def join(host: DhtHost, seeds: list[Address]) -> Any:
     """Ask each seed for our own id on every attached layer; fires with how many answered."""
     asked = [(address, layer) for address in seeds for layer in host.layer_set.attached()]
-    replies = yield defer.DeferredList(
+    # a dead seed (or a dead contact saved by an earlier run) costs the stall time, not the RPC timeout
+    replies = yield settle(
         [
             host.protocol.call(address, layer.node_id, "findNode", [layer.node_id], layer.layer_id)
             for address, layer in asked
         ],
-        consumeErrors=True,
+        host.patience(),
     )
     answers: dict[int, list[tuple[Contact, Any]]] = {}
-    for (address, layer), (ok, response) in zip(asked, replies, strict=True):
-        if ok:
-            contact = Contact(response.sender_id, address[0], address[1])
-            answers.setdefault(layer.layer_id, []).append((contact, response.payload))
+    for (address, layer), response in answered(asked, replies):
+        contact = Contact(response.sender_id, address[0], address[1])
+        answers.setdefault(layer.layer_id, []).append((contact, response.payload))
     if answers:
         # the seeds' answers are the first step of the lookup of our own id
         yield defer.DeferredList(

@@ -32,6 +32,9 @@ class DhtConfig:
     # delay between noticing a vanished contact and the repair pass
     repair_delay: float = 5.0
     attached: frozenset[int] = frozenset({0})
+    # lookups and fan-outs go on without a call unanswered for a few round trips (dht/patience.py);
+    # False waits every call out to the RPC timeout, as before (benchmarks compare the two)
+    short_timeout: bool = True
 
 
 @attrs.define(eq=False)

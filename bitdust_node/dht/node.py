@@ -15,9 +15,11 @@ from bitdust_node.dht.answers import RpcAnswers, am_close
 from bitdust_node.dht.layers import KNOWN_LAYERS, DhtConfig, Layer, LayerSet, new_node_id
 from bitdust_node.dht.lookup import Lookup, LookupResult
 from bitdust_node.dht.message import Response
+from bitdust_node.dht.patience import Patience
 from bitdust_node.dht.persist import DhtDatabase
 from bitdust_node.dht.protocol import Address, DhtProtocol
 from bitdust_node.dht.routing import Contact
+from bitdust_node.dht.settle import answered, settle
 from bitdust_node.dht.status import node_status
 from bitdust_node.dht.store import StoredValue
 from bitdust_node.dht.upkeep import Upkeep
@@ -123,6 +125,10 @@ class DhtNode:
 
     # -- outgoing RPCs
 
+    def patience(self) -> Patience | None:
+        """How lookups and fan-outs go on without stalled calls; None waits every call out (patience.py)."""
+        return self.protocol.patience() if self.config.short_timeout else None
+
     def call(self, layer: Layer, contact: Contact, method: str, args: list[Any]) -> defer.Deferred[Response]:
         return self.protocol.call(
             contact.address,
@@ -169,15 +175,14 @@ class DhtNode:
     @defer.inlineCallbacks
     def _enter_layer(self, layer: Layer, key: str) -> Any:
         entry = self.layers[0].table.contacts()[: self.config.alpha]
-        replies = yield defer.DeferredList(
+        replies = yield settle(
             [self.call(layer, Contact(c.node_id, c.host, c.port), "findNode", [key]) for c in entry],
-            consumeErrors=True,
+            self.patience(),
         )
-        found = []
-        for contact, (ok, response) in zip(entry, replies, strict=True):
-            if ok:
-                found.append((Contact(response.sender_id, contact.host, contact.port), response.payload))
-        return found
+        return [
+            (Contact(response.sender_id, contact.host, contact.port), response.payload)
+            for contact, response in answered(entry, replies)
+        ]
 
     def _run_lookup(
         self, layer: Layer, key: str, find_value: bool, answered: Sequence[tuple[Contact, Any]], width: int = 0,
@@ -198,6 +203,7 @@ class DhtNode:
             self.config.alpha,
             find_value,
             learn=layer.table.learn,
+            patience=self.patience(),
         ).run(answered)
 
     def find_node(self, key: str, layer_id: int = 0) -> defer.Deferred[LookupResult]:
@@ -211,7 +217,7 @@ class DhtNode:
         if local is not None:
             return local, LookupResult(key, [])
         result = yield self.lookup(layer_id, key, find_value=True)
-        if result.value_reply is None and result.failed:
+        if result.value_reply is None and (result.failed or result.stalled):
             # dead contacts crowd the nearest lists that others answer with and hide the holders:
             # a second pass that must hear from twice as many of the closest looks past them
             again = yield self.lookup(layer_id, key, find_value=True, width=2 * self.config.k)
@@ -257,8 +263,12 @@ class DhtNode:
         result = yield self.find_node(item.key, layer.layer_id)
         if am_close(self, layer, item.key, result.closest):
             self.layer_set.keep(layer, item)
-        replies = yield defer.DeferredList([self.store_at(layer, c, item) for c in result.closest], consumeErrors=True)
-        stored = [c for c, (ok, _r) in zip(result.closest, replies, strict=True) if ok]
+        stores = [self.store_at(layer, c, item) for c in result.closest]
+        for contact, store in zip(result.closest, stores, strict=True):
+            store.addCallback(_held_by, layer, item.key, contact)
+        # a holder that died since the lookup costs the stall time; its store goes on in the background
+        outcomes = yield settle(stores, self.patience())
+        stored = [c for c, _reply in answered(result.closest, outcomes)]
         layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
         return stored, result
 
@@ -277,9 +287,9 @@ class DhtNode:
         layer the k closest may all be taken already, or not play the role at all."""
         result = yield self.find_node(new_node_id(), layer_id)
         wanted = result.answered[: max(count, self.config.k)] or result.closest
-        asked = [self.request(c, key, layer_id) for c in wanted]
-        replies = yield defer.DeferredList(asked, consumeErrors=True)
-        return [(c, value) for c, (ok, value) in zip(wanted, replies, strict=True) if ok and value]
+        # those that have not answered within the stall time are left out
+        replies = yield settle([self.request(c, key, layer_id) for c in wanted], self.patience())
+        return [(c, value) for c, value in answered(wanted, replies) if value]
 
     # -- joining
 
@@ -296,3 +306,11 @@ class DhtNode:
 
     def status(self) -> dict[str, Any]:
         return node_status(self)
+
+
+def _held_by(response: Response, layer: Layer, key: str, contact: Contact) -> Response:
+    """A store acknowledged, maybe after publish returned: the holder joins the record of who has the value."""
+    held = layer.replicated_to.get(key)
+    if held is not None:
+        layer.replicated_to[key] = held | {contact.node_id}
+    return response

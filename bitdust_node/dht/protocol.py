@@ -18,6 +18,7 @@ from twisted.logger import Logger, LogLevel
 from bitdust_node.dht import datagram, message_fast
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Message, MessageError, Request, Response
+from bitdust_node.dht.patience import Patience, RoundTrips
 from bitdust_node.net.clock import DelayedCall, TimeSource
 from bitdust_node.net.ratelimit import RequestLimiter
 from bitdust_node.wire.bencode import BencodeError
@@ -52,6 +53,7 @@ class _Call:
     layer: int
     datagrams: list[bytes]
     node_id: str | None
+    sent: float
     attempts: int = 1
     timer: DelayedCall | None = None
 
@@ -93,6 +95,10 @@ class DhtProtocol(DatagramProtocol):
         self.dropped: Counter[str] = Counter()
         self._logged: set[str] = set()
         self._calls: dict[str, _Call] = {}
+        # round trips of answered calls: how long a lookup waits on a call before asking someone else
+        self.round_trips = RoundTrips()
+        # address -> when the earliest call to it still unanswered was sent (only while calls are pending)
+        self._silent_since: dict[Address, float] = {}
 
     def layer_stats(self, layer: int) -> LayerStats:
         stats = self.stats.get(layer)
@@ -160,6 +166,10 @@ class DhtProtocol(DatagramProtocol):
         del self._calls[reply.msg_id]
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
+        self._silent_since.pop(address, None)
+        if call.attempts == 1:
+            # a retried call's answer may be to either send (Karn): only first sends are timed
+            self.round_trips.sample(self.clock.seconds() - call.sent)
         if isinstance(reply, Response):
             self.layer_stats(call.layer).rpc_responses[call.method] += 1
             if self.handler is not None:
@@ -206,8 +216,10 @@ class DhtProtocol(DatagramProtocol):
         request = Request(new_rpc_id(), sender_id, method, args, layer, question)
         parts = datagram.split(request.msg_id, message_fast.encode(request))
         d: defer.Deferred[Response] = defer.Deferred()
-        call = _Call(d, address, method, layer, parts, node_id)
+        now = self.clock.seconds()
+        call = _Call(d, address, method, layer, parts, node_id, now)
         self._calls[request.msg_id] = call
+        self._silent_since.setdefault(address, now)
         self._write(parts, address, layer)
         call.timer = self.clock.callLater(self.rpc_timeout, self._timed_out, request.msg_id)
         return d
@@ -222,6 +234,7 @@ class DhtProtocol(DatagramProtocol):
             call.timer = self.clock.callLater(self.rpc_timeout, self._timed_out, msg_id)
             return
         del self._calls[msg_id]
+        self._silent_since.pop(call.address, None)
         if self.handler is not None:
             self.handler.rpc_failed(call.node_id, call.address, call.layer)
         call.deferred.errback(RpcTimeout(f"{call.method} to {call.address} timed out"))
@@ -230,6 +243,7 @@ class DhtProtocol(DatagramProtocol):
         """Fail every pending call, and any made from now on (on stop)."""
         self.closed = True
         calls, self._calls = self._calls, {}
+        self._silent_since.clear()
         for call in calls.values():
             if call.timer is not None and call.timer.active():
                 call.timer.cancel()
@@ -237,3 +251,17 @@ class DhtProtocol(DatagramProtocol):
 
     def pending_calls(self) -> int:
         return len(self._calls)
+
+    # -- patience
+
+    def stall_after(self) -> float:
+        """Seconds after which a lookup stops waiting on an unanswered call (it stays open until the timeout)."""
+        return self.round_trips.stall_after(self.rpc_timeout)
+
+    def silent(self, address: Address) -> bool:
+        """Whether `address` has left a call unanswered for the stall time (and has not answered since)."""
+        since = self._silent_since.get(address)
+        return since is not None and self.clock.seconds() - since >= self.stall_after()
+
+    def patience(self) -> Patience:
+        return Patience(self.clock, self.stall_after(), self.silent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -37,6 +38,8 @@ class MemoryNetwork:
     delivered: int = 0
     # every datagram written, delivered or not: (source, target, bytes)
     sent: list[tuple[tuple[str, int], tuple[str, int], bytes]] = attrs.field(factory=list)
+    # a fault on the wire: datagrams for which it says True are lost (a node that stops answering some calls)
+    lose: Callable[[tuple[str, int], tuple[str, int], bytes], bool] | None = None
 
     def listen(self, address: tuple[str, int], protocol: DatagramProtocol) -> MemoryTransport:
         transport = MemoryTransport(self, address, protocol)
@@ -50,6 +53,8 @@ class MemoryNetwork:
 
     def _deliver(self, source: tuple[str, int], target: tuple[str, int], data: bytes) -> None:
         transport = self.endpoints.get(target)
+        if self.lose is not None and self.lose(source, target, data):
+            return
         if transport is not None:
             self.delivered += 1
             transport.protocol.datagramReceived(data, source)

@@ -122,6 +122,19 @@ class SimDht:
             raise AssertionError("the simulated call did not finish")
         return result[0]
 
+    def timed(self, d: Deferred[Any], seconds: float = 120.0) -> tuple[Any, float]:
+        """The result of `d` and the simulated seconds it took to fire."""
+        started = self.clock.seconds()
+        ended: list[float] = []
+
+        def end(result: Any) -> Any:
+            ended.append(self.clock.seconds())
+            return result
+
+        d.addBoth(end)
+        result = self.resolve(d, seconds)
+        return result, ended[0] - started
+
     def grow(self, count: int, seeds: int = 3) -> None:
         """The first node is the genesis; each later one joins through up to `seeds` of the first nodes."""
         while len(self.nodes) < count:
@@ -137,12 +150,16 @@ class SimDht:
         """Take `fraction` of the live nodes off the network without a word (their sockets vanish)."""
         candidates = [n for n in self.alive() if id(n) not in spare]
         victims = self.rng.sample(candidates, int(len(self.nodes) * fraction))
+        self.take_down(victims)
+        return victims
+
+    def take_down(self, victims: list[DhtNode]) -> None:
+        """These nodes vanish without a word."""
         for node in victims:
             transport: Any = node.protocol.transport
             transport.stopListening()
             node.upkeep.stop()
             self.dead.add(id(node))
-        return victims
 
     def contact_of(self, node: DhtNode) -> Contact:
         host, port = self.addresses[id(node)]

@@ -11,6 +11,7 @@ from twisted.trial import unittest
 from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Request, Response
+from bitdust_node.dht.patience import STALL_MIN, RoundTrips
 from bitdust_node.dht.protocol import DhtProtocol
 from bitdust_node.net.ratelimit import RequestLimiter
 from tests.dht.memnet import MemoryNetwork
@@ -102,6 +103,86 @@ class ProtocolTests(unittest.TestCase):
         self.assertTrue(results[0].check(RpcTimeout))
         self.clock.advance(1)  # the datagram in flight
         self.assertEqual(self.clock.getDelayedCalls(), [])  # no retry timer left
+
+
+class PatienceTests(unittest.TestCase):
+    """Round trips of answered calls set the stall time; an address silent that long is known as such."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.net = MemoryNetwork(self.clock)
+        self.protocol = DhtProtocol(self.clock, rpc_timeout=10.0, rpc_retries=1)
+        self.protocol.handler = FakeHandler()
+        self.net.listen(("10.0.0.1", 14441), self.protocol)
+
+    def _answer_after(self, seconds: float, attempts_first: float = 0.0) -> None:
+        results: list[Any] = []
+        self.protocol.call(PEER, ME, "ping", []).addBoth(results.append)
+        self.clock.advance(attempts_first)
+        msg_id = message.decode(datagram.unpack(self.net.sent[-1][2])[1]).msg_id
+        self.clock.advance(seconds)
+        for part in datagram.split(msg_id, message.encode(Response(msg_id, "c" * 40, "pong", 0))):
+            self.protocol.datagramReceived(part, PEER)
+        self.assertEqual(results, [Response(msg_id, "c" * 40, "pong", 0)])
+
+    def test_the_stall_time_is_a_few_round_trips_at_least_a_second_at_most_the_rpc_timeout(self) -> None:
+        self.assertEqual(self.protocol.stall_after(), STALL_MIN)  # nothing measured yet
+        for _ in range(20):
+            self._answer_after(0.002)  # loopback
+        self.assertEqual(self.protocol.stall_after(), STALL_MIN)
+        for _ in range(40):
+            self._answer_after(0.8)  # a far continent, and a busy one
+        self.assertAlmostEqual(self.protocol.stall_after(), 2.4, places=1)
+        for _ in range(40):
+            self._answer_after(6.0)
+        self.assertEqual(self.protocol.stall_after(), 10.0)
+
+    def test_an_answer_to_a_retried_call_is_not_timed(self) -> None:
+        self._answer_after(0.01, attempts_first=10.0)  # answered after the retry: to which send?
+        self.assertEqual(self.protocol.round_trips.samples, 0)
+        self._answer_after(0.01)
+        self.assertEqual(self.protocol.round_trips.samples, 1)
+
+    def test_an_address_is_silent_from_the_stall_time_until_it_answers_or_times_out(self) -> None:
+        self.protocol.call(PEER, ME, "ping", []).addErrback(lambda _f: None)
+        self.clock.advance(0.5)
+        self.protocol.call(PEER, ME, "ping", []).addErrback(lambda _f: None)
+        self.assertFalse(self.protocol.silent(PEER))
+        self.clock.advance(0.5)
+        # the first call's age counts, not the last's
+        self.assertTrue(self.protocol.silent(PEER))
+        self.assertFalse(self.protocol.silent(("10.0.0.3", 14441)))
+        patience = self.protocol.patience()
+        self.assertEqual((patience.stall_after, patience.silent(PEER)), (STALL_MIN, True))
+        self.net.run(18.9)
+        self.assertTrue(self.protocol.silent(PEER))
+        self.net.run(0.1)  # the first call times out: the contact is forgotten, and so is its silence
+        self.assertEqual(len(self.protocol.handler.failed), 1)  # type: ignore[union-attr]
+        self.assertFalse(self.protocol.silent(PEER))
+        self.net.run(1.0)
+        self.assertEqual(self.protocol.pending_calls(), 0)
+
+    def test_an_answer_ends_the_silence(self) -> None:
+        self.protocol.call(PEER, ME, "ping", []).addErrback(lambda _f: None)
+        self.clock.advance(3.0)
+        self.assertTrue(self.protocol.silent(PEER))
+        self._answer_after(0.01)
+        self.assertFalse(self.protocol.silent(PEER))
+        self.clock.advance(30)
+
+
+class RoundTripTests(unittest.TestCase):
+    def test_smoothed_as_tcp_does(self) -> None:
+        trips = RoundTrips()
+        trips.sample(0.1)
+        self.assertEqual((trips.smoothed, trips.variation), (0.1, 0.05))
+        trips.sample(0.3)
+        self.assertAlmostEqual(trips.smoothed or 0, 0.125)
+        self.assertAlmostEqual(trips.variation, 0.0875)
+        # round trips that vary a lot stall later than three of them: TCP's retransmission time
+        jumpy = RoundTrips(smoothed=0.5, variation=0.5)
+        self.assertAlmostEqual(jumpy.stall_after(10.0), 2.5)
+        self.assertEqual(jumpy.stall_after(2.0), 2.0)
 
 
 class LimiterTests(unittest.TestCase):
