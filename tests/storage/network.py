@@ -6,11 +6,13 @@ from typing import Any
 
 from twisted.trial.unittest import TestCase
 
+from bitdust_node.dht.layers import new_node_id
 from bitdust_node.node import Node
 from bitdust_node.services.customer import CustomerService
 from bitdust_node.services.supplier import SupplierService
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.supplier import Supplier
+from bitdust_node.storage.suppliers import SUPPLIERS_LAYER
 from tests.support import network
 from tests.support.nodes import eventually, running_dht, start_node
 
@@ -48,7 +50,16 @@ def customer_of(node: Node) -> Customer:
 
 
 async def suppliers_known(server: Node, count: int) -> None:
-    """Until the seed knows `count` suppliers in DHT layer 3 (where customers look for them); its table holds
-    at most k (4) of them in the bucket most of them fall into."""
-    wanted = min(count, running_dht(server).config.k)
-    await eventually(lambda: running_dht(server).contact_count(3) >= wanted, timeout=30)
+    """Until lookups in DHT layer 3 from the seed, made as a customer makes them (random ids, entered through
+    the base layer's contacts), have heard from `count` suppliers. The seed's own layer-3 table may hold none
+    of them: a supplier enters the layer through whichever base contacts it knows first, not always the seed;
+    and one lookup hears from the k (4) closest to its id, not from every member."""
+    dht = running_dht(server)
+    heard: set[str] = set()
+
+    async def found() -> bool:
+        result = await dht.find_node(new_node_id(), SUPPLIERS_LAYER)
+        heard.update(contact.node_id for contact in result.answered)
+        return len(heard) >= count
+
+    await eventually(found, timeout=30, interval=0.5)
