@@ -138,6 +138,8 @@ class TcpConnection(protocol.Protocol):
         self._queued_bytes = 0
         self._awaiting_ok: dict[int, OutgoingFile] = {}
         self._paused = False
+        # runs while the socket has taken nothing of what was written: a peer that never reads is dropped
+        self._write_stall: DelayedCall | None = None
         self._writing = False
         # reasons the peer's bytes are not read for now (hold_reading): TCP pushes back on the sender meanwhile
         self._read_holds = 0
@@ -180,6 +182,7 @@ class TcpConnection(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.state = State.CLOSED
         self._disarm()
+        self._write_flowing()
         self._stop_waiting()
         for claim in self._claims.values():
             claim.release()
@@ -283,9 +286,11 @@ class TcpConnection(protocol.Protocol):
         return allowance
 
     def _may_wait(self, allowance: int) -> bool:
-        """Whether a file may wait for room: one that can ever fit, while what waiting connections keep of their
-        reads stays within a quarter of the budget."""
+        """Whether a file may wait for room: one that can ever fit, on a connection holding no unfinished file,
+        while what waiting connections keep of their reads stays within a quarter of the budget."""
         budget = self.owner.budget
+        if self._claims:
+            return False  # this connection's own unfinished files hold room, and they would wait with it
         return allowance <= budget.total // WAITING_PART and budget.waiting_reads < budget.total // 4
 
     def _wait_for_room(self, frames: list[tcp_frames.Frame], read: int) -> None:
@@ -559,11 +564,27 @@ class TcpConnection(protocol.Protocol):
     # IPushProducer: the socket's buffer says when to stop and go on
     def pauseProducing(self) -> None:
         self._paused = True
+        if self._write_stall is None and self.state is not State.CLOSED:
+            self._write_stall = self.owner.clock.callLater(self.limits.write_stall_timeout, self._write_stalled)
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._write_flowing()
         self._last_drained = self.owner.clock.seconds()
         self._pump()
 
     def stopProducing(self) -> None:
         self._paused = True
+
+    def _write_flowing(self) -> None:
+        if self._write_stall is not None and self._write_stall.active():
+            self._write_stall.cancel()
+        self._write_stall = None
+
+    def _write_stalled(self) -> None:
+        """The peer read nothing for write_stall_timeout (it may still send keep-alives): what waits to go to
+        it would wait for ever, holding its room here and the windows of routes behind it."""
+        self._write_stall = None
+        if self._paused and self.state is not State.CLOSED:
+            self.owner.refused(self, "timeout peer not reading")
+            self.close("peer not reading", abort=True)

@@ -16,6 +16,9 @@ class TcpLimits:
     stall_timeout: float = 60.0
     # a file written whole that the peer never says `o` to fails after this long, and frees its place
     ack_timeout: float = 120.0
+    # a peer that takes nothing of what we write for this long (the socket's buffers full) is dropped: what
+    # waited to go to it fails and frees what it held (a router's windows, the send queue)
+    write_stall_timeout: float = 120.0
     # a file the receive budget has no room for waits this long (its connection not read) before it may take room
     # back from larger holders or is refused
     admission_wait: float = 10.0

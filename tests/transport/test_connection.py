@@ -203,7 +203,7 @@ class SendingTests(SynchronousTestCase):
         self.assertEqual(h.node.counters["files_not_acknowledged"], 1)
 
     def test_the_ack_is_awaited_from_when_a_slow_socket_last_drained(self) -> None:
-        h = Harness()
+        h = Harness(TcpLimits(write_stall_timeout=1000.0))
         connection, _transport = h.incoming()
         connection.dataReceived(HELLO)
         sent = connection.send_file(b"on a slow link")
@@ -216,6 +216,38 @@ class SendingTests(SynchronousTestCase):
         self.assertNoResult(sent)
         h.reactor.advance(121.0)
         self.failureResultOf(sent, SendTimeout)
+
+    def test_a_peer_that_reads_nothing_is_dropped_and_what_waited_for_it_fails(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        told: list[str] = []
+        sent = connection.send_file(b"x" * 100_000, lambda: told.append("written"))
+        connection.pauseProducing()  # the socket's buffers are full and stay full
+        queued = connection.send_file(b"y" * 100_000, lambda: told.append("gone"))
+        for _ in range(11):  # its keep-alives say it lives; it reads nothing
+            h.reactor.advance(10.0)
+            connection.dataReceived(tcp_frames.encode_frame(tcp_frames.WAZAP, b"http://h/bob.xml"))
+        self.assertFalse(transport.disconnecting)
+        h.reactor.advance(10.5)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(h.node.counters["refused_timeout_peer_not"], 1)
+        connection.connectionLost()
+        self.failureResultOf(sent)
+        self.failureResultOf(queued)
+        self.assertEqual(told, ["written", "gone"])
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_a_socket_that_drains_now_and_then_is_not_stalled(self) -> None:
+        h = Harness()
+        connection, transport = h.incoming()
+        connection.dataReceived(HELLO)
+        for _ in range(5):
+            connection.pauseProducing()
+            h.reactor.advance(100.0)
+            connection.resumeProducing()
+            connection.dataReceived(tcp_frames.encode_frame(tcp_frames.WAZAP, b"http://h/bob.xml"))
+        self.assertFalse(transport.disconnecting)
 
     def test_at_most_twenty_files_await_their_ok(self) -> None:
         h = Harness()
@@ -324,21 +356,37 @@ class ReceiveBudgetTests(SynchronousTestCase):
     def test_a_file_without_room_waits_unread_and_goes_in_once_room_is_back(self) -> None:
         budget = ReceiveBudget(400_000)  # files that can wait take half of it
         h = Harness(budget=budget)
-        connection, transport = self.connected(h, "10.0.0.1")
+        holder, holder_wire = self.connected(h, "10.0.0.1")
+        connection, transport = self.connected(h, "10.0.0.2")
         first, second = b"1" * 100_000, b"2" * 100_000
-        connection.dataReceived(tcp_frames.encode_data(1, first)[0])  # takes 200,000: its size and slack
+        holder.dataReceived(tcp_frames.encode_data(1, first)[0])  # takes 200,000: its size and slack
         connection.dataReceived(tcp_frames.encode_file(2, second) + tcp_frames.encode_file(3, b"a ping"))
         # no room for the second: the connection is not read, what came after it waits with it
         self.assertEqual((h.files, transport.producerState), ([], "paused"))
         self.assertEqual(h.node.counters["refused_receive_budget"], 0)
         h.reactor.advance(5)
         self.assertEqual(h.files, [])
-        connection.dataReceived(b"".join(tcp_frames.encode_data(1, first)[1:]))  # read before the pause took
+        holder.dataReceived(b"".join(tcp_frames.encode_data(1, first)[1:]))
         h.reactor.advance(0)  # the first let its room go: the second goes in, then the ping
         self.assertEqual(h.files, [first, second, b"a ping"])
-        self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [1, 2, 3])
+        self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(holder_wire)], [1])
+        self.assertEqual([tcp_frames.decode_ok(f.payload) for f in frames(transport)], [2, 3])
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual((budget.held, budget.status()["refused"], budget.waiting_reads), (0, {}, 0))
+
+    def test_a_connection_whose_own_unfinished_file_holds_the_room_does_not_wait_on_itself(self) -> None:
+        # pausing it would stop the very file whose end frees the room: its next file is taken as after a wait
+        budget = ReceiveBudget(400_000)
+        h = Harness(budget=budget)
+        connection, transport = self.connected(h, "10.0.0.1")
+        first, second = b"1" * 100_000, b"2" * 100_000
+        connection.dataReceived(tcp_frames.encode_data(1, first)[0])
+        connection.dataReceived(tcp_frames.encode_data(2, second)[0])
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(h.node.counters["waited_for_room"], 0)
+        connection.dataReceived(b"".join(tcp_frames.encode_data(1, first)[1:] + tcp_frames.encode_data(2, second)[1:]))
+        self.assertEqual(h.files, [first, second])
+        self.assertEqual(budget.held, 0)
 
     def test_a_connection_closed_while_it_waits_for_room_lets_its_read_go(self) -> None:
         budget = ReceiveBudget(400_000)
