@@ -344,7 +344,7 @@ class ProxyRouter:
             self._fail_sender(inbound, relay.TRANSFER_FAILED)
             return True
         self._relay_in(route, packet.owner_id, packet.packet_id, inbound.raw).addErrback(
-            self._relay_in_failed, inbound)
+            self._relay_in_failed, _without_bytes(inbound))
         self._hold_back(route.incoming, inbound.session)
         return True
 
@@ -464,11 +464,16 @@ class ProxyRouter:
         self.counters["bytes_relayed"] += len(envelope.packet)
         handed_on = self._on_its_way(route.outgoing, len(envelope.packet))
         self._hold_back(route.outgoing, inbound.session)
+        command, source = inner.command, inbound.session
+        delivering = self._deliver(route, envelope, inner, source, handed_on)
+        # the packet's bytes go once written to the next hop, when the window lets them go, not on its `o`
+        inbound, envelope = _without_bytes(inbound), attrs.evolve(envelope, packet=b"")
+        del packet, inner
         try:
-            error = await self._deliver(route, envelope, inner, inbound.session, handed_on)
+            error = await delivering
         finally:
             handed_on()
-        await self._result(route, inbound, envelope, error, inner.command)
+        await self._result(route, inbound, envelope, error, command)
 
     async def _deliver(
         self, route: Route, envelope: relay.Envelope, inner: wire.Packet, source: Session | None,
@@ -491,6 +496,7 @@ class ProxyRouter:
                 if self._stuck(other, other.incoming):
                     return relay.DELIVERY_FAILED
                 relayed = self._relay_in(other, inner.owner_id, inner.packet_id, envelope.packet)
+                del envelope, inner  # the RelayIn made holds what is still needed until it is written
                 handed_on()  # the RelayIn is on the other route's windows now
                 self._hold_back(other.incoming, source)
                 await relayed
@@ -506,7 +512,9 @@ class ProxyRouter:
                 handed_on()
                 held.release()
 
-            await self.gateway.send_data(envelope.packet, target, envelope.wide, written)
+            sending = self.gateway.send_data(envelope.packet, target, envelope.wide, written)
+            del envelope, inner  # the connection holds the bytes until they are written
+            await sending
             return ""
         except BitDustError as err:
             log.info("routed packet to {to} not delivered: {why}", to=receiver, why=str(err))
@@ -558,3 +566,9 @@ class ProxyRouter:
             counters=dict(self.counters),
             refused=dict(self.refusals),
         )
+
+
+def _without_bytes(inbound: Inbound) -> Inbound:
+    """What answering a relayed packet needs of it (its ids, creator and connection), without its bytes: held
+    while its relay awaits the next hop's `o`, after the bytes were written and their room given back."""
+    return attrs.evolve(inbound, raw=b"", packet=attrs.evolve(inbound.packet, payload=b""))
