@@ -62,6 +62,10 @@ class Usage(collections.Counter[str]):
         counted = self[customer] = self._count(customer)
         return counted
 
+    def counted(self, customer: str) -> int:
+        """The customer's use, its folder counted now if it is not known yet."""
+        return self[customer]
+
     def everyone(self) -> dict[str, int]:
         """Every customer folder's use, those not known yet counted now (the whole store after a crash)."""
         for customer in self._customers():
@@ -202,14 +206,21 @@ class PieceStore:
 
 def _folder_bytes(folder: str) -> int:
     total = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                total += _folder_bytes(entry.path)
-            elif entry.name.endswith(TEMP_SUFFIX):
-                os.unlink(entry.path)  # what a crash left half written
-            elif entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                # the disk worker may remove what is being counted: what is gone counts nothing
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        total += _folder_bytes(entry.path)
+                    elif entry.name.endswith(TEMP_SUFFIX):
+                        os.unlink(entry.path)  # what a crash left half written
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+    except FileNotFoundError:
+        return 0
     return total
 
 

@@ -277,6 +277,10 @@ class Supplier:
     async def _delete(self, inbound: Inbound, pieces: list[PiecePath]) -> None:
         """The pieces removed in order with the writes queued before them, then Ack (or Fail if none was)."""
         deleted = 0
+        for customer in {piece.customer for piece in pieces}:
+            # a customer not counted yet (after a crash) is counted before its pieces go, not after: then the
+            # bytes freed would be taken off a count that no longer held them
+            self.store.used.counted(customer)
         for piece in pieces:
             try:
                 freed = await self._on_disk(self.store.remove, piece)

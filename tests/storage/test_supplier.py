@@ -82,6 +82,18 @@ class DiskQueueTests(TestCase):
         self.assertEqual(files_under(self.home / "customers"), {})
         self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], 0)
 
+    def test_a_delete_first_after_a_crash_leaves_the_use_counted_right(self) -> None:
+        self.side.send("dave", "Data", PIECE, b"x" * 1000)
+        self.side.send("dave", "Data", PIECE.replace("0-0-Data", "0-0-Parity"), b"y" * 500)
+        self.finish_one()
+        self.finish_one()
+        del self.side.store.used["dave@127.0.0.1_8084"]  # as after a crash: not known until counted
+        self.side.send("dave", "DeleteFile", PIECE)
+        self.finish_one()
+        left = sum(len(b) for b in files_under(self.home / "customers").values())  # the Parity piece's file
+        self.assertGreater(left, 500)
+        self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], left)
+
 
 class RefusalTests(TestCase):
     def setUp(self) -> None:
