@@ -27,6 +27,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,12 @@ class SimLink:
             raise Unanswered(f"{idurl} is gone")
         return supplier
 
-    async def store(self, packet: wire.Packet) -> str | None:
+    async def store(self, packet: wire.Packet, on_sent: Callable[[], object] | None = None) -> str | None:
+        supplier = self._up(packet.remote_id)
+        if on_sent is not None:
+            on_sent()  # the supplier has the bytes at once: nothing is on its way
         share = pybase64.b64decode(packet.payload)
-        self._up(packet.remote_id).keep(packet.packet_id, share)
+        supplier.keep(packet.packet_id, share)
         self.stored_bytes += len(share)
         return None
 
