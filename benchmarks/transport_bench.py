@@ -1,7 +1,7 @@
 """Peer-to-peer transport throughput and latency between two processes on loopback.
 
     .venv/bin/python benchmarks/transport_bench.py [--mib 64] [--packet-kib 1024] [--pings 200]
-        [--against DIR [--rounds 3]]
+        [--against DIR [--rounds 3] [--harness DIR]]
 
 In one run, side by side:
 * ours: 64 MiB as signed Data packets from one node process to another (each verified by the receiver
@@ -16,7 +16,9 @@ piece as a customer does. Ends with one line of figures and the ratio.
 
 With --against DIR (a checkout of an earlier commit: `git worktree add DIR COMMIT`), the node processes of
 that tree run the same transfer too, the two taking turns for --rounds rounds, and a line for each gives the
-median of the rounds, then their ratio: before and after a change in the same minutes.
+median of the rounds, then their ratio: before and after a change in the same minutes. With --harness DIR
+too, the sender and receiver processes of DIR's script drive both trees' code: the same workload before and
+after when this script's own workload has changed since.
 """
 
 from __future__ import annotations
@@ -227,10 +229,15 @@ def make_home(root: Path, name: str, address: str) -> Path:
     return home
 
 
+# --harness: the checkout whose node processes (sender and receiver roles) drive every tree's code
+HARNESS: Path | None = None
+
+
 def child(*argv: str, tree: Path = ROOT) -> subprocess.Popen[str]:
     """This script (or the one of another checkout, with that checkout's code) in a process of its own."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    script = tree / "benchmarks" / "transport_bench.py"
+    harness = HARNESS if HARNESS is not None and argv[1:2] in (("sender",), ("receiver",)) else tree
+    script = harness / "benchmarks" / "transport_bench.py"
     return subprocess.Popen([sys.executable, str(script), *argv], stdout=subprocess.PIPE, text=True, env=env)
 
 
@@ -253,9 +260,13 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=200)
     parser.add_argument("--against", help="a checkout of an earlier commit, run in turns with this one")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each tree with --against")
+    parser.add_argument("--harness", help="a checkout whose sender and receiver processes drive both trees' code "
+                                          "(the same workload before and after when the harness itself changed)")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--homes", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global HARNESS
+    HARNESS = Path(args.harness).resolve() if args.harness else None
     if args.role:
         from twisted.internet import reactor
 
