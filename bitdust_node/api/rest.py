@@ -217,6 +217,8 @@ class RestAPI:
         except BitDustError as err:
             request.setResponseCode(err.http_status)
             reply = envelope_error([err.message], started)
+        except defer.CancelledError:
+            raise  # the client went away: nothing crashed, and nobody is there to answer
         except Exception:
             log.failure("REST handler crashed", Failure())
             request.setResponseCode(500)

@@ -98,6 +98,8 @@ class GuiSite:
             return await self._route(request, method, path, allowed)
         except BitDustError as err:
             return self._json(request, {"ok": False, "error": err.message}, err.http_status)
+        except defer.CancelledError:
+            raise  # the browser went away: nothing crashed
         except Exception:
             log.failure("web interface request {method} {path} failed", Failure(), method=method, path=path)
             return self._json(request, {"ok": False, "error": "internal error; see the node's log"}, 500)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 from treq.testing import StubTreq
+from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
 
 from bitdust_node.api.rest import MAX_BODY, RestAPI
 from bitdust_node.api.routes import ApiContext
@@ -135,3 +142,31 @@ class RestTests(TestCase):
                      "/network/status/v1"):
             self.assertIn(path, document["paths"])
         self.assertIn("post", document["paths"]["/config/set/v1"])
+
+
+class ClientGoneTests(TestCase):
+    """A client that goes away before its answer cancels the handler; nothing is logged as a crash."""
+
+    def test_a_client_that_goes_away_cancels_its_handler_quietly(self) -> None:
+        node = Node(Path(self.mktemp()))
+        for definition in list(node.settings.definitions.values()):
+            if definition.key.endswith("/enabled") and definition.key != "services/network/enabled":
+                node.settings.set(definition.key, False)
+        node.prepare()
+        assert node.graph is not None and node.ctx is not None
+        node.graph.reconcile()
+        self.addCleanup(node.graph.shutdown)
+        rest = RestAPI(ApiContext(node.ctx, node.graph, node.rest_url, node.request_stop), node.api_secret)
+        cancelled: list[bool] = []
+        waiting: defer.Deferred[object] = defer.Deferred(lambda _d: cancelled.append(True))
+        key = ("GET", "/process/health/v1")
+        rest.routes[key] = attrs.evolve(rest.routes[key], handler=lambda _api, _request: waiting)
+        request = DummyRequest([b"process", b"health", b"v1"])
+        request.method, request.path = b"GET", b"/process/health/v1"
+        request.content = io.BytesIO(b"")
+        request.requestHeaders.setRawHeaders(b"api_secret", [node.api_secret.encode()])
+        self.assertEqual(rest.site().resource.render(request), NOT_DONE_YET)
+        request.processingFailed(Failure(ConnectionDone("the client went away")))
+        self.assertEqual(cancelled, [True])
+        self.assertEqual(request.written, [])
+        self.assertEqual(self.flushLoggedErrors(), [])
