@@ -13,7 +13,7 @@ from bitdust_node.dht import join as joining
 from bitdust_node.dht import store as store_rules
 from bitdust_node.dht.answers import RpcAnswers, am_close
 from bitdust_node.dht.layers import KNOWN_LAYERS, DhtConfig, Layer, LayerSet, new_node_id
-from bitdust_node.dht.lookup import Lookup, LookupResult
+from bitdust_node.dht.lookup import Lookup, LookupResult, parse_contacts
 from bitdust_node.dht.message import Response
 from bitdust_node.dht.patience import Patience
 from bitdust_node.dht.persist import DhtDatabase
@@ -27,6 +27,8 @@ from bitdust_node.net.clock import TimeSource
 
 # random ids for bucket refreshes need no secrecy; one generator serves every node
 _RNG = random.Random()
+# batches of alpha base-layer contacts asked for a way into another layer before a lookup there gives up
+ENTRY_ROUNDS = 3
 
 __all__ = ["KNOWN_LAYERS", "DhtConfig", "DhtNode", "Layer", "new_node_id"]
 
@@ -174,15 +176,26 @@ class DhtNode:
 
     @defer.inlineCallbacks
     def _enter_layer(self, layer: Layer, key: str) -> Any:
-        entry = self.layers[0].table.contacts()[: self.config.alpha]
-        replies = yield settle(
-            [self.call(layer, Contact(c.node_id, c.host, c.port), "findNode", [key]) for c in entry],
-            self.patience(),
-        )
-        return [
-            (Contact(response.sender_id, contact.host, contact.port), response.payload)
-            for contact, response in answered(entry, replies)
-        ]
+        """Base-layer contacts asked, nearest `key` first and alpha at a time, for the layer's nodes near `key`,
+        until an answer names one (at most ENTRY_ROUNDS times): a node answers in every layer with whom it has
+        met there, and the first asked may have met nobody (a seed that no supplier entered through)."""
+        alpha = self.config.alpha
+        contacts = self.layers[0].table.closest(key, alpha * ENTRY_ROUNDS)
+        found: list[tuple[Contact, Any]] = []
+        for start in range(0, len(contacts), alpha):
+            entry = contacts[start:start + alpha]
+            replies = yield settle(
+                [self.call(layer, Contact(c.node_id, c.host, c.port), "findNode", [key]) for c in entry],
+                self.patience(),
+            )
+            batch = [
+                (Contact(response.sender_id, contact.host, contact.port), response.payload)
+                for contact, response in answered(entry, replies)
+            ]
+            found.extend(batch)
+            if any(c.node_id != layer.node_id for _who, payload in batch for c in parse_contacts(payload) or []):
+                break
+        return found
 
     def _run_lookup(
         self, layer: Layer, key: str, find_value: bool, answered: Sequence[tuple[Contact, Any]], width: int = 0,

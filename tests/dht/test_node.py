@@ -13,8 +13,10 @@ from twisted.trial import unittest
 
 from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RevisionLower, TypeChanged, ValueTooLarge
+from bitdust_node.dht.layers import new_node_id
 from bitdust_node.dht.message import ErrorReply, Request, Response
 from bitdust_node.dht.node import DhtConfig
+from bitdust_node.dht.routing import Contact
 from bitdust_node.dht.store import dump_value
 from tests.dht.grid import Grid
 
@@ -203,6 +205,24 @@ class NetworkTests(unittest.TestCase):
         for router in routers:
             self.assertIsNone(router.layer(2).table.get(outsider_id))
         self.assertIsNotNone(routers[0].layer(2).table.get(routers[1].layer(2).node_id))
+
+    def test_a_layer_is_entered_past_base_contacts_that_met_nobody_there(self) -> None:
+        grid = Grid(DhtConfig(alpha=2))
+        genesis = grid.add()
+        plain = [grid.add() for _ in range(4)]
+        for node in plain:
+            grid.join(node, genesis)
+        member = grid.add()
+        member.attach(3)
+        grid.join(member, genesis)  # in layer 3 only the seed met it
+        self.assertEqual([n.contact_count(3) for n in plain], [0] * len(plain))
+        # a customer that knows the plain nodes first and the seed last
+        outsider = grid.add()
+        for node in [*plain, genesis]:
+            host, port = grid.address(node)
+            outsider.layers[0].table.add(Contact(node.node_id, host, port), grid.clock.seconds())
+        result = grid.resolve(outsider.find_node(new_node_id(), 3))
+        self.assertIn(member.layer(3).node_id, [c.node_id for c in result.answered])
 
     def test_join_with_silent_seed(self) -> None:
         node = self.grid.add()
