@@ -119,7 +119,11 @@ def start(home: Path, orderly_stop: bool) -> dict[str, Any]:
                "rss_mib": rss_mib(), "rss_before_mib": before, "used_one": store.used[some.global_id]}
     if not orderly_stop:
         started = time.perf_counter()
-        everyone = store.used.everyone() if hasattr(store.used, "everyone") else dict(store.used)
+        if hasattr(store.used, "count_unknown"):  # what Supplier.usage_of_all has the disk worker count
+            store.used.update(store.used.count_unknown())
+            everyone = dict(store.used)
+        else:  # an earlier tree
+            everyone = store.used.everyone() if hasattr(store.used, "everyone") else dict(store.used)
         figures.update(count_all_s=time.perf_counter() - started, rss_counted_mib=rss_mib(),
                        used_all=sum(everyone.values()))
     if takes_usage:

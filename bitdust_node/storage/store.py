@@ -50,7 +50,7 @@ class Version:
 
 class Usage(collections.Counter[str]):
     """Bytes stored per customer: those known (from the usage file of an orderly stop, then kept up to date), and
-    the others counted on first need (`count`), one folder at a time."""
+    the others counted on first need (`count`), one folder at a time, or all at once in a worker thread."""
 
     def __init__(self, count: Callable[[str], int], customers: Callable[[], Iterable[str]],
                  known: dict[str, int] | None = None) -> None:
@@ -66,12 +66,11 @@ class Usage(collections.Counter[str]):
         """The customer's use, its folder counted now if it is not known yet."""
         return self[customer]
 
-    def everyone(self) -> dict[str, int]:
-        """Every customer folder's use, those not known yet counted now (the whole store after a crash)."""
-        for customer in self._customers():
-            if customer not in self:
-                self[customer] = self._count(customer)
-        return dict(self)
+    def count_unknown(self) -> dict[str, int]:
+        """The use of every customer folder not known yet, counted without recording it (for a worker thread: the
+        reactor records what is still unknown when the counts come back, see Supplier.usage_of_all)."""
+        return {customer: self._count(customer) for customer in self._customers() if customer not in self}
+
 
 
 class PieceStore:

@@ -94,6 +94,19 @@ class DiskQueueTests(TestCase):
         self.assertGreater(left, 500)
         self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], left)
 
+    def test_the_whole_store_is_counted_by_the_disk_worker_not_on_the_reactor(self) -> None:
+        self.side.send("dave", "Data", PIECE, b"x" * 1000)
+        self.finish_one()
+        del self.side.store.used["dave@127.0.0.1_8084"]  # as after a crash
+        counting = defer.ensureDeferred(self.side.supplier.usage_of_all())
+        self.assertNoResult(counting)
+        self.assertEqual(len(self.waiting), 1)  # the count waits its turn in the disk queue
+        self.assertNotIn("dave@127.0.0.1_8084", self.side.store.used)
+        self.finish_one()
+        on_disk = sum(len(b) for b in files_under(self.home / "customers").values())
+        self.assertEqual(self.successResultOf(counting), {"dave@127.0.0.1_8084": on_disk})
+        self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], on_disk)
+
 
 class RefusalTests(TestCase):
     def setUp(self) -> None:

@@ -23,11 +23,11 @@ def _supplier(api: ApiContext) -> Supplier:
 
 
 @endpoint("GET", "/space/donated/v1", "Space donated to customers, and what each one takes", service=SUPPLIER)
-def space_donated(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
+async def space_donated(api: ApiContext, req: ApiRequest) -> dict[str, Any]:
     supplier = _supplier(api)
+    real = sum((await supplier.usage_of_all()).values())
     donated = supplier.donated()
     consumed = supplier.customers.allocated()
-    real = sum(supplier.store.used.everyone().values())
     rows = [{"idurl": c.idurl, "consumed": c.allocated, "used": supplier.store.used[c.global_id],
              "real": supplier.store.used[c.global_id]} for c in supplier.customers.by_idurl.values()]
     return {
