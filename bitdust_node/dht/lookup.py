@@ -294,10 +294,7 @@ class Lookup:
             return
         self._finished = True
         # nothing is in flight but the stalled: a call made in the background sets the timer again
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        self._sent.clear()
+        self._stop_stall_timer()
         ranked = sorted(self._answered.values(), key=self._distance)
         self._result.answered = ranked
         self._result.closest = ranked[: self.k]
@@ -307,6 +304,10 @@ class Lookup:
         if self._over:
             return
         self._over = True
+        self._stop_stall_timer()
+
+    def _stop_stall_timer(self) -> None:
+        """Forget the calls timed for stalling, and their timer: the result no longer waits on them."""
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
