@@ -219,7 +219,6 @@ class ProxyRouter:
             return self._refuse_request("bad_identity", user, ServiceAnswer.fail("identity invalid"))
         if inbound.session is None or not inbound.session.usable:
             return self._refuse_request("no_session", user, ServiceAnswer.fail("no connection to route through"))
-        now = self.clock.seconds()
         if existing is not None:
             existing.identity, existing.session, existing.orphaned_at = identity, inbound.session, None
             if existing.idurl != user:
@@ -227,12 +226,18 @@ class ProxyRouter:
                 existing.idurl = user
                 self.routes[user] = existing
         else:
-            self.routes[user] = Route(user, identity, keys.public_key_from_openssh(identity.publickey),
-                                      inbound.session, now, self._route_limiter(), self._window(), self._window())
+            self.open_route(user, identity, inbound.session)
         self.closed_routes.pop(user, None)
         self.counters["routes_opened"] += 1
         log.info("route opened for {user} ({n} of {limit})", user=user, n=len(self.routes), limit=self.limits.routes)
         return ServiceAnswer.ack("accepted")
+
+    def open_route(self, user: str, identity: Identity, session: Session) -> Route:
+        """A new route for `user` (by this IDURL) on its connection to me, with its own rate and windows."""
+        route = Route(user, identity, keys.public_key_from_openssh(identity.publickey), session, self.clock.seconds(),
+                      self._route_limiter(), self._window(), self._window())
+        self.routes[user] = route
+        return route
 
     def _submitted_identity(self, user: str, creator: Identity, submitted: Any) -> Identity | None:
         """The identity the user sent with its request, if it is the user's and well signed."""

@@ -12,15 +12,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import sign_packet
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.http import CappedHttp
-from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
-from bitdust_node.proxy.router import ProxyRouter, Route, RouterLimits
+from bitdust_node.proxy.router import ProxyRouter, RouterLimits
 from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.gateway import Gateway
 from bitdust_node.transport.interfaces import Inbound
@@ -77,9 +75,7 @@ class RouterBudgetTests(SynchronousTestCase):
         router = ProxyRouter(gateway, me, cache, clock, lambda idurl: [], RouterLimits(route_rate=0), budget=budget)
         carol = identity("carol")
         session = StoppedReading(carol.sources[0])
-        router.routes[carol.sources[0]] = Route(
-            carol.sources[0], carol, keys.public_key_from_openssh(carol.publickey), session, 0.0,
-            ByteRate(clock, 0, 1), router._window(), router._window())
+        router.open_route(carol.sources[0], carol, session)
         alice = identity("alice")
 
         def send_to_carol(n: int) -> None:

@@ -19,9 +19,8 @@ from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.http import CappedHttp
-from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
-from bitdust_node.proxy.router import ProxyRouter, Route, RouterLimits
+from bitdust_node.proxy.router import ProxyRouter, RouterLimits
 from bitdust_node.proxy.window import RelayWindow
 from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.gateway import Gateway
@@ -142,9 +141,7 @@ class RouterWindowTests(SynchronousTestCase):
                                   RouterLimits(route_rate=0, window=WINDOW, window_wait=10.0),
                                   budget=ReceiveBudget(64 * 1024 * 1024))
         self.carol_line = Connection(self.carol.sources[0])
-        self.router.routes[self.carol.sources[0]] = Route(
-            self.carol.sources[0], self.carol, keys.public_key_from_openssh(self.carol.publickey), self.carol_line,
-            0.0, ByteRate(self.clock, 0, 1), self.router._window(), self.router._window())
+        self.router.open_route(self.carol.sources[0], self.carol, self.carol_line)
         self.alice_line = Connection(self.alice.sources[0])
 
     def alice_to_carol(self, number: int) -> None:
