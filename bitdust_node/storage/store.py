@@ -144,6 +144,7 @@ class PieceStore:
                 out.writelines(pieces)
                 out.flush()
                 os.fsync(out.fileno())
+                _leave_page_cache(out.fileno())
             os.replace(temp, path)
             folder = os.open(path.parent, os.O_RDONLY)
             try:
@@ -201,6 +202,15 @@ class PieceStore:
             lines.append(f"F{top.name} -1")
             lines.extend(_version_line(v, position) for v in _versions(top, folder))
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _leave_page_cache(fd: int) -> None:
+    """Drop a written piece's pages from the page cache once they are on disk. Pieces are written once and read
+    rarely: cached, a supplier's gigabytes would push out what the machine uses, and on VMs whose memory is backed
+    lazily each new page of cache first costs the host a fault (storage_bench: suppliers' system time 3-4x after
+    1 GiB of shares, uploads 30 % slower; with this, flat)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _folder_bytes(folder: str) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.storage.store import PieceStore, StoreError
@@ -104,3 +107,44 @@ class UsageTests(TestCase):
         self.assertEqual(store.used[CUSTOMER], 0)
         self.usage.write_bytes(b'{"clean": true, "used": {"dave@127.0.0.1_8084": "many"}}')
         self.assertEqual(PieceStore(self.top / "customers", self.usage).used[CUSTOMER], 0)
+
+
+
+def resident_pages(path: Path) -> int:
+    """How many of the file's pages are in the page cache: mincore(2) over a read-only mapping of it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    with open(path, "rb") as f:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap failed")
+    try:
+        vector = (ctypes.c_ubyte * pages)()
+        if libc.mincore(address, size, vector) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed")
+        return sum(v & 1 for v in vector)
+    finally:
+        libc.munmap(address, size)
+
+
+class PageCacheTests(TestCase):
+    """Pieces are cold: once on disk, a written piece's pages leave the page cache (a supplier storing gigabytes
+    does not grow the cache by as much)."""
+
+    def test_a_written_piece_leaves_the_page_cache(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise SkipTest("mincore and posix_fadvise as Linux has them")
+        top = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, top, True)
+        store = PieceStore(top / "customers")
+        where = piece("1", "F1", "0-0-Data")
+        store.write_file(where, (b"x" * 300_000, b"y" * 700_000))
+        path = top / "customers" / CUSTOMER / "master" / "1" / "F1" / "0-0-Data"
+        self.assertEqual(resident_pages(path), 0)
+        self.assertEqual(store.read(where), b"x" * 300_000 + b"y" * 700_000)  # read back whole all the same
+        self.assertGreater(resident_pages(path), 0)  # the check sees pages that are cached
