@@ -25,6 +25,7 @@ import attrs
 from twisted.logger import Logger
 
 from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.storage.page_cache import WrittenPieces
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.wire.tcp_frames import FileBytes, file_size
 
@@ -81,6 +82,8 @@ class PieceStore:
         self._real_root = os.path.realpath(root)
         self.usage_file = usage_file
         self.used = Usage(self._count, self.customers, self._clean_usage())
+        # written pieces keep at most this much of the page cache
+        self.cached = WrittenPieces()
 
     def _clean_usage(self) -> dict[str, int] | None:
         """What an orderly stop left in the usage file (then marked unclean until the next one), else None."""
@@ -144,8 +147,8 @@ class PieceStore:
                 out.writelines(pieces)
                 out.flush()
                 os.fsync(out.fileno())
-                _leave_page_cache(out.fileno())
             os.replace(temp, path)
+            self.cached.written(str(path), file_size(data))
             folder = os.open(path.parent, os.O_RDONLY)
             try:
                 os.fsync(folder)
@@ -202,15 +205,6 @@ class PieceStore:
             lines.append(f"F{top.name} -1")
             lines.extend(_version_line(v, position) for v in _versions(top, folder))
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
-
-
-def _leave_page_cache(fd: int) -> None:
-    """Drop a written piece's pages from the page cache once they are on disk. Pieces are written once and read
-    rarely: cached, a supplier's gigabytes would push out what the machine uses, and on VMs whose memory is backed
-    lazily each new page of cache first costs the host a fault (storage_bench: suppliers' system time 3-4x after
-    1 GiB of shares, uploads 30 % slower; with this, flat)."""
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _folder_bytes(folder: str) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, TestCase
 
+from bitdust_node.storage.page_cache import WrittenPieces
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.storage.store import PieceStore, StoreError
 
@@ -133,18 +134,38 @@ def resident_pages(path: Path) -> int:
 
 
 class PageCacheTests(TestCase):
-    """Pieces are cold: once on disk, a written piece's pages leave the page cache (a supplier storing gigabytes
-    does not grow the cache by as much)."""
+    """Pieces are cold: the latest written stay in the page cache up to a bound, older ones leave it (a supplier
+    storing gigabytes does not grow the cache by as much)."""
 
-    def test_a_written_piece_leaves_the_page_cache(self) -> None:
+    def setUp(self) -> None:
         if not sys.platform.startswith("linux"):
             raise SkipTest("mincore and posix_fadvise as Linux has them")
-        top = Path(tempfile.mkdtemp())
-        self.addCleanup(shutil.rmtree, top, True)
-        store = PieceStore(top / "customers")
-        where = piece("1", "F1", "0-0-Data")
-        store.write_file(where, (b"x" * 300_000, b"y" * 700_000))
-        path = top / "customers" / CUSTOMER / "master" / "1" / "F1" / "0-0-Data"
-        self.assertEqual(resident_pages(path), 0)
-        self.assertEqual(store.read(where), b"x" * 300_000 + b"y" * 700_000)  # read back whole all the same
-        self.assertGreater(resident_pages(path), 0)  # the check sees pages that are cached
+        self.top = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.top, True)
+        self.store = PieceStore(self.top / "customers")
+
+    def write(self, name: str, data: bytes | tuple[bytes, ...]) -> Path:
+        self.store.write_file(piece("1", "F1", name), data)
+        return self.top / "customers" / CUSTOMER / "master" / "1" / "F1" / name
+
+    def test_pieces_written_before_the_latest_bound_leave_the_page_cache(self) -> None:
+        self.store.cached = WrittenPieces(kept=1_500_000)
+        first = self.write("0-0-Data", (b"x" * 300_000, b"y" * 700_000))
+        self.assertGreater(resident_pages(first), 0)  # the latest: kept, and the check sees cached pages
+        second = self.write("1-0-Data", b"z" * 1_000_000)
+        self.assertEqual(resident_pages(first), 0)
+        self.assertGreater(resident_pages(second), 0)
+        self.assertEqual(self.store.read(piece("1", "F1", "0-0-Data")), b"x" * 300_000 + b"y" * 700_000)
+
+    def test_the_count_of_pieces_remembered_is_bounded_too(self) -> None:
+        self.store.cached = WrittenPieces(kept=1 << 30, pieces=2)
+        paths = [self.write(f"{n}-0-Data", b"p" * 10_000) for n in range(3)]
+        self.assertEqual([resident_pages(p) > 0 for p in paths], [False, True, True])
+
+    def test_a_piece_replaced_or_removed_meanwhile_is_no_matter(self) -> None:
+        self.store.cached = WrittenPieces(kept=15_000)
+        self.write("0-0-Data", b"a" * 10_000)
+        self.store.remove(piece("1", "F1", "0-0-Data"))
+        self.write("1-0-Data", b"b" * 10_000)
+        self.assertIsNone(self.store.read(piece("1", "F1", "0-0-Data")))
+        self.assertEqual(self.store.read(piece("1", "F1", "1-0-Data")), b"b" * 10_000)
