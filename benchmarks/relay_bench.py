@@ -68,8 +68,8 @@ class Parts:
 
         from bitdust_node.identity.cache import IdentityCache
         from bitdust_node.identity.holder import MyIdentityHolder
+        from bitdust_node.net.budget import ReceiveBudget
         from bitdust_node.net.http import CappedHttp
-        from bitdust_node.transport.budget import ReceiveBudget
         from bitdust_node.transport.gateway import Gateway
         from bitdust_node.transport.hookups import Hookups
         from bitdust_node.transport.tcp import TcpNode

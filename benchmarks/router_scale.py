@@ -113,8 +113,8 @@ class Stack:
 
     def __init__(self, reactor: Any, home: Path, holder: Any, host: str, listen: bool) -> None:
         from bitdust_node.identity.cache import IdentityCache
+        from bitdust_node.net.budget import ReceiveBudget
         from bitdust_node.net.http import CappedHttp
-        from bitdust_node.transport.budget import ReceiveBudget
         from bitdust_node.transport.gateway import Gateway
         from bitdust_node.transport.hookups import Hookups
         from bitdust_node.transport.tcp import TcpNode

@@ -142,7 +142,7 @@ def our_node(home: Path, address: str, peer_home: Path, role: str, total: int, p
     cache.load()
     peer = cache.accept(json.loads((peer_home / "idurl.json").read_text()), peer_xml)
     # one receive budget for the transport and the gateway, as service_network hands it to both
-    from bitdust_node.transport.budget import ReceiveBudget
+    from bitdust_node.net.budget import ReceiveBudget
 
     budget = ReceiveBudget()
     gateway = Gateway(reactor, holder, cache, budget=budget)

@@ -13,7 +13,9 @@ from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.budget import Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
+from bitdust_node.net.connection_caps import ConnectionCaps
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 
@@ -25,18 +27,26 @@ IDENTITY_PATH = re.compile(rb"/([a-z0-9_-]{3,20})\.xml")
 # a slow client gets this long to send a whole request
 REQUEST_DEADLINE = 20.0
 IDLE_TIMEOUT = 60.0
+# what the receive budget counts a request body being read under
+BUDGET_KIND = "identity_upload"
 
 
 class CappedRequest(server.Request):
-    """A request whose body is refused with 413 once it passes the cap, before it is buffered."""
+    """A request whose body is refused with 413 once it passes the cap, before it is buffered, and whose body
+    holds its bytes against the node's receive budget (the site's `budget`) while it is read: 503 when there is
+    no room for it, the connection dropped when its room goes to a smaller holder."""
 
     max_body = MAX_IDENTITY_BYTES
     _refused = False
     _received = 0
+    _claim: Claim | None = None
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.max_body:
-            self._refuse()
+            self._refuse(b"413 Request Entity Too Large")
+            return
+        if length != 0 and not self._hold(self.max_body if length is None else length):
+            self._refuse(b"503 Service Unavailable")
             return
         super().gotLength(length)
 
@@ -45,7 +55,7 @@ class CappedRequest(server.Request):
             return
         self._received += len(data)
         if self._received > self.max_body:
-            self._refuse()
+            self._refuse(b"413 Request Entity Too Large")
             return
         super().handleContentChunk(data)
 
@@ -53,13 +63,41 @@ class CappedRequest(server.Request):
         if self._refused:
             return
         request_complete(self.channel.transport)
-        super().requestReceived(command, path, version)
+        try:
+            super().requestReceived(command, path, version)  # rendered at once: the body is read by its end
+        finally:
+            self._let_go()
 
-    def _refuse(self) -> None:
+    def connectionLost(self, reason: Any) -> None:
+        self._let_go()
+        super().connectionLost(reason)
+
+    def _hold(self, size: int) -> bool:
+        channel: Any = self.channel
+        budget: ReceiveBudget | None = getattr(channel.site, "budget", None)
+        if budget is None:
+            return True
+        peer: Any = channel.transport.getPeer()
+        self._claim = budget.claim(str(getattr(peer, "host", "")), size, BUDGET_KIND, on_evicted=self._evicted)
+        return self._claim is not None
+
+    def _evicted(self) -> None:
+        self._claim = None
+        channel: Any = self.channel
+        if channel is not None:
+            channel.transport.abortConnection()
+
+    def _let_go(self) -> None:
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
+
+    def _refuse(self, status: bytes) -> None:
+        self._let_go()
         self._refused = True
         self.content: Any = BytesIO()
         transport: Any = self.channel.transport
-        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         transport.loseConnection()
 
 
@@ -163,11 +201,17 @@ class IdServerSite(server.Site):
         """No access log line: formatting one costs a tenth of GET throughput; a proxy in front logs."""
 
 
-def guarded(site: server.Site, clock: TimeSource, deadline: float = REQUEST_DEADLINE) -> DeadlineFactory:
-    """The site as it faces the internet: no tracebacks shown, and a deadline for every whole request."""
+def guarded(
+    site: server.Site, clock: TimeSource, deadline: float = REQUEST_DEADLINE, budget: ReceiveBudget | None = None,
+    caps: tuple[int, int] | None = None,
+) -> ConnectionCaps:
+    """The site as it faces the internet: no tracebacks shown, a deadline for every whole request, request bodies
+    held against `budget` (a budget of its own without one), and `caps` (connections in all, from one address)."""
     site.displayTracebacks = False
     site.noisy = False
-    return DeadlineFactory(site, deadline, clock)
+    site.budget = budget if budget is not None else ReceiveBudget()  # type: ignore[attr-defined]
+    deadlined = DeadlineFactory(site, deadline, clock)
+    return ConnectionCaps(deadlined) if caps is None else ConnectionCaps(deadlined, *caps)
 
 
 def make_plain_site(
@@ -175,8 +219,9 @@ def make_plain_site(
     clock: TimeSource,
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
-) -> DeadlineFactory:
+    budget: ReceiveBudget | None = None,
+) -> ConnectionCaps:
     """The reference front, all twisted.web (server_http_fast.make_site answers hosted GETs faster, alike)."""
     site = IdServerSite(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT, reactor=clock)
     site.requestFactory = CappedRequest
-    return guarded(site, clock, deadline)
+    return guarded(site, clock, deadline, budget)

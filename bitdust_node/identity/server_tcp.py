@@ -1,4 +1,9 @@
-"""The identity server's TCP receiver (6661): hello -> `wid-server:<host>`, identity files -> `o`."""
+"""The identity server's TCP receiver (6661): hello -> `wid-server:<host>`, identity files -> `o`.
+
+An identity file that comes in more than one chunk holds its bytes against the node's receive budget
+(net/budget.py) under the sender's address until it is whole; one that finds no room, or whose room is
+taken back for a smaller holder, closes its connection. The port takes at most so many connections, in all
+and from one address (net/connection_caps.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused
 from bitdust_node.identity.server import IdServer
+from bitdust_node.net.budget import Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
+from bitdust_node.net.connection_caps import ConnectionCaps
 from bitdust_node.net.deadline import DeadlineFactory, request_complete
 from bitdust_node.wire import tcp_frames
 from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
@@ -17,21 +24,55 @@ from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 log = Logger()
 # a slow client gets this long between answers from us
 FRAME_DEADLINE = 20.0
+# what the receive budget counts an unfinished identity upload under
+BUDGET_KIND = "identity_upload"
 
 
 class IdentityReceiver(protocol.Protocol):
-    def __init__(self, idserver: IdServer) -> None:
+    def __init__(self, idserver: IdServer, budget: ReceiveBudget | None = None) -> None:
         self.idserver = idserver
+        self.budget = budget if budget is not None else ReceiveBudget()
         self.decoder = tcp_frames.FrameDecoder()
-        self.files = tcp_frames.FileAssembler(max_file_size=MAX_IDENTITY_BYTES, max_files=2)
+        self.files = tcp_frames.FileAssembler(max_file_size=MAX_IDENTITY_BYTES, max_files=2, admit=self._admit)
+        # what each unfinished file holds of the budget
+        self._claims: dict[int, Claim] = {}
+        self._host = ""
+        # what a closing connection still delivers is not read
+        self._closing = False
+
+    def connectionMade(self) -> None:
+        peer: Any = self.transport.getPeer() if self.transport is not None else None
+        self._host = str(getattr(peer, "host", ""))
+
+    def connectionLost(self, reason: Any = None) -> None:
+        for claim in self._claims.values():
+            claim.release()
+        self._claims.clear()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
         try:
             for frame in self.decoder.feed(data):
+                if self._closing:
+                    return
                 self._frame(frame)
         except tcp_frames.FrameError as err:
             log.info("closing identity upload connection: {why}", why=str(err))
             self._close()
+
+    def _admit(self, file_id: int, size: int) -> int | None:
+        """Room in the budget for a file coming in chunks, else None: the file is refused and the connection
+        closed."""
+        claim = self.budget.claim(self._host, size, BUDGET_KIND, on_evicted=self._evicted)
+        if claim is None:
+            raise tcp_frames.FrameError(f"no room in the receive budget for an upload of {size} bytes")
+        self._claims[file_id] = claim
+        return size
+
+    def _evicted(self) -> None:
+        log.info("identity upload from {host} dropped: its room went to a smaller holder", host=self._host)
+        self._close()
 
     def _frame(self, frame: tcp_frames.Frame) -> None:
         if frame.command == tcp_frames.HELLO:
@@ -42,6 +83,9 @@ class IdentityReceiver(protocol.Protocol):
             chunk = tcp_frames.decode_data(frame.payload)
             data = self.files.add(chunk)
             if data is not None:
+                claim = self._claims.pop(chunk.file_id, None)
+                if claim is not None:
+                    claim.release()
                 self._file(chunk.file_id, data)
         elif frame.command == tcp_frames.ABORT:
             self._close()
@@ -61,6 +105,7 @@ class IdentityReceiver(protocol.Protocol):
         transport.write(data)
 
     def _close(self) -> None:
+        self._closing = True
         transport: Any = self.transport
         if transport is not None:
             transport.loseConnection()
@@ -69,12 +114,19 @@ class IdentityReceiver(protocol.Protocol):
 class IdentityReceiverFactory(protocol.Factory):
     noisy = False
 
-    def __init__(self, idserver: IdServer) -> None:
+    def __init__(self, idserver: IdServer, budget: ReceiveBudget | None = None) -> None:
         self.idserver = idserver
+        self.budget = budget if budget is not None else ReceiveBudget()
 
     def buildProtocol(self, addr: object) -> IdentityReceiver:
-        return IdentityReceiver(self.idserver)
+        return IdentityReceiver(self.idserver, self.budget)
 
 
-def make_receiver(idserver: IdServer, clock: TimeSource, deadline: float = FRAME_DEADLINE) -> DeadlineFactory:
-    return DeadlineFactory(IdentityReceiverFactory(idserver), deadline, clock)
+def make_receiver(
+    idserver: IdServer, clock: TimeSource, deadline: float = FRAME_DEADLINE, budget: ReceiveBudget | None = None,
+    caps: tuple[int, int] | None = None,
+) -> ConnectionCaps:
+    """The receiver as the node runs it: the node's receive budget (a budget of its own without one), a deadline
+    for every file, and `caps` (connections in all, from one address) on the port."""
+    deadlined = DeadlineFactory(IdentityReceiverFactory(idserver, budget), deadline, clock)
+    return ConnectionCaps(deadlined) if caps is None else ConnectionCaps(deadlined, *caps)

@@ -31,12 +31,12 @@ from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.signing import verify_identity
+from bitdust_node.net.budget import Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.ratelimit import ByteRate
 from bitdust_node.proxy import relay
 from bitdust_node.proxy.relay_in import relay_in_parts
 from bitdust_node.proxy.window import RelayWindow
-from bitdust_node.transport.budget import Claim, ReceiveBudget
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork, Session
 from bitdust_node.wire import identity_xml, packet_fast

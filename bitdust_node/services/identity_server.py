@@ -13,8 +13,10 @@ from bitdust_node.identity.server_http_fast import make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import make_receiver
 from bitdust_node.net.addresses import peer_facing_address
+from bitdust_node.net.connection_caps import ConnectionCaps
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
+from bitdust_node.services.network import NetworkService
 from bitdust_node.settings import Settings
 
 PREFIX = "services/identity-server/"
@@ -42,6 +44,7 @@ class IdentityServerService(Service):
     name = "identity_server"
 
     idserver: IdServer | None = None
+    _fronts: tuple[ConnectionCaps, ...] = ()
 
     def start(self) -> defer.Deferred[None]:
         ctx = self.ctx
@@ -60,15 +63,18 @@ class IdentityServerService(Service):
         others = other_servers(ctx.settings, idserver.host)
         self._ports = PortSet(ctx.reactor)
         try:
-            site = make_site(idserver, ctx.reactor, others)
+            # uploads being read hold their bytes against the node's one receive budget
+            budget = self.need(NetworkService).budget
+            site = make_site(idserver, ctx.reactor, others, budget=budget)
             self._ports.listen_tcp(self.setting("web-port"), site, ctx.bind_address, LISTEN_BACKLOG)
-            receiver = make_receiver(idserver, ctx.reactor)
+            receiver = make_receiver(idserver, ctx.reactor, budget=budget)
             self._ports.listen_tcp(self.setting("tcp-port"), receiver, ctx.bind_address, LISTEN_BACKLOG)
         except Exception:
             self._ports.close_all()
             self._entry.unregister()
             raise
         self.idserver = idserver
+        self._fronts = (site, receiver)
         idserver.machine.start()
         self.log.info(
             "identity server for {host} holds {count} identities",
@@ -92,4 +98,6 @@ class IdentityServerService(Service):
             "identities": len(self.idserver.store),
             "uploads_accepted": self.idserver.uploads_accepted,
             "uploads_refused": self.idserver.uploads_refused,
+            # connections closed at once: too many in all, or from one address
+            "connections_refused": sum(sum(front.refused.values()) for front in self._fronts),
         }

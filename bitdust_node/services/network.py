@@ -10,10 +10,10 @@ from twisted.internet.task import LoopingCall
 
 from bitdust_node.fsm import trace
 from bitdust_node.net.addresses import local_addresses
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.external import ExternalAddress
 from bitdust_node.services.base import Service
 from bitdust_node.sizes import size_to_bytes
-from bitdust_node.transport.budget import ReceiveBudget
 
 if TYPE_CHECKING:
     from bitdust_node.net.upnp import Mapping, UpnpCore

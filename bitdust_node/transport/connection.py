@@ -4,7 +4,7 @@ packets as "files" in 16 KiB `d` chunks, each acknowledged by `o`.
 Better than official and by design: a handshake deadline, an idle timeout (a shorter one while a file is
 half received), a bounded send queue with back-pressure from the socket (IPushProducer), a timeout on the
 peer's `o`, caps on incoming files and their bytes, and unfinished files admitted by the node's receive
-budget (transport/budget.py). A file the budget has no room for waits first, the connection not read
+budget (net/budget.py). A file the budget has no room for waits first, the connection not read
 meanwhile (TCP pushes back on the sender), for `admission_wait` at the most; then it may take room back from
 larger holders, and a file that still finds none, or that is taken back later, is followed to its end and never
 kept.
@@ -25,8 +25,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from bitdust_node.net.budget import WAITING_PART, Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.transport.budget import WAITING_PART, Claim, ReceiveBudget
 from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull, SendTimeout
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.wire import tcp_frames

@@ -24,8 +24,8 @@ from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_pack
 from bitdust_node.errors import BitDustError
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.identity.holder import MyIdentityHolder
+from bitdust_node.net.budget import Claim, ReceiveBudget, holder_of
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.transport.budget import Claim, ReceiveBudget, holder_of
 from bitdust_node.transport.errors import NoContacts, TransportError
 from bitdust_node.transport.interfaces import (
     DEFAULT_TIMEOUT,

@@ -14,8 +14,8 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.clock import TcpReactor, TimeSource
-from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.connection import Address, State, TcpConnection
 from bitdust_node.transport.errors import Unreachable
 from bitdust_node.transport.limits import TcpLimits

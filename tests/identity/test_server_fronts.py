@@ -9,6 +9,7 @@ from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet import protocol
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test import iosim
@@ -19,6 +20,7 @@ from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource, 
 from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.wire import tcp_frames
 from tests.identity import hostile, vectors
 
@@ -84,7 +86,7 @@ class ReceiverDeadlineTests(TestCase):
         clock.advance(19.0)
         self.assertFalse(transport.disconnecting)
         clock.advance(1.5)
-        self.assertEqual(factory.timeouts, 1)
+        self.assertEqual(factory.wrappedFactory.timeouts, 1)
 
     def test_an_answered_hello_restarts_the_deadline(self) -> None:
         clock = Clock()
@@ -94,7 +96,7 @@ class ReceiverDeadlineTests(TestCase):
         clock.advance(15.0)
         proto.dataReceived(tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x"))
         clock.advance(15.0)
-        self.assertEqual(factory.timeouts, 0)
+        self.assertEqual(factory.wrappedFactory.timeouts, 0)
 
 
 class _Uploader(protocol.Protocol):
@@ -188,7 +190,7 @@ class ChannelFastGetTests(TestCase):
         proto: Any = self.factory.buildProtocol(None)
         transport = StringTransport()
         proto.makeConnection(transport)
-        channel = proto.wrappedProtocol
+        channel = proto.wrappedProtocol.wrappedProtocol  # under the connection caps and the deadline
         made = channel.requestFactory
 
         def counting(*args: Any) -> Any:
@@ -300,3 +302,104 @@ class ChannelFastGetTests(TestCase):
         self.clock.advance(21)
         self.assertTrue(transport.disconnecting)
         self.assertEqual(transport.value(), b"")
+
+
+def chunked_upload(file_id: int, xml: bytes, chunk: int) -> list[bytes]:
+    """An upload whose file comes in `chunk`-byte `d` frames (official senders cut at 16 KiB)."""
+    header = struct.Struct("<ii")
+    return [tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x")] + [
+        tcp_frames.encode_frame(tcp_frames.DATA, header.pack(file_id, len(xml)) + xml[at : at + chunk])
+        for at in range(0, len(xml), chunk)
+    ]
+
+
+def fill(budget: ReceiveBudget) -> None:
+    """All but 100 bytes of the budget held by others, for good (what cannot be taken back: packets being relayed)."""
+    for n in range(4):
+        size = budget.total // 4 - (100 if n == 3 else 0)
+        assert budget.claim(f"10.0.1.{n}", size, "relayed") is not None
+
+
+class ReceiverBudgetTests(TestCase):
+    """An identity coming in chunks holds its bytes against the node's receive budget until it is whole."""
+
+    def setUp(self) -> None:
+        self.budget = ReceiveBudget(total=64 * 1024)
+        self.idserver = make_idserver(Path(self.mktemp()), Clock())
+        self.receiver = IdentityReceiver(self.idserver, self.budget)
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.7", 40000))
+        self.receiver.makeConnection(self.transport)
+        self.xml = vectors.identity_bytes("alice")
+
+    def test_an_unfinished_upload_holds_its_size_and_lets_go_once_stored(self) -> None:
+        first, *chunks = chunked_upload(3, self.xml, 300)
+        self.receiver.dataReceived(first + chunks[0])
+        self.assertEqual(self.budget.held_by("10.0.0.7"), len(self.xml))
+        for frame in chunks[1:]:
+            self.receiver.dataReceived(frame)
+        self.assertEqual(self.budget.held, 0)
+        self.assertEqual(frames_of(self.transport.value())[-1].command, tcp_frames.OK)
+        self.assertIsNotNone(self.idserver.store.get("alice"))
+
+    def test_a_connection_lost_mid_upload_lets_go(self) -> None:
+        first, *chunks = chunked_upload(3, self.xml, 300)
+        self.receiver.dataReceived(first + chunks[0])
+        self.assertGreater(self.budget.held, 0)
+        self.receiver.connectionLost(None)
+        self.assertEqual(self.budget.held, 0)
+
+    def test_no_room_closes_the_connection_and_stores_nothing(self) -> None:
+        fill(self.budget)
+        for frame in chunked_upload(3, self.xml, 300):
+            self.receiver.dataReceived(frame)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(self.budget.refused["identity_upload"], 1)
+        self.assertIsNone(self.idserver.store.get("alice"))
+        self.assertEqual(self.budget.held_by("10.0.0.7"), 0)
+
+
+class SiteBudgetTests(TestCase):
+    """A POST body holds its bytes against the node's receive budget while it is read: 503 without room."""
+
+    def setUp(self) -> None:
+        self.budget = ReceiveBudget(total=64 * 1024)
+        self.idserver = make_idserver(Path(self.mktemp()), Clock())
+        self.factory = make_site(self.idserver, Clock(), budget=self.budget)
+        self.xml = vectors.identity_bytes("alice")
+
+    def post(self, body: bytes, length: int | None = None) -> tuple[Any, StringTransport]:
+        proto: Any = self.factory.buildProtocol(IPv4Address("TCP", "10.0.0.7", 40000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.7", 40000))
+        proto.makeConnection(transport)
+        size = len(body) if length is None else length
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size + body)
+        return proto, transport
+
+    def test_a_body_read_in_parts_holds_its_length_then_lets_go(self) -> None:
+        proto, transport = self.post(self.xml[:100], length=len(self.xml))
+        self.assertEqual(self.budget.held_by("10.0.0.7"), len(self.xml))
+        proto.dataReceived(self.xml[100:])
+        self.assertEqual(self.budget.held, 0)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200"))
+        self.assertIsNotNone(self.idserver.store.get("alice"))
+
+    def test_a_client_gone_mid_body_lets_go(self) -> None:
+        proto, _transport = self.post(self.xml[:100], length=len(self.xml))
+        proto.connectionLost(None)
+        self.assertEqual(self.budget.held, 0)
+
+    def test_no_room_is_503_and_nothing_stored(self) -> None:
+        fill(self.budget)
+        _proto, transport = self.post(self.xml)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 503"))
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(self.idserver.store.get("alice"))
+        self.assertEqual(self.budget.refused["identity_upload"], 1)
+
+    def test_a_get_holds_nothing(self) -> None:
+        proto: Any = self.factory.buildProtocol(IPv4Address("TCP", "10.0.0.7", 40000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.7", 40000))
+        proto.makeConnection(transport)
+        proto.dataReceived(b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 404"))
+        self.assertEqual(self.budget.refused["identity_upload"], 0)

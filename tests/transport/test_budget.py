@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.transport.budget import Claim, ReceiveBudget
+from bitdust_node.net.budget import Claim, ReceiveBudget
 
 MIB = 1024 * 1024
 

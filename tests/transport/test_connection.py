@@ -11,7 +11,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.transport.budget import ReceiveBudget
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.transport.connection import State, TcpConnection, parse_hello
 from bitdust_node.transport.errors import SendQueueFull, SendTimeout, Unreachable
 from bitdust_node.transport.limits import TcpLimits

@@ -16,8 +16,8 @@ from bitdust_node.crypto.packet_signing import sign_packet
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.http import CappedHttp
-from bitdust_node.transport.budget import ReceiveBudget
 from bitdust_node.transport.gateway import IDENTITY_FETCH_TIMEOUT, Gateway, GatewayLimits
 from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import packet as wire
