@@ -204,14 +204,13 @@ class IdServerSite(server.Site):
 def guarded(
     site: server.Site, clock: TimeSource, deadline: float = REQUEST_DEADLINE, budget: ReceiveBudget | None = None,
     caps: tuple[int, int] | None = None,
-) -> ConnectionCaps:
+) -> DeadlineFactory:
     """The site as it faces the internet: no tracebacks shown, a deadline for every whole request, request bodies
     held against `budget` (a budget of its own without one), and `caps` (connections in all, from one address)."""
     site.displayTracebacks = False
     site.noisy = False
     site.budget = budget if budget is not None else ReceiveBudget()  # type: ignore[attr-defined]
-    deadlined = DeadlineFactory(site, deadline, clock)
-    return ConnectionCaps(deadlined) if caps is None else ConnectionCaps(deadlined, *caps)
+    return DeadlineFactory(site, deadline, clock, ConnectionCaps() if caps is None else ConnectionCaps(*caps))
 
 
 def make_plain_site(
@@ -220,7 +219,7 @@ def make_plain_site(
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
     budget: ReceiveBudget | None = None,
-) -> ConnectionCaps:
+) -> DeadlineFactory:
     """The reference front, all twisted.web (server_http_fast.make_site answers hosted GETs faster, alike)."""
     site = IdServerSite(IdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT, reactor=clock)
     site.requestFactory = CappedRequest

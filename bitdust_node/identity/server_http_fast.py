@@ -26,8 +26,7 @@ from bitdust_node.identity.server_http import (
 from bitdust_node.identity.server_store import StoredIdentity
 from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.clock import TimeSource
-from bitdust_node.net.connection_caps import ConnectionCaps
-from bitdust_node.net.deadline import request_complete
+from bitdust_node.net.deadline import DeadlineFactory, request_complete
 
 # prepared GET replies kept at most (one per hosted identity; a server holds tens of thousands)
 MAX_PREPARED = 200_000
@@ -177,7 +176,7 @@ def make_site(
     deadline: float = REQUEST_DEADLINE,
     budget: ReceiveBudget | None = None,
     caps: tuple[int, int] | None = None,
-) -> ConnectionCaps:
+) -> DeadlineFactory:
     """The identity server's web front as the node runs it."""
     site = PreparedIdServerSite(PreparedIdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT, reactor=clock)
     site.requestFactory = PreparedRequest

@@ -125,8 +125,8 @@ class IdentityReceiverFactory(protocol.Factory):
 def make_receiver(
     idserver: IdServer, clock: TimeSource, deadline: float = FRAME_DEADLINE, budget: ReceiveBudget | None = None,
     caps: tuple[int, int] | None = None,
-) -> ConnectionCaps:
+) -> DeadlineFactory:
     """The receiver as the node runs it: the node's receive budget (a budget of its own without one), a deadline
     for every file, and `caps` (connections in all, from one address) on the port."""
-    deadlined = DeadlineFactory(IdentityReceiverFactory(idserver, budget), deadline, clock)
-    return ConnectionCaps(deadlined) if caps is None else ConnectionCaps(deadlined, *caps)
+    return DeadlineFactory(IdentityReceiverFactory(idserver, budget), deadline, clock,
+                           ConnectionCaps() if caps is None else ConnectionCaps(*caps))

@@ -3,7 +3,8 @@
 An idle timeout does not catch a client that sends one byte per second; this deadline runs
 from the first byte of a request until the protocol calls `request_complete()` on its transport
 (found with `request_complete(transport)`). Writes do not count: an `Expect: 100-continue`
-answer must not free a client that then trickles its body.
+answer must not free a client that then trickles its body. The factory may also hold the port to
+connection caps (net/connection_caps.py): a newcomer over them is closed at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
+from bitdust_node.net.connection_caps import ConnectionCaps
+
 log = Logger()
 
 
@@ -23,6 +26,8 @@ class DeadlineProtocol(ProtocolWrapper):
     def __init__(self, factory: Any, wrapped: Any) -> None:
         super().__init__(factory, wrapped)
         self._timer: Any = None
+        # the address the caps count this connection under, until it closes
+        self.counted_host: str | None = None
 
     def connectionMade(self) -> None:
         self._arm()
@@ -39,6 +44,9 @@ class DeadlineProtocol(ProtocolWrapper):
 
     def connectionLost(self, reason: Any = None) -> None:
         self._disarm()
+        host, self.counted_host = self.counted_host, None
+        if host is not None and self.factory.caps is not None:
+            self.factory.caps.gone(host)
         super().connectionLost(reason)
 
     def _arm(self) -> None:
@@ -66,11 +74,23 @@ class DeadlineFactory(WrappingFactory):
     # the port's own "starting on" line says enough
     noisy = False
 
-    def __init__(self, wrapped: Any, deadline: float, clock: IReactorTime) -> None:
+    def __init__(
+        self, wrapped: Any, deadline: float, clock: IReactorTime, caps: ConnectionCaps | None = None,
+    ) -> None:
         super().__init__(wrapped)
         self.deadline = deadline
         self.clock = clock
         self.timeouts = 0
+        self.caps = caps
+
+    def buildProtocol(self, addr: Any) -> Any:  # a DeadlineProtocol, or None over the caps: Twisted closes it
+        host = str(getattr(addr, "host", ""))
+        if self.caps is not None and not self.caps.admit(host):
+            return None
+        built: Any = super().buildProtocol(addr)
+        if self.caps is not None:
+            built.counted_host = host
+        return built
 
 
 def request_complete(transport: Any) -> None:

@@ -13,7 +13,7 @@ from bitdust_node.identity.server_http_fast import make_site
 from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import make_receiver
 from bitdust_node.net.addresses import peer_facing_address
-from bitdust_node.net.connection_caps import ConnectionCaps
+from bitdust_node.net.deadline import DeadlineFactory
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 from bitdust_node.services.network import NetworkService
@@ -44,7 +44,7 @@ class IdentityServerService(Service):
     name = "identity_server"
 
     idserver: IdServer | None = None
-    _fronts: tuple[ConnectionCaps, ...] = ()
+    _fronts: tuple[DeadlineFactory, ...] = ()
 
     def start(self) -> defer.Deferred[None]:
         ctx = self.ctx
@@ -99,5 +99,5 @@ class IdentityServerService(Service):
             "uploads_accepted": self.idserver.uploads_accepted,
             "uploads_refused": self.idserver.uploads_refused,
             # connections closed at once: too many in all, or from one address
-            "connections_refused": sum(sum(front.refused.values()) for front in self._fronts),
+            "connections_refused": sum(sum(front.caps.refused.values()) for front in self._fronts if front.caps),
         }

@@ -86,7 +86,7 @@ class ReceiverDeadlineTests(TestCase):
         clock.advance(19.0)
         self.assertFalse(transport.disconnecting)
         clock.advance(1.5)
-        self.assertEqual(factory.wrappedFactory.timeouts, 1)
+        self.assertEqual(factory.timeouts, 1)
 
     def test_an_answered_hello_restarts_the_deadline(self) -> None:
         clock = Clock()
@@ -96,7 +96,7 @@ class ReceiverDeadlineTests(TestCase):
         clock.advance(15.0)
         proto.dataReceived(tcp_frames.encode_frame(tcp_frames.HELLO, b"127.0.0.1:7771 x"))
         clock.advance(15.0)
-        self.assertEqual(factory.wrappedFactory.timeouts, 0)
+        self.assertEqual(factory.timeouts, 0)
 
 
 class _Uploader(protocol.Protocol):
@@ -190,7 +190,7 @@ class ChannelFastGetTests(TestCase):
         proto: Any = self.factory.buildProtocol(None)
         transport = StringTransport()
         proto.makeConnection(transport)
-        channel = proto.wrappedProtocol.wrappedProtocol  # under the connection caps and the deadline
+        channel = proto.wrappedProtocol
         made = channel.requestFactory
 
         def counting(*args: Any) -> Any:

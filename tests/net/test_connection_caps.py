@@ -1,5 +1,6 @@
 """Caps on a listening port's connections: in all and from one address, with the local reverse proxy's
-address passing the per-address cap; on fake addresses, then over real sockets."""
+address passing the per-address cap; through the deadline factory that applies them on fake addresses, then
+over real sockets."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from bitdust_node.net.connection_caps import ConnectionCaps
+from bitdust_node.net.deadline import DeadlineFactory
 
 
 class Echo(protocol.Protocol):
@@ -22,12 +25,18 @@ def address(host: str) -> IPv4Address:
     return IPv4Address("TCP", host, 40000)
 
 
+def capped(total: int, per_host: int) -> DeadlineFactory:
+    return DeadlineFactory(protocol.Factory.forProtocol(Echo), 20.0, Clock(), ConnectionCaps(total, per_host))
+
+
 class CapsTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.caps = ConnectionCaps(protocol.Factory.forProtocol(Echo), total=5, per_host=2)
+        self.factory = capped(total=5, per_host=2)
+        self.caps = self.factory.caps
+        assert self.caps is not None
 
     def connect(self, host: str) -> Any:
-        built = self.caps.buildProtocol(address(host))
+        built = self.factory.buildProtocol(address(host))
         if built is not None:
             built.makeConnection(StringTransport(peerAddress=address(host)))
         return built
@@ -56,8 +65,8 @@ class CapsTests(SynchronousTestCase):
 
 class RealSocketTests(TestCase):
     async def test_a_connection_over_the_per_address_cap_is_closed_at_once(self) -> None:
-        caps = ConnectionCaps(protocol.Factory.forProtocol(Echo), total=100, per_host=2)
-        port = reactor.listenTCP(0, caps, interface="127.0.0.1")  # type: ignore[attr-defined]
+        factory = capped(total=100, per_host=2)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
         self.addCleanup(port.stopListening)
         creator = protocol.ClientCreator(reactor, Echo)
         kept = []
@@ -72,7 +81,8 @@ class RealSocketTests(TestCase):
         await protocol.ClientCreator(reactor, Watch).connectTCP("127.0.0.1", port.getHost().port,
                                                                 bindAddress=("127.0.0.2", 0))
         await closed.addTimeout(5, reactor)
-        self.assertEqual(caps.refused["per_host"], 1)
-        self.assertEqual(caps.by_host["127.0.0.2"], 2)
+        assert factory.caps is not None
+        self.assertEqual(factory.caps.refused["per_host"], 1)
+        self.assertEqual(factory.caps.by_host["127.0.0.2"], 2)
         for client in kept:
             client.transport.loseConnection()
