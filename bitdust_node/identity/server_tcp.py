@@ -62,8 +62,8 @@ class IdentityReceiver(protocol.Protocol):
             self._close()
 
     def _admit(self, file_id: int, size: int) -> int | None:
-        """Room in the budget for a file coming in chunks, else None: the file is refused and the connection
-        closed."""
+        """Room in the budget for a file coming in chunks; without room the upload is refused as bad input
+        (FrameError: the connection closes), not followed to its end as a transport's file would be."""
         claim = self.budget.claim(self._host, size, BUDGET_KIND, on_evicted=self._evicted)
         if claim is None:
             raise tcp_frames.FrameError(f"no room in the receive budget for an upload of {size} bytes")
