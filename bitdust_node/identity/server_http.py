@@ -94,6 +94,8 @@ class CappedRequest(server.Request):
 
     def _refuse(self, status: bytes) -> None:
         self._let_go()
+        # twisted.web would answer an Expect: 100-continue after this refusal, inviting the body
+        self.requestHeaders.removeHeader(b"expect")
         self._refused = True
         self.content: Any = BytesIO()
         transport: Any = self.channel.transport

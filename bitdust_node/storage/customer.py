@@ -101,12 +101,14 @@ class Customer:
         # transfers under way, and the heap's release once none has run for a while
         self._running = 0
         self._release: DelayedCall | None = None
+        self._closed = False
 
     def start(self) -> None:
         """Checks at the interval, and the repairs a restart interrupted."""
         self.health.start()
 
     def close(self) -> None:
+        self._closed = True  # a transfer still under way schedules no release either
         if self._release is not None and self._release.active():
             self._release.cancel()
         self.health.stop()
@@ -257,7 +259,7 @@ class Customer:
             await work
         finally:
             self._running -= 1
-            if not self._running:
+            if not self._running and not self._closed:
                 self._release = self.clock.callLater(IDLE_RELEASE, self._give_heap_back)
 
     def _give_heap_back(self) -> None:

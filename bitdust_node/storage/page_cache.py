@@ -26,7 +26,8 @@ class WrittenPieces:
     def __init__(self, kept: int = DEFAULT_KEPT, pieces: int = DEFAULT_PIECES) -> None:
         self.kept = kept
         self.pieces = pieces
-        self._recent: collections.deque[tuple[str, int]] = collections.deque()
+        # path -> its size, the oldest written first (a path written again counts once, as the newest)
+        self._recent: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._cached = 0
         # writes may run in worker threads
         self._lock = threading.Lock()
@@ -35,11 +36,11 @@ class WrittenPieces:
         """`path` was just written whole and fsynced (its pages are clean): remembered, and the oldest pieces
         beyond the bound dropped from the cache."""
         with self._lock:
-            self._recent.append((path, size))
-            self._cached += size
+            self._cached += size - self._recent.pop(path, 0)
+            self._recent[path] = size
             leaving: list[str] = []
-            while self._recent and (self._cached > self.kept or len(self._recent) > self.pieces):
-                old, old_size = self._recent.popleft()
+            while len(self._recent) > 1 and (self._cached > self.kept or len(self._recent) > self.pieces):
+                old, old_size = self._recent.popitem(last=False)
                 self._cached -= old_size
                 leaving.append(old)
         for old in leaving:
@@ -47,7 +48,8 @@ class WrittenPieces:
 
 
 def drop_cached(path: str) -> None:
-    """Drop a written file's clean pages from the page cache (a file gone or replaced since is no matter)."""
+    """Drop a written file's clean pages from the page cache (a file gone or replaced since is no matter, nor a
+    file system that cannot: this is a hint)."""
     if not hasattr(os, "posix_fadvise"):
         return
     try:
@@ -56,5 +58,7 @@ def drop_cached(path: str) -> None:
         return
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
     finally:
         os.close(fd)

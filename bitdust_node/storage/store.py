@@ -148,7 +148,6 @@ class PieceStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, path)
-            self.cached.written(str(path), file_size(data))
             folder = os.open(path.parent, os.O_RDONLY)
             try:
                 os.fsync(folder)
@@ -157,6 +156,7 @@ class PieceStore:
         except OSError as err:
             temp.unlink(missing_ok=True)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
+        self.cached.written(str(path), file_size(data))  # a hint: stored is stored, whatever it does
         return file_size(data) - old
 
     def read(self, piece: PiecePath) -> bytes | None:

@@ -22,6 +22,7 @@ from bitdust_node.identity.server_store import IdentityStore
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
 from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.wire import tcp_frames
+from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 from tests.identity import hostile, vectors
 
 
@@ -396,10 +397,54 @@ class SiteBudgetTests(TestCase):
         self.assertIsNone(self.idserver.store.get("alice"))
         self.assertEqual(self.budget.refused["identity_upload"], 1)
 
-    def test_a_get_holds_nothing(self) -> None:
+    def connect(self) -> tuple[Any, StringTransport]:
         proto: Any = self.factory.buildProtocol(IPv4Address("TCP", "10.0.0.7", 40000))
         transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.7", 40000))
         proto.makeConnection(transport)
+        return proto, transport
+
+    def test_a_get_holds_nothing(self) -> None:
+        fill(self.budget)
+        proto, transport = self.connect()
         proto.dataReceived(b"GET /nobody.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        self.assertTrue(transport.value().startswith(b"HTTP/1.1 404"))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 404"))  # not 503: a GET takes no room
         self.assertEqual(self.budget.refused["identity_upload"], 0)
+
+    def test_pipelined_posts_on_one_connection_each_let_go(self) -> None:
+        proto, transport = self.connect()
+        bob = vectors.identity_bytes("bob")
+        proto.dataReceived(b"".join(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(x), x)
+                                    for x in (self.xml, bob)))
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200"), 2)
+        self.assertEqual(self.budget.held, 0)
+        self.assertIsNotNone(self.idserver.store.get("bob"))
+
+    def test_a_chunked_body_holds_the_cap_while_read(self) -> None:
+        proto, transport = self.connect()
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           + b"%x\r\n%s\r\n" % (100, self.xml[:100]))
+        self.assertEqual(self.budget.held_by("10.0.0.7"), MAX_IDENTITY_BYTES)
+        rest = self.xml[100:]
+        proto.dataReceived(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200"))
+        self.assertEqual(self.budget.held, 0)
+
+    def test_no_room_with_expect_continue_is_a_503_alone(self) -> None:
+        fill(self.budget)
+        proto, transport = self.connect()
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                           % len(self.xml))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 503"))
+        self.assertNotIn(b"100 Continue", transport.value())
+
+    def test_a_body_whose_room_is_taken_back_drops_the_connection(self) -> None:
+        budget = self.budget
+        proto, transport = self.connect()
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n<identity")
+        # a smaller holder needs the room: the largest evictable holder (this body) gives it back
+        for n in range(3):
+            self.assertIsNotNone(budget.claim(f"10.0.2.{n}", budget.total // 4, "relayed"))
+        self.assertIsNotNone(budget.claim("10.0.3.1", 10_000, "verifying", on_evicted=lambda: None))
+        self.assertTrue(transport.disconnected or transport.disconnecting)
+        proto.connectionLost(None)
+        self.assertEqual(budget.held_by("10.0.0.7"), 0)

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bitdust_node.net.connection_caps import ConnectionCaps
+from bitdust_node.net.connection_caps import ConnectionCaps, client_key
 from bitdust_node.net.deadline import DeadlineFactory
 
 
@@ -61,6 +61,24 @@ class CapsTests(SynchronousTestCase):
         for p in local:
             p.connectionLost(None)
         self.assertEqual((self.caps.open, dict(self.caps.by_host)), (0, {}))
+
+
+class ClientKeyTests(SynchronousTestCase):
+    def test_ipv4_mapped_clients_count_as_their_ipv4_address_and_ipv6_by_its_64(self) -> None:
+        self.assertEqual(client_key("::ffff:10.0.0.1"), "10.0.0.1")
+        self.assertEqual(client_key("::ffff:127.0.0.1"), "127.0.0.1")
+        self.assertEqual(client_key("2001:db8:1:2:aaaa::1"), client_key("2001:db8:1:2:bbbb::9"))
+        self.assertNotEqual(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"))
+        self.assertEqual(client_key("::1"), "::1")
+
+    def test_a_64_is_one_client_and_a_mapped_local_proxy_passes(self) -> None:
+        caps = ConnectionCaps(total=100, per_host=2)
+        self.assertTrue(caps.admit("2001:db8::1"))
+        self.assertTrue(caps.admit("2001:db8::2"))
+        self.assertFalse(caps.admit("2001:db8::3"))
+        self.assertTrue(all(caps.admit("::ffff:127.0.0.1") for _ in range(5)))
+        caps.gone("2001:db8::1")
+        self.assertTrue(caps.admit("2001:db8::ffff"))
 
 
 class RealSocketTests(TestCase):

@@ -220,7 +220,8 @@ class HeapReleaseTests(Cores):
         self.upload(self.customer, self.source(3 * 64 * KIB), "a.bin")
         self.grid.clock.advance(IDLE_RELEASE - 0.5)
         self.upload(self.customer, self.source(3 * 64 * KIB, "b.bin"), "b.bin")
-        self.assertEqual(self.download(self.customer, "a.bin")[:0], b"")
+        self.grid.clock.advance(IDLE_RELEASE - 0.5)
+        self.download(self.customer, "a.bin")  # a download follows too
         self.grid.clock.advance(IDLE_RELEASE - 0.5)
         self.assertEqual(released, [])
         self.grid.clock.advance(1.0)
@@ -228,9 +229,25 @@ class HeapReleaseTests(Cores):
         self.grid.clock.advance(60)
         self.assertEqual(len(released), 1)
 
+    def releases(self) -> list[Any]:
+        return [c for c in self.grid.clock.getDelayedCalls() if c.func == self.customer._give_heap_back]
+
     def test_a_closed_customer_leaves_no_release_behind(self) -> None:
         self.upload(self.customer, self.source(64 * KIB), "a.bin")
-        releases = [c for c in self.grid.clock.getDelayedCalls() if c.func == self.customer._give_heap_back]
-        self.assertEqual(len(releases), 1)
+        [release] = self.releases()
         self.customer.close()
-        self.assertFalse(releases[0].active())
+        self.assertFalse(release.active())
+
+    def test_a_transfer_that_ends_after_close_schedules_no_release(self) -> None:
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []  # their Acks wait
+        _transfer, work = self.customer.start_upload(self.source(64 * KIB), "late.bin")
+        self.assertFalse(work.called)
+        self.customer.close()
+        for supplier in self.grid.suppliers:
+            supplier.node.held, held = None, supplier.node.held or []
+            for send in held:
+                send()
+        self.grid.clock.advance(1)
+        self.assertTrue(work.called)
+        self.assertEqual(self.releases(), [])
