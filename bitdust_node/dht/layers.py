@@ -10,7 +10,7 @@ from bitdust_node.dht import store as store_rules
 from bitdust_node.dht.errors import InvalidValue
 from bitdust_node.dht.persist import DhtDatabase
 from bitdust_node.dht.routing import RoutingTable
-from bitdust_node.dht.store import DataStore, StoredValue
+from bitdust_node.dht.store import DataStore, StoredValue, ValueRoom
 
 KNOWN_LAYERS = tuple(range(10))
 
@@ -20,6 +20,8 @@ class DhtConfig:
     k: int = 4
     alpha: int = 4
     max_value_bytes: int = store_rules.MAX_VALUE_BYTES
+    # bytes of values held for others in all layers together
+    max_stored_bytes: int = store_rules.MAX_STORED_BYTES
     maintenance_interval: float = 60.0
     refresh_interval: float = 3600.0
     republish_interval: float = 3600.0
@@ -61,6 +63,8 @@ class LayerSet:
     def __init__(self, config: DhtConfig, db: DhtDatabase | None) -> None:
         self.config = config
         self.db = db
+        # what the layers' stores hold for others, together
+        self.room = ValueRoom(config.max_stored_bytes)
         self.by_id: dict[int, Layer] = {}
         self._ids: dict[int, str] = db.layer_ids() if db is not None else {}
         for layer_id in sorted(config.attached | {0}):
@@ -81,7 +85,7 @@ class LayerSet:
             layer_id,
             node_id,
             RoutingTable(node_id, self.config.k),
-            DataStore(self.config.max_value_bytes),
+            DataStore(self.config.max_value_bytes, room=self.room),
             layer_id in self.config.attached,
         )
         self.by_id[layer_id] = layer

@@ -1,4 +1,8 @@
-"""Values held by one DHT layer: expiry, the `type`/`revision` rules and the size cap."""
+"""Values held by one DHT layer: expiry, the `type`/`revision` rules and the size caps.
+
+Anyone may store a value, unverified: besides the cap on one value and on the values a layer holds, the
+bytes held for others in all layers together come from one room (`ValueRoom`, the node's), so that a flood of
+stores into the ten layers stops at a few tens of megabytes, not at gigabytes."""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ MAX_EXPIRE = 43200
 MAX_VALUE_BYTES = 16384
 # values per layer: a flood of stores must not eat the memory
 MAX_ITEMS = 100_000
+# bytes of values (keys included) held for others in all layers together
+MAX_STORED_BYTES = 64 * 1024 * 1024
 
 
 def clamp_expire(seconds: int) -> int:
@@ -71,9 +77,22 @@ class StoredValue:
 
 
 @attrs.define
+class ValueRoom:
+    """Bytes of values held for others, shared by a node's layers."""
+
+    max_bytes: int = MAX_STORED_BYTES
+    used: int = 0
+
+
+def _size(key: str, value: str) -> int:
+    return len(key) + len(value.encode("utf-8", "surrogateescape"))
+
+
+@attrs.define
 class DataStore:
     max_value_bytes: int = MAX_VALUE_BYTES
     max_items: int = MAX_ITEMS
+    room: ValueRoom = attrs.field(factory=ValueRoom)
     _items: dict[str, StoredValue] = attrs.field(factory=dict)
 
     def check(self, key: str, value: str) -> None:
@@ -82,6 +101,9 @@ class DataStore:
             raise ValueTooLarge(f"value over {self.max_value_bytes} bytes")
         new = parse_value(value, self.max_value_bytes)
         old_item = self._items.get(key)
+        growth = _size(key, value) - (0 if old_item is None else _size(key, old_item.value))
+        if self.room.used + growth > self.room.max_bytes:
+            raise StoreFull(f"values held for others reach {self.room.max_bytes} bytes")
         if old_item is None:
             if len(self._items) >= self.max_items:
                 raise StoreFull(f"store holds {self.max_items} values")
@@ -97,23 +119,40 @@ class DataStore:
 
     def put(self, item: StoredValue) -> None:
         self.check(item.key, item.value)
-        self._items[item.key] = item
+        self._keep(item)
 
-    def restore(self, item: StoredValue) -> None:
-        """Put back a value saved by an earlier run (it passed the rules when it came)."""
+    def restore(self, item: StoredValue) -> bool:
+        """Put back a value saved by an earlier run (it passed the rules when it came), if the caps still have room
+        for it (they may have been lowered since)."""
+        old = self._items.get(item.key)
+        growth = _size(item.key, item.value) - (0 if old is None else _size(old.key, old.value))
+        if self.room.used + growth > self.room.max_bytes or (old is None and len(self._items) >= self.max_items):
+            return False
+        self._keep(item)
+        return True
+
+    def _keep(self, item: StoredValue) -> None:
+        old = self._items.get(item.key)
+        if old is not None:
+            self.room.used -= _size(old.key, old.value)
         self._items[item.key] = item
+        self.room.used += _size(item.key, item.value)
+
+    def _forget(self, key: str) -> None:
+        item = self._items.pop(key)
+        self.room.used -= _size(item.key, item.value)
 
     def get(self, key: str, now: float) -> StoredValue | None:
         item = self._items.get(key)
         if item is not None and item.expires_at <= now:
-            del self._items[key]
+            self._forget(key)
             return None
         return item
 
     def expire(self, now: float) -> list[str]:
         gone = [k for k, item in self._items.items() if item.expires_at <= now]
         for key in gone:
-            del self._items[key]
+            self._forget(key)
         return gone
 
     def __iter__(self) -> Iterator[StoredValue]:

@@ -120,6 +120,9 @@ class EntangledDhtService(Service):
             "bootstrap": self._entry.state if self._entry is not None else None,
             "bootstrap_reason": self._bootstrap.reason,
             "dropped": dict(self.dht.protocol.dropped),
+            # what the layers hold for others, against the cap that stops a flood of stores
+            "stored_bytes": self.dht.layer_set.room.used,
+            "stored_bytes_max": self.dht.layer_set.room.max_bytes,
         }
 
 

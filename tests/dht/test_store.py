@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from bitdust_node.dht.errors import DhtError, InvalidValue, RevisionLower, StoreFull, TypeChanged, ValueTooLarge
+from bitdust_node.dht.layers import DhtConfig, LayerSet
 from bitdust_node.dht.lookup import parse_contacts
-from bitdust_node.dht.store import DataStore, StoredValue, clamp_expire, dump_value, parse_value
+from bitdust_node.dht.store import DataStore, StoredValue, ValueRoom, clamp_expire, dump_value, parse_value
 from tests.support.hostile_json import assert_only, damaged
 
 KEY = "a" * 40
@@ -47,6 +48,45 @@ class StoreTests(unittest.TestCase):
         self.assertIsNone(store.get(KEY, now=1600))
         self.assertEqual(len(store), 0)
         self.assertEqual((clamp_expire(5), clamp_expire(10**9), clamp_expire(600)), (120, 43200, 600))
+
+
+class ValueRoomTests(unittest.TestCase):
+    """What all layers hold for others comes from one room: a flood of stores into ten layers stops at its cap."""
+
+    def test_the_layers_share_one_room_and_expiry_gives_it_back(self) -> None:
+        room = ValueRoom(max_bytes=1000)
+        first, second = DataStore(room=room), DataStore(room=room)
+        for n in range(3):
+            first.put(item({"type": "t", "pad": "x" * 200}, key=f"{n}" * 40))
+        self.assertEqual(room.used, 3 * (40 + len(dump_value({"type": "t", "pad": "x" * 200}))))
+        self.assertRaises(StoreFull, second.put, item({"type": "t", "pad": "y" * 200}, key="9" * 40))
+        self.assertEqual(len(second), 0)
+        first.expire(now=1000 + 600)
+        self.assertEqual(room.used, 0)
+        second.put(item({"type": "t", "pad": "y" * 200}, key="9" * 40))
+
+    def test_a_value_replaced_counts_only_what_it_grew(self) -> None:
+        room = ValueRoom(max_bytes=400)
+        store = DataStore(room=room)
+        store.put(item({"type": "t", "revision": 1, "pad": "x" * 250}))
+        store.put(item({"type": "t", "revision": 2, "pad": "x" * 260}))  # would not fit twice
+        self.assertEqual(room.used, 40 + len(dump_value({"type": "t", "revision": 2, "pad": "x" * 260})))
+        self.assertIsNone(store.get(KEY, now=1600))
+        self.assertEqual(room.used, 0)
+
+    def test_values_saved_earlier_are_put_back_only_within_the_room(self) -> None:
+        room = ValueRoom(max_bytes=300)
+        store = DataStore(room=room)
+        self.assertTrue(store.restore(item({"type": "t", "pad": "x" * 200})))
+        self.assertFalse(store.restore(item({"type": "t", "pad": "x" * 200}, key="c" * 40)))
+        self.assertEqual(len(store), 1)
+
+    def test_a_node_s_layers_share_its_room(self) -> None:
+        layers = LayerSet(DhtConfig(max_stored_bytes=500), None)
+        stores = [layers.get(n).store for n in (0, 3, 7)]
+        self.assertTrue(all(store.room is layers.room for store in stores))
+        stores[0].put(item({"type": "t", "pad": "x" * 300}))
+        self.assertRaises(StoreFull, stores[2].put, item({"type": "t", "pad": "x" * 300}, key="c" * 40))
 
 
 class ContactListTests(unittest.TestCase):
