@@ -1,8 +1,10 @@
 """The 46-byte DHT datagram header, splitting a message body over datagrams and putting it back.
 
 Header: 0x00, total packets (u16 BE), sequence number (u16 BE), 40 ASCII hex rpc id, 0x00.
-The reassembler is bounded: parts per message, bytes per message, pending messages, and an age
-after which an incomplete message is dropped. Time comes from an injected clock.
+The reassembler is bounded: parts per message, bytes per message, pending messages, bytes of all pending
+messages, and an age after which an incomplete message is dropped; each part kept holds its bytes against the
+node's receive budget (net/budget.py) under its sender's address until its message is whole or dropped. Time
+comes from an injected clock.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from typing import Protocol
 
 import attrs
 
+from bitdust_node.net.budget import Claim, ReceiveBudget
+
 HEADER_SIZE = 46
 MAX_BODY_PER_DATAGRAM = 8166
 MAX_PARTS = 64
 MAX_MESSAGE_BYTES = MAX_PARTS * MAX_BODY_PER_DATAGRAM
 MAX_PENDING = 256
 MAX_PENDING_PER_SENDER = 16
+# bytes of all incomplete messages together (256 of 512 KiB would be 128 MiB, from spoofable addresses)
+MAX_PENDING_BYTES = 8 * 1024 * 1024
 PENDING_TIMEOUT = 10.0
 
 _HEX_ID = re.compile(rb"[0-9a-f]{40}")
@@ -78,6 +84,8 @@ class _Pending:
     started: float
     parts: dict[int, bytes] = attrs.field(factory=dict)
     size: int = 0
+    # what its parts hold of the receive budget
+    claims: list[Claim] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -89,7 +97,10 @@ class Reassembler:
     max_per_sender: int = MAX_PENDING_PER_SENDER
     timeout: float = PENDING_TIMEOUT
     max_bytes: int = MAX_MESSAGE_BYTES
+    max_total_bytes: int = MAX_PENDING_BYTES
+    budget: ReceiveBudget | None = None
     _pending: dict[tuple[object, str], _Pending] = attrs.field(factory=dict)
+    _total: int = 0
 
     def feed(self, sender: object, header: Header, body: bytes) -> bytes | None:
         """The whole body once every part arrived, else None. Raises DatagramError on abuse."""
@@ -107,25 +118,54 @@ class Reassembler:
                 raise DatagramError("sender_pending_full", "too many incomplete messages")
             pending = self._pending[key] = _Pending(header.total, now)
         if pending.total != header.total:
-            del self._pending[key]
+            self._drop(key)
             raise DatagramError("bad_header", "part count changed within one message")
         if header.seq not in pending.parts:
-            pending.size += len(body)
-            if pending.size > self.max_bytes:
-                del self._pending[key]
+            if pending.size + len(body) > self.max_bytes:
+                self._drop(key)
                 raise DatagramError("too_large", "message over the size cap")
+            if self._total + len(body) > self.max_total_bytes:
+                self._drop(key)
+                raise DatagramError("pending_bytes_full", "incomplete messages hold too many bytes")
+            if self.budget is not None:
+                claim = self.budget.claim(_host(sender), len(body), "dht_message",
+                                          on_evicted=lambda: self._drop(key))
+                if claim is None:
+                    self._drop(key)
+                    raise DatagramError("over_budget", "no room in the receive budget")
+                pending.claims.append(claim)
+            pending.size += len(body)
+            self._total += len(body)
             pending.parts[header.seq] = body
         if len(pending.parts) < pending.total:
             return None
-        del self._pending[key]
+        self._drop(key)
         return b"".join(pending.parts[i] for i in range(pending.total))
+
+    def _drop(self, key: tuple[object, str]) -> None:
+        """Forget a message (whole, refused, evicted or too old) and let go of what its parts held."""
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return
+        self._total -= pending.size
+        for claim in pending.claims:
+            claim.release()
 
     def expire(self, now: float) -> int:
         """Drop incomplete messages older than the timeout; returns how many were dropped."""
         stale = [k for k, p in self._pending.items() if now - p.started > self.timeout]
         for key in stale:
-            del self._pending[key]
+            self._drop(key)
         return len(stale)
+
+    def held(self) -> int:
+        """Bytes of the parts of incomplete messages."""
+        return self._total
 
     def pending_count(self) -> int:
         return len(self._pending)
+
+
+def _host(sender: object) -> str:
+    """The address a datagram came from, as the receive budget shares by it."""
+    return str(sender[0]) if isinstance(sender, tuple) and sender else str(sender)

@@ -19,6 +19,7 @@ from bitdust_node.dht import datagram, message_fast
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Message, MessageError, Request, Response
 from bitdust_node.dht.patience import Patience, RoundTrips
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.clock import DelayedCall, TimeSource
 from bitdust_node.net.ratelimit import RequestLimiter
 from bitdust_node.wire.bencode import BencodeError
@@ -82,12 +83,14 @@ class DhtProtocol(DatagramProtocol):
         clock: TimeSource,
         rpc_timeout: float = RPC_TIMEOUT,
         rpc_retries: int = RPC_RETRIES,
+        budget: ReceiveBudget | None = None,
     ) -> None:
         self.clock = clock
         self.handler: RequestHandler | None = None
         self.rpc_timeout = rpc_timeout
         self.rpc_retries = rpc_retries
-        self.reassembler = datagram.Reassembler(clock)
+        # parts of multi-datagram messages hold their bytes against the node's receive budget
+        self.reassembler = datagram.Reassembler(clock, budget=budget)
         self.limiter = RequestLimiter(clock)
         self.stats: dict[int, LayerStats] = {}
         self.bytes_received = 0

@@ -20,6 +20,7 @@ from bitdust_node.fsm import trace
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
+from bitdust_node.services.network import NetworkService
 from bitdust_node.services.udp_datagrams import UdpDatagramsService
 
 PREFIX = "services/entangled-dht/"
@@ -61,7 +62,8 @@ class EntangledDhtService(Service):
             seeds = parse_known_nodes(str(self.setting("known-nodes")))
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
-        protocol = DhtProtocol(ctx.reactor, rpc_timeout=float(self.setting("rpc-timeout")))
+        protocol = DhtProtocol(ctx.reactor, rpc_timeout=float(self.setting("rpc-timeout")),
+                               budget=self.need(NetworkService).budget)
         self._ports = PortSet(ctx.reactor)
         # the port first: if it is taken, nothing else was opened
         # Twisted reads 8192 bytes by default; a full part is 46 + 8166 bytes

@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from bitdust_node.dht import datagram
 from bitdust_node.dht.datagram import DatagramError, Header, Reassembler
+from bitdust_node.net.budget import ReceiveBudget
 
 RPC = "0123456789abcdef0123456789abcdef01234567"
 
@@ -109,3 +110,54 @@ class ReassemblyTests(unittest.TestCase):
     def test_changed_total(self) -> None:
         self.r.feed("a", Header(3, 0, RPC), b"x")
         self.assertRaises(DatagramError, self.r.feed, "a", Header(2, 1, RPC), b"x")
+
+
+class HeldBytesTests(unittest.TestCase):
+    """Incomplete messages hold their parts' bytes against a total cap and the node's receive budget, under the
+    sender's address, until they are whole, refused, too old or taken back."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.budget = ReceiveBudget(total=64 * 1024)
+
+    def test_parts_held_until_the_message_is_whole(self) -> None:
+        r = Reassembler(self.clock, budget=self.budget)
+        parts = datagram.split(RPC, b"q" * 20000)
+        r.feed(("10.0.0.1", 14441), *datagram.unpack(parts[0]))
+        r.feed(("10.0.0.1", 14441), *datagram.unpack(parts[1]))
+        self.assertEqual(self.budget.held_by("10.0.0.1"), 2 * datagram.MAX_BODY_PER_DATAGRAM)
+        self.assertEqual(r.held(), 2 * datagram.MAX_BODY_PER_DATAGRAM)
+        self.assertEqual(r.feed(("10.0.0.1", 14441), *datagram.unpack(parts[2])), b"q" * 20000)
+        self.assertEqual((self.budget.held, r.held()), (0, 0))
+
+    def test_expired_and_refused_messages_let_go(self) -> None:
+        r = Reassembler(self.clock, budget=self.budget, max_bytes=10_000)
+        r.feed(("10.0.0.1", 1), Header(3, 0, RPC), b"x" * 6000)
+        self.assertRaises(DatagramError, r.feed, ("10.0.0.1", 1), Header(3, 1, RPC), b"x" * 6000)  # over max_bytes
+        r.feed(("10.0.0.2", 1), Header(3, 0, RPC), b"x" * 6000)
+        self.clock.advance(11)
+        r.expire(self.clock.seconds())
+        self.assertEqual((self.budget.held, r.held()), (0, 0))
+
+    def test_all_incomplete_messages_stop_at_the_total_cap(self) -> None:
+        r = Reassembler(self.clock, max_pending=1000, max_per_sender=1000, max_total_bytes=50_000)
+        for n in range(6):
+            r.feed((f"10.0.1.{n}", 1), Header(64, 0, f"{n:040x}"), b"x" * 8000)
+        with self.assertRaises(DatagramError) as ctx:
+            r.feed(("10.0.1.9", 1), Header(64, 0, "9" * 40), b"x" * 8000)
+        self.assertEqual(ctx.exception.kind, "pending_bytes_full")
+        self.assertEqual(r.held(), 48_000)
+
+    def test_no_room_in_the_budget_refuses_and_eviction_drops_the_message(self) -> None:
+        r = Reassembler(self.clock, budget=self.budget)
+        r.feed(("10.0.0.1", 1), Header(64, 0, RPC), b"x" * 8000)
+        for n in range(3):  # what cannot be taken back fills the rest
+            self.assertIsNotNone(self.budget.claim(f"10.0.3.{n}", self.budget.total // 4, "relayed"))
+        rest = self.budget.total - self.budget.held - 100
+        self.assertIsNotNone(self.budget.claim("10.0.3.9", rest, "relayed"))
+        with self.assertRaises(DatagramError) as ctx:
+            r.feed(("10.0.0.2", 1), Header(64, 0, RPC), b"y" * 8000)
+        self.assertEqual(ctx.exception.kind, "over_budget")
+        # a smaller holder needs room: the message holding most is taken back, whole
+        self.assertIsNotNone(self.budget.claim("10.0.4.1", 4000, "verifying", on_evicted=lambda: None))
+        self.assertEqual((r.pending_count(), r.held(), self.budget.held_by("10.0.0.1")), (0, 0, 0))
