@@ -1,7 +1,11 @@
-"""Private message history, kept in the home (SQLite, WAL) across restarts."""
+"""Private message history, kept in the home (SQLite, WAL) across restarts.
+
+Anyone with an identity may write to me, so the history is bounded: past `max_bytes` of messages the oldest of
+the conversation holding most are let go (a flood from one peer goes before anyone else's history does)."""
 
 from __future__ import annotations
 
+import collections
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -23,6 +27,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages (peer, time);
 """
+# the messages kept at most (their JSON), all conversations together
+MAX_HISTORY_BYTES = 64 * 1024 * 1024
+# the oldest messages let go at a time once over
+_DROP_STEP = 64
 
 
 @attrs.frozen
@@ -47,24 +55,56 @@ class StoredMessage:
 
 
 class MessageHistory:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = MAX_HISTORY_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self.max_bytes = max_bytes
+        # the bytes each conversation holds, and all of them (the JSON is ASCII: its length is its size)
+        self._bytes_by_peer: collections.Counter[str] = collections.Counter(
+            {peer: int(size) for peer, size in self._db.execute("SELECT peer, SUM(LENGTH(data)) FROM messages "
+                                                                "GROUP BY peer")})
+        self._bytes = sum(self._bytes_by_peer.values())
+        # messages let go to stay within max_bytes
+        self.dropped = 0
 
     def close(self) -> None:
         self._db.close()
 
     def add(self, message: StoredMessage) -> bool:
         """Keep a message; False when one with that id and direction is already kept (a replay)."""
+        data = json.dumps(message.data, default=repr)
         with self._db:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (message.message_id, message.direction, message.sender, message.recipient, message.peer,
-                 message.time, json.dumps(message.data, default=repr)),
+                 message.time, data),
             )
+            if cursor.rowcount == 1:
+                self._bytes_by_peer[message.peer] += len(data)
+                self._bytes += len(data)
+                self._make_room()
         return cursor.rowcount == 1
+
+    def _make_room(self) -> None:
+        """The oldest messages of the conversation holding most let go until all fit in max_bytes."""
+        while self._bytes > self.max_bytes and self._bytes_by_peer:
+            peer = max(self._bytes_by_peer, key=self._bytes_by_peer.__getitem__)
+            rows = self._db.execute(
+                "SELECT rowid, LENGTH(data) FROM messages WHERE peer = ? ORDER BY time, rowid LIMIT ?",
+                (peer, _DROP_STEP),
+            ).fetchall()
+            self._db.executemany("DELETE FROM messages WHERE rowid = ?", [(rowid,) for rowid, _size in rows])
+            freed = sum(int(size) for _rowid, size in rows)
+            self._bytes -= freed
+            self._bytes_by_peer[peer] -= freed
+            if not rows or self._bytes_by_peer[peer] <= 0:
+                del self._bytes_by_peer[peer]
+            self.dropped += len(rows)
+
+    def held_bytes(self) -> int:
+        return self._bytes
 
     def has(self, message_id: str, direction: str) -> bool:
         row = self._db.execute(

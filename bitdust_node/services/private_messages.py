@@ -44,4 +44,8 @@ class PrivateMessagesService(Service):
         return defer.succeed(None)
 
     def status(self) -> dict[str, object]:
-        return dict(self.messenger.counters) if self.messenger is not None else {}
+        if self.messenger is None:
+            return {}
+        # what the history holds, and what it let go to stay within its bound
+        history = self.messenger.history
+        return {**self.messenger.counters, "history_bytes": history.held_bytes(), "history_dropped": history.dropped}
