@@ -123,9 +123,11 @@ class LayerSet:
         for layer in self.by_id.values():
             for contact in self.db.contacts(layer.layer_id):
                 layer.table.add(contact, now)
-            for item in self.db.values(layer.layer_id, mine=False):
-                if item.expires_at > now:
-                    layer.store.restore(item)
+            # what expired while the node was off, or no longer fits the room, leaves the home too
+            gone = [item.key for item in self.db.values(layer.layer_id, mine=False)
+                    if item.expires_at <= now or not layer.store.restore(item)]
+            if gone:
+                self.db.delete_values(layer.layer_id, gone, mine=False)
             for item in self.db.values(layer.layer_id, mine=True):
                 layer.published[item.key] = item
 

@@ -49,4 +49,6 @@ class PersistTests(unittest.TestCase):
         third = DhtNode(DhtProtocol(grid.clock), grid.clock, grid.config, DhtDatabase(path))
         third.load()
         self.assertEqual(len(third.layers[0].store), 0)
+        # nor kept in the home: what expired while the node was off is deleted there too
+        self.assertEqual(third.db.values(0, mine=False), [])  # type: ignore[union-attr]
         third.db.close()  # type: ignore[union-attr]
