@@ -21,7 +21,6 @@ from twisted.logger import Logger
 
 from bitdust_node.errors import BitDustError, NotFound
 from bitdust_node.heap import release_free_memory
-from bitdust_node.net.clock import DelayedCall
 from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, Entry, Version, new_version, normalize
@@ -35,8 +34,6 @@ from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, 
 from bitdust_node.transport.interfaces import PacketNetwork
 
 log = Logger()
-# the heap the transfers freed goes back to the system once none has run for this long
-IDLE_RELEASE = 2.0
 
 
 class StorageSettings:
@@ -98,19 +95,12 @@ class Customer:
             self.rehire, HealthFile(folder, worker), self.counters, rng)
         self.repairs = RepairQueue(self.rebuilder, self.health, lambda: defer.ensureDeferred(self.save_catalog()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
-        # transfers under way, and the heap's release once none has run for a while
-        self._running = 0
-        self._release: DelayedCall | None = None
-        self._closed = False
 
     def start(self) -> None:
         """Checks at the interval, and the repairs a restart interrupted."""
         self.health.start()
 
     def close(self) -> None:
-        self._closed = True  # a transfer still under way schedules no release either
-        if self._release is not None and self._release.active():
-            self._release.cancel()
         self.health.stop()
         self.repairs.stop()
         self._stop_listening()
@@ -247,25 +237,14 @@ class Customer:
                               lambda transfer: self._given_back(self._download(entry, chosen, destination, transfer)))
 
     async def _given_back(self, work: Coroutine[Any, Any, None]) -> None:
-        """A transfer, then, once no transfer has run for IDLE_RELEASE seconds, the heap they freed given back to
-        the system (in a worker thread): the buffers of their blocks are free but still resident, and the next
-        transfer's would be laid out around what was allocated meanwhile (a customer moving 16 MiB files grew
-        8 MiB a transfer). Not between transfers that follow each other: each would fault its buffers in again
-        (6,000 page faults, 7 % of a 16 MiB upload's time here)."""
-        self._running += 1
-        if self._release is not None and self._release.active():
-            self._release.cancel()
+        """A transfer, then the heap it freed given back to the system (in a worker thread, the transfer's end not
+        held up for it): the buffers of its blocks are free but still resident, and the next transfer's would be
+        laid out around what was allocated meanwhile (a customer moving 16 MiB files grew 8 MiB a transfer)."""
         try:
             await work
         finally:
-            self._running -= 1
-            if not self._running and not self._closed:
-                self._release = self.clock.callLater(IDLE_RELEASE, self._give_heap_back)
-
-    def _give_heap_back(self) -> None:
-        self._release = None
-        self._worker(release_free_memory).addErrback(lambda f: log.warn("heap not given back: {why}",
-                                                                        why=f.getErrorMessage()))
+            self._worker(release_free_memory).addErrback(lambda f: log.warn("heap not given back: {why}",
+                                                                            why=f.getErrorMessage()))
 
     async def _download(self, top: Entry, chosen: list[tuple[Entry, Version]], destination: Path,
                         transfer: Transfer) -> None:

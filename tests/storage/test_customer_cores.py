@@ -11,10 +11,9 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.storage import customer as customer_module
 from bitdust_node.storage.catalog import Catalog
 from bitdust_node.storage.catalog_keeper import CATALOG_FILE
-from bitdust_node.storage.customer import IDLE_RELEASE, Customer
+from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState
 from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
 from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
@@ -209,45 +208,3 @@ class RepairTests(Cores):
         self.at(0).node.online = False
         self.at(1).node.online = False
         self.assertEqual(self.download(self.customer, "photo.jpg"), data)
-
-
-class HeapReleaseTests(Cores):
-    def test_the_heap_goes_back_once_no_transfer_ran_for_a_while(self) -> None:
-        """Transfers that follow each other reuse the heap the one before freed (no page faults for it again); it
-        goes back to the system once none has run for IDLE_RELEASE seconds."""
-        released: list[float] = []
-        self.patch(customer_module, "release_free_memory", lambda: released.append(self.grid.clock.seconds()))
-        self.upload(self.customer, self.source(3 * 64 * KIB), "a.bin")
-        self.grid.clock.advance(IDLE_RELEASE - 0.5)
-        self.upload(self.customer, self.source(3 * 64 * KIB, "b.bin"), "b.bin")
-        self.grid.clock.advance(IDLE_RELEASE - 0.5)
-        self.download(self.customer, "a.bin")  # a download follows too
-        self.grid.clock.advance(IDLE_RELEASE - 0.5)
-        self.assertEqual(released, [])
-        self.grid.clock.advance(1.0)
-        self.assertEqual(len(released), 1)
-        self.grid.clock.advance(60)
-        self.assertEqual(len(released), 1)
-
-    def releases(self) -> list[Any]:
-        return [c for c in self.grid.clock.getDelayedCalls() if c.func == self.customer._give_heap_back]
-
-    def test_a_closed_customer_leaves_no_release_behind(self) -> None:
-        self.upload(self.customer, self.source(64 * KIB), "a.bin")
-        [release] = self.releases()
-        self.customer.close()
-        self.assertFalse(release.active())
-
-    def test_a_transfer_that_ends_after_close_schedules_no_release(self) -> None:
-        for supplier in self.grid.suppliers:
-            supplier.node.held = []  # their Acks wait
-        _transfer, work = self.customer.start_upload(self.source(64 * KIB), "late.bin")
-        self.assertFalse(work.called)
-        self.customer.close()
-        for supplier in self.grid.suppliers:
-            supplier.node.held, held = None, supplier.node.held or []
-            for send in held:
-                send()
-        self.grid.clock.advance(1)
-        self.assertTrue(work.called)
-        self.assertEqual(self.releases(), [])
