@@ -9,6 +9,7 @@ comes from an injected clock.
 
 from __future__ import annotations
 
+import collections
 import re
 import struct
 from typing import Protocol
@@ -23,8 +24,10 @@ MAX_PARTS = 64
 MAX_MESSAGE_BYTES = MAX_PARTS * MAX_BODY_PER_DATAGRAM
 MAX_PENDING = 256
 MAX_PENDING_PER_SENDER = 16
-# bytes of all incomplete messages together (256 of 512 KiB would be 128 MiB, from spoofable addresses)
+# bytes of all incomplete messages together (256 of 512 KiB would be 128 MiB, from spoofable addresses), and of
+# one sender's: one address alone cannot hold up everyone's multi-datagram messages
 MAX_PENDING_BYTES = 8 * 1024 * 1024
+MAX_PENDING_BYTES_PER_SENDER = 1024 * 1024
 PENDING_TIMEOUT = 10.0
 
 _HEX_ID = re.compile(rb"[0-9a-f]{40}")
@@ -98,9 +101,11 @@ class Reassembler:
     timeout: float = PENDING_TIMEOUT
     max_bytes: int = MAX_MESSAGE_BYTES
     max_total_bytes: int = MAX_PENDING_BYTES
+    max_sender_bytes: int = MAX_PENDING_BYTES_PER_SENDER
     budget: ReceiveBudget | None = None
     _pending: dict[tuple[object, str], _Pending] = attrs.field(factory=dict)
     _total: int = 0
+    _by_sender: collections.Counter[object] = attrs.field(factory=collections.Counter)
 
     def feed(self, sender: object, header: Header, body: bytes) -> bytes | None:
         """The whole body once every part arrived, else None. Raises DatagramError on abuse."""
@@ -124,6 +129,9 @@ class Reassembler:
             if pending.size + len(body) > self.max_bytes:
                 self._drop(key)
                 raise DatagramError("too_large", "message over the size cap")
+            if self._by_sender[sender] + len(body) > self.max_sender_bytes:
+                self._drop(key)
+                raise DatagramError("sender_bytes_full", "this sender's incomplete messages hold too many bytes")
             if self._total + len(body) > self.max_total_bytes:
                 self._drop(key)
                 raise DatagramError("pending_bytes_full", "incomplete messages hold too many bytes")
@@ -136,6 +144,7 @@ class Reassembler:
                 pending.claims.append(claim)
             pending.size += len(body)
             self._total += len(body)
+            self._by_sender[sender] += len(body)
             pending.parts[header.seq] = body
         if len(pending.parts) < pending.total:
             return None
@@ -148,6 +157,10 @@ class Reassembler:
         if pending is None:
             return
         self._total -= pending.size
+        sender = key[0]
+        self._by_sender[sender] -= pending.size
+        if self._by_sender[sender] <= 0:
+            del self._by_sender[sender]
         for claim in pending.claims:
             claim.release()
 

@@ -139,6 +139,19 @@ class HeldBytesTests(unittest.TestCase):
         r.expire(self.clock.seconds())
         self.assertEqual((self.budget.held, r.held()), (0, 0))
 
+    def test_one_sender_cannot_hold_more_than_its_part(self) -> None:
+        r = Reassembler(self.clock, max_sender_bytes=20_000)
+        for n in range(2):
+            r.feed(("10.0.0.1", 1), Header(64, 0, f"{n:040x}"), b"x" * 8000)
+        with self.assertRaises(DatagramError) as ctx:
+            r.feed(("10.0.0.1", 1), Header(64, 0, "7" * 40), b"x" * 8000)
+        self.assertEqual(ctx.exception.kind, "sender_bytes_full")
+        self.assertIsNone(r.feed(("10.0.0.2", 1), Header(64, 0, "7" * 40), b"x" * 8000))
+        self.clock.advance(11)
+        r.expire(self.clock.seconds())
+        self.assertEqual(r.held(), 0)
+        self.assertIsNone(r.feed(("10.0.0.1", 1), Header(64, 0, "7" * 40), b"x" * 8000))
+
     def test_all_incomplete_messages_stop_at_the_total_cap(self) -> None:
         r = Reassembler(self.clock, max_pending=1000, max_per_sender=1000, max_total_bytes=50_000)
         for n in range(6):
