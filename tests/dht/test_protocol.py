@@ -13,6 +13,7 @@ from bitdust_node.dht.errors import RemoteError, RpcTimeout
 from bitdust_node.dht.message import ErrorReply, Request, Response
 from bitdust_node.dht.patience import STALL_MIN, RoundTrips
 from bitdust_node.dht.protocol import DhtProtocol
+from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.ratelimit import RequestLimiter
 from tests.dht.memnet import MemoryNetwork
 
@@ -213,3 +214,41 @@ class LimiterTests(unittest.TestCase):
         other = Request("e" * 40, "c" * 40, "ping", [])
         protocol.datagramReceived(datagram.split(other.msg_id, message.encode(other))[0], ("10.0.0.3", 1))
         self.assertEqual(protocol.layer_stats(0).packets_sent, 201)
+
+
+class PartialMessageFloodTests(unittest.TestCase):
+    """First parts of multi-datagram messages that never finish, from many addresses: what they hold stays within
+    the caps and the node's receive budget, single-datagram requests are still answered, and once the parts are too
+    old a multi-datagram message gets through again."""
+
+    def test_a_flood_of_unfinished_messages_is_bounded_and_ages_out(self) -> None:
+        clock = Clock()
+        net = MemoryNetwork(clock)
+        budget = ReceiveBudget()
+        protocol = DhtProtocol(clock, budget=budget)
+        protocol.handler = FakeHandler()
+        net.listen(("10.0.0.1", 14441), protocol)
+        for sender in range(20):
+            for n in range(16):
+                for seq in range(8):  # 8 of 64 parts: never whole
+                    part = datagram.pack(datagram.Header(64, seq, f"{sender:020x}{n:020x}"), b"j" * 8000)
+                    protocol.datagramReceived(part, (f"10.9.0.{sender}", 14441))
+        held = protocol.reassembler.held()
+        self.assertLessEqual(held, datagram.MAX_PENDING_BYTES)
+        most = max(budget.held_by(f"10.9.0.{s}") for s in range(20))
+        self.assertLessEqual(most, datagram.MAX_PENDING_BYTES_PER_SENDER)
+        self.assertEqual(budget.held, held)
+        self.assertGreater(protocol.dropped["pending_bytes_full"] + protocol.dropped["sender_bytes_full"], 0)
+        # a ping, one datagram, is answered meanwhile
+        ping = Request("1" * 40, "b" * 40, "ping", [], 0)
+        for part in datagram.split(ping.msg_id, message.encode(ping)):
+            protocol.datagramReceived(part, PEER)
+        self.assertTrue(any(source == ("10.0.0.1", 14441) and target == PEER for source, target, _ in net.sent))
+        # once the parts are too old, a request in several datagrams gets through
+        clock.advance(datagram.PENDING_TIMEOUT + 1)
+        big = Request("2" * 40, "b" * 40, "ping", ["x" * 20000], 0)
+        sent_before = len(net.sent)
+        for part in datagram.split(big.msg_id, message.encode(big)):
+            protocol.datagramReceived(part, ("10.0.0.3", 14441))
+        self.assertEqual((protocol.reassembler.held(), budget.held), (0, 0))
+        self.assertEqual(len(net.sent), sent_before + 1)
