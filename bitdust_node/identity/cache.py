@@ -161,7 +161,8 @@ class IdentityCache:
             log.info("identity of {name} at {idurl}: revision {rev} is older than {latest}, kept aside",
                      name=identity.name, idurl=idurl, rev=identity.revision, latest=latest.revision)
         known = self._items.get(idurl)
-        if known is None or identity.revision >= known.revision:
+        # a peer's every ping carries its identity: the same one is not written (and fsynced) again
+        if known is None or (identity.revision >= known.revision and identity != known):
             write_secret_file(self.root / _file_name(idurl), xml)
         if latest is not None and identity.sources[0] != latest.sources[0] and identity.revision > latest.revision:
             log.info("identity {old} rotated to {new} (revision {rev})", old=latest.sources[0],

@@ -8,6 +8,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.errors import NotFound
+from bitdust_node.identity import cache as cache_module
 from bitdust_node.identity.cache import IdentityCache, IdentityMismatch
 from bitdust_node.net.http import CappedHttp
 from tests.identity import vectors
@@ -38,6 +39,18 @@ class CacheTests(TestCase):
         again.load()
         self.assertEqual(again.get(self.url("bob")), identity)
         self.assertEqual([i.name for i in again.items()], ["bob"])
+
+    async def test_the_same_identity_again_is_not_written_again(self) -> None:
+        """Every ping carries its sender's identity: an unchanged one costs no write (nor fsync) to the disk."""
+        xml = self.bob(revision=3)
+        self.cache.accept(self.url("bob"), xml)
+        written: list[Path] = []
+        self.patch(cache_module, "write_secret_file", lambda path, data: written.append(path))
+        for _ in range(5):
+            self.cache.accept(self.url("bob"), xml)
+        self.assertEqual(written, [])
+        self.cache.accept(self.url("bob"), self.bob(revision=4))
+        self.assertEqual(len(written), 1)
 
     async def test_refresh_takes_newer_revision_only(self) -> None:
         self.server.idserver.receive(self.bob(revision=3))
