@@ -100,10 +100,9 @@ class DataStore:
         if len(value.encode("utf-8", "surrogateescape")) > self.max_value_bytes:
             raise ValueTooLarge(f"value over {self.max_value_bytes} bytes")
         new = parse_value(value, self.max_value_bytes)
-        old_item = self._items.get(key)
-        growth = _size(key, value) - (0 if old_item is None else _size(key, old_item.value))
-        if self.room.used + growth > self.room.max_bytes:
+        if not self._fits(key, value):
             raise StoreFull(f"values held for others reach {self.room.max_bytes} bytes")
+        old_item = self._items.get(key)
         if old_item is None:
             if len(self._items) >= self.max_items:
                 raise StoreFull(f"store holds {self.max_items} values")
@@ -124,19 +123,22 @@ class DataStore:
     def restore(self, item: StoredValue) -> bool:
         """Put back a value saved by an earlier run (it passed the rules when it came), if the caps still have room
         for it (they may have been lowered since)."""
-        old = self._items.get(item.key)
-        growth = _size(item.key, item.value) - (0 if old is None else _size(old.key, old.value))
-        if self.room.used + growth > self.room.max_bytes or (old is None and len(self._items) >= self.max_items):
+        if not self._fits(item.key, item.value) or (item.key not in self._items and len(self._items) >= self.max_items):
             return False
         self._keep(item)
         return True
 
+    def _growth(self, key: str, value: str) -> int:
+        """How many bytes more the room holds with `value` under `key` (less when it replaces a longer one)."""
+        old = self._items.get(key)
+        return _size(key, value) - (0 if old is None else _size(key, old.value))
+
+    def _fits(self, key: str, value: str) -> bool:
+        return self.room.used + self._growth(key, value) <= self.room.max_bytes
+
     def _keep(self, item: StoredValue) -> None:
-        old = self._items.get(item.key)
-        if old is not None:
-            self.room.used -= _size(old.key, old.value)
+        self.room.used += self._growth(item.key, item.value)
         self._items[item.key] = item
-        self.room.used += _size(item.key, item.value)
 
     def _forget(self, key: str) -> None:
         item = self._items.pop(key)
