@@ -24,6 +24,8 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 DAY = 86_400.0
 SWEEP_INTERVAL = 3_600.0
+# what the node's receive budget counts an identity upload still being read under (both fronts)
+UPLOAD_BUDGET_KIND = "identity_upload"
 
 
 class IdServerInputs(Protocol):

@@ -12,7 +12,7 @@ from typing import Any
 from twisted.web import http, resource, server
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.server import IdServer
+from bitdust_node.identity.server import UPLOAD_BUDGET_KIND, IdServer
 from bitdust_node.net.budget import Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.connection_caps import ConnectionCaps
@@ -27,8 +27,6 @@ IDENTITY_PATH = re.compile(rb"/([a-z0-9_-]{3,20})\.xml")
 # a slow client gets this long to send a whole request
 REQUEST_DEADLINE = 20.0
 IDLE_TIMEOUT = 60.0
-# what the receive budget counts a request body being read under
-BUDGET_KIND = "identity_upload"
 
 
 class CappedRequest(server.Request):
@@ -78,7 +76,7 @@ class CappedRequest(server.Request):
         if budget is None:
             return True
         peer: Any = channel.transport.getPeer()
-        self._claim = budget.claim(str(getattr(peer, "host", "")), size, BUDGET_KIND, on_evicted=self._evicted)
+        self._claim = budget.claim(str(getattr(peer, "host", "")), size, UPLOAD_BUDGET_KIND, on_evicted=self._evicted)
         return self._claim is not None
 
     def _evicted(self) -> None:
@@ -205,14 +203,14 @@ class IdServerSite(server.Site):
 
 def guarded(
     site: server.Site, clock: TimeSource, deadline: float = REQUEST_DEADLINE, budget: ReceiveBudget | None = None,
-    caps: tuple[int, int] | None = None,
 ) -> DeadlineFactory:
     """The site as it faces the internet: no tracebacks shown, a deadline for every whole request, request bodies
-    held against `budget` (a budget of its own without one), and `caps` (connections in all, from one address)."""
+    held against `budget` (a budget of its own without one), and caps on its connections in all and from one
+    address."""
     site.displayTracebacks = False
     site.noisy = False
     site.budget = budget if budget is not None else ReceiveBudget()  # type: ignore[attr-defined]
-    return DeadlineFactory(site, deadline, clock, ConnectionCaps() if caps is None else ConnectionCaps(*caps))
+    return DeadlineFactory(site, deadline, clock, ConnectionCaps())
 
 
 def make_plain_site(

@@ -175,9 +175,8 @@ def make_site(
     other_servers: tuple[str, ...] = (),
     deadline: float = REQUEST_DEADLINE,
     budget: ReceiveBudget | None = None,
-    caps: tuple[int, int] | None = None,
 ) -> DeadlineFactory:
     """The identity server's web front as the node runs it."""
     site = PreparedIdServerSite(PreparedIdServerResource(idserver, other_servers), timeout=IDLE_TIMEOUT, reactor=clock)
     site.requestFactory = PreparedRequest
-    return guarded(site, clock, deadline, budget, caps)
+    return guarded(site, clock, deadline, budget)

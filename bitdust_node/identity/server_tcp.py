@@ -13,7 +13,7 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused
-from bitdust_node.identity.server import IdServer
+from bitdust_node.identity.server import UPLOAD_BUDGET_KIND, IdServer
 from bitdust_node.net.budget import Claim, ReceiveBudget
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.net.connection_caps import ConnectionCaps
@@ -24,8 +24,6 @@ from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES
 log = Logger()
 # a slow client gets this long between answers from us
 FRAME_DEADLINE = 20.0
-# what the receive budget counts an unfinished identity upload under
-BUDGET_KIND = "identity_upload"
 
 
 class IdentityReceiver(protocol.Protocol):
@@ -64,7 +62,7 @@ class IdentityReceiver(protocol.Protocol):
     def _admit(self, file_id: int, size: int) -> int | None:
         """Room in the budget for a file coming in chunks; without room the upload is refused as bad input
         (FrameError: the connection closes), not followed to its end as a transport's file would be."""
-        claim = self.budget.claim(self._host, size, BUDGET_KIND, on_evicted=self._evicted)
+        claim = self.budget.claim(self._host, size, UPLOAD_BUDGET_KIND, on_evicted=self._evicted)
         if claim is None:
             raise tcp_frames.FrameError(f"no room in the receive budget for an upload of {size} bytes")
         self._claims[file_id] = claim
@@ -124,9 +122,7 @@ class IdentityReceiverFactory(protocol.Factory):
 
 def make_receiver(
     idserver: IdServer, clock: TimeSource, deadline: float = FRAME_DEADLINE, budget: ReceiveBudget | None = None,
-    caps: tuple[int, int] | None = None,
 ) -> DeadlineFactory:
     """The receiver as the node runs it: the node's receive budget (a budget of its own without one), a deadline
-    for every file, and `caps` (connections in all, from one address) on the port."""
-    return DeadlineFactory(IdentityReceiverFactory(idserver, budget), deadline, clock,
-                           ConnectionCaps() if caps is None else ConnectionCaps(*caps))
+    for every file, and caps on the port's connections in all and from one address."""
+    return DeadlineFactory(IdentityReceiverFactory(idserver, budget), deadline, clock, ConnectionCaps())

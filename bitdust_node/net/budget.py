@@ -1,9 +1,10 @@
 """The one node-wide budget for what unverified or unfinished input may hold (DESIGN.md, rules of the house).
 
 Unfinished incoming files (transport/connection.py), packets waiting for their creator's identity or a
-signature check (transport/gateway.py), packets a router holds for a routed user (proxy/router.py) and
-identity uploads an identity server is reading (identity/server_tcp.py, server_http.py) take their bytes from
-it, each under a holder: the address a peer connects from, or the route. Anyone may take
+signature check (transport/gateway.py), packets a router holds for a routed user (proxy/router.py),
+identity uploads an identity server is reading (identity/server_tcp.py, server_http.py) and the parts of
+multi-datagram DHT messages (dht/datagram.py) take their bytes from it, each under a holder: the address a peer
+connects from, or the route. Anyone may take
 what is free. Once all is taken, a newcomer gets room only by taking back unfinished files from whoever
 holds the most (its newest file first), and only from a holder that holds more than the newcomer would
 after; else the newcomer is refused. What cannot be taken back (a packet queued for a routed user) stays

@@ -73,7 +73,6 @@ class Usage(collections.Counter[str]):
         return {customer: self._count(customer) for customer in self._customers() if customer not in self}
 
 
-
 class PieceStore:
     def __init__(self, root: Path, usage_file: Path | None = None) -> None:
         self.root = root
