@@ -83,8 +83,8 @@ class Node(MultiService):
         self.lock.acquire()
         try:
             self.prepare()
-            assert self.graph is not None
-            graph = self.graph
+            assert self.graph is not None and self.ctx is not None
+            graph, identities = self.graph, self.ctx.identity_cache
             self._listen_rest()
         except BaseException:
             self.lock.release()
@@ -92,6 +92,8 @@ class Node(MultiService):
         super().startService()
         log.info("node started in {home}; REST API on {where}", home=str(self.home), where=self.rest_url())
         graph.reconcile()
+        # once the services have pinned their peers, the identity cache may forget what it read from the disk
+        graph.settled().addCallback(lambda _: identities.arm())
 
     def _listen_rest(self) -> None:
         assert self.ctx is not None and self.graph is not None

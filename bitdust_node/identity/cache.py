@@ -4,11 +4,19 @@ An identity is known by its public key, not only by its URL: every IDURL any rev
 key, and the key to its newest revision. So an IDURL that rotated away (its server died, the owner moved
 to other servers) still resolves to the newest revision, and a "rotation" signed by another key, or that
 claims a source another key holds, is refused.
+
+Anyone can make identities (a key and a self-signed file), and every packet may carry one: what the cache
+holds is bounded. Past `max_bytes` of identity files, the users used least lately are forgotten (memory and
+disk), except those pinned: the peers this node works with (its suppliers, customers, router, routed users,
+correspondents), whose keys the cache is the only keeper of. One user keeps at most `max_idurls_per_user`
+IDURLs, its oldest former ones let go first.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
@@ -24,6 +32,12 @@ from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES, Identity
 
 log = Logger()
 CACHE_DIR = "identitycache"
+# identity files kept (about 16,000 of 2 KiB); each also costs about its size again in memory once parsed
+MAX_CACHE_BYTES = 32 * 1024 * 1024
+# IDURLs one user may hold here: its servers now and the ones it rotated away from
+MAX_IDURLS_PER_USER = 64
+# who the node works with now: IDURLs whose users are never forgotten
+Pinner = Callable[[], Iterable[str]]
 
 
 class IdentityMismatch(InvalidInput):
@@ -39,35 +53,77 @@ def _file_name(idurl: str) -> str:
 class IdentityCache:
     root: Path
     http: CappedHttp
-    # the copy served (or carried) at each IDURL, any revision
+    max_bytes: int = MAX_CACHE_BYTES
+    max_idurls_per_user: int = MAX_IDURLS_PER_USER
+    # the copy served (or carried) at each IDURL, any revision, and the size of its file
     _items: dict[str, Identity] = attrs.field(factory=dict)
-    # which public key holds each IDURL, and each key's newest revision
+    _sizes: dict[str, int] = attrs.field(factory=dict)
+    _held: int = 0
+    # which public key holds each IDURL, each key's IDURLs (oldest learned first) and its newest revision
     _key_of: dict[str, str] = attrs.field(factory=dict)
+    _idurls_of: dict[str, dict[str, None]] = attrs.field(factory=dict)
     _latest: dict[str, Identity] = attrs.field(factory=dict)
+    # keys, the least lately used first
+    _used: collections.OrderedDict[str, None] = attrs.field(factory=collections.OrderedDict)
+    # keys read from the disk at start: forgotten only once the services have pinned their peers (`arm`)
+    _loaded: set[str] = attrs.field(factory=set)
+    _armed: bool = False
+    _pinners: list[Pinner] = attrs.field(factory=list)
+    forgotten: int = 0
 
     def load(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        found: list[tuple[str, Identity]] = []
+        found: list[tuple[str, Identity, int, float]] = []
         for path in self.root.glob("*.xml"):
             try:
-                identity = identity_xml.parse(path.read_bytes())
+                xml = path.read_bytes()
+                identity = identity_xml.parse(xml)
+                used = path.stat().st_mtime
             except (OSError, identity_xml.IdentityFormatError):
                 continue
             if verify_identity(identity):
                 own = next((s for s in identity.sources if _file_name(s) == path.name), None)
                 if own is not None:
-                    found.append((own, identity))
+                    found.append((own, identity, len(xml), used))
         # each file speaks first for its own IDURL: a copy elsewhere cannot take that IDURL to another key
-        for own, identity in found:
+        for own, identity, _size, _used in found:
             self._key_of.setdefault(own, identity.publickey)
-        for own, identity in sorted(found, key=lambda item: item[1].revision):
+        for own, identity, size, _used in sorted(found, key=lambda item: item[1].revision):
             if self._key_of[own] == identity.publickey:
-                self._remember(own, identity)
+                self._remember(own, identity, size)
+        # the files' times stand for when each user was last used
+        for _own, identity, _size, _used in sorted(found, key=lambda item: item[3]):
+            if identity.publickey in self._latest:
+                self._used[identity.publickey] = None
+                self._used.move_to_end(identity.publickey)
+        self._loaded = set(self._latest)
+
+    def pin(self, pinner: Pinner) -> Callable[[], None]:
+        """Never forget the users whose IDURLs `pinner()` names (asked only when the cache is over its bound);
+        the call returned stops it."""
+        self._pinners.append(pinner)
+
+        def unpin() -> None:
+            if pinner in self._pinners:
+                self._pinners.remove(pinner)
+
+        return unpin
+
+    def arm(self) -> None:
+        """The services have started and pinned their peers: users read from the disk may be forgotten too."""
+        self._armed = True
+        self._trim()
+
+    def held_bytes(self) -> int:
+        return self._held
 
     def get(self, idurl: str) -> Identity | None:
         """The newest revision known of whoever holds `idurl` (also an IDURL it has rotated away from)."""
         key = self._key_of.get(idurl)
-        return self._latest.get(key) if key is not None else None
+        latest = self._latest.get(key) if key is not None else None
+        if key is not None and latest is not None:
+            self._used.move_to_end(key)
+        return latest
 
     def items(self) -> list[Identity]:
         """One identity per user (the newest revision), by IDURL."""
@@ -84,7 +140,7 @@ class IdentityCache:
         if key is None:
             return [idurl]
         latest = self._latest[key]
-        older = sorted(u for u, k in self._key_of.items() if k == key and u not in latest.sources)
+        older = sorted(u for u in self._idurls_of[key] if u not in latest.sources)
         return [*latest.sources, *older]
 
     def same_user(self, one: str, other: str) -> bool:
@@ -167,19 +223,65 @@ class IdentityCache:
         if latest is not None and identity.sources[0] != latest.sources[0] and identity.revision > latest.revision:
             log.info("identity {old} rotated to {new} (revision {rev})", old=latest.sources[0],
                      new=identity.sources[0], rev=identity.revision)
-        self._remember(idurl, identity)
-        return self._latest[identity.publickey]
-
-    def _remember(self, idurl: str, identity: Identity) -> None:
+        self._remember(idurl, identity, len(xml))
         key = identity.publickey
+        self._used[key] = None
+        self._used.move_to_end(key)
+        self._trim(spare=key)
+        return self._latest[key]
+
+    def _remember(self, idurl: str, identity: Identity, size: int) -> None:
+        key = identity.publickey
+        idurls = self._idurls_of.setdefault(key, {})
         for source in identity.sources:
-            self._key_of.setdefault(source, key)
+            if self._key_of.setdefault(source, key) == key:
+                idurls.setdefault(source, None)
         known = self._items.get(idurl)
         if known is None or identity.revision >= known.revision:
             self._items[idurl] = identity
+            self._held += size - self._sizes.get(idurl, 0)
+            self._sizes[idurl] = size
         latest = self._latest.get(key)
         if latest is None or identity.revision > latest.revision:
             self._latest[key] = identity
+        if len(idurls) > self.max_idurls_per_user:
+            self._let_go_former(key, keep=idurl)
+
+    def _let_go_former(self, key: str, keep: str) -> None:
+        """The user's oldest IDURLs its newest revision no longer lists, forgotten until it holds no more than
+        allowed (a key can sign any number of identities, each claiming new sources)."""
+        idurls = self._idurls_of[key]
+        current = self._latest[key].sources
+        for idurl in [u for u in idurls if u not in current and u != keep][: len(idurls) - self.max_idurls_per_user]:
+            self._forget_idurl(key, idurl)
+
+    def _forget_idurl(self, key: str, idurl: str) -> None:
+        del self._idurls_of[key][idurl]
+        del self._key_of[idurl]
+        if self._items.pop(idurl, None) is not None:
+            self._held -= self._sizes.pop(idurl)
+            (self.root / _file_name(idurl)).unlink(missing_ok=True)
+
+    def _trim(self, spare: str | None = None) -> None:
+        """Past `max_bytes`, forget the users used least lately until the files kept fill 7/8 of it (a flood
+        trims once every so many identities, not on each): never `spare` (just kept), the pinned, nor before
+        `arm` those read from the disk."""
+        if self._held <= self.max_bytes:
+            return
+        target = self.max_bytes - self.max_bytes // 8
+        pinned = {self._key_of.get(idurl) for pinner in list(self._pinners) for idurl in pinner()}
+        for key in list(self._used):
+            if self._held <= target:
+                return
+            if key == spare or key in pinned or (not self._armed and key in self._loaded):
+                continue
+            log.info("identity of {name} forgotten: the cache holds {held} bytes", name=self._latest[key].name,
+                     held=self._held)
+            for idurl in list(self._idurls_of[key]):
+                self._forget_idurl(key, idurl)
+            del self._idurls_of[key], self._latest[key], self._used[key]
+            self._loaded.discard(key)
+            self.forgotten += 1
 
 
 def identity_http(reactor: INodeReactor) -> CappedHttp:

@@ -212,6 +212,16 @@ class PeerDirectory:
                         groups[0 if first else 1].append(idurl)
         return groups
 
+    def every(self) -> set[str]:
+        """Every IDURL any part names, uncapped (the identity cache keeps these users)."""
+        found: set[str] = set()
+        for name, (provider, _first) in list(self._providers.items()):
+            try:
+                found.update(idurl for idurl in provider() if idurl)
+            except Exception:
+                log.failure("peers of {name} not listed", name=name)
+        return found
+
 
 # -- the HTTP shell
 

@@ -55,6 +55,8 @@ class IdentityPropagateService(Service):
         self._watch.start(self.contacts_interval, now=False)
         # the peers who hear of a move: the services that have some add them
         self.peers = PeerDirectory()
+        # their identities stay in the cache whatever it holds: it is the only keeper of their keys
+        self._unpin = ctx.identity_cache.pin(self.peers.every)
         self._rotator_entry = ctx.registry.register("id_rotator", "AT_STARTUP")
         self.rotator = Rotator(ctx.identity, HttpSourceProbe(identity_http(ctx.reactor)), self.propagator, ctx.reactor,
                                self.rotation_settings, self._rotator_entry)
@@ -77,6 +79,7 @@ class IdentityPropagateService(Service):
         )
 
     def stop(self) -> defer.Deferred[None]:
+        self._unpin()
         self.rotator.stop()
         self._rotator_entry.unregister()
         for loop in (self._touch, self._watch):

@@ -45,6 +45,8 @@ class ProxyServerService(Service):
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, router)
         self._unsubscribe = [ctx.settings.subscribe(f"{self.config_prefix()}/{key}", self._limits_changed)
                              for key in LIMIT_SETTINGS]
+        # the users I route: their identities stay in the cache whatever it holds
+        self._unsubscribe.append(ctx.identity_cache.pin(lambda: list(router.routes)))
         self.router = router
         self._entry.details = self._summary
         self._membership = LayerMembership(self.need(EntangledDhtService).dht, ROUTERS_LAYER, ctx.reactor)

@@ -423,6 +423,8 @@ class Gateway:
             "packets_out": self.counters["packets_out"],
             "pending_requests": len(self._pending),
             "dropped": dict(self.dropped),
+            "identity_cache_bytes": self.cache.held_bytes(),
+            "identities_forgotten": self.cache.forgotten,
         }
 
 
