@@ -171,6 +171,17 @@ class TransferTests(Cores):
         self.assertEqual(slots[2].idurl, spare.idurl)
         self.assertEqual(self.customer.suppliers.counters["fired"], 1)
 
+    def test_a_download_sends_its_blocks_to_the_disk_as_they_are_written(self) -> None:
+        data = os.urandom(5 * 64 * KIB + 17)
+        path = self.root / "six.bin"
+        path.write_bytes(data)
+        self.upload(self.customer, path, "six.bin")
+        synced: list[int] = []
+        real = os.fdatasync
+        self.patch(os, "fdatasync", lambda fd: synced.append(fd) or real(fd))
+        self.assertEqual(self.download(self.customer, "six.bin"), data)
+        self.assertEqual(len(synced), 6)  # a sync a block (none under way here when the next is written)
+
     def test_a_download_from_k_of_n_with_a_lying_supplier_and_one_gone(self) -> None:
         data = os.urandom(5 * 64 * KIB + 17)
         path = self.root / "report.bin"
