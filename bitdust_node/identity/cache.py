@@ -8,14 +8,16 @@ claims a source another key holds, is refused.
 Anyone can make identities (a key and a self-signed file), and every packet may carry one: what the cache
 holds is bounded. Past `max_bytes` of identity files, the users used least lately are forgotten (memory and
 disk), except those pinned: the peers this node works with (its suppliers, customers, router, routed users,
-correspondents), whose keys the cache is the only keeper of. One user keeps at most `max_idurls_per_user`
-IDURLs, its oldest former ones let go first.
+correspondents). One user keeps at most `max_idurls_per_user` IDURLs, its oldest former ones let go first. An
+IDURL let go stays bound to its key (a digest of each, the latest MAX_FORGOTTEN_IDURLS of them, kept in the
+`forgotten` file): another key cannot claim it by a self-signed identity, as long as that record lasts.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -36,6 +38,10 @@ CACHE_DIR = "identitycache"
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 # IDURLs one user may hold here: its servers now and the ones it rotated away from
 MAX_IDURLS_PER_USER = 64
+# IDURLs let go whose key is still remembered (16 bytes each on disk, about 150 in memory)
+MAX_FORGOTTEN_IDURLS = 65_536
+FORGOTTEN_FILE = "forgotten"
+_RECORD = struct.Struct(">QQ")  # an IDURL's digest, its key's digest
 # who the node works with now: IDURLs whose users are never forgotten
 Pinner = Callable[[], Iterable[str]]
 
@@ -47,6 +53,11 @@ class IdentityMismatch(InvalidInput):
 def _file_name(idurl: str) -> str:
     # IDURLs hold characters unfit for file names; a digest is unique and safe
     return hashlib.sha1(idurl.encode("utf-8")).hexdigest() + ".xml"
+
+
+def _digest(text: str) -> int:
+    """8 bytes standing for an IDURL or a key in the records of IDURLs let go."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
 @attrs.define
@@ -69,6 +80,11 @@ class IdentityCache:
     _loaded: set[str] = attrs.field(factory=set)
     _armed: bool = False
     _pinners: list[Pinner] = attrs.field(factory=list)
+    # past it, the next trim (one that freed too little waits for more to be held, not for the next identity)
+    _trim_above: int = 0
+    # IDURLs let go -> their key (digests), the latest last; records appended to the file since it was written
+    _former_keys: collections.OrderedDict[int, int] = attrs.field(factory=collections.OrderedDict)
+    _appended: int = 0
     forgotten: int = 0
 
     def load(self) -> None:
@@ -89,14 +105,31 @@ class IdentityCache:
         for own, identity, _size, _used in found:
             self._key_of.setdefault(own, identity.publickey)
         for own, identity, size, _used in sorted(found, key=lambda item: item[1].revision):
-            if self._key_of[own] == identity.publickey:
-                self._remember(own, identity, size)
-        # the files' times stand for when each user was last used
+            if self._key_of.get(own) == identity.publickey:
+                self._remember(own, identity, size, capped=False)
+        # capped once every revision is in: against each user's true newest one
+        for key in [k for k, idurls in self._idurls_of.items() if len(idurls) > self.max_idurls_per_user]:
+            self._let_go_former(key, keep="")
+        # when each user's file last changed stands for when it was last used (pings do not rewrite them)
         for _own, identity, _size, _used in sorted(found, key=lambda item: item[3]):
             if identity.publickey in self._latest:
                 self._used[identity.publickey] = None
                 self._used.move_to_end(identity.publickey)
         self._loaded = set(self._latest)
+        self._trim_above = self.max_bytes
+        self._load_former_keys()
+
+    def _load_former_keys(self) -> None:
+        try:
+            data = (self.root / FORGOTTEN_FILE).read_bytes()
+        except FileNotFoundError:
+            return
+        for idurl, key in _RECORD.iter_unpack(data[: len(data) - len(data) % _RECORD.size]):
+            self._former_keys[idurl] = key
+            self._former_keys.move_to_end(idurl)
+        while len(self._former_keys) > MAX_FORGOTTEN_IDURLS:
+            self._former_keys.popitem(last=False)
+        self._appended = len(data) // _RECORD.size - len(self._former_keys)
 
     def pin(self, pinner: Pinner) -> Callable[[], None]:
         """Never forget the users whose IDURLs `pinner()` names (asked only when the cache is over its bound);
@@ -106,13 +139,19 @@ class IdentityCache:
         def unpin() -> None:
             if pinner in self._pinners:
                 self._pinners.remove(pinner)
+                self._trim_above = self.max_bytes  # its users may go at the next trim
 
         return unpin
 
     def arm(self) -> None:
         """The services have started and pinned their peers: users read from the disk may be forgotten too."""
         self._armed = True
+        self._trim_above = self.max_bytes
         self._trim()
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
 
     def held_bytes(self) -> int:
         return self._held
@@ -200,6 +239,10 @@ class IdentityCache:
             raise IdentityMismatch(f"identity at {idurl} has a bad signature")
         for source in identity.sources:
             holder = self._key_of.get(source)
+            if holder is None and self._former_keys:
+                former = self._former_keys.get(_digest(source))
+                if former is not None and former != _digest(identity.publickey):
+                    raise IdentityMismatch(f"identity at {idurl} claims {source}, which another key held")
             if holder is not None and holder != identity.publickey:
                 if source == idurl:
                     raise IdentityMismatch(f"identity at {idurl} changed its public key")
@@ -218,33 +261,37 @@ class IdentityCache:
                      name=identity.name, idurl=idurl, rev=identity.revision, latest=latest.revision)
         known = self._items.get(idurl)
         # a peer's every ping carries its identity: the same one is not written (and fsynced) again
-        if known is None or (identity.revision >= known.revision and identity != known):
+        written = known is None or (identity.revision >= known.revision and identity != known)
+        if written:
             write_secret_file(self.root / _file_name(idurl), xml)
         if latest is not None and identity.sources[0] != latest.sources[0] and identity.revision > latest.revision:
             log.info("identity {old} rotated to {new} (revision {rev})", old=latest.sources[0],
                      new=identity.sources[0], rev=identity.revision)
-        self._remember(idurl, identity, len(xml))
+        self._remember(idurl, identity, len(xml) if written else None)
         key = identity.publickey
         self._used[key] = None
         self._used.move_to_end(key)
         self._trim(spare=key)
         return self._latest[key]
 
-    def _remember(self, idurl: str, identity: Identity, size: int) -> None:
+    def _remember(self, idurl: str, identity: Identity, size: int | None, capped: bool = True) -> None:
+        """`size`: of the file now at `idurl`, None when it was not written (the one there stays)."""
         key = identity.publickey
         idurls = self._idurls_of.setdefault(key, {})
         for source in identity.sources:
-            if self._key_of.setdefault(source, key) == key:
-                idurls.setdefault(source, None)
+            if self._key_of.setdefault(source, key) == key and source not in idurls:
+                idurls[source] = None
+                self._former_keys.pop(_digest(source), None)  # its user is back (or check let a new one have it)
         known = self._items.get(idurl)
         if known is None or identity.revision >= known.revision:
             self._items[idurl] = identity
-            self._held += size - self._sizes.get(idurl, 0)
-            self._sizes[idurl] = size
+            if size is not None:
+                self._held += size - self._sizes.get(idurl, 0)
+                self._sizes[idurl] = size
         latest = self._latest.get(key)
         if latest is None or identity.revision > latest.revision:
             self._latest[key] = identity
-        if len(idurls) > self.max_idurls_per_user:
+        if capped and len(idurls) > self.max_idurls_per_user:
             self._let_go_former(key, keep=idurl)
 
     def _let_go_former(self, key: str, keep: str) -> None:
@@ -261,18 +308,35 @@ class IdentityCache:
         if self._items.pop(idurl, None) is not None:
             self._held -= self._sizes.pop(idurl)
             (self.root / _file_name(idurl)).unlink(missing_ok=True)
+        self._remember_former_key(_digest(idurl), _digest(key))
+
+    def _remember_former_key(self, idurl: int, key: int) -> None:
+        """The IDURL let go stays bound to its key: a record appended to the file, rewritten with the latest
+        ones only once as many again were appended."""
+        self._former_keys[idurl] = key
+        self._former_keys.move_to_end(idurl)
+        if len(self._former_keys) > MAX_FORGOTTEN_IDURLS:
+            self._former_keys.popitem(last=False)
+        path = self.root / FORGOTTEN_FILE
+        if self._appended >= MAX_FORGOTTEN_IDURLS:
+            write_secret_file(path, b"".join(_RECORD.pack(i, k) for i, k in self._former_keys.items()))
+            self._appended = 0
+            return
+        with open(path, "ab") as records:
+            records.write(_RECORD.pack(idurl, key))
+        self._appended += 1
 
     def _trim(self, spare: str | None = None) -> None:
         """Past `max_bytes`, forget the users used least lately until the files kept fill 7/8 of it (a flood
         trims once every so many identities, not on each): never `spare` (just kept), the pinned, nor before
         `arm` those read from the disk."""
-        if self._held <= self.max_bytes:
+        if self._held <= max(self.max_bytes, self._trim_above):
             return
         target = self.max_bytes - self.max_bytes // 8
         pinned = {self._key_of.get(idurl) for pinner in list(self._pinners) for idurl in pinner()}
         for key in list(self._used):
             if self._held <= target:
-                return
+                break
             if key == spare or key in pinned or (not self._armed and key in self._loaded):
                 continue
             log.info("identity of {name} forgotten: the cache holds {held} bytes", name=self._latest[key].name,
@@ -282,6 +346,8 @@ class IdentityCache:
             del self._idurls_of[key], self._latest[key], self._used[key]
             self._loaded.discard(key)
             self.forgotten += 1
+        # what is pinned (or read from the disk, before arm) holds more than the target: wait for 1/8 more
+        self._trim_above = self._held + self.max_bytes // 8 if self._held > target else self.max_bytes
 
 
 def identity_http(reactor: INodeReactor) -> CappedHttp:
