@@ -210,6 +210,8 @@ DEFINITIONS: list[Setting] = [
     _port("services/identity-server/web-port", 8084, "HTTP port number"),
     _port("services/identity-server/tcp-port", 6661, "TCP port number"),
     Setting("services/identity-server/expire-days", "non zero positive integer", 60, "expire days", min=1),
+    Setting("services/identity-server/max-hosted-size", "disk space", "256 MB",
+            "identity files hosted at most (new names refused past it)"),
     Setting("services/identity-propagate/known-servers", "string", "", "known-servers"),
     Setting("services/identity-propagate/min-servers", "non zero positive integer", 2, "min-servers", min=1),
     Setting("services/identity-propagate/max-servers", "non zero positive integer", 5, "max-servers", min=1),

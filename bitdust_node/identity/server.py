@@ -26,6 +26,8 @@ DAY = 86_400.0
 SWEEP_INTERVAL = 3_600.0
 # what the node's receive budget counts an identity upload still being read under (both fronts)
 UPLOAD_BUDGET_KIND = "identity_upload"
+# services/identity-server/max-hosted-size's default: about 100,000 identities of 2.5 KB
+MAX_HOSTED_BYTES = 256 * 1024 * 1024
 
 
 class IdServerInputs(Protocol):
@@ -107,10 +109,14 @@ class IdServer:
     clock: TimeSource
     expire_days: float
     sweep_interval: float = SWEEP_INTERVAL
+    # the hosted files' bytes (also held in memory to serve them): anyone may upload, so a new name or a larger
+    # file that would pass it is refused
+    max_hosted_bytes: int = MAX_HOSTED_BYTES
     core: IdServerCore = attrs.field(init=False)
     machine: IdServerInputs = attrs.field(init=False)
     uploads_accepted: int = 0
     uploads_refused: int = 0
+    refused_full: int = 0
 
     def __attrs_post_init__(self) -> None:
         self.core = IdServerCore(self.store, self.clock, self.expire_days * DAY, self.sweep_interval)
@@ -120,6 +126,7 @@ class IdServer:
         """Validate and store one uploaded identity file; IdentityRefused if it may not be stored."""
         try:
             identity = check_upload(data, self.host, self.store.get)
+            self._check_room(identity, data)
         except IdentityRefused as err:
             self.uploads_refused += 1
             log.debug("identity refused: {why}", why=err.message)
@@ -127,3 +134,10 @@ class IdServer:
         self.store.put(identity, data, self.clock.seconds())
         self.uploads_accepted += 1
         return identity
+
+    def _check_room(self, identity: Identity, data: bytes) -> None:
+        stored = self.store.get(identity.name)
+        growth = len(data) - (len(stored.xml) if stored is not None else 0)
+        if growth > 0 and self.store.size() + growth > self.max_hosted_bytes:
+            self.refused_full += 1
+            raise IdentityRefused(f"this server is full: it hosts {self.store.size()} bytes of identities")

@@ -30,6 +30,8 @@ from bitdust_node.net.deadline import DeadlineFactory, request_complete
 
 # prepared GET replies kept at most (one per hosted identity; a server holds tens of thousands)
 MAX_PREPARED = 200_000
+# their bytes past what the server hosts: the replies of names since removed, until the next clearing
+PREPARED_SLACK = 4 * 1024 * 1024
 # a browser's GET head is under 1 KiB; a longer one is left to twisted.web (which caps heads at 16 KiB)
 MAX_FAST_HEAD = 8192
 _FAST_REQUEST_LINE = re.compile(rb"GET (/[a-z0-9_-]{3,20}\.xml) HTTP/1\.1")
@@ -43,9 +45,17 @@ class PreparedReplies:
     """GET /<name>.xml answers made once per stored file: status line, headers and body in one buffer,
     so a read costs a dictionary lookup and one write instead of twisted.web's per-request headers."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self._replies: dict[str, tuple[StoredIdentity, bytes, bytes]] = {}
+        self._bytes = 0
+        self.max_bytes = max_bytes
         self._date: tuple[int, bytes] = (-1, b"")  # no second yet: the first reply dates itself
+
+    def held_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._replies)
 
     def reply(self, name: str, stored: StoredIdentity, now: float) -> bytes:
         cached = self._replies.get(name)
@@ -56,8 +66,11 @@ class PreparedReplies:
                 b"Content-Length: %d\r\n" % len(stored.xml)
             )
             cached = (stored, head, b"\r\n" + stored.xml)
-            if len(self._replies) > MAX_PREPARED:
+            if len(self._replies) > MAX_PREPARED or self._bytes > self.max_bytes:
                 self._replies.clear()  # removed names leave entries behind; a bound, not a policy
+                self._bytes = 0
+            old = self._replies.get(name)
+            self._bytes += _size(cached) - (_size(old) if old is not None else 0)
             self._replies[name] = cached
         second = int(now)
         if self._date[0] != second:
@@ -65,12 +78,16 @@ class PreparedReplies:
         return b"".join((cached[1], self._date[1], cached[2]))
 
 
+def _size(reply: tuple[StoredIdentity, bytes, bytes]) -> int:
+    return len(reply[1]) + len(reply[2])
+
+
 class PreparedIdServerResource(IdServerResource):
     """The plain resource, with a prepared reply per hosted identity."""
 
     def __init__(self, idserver: IdServer, other_servers: tuple[str, ...] = ()) -> None:
         super().__init__(idserver, other_servers)
-        self.prepared = PreparedReplies()
+        self.prepared = PreparedReplies(idserver.max_hosted_bytes + PREPARED_SLACK)
 
     def prepared_get(self, path: bytes) -> bytes | None:
         """The whole keep-alive reply to GET `path` when it names a hosted identity, else None."""

@@ -33,10 +33,11 @@ class StoredIdentity:
 
 @attrs.define
 class IdentityStore:
-    """Hosted identities, on disk under `root` and in memory for serving."""
+    """Hosted identities, on disk under `root` and in memory for serving; `size()` is their files' bytes."""
 
     root: Path
     _items: dict[str, StoredIdentity] = attrs.field(factory=dict)
+    _bytes: int = 0
 
     def load(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -61,7 +62,7 @@ class IdentityStore:
                     other=identity.name,
                 )
                 continue
-            self._items[name] = StoredIdentity(path.read_bytes(), identity, path.stat().st_mtime)
+            self._keep(name, StoredIdentity(path.read_bytes(), identity, path.stat().st_mtime))
 
     def get(self, name: str) -> StoredIdentity | None:
         return self._items.get(name)
@@ -71,6 +72,14 @@ class IdentityStore:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def size(self) -> int:
+        return self._bytes
+
+    def _keep(self, name: str, stored: StoredIdentity) -> None:
+        old = self._items.get(name)
+        self._bytes += len(stored.xml) - (len(old.xml) if old is not None else 0)
+        self._items[name] = stored
 
     def put(self, identity: Identity, xml: bytes, now: float) -> None:
         """Write to a unique temp file then rename: readers see the old or the new file, never a mix."""
@@ -91,10 +100,12 @@ class IdentityStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._items[name] = StoredIdentity(xml, identity, now)
+        self._keep(name, StoredIdentity(xml, identity, now))
 
     def remove(self, name: str) -> None:
-        self._items.pop(name, None)
+        old = self._items.pop(name, None)
+        if old is not None:
+            self._bytes -= len(old.xml)
         (self.root / f"{name}.xml").unlink(missing_ok=True)
 
     def untouched_since(self, deadline: float) -> list[str]:

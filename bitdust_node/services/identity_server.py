@@ -18,6 +18,7 @@ from bitdust_node.net.ports import PortSet
 from bitdust_node.services.base import Service
 from bitdust_node.services.network import NetworkService
 from bitdust_node.settings import Settings
+from bitdust_node.sizes import size_to_bytes
 
 PREFIX = "services/identity-server/"
 # enough queued connections for bursts of uploads from many clients
@@ -57,6 +58,7 @@ class IdentityServerService(Service):
             store=store,
             clock=ctx.reactor,
             expire_days=self.setting("expire-days"),
+            max_hosted_bytes=size_to_bytes(str(self.setting("max-hosted-size"))),
         )
         self._entry = ctx.registry.register("id_server", "AT_STARTUP")
         trace(idserver.machine, self._entry)
@@ -96,6 +98,8 @@ class IdentityServerService(Service):
         return {
             "host": self.idserver.host,
             "identities": len(self.idserver.store),
+            "hosted_bytes": self.idserver.store.size(),
+            "refused_full": self.idserver.refused_full,
             "uploads_accepted": self.idserver.uploads_accepted,
             "uploads_refused": self.idserver.uploads_refused,
             # connections closed at once: too many in all, or from one address

@@ -193,6 +193,22 @@ class RefusalTests(unittest.TestCase):
         status, _, _ = await self.server.get("/%2e%2e/alice.xml")
         self.assertEqual(status, 404)
 
+    async def test_a_full_server_refuses_new_names_and_keeps_serving_the_hosted(self) -> None:
+        await self._with_alice()
+        idserver = self.server.idserver
+        self.assertEqual(idserver.store.size(), len(vectors.identity_bytes("alice")))
+        idserver.max_hosted_bytes = idserver.store.size() + 100  # no room for another identity
+        await self.assertRefused(make_identity("mallory", vectors.private_key("bob")))
+        self.assertEqual(idserver.refused_full, 1)
+        # a hosted user may still publish a new revision that does not grow what is held
+        same_size = make_identity("alice", vectors.private_key("alice"), revision=5)
+        idserver.max_hosted_bytes = max(idserver.store.size(), len(same_size))
+        status, _, _ = await self.server.post(same_size)
+        self.assertEqual(status, 200)
+        self.assertEqual(idserver.store.size(), len(same_size))
+        idserver.store.remove("alice")
+        self.assertEqual(idserver.store.size(), 0)
+
     async def test_source_on_another_host(self) -> None:
         await self._with_alice()
         await self.assertRefused(make_identity("mallory", vectors.private_key("bob"), hosts=("host-b.com",)))

@@ -13,12 +13,12 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test import iosim
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from bitdust_node.identity.server import IdServer
 from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource, make_plain_site
-from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, make_site
-from bitdust_node.identity.server_store import IdentityStore
+from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, PreparedReplies, make_site
+from bitdust_node.identity.server_store import IdentityStore, StoredIdentity
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
 from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.wire import tcp_frames
@@ -448,3 +448,13 @@ class SiteBudgetTests(TestCase):
         self.assertTrue(transport.disconnected or transport.disconnecting)
         proto.connectionLost(None)
         self.assertEqual(budget.held_by("10.0.0.7"), 0)
+
+
+class PreparedRepliesBoundTests(SynchronousTestCase):
+    def test_the_prepared_replies_hold_at_most_their_bytes(self) -> None:
+        prepared = PreparedReplies(max_bytes=10_000)
+        for n in range(50):
+            stored = StoredIdentity(b"x" * 1_000, vectors.identity("alice"), 0.0)
+            prepared.reply(f"user{n}", stored, 0.0)
+            self.assertLessEqual(prepared.held_bytes(), 10_000 + 2_000)
+        self.assertLess(len(prepared), 12)
