@@ -8,16 +8,15 @@ claims a source another key holds, is refused.
 Anyone can make identities (a key and a self-signed file), and every packet may carry one: what the cache
 holds is bounded. Past `max_bytes` of identity files, the users used least lately are forgotten (memory and
 disk), except those pinned: the peers this node works with (its suppliers, customers, router, routed users,
-correspondents). One user keeps at most `max_idurls_per_user` IDURLs, its oldest former ones let go first. An
-IDURL let go stays bound to its key (a digest of each, the latest MAX_FORGOTTEN_IDURLS of them, kept in the
-`forgotten` file): another key cannot claim it by a self-signed identity, as long as that record lasts.
+correspondents). What counts is the identity files and, for each IDURL known, its length and what indexing it
+costs: the memory held is about twice that. One user keeps at most `max_idurls_per_user` IDURLs, its oldest
+former ones let go first. An IDURL let go stays bound to its key while its record lasts (former_keys.py).
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from twisted.logger import Logger
 
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.errors import InvalidInput, NotFound
+from bitdust_node.identity.former_keys import FormerKeys
 from bitdust_node.identity.signing import verify_identity
 from bitdust_node.net.clock import INodeReactor
 from bitdust_node.net.http import CappedHttp, Unreachable
@@ -34,14 +34,13 @@ from bitdust_node.wire.identity_xml import MAX_IDENTITY_BYTES, Identity
 
 log = Logger()
 CACHE_DIR = "identitycache"
-# identity files kept (about 16,000 of 2 KiB); each also costs about its size again in memory once parsed
+# identity files and IDURLs kept (about 16,000 users of 2 KiB); each file costs about its size again in memory
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 # IDURLs one user may hold here: its servers now and the ones it rotated away from
 MAX_IDURLS_PER_USER = 64
-# IDURLs let go whose key is still remembered (16 bytes each on disk, about 150 in memory)
-MAX_FORGOTTEN_IDURLS = 65_536
+# what an IDURL costs in the cache's indexes beside its characters (measured: about 200 bytes)
+IDURL_OVERHEAD = 200
 FORGOTTEN_FILE = "forgotten"
-_RECORD = struct.Struct(">QQ")  # an IDURL's digest, its key's digest
 # who the node works with now: IDURLs whose users are never forgotten
 Pinner = Callable[[], Iterable[str]]
 
@@ -55,20 +54,16 @@ def _file_name(idurl: str) -> str:
     return hashlib.sha1(idurl.encode("utf-8")).hexdigest() + ".xml"
 
 
-def _digest(text: str) -> int:
-    """8 bytes standing for an IDURL or a key in the records of IDURLs let go."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
 @attrs.define
 class IdentityCache:
     root: Path
     http: CappedHttp
     max_bytes: int = MAX_CACHE_BYTES
     max_idurls_per_user: int = MAX_IDURLS_PER_USER
-    # the copy served (or carried) at each IDURL, any revision, and the size of its file
+    # the copy served (or carried) at each IDURL, any revision, and the size of its file; what all cost
     _items: dict[str, Identity] = attrs.field(factory=dict)
     _sizes: dict[str, int] = attrs.field(factory=dict)
+    _files: int = 0
     _held: int = 0
     # which public key holds each IDURL, each key's IDURLs (oldest learned first) and its newest revision
     _key_of: dict[str, str] = attrs.field(factory=dict)
@@ -82,10 +77,11 @@ class IdentityCache:
     _pinners: list[Pinner] = attrs.field(factory=list)
     # past it, the next trim (one that freed too little waits for more to be held, not for the next identity)
     _trim_above: int = 0
-    # IDURLs let go -> their key (digests), the latest last; records appended to the file since it was written
-    _former_keys: collections.OrderedDict[int, int] = attrs.field(factory=collections.OrderedDict)
-    _appended: int = 0
+    _former: FormerKeys = attrs.field(init=False)
     forgotten: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self._former = FormerKeys(self.root / FORGOTTEN_FILE)
 
     def load(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -117,19 +113,8 @@ class IdentityCache:
                 self._used.move_to_end(identity.publickey)
         self._loaded = set(self._latest)
         self._trim_above = self.max_bytes
-        self._load_former_keys()
-
-    def _load_former_keys(self) -> None:
-        try:
-            data = (self.root / FORGOTTEN_FILE).read_bytes()
-        except FileNotFoundError:
-            return
-        for idurl, key in _RECORD.iter_unpack(data[: len(data) - len(data) % _RECORD.size]):
-            self._former_keys[idurl] = key
-            self._former_keys.move_to_end(idurl)
-        while len(self._former_keys) > MAX_FORGOTTEN_IDURLS:
-            self._former_keys.popitem(last=False)
-        self._appended = len(data) // _RECORD.size - len(self._former_keys)
+        self._former.load()
+        self._former.flush()  # what the load-time cap let go
 
     def pin(self, pinner: Pinner) -> Callable[[], None]:
         """Never forget the users whose IDURLs `pinner()` names (asked only when the cache is over its bound);
@@ -148,13 +133,18 @@ class IdentityCache:
         self._armed = True
         self._trim_above = self.max_bytes
         self._trim()
+        self._former.flush()
 
     @property
     def armed(self) -> bool:
         return self._armed
 
     def held_bytes(self) -> int:
+        """What counts against `max_bytes`: the files, and the IDURLs known."""
         return self._held
+
+    def file_bytes(self) -> int:
+        return self._files
 
     def get(self, idurl: str) -> Identity | None:
         """The newest revision known of whoever holds `idurl` (also an IDURL it has rotated away from)."""
@@ -239,10 +229,8 @@ class IdentityCache:
             raise IdentityMismatch(f"identity at {idurl} has a bad signature")
         for source in identity.sources:
             holder = self._key_of.get(source)
-            if holder is None and self._former_keys:
-                former = self._former_keys.get(_digest(source))
-                if former is not None and former != _digest(identity.publickey):
-                    raise IdentityMismatch(f"identity at {idurl} claims {source}, which another key held")
+            if holder is None and self._former.claimed_by_another(source, identity.publickey):
+                raise IdentityMismatch(f"identity at {idurl} claims {source}, which another key held")
             if holder is not None and holder != identity.publickey:
                 if source == idurl:
                     raise IdentityMismatch(f"identity at {idurl} changed its public key")
@@ -264,6 +252,11 @@ class IdentityCache:
         written = known is None or (identity.revision >= known.revision and identity != known)
         if written:
             write_secret_file(self.root / _file_name(idurl), xml)
+            if known is not None:
+                # sources only the file replaced listed: after a restart no file would bind them to the key
+                for source in known.sources:
+                    if source not in identity.sources and source not in self._items:
+                        self._former.let_go(source, identity.publickey)
         if latest is not None and identity.sources[0] != latest.sources[0] and identity.revision > latest.revision:
             log.info("identity {old} rotated to {new} (revision {rev})", old=latest.sources[0],
                      new=identity.sources[0], rev=identity.revision)
@@ -272,6 +265,7 @@ class IdentityCache:
         self._used[key] = None
         self._used.move_to_end(key)
         self._trim(spare=key)
+        self._former.flush()
         return self._latest[key]
 
     def _remember(self, idurl: str, identity: Identity, size: int | None, capped: bool = True) -> None:
@@ -281,12 +275,15 @@ class IdentityCache:
         for source in identity.sources:
             if self._key_of.setdefault(source, key) == key and source not in idurls:
                 idurls[source] = None
-                self._former_keys.pop(_digest(source), None)  # its user is back (or check let a new one have it)
+                self._held += len(source) + IDURL_OVERHEAD
+                self._former.taken_back(source)  # its user is back (or check let a new one have it)
         known = self._items.get(idurl)
         if known is None or identity.revision >= known.revision:
             self._items[idurl] = identity
             if size is not None:
-                self._held += size - self._sizes.get(idurl, 0)
+                growth = size - self._sizes.get(idurl, 0)
+                self._files += growth
+                self._held += growth
                 self._sizes[idurl] = size
         latest = self._latest.get(key)
         if latest is None or identity.revision > latest.revision:
@@ -303,28 +300,16 @@ class IdentityCache:
             self._forget_idurl(key, idurl)
 
     def _forget_idurl(self, key: str, idurl: str) -> None:
+        """Let `idurl` go (its file too), its binding to `key` kept in the records (written at the next flush)."""
         del self._idurls_of[key][idurl]
         del self._key_of[idurl]
+        self._held -= len(idurl) + IDURL_OVERHEAD
         if self._items.pop(idurl, None) is not None:
-            self._held -= self._sizes.pop(idurl)
+            size = self._sizes.pop(idurl)
+            self._files -= size
+            self._held -= size
             (self.root / _file_name(idurl)).unlink(missing_ok=True)
-        self._remember_former_key(_digest(idurl), _digest(key))
-
-    def _remember_former_key(self, idurl: int, key: int) -> None:
-        """The IDURL let go stays bound to its key: a record appended to the file, rewritten with the latest
-        ones only once as many again were appended."""
-        self._former_keys[idurl] = key
-        self._former_keys.move_to_end(idurl)
-        if len(self._former_keys) > MAX_FORGOTTEN_IDURLS:
-            self._former_keys.popitem(last=False)
-        path = self.root / FORGOTTEN_FILE
-        if self._appended >= MAX_FORGOTTEN_IDURLS:
-            write_secret_file(path, b"".join(_RECORD.pack(i, k) for i, k in self._former_keys.items()))
-            self._appended = 0
-            return
-        with open(path, "ab") as records:
-            records.write(_RECORD.pack(idurl, key))
-        self._appended += 1
+        self._former.let_go(idurl, key)
 
     def _trim(self, spare: str | None = None) -> None:
         """Past `max_bytes`, forget the users used least lately until the files kept fill 7/8 of it (a flood

@@ -12,7 +12,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from bitdust_node.crypto.packet_signing import sign_packet
-from bitdust_node.identity.cache import IdentityCache, IdentityMismatch, _file_name
+from bitdust_node.identity.cache import IDURL_OVERHEAD, IdentityCache, IdentityMismatch, _file_name
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.identity.rotation import PeerDirectory
@@ -46,7 +46,8 @@ def user_xml(n: int, revision: int = 0, hosts: tuple[str, ...] = (HOST,)) -> byt
 class CacheBoundTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.root = Path(self.mktemp())
-        self.size = len(user_xml(0))
+        # what one user with one IDURL counts for: its file, its IDURL and the IDURL's indexing
+        self.size = len(user_xml(0)) + len(url("user0")) + IDURL_OVERHEAD
         # room for four users' files; a trim leaves 7/8 of that
         self.cache = self.new_cache()
 
@@ -85,7 +86,7 @@ class CacheBoundTests(SynchronousTestCase):
             self.assertLessEqual(self.cache.held_bytes(), self.cache.max_bytes)
         self.assertIsNotNone(self.cache.get(url("user29")))
         self.assertLessEqual(len(self.files()), 4)
-        self.assertEqual(self.cache.held_bytes(), sum(p.stat().st_size for p in self.root.glob("*.xml")))
+        self.assertEqual(self.cache.file_bytes(), self.on_disk())
 
     def test_pinned_users_are_never_forgotten(self) -> None:
         self.cache.arm()
@@ -106,7 +107,7 @@ class CacheBoundTests(SynchronousTestCase):
             self.accept(self.cache, n)
             os.utime(self.root / _file_name(url(f"user{n}")), (1000 + n, 1000 + n))  # user0 changed longest ago
         cache = self.new_cache()
-        self.assertEqual(cache.held_bytes(), self.on_disk())
+        self.assertEqual(cache.file_bytes(), self.on_disk())
         # a flood before the services started: only newcomers are forgotten, the peers read at start stay
         for n in range(4, 10):
             self.accept(cache, n)
@@ -123,7 +124,7 @@ class CacheBoundTests(SynchronousTestCase):
         cache.arm()
         # down to 7/8 of 3 files: two go, the pinned one never, the older files first
         self.assertEqual([n for n in range(4) if cache.get(url(f"user{n}")) is None], [1, 2])
-        self.assertEqual(cache.held_bytes(), self.on_disk())
+        self.assertEqual(cache.file_bytes(), self.on_disk())
 
     def test_over_the_bound_with_nothing_to_let_go_the_pins_are_not_asked_at_every_identity(self) -> None:
         self.cache.arm()
@@ -142,13 +143,25 @@ class CacheBoundTests(SynchronousTestCase):
         self.assertLessEqual(len(asked), 13)
         self.assertEqual(self.cache.forgotten, 0)
 
+    def test_users_unpinned_go_at_the_next_identity(self) -> None:
+        self.cache.arm()
+        self.cache.max_bytes = 16 * self.size  # a trim that frees nothing waits for 2 users more
+        unpin = self.cache.pin(lambda: [url(f"user{n}") for n in range(16)])
+        for n in range(16):  # the 16th passes the bound: a trim frees nothing
+            self.accept(self.cache, n)
+        self.assertEqual(self.cache.forgotten, 0)
+        unpin()
+        self.accept(self.cache, 16)  # still within the 2 users' wait, but the unpinned may go now
+        self.assertLessEqual(self.cache.held_bytes(), self.cache.max_bytes)
+        self.assertGreater(self.cache.forgotten, 0)
+
     def test_the_bytes_held_are_the_files_on_disk_when_an_idurl_is_kept_again(self) -> None:
         padded = user_xml(0).replace(b"</identity>", b" " * 20_000 + b"</identity>")
         self.cache.accept(url("user0"), padded)
         self.cache.accept(url("user0"), user_xml(0))  # the same identity: the file is not written again
-        self.assertEqual(self.cache.held_bytes(), self.on_disk())
+        self.assertEqual(self.cache.file_bytes(), self.on_disk())
         self.cache.accept(url("user0"), user_xml(0, revision=1))
-        self.assertEqual(self.cache.held_bytes(), self.on_disk())
+        self.assertEqual(self.cache.file_bytes(), self.on_disk())
         self.assertLess(self.cache.held_bytes(), 2 * self.size)
 
     def test_one_key_keeps_a_bounded_number_of_idurls(self) -> None:
@@ -161,7 +174,7 @@ class CacheBoundTests(SynchronousTestCase):
                           url("user0", "127.0.0.104:8084")])
         self.assertIsNone(self.cache.get(url("user0", "127.0.0.100:8084")))
         self.assertEqual(len(self.files()), 3)
-        self.assertEqual(self.cache.held_bytes(), sum(p.stat().st_size for p in self.root.glob("*.xml")))
+        self.assertEqual(self.cache.file_bytes(), self.on_disk())
 
     def test_the_current_sources_stay_whatever_the_cap(self) -> None:
         self.cache.max_idurls_per_user = 3
@@ -187,7 +200,7 @@ class CacheBoundTests(SynchronousTestCase):
         again = self.new_cache(max_bytes=1 << 20, max_idurls=8)
         self.assertEqual(again.get(url("user0", x)).revision, 100)  # type: ignore[union-attr]
         self.assertLessEqual(len(again.aliases(url("user0", left))), 8)
-        self.assertEqual(again.held_bytes(), self.on_disk())
+        self.assertEqual(again.file_bytes(), self.on_disk())
 
     def test_a_forgotten_user_comes_back_with_its_key_and_no_other_key_takes_its_idurl(self) -> None:
         self.cache.arm()
@@ -211,7 +224,7 @@ class GatewayIdentityFloodTests(SynchronousTestCase):
         clock = MemoryReactorClock()
         home = Path(self.mktemp())
         me = MyIdentityHolder(home, MyIdentity(vectors.identity("bob"), vectors.private_key("bob")))
-        size = len(user_xml(0))
+        size = len(user_xml(0)) + len(url("user0")) + IDURL_OVERHEAD
         cache = IdentityCache(home / "cache", CappedHttp(clock), max_bytes=3 * size)
         cache.load()
         cache.arm()
