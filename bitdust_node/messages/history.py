@@ -1,7 +1,8 @@
 """Private message history, kept in the home (SQLite, WAL) across restarts.
 
-Anyone with an identity may write to me, so the history is bounded: past `max_bytes` of messages the oldest of
-the conversation holding most are let go (a flood from one peer goes before anyone else's history does)."""
+Anyone with an identity may write to me, so the history is bounded: past `max_bytes` of messages (every byte their
+rows and index entries hold, not only their data) the oldest of the conversation holding most are let go (a flood
+from one peer goes before anyone else's history does)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,15 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages (peer, time);
 """
-# the messages kept at most (their JSON), all conversations together
+# the messages kept at most (what their rows cost, see ROW_BYTES_SQL), all conversations together
 MAX_HISTORY_BYTES = 64 * 1024 * 1024
+# the bytes a row costs besides its texts: its time (in the row and the index by peer) and SQLite's own record
+ROW_OVERHEAD = 64
+# what a kept row costs in SQL, as row_bytes() counts it: the texts as UTF-8, the ones the two indexes copy twice
+ROW_BYTES_SQL = (
+    "2 * LENGTH(CAST(message_id AS BLOB)) + 2 * LENGTH(CAST(direction AS BLOB)) + LENGTH(CAST(sender AS BLOB)) "
+    f"+ LENGTH(CAST(recipient AS BLOB)) + 2 * LENGTH(CAST(peer AS BLOB)) + LENGTH(CAST(data AS BLOB)) + {ROW_OVERHEAD}"
+)
 # the oldest messages let go at a time once over
 _DROP_STEP = 64
 
@@ -54,6 +62,25 @@ class StoredMessage:
         }
 
 
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def row_bytes(message: StoredMessage, data: str) -> int:
+    """What keeping `message` (its data as the JSON text `data`) costs, as ROW_BYTES_SQL counts a kept row."""
+    return (2 * _utf8(message.message_id) + 2 * _utf8(message.direction) + _utf8(message.sender)
+            + _utf8(message.recipient) + 2 * _utf8(message.peer) + _utf8(data) + ROW_OVERHEAD)
+
+
+def stored_bytes(message: StoredMessage) -> int:
+    """What keeping `message` costs (its data written as the history writes it)."""
+    return row_bytes(message, _data_json(message))
+
+
+def _data_json(message: StoredMessage) -> str:
+    return json.dumps(message.data, default=repr)
+
+
 class MessageHistory:
     def __init__(self, path: Path, max_bytes: int = MAX_HISTORY_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +88,9 @@ class MessageHistory:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self.max_bytes = max_bytes
-        # the bytes each conversation holds, and all of them (the JSON is ASCII: its length is its size)
+        # the bytes each conversation holds, and all of them
         self._bytes_by_peer: collections.Counter[str] = collections.Counter(
-            {peer: int(size) for peer, size in self._db.execute("SELECT peer, SUM(LENGTH(data)) FROM messages "
+            {peer: int(size) for peer, size in self._db.execute(f"SELECT peer, SUM({ROW_BYTES_SQL}) FROM messages "
                                                                 "GROUP BY peer")})
         self._bytes = sum(self._bytes_by_peer.values())
         # messages let go to stay within max_bytes
@@ -74,7 +101,8 @@ class MessageHistory:
 
     def add(self, message: StoredMessage) -> bool:
         """Keep a message; False when one with that id and direction is already kept (a replay)."""
-        data = json.dumps(message.data, default=repr)
+        data = _data_json(message)
+        size = row_bytes(message, data)
         with self._db:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -82,8 +110,8 @@ class MessageHistory:
                  message.time, data),
             )
             if cursor.rowcount == 1:
-                self._bytes_by_peer[message.peer] += len(data)
-                self._bytes += len(data)
+                self._bytes_by_peer[message.peer] += size
+                self._bytes += size
                 self._make_room()
         return cursor.rowcount == 1
 
@@ -92,7 +120,7 @@ class MessageHistory:
         while self._bytes > self.max_bytes and self._bytes_by_peer:
             peer = max(self._bytes_by_peer, key=self._bytes_by_peer.__getitem__)
             rows = self._db.execute(
-                "SELECT rowid, LENGTH(data) FROM messages WHERE peer = ? ORDER BY time, rowid LIMIT ?",
+                f"SELECT rowid, {ROW_BYTES_SQL} FROM messages WHERE peer = ? ORDER BY time, rowid LIMIT ?",
                 (peer, _DROP_STEP),
             ).fetchall()
             self._db.executemany("DELETE FROM messages WHERE rowid = ?", [(rowid,) for rowid, _size in rows])
