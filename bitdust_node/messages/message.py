@@ -17,10 +17,23 @@ from bitdust_node.wire import peer_json, typed_json
 
 MAX_MESSAGE_PAYLOAD = 256 * 1024
 PACKET_ID_PREFIX = "private_"
+# official ids are `private_<uid>`, some 25 characters: ten times that is still an honest id
+MAX_MESSAGE_ID_CHARS = 256
+# `alias$user@host_port`: an IDURL is at most 300 characters, official aliases are short (`master`, `share_<id>`)
+MAX_KEY_ID_CHARS = 512
 
 
 class MessageError(ValueError):
     """A Message payload that cannot be read or opened."""
+
+
+class MessageTooLong(MessageError):
+    """A Message whose id or key ids are longer than any honest one: refused before anything keeps them."""
+
+
+def check_message_id(packet_id: str) -> None:
+    if len(packet_id) > MAX_MESSAGE_ID_CHARS:
+        raise MessageTooLong(f"message id of {len(packet_id)} characters is over the cap of {MAX_MESSAGE_ID_CHARS}")
 
 
 @attrs.frozen
@@ -51,6 +64,10 @@ def parse(payload: bytes) -> SealedMessage:
         raise MessageError(f"message payload is not readable: {err}") from None
     if not isinstance(fields, dict) or not all(isinstance(fields.get(k), str) for k in "kprs"):
         raise MessageError("message payload must hold the texts k, p, r and s")
+    for field, name in (("r", "recipient"), ("s", "sender")):
+        if len(fields[field]) > MAX_KEY_ID_CHARS:
+            raise MessageTooLong(f"{name} key id of {len(fields[field])} characters is over the cap of "
+                                 f"{MAX_KEY_ID_CHARS}")
     try:
         wrapped_key = base64.b64decode(fields["k"], validate=True)
     except (ValueError, binascii.Error) as err:

@@ -117,6 +117,10 @@ class Messenger:
         if not packet.packet_id.startswith(sealed.PACKET_ID_PREFIX):
             self.counters["refused_packet_id"] += 1
             return self.gateway.reply(inbound, "Ack", b"unread")
+        try:
+            sealed.check_message_id(packet.packet_id)
+        except sealed.MessageTooLong as err:
+            return self._refuse(inbound, err)
         if self.history.has(packet.packet_id, "incoming"):
             # a replay, or a sender that lost our Ack: answered again, never stored or shown twice
             self.counters["duplicates"] += 1
@@ -128,9 +132,7 @@ class Messenger:
                 raise sealed.MessageError(f"message for key {box.recipient_key_id[:80]!r}, not mine")
             data = sealed.open_sealed(box, me.key)
         except sealed.MessageError as err:
-            self.counters["refused_unreadable"] += 1
-            log.info("message {id} from {who} refused: {why}", id=packet.packet_id, who=packet.creator_id, why=str(err))
-            return self.gateway.reply(inbound, "Fail", str(err).encode()[:200])
+            return self._refuse(inbound, err)
         stored = StoredMessage(packet.packet_id, "incoming", box.sender_key_id, box.recipient_key_id,
                                packet.creator_id, self.clock.seconds(), data)
         self.history.add(stored)
@@ -138,6 +140,14 @@ class Messenger:
         self.counters["received"] += 1
         consumed = self._deliver(stored.describe())
         return self.gateway.reply(inbound, "Ack", b"" if consumed else b"unread")
+
+    def _refuse(self, inbound: Inbound, err: sealed.MessageError) -> defer.Deferred[None]:
+        """Fail, with the reason, a message nothing keeps or shows."""
+        self.counters["refused_too_long" if isinstance(err, sealed.MessageTooLong) else "refused_unreadable"] += 1
+        packet = inbound.packet
+        log.info("message {id} from {who} refused: {why}", id=packet.packet_id[:80], who=packet.creator_id,
+                 why=str(err))
+        return self.gateway.reply(inbound, "Fail", str(err).encode()[:200])
 
     def conversation(self, peer: str | None = None, offset: int = 0, limit: int = 100) -> list[StoredMessage]:
         """The history (with one user, by any of its IDURLs), each correspondent named by where it is now and
