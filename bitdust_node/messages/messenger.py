@@ -15,7 +15,7 @@ from bitdust_node.crypto import keys
 from bitdust_node.identity.cache import IdentityCache
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.messages import message as sealed
-from bitdust_node.messages.history import MessageHistory, StoredMessage
+from bitdust_node.messages.history import MessageHistory, StoredMessage, stored_bytes
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.transport.errors import TransportError
 from bitdust_node.transport.hookups import Hookups
@@ -29,17 +29,37 @@ ACK_TIMEOUT = 15.0
 PING_TIMEOUT = 30.0
 MAX_CONSUMERS = 64
 MAX_QUEUED_PER_CONSUMER = 1000
+# and in bytes, counted as the history counts a kept message; every consumer queues the same newest messages, so all
+# the queues together hold no more than this (dozens of the largest messages, thousands of usual ones)
+MAX_QUEUED_BYTES_PER_CONSUMER = 8 * 1024 * 1024
 # a consumer that stopped polling keeps its queue this long, so no message falls between two polls
 CONSUMER_LINGER = 120.0
 
 
 @attrs.define(eq=False)
 class Consumer:
-    queue: collections.deque[dict[str, Any]] = attrs.field(
-        factory=lambda: collections.deque(maxlen=MAX_QUEUED_PER_CONSUMER)
-    )
+    # the messages not taken yet, each with what it costs
+    queue: collections.deque[tuple[dict[str, Any], int]] = attrs.field(factory=collections.deque)
+    queued_bytes: int = 0
     waiting: list[defer.Deferred[None]] = attrs.field(factory=list)
     last_poll: float = 0.0
+
+    def push(self, item: dict[str, Any], size: int) -> int:
+        """Queue a message, letting the oldest go while over the bounds; how many went."""
+        self.queue.append((item, size))
+        self.queued_bytes += size
+        dropped = 0
+        while len(self.queue) > MAX_QUEUED_PER_CONSUMER or self.queued_bytes > MAX_QUEUED_BYTES_PER_CONSUMER:
+            _gone, gone_size = self.queue.popleft()
+            self.queued_bytes -= gone_size
+            dropped += 1
+        return dropped
+
+    def take(self) -> list[dict[str, Any]]:
+        items = [item for item, _size in self.queue]
+        self.queue.clear()
+        self.queued_bytes = 0
+        return items
 
 
 def key_id_of(idurl: str) -> str:
@@ -138,7 +158,7 @@ class Messenger:
         self.history.add(stored)
         self.hookups.last_heard[packet.creator_id] = self.clock.seconds()
         self.counters["received"] += 1
-        consumed = self._deliver(stored.describe())
+        consumed = self._deliver(stored)
         return self.gateway.reply(inbound, "Ack", b"" if consumed else b"unread")
 
     def _refuse(self, inbound: Inbound, err: sealed.MessageError) -> defer.Deferred[None]:
@@ -165,14 +185,17 @@ class Messenger:
             sender, recipient = mine if self.me.is_my_key_id(message.sender) else message.sender, theirs
         return attrs.evolve(message, sender=sender, recipient=recipient, peer=self.cache.newest_idurl(message.peer))
 
-    def _deliver(self, item: dict[str, Any]) -> bool:
+    def _deliver(self, message: StoredMessage) -> bool:
         now = self.clock.seconds()
         taken = False
+        item, size = message.describe(), 0
         for name, consumer in list(self.consumers.items()):
             if not consumer.waiting and now - consumer.last_poll > CONSUMER_LINGER:
                 del self.consumers[name]
                 continue
-            consumer.queue.append(item)
+            size = size or stored_bytes(message)
+            if dropped := consumer.push(item, size):
+                self.counters["consumer_queue_dropped"] += dropped
             taken = True
             waiting, consumer.waiting = consumer.waiting, []
             for waiter in waiting:
@@ -195,6 +218,4 @@ class Messenger:
             waiter.addTimeout(timeout, self.clock, onTimeoutCancel=lambda *_: None)
             await waiter
             consumer.last_poll = self.clock.seconds()
-        items = list(consumer.queue)
-        consumer.queue.clear()
-        return items
+        return consumer.take()

@@ -1,5 +1,6 @@
 """What a hostile sender can make the messenger keep: an id or key id longer than any honest one is failed with its
-reason and nothing is kept or shown; the honest ones (as official nodes send them) are kept."""
+reason and nothing is kept or shown; the honest ones (as official nodes send them) are kept; a consumer that does
+not poll holds the newest messages up to its bound in bytes, not a thousand of the largest."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.messages import message as sealed
 from bitdust_node.messages.history import MessageHistory
-from bitdust_node.messages.messenger import Messenger
+from bitdust_node.messages.messenger import MAX_QUEUED_BYTES_PER_CONSUMER, Messenger
 from bitdust_node.net.http import CappedHttp
 from bitdust_node.transport.hookups import Hookups
 from bitdust_node.transport.interfaces import Inbound
@@ -97,3 +98,19 @@ class MessengerBoundTests(SynchronousTestCase):
         self.assertEqual(reason, b"sender key id of 150007 characters is over the cap of 512")
         self.assertEqual(self.messenger.counters["refused_too_long"], 1)
         self.assert_nothing_kept()
+
+    def test_a_consumer_queue_is_bounded_in_bytes_and_keeps_the_newest(self) -> None:
+        first_poll = defer.ensureDeferred(self.messenger.receive("api", 1.0))
+        self.clock.advance(1.0)
+        self.assertEqual(self.successResultOf(first_poll), [])
+        # 80 messages of 150 KB while the consumer is away (within its linger): 12 MB, far fewer than 1,000 messages
+        for n in range(80):
+            self.assertEqual(self.receive(f"{OFFICIAL_ID}{n:02}", text=f"{n:02}" + "x" * 150_000), ("Ack", b""))
+        consumer = self.messenger.consumers["api"]
+        self.assertLessEqual(consumer.queued_bytes, MAX_QUEUED_BYTES_PER_CONSUMER)
+        self.assertGreater(consumer.queued_bytes, MAX_QUEUED_BYTES_PER_CONSUMER - 200_000)
+        got = self.successResultOf(defer.ensureDeferred(self.messenger.receive("api", 1.0)))
+        self.assertEqual(len(got) + self.messenger.counters["consumer_queue_dropped"], 80)
+        self.assertEqual(got[-1]["message_id"], f"{OFFICIAL_ID}79")
+        self.assertEqual(got[-1]["data"]["message"][:2], "79")
+        self.assertEqual(consumer.queued_bytes, 0)
