@@ -156,7 +156,7 @@ class Messenger:
         stored = StoredMessage(packet.packet_id, "incoming", box.sender_key_id, box.recipient_key_id,
                                packet.creator_id, self.clock.seconds(), data)
         self.history.add(stored)
-        self.hookups.last_heard[packet.creator_id] = self.clock.seconds()
+        self.hookups.heard_from(packet.creator_id)
         self.counters["received"] += 1
         consumed = self._deliver(stored)
         return self.gateway.reply(inbound, "Ack", b"" if consumed else b"unread")

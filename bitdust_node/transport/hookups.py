@@ -9,6 +9,7 @@ failures that are not the service's own are the official ones.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,6 +29,9 @@ log = Logger()
 MAX_SERVICE_REQUEST = 10_240
 # a request and its payload, and within that a family snapshot or a list of suppliers: a few levels at most
 MAX_REQUEST_DEPTH = 16
+# the peers whose last answer is remembered: far more than a node talks to (suppliers, customers, correspondents),
+# and a few MB at most when one key signs identities with new IDURLs forever
+MAX_LAST_HEARD = 8192
 
 
 @attrs.frozen
@@ -52,6 +56,18 @@ class RemoteRequests(Protocol):
     def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> Any: ...
 
     def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> Any: ...
+
+
+class LastHeard(collections.OrderedDict[str, float]):
+    """When each peer last answered; past `limit` peers the least recently heard are forgotten."""
+
+    limit: int = MAX_LAST_HEARD
+
+    def __setitem__(self, idurl: str, when: float) -> None:
+        super().__setitem__(idurl, when)
+        self.move_to_end(idurl)
+        while len(self) > self.limit:
+            self.popitem(last=False)
 
 
 @attrs.frozen
@@ -79,7 +95,7 @@ class Hookups:
         self.remote_services: dict[str, RemoteRequests] = {}
         self._channels: dict[str, itertools.count[int]] = {}
         # when each peer last answered: user/status and the handshake before messages
-        self.last_heard: dict[str, float] = {}
+        self.last_heard = LastHeard()
         # service requests whose handler failed (answered with the official Fail)
         self.failed_requests = 0
         self._unregister = [
@@ -96,7 +112,7 @@ class Hookups:
 
     def identity_received(self, inbound: Inbound) -> defer.Deferred[None] | None:
         packet = inbound.packet
-        self.last_heard[packet.creator_id] = self.clock.seconds()
+        self.heard_from(packet.creator_id)
         if inbound.carried is not inbound.creator:
             # someone's identity pushed to me (a newer revision, say): keep it if it checks out
             if inbound.carried is not None:
@@ -120,6 +136,10 @@ class Hookups:
             return
         self.cache.keep(pushed.sources[0], pushed, xml)
 
+    def heard_from(self, idurl: str) -> None:
+        """The peer answered now (user/status and the handshake before messages read it)."""
+        self.last_heard[idurl] = self.clock.seconds()
+
     def channel_id(self, channel: str) -> str:
         counter = self._channels.setdefault(channel, itertools.count(1))
         return f"{channel}:{next(counter)}:1:{self.gateway.new_packet_id()}"
@@ -131,7 +151,7 @@ class Hookups:
         packet = self.gateway.outbox("Identity", idurl, me.xml, packet_id=self.channel_id(channel))
         started = self.clock.seconds()
         await self.gateway.request(packet, peer, wide=True, timeout=timeout)
-        self.last_heard[idurl] = self.clock.seconds()
+        self.heard_from(idurl)
         return PingResult(idurl, peer.global_id, self.clock.seconds() - started, packet.packet_id)
 
     # -- service requests
