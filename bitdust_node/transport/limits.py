@@ -35,6 +35,9 @@ class TcpLimits:
     socket_buffer: int = 1024 * 1024
     max_connections: int = 2048
     max_connections_per_host: int = 64
-    # backoff after failed dials: 1, 2, 4 ... 60 s, each with +-25 % jitter
+    # backoff after failed dials: 1, 2, 4 ... 60 s, each with +-25 % jitter; an address not dialed again within
+    # backoff_max of its backoff's end is forgotten (its next failure starts again at 1 s)
     backoff_first: float = 1.0
     backoff_max: float = 60.0
+    # the addresses whose failed dials are remembered: peers can make the node dial any contact, so the oldest go
+    max_backoff_addresses: int = 4096

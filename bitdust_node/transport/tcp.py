@@ -115,8 +115,9 @@ class TcpNode:
         self.connections: set[TcpConnection] = set()
         self._per_host: collections.Counter[str] = collections.Counter()
         self._host_of: dict[TcpConnection, str] = {}
-        # address -> (failures in a row, no dial before this time)
+        # address -> (failures in a row, no dial before this time), the latest failure last
         self._backoff: dict[Address, tuple[int, float]] = {}
+        self._backoff_swept = 0.0
         self.counters: collections.Counter[str] = collections.Counter()
         self._closed_watchers: list[Callable[[TcpConnection], None]] = []
 
@@ -214,23 +215,25 @@ class TcpNode:
             return _failed(Unreachable("refusing to send to my own address"), on_written)
         connection = self.connection_to(address)
         if connection is None:
-            connection = self._dial(address)
-            if connection is None:
-                failures, until = self._backoff[address]
-                wait = until - self.clock.seconds()
-                why = f"{address[0]}:{address[1]} failed {failures} times; next try in {wait:.1f} s"
-                return _failed(Unreachable(why), on_written)
+            dialed = self._dial(address)
+            if isinstance(dialed, Unreachable):
+                return _failed(dialed, on_written)
+            connection = dialed
         return connection.send_file(data, on_written)
 
-    def _dial(self, address: Address) -> TcpConnection | None:
-        failures, until = self._backoff.get(address, (0, 0.0))
-        if failures and self.clock.seconds() < until:
+    def _dial(self, address: Address) -> TcpConnection | Unreachable:
+        """A connection being made to `address`, or why none is (backing off, no room)."""
+        failures, until = self._backoff_of(address)
+        now = self.clock.seconds()
+        if failures and now < until:
             self.count("send_backing_off")
-            return None
+            return Unreachable(f"{address[0]}:{address[1]} failed {failures} times; next try in {until - now:.1f} s")
         if not self.room_for(address[0]):
             self.count("connection_refused_cap")
-            self._backoff[address] = (failures, self.clock.seconds() + 1.0)
-            return None
+            if failures:  # a peer that failed before waits a second more, as after a failure
+                self._back_off(address, failures, now + 1.0)
+            return Unreachable(f"no room for another connection to {address[0]}:{address[1]} "
+                               f"({len(self.connections)} open)")
         connection = self.track(TcpConnection(self, dialed=address), address[0])
         host, _port = self._my_address()
         # from the address I listen on: the peer sees the same host my hello and identity name
@@ -243,14 +246,36 @@ class TcpNode:
         return connection
 
     def dial_failed(self, connection: TcpConnection, address: Address, why: str) -> None:
-        failures = self._backoff.get(address, (0, 0.0))[0] + 1
+        failures = self._backoff_of(address)[0] + 1
         delay = min(self.limits.backoff_first * 2 ** (failures - 1), self.limits.backoff_max)
         delay *= self._rng.uniform(0.75, 1.25)  # peers that failed together do not retry together
-        self._backoff[address] = (failures, self.clock.seconds() + delay)
+        self._back_off(address, failures, self.clock.seconds() + delay)
         self.count("dials_failed")
         log.info("cannot connect to {host}:{port}: {why}", host=address[0], port=address[1], why=why)
         connection.failure = Unreachable(f"cannot connect to {address[0]}:{address[1]}: {why}")
         connection.connectionLost(Failure(ConnectError(why)))
+
+    def _backoff_of(self, address: Address) -> tuple[int, float]:
+        """(failures in a row, no dial before), (0, 0.0) once the backoff ended backoff_max ago: it starts over."""
+        failures, until = self._backoff.get(address, (0, 0.0))
+        if failures and self.clock.seconds() >= until + self.limits.backoff_max:
+            del self._backoff[address]
+            return 0, 0.0
+        return failures, until
+
+    def _back_off(self, address: Address, failures: int, until: float) -> None:
+        """No dial to `address` before `until`; addresses forgotten as their backoffs end long ago, the oldest past
+        the table's cap."""
+        now = self.clock.seconds()
+        if now - self._backoff_swept >= self.limits.backoff_max:  # a scan a minute at most
+            self._backoff_swept = now
+            for old in [a for a, (_f, end) in self._backoff.items() if now >= end + self.limits.backoff_max]:
+                del self._backoff[old]
+        self._backoff.pop(address, None)
+        self._backoff[address] = (failures, until)
+        while len(self._backoff) > self.limits.max_backoff_addresses:
+            del self._backoff[next(iter(self._backoff))]
+            self.count("backoff_forgotten")
 
     def watch_closed(self, watcher: Callable[[TcpConnection], None]) -> Callable[[], None]:
         """Call `watcher` with every connection that closes (a router's session, say); returns the unwatch."""

@@ -331,6 +331,57 @@ class BackoffTests(SynchronousTestCase):
         self.assertEqual(failures, 2)
         self.assertTrue(1.5 <= until - h.reactor.seconds() <= 2.5)
 
+    def fail_dial(self, h: Harness, target: tuple[str, int]) -> None:
+        attempt = h.node.send(target, b"data")
+        h.reactor.tcpClients[-1][2].clientConnectionFailed(None, _Reason("refused"))
+        self.failureResultOf(attempt, Unreachable)
+
+    def test_addresses_are_forgotten_once_their_backoff_is_long_over(self) -> None:
+        h = Harness()
+        for n in range(100):
+            self.fail_dial(h, (f"10.0.{n}.1", 7771))
+        self.assertEqual(len(h.node._backoff), 100)
+        # over after at most 1.25 s, and forgotten a minute later: a scan a minute takes them all
+        h.reactor.advance(61.3)
+        self.fail_dial(h, ("10.1.0.1", 7771))
+        self.assertEqual(list(h.node._backoff), [("10.1.0.1", 7771)])
+        # one dialed again after that starts over at 1 s: the jitter's +-25 % of 1 s
+        self.fail_dial(h, ("10.0.0.1", 7771))
+        failures, until = h.node._backoff[("10.0.0.1", 7771)]
+        self.assertEqual(failures, 1)
+        self.assertTrue(0.75 <= until - h.reactor.seconds() <= 1.25)
+
+    def test_a_peer_still_failing_keeps_its_growing_backoff(self) -> None:
+        h = Harness()
+        target = ("127.0.0.9", 7771)
+        for failures in range(1, 9):
+            if failures > 1:  # dialed again within a minute of its backoff's end
+                h.reactor.advance(h.node._backoff[target][1] - h.reactor.seconds() + 30.0)
+            self.fail_dial(h, target)
+            self.assertEqual(h.node._backoff[target][0], failures)
+        self.assertTrue(45.0 <= h.node._backoff[target][1] - h.reactor.seconds() <= 75.0)  # 60 s, +-25 %
+
+    def test_the_table_keeps_the_latest_failures_within_its_cap(self) -> None:
+        h = Harness(TcpLimits(max_backoff_addresses=50))
+        for n in range(200):
+            self.fail_dial(h, (f"10.0.{n}.1", 7771))
+        self.assertEqual(len(h.node._backoff), 50)
+        self.assertEqual(next(iter(h.node._backoff)), ("10.0.150.1", 7771))
+        self.assertEqual(h.node.counters["backoff_forgotten"], 150)
+        # the latest still back off: no new dial
+        self.failureResultOf(h.node.send(("10.0.199.1", 7771), b"data"), Unreachable)
+        self.assertEqual(len(h.reactor.tcpClients), 200)
+
+    def test_addresses_refused_by_the_connection_cap_leave_nothing_behind(self) -> None:
+        h = Harness(TcpLimits(max_connections=1))
+        h.incoming()
+        for n in range(100):
+            refused = h.node.send((f"10.0.{n}.1", 7771), b"data")
+            self.assertIn("no room for another connection", str(self.failureResultOf(refused, Unreachable).value))
+        self.assertEqual(h.node.counters["connection_refused_cap"], 100)
+        self.assertEqual(h.node._backoff, {})
+        self.assertEqual(h.reactor.tcpClients, [])
+
     def test_sending_to_myself_is_refused(self) -> None:
         h = Harness()
         self.failureResultOf(h.node.send(("127.0.0.1", 7771), b"x"), Unreachable)
