@@ -31,12 +31,16 @@ from bitdust_node.wire.tcp_frames import file_size
 log = Logger()
 SERVICE_NAME = "service_supplier"
 DENY_SPACE = 'deny:{"reason": "not enough space available"}'
+# the official deny's shape: official customers take any Ack not starting with `accepted` as a refusal
+DENY_CUSTOMERS = 'deny:{"reason": "too many customers"}'
 NOT_FOUND = "did not found requested file locally"
 NO_SPACE = "no free space left for customer data"
 NOT_A_CUSTOMER = "not a customer, or file not found"
 # bytes of accepted pieces waiting for the disk, all customers together, past which the connection a piece came
 # on is not read until that piece is written (the sender waits in TCP instead of in this node's memory)
 MAX_WAITING_BYTES = 64 * 1024 * 1024
+# customers kept at once: each is a record rewritten with the others and an identity the cache never forgets
+MAX_CUSTOMERS = 10_000
 
 
 class Supplier:
@@ -97,8 +101,11 @@ class Supplier:
         needed = payload.get("needed_bytes")
         if "needed_bytes" not in payload:
             return self._refuse_request("invalid_payload", idurl, ServiceAnswer.fail("invalid payload"))
-        if isinstance(needed, bool) or not isinstance(needed, int) or needed < 0:
+        # 0 too, as official suppliers do: nobody becomes a customer (a record, a pinned identity) for nothing
+        if isinstance(needed, bool) or not isinstance(needed, int) or needed <= 0:
             return self._refuse_request("bad_value", idurl, ServiceAnswer.fail("wrong storage value"))
+        if known is None and len(self.customers.by_idurl) >= MAX_CUSTOMERS:
+            return self._refuse_request("too_many_customers", idurl, ServiceAnswer.ack(DENY_CUSTOMERS))
         if needed >= self.free(but=idurl):
             return self._refuse_request("no_space", idurl, ServiceAnswer.ack(DENY_SPACE))
         position = payload.get("position")

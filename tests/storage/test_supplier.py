@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SkipTest, TestCase
 
 from bitdust_node.storage import supplier as supplier_module
-from bitdust_node.storage.supplier import DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
+from bitdust_node.storage.supplier import DENY_CUSTOMERS, DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
 from bitdust_node.wire import packet as wire
 from tests.storage.support import DAVE, Side
 
@@ -119,6 +119,25 @@ class RefusalTests(TestCase):
         self.assertEqual(answer_of(self.side.hire("dave", 1 << 20)), ("Ack", b"accepted"))
         # what dave holds is not free for alice
         self.assertEqual(answer_of(self.side.hire("alice", 9 << 20)), ("Ack", DENY_SPACE.encode()))
+
+    def test_a_request_for_nothing_is_refused_as_official_suppliers_do(self) -> None:
+        for needed in (0, -1):
+            self.assertEqual(answer_of(self.side.hire("dave", needed)), ("Fail", b"wrong storage value"))
+        self.assertEqual(self.side.supplier.customers.by_idurl, {})
+        self.assertFalse((self.home / "customers.json").exists())
+        self.assertEqual(self.side.supplier.refusals["request_bad_value"], 2)
+
+    def test_past_the_most_customers_a_new_one_is_refused_and_nothing_is_written(self) -> None:
+        self.patch(supplier_module, "MAX_CUSTOMERS", 1)
+        self.assertEqual(answer_of(self.side.hire("dave", 1 << 20)), ("Ack", b"accepted"))
+        written = (self.home / "customers.json").stat()
+        self.assertEqual(answer_of(self.side.hire("alice", 1 << 20)), ("Ack", DENY_CUSTOMERS.encode()))
+        self.assertEqual(list(self.side.supplier.customers.by_idurl), [DAVE])
+        self.assertEqual(self.side.supplier.refusals["request_too_many_customers"], 1)
+        self.assertEqual((self.home / "customers.json").stat().st_ino, written.st_ino)  # not replaced
+        # a customer already here may still change what it rents
+        self.assertEqual(answer_of(self.side.hire("dave", 2 << 20)), ("Ack", b"accepted"))
+        self.assertEqual(self.side.supplier.customers.by_idurl[DAVE].allocated, 2 << 20)
 
     def test_data_from_a_node_never_accepted(self) -> None:
         answer = self.side.send("dave", "Data", PIECE, b"piece")
