@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.internet.task import LoopingCall
 
 from bitdust_node.dht.membership import LayerMembership
@@ -49,7 +49,8 @@ class SupplierService(Service):
         hookups = self.need(P2pHookupsService).hookups
         assert gateway is not None and hookups is not None
         store = PieceStore(ctx.home / CUSTOMERS_DIR, ctx.home.joinpath(*USAGE_FILE))
-        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl)
+        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl,
+                                   threads.deferToThread)
         supplier = Supplier(gateway, ctx.identity, store, customers, self.donated, ctx.reactor)
         supplier.start()
         self._stop_accepting = hookups.accept_requests(SERVICE_NAME, supplier)

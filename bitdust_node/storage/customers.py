@@ -1,5 +1,7 @@
 """Who may store here and how much (PROTOCOL-P2P.md 5.1, 3.3): the customers a supplier accepted, each with
-the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts.
+the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts. The file is
+rewritten by a worker (off the reactor's thread), one write at a time: changes made while one is under way share
+the next.
 
 A customer whose identity moved to other servers (a rotation) is the same customer: found by any of its
 IDURLs, filed again under the one it goes by now, its folder (`global_id`) the one it was given first."""
@@ -12,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.storage.interfaces import Worker
 
 log = Logger()
 
@@ -23,7 +28,7 @@ class BrokenCustomersFile(ValueError):
     """The customers file cannot be read: the official `broken customers file`."""
 
 
-@attrs.define
+@attrs.frozen
 class Customer:
     idurl: str
     global_id: str
@@ -38,16 +43,29 @@ def _unchanged(idurl: str) -> str:
     return idurl
 
 
+def _write(path: Path, customers: list[Customer]) -> None:
+    doc = {"customers": [attrs.asdict(c) for c in customers]}
+    write_secret_file(path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
+
+
 @attrs.define
 class Customers:
     path: Path
     by_idurl: dict[str, Customer] = attrs.field(factory=dict)
     # the IDURL a user goes by now, after any rotation known here (the identity cache's newest_idurl)
     newest: Callable[[str], str] = attrs.field(default=_unchanged, kw_only=True)
+    # rewrites the file: deferToThread in the node, where it is asked in a test
+    worker: Worker = attrs.field(default=defer.maybeDeferred, kw_only=True)
+    _writing: defer.DeferredLock = attrs.field(factory=defer.DeferredLock, init=False)
+    # those waiting for the write not started yet (None: none waits)
+    _queued: list[defer.Deferred[None]] | None = attrs.field(default=None, init=False)
+    # the last write failed: the file may lack what memory holds
+    _unsaved: bool = attrs.field(default=False, init=False)
 
     @classmethod
-    def load(cls, path: Path, newest: Callable[[str], str] = _unchanged) -> Customers:
-        found = cls(path, newest=newest)
+    def load(cls, path: Path, newest: Callable[[str], str] = _unchanged,
+             worker: Worker = defer.maybeDeferred) -> Customers:
+        found = cls(path, newest=newest, worker=worker)
         if not path.exists():
             return found
         try:
@@ -59,9 +77,41 @@ class Customers:
             raise BrokenCustomersFile(f"broken customers file {path}: {err}") from None
         return found
 
-    def save(self) -> None:
-        doc = {"customers": [attrs.asdict(c) for c in self.by_idurl.values()]}
-        write_secret_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
+    def save(self) -> defer.Deferred[None]:
+        """Every customer written, after the write under way if any; fires once on the disk (fails, logged here,
+        if the disk refused)."""
+        waiting: defer.Deferred[None] = defer.Deferred()
+        if self._queued is not None:
+            self._queued.append(waiting)
+        else:
+            self._queued = [waiting]
+            self._writing.run(self._write_now, self._queued)
+        return waiting
+
+    def _write_now(self, waiting: list[defer.Deferred[None]]) -> defer.Deferred[None]:
+        if self._queued is waiting:
+            self._queued = None  # what changes from now on needs the next write
+        # the records are frozen: the list taken here is what the worker writes, whatever changes meanwhile
+        written = self.worker(_write, self.path, list(self.by_idurl.values()))
+
+        def done(result: Failure | None) -> None:
+            self._unsaved = isinstance(result, Failure)
+            if isinstance(result, Failure):
+                log.warn("{path} not written: {why}", path=str(self.path), why=result.getErrorMessage())
+            for one in waiting:
+                if isinstance(result, Failure):
+                    one.errback(result)
+                else:
+                    one.callback(None)
+
+        return written.addBoth(done)
+
+    def _save_later(self) -> None:
+        self.save().addErrback(lambda _: None)  # logged where it failed
+
+    def flushed(self) -> defer.Deferred[None]:
+        """Fires once the writes asked so far are done."""
+        return self._writing.run(defer.succeed, None)
 
     def get(self, idurl: str) -> Customer | None:
         """The customer known by `idurl` or by an IDURL it moved from; filed under its newest one."""
@@ -79,9 +129,8 @@ class Customers:
             log.info("customer {old} moved to {new}: its folder {folder} follows", old=customer.idurl, new=idurl,
                      folder=customer.global_id)
             del self.by_idurl[customer.idurl]
-            customer.idurl = idurl
-            self.by_idurl[idurl] = customer
-            self.save()
+            customer = self.by_idurl[idurl] = attrs.evolve(customer, idurl=idurl)
+            self._save_later()
         return customer
 
     def by_global_id(self, global_id: str) -> Customer | None:
@@ -90,15 +139,18 @@ class Customers:
     def allocated(self, but: str | None = None) -> int:
         return sum(c.allocated for c in self.by_idurl.values() if c.idurl != but)
 
-    def put(self, customer: Customer) -> None:
+    def put(self, customer: Customer) -> defer.Deferred[None]:
+        """The customer kept; fires once it is on the disk (at once when it was already, unchanged)."""
+        if self.by_idurl.get(customer.idurl) == customer and not self._unsaved:
+            return self.flushed()  # a customer asking again for what it has: nothing more to write
         self.by_idurl[customer.idurl] = customer
-        self.save()
+        return self.save()
 
     def remove(self, idurl: str) -> Customer | None:
         known = self.get(idurl)
         gone = self.by_idurl.pop(known.idurl, None) if known is not None else None
         if gone is not None:
-            self.save()
+            self._save_later()
         return gone
 
     def describe(self) -> list[dict[str, Any]]:

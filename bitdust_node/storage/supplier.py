@@ -87,14 +87,17 @@ class Supplier:
         for unregister in self._unregister:
             unregister()
         self._unregister = []
-        return self._disk.run(defer.succeed, None)
+        done = defer.gatherResults([self._disk.run(defer.succeed, None), self.customers.flushed()])
+        return done.addCallback(lambda _: None)
 
     # -- renting space (RemoteRequests)
 
     def free(self, but: str | None = None) -> int:
         return self.donated() - self.customers.allocated(but)
 
-    def request_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
+    def request_service(
+        self, inbound: Inbound, payload: dict[str, Any],
+    ) -> ServiceAnswer | defer.Deferred[ServiceAnswer]:
         # a customer whose identity moved is the one it was: its record, its folder
         known = self.customers.get(inbound.packet.creator_id)
         idurl = known.idurl if known is not None else inbound.packet.creator_id
@@ -110,7 +113,7 @@ class Supplier:
             return self._refuse_request("no_space", idurl, ServiceAnswer.ack(DENY_SPACE))
         position = payload.get("position")
         family = payload.get("family_snapshot")
-        self.customers.put(Customer(
+        saved = self.customers.put(Customer(
             idurl=idurl,
             global_id=known.global_id if known is not None else parse_idurl(idurl).global_id,
             allocated=needed,
@@ -119,8 +122,13 @@ class Supplier:
             family=[f for f in family if isinstance(f, str)][:64] if isinstance(family, list) else [],
             since=known.since if known is not None else self.clock.seconds(),
         ))
-        self.counters["customers_accepted"] += 1
-        return ServiceAnswer.ack("accepted")
+
+        def accepted(_: None) -> ServiceAnswer:
+            self.counters["customers_accepted"] += 1
+            return ServiceAnswer.ack("accepted")
+
+        # accepted once on the disk: a customer told yes is one still after a crash
+        return saved.addCallback(accepted)
 
     def cancel_service(self, inbound: Inbound, payload: dict[str, Any]) -> ServiceAnswer:
         if self.drop_customer(inbound.packet.creator_id) is None:

@@ -3,6 +3,7 @@ restart; and a full disk (a real 1 MiB tmpfs) that leaves every stored piece as 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -191,6 +192,71 @@ class RefusalTests(TestCase):
         self.assertEqual(wire.parse(mine.payload).payload, b"dave's secret piece")
         self.assertEqual(answer_of(self.side.send("dave", "Retrieve", PIECE.replace("0-0", "1-0"))),
                          ("Fail", NOT_FOUND.encode()))
+
+
+class CustomersFileTests(TestCase):
+    """customers.json is rewritten by the worker, not on the reactor; requests made meanwhile share one write."""
+
+    def setUp(self) -> None:
+        self.home = Path(self.mktemp())
+        self.side = Side(self, self.home, donated=10 << 20)
+        self.writes: list[tuple[defer.Deferred[object], object, tuple[object, ...]]] = []
+
+        def held(work: object, *args: object) -> defer.Deferred[object]:
+            d: defer.Deferred[object] = defer.Deferred()
+            self.writes.append((d, work, args))
+            return d
+
+        self.side.supplier.customers.worker = held
+
+    def finish_one(self) -> None:
+        d, work, args = self.writes.pop(0)
+        d.callback(work(*args))  # type: ignore[operator]
+
+    def saved(self) -> list[str]:
+        return [c["idurl"] for c in json.loads((self.home / "customers.json").read_text())["customers"]]
+
+    def test_a_customer_is_accepted_once_on_the_disk_and_requests_meanwhile_share_the_next_write(self) -> None:
+        self.assertIsNone(self.side.hire("dave", 1 << 20))  # no answer while its record waits for the disk
+        self.assertFalse((self.home / "customers.json").exists())
+        self.assertIsNone(self.side.hire("alice", 1 << 20))
+        self.assertIsNone(self.side.hire("dave", 2 << 20))
+        self.assertEqual(len(self.writes), 1)  # the first write; the two others wait for one more
+        self.finish_one()
+        self.assertEqual(self.saved(), [DAVE])
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")])
+        self.assertEqual(len(self.writes), 1)
+        self.finish_one()
+        self.assertEqual(sorted(self.saved()), [ALICE, DAVE])
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")] * 2)
+        self.assertEqual(self.writes, [])
+
+    def test_a_customer_asking_again_for_what_it_has_writes_nothing(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.assertIsNone(self.side.hire("dave", 1 << 20))  # answered once the record it has is on the disk
+        self.finish_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")] * 2)
+        self.assertEqual(answer_of(self.side.hire("dave", 1 << 20)), ("Ack", b"accepted"))
+        self.assertEqual(self.writes, [])
+
+    def test_a_write_that_failed_is_answered_so_and_the_next_request_writes_again(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        d, _work, _args = self.writes.pop(0)
+        d.errback(OSError(28, "No space left on device"))
+        self.assertEqual([answer_of(p) for p in self.side.written()],
+                         [("Fail", b"request processing failed with exception")])
+        self.assertIsNone(self.side.hire("dave", 1 << 20))
+        self.finish_one()
+        self.assertEqual(self.saved(), [DAVE])
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")])
+
+    def test_the_supplier_stops_once_the_file_is_written(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        stopped = self.side.supplier.stop()
+        self.assertNoResult(stopped)
+        self.finish_one()
+        self.successResultOf(stopped)
+        self.assertEqual(self.saved(), [DAVE])
 
 
 class RestartTests(TestCase):
