@@ -49,7 +49,7 @@ class SupplierService(Service):
         hookups = self.need(P2pHookupsService).hookups
         assert gateway is not None and hookups is not None
         store = PieceStore(ctx.home / CUSTOMERS_DIR, ctx.home.joinpath(*USAGE_FILE))
-        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.newest_idurl,
+        customers = Customers.load(ctx.home.joinpath(*CUSTOMERS_FILE), ctx.identity_cache.aliases,
                                    threads.deferToThread)
         supplier = Supplier(gateway, ctx.identity, store, customers, self.donated, ctx.reactor)
         supplier.start()

@@ -39,8 +39,8 @@ class Customer:
     since: float = 0.0
 
 
-def _unchanged(idurl: str) -> str:
-    return idurl
+def _alone(idurl: str) -> list[str]:
+    return [idurl]
 
 
 def _write(path: Path, customers: list[Customer]) -> None:
@@ -52,8 +52,8 @@ def _write(path: Path, customers: list[Customer]) -> None:
 class Customers:
     path: Path
     by_idurl: dict[str, Customer] = attrs.field(factory=dict)
-    # the IDURL a user goes by now, after any rotation known here (the identity cache's newest_idurl)
-    newest: Callable[[str], str] = attrs.field(default=_unchanged, kw_only=True)
+    # every IDURL known for the user at an IDURL, the one it goes by now first (the identity cache's aliases)
+    aliases: Callable[[str], list[str]] = attrs.field(default=_alone, kw_only=True)
     # rewrites the file: deferToThread in the node, where it is asked in a test
     worker: Worker = attrs.field(default=defer.maybeDeferred, kw_only=True)
     _writing: defer.DeferredLock = attrs.field(factory=defer.DeferredLock, init=False)
@@ -61,18 +61,20 @@ class Customers:
     _queued: list[defer.Deferred[None]] | None = attrs.field(default=None, init=False)
     # the last write failed: the file may lack what memory holds
     _unsaved: bool = attrs.field(default=False, init=False)
+    # the bytes all customers rent, kept up to date: a stranger's request does not add up every customer
+    _allocated: int = attrs.field(default=0, init=False)
 
     @classmethod
-    def load(cls, path: Path, newest: Callable[[str], str] = _unchanged,
+    def load(cls, path: Path, aliases: Callable[[str], list[str]] = _alone,
              worker: Worker = defer.maybeDeferred) -> Customers:
-        found = cls(path, newest=newest, worker=worker)
+        found = cls(path, aliases=aliases, worker=worker)
         if not path.exists():
             return found
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             for item in raw["customers"]:
                 customer = Customer(**item)
-                found.by_idurl[customer.idurl] = customer
+                found._file(customer)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise BrokenCustomersFile(f"broken customers file {path}: {err}") from None
         return found
@@ -118,10 +120,12 @@ class Customers:
         found = self.by_idurl.get(idurl)
         if found is not None:
             return found
-        now = self.newest(idurl)
-        for customer in list(self.by_idurl.values()):
-            if self.newest(customer.idurl) == now:
-                return self._moved(customer, now)
+        # a stranger costs a look at each of its own IDURLs (at most the cache's 64 a user), not at every customer
+        known = self.aliases(idurl)
+        for alias in known:
+            customer = self.by_idurl.get(alias)
+            if customer is not None:
+                return self._moved(customer, known[0])
         return None
 
     def _moved(self, customer: Customer, idurl: str) -> Customer:
@@ -137,19 +141,26 @@ class Customers:
         return next((c for c in self.by_idurl.values() if c.global_id == global_id), None)
 
     def allocated(self, but: str | None = None) -> int:
-        return sum(c.allocated for c in self.by_idurl.values() if c.idurl != but)
+        other = self.by_idurl.get(but) if but is not None else None
+        return self._allocated - (other.allocated if other is not None else 0)
+
+    def _file(self, customer: Customer) -> None:
+        old = self.by_idurl.get(customer.idurl)
+        self._allocated += customer.allocated - (old.allocated if old is not None else 0)
+        self.by_idurl[customer.idurl] = customer
 
     def put(self, customer: Customer) -> defer.Deferred[None]:
         """The customer kept; fires once it is on the disk (at once when it was already, unchanged)."""
         if self.by_idurl.get(customer.idurl) == customer and not self._unsaved:
             return self.flushed()  # a customer asking again for what it has: nothing more to write
-        self.by_idurl[customer.idurl] = customer
+        self._file(customer)
         return self.save()
 
     def remove(self, idurl: str) -> Customer | None:
         known = self.get(idurl)
         gone = self.by_idurl.pop(known.idurl, None) if known is not None else None
         if gone is not None:
+            self._allocated -= gone.allocated
             self._save_later()
         return gone
 

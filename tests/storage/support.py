@@ -111,5 +111,27 @@ class Side:
         return self.send(name, "RequestService", f"hire:{name}:{needed}", body)
 
 
+class WalkCounting(dict[str, Any]):
+    """A table of customers that counts the walks over all of them (what a stranger's packet must not cost)."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.walks += 1
+        return super().items()
+
+    def keys(self) -> Any:
+        self.walks += 1
+        return super().keys()
+
+    def __iter__(self) -> Any:
+        self.walks += 1
+        return super().__iter__()
+
+
 def wire_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()

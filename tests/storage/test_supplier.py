@@ -16,7 +16,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from bitdust_node.storage import supplier as supplier_module
 from bitdust_node.storage.supplier import DENY_CUSTOMERS, DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
 from bitdust_node.wire import packet as wire
-from tests.storage.support import DAVE, Side
+from tests.storage.support import DAVE, Side, WalkCounting, me
 
 ALICE = "http://127.0.0.1:8084/alice.xml"
 PIECE = "master$dave@127.0.0.1_8084:3/F20261201075109PM/0-0-Data"
@@ -257,6 +257,27 @@ class CustomersFileTests(TestCase):
         self.finish_one()
         self.successResultOf(stopped)
         self.assertEqual(self.saved(), [DAVE])
+
+
+class StrangerTests(TestCase):
+    def test_what_a_stranger_sends_walks_no_list_of_customers(self) -> None:
+        side = Side(self, Path(self.mktemp()), donated=10 << 20)
+        side.hire("dave", 1 << 20)
+        customers = side.supplier.customers
+        walked = customers.by_idurl = WalkCounting(customers.by_idurl)
+        piece = PIECE.replace("dave@", "alice@")
+        asked = [("Data", piece, b"piece"), ("Retrieve", piece, b""), ("DeleteFile", piece, b""),
+                 ("ListFiles", "master$alice@127.0.0.1_8084:1", b'{"items":["*"]}'),
+                 ("Identity", "identity:2", me("alice").xml)]
+        answers = [answer_of(side.send("alice", command, pid, payload)) for command, pid, payload in asked]
+        self.assertEqual(answers, [("Fail", NOT_A_CUSTOMER.encode()), ("Fail", b"incorrect retrieve request"),
+                                   ("Fail", NOT_A_CUSTOMER.encode()), ("Fail", b"key not registered"),
+                                   ("Ack", b"")])
+        self.assertEqual(answer_of(side.hire("alice", 10 << 20)), ("Ack", DENY_SPACE.encode()))
+        self.assertEqual(walked.walks, 0)
+        # dave's own packets neither
+        self.assertEqual(answer_of(side.send("dave", "Data", PIECE, b"piece")), ("Ack", b"5"))
+        self.assertEqual(walked.walks, 0)
 
 
 class RestartTests(TestCase):

@@ -13,7 +13,7 @@ from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.net.http import CappedHttp
 from bitdust_node.transport.gateway import Gateway
 from bitdust_node.wire import packet as wire
-from tests.storage.support import DAVE, Side, me
+from tests.storage.support import DAVE, Side, WalkCounting, me
 
 ALICE = "http://127.0.0.1:8084/alice.xml"
 MOVED = "http://127.0.0.2:8085/dave.xml"
@@ -26,7 +26,7 @@ class MovedCustomerTests(TestCase):
         self.home = Path(self.mktemp())
         self.side = Side(self, self.home)
         self.supplier = self.side.supplier
-        self.supplier.customers.newest = self.side.gateway.cache.newest_idurl
+        self.supplier.customers.aliases = self.side.gateway.cache.aliases
         self.side.hire("dave", 1 << 20)
         self.side.send("dave", "Data", OLD_PIECE, b"stored before the move")
         dave = me("dave")
@@ -51,6 +51,14 @@ class MovedCustomerTests(TestCase):
         self.assertEqual(customers.by_idurl[MOVED].global_id, "dave@127.0.0.1_8084")
         saved = json.loads((self.home / "customers.json").read_text())
         self.assertEqual([c["idurl"] for c in saved["customers"]], [MOVED])
+
+    def test_the_customer_is_found_by_its_new_idurl_without_a_walk_over_every_customer(self) -> None:
+        self.side.hire("alice", 1 << 20)
+        walked = self.supplier.customers.by_idurl = WalkCounting(self.supplier.customers.by_idurl)
+        answer = self.side.send("moved", "Retrieve", NEW_PIECE)
+        self.assertEqual(answer.command if answer else None, "Data")
+        self.assertEqual(walked.walks, 1)  # the one walk: the customers file rewritten for the move
+        self.assertEqual(sorted(self.supplier.customers.by_idurl), [ALICE, MOVED])
 
     def test_new_pieces_listing_and_deletes_by_the_new_global_id(self) -> None:
         other = NEW_PIECE.replace("0-0-Data", "1-0-Data")
