@@ -2,7 +2,10 @@
 `HOME/customers/<customer global id>/<alias>/<path>` (PROTOCOL-P2P.md 5.1), written atomically.
 
 A write goes to a temporary file in the same folder, is fsynced, renamed over the old one and the folder
-fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file.
+fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file. Folders are
+made for a piece and removed with the last piece in them (a delete, a failed write): they are not counted in a
+customer's use, so none is left empty for a customer to pile up. (A piece's path may be paths.MAX_DEPTH deep: official
+customers' path ids have a component per folder of the local path backed up, so honest ones go deep too.)
 Bytes used per customer (`used`) are not found by walking every piece at start: a supplier stopped in order
 left them in its usage file (`HOME/supplier/usage.json`), and once read the file is marked unclean until the next
 orderly stop. A customer it does not list (after a crash, all of them) is counted the first time its use is
@@ -154,6 +157,7 @@ class PieceStore:
                 os.close(folder)
         except OSError as err:
             temp.unlink(missing_ok=True)
+            self._remove_empty(path.parent, piece.customer)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
         self.cached.written(str(path), file_size(data))  # a hint: stored is stored, whatever it does
         return file_size(data) - old
@@ -176,7 +180,20 @@ class PieceStore:
             path.unlink()
         else:
             return None
+        self._remove_empty(path.parent, piece.customer)
         return freed
+
+    def _remove_empty(self, folder: Path, customer: str) -> None:
+        """`folder` and those above it removed while empty, up to (not including) the customer's own."""
+        top = self._inside(customer)
+        while top is not None and top in folder.parents:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                pass  # already gone: the one above may be empty now
+            except OSError:
+                return  # not empty: it and those above hold other pieces
+            folder = folder.parent
 
     def remove_customer(self, customer: str) -> None:
         """Remove all a customer stored (safe in a worker thread, one at a time); the caller forgets its `used`."""
@@ -192,17 +209,24 @@ class PieceStore:
     def listing(self, customer: str, alias: str, position: int) -> bytes:
         """The Files text (section 5.1): `Q*`, `K<alias>`, then `F`/`D`/`V` lines, zlib-compressed."""
         folder = self.root / customer / alias
-        if not folder.is_dir():
-            return zlib.compress(b"")  # nothing stored yet: official suppliers send an empty listing
+        try:
+            tops = sorted(folder.iterdir(), key=lambda p: p.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return zlib.compress(b"")  # nothing stored (yet, or any more): official suppliers send an empty listing
         lines = ["Q*", f"K{alias}"]
-        for top in sorted(folder.iterdir(), key=lambda p: p.name):
+        for top in tops:
             if top.name.endswith(TEMP_SUFFIX):
                 continue
-            if top.is_file():
-                lines.append(f"F{top.name} {top.stat().st_size}")
+            # the disk worker may remove a piece, and the folders it leaves empty, while this is read
+            try:
+                if top.is_file():
+                    lines.append(f"F{top.name} {top.stat().st_size}")
+                    continue
+                versions = _versions(top, folder)
+            except FileNotFoundError:
                 continue
             lines.append(f"F{top.name} -1")
-            lines.extend(_version_line(v, position) for v in _versions(top, folder))
+            lines.extend(_version_line(v, position) for v in versions)
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -230,10 +254,14 @@ def _versions(top: Path, alias_folder: Path) -> list[Version]:
     """Version folders (`F2026...`) under a file's folder, with the blocks and pieces found in each."""
     found = []
     for version in sorted(p for p in top.rglob("F*") if p.is_dir()):
-        pieces = [p for p in version.iterdir() if p.is_file() and not p.name.endswith(TEMP_SUFFIX)]
+        try:
+            pieces = {p.name: p.stat().st_size for p in version.iterdir()
+                      if p.is_file() and not p.name.endswith(TEMP_SUFFIX)}
+        except FileNotFoundError:
+            continue  # removed, with the folder it emptied, while this is read
         data, parity = set(), set()
-        for piece in pieces:
-            block, _sep, rest = piece.name.partition("-")
+        for name in pieces:
+            block, _sep, rest = name.partition("-")
             if block.isdigit() and rest.endswith("-Data"):
                 data.add(int(block))
             elif block.isdigit() and rest.endswith("-Parity"):
@@ -244,7 +272,7 @@ def _versions(top: Path, alias_folder: Path) -> list[Version]:
         last = max(blocks)
         every = set(range(last + 1))
         found.append(Version(
-            str(version.relative_to(alias_folder)), last, sum(p.stat().st_size for p in pieces),
+            str(version.relative_to(alias_folder)), last, sum(pieces.values()),
             tuple(sorted(every - data)), tuple(sorted(every - parity)),
         ))
     return found

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, TestCase
@@ -65,6 +66,60 @@ class StorePathTests(TestCase):
         store.write_file(piece("1", "F1", "0-0-Data"), b"through the link")
         self.assertEqual((real / CUSTOMER / "master" / "1" / "F1" / "0-0-Data").read_bytes(), b"through the link")
         self.assertEqual(PieceStore(self.top / "link").used[CUSTOMER], len(b"through the link"))
+
+
+def folders_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+
+
+class FolderTests(TestCase):
+    """Folders are made for a piece and go with the last piece in them: they are not counted in the quota."""
+
+    def setUp(self) -> None:
+        self.top = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.top, True)
+        self.store = PieceStore(self.top / "customers")
+        self.mine = self.top / "customers" / CUSTOMER
+
+    def test_pieces_written_and_deleted_leave_no_folder_behind(self) -> None:
+        # the audit's cycles: each piece as deep as a PacketID may go, at a path of its own
+        for n in range(50):
+            deep = piece(*[f"{n}x{level}" for level in range(30)], "0-0-Data")
+            self.store.write_file(deep, b"p")
+            self.assertEqual(self.store.remove(deep), 1)
+        self.assertEqual(folders_under(self.mine), [])
+        self.assertTrue(self.mine.is_dir())  # the customer's own folder stays, as its use does
+        self.assertEqual(self.store._count(CUSTOMER), 0)
+
+    def test_a_folder_holding_other_pieces_stays(self) -> None:
+        self.store.write_file(piece("1", "2", "F1", "0-0-Data"), b"a")
+        self.store.write_file(piece("1", "2", "F1", "0-0-Parity"), b"b")
+        self.store.write_file(piece("1", "3", "F1", "0-0-Data"), b"c")
+        self.store.remove(piece("1", "2", "F1", "0-0-Data"))
+        self.assertEqual(self.store.read(piece("1", "2", "F1", "0-0-Parity")), b"b")
+        self.store.remove(piece("1", "2", "F1", "0-0-Parity"))
+        self.assertEqual(folders_under(self.mine), ["master", "master/1", "master/1/3", "master/1/3/F1"])
+        self.assertEqual(zlib.decompress(self.store.listing(CUSTOMER, "master", 0)),
+                         b"Q*\nKmaster\nF1 -1\nV1/3/F1 0 0-0 1 missing Parity:0\n")
+        # a whole version (DeleteBackup) goes with the folders it leaves empty too
+        self.assertEqual(self.store.remove(piece("1", "3", "F1")), 1)
+        self.assertEqual(folders_under(self.mine), [])
+        self.assertIsNone(self.store.remove(piece("1", "3", "F1")))
+        self.assertEqual(zlib.decompress(self.store.listing(CUSTOMER, "master", 0)), b"")  # nothing stored any more
+
+    def test_a_write_that_failed_leaves_no_folder_it_made(self) -> None:
+        self.store.write_file(piece("1", "F1", "0-0-Data"), b"kept")
+
+        def full(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        self.patch(os, "replace", full)
+        with self.assertRaises(StoreError):
+            self.store.write_file(piece("1", "9", "8", "F2", "0-0-Data"), b"lost")
+        with self.assertRaises(StoreError):
+            self.store.write_file(piece("1", "F1", "1-0-Data"), b"lost")
+        self.assertEqual(folders_under(self.mine), ["master", "master/1", "master/1/F1"])
+        self.assertEqual(self.store.read(piece("1", "F1", "0-0-Data")), b"kept")
 
 
 class UsageTests(TestCase):
