@@ -16,6 +16,8 @@ ERROR = 2
 QUESTION = 3
 
 MAX_LAYER = 255
+# the RPCs a node answers; any other method name is a peer's choice of text, counted as "unknown"
+RPC_METHODS = frozenset({"ping", "store", "findNode", "findValue", "request"})
 HEX_ID = re.compile(r"[0-9a-f]{40}")
 
 

@@ -17,7 +17,7 @@ from twisted.logger import Logger, LogLevel
 
 from bitdust_node.dht import datagram, message_fast
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
-from bitdust_node.dht.message import ErrorReply, Message, MessageError, Request, Response
+from bitdust_node.dht.message import RPC_METHODS, ErrorReply, Message, MessageError, Request, Response
 from bitdust_node.dht.patience import Patience, RoundTrips
 from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.net.clock import DelayedCall, TimeSource
@@ -28,6 +28,13 @@ Address = tuple[str, int]
 
 RPC_TIMEOUT = 10.0
 RPC_RETRIES = 1
+# counters and the log are keyed by method only for the RPCs a node answers: a peer names a method as it likes
+UNKNOWN_METHOD = "unknown"
+
+
+def method_key(method: str) -> str:
+    """The name a request's method is counted under: itself if known, else UNKNOWN_METHOD."""
+    return method if method in RPC_METHODS else UNKNOWN_METHOD
 
 
 class RequestHandler(Protocol):
@@ -95,8 +102,8 @@ class DhtProtocol(DatagramProtocol):
         self.stats: dict[int, LayerStats] = {}
         self.bytes_received = 0
         self.bytes_sent = 0
+        # keyed by kinds this module names (a fixed few), never by a peer's text
         self.dropped: Counter[str] = Counter()
-        self._logged: set[str] = set()
         self._calls: dict[str, _Call] = {}
         # round trips of answered calls: how long a lookup waits on a call before asking someone else
         self.round_trips = RoundTrips()
@@ -132,10 +139,10 @@ class DhtProtocol(DatagramProtocol):
         stats = self.layer_stats(msg.layer)
         stats.packets_received += 1
         if isinstance(msg, Request):
-            stats.rpc_calls[msg.method] += 1
             if not self.limiter.allow(address):
                 self.drop("rate_limited", address, "too many requests from one address")
                 return
+            stats.rpc_calls[method_key(msg.method)] += 1
             self._answer(msg, address)
         else:
             self._complete(msg, address)
@@ -143,8 +150,7 @@ class DhtProtocol(DatagramProtocol):
     def drop(self, kind: str, address: Address, why: str) -> None:
         """Count a refused input; log only the first of each kind."""
         self.dropped[kind] += 1
-        if kind not in self._logged:
-            self._logged.add(kind)
+        if self.dropped[kind] == 1:
             self.log.emit(
                 LogLevel.warn,
                 "DHT dropped input ({kind}) from {address}: {why}; later ones are only counted",
@@ -158,7 +164,8 @@ class DhtProtocol(DatagramProtocol):
             return
         reply = self.handler.handle_request(request, address)
         if isinstance(reply, ErrorReply):
-            self.drop("refused_" + request.method[:20], address, reply.text)
+            # the text is logged once per kind, and cut: it may carry a peer's method name
+            self.drop("refused_" + method_key(request.method), address, reply.text[:200])
         self._send(reply, address)
 
     def _complete(self, reply: Response | ErrorReply, address: Address) -> None:

@@ -13,7 +13,7 @@ from twisted.trial import unittest
 
 from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RevisionLower, TypeChanged, ValueTooLarge
-from bitdust_node.dht.message import ErrorReply, Request, Response
+from bitdust_node.dht.message import RPC_METHODS, ErrorReply, Request, Response
 from bitdust_node.dht.node import DhtConfig
 from bitdust_node.dht.routing import Contact
 from bitdust_node.dht.store import dump_value
@@ -59,6 +59,9 @@ class RpcTests(unittest.TestCase):
                 0,
             ),
         )
+
+    def test_the_methods_counted_by_name_are_those_a_node_answers(self) -> None:
+        self.assertEqual(set(self.node.answers._methods), RPC_METHODS)
 
     def test_request_answers_advertised(self) -> None:
         reply = self.ask(Request("3" * 40, "d" * 40, "request", ["stun_port"]))

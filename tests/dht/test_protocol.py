@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from bitdust_node.dht import datagram, message
 from bitdust_node.dht.errors import RemoteError, RpcTimeout
-from bitdust_node.dht.message import ErrorReply, Request, Response
+from bitdust_node.dht.message import RPC_METHODS, ErrorReply, Request, Response
 from bitdust_node.dht.patience import STALL_MIN, RoundTrips
 from bitdust_node.dht.protocol import DhtProtocol
 from bitdust_node.net.budget import ReceiveBudget
@@ -34,6 +35,15 @@ class FakeHandler:
 
     def rpc_failed(self, node_id: str | None, address: tuple[str, int], layer: int) -> None:
         self.failed.append((node_id, address, layer))
+
+
+class RefusingHandler(FakeHandler):
+    """Answers the known RPCs; refuses any other method as a node does, naming it."""
+
+    def handle_request(self, request: Request, address: tuple[str, int]) -> message.Message:
+        if request.method not in RPC_METHODS:
+            return ErrorReply(request.msg_id, ME, "builtins.AttributeError", f"Invalid method: {request.method}")
+        return super().handle_request(request, address)
 
 
 class ProtocolTests(unittest.TestCase):
@@ -96,6 +106,24 @@ class ProtocolTests(unittest.TestCase):
         self.assertEqual((stats.packets_received, stats.rpc_calls["ping"], stats.packets_sent), (1, 1, 1))
         self.assertEqual(self.protocol.bytes_received, len(datagram.split(request.msg_id, message.encode(request))[0]))
         self.assertGreater(self.protocol.bytes_sent, 0)
+
+    def test_method_names_a_peer_makes_up_are_counted_under_one_key_and_logged_once(self) -> None:
+        events: list[dict[str, object]] = []
+        self.protocol.log = Logger(observer=events.append)  # type: ignore[arg-type]
+        self.protocol.handler = RefusingHandler()
+        # spoofed senders, each a fresh address and a fresh 7 KB method name (one datagram each)
+        for n in range(500):
+            request = Request(f"{n:040x}", "c" * 40, f"{n:07d}" * 1000, [], 0)
+            self._reply(request, source=(f"10.{n // 250}.{n % 250}.1", 14441))
+        self._reply(Request("e" * 40, "c" * 40, "ping", [], 0))
+        stats = self.protocol.layer_stats(0)
+        self.assertEqual(dict(stats.rpc_calls), {"unknown": 500, "ping": 1})
+        self.assertEqual(dict(self.protocol.dropped), {"refused_unknown": 500})
+        self.assertEqual([e["kind"] for e in events], ["refused_unknown"])
+        self.assertLessEqual(len(str(events[0]["why"])), 200)
+        # nothing the node keeps holds the names: a few short keys in all
+        held = [*stats.rpc_calls, *stats.rpc_responses, *self.protocol.dropped]
+        self.assertLess(sum(map(len, held)), 100)
 
     def test_cancel_all_on_stop(self) -> None:
         results: list[Any] = []
@@ -211,6 +239,8 @@ class LimiterTests(unittest.TestCase):
             request = Request(f"{i:040x}", "c" * 40, "ping", [])
             protocol.datagramReceived(datagram.split(request.msg_id, message.encode(request))[0], PEER)
         self.assertEqual(protocol.dropped["rate_limited"], 100)
+        # requests turned away by the limiter are counted as such, not as calls of their method
+        self.assertEqual(protocol.layer_stats(0).rpc_calls["ping"], 200)
         other = Request("e" * 40, "c" * 40, "ping", [])
         protocol.datagramReceived(datagram.split(other.msg_id, message.encode(other))[0], ("10.0.0.3", 1))
         self.assertEqual(protocol.layer_stats(0).packets_sent, 201)
