@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import attrs
@@ -81,15 +82,21 @@ class LayerSet:
 
     def _make(self, layer_id: int) -> Layer:
         node_id = self.node_id(layer_id)
+        expired = functools.partial(self._expired, layer_id)
         layer = Layer(
             layer_id,
             node_id,
             RoutingTable(node_id, self.config.k),
-            DataStore(self.config.max_value_bytes, room=self.room),
+            DataStore(self.config.max_value_bytes, room=self.room, on_expired=expired),
             layer_id in self.config.attached,
         )
         self.by_id[layer_id] = layer
         return layer
+
+    def _expired(self, layer_id: int, keys: list[str]) -> None:
+        """Values held for others that expired leave the home as they leave the memory."""
+        if self.db is not None:
+            self.db.delete_values(layer_id, keys, mine=False)
 
     def get(self, layer_id: int) -> Layer:
         """The layer, made on first use for the ten BitDust layers; InvalidValue for others."""

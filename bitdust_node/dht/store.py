@@ -7,7 +7,7 @@ stores into the ten layers stops at a few tens of megabytes, not at gigabytes.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -93,6 +93,8 @@ class DataStore:
     max_value_bytes: int = MAX_VALUE_BYTES
     max_items: int = MAX_ITEMS
     room: ValueRoom = attrs.field(factory=ValueRoom)
+    # told the keys of values gone by expiry, whichever way it was noticed (a read or the periodic sweep)
+    on_expired: Callable[[list[str]], object] | None = None
     _items: dict[str, StoredValue] = attrs.field(factory=dict)
 
     def check(self, key: str, value: str) -> None:
@@ -147,15 +149,21 @@ class DataStore:
     def get(self, key: str, now: float) -> StoredValue | None:
         item = self._items.get(key)
         if item is not None and item.expires_at <= now:
-            self._forget(key)
+            self._expired([key])
             return None
         return item
 
     def expire(self, now: float) -> list[str]:
         gone = [k for k, item in self._items.items() if item.expires_at <= now]
-        for key in gone:
-            self._forget(key)
+        if gone:
+            self._expired(gone)
         return gone
+
+    def _expired(self, keys: list[str]) -> None:
+        for key in keys:
+            self._forget(key)
+        if self.on_expired is not None:
+            self.on_expired(keys)
 
     def __iter__(self) -> Iterator[StoredValue]:
         return iter(list(self._items.values()))

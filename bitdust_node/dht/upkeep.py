@@ -49,9 +49,8 @@ class Upkeep:
         now = self.node.clock.seconds()
         work: list[defer.Deferred[Any]] = []
         for layer in self.node.layer_set.by_id.values():
-            gone = layer.store.expire(now)
-            if gone and self.node.layer_set.db is not None:
-                self.node.layer_set.db.delete_values(layer.layer_id, gone, mine=False)
+            # the store tells the layer set, which deletes them from the home
+            layer.store.expire(now)
             if not layer.attached:
                 continue
             work.extend(self._refresh(layer, now))
