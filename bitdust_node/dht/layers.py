@@ -49,7 +49,7 @@ class Layer:
     attached: bool
     # values this node published, republished on schedule
     published: dict[str, StoredValue] = attrs.field(factory=dict)
-    # for each stored key, the ids of the k closest nodes it was last copied to
+    # for each key held in `store`, the ids of the k closest nodes it was last copied to (forgotten with the value)
     replicated_to: dict[str, frozenset[str]] = attrs.field(factory=dict)
     last_replicated: float = 0.0
 
@@ -94,7 +94,11 @@ class LayerSet:
         return layer
 
     def _expired(self, layer_id: int, keys: list[str]) -> None:
-        """Values held for others that expired leave the home as they leave the memory."""
+        """Values held for others that expired leave the home as they leave the memory, and so does the record of
+        whom they were copied to."""
+        replicated_to = self.by_id[layer_id].replicated_to
+        for key in keys:
+            replicated_to.pop(key, None)
         if self.db is not None:
             self.db.delete_values(layer_id, keys, mine=False)
 

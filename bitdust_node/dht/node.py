@@ -282,7 +282,9 @@ class DhtNode:
         # a holder that died since the lookup costs the stall time; its store goes on in the background
         outcomes = yield settle(stores, self.patience())
         stored = [c for c, _reply in answered(result.closest, outcomes)]
-        layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
+        if layer.store.get(item.key, self.clock.seconds()) is not None:
+            # only what this node holds is replicated from it, so only that is recorded
+            layer.replicated_to[item.key] = frozenset(c.node_id for c in stored)
         return stored, result
 
     def random_values(self, key: str, layer_id: int = 0, count: int = 1) -> defer.Deferred[list[Any]]:

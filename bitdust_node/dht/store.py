@@ -165,6 +165,10 @@ class DataStore:
         if self.on_expired is not None:
             self.on_expired(keys)
 
+    def keys(self) -> list[str]:
+        """The keys held now (a copy: the store may change while they are gone through)."""
+        return list(self._items)
+
     def __iter__(self) -> Iterator[StoredValue]:
         return iter(list(self._items.values()))
 

@@ -11,6 +11,7 @@ from twisted.internet import defer, task
 from bitdust_node.dht.host import DhtHost
 from bitdust_node.dht.layers import Layer
 from bitdust_node.dht.routing import Contact
+from bitdust_node.dht.store import StoredValue
 from bitdust_node.net.clock import DelayedCall
 
 # seconds between a change of contacts and its write to the home
@@ -106,8 +107,14 @@ class Upkeep:
     def _replicate(self, layer: Layer) -> Any:
         """Copy each held value to those of the k closest nodes that did not get it yet."""
         layer.last_replicated = self.node.clock.seconds()
-        for item in layer.store:
-            result = yield self.node.find_node(item.key, layer.layer_id)
+        for key in layer.store.keys():
+            if self._held(layer, key) is None:
+                continue  # expired since the pass began: no lookup for it
+            result = yield self.node.find_node(key, layer.layer_id)
+            # the value may have expired or been replaced during the lookup: copy what is held now, if anything
+            item = self._held(layer, key)
+            if item is None:
+                continue
             closest = frozenset(c.node_id for c in result.closest)
             if closest == layer.replicated_to.get(item.key):
                 continue
@@ -115,6 +122,11 @@ class Upkeep:
             replies = yield defer.DeferredList(
                 [self.node.store_at(layer, c, item) for c in targets], consumeErrors=True
             )
+            if self._held(layer, key) is None:
+                continue  # expired while the stores were out: its record went with it
             done = {c.node_id for c, (ok, _r) in zip(targets, replies, strict=True) if ok}
             before = layer.replicated_to.get(item.key, frozenset()) & closest
             layer.replicated_to[item.key] = frozenset(before | done)
+
+    def _held(self, layer: Layer, key: str) -> StoredValue | None:
+        return layer.store.get(key, self.node.clock.seconds())

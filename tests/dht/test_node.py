@@ -265,6 +265,26 @@ class NetworkTests(unittest.TestCase):
             found, _ = self.grid.resolve(node.find_value(key))  # type: ignore[misc]
             self.assertEqual(found.value, value)
 
+    def test_the_record_of_replicas_keeps_only_values_held(self) -> None:
+        self._network(12)
+        publisher = self.grid.nodes[0]
+        keys = [key_of(f"brief {n}") for n in range(8)]
+        for key in keys:
+            self.grid.resolve(publisher.set_value(key, dump_value({"type": "t"}), expire=300))
+        self.grid.resolve(publisher.upkeep.repair())
+        for node in self.grid.nodes:
+            layer = node.layers[0]
+            held = {key for key in keys if layer.store.get(key, self.grid.clock.seconds()) is not None}
+            self.assertLessEqual(set(layer.replicated_to), held)
+        # the publisher replicated all it holds (holders that did not replicate yet have no record)
+        layer = publisher.layers[0]
+        self.assertEqual(set(layer.replicated_to), {item.key for item in layer.store})
+        self.assertTrue(layer.replicated_to)
+        # the values expire (republish is an hour away): their records go with them
+        self.grid.net.run(400)
+        for node in self.grid.nodes:
+            self.assertEqual((len(node.layers[0].store), node.layers[0].replicated_to), (0, {}))
+
     def test_publisher_republishes(self) -> None:
         self._network(5)
         key = key_of("repub")
