@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 from twisted.internet import defer, task
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.dht.host import DhtHost
 from bitdust_node.dht.layers import Layer
@@ -19,10 +21,15 @@ SAVE_DELAY = 1.0
 
 
 class Upkeep:
+    log = Logger()
+
     def __init__(self, node: DhtHost) -> None:
         self.node = node
         self._loop: task.LoopingCall | None = None
         self._repair_call: DelayedCall | None = None
+        # layer id -> its replication pass running; the layers in _pass_again get one more pass after it
+        self._passes: dict[int, defer.Deferred[Any]] = {}
+        self._pass_again: set[int] = set()
         self._save_call: DelayedCall | None = None
         self._last_sparse_fill = 0.0
 
@@ -34,6 +41,8 @@ class Upkeep:
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        # the passes running end as their calls fail; none follows them
+        self._pass_again.clear()
         for call in (self._repair_call, self._save_call):
             if call is not None and call.active():
                 call.cancel()
@@ -58,7 +67,7 @@ class Upkeep:
             work.extend(self._check_neighbours(layer))
             work.extend(self._republish(layer, now))
             if now - layer.last_replicated >= self.node.config.replicate_interval:
-                work.append(self._replicate(layer))
+                work.append(self.replicate(layer))
         if now - self._last_sparse_fill >= self.node.config.sparse_fill_interval:
             self._last_sparse_fill = now
             # a far region known through fewer than k contacts is lost with them (30 % gone: 1 get in 20)
@@ -99,9 +108,29 @@ class Upkeep:
 
     def repair(self) -> defer.Deferred[Any]:
         return defer.DeferredList(
-            [self._replicate(layer) for layer in self.node.layer_set.by_id.values() if layer.attached],
+            [self.replicate(layer) for layer in self.node.layer_set.by_id.values() if layer.attached],
             consumeErrors=True,
         )
+
+    def replicate(self, layer: Layer) -> defer.Deferred[Any]:
+        """Start a replication pass of `layer`; if one runs, have one more follow it (at most one waits) and fire at
+        once. A pass makes a lookup per held value, and a repair is asked every few seconds while contacts go."""
+        if layer.layer_id in self._passes:
+            self._pass_again.add(layer.layer_id)
+            return defer.succeed(None)
+        running = self._passes[layer.layer_id] = self._replicate(layer)
+        running.addBoth(self._pass_over, layer)
+        return running
+
+    def _pass_over(self, result: Any, layer: Layer) -> Any:
+        del self._passes[layer.layer_id]
+        if layer.layer_id in self._pass_again:
+            self._pass_again.discard(layer.layer_id)
+            self.replicate(layer).addErrback(self._pass_failed, layer)
+        return result
+
+    def _pass_failed(self, failure: Failure, layer: Layer) -> None:
+        self.log.failure("DHT replication pass of layer {layer} failed", failure, layer=layer.layer_id)
 
     @defer.inlineCallbacks
     def _replicate(self, layer: Layer) -> Any:

@@ -39,6 +39,12 @@ class ReplicationHost:
         self.stores.append((item.key, contact.node_id))
         return defer.succeed(Response("9" * 40, contact.node_id, "OK", layer.layer_id))
 
+    def fill_sparse_buckets(self, below: int = 1) -> defer.Deferred[Any]:
+        return defer.succeed(None)
+
+    def save_contacts(self) -> None:
+        pass
+
     def answer(self, index: int) -> None:
         key, d = self.lookups[index]
         d.callback(LookupResult(key, PEERS))
@@ -50,7 +56,7 @@ class ReplicationTests(SynchronousTestCase):
         self.layer = self.host.layer_set.get(0)
         self.upkeep = Upkeep(self.host)  # type: ignore[arg-type]
 
-    def hold(self, key: str, expire: int = 600) -> None:
+    def hold(self, key: str, expire: int = 43200) -> None:
         now = self.host.clock.seconds()
         self.layer.store.put(StoredValue(key, dump_value({"type": "t"}), "f" * 40, now, expire))
 
@@ -67,3 +73,35 @@ class ReplicationTests(SynchronousTestCase):
         self.assertEqual([key for key, _peer in self.host.stores], [A, A, C, C])
         self.assertEqual(set(self.layer.replicated_to), {A, C})
         self.assertEqual(len(done), 1)
+
+    def looked_up(self) -> list[str]:
+        return [key for key, _d in self.host.lookups]
+
+    def test_one_pass_runs_at_a_time_and_at_most_one_more_waits(self) -> None:
+        for key in (A, B):
+            self.hold(key)
+        for _ in range(6):  # contacts lost every few seconds, each asking for a repair
+            self.upkeep.repair()
+        self.assertEqual(self.looked_up(), [A])
+        self.host.clock.advance(self.host.config.replicate_interval)
+        self.upkeep.tick()  # the hourly pass is due, but one runs
+        self.assertEqual(self.looked_up(), [A])
+        self.host.answer(0)
+        self.host.answer(1)
+        # the first pass is over: the one asked meanwhile follows it
+        self.assertEqual(self.looked_up(), [A, B, A])
+        self.host.answer(2)
+        self.host.answer(3)
+        self.assertEqual(self.looked_up(), [A, B, A, B])  # none was asked during the second
+        self.upkeep.repair()
+        self.assertEqual(self.looked_up(), [A, B, A, B, A])
+
+    def test_no_pass_follows_one_running_when_the_node_stops(self) -> None:
+        self.hold(A)
+        self.upkeep.repair()
+        self.upkeep.repair()
+        self.upkeep.stop()
+        self.host.lookups[0][1].errback(RuntimeError("DHT stopped"))
+        self.assertEqual(self.looked_up(), [A])
+        self.upkeep.repair()  # the pass that failed is over
+        self.assertEqual(self.looked_up(), [A, A])
