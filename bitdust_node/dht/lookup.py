@@ -4,7 +4,11 @@ With a Patience, a call unanswered for its stall time stops holding a place amon
 and among the k closest: the lookup asks the next contact, uses the call's answer if it still comes
 before the end, and ends without waiting for it (patience.py). An answer after the end is still followed,
 in the background: the nodes it names nearer than the k closest are asked, so the routing table learns
-them and they learn us, as when the lookup waited (a join is an announcement as much as a question)."""
+them and they learn us, as when the lookup waited (a join is an announcement as much as a question).
+
+A peer that answers with ever nearer made-up contacts would keep a lookup going for good: the shortlist keeps
+only the closest few times k, a lookup makes a bounded number of calls, and it ends by a deadline; one cut
+short gives what it has, as any lookup does, and says why in `cut_short`."""
 
 from __future__ import annotations
 
@@ -20,12 +24,20 @@ from twisted.internet import defer
 from bitdust_node.dht.message import Response, is_id
 from bitdust_node.dht.patience import Patience
 from bitdust_node.dht.routing import Contact, id_int
-from bitdust_node.net.clock import DelayedCall
+from bitdust_node.net.clock import DelayedCall, TimeSource
 
 # sends method(key) to a contact on this lookup's layer
 CallContact = Callable[[Contact, str, str], "defer.Deferred[Response]"]
 
 MAX_TRIPLES = 64
+# the shortlist keeps the closest this many times k: Kademlia needs k, the rest stand in for the failed and
+# stalled (the window widens to 2k)
+SHORTLIST_PER_K = 4
+# calls a lookup makes at most, this many times k: among 1,000 simulated nodes with 30 % dead, 10 on average, 23 at most
+CALLS_PER_K = 32
+# seconds after which a lookup gives what it has, whatever is still out: there, waiting every call out (10 s, and
+# a retry) instead of going on past stalled ones, took up to 100 s
+LOOKUP_DEADLINE = 300.0
 
 
 def _is_ip(host: object) -> bool:
@@ -80,6 +92,8 @@ class LookupResult:
     without_value: list[Contact] = attrs.field(factory=list)
     # every contact that answered, nearest first (closest is the first k of them)
     answered: list[Contact] = attrs.field(factory=list)
+    # "" if the lookup ended as lookups do; "calls" if it stopped at its cap of calls, "deadline" if time ran out
+    cut_short: str = ""
 
 
 @attrs.define(eq=False)
@@ -99,11 +113,18 @@ class Lookup:
     learn: Callable[[Contact], object] | None = None
     # without it, every call is waited for until it answers or times out
     patience: Patience | None = None
+    # with it, the lookup ends `deadline` seconds after it started, given or not
+    clock: TimeSource | None = None
+    deadline: float = LOOKUP_DEADLINE
+    # the closest contacts known, at most SHORTLIST_PER_K * k
     _shortlist: dict[str, Contact] = attrs.field(factory=dict)
-    _queried: set[str] = attrs.field(factory=set)
+    # node id -> the hop of the call made to it (seeds are hop 1)
+    _queried: dict[str, int] = attrs.field(factory=dict)
     _answered: dict[str, Contact] = attrs.field(factory=dict)
-    # node id -> the hop at which a call reaches it (1 for the seeds)
+    # node id -> the hop at which a call would reach it, for those in the shortlist
     _hop: dict[str, int] = attrs.field(factory=dict)
+    # calls made, the background's included
+    _calls_made: int = 0
     # calls neither answered, failed nor stalled
     _in_flight: int = 0
     # node ids whose call stalled and is still open
@@ -112,6 +133,7 @@ class Lookup:
     _sent: dict[str, tuple[float, Contact]] = attrs.field(factory=dict)
     # one timer for the earliest call in flight to stall: the calls of a wave go out together
     _timer: DelayedCall | None = None
+    _deadline_call: DelayedCall | None = None
     _result: LookupResult = attrs.field(init=False)
     _done: defer.Deferred[LookupResult] = attrs.field(factory=defer.Deferred)
     # the result was given
@@ -126,15 +148,18 @@ class Lookup:
     def run(self, answered: Sequence[tuple[Contact, Any]] = ()) -> defer.Deferred[LookupResult]:
         """Start; `answered` are replies already in hand (a seed's), not asked again."""
         self._result = LookupResult(self.key, [])
+        if self.clock is not None:
+            self._deadline_call = self.clock.callLater(self.deadline, self._deadline_passed)
         for contact in self.seeds:
             self._consider(contact)
         for contact, payload in answered:
             self._consider(contact)
-            self._queried.add(contact.node_id)
+            self._queried[contact.node_id] = 1
             self._answered[contact.node_id] = contact
             self._result.hops = 1
             for found in parse_contacts(payload) or []:
                 self._consider(found, 2)
+        self._trim()
         self._pump()
         return self._done
 
@@ -145,6 +170,15 @@ class Lookup:
         if contact.node_id != self.own_id and contact.node_id not in self._shortlist:
             self._shortlist[contact.node_id] = contact
             self._hop[contact.node_id] = hop
+
+    def _trim(self) -> None:
+        """Forget the farthest contacts beyond SHORTLIST_PER_K * k (a reply names up to 64)."""
+        excess = len(self._shortlist) - SHORTLIST_PER_K * self.k
+        if excess <= 0:
+            return
+        for contact in heapq.nlargest(excess, self._shortlist.values(), key=self._distance):
+            del self._shortlist[contact.node_id]
+            del self._hop[contact.node_id]
 
     def _pending(self) -> list[Contact]:
         """Unqueried contacts among the k closest that have neither failed (failures leave the list)
@@ -173,6 +207,11 @@ class Lookup:
             for contact in self._pending():
                 if self._over or self._in_flight >= limit:
                     break
+                if self._calls_made >= CALLS_PER_K * self.k:
+                    # someone was left to ask: a liar naming ever nearer contacts, or a network gone wild
+                    if not self._finished:
+                        self._result.cut_short = "calls"
+                    break
                 # a call that failed at once pumps again before this loop goes on
                 if contact.node_id not in self._queried:
                     moved = self._send(contact, method) or moved
@@ -185,7 +224,8 @@ class Lookup:
 
     def _send(self, contact: Contact, method: str) -> bool:
         """Call `contact`; True if the call is stalled at once (its place is free again)."""
-        self._queried.add(contact.node_id)
+        self._queried[contact.node_id] = self._hop.get(contact.node_id, 1)
+        self._calls_made += 1
         self._in_flight += 1
         if not self._finished:
             self._result.rpcs += 1
@@ -247,7 +287,7 @@ class Lookup:
                         self.learn(found)
             return
         self._answered[contact.node_id] = contact
-        hop = self._hop.get(contact.node_id, 1)
+        hop = self._queried.get(contact.node_id, 1)
         if not self._finished:
             self._result.hops = max(self._result.hops, hop)
         if self.find_value:
@@ -268,6 +308,7 @@ class Lookup:
                     self.learn(Contact(found.node_id, found.host, found.port))
                 improved = improved or bound is None or self._distance(found) < bound
             self._consider(found, hop + 1)
+        self._trim()
         # a reply that named nobody nearer leaves the next calls to the replies still due: they may
         # push the pending contacts out of the k closest, and so save their calls
         if improved or self._in_flight == 0:
@@ -285,7 +326,8 @@ class Lookup:
             return
         if not self._finished:
             self._result.failed += 1
-        self._shortlist.pop(contact.node_id, None)
+        if self._shortlist.pop(contact.node_id, None) is not None:
+            del self._hop[contact.node_id]
         self._pump()
 
     def _finish(self) -> None:
@@ -305,6 +347,17 @@ class Lookup:
             return
         self._over = True
         self._stop_stall_timer()
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        self._deadline_call = None
+
+    def _deadline_passed(self) -> None:
+        """Give what the lookup has, and follow no answer still due (the calls themselves are the caller's)."""
+        self._deadline_call = None
+        if not self._finished:
+            self._result.cut_short = "deadline"
+            self._finish()
+        self._end()
 
     def _stop_stall_timer(self) -> None:
         """Forget the calls timed for stalling, and their timer: the result no longer waits on them."""

@@ -217,6 +217,7 @@ class DhtNode:
             find_value,
             learn=layer.table.learn,
             patience=self.patience(),
+            clock=self.clock,
         ).run(answered)
 
     def find_node(self, key: str, layer_id: int = 0) -> defer.Deferred[LookupResult]:

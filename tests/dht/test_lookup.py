@@ -6,7 +6,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.dht.lookup import Lookup, LookupResult
+from bitdust_node.dht.lookup import CALLS_PER_K, LOOKUP_DEADLINE, SHORTLIST_PER_K, Lookup, LookupResult
 from bitdust_node.dht.message import Response
 from bitdust_node.dht.patience import Address, Patience
 from bitdust_node.dht.routing import Contact
@@ -224,3 +224,79 @@ class StalledCallTests(ScriptedLookupTests):
         self.calls[100].errback(RuntimeError("timed out"))
         self.calls[500].callback(reply())
         self.assertEqual(distances(self.successResultOf(done).closest), [200, 300, 400, 500])
+
+
+def far(distance: int) -> Contact:
+    """A contact `distance` away from TARGET, however large the distance."""
+    return Contact(f"{distance:040x}", "10.6.6.6", 1 + distance % 60000)
+
+
+class HostileResponderTests(SynchronousTestCase):
+    """A lookup ends, and holds a bounded list, when those it asks keep naming nearer contacts that answer alike
+    or do not answer at all."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.lookup: Lookup | None = None
+        self.asked = 0
+        # the most contacts the lookup held at once (its shortlist, and the hops it keeps beside it)
+        self.held = 0
+
+    def liar(self, contact: Contact, method: str, key: str) -> defer.Deferred[Response]:
+        """Answers a second later with 64 made-up contacts just nearer than the one asked."""
+        assert self.lookup is not None
+        self.asked += 1
+        self.held = max(self.held, len(self.lookup._shortlist), len(self.lookup._hop))
+        distance = int(contact.node_id, 16)
+        d: defer.Deferred[Response] = defer.Deferred()
+        self.clock.callLater(1.0, d.callback, reply(*[far(distance - 1 - n) for n in range(64)]))
+        return d
+
+    def test_ever_nearer_made_up_contacts_stop_at_the_cap_of_calls(self) -> None:
+        seeds = [far(2**150 + n) for n in range(4)]
+        self.lookup = Lookup(TARGET, OWN, seeds, self.liar, k=4, alpha=4, clock=self.clock)
+        done = self.lookup.run()
+        for _ in range(60):
+            self.clock.advance(1.0)
+        result = self.successResultOf(done)
+        self.assertEqual((result.cut_short, result.rpcs, self.asked), ("calls", CALLS_PER_K * 4, CALLS_PER_K * 4))
+        self.assertLessEqual(self.held, SHORTLIST_PER_K * 4)
+        # what it has: the k nearest of those that answered
+        self.assertEqual(len(result.closest), 4)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_lookup_gives_what_it_has_at_its_deadline(self) -> None:
+        calls: dict[int, defer.Deferred[Response]] = {}
+
+        def call(contact: Contact, method: str, key: str) -> defer.Deferred[Response]:
+            calls[int(contact.node_id, 16)] = d = defer.Deferred()
+            return d
+
+        done = Lookup(TARGET, OWN, [node(d) for d in (100, 200, 300)], call, k=4, alpha=4, clock=self.clock).run()
+        calls[100].callback(reply())
+        # 200 and 300 never answer (the caller's calls have no timeout here)
+        self.clock.advance(LOOKUP_DEADLINE - 0.1)
+        self.assertNoResult(done)
+        self.clock.advance(0.1)
+        result = self.successResultOf(done)
+        self.assertEqual((distances(result.closest), result.cut_short, result.rpcs), ([100], "deadline", 3))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # an answer after the deadline is not followed
+        calls[200].callback(reply(node(50)))
+        self.assertEqual(sorted(calls), [100, 200, 300])
+
+    def test_an_honest_lookup_is_not_cut_short(self) -> None:
+        calls: dict[int, defer.Deferred[Response]] = {}
+
+        def call(contact: Contact, method: str, key: str) -> defer.Deferred[Response]:
+            calls[int(contact.node_id, 16)] = d = defer.Deferred()
+            return d
+
+        done = Lookup(TARGET, OWN, [node(d) for d in (100, 200, 300, 400)], call, k=4, alpha=4, clock=self.clock).run()
+        calls[100].callback(reply(node(50), node(60)))
+        for d in (200, 300, 400, 50, 60):
+            self.clock.advance(1.0)
+            calls[d].callback(reply())
+        result = self.successResultOf(done)
+        self.assertEqual((distances(result.closest), result.cut_short), ([50, 60, 100, 200], ""))
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # the deadline went with the lookup
