@@ -265,7 +265,7 @@ class DhtNode:
         layer = self.layer(layer_id)
         now = self.clock.seconds()
         item = StoredValue(key, value, layer.node_id, now, store_rules.clamp_expire(expire), now)
-        layer.store.check(key, value)
+        layer.store.check(key, value, now)
         layer.published[key] = item
         if self.db is not None:
             self.db.save_value(layer_id, item, mine=True)

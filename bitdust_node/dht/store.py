@@ -97,11 +97,14 @@ class DataStore:
     on_expired: Callable[[list[str]], object] | None = None
     _items: dict[str, StoredValue] = attrs.field(factory=dict)
 
-    def check(self, key: str, value: str) -> None:
-        """Raise a DhtError if `value` may not replace what is stored under `key`."""
+    def check(self, key: str, value: str, now: float | None = None) -> None:
+        """Raise a DhtError if `value` may not replace what is stored under `key` (at `now`, a stored value that
+        has expired is gone and sets no rule)."""
         if len(value.encode("utf-8", "surrogateescape")) > self.max_value_bytes:
             raise ValueTooLarge(f"value over {self.max_value_bytes} bytes")
         new = parse_value(value, self.max_value_bytes)
+        if now is not None:
+            self.get(key, now)  # an expired one is let go here, not held against the new one
         if not self._fits(key, value):
             raise StoreFull(f"values held for others reach {self.room.max_bytes} bytes")
         old_item = self._items.get(key)
@@ -119,7 +122,7 @@ class DataStore:
             raise RevisionLower(f"stored value has revision {_revision(old)}")
 
     def put(self, item: StoredValue) -> None:
-        self.check(item.key, item.value)
+        self.check(item.key, item.value, item.last_published)
         self._keep(item)
 
     def restore(self, item: StoredValue) -> bool:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -271,15 +272,14 @@ class NetworkTests(unittest.TestCase):
         keys = [key_of(f"brief {n}") for n in range(8)]
         for key in keys:
             self.grid.resolve(publisher.set_value(key, dump_value({"type": "t"}), expire=300))
-        self.grid.resolve(publisher.upkeep.repair())
+        # every node replicates what it holds (the random ids decide who holds what: the publisher may hold none;
+        # values copied during the passes are held without a record until their holder's next pass)
+        self.grid.resolve(defer.DeferredList([node.upkeep.repair() for node in self.grid.nodes]))
         for node in self.grid.nodes:
             layer = node.layers[0]
             held = {key for key in keys if layer.store.get(key, self.grid.clock.seconds()) is not None}
             self.assertLessEqual(set(layer.replicated_to), held)
-        # the publisher replicated all it holds (holders that did not replicate yet have no record)
-        layer = publisher.layers[0]
-        self.assertEqual(set(layer.replicated_to), {item.key for item in layer.store})
-        self.assertTrue(layer.replicated_to)
+        self.assertTrue(any(node.layers[0].replicated_to for node in self.grid.nodes))
         # the values expire (republish is an hour away): their records go with them
         self.grid.net.run(400)
         for node in self.grid.nodes:

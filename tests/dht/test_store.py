@@ -33,6 +33,17 @@ class StoreTests(unittest.TestCase):
         store.put(item({"type": "t", "revision": 4}))
         self.assertIn('"revision":4', store.get(KEY, now=1000).value)  # type: ignore[union-attr]
 
+    def test_an_expired_value_sets_no_rule_for_the_next_one(self) -> None:
+        """A value past its expiry, not yet swept, is gone: a store of another type or a lower revision then
+        takes its place."""
+        store = DataStore()
+        store.put(item({"type": "t", "revision": 9}, published=1000))
+        later = item({"type": "u", "revision": 1}, published=1700)
+        later.last_published = 1700  # stored 100 s after the first expired
+        store.put(later)
+        self.assertIn('"type":"u"', store.get(KEY, now=1700).value)  # type: ignore[union-attr]
+        self.assertRaises(RevisionLower, store.check, KEY, dump_value({"type": "u", "revision": 0}), 1700)
+
     def test_refusals(self) -> None:
         store = DataStore(max_value_bytes=100, max_items=1)
         self.assertRaises(ValueTooLarge, store.put, item({"type": "t", "pad": "x" * 100}))
