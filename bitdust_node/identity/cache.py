@@ -139,6 +139,10 @@ class IdentityCache:
     def armed(self) -> bool:
         return self._armed
 
+    def pinned(self) -> set[str]:
+        """The IDURLs the pinners name now."""
+        return {idurl for pinner in list(self._pinners) for idurl in pinner()}
+
     def held_bytes(self) -> int:
         """What counts against `max_bytes`: the files, and the IDURLs known."""
         return self._held
@@ -308,7 +312,10 @@ class IdentityCache:
             size = self._sizes.pop(idurl)
             self._files -= size
             self._held -= size
-            (self.root / _file_name(idurl)).unlink(missing_ok=True)
+            try:
+                (self.root / _file_name(idurl)).unlink(missing_ok=True)
+            except OSError as err:  # a failing disk: the file stays (read back at start), the memory is freed
+                log.warn("identity file of {idurl} not removed: {why}", idurl=idurl, why=str(err))
         self._former.let_go(idurl, key)
 
     def _trim(self, spare: str | None = None) -> None:
@@ -318,7 +325,7 @@ class IdentityCache:
         if self._held <= max(self.max_bytes, self._trim_above):
             return
         target = self.max_bytes - self.max_bytes // 8
-        pinned = {self._key_of.get(idurl) for pinner in list(self._pinners) for idurl in pinner()}
+        pinned = {self._key_of.get(idurl) for idurl in self.pinned()}
         for key in list(self._used):
             if self._held <= target:
                 break

@@ -17,7 +17,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from bitdust_node.identity.acceptance import IdentityRefused, check_upload
-from bitdust_node.identity.server_store import IdentityStore
+from bitdust_node.identity.server_store import IdentityStore, charged
 from bitdust_node.net.clock import TimeSource
 from bitdust_node.wire.identity_xml import Identity
 
@@ -26,7 +26,7 @@ DAY = 86_400.0
 SWEEP_INTERVAL = 3_600.0
 # what the node's receive budget counts an identity upload still being read under (both fronts)
 UPLOAD_BUDGET_KIND = "identity_upload"
-# services/identity-server/max-hosted-size's default: about 100,000 identities of 2.5 KB
+# services/identity-server/max-hosted-size's default: 65,536 identities of up to 4 KB
 MAX_HOSTED_BYTES = 256 * 1024 * 1024
 
 
@@ -136,8 +136,10 @@ class IdServer:
         return identity
 
     def _check_room(self, identity: Identity, data: bytes) -> None:
+        """A new name, or a file growing past its slot, that would take the store past the cap is refused: each
+        name is counted at least a slot, so a hosted user's new revisions within it are never refused."""
         stored = self.store.get(identity.name)
-        growth = len(data) - (len(stored.xml) if stored is not None else 0)
-        if growth > 0 and self.store.size() + growth > self.max_hosted_bytes:
+        growth = charged(len(data)) - (charged(len(stored.xml)) if stored is not None else 0)
+        if growth > 0 and self.store.charged() + growth > self.max_hosted_bytes:
             self.refused_full += 1
             raise IdentityRefused(f"this server is full: it hosts {self.store.size()} bytes of identities")

@@ -32,6 +32,8 @@ from bitdust_node.net.deadline import DeadlineFactory, request_complete
 MAX_PREPARED = 200_000
 # their bytes past what the server hosts: the replies of names since removed, until the next clearing
 PREPARED_SLACK = 4 * 1024 * 1024
+# and a reply's status line and headers, beside the file (about 150 bytes)
+PREPARED_HEAD = 256
 # a browser's GET head is under 1 KiB; a longer one is left to twisted.web (which caps heads at 16 KiB)
 MAX_FAST_HEAD = 8192
 _FAST_REQUEST_LINE = re.compile(rb"GET (/[a-z0-9_-]{3,20}\.xml) HTTP/1\.1")
@@ -66,7 +68,7 @@ class PreparedReplies:
                 b"Content-Length: %d\r\n" % len(stored.xml)
             )
             cached = (stored, head, b"\r\n" + stored.xml)
-            if len(self._replies) > MAX_PREPARED or self._bytes > self.max_bytes:
+            if len(self._replies) > MAX_PREPARED or self._bytes > self.max_bytes + PREPARED_HEAD * len(self._replies):
                 self._replies.clear()  # removed names leave entries behind; a bound, not a policy
                 self._bytes = 0
             old = self._replies.get(name)

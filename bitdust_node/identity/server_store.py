@@ -18,9 +18,17 @@ from bitdust_node.wire.identity_xml import Identity
 
 log = Logger()
 _tmp_counter = itertools.count()
+# what a hosted name counts for at least against the server's cap: room for its owner's next revisions (an
+# identity with a 4096-bit key and a few servers is about 3.5 KB)
+NAME_SLOT = 4096
 # identities are public documents; a web server running as another user reads them
 PUBLIC_FILE = 0o644
 PUBLIC_FOLDER = 0o755
+
+
+def charged(size: int) -> int:
+    """What an identity file of `size` bytes counts for against the cap."""
+    return max(size, NAME_SLOT)
 
 
 @attrs.frozen
@@ -38,6 +46,7 @@ class IdentityStore:
     root: Path
     _items: dict[str, StoredIdentity] = attrs.field(factory=dict)
     _bytes: int = 0
+    _charged: int = 0
 
     def load(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -76,9 +85,14 @@ class IdentityStore:
     def size(self) -> int:
         return self._bytes
 
+    def charged(self) -> int:
+        """What the hosted names count for against the cap: each at least NAME_SLOT."""
+        return self._charged
+
     def _keep(self, name: str, stored: StoredIdentity) -> None:
         old = self._items.get(name)
         self._bytes += len(stored.xml) - (len(old.xml) if old is not None else 0)
+        self._charged += charged(len(stored.xml)) - (charged(len(old.xml)) if old is not None else 0)
         self._items[name] = stored
 
     def put(self, identity: Identity, xml: bytes, now: float) -> None:
@@ -106,6 +120,7 @@ class IdentityStore:
         old = self._items.pop(name, None)
         if old is not None:
             self._bytes -= len(old.xml)
+            self._charged -= charged(len(old.xml))
         (self.root / f"{name}.xml").unlink(missing_ok=True)
 
     def untouched_since(self, deadline: float) -> list[str]:

@@ -345,14 +345,17 @@ class ShareMover:
         try:
             with open(temp, "wb") as out:
                 writeback = EarlyWriteback(self._worker, out.fileno())
-                for number in range(len(version.blocks)):
-                    pending.append(defer.ensureDeferred(self.good_shares(entry, version, number)))
-                    if len(pending) >= WINDOW:
+                try:
+                    for number in range(len(version.blocks)):
+                        pending.append(defer.ensureDeferred(self.good_shares(entry, version, number)))
+                        if len(pending) >= WINDOW:
+                            oldest = await self._write_block(out, me, entry, version, oldest, pending, transfer)
+                            writeback.written()
+                    while pending:
                         oldest = await self._write_block(out, me, entry, version, oldest, pending, transfer)
                         writeback.written()
-                while pending:
-                    oldest = await self._write_block(out, me, entry, version, oldest, pending, transfer)
-                    writeback.written()
+                finally:
+                    await writeback.settled()  # no sync may run on the file's descriptor once it is closed
                 await writeback.finished()
                 await self._worker(_flushed, out)
             os.replace(temp, destination)
@@ -426,7 +429,7 @@ class EarlyWriteback:
     def written(self) -> None:
         """More of the file was written: to the disk with it, unless a sync is under way (the next covers it)."""
         if self._syncing is None:
-            self._syncing = self._worker(os.fdatasync, self._fd)
+            self._syncing = self._worker(_data_synced, self._fd)
             self._syncing.addCallbacks(self._done, self._failed)
 
     def _done(self, _result: None) -> None:
@@ -435,12 +438,21 @@ class EarlyWriteback:
     def _failed(self, failure: Failure) -> None:
         self._syncing, self._error = None, failure
 
-    async def finished(self) -> None:
-        """Once the sync under way is over; its error, or an earlier one's, raised."""
+    async def settled(self) -> None:
+        """Once no sync is under way (its outcome kept for `finished`)."""
         if self._syncing is not None:
             await self._syncing
+
+    async def finished(self) -> None:
+        """Once the sync under way is over; its error, or an earlier one's, raised."""
+        await self.settled()
         if self._error is not None:
             self._error.raiseException()
+
+
+def _data_synced(fd: int) -> None:
+    # fdatasync is not everywhere (macOS): fsync does the same and a little more
+    (os.fdatasync if hasattr(os, "fdatasync") else os.fsync)(fd)
 
 
 def _flushed(out: Any) -> None:

@@ -143,6 +143,21 @@ class CacheBoundTests(SynchronousTestCase):
         self.assertLessEqual(len(asked), 13)
         self.assertEqual(self.cache.forgotten, 0)
 
+    def test_a_disk_that_refuses_to_remove_files_does_not_stop_a_trim(self) -> None:
+        self.cache.arm()
+
+        def refused(path: Path, missing_ok: bool = False) -> None:
+            raise OSError(30, "Read-only file system")
+
+        self.patch(Path, "unlink", refused)
+        for n in range(8):
+            self.accept(self.cache, n)
+        self.assertLessEqual(self.cache.held_bytes(), self.cache.max_bytes)
+        self.assertGreater(self.cache.forgotten, 0)
+        impostor = make_identity("user0", key(97), hosts=(HOST,))
+        with self.assertRaises(IdentityMismatch):  # its binding was recorded all the same
+            self.cache.accept(url("user0"), impostor)
+
     def test_users_unpinned_go_at_the_next_identity(self) -> None:
         self.cache.arm()
         self.cache.max_bytes = 16 * self.size  # a trim that frees nothing waits for 2 users more

@@ -11,6 +11,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from bitdust_node.crypto import keys
+from bitdust_node.identity.server_store import NAME_SLOT
 from bitdust_node.wire import tcp_frames
 from tests.identity import hostile, vectors
 from tests.identity.support import (
@@ -197,17 +198,17 @@ class RefusalTests(unittest.TestCase):
         await self._with_alice()
         idserver = self.server.idserver
         self.assertEqual(idserver.store.size(), len(vectors.identity_bytes("alice")))
-        idserver.max_hosted_bytes = idserver.store.size() + 100  # no room for another identity
+        self.assertEqual(idserver.store.charged(), NAME_SLOT)  # a small identity counts a slot
+        idserver.max_hosted_bytes = idserver.store.charged()  # full: no room for another name
         await self.assertRefused(make_identity("mallory", vectors.private_key("bob")))
         self.assertEqual(idserver.refused_full, 1)
-        # a hosted user may still publish a new revision that does not grow what is held
-        same_size = make_identity("alice", vectors.private_key("alice"), revision=5)
-        idserver.max_hosted_bytes = max(idserver.store.size(), len(same_size))
-        status, _, _ = await self.server.post(same_size)
+        # a hosted user's new revision within its slot is taken even so
+        newer = make_identity("alice", vectors.private_key("alice"), revision=5)
+        status, _, _ = await self.server.post(newer)
         self.assertEqual(status, 200)
-        self.assertEqual(idserver.store.size(), len(same_size))
+        self.assertEqual(idserver.store.size(), len(newer))
         idserver.store.remove("alice")
-        self.assertEqual(idserver.store.size(), 0)
+        self.assertEqual((idserver.store.size(), idserver.store.charged()), (0, 0))
 
     async def test_source_on_another_host(self) -> None:
         await self._with_alice()

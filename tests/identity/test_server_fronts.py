@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from bitdust_node.identity.server import IdServer
 from bitdust_node.identity.server_http import NOT_FOUND_BODY, IdServerResource, make_plain_site
-from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, PreparedReplies, make_site
+from bitdust_node.identity.server_http_fast import MAX_FAST_HEAD, PREPARED_HEAD, PreparedReplies, make_site
 from bitdust_node.identity.server_store import IdentityStore, StoredIdentity
 from bitdust_node.identity.server_tcp import IdentityReceiver, make_receiver
 from bitdust_node.net.budget import ReceiveBudget
@@ -456,5 +456,5 @@ class PreparedRepliesBoundTests(SynchronousTestCase):
         for n in range(50):
             stored = StoredIdentity(b"x" * 1_000, vectors.identity("alice"), 0.0)
             prepared.reply(f"user{n}", stored, 0.0)
-            self.assertLessEqual(prepared.held_bytes(), 10_000 + 2_000)
+            self.assertLessEqual(prepared.held_bytes(), 10_000 + PREPARED_HEAD * len(prepared) + 2_000)
         self.assertLess(len(prepared), 12)

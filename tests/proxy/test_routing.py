@@ -68,6 +68,10 @@ class RoutedMessagesTests(TestCase):
         routes = info["result"]["proxy"]["routes"]
         self.assertEqual([r["idurl"] for r in routes], [f"http://{SERVER}:8084/bob.xml"])
         self.assertEqual(routes[0]["address"], f"tcp:{USERS['bob']}:7771")
+        # the router never forgets its routed user's identity, nor bob his router's (the caches' pins)
+        assert router.ctx is not None and bob.ctx is not None
+        self.assertIn(f"http://{SERVER}:8084/bob.xml", router.ctx.identity_cache.pinned())
+        self.assertIn(f"http://{SERVER}:8084/router1.xml", bob.ctx.identity_cache.pinned())
         # alice -> bob: to the router's address, RelayIn to bob
         status, reply = await api(alice, "POST", "/message/send/v1", {"id": "bob", "data": {"message": "hi bob"}})
         self.assertEqual(status, 200, reply)

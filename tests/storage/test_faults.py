@@ -85,6 +85,10 @@ class StorageFaultTests(TestCase):
         _server, suppliers = await self.network(4)
         node = await self.customer()
         await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
+        # the customer's identity cache never forgets its suppliers (pinned through identity_propagate)
+        assert node.ctx is not None
+        hired = {slot.idurl for slot in customer_of(node).suppliers.slots if slot.idurl}
+        self.assertLessEqual(hired, node.ctx.identity_cache.pinned())
         data = await self.store(node, "report.bin", 3 * MIB + 12345)
         # the supplier asked first has a disk that flips bytes in every piece it holds
         liar = self.process_at(suppliers, node, 0)

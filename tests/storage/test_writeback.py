@@ -30,7 +30,7 @@ class EarlyWritebackTests(SynchronousTestCase):
         writeback = EarlyWriteback(worker, 7)
         writeback.written()
         writeback.written()  # the sync under way covers it
-        self.assertEqual([(c[0].__name__, c[1]) for c in worker.calls], [("fdatasync", (7,))])
+        self.assertEqual([(c[0].__name__, c[1]) for c in worker.calls], [("_data_synced", (7,))])
         worker.calls[0][2].callback(None)
         writeback.written()
         self.assertEqual(len(worker.calls), 2)
@@ -38,6 +38,15 @@ class EarlyWritebackTests(SynchronousTestCase):
         self.assertNoResult(end)
         worker.calls[1][2].callback(None)
         self.successResultOf(end)
+
+    def test_a_failing_download_waits_for_the_sync_under_way_before_its_file_closes(self) -> None:
+        worker = HeldWorker()
+        writeback = EarlyWriteback(worker, 7)
+        writeback.written()
+        settled = defer.ensureDeferred(writeback.settled())
+        self.assertNoResult(settled)
+        worker.calls[0][2].errback(OSError(5, "Input/output error"))
+        self.successResultOf(settled)  # the sync's error is for finished(), not for the download's own failure
 
     def test_a_failed_sync_fails_the_end_and_is_never_left_unhandled(self) -> None:
         worker = HeldWorker()
