@@ -1,7 +1,7 @@
 """Who may store here and how much (PROTOCOL-P2P.md 5.1, 3.3): the customers a supplier accepted, each with
 the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts. The file is
 rewritten by a worker (off the reactor's thread), one write at a time: changes made while one is under way share
-the next.
+the next. A record whose write failed is taken back (the one before it kept), so memory holds what the disk does.
 
 A customer whose identity moved to other servers (a rotation) is the same customer: found by any of its
 IDURLs, filed again under the one it goes by now, its folder (`global_id`) the one it was given first."""
@@ -48,6 +48,22 @@ def _write(path: Path, customers: list[Customer]) -> None:
     write_secret_file(path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
 
 
+@attrs.define(eq=False)
+class _Write:
+    """One rewrite of the file: those waiting for it, and the records put that it carries."""
+
+    waiting: list[defer.Deferred[None]] = attrs.field(factory=list)
+    put: list[Customer] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class _Unsaved:
+    """A record put and not yet on the disk: the write carrying it, and the record to go back to if that fails."""
+
+    before: Customer | None
+    write: _Write = attrs.field(factory=_Write)
+
+
 @attrs.define
 class Customers:
     path: Path
@@ -57,8 +73,10 @@ class Customers:
     # rewrites the file: deferToThread in the node, where it is asked in a test
     worker: Worker = attrs.field(default=defer.maybeDeferred, kw_only=True)
     _writing: defer.DeferredLock = attrs.field(factory=defer.DeferredLock, init=False)
-    # those waiting for the write not started yet (None: none waits)
-    _queued: list[defer.Deferred[None]] | None = attrs.field(default=None, init=False)
+    # the write not started yet (None: none waits)
+    _queued: _Write | None = attrs.field(default=None, init=False)
+    # records put and not yet written, by IDURL
+    _unwritten: dict[str, _Unsaved] = attrs.field(factory=dict, init=False)
     # the last write failed: the file may lack what memory holds
     _unsaved: bool = attrs.field(default=False, init=False)
     # the bytes all customers rent, kept up to date: a stranger's request does not add up every customer
@@ -74,7 +92,7 @@ class Customers:
             raw = json.loads(path.read_text(encoding="utf-8"))
             for item in raw["customers"]:
                 customer = Customer(**item)
-                found._file(customer)
+                found._record(customer)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise BrokenCustomersFile(f"broken customers file {path}: {err}") from None
         return found
@@ -82,16 +100,32 @@ class Customers:
     def save(self) -> defer.Deferred[None]:
         """Every customer written, after the write under way if any; fires once on the disk (fails, logged here,
         if the disk refused)."""
-        waiting: defer.Deferred[None] = defer.Deferred()
-        if self._queued is not None:
-            self._queued.append(waiting)
-        else:
-            self._queued = [waiting]
-            self._writing.run(self._write_now, self._queued)
+        return self._join()
+
+    def _join(self, put: _Unsaved | None = None, customer: Customer | None = None) -> defer.Deferred[None]:
+        """A wait for the next write, which carries `customer` (put, not yet written, `put` its record to go back
+        to) if given."""
+        write = self._queued
+        fresh = write is None
+        if write is None:
+            write = self._queued = _Write()
+        if put is not None and customer is not None:
+            put.write = write
+            write.put.append(customer)
+            self._unwritten[customer.idurl] = put
+        waiting = self._wait_for(write)
+        if fresh:  # last: a worker that does not wait writes at once
+            self._writing.run(self._write_now, write)
         return waiting
 
-    def _write_now(self, waiting: list[defer.Deferred[None]]) -> defer.Deferred[None]:
-        if self._queued is waiting:
+    @staticmethod
+    def _wait_for(write: _Write) -> defer.Deferred[None]:
+        waiting: defer.Deferred[None] = defer.Deferred()
+        write.waiting.append(waiting)
+        return waiting
+
+    def _write_now(self, write: _Write) -> defer.Deferred[None]:
+        if self._queued is write:
             self._queued = None  # what changes from now on needs the next write
         # the records are frozen: the list taken here is what the worker writes, whatever changes meanwhile
         written = self.worker(_write, self.path, list(self.by_idurl.values()))
@@ -100,13 +134,33 @@ class Customers:
             self._unsaved = isinstance(result, Failure)
             if isinstance(result, Failure):
                 log.warn("{path} not written: {why}", path=str(self.path), why=result.getErrorMessage())
-            for one in waiting:
+            self._settle(write, failed=isinstance(result, Failure))
+            for one in write.waiting:
                 if isinstance(result, Failure):
                     one.errback(result)
                 else:
                     one.callback(None)
 
         return written.addBoth(done)
+
+    def _settle(self, write: _Write, failed: bool) -> None:
+        """The records `write` carried: on the disk now, or (it failed) taken back to those before them, unless
+        changed since (a later write carries them)."""
+        for idurl, customer in {c.idurl: c for c in write.put}.items():  # the last put of each
+            unsaved = self._unwritten.get(idurl)
+            if unsaved is None:
+                continue
+            if unsaved.write is not write:
+                if not failed:
+                    unsaved.before = customer  # on the disk: what a later write that fails goes back to
+                continue
+            del self._unwritten[idurl]
+            if failed and self.by_idurl.get(idurl) is customer:
+                log.info("customer {user} taken back: its record was not written", user=idurl)
+                if unsaved.before is not None:
+                    self._record(unsaved.before)
+                else:
+                    self._unrecord(idurl)
 
     def _save_later(self) -> None:
         self.save().addErrback(lambda _: None)  # logged where it failed
@@ -137,30 +191,40 @@ class Customers:
             self._save_later()
         return customer
 
-    def by_global_id(self, global_id: str) -> Customer | None:
-        return next((c for c in self.by_idurl.values() if c.global_id == global_id), None)
-
     def allocated(self, but: str | None = None) -> int:
         other = self.by_idurl.get(but) if but is not None else None
         return self._allocated - (other.allocated if other is not None else 0)
 
-    def _file(self, customer: Customer) -> None:
+    def _record(self, customer: Customer) -> None:
+        """`customer` kept in memory in place of the record it had, the bytes rented kept up to date."""
         old = self.by_idurl.get(customer.idurl)
         self._allocated += customer.allocated - (old.allocated if old is not None else 0)
         self.by_idurl[customer.idurl] = customer
 
+    def _unrecord(self, idurl: str) -> Customer | None:
+        gone = self.by_idurl.pop(idurl, None)
+        if gone is not None:
+            self._allocated -= gone.allocated
+        return gone
+
     def put(self, customer: Customer) -> defer.Deferred[None]:
-        """The customer kept; fires once it is on the disk (at once when it was already, unchanged)."""
-        if self.by_idurl.get(customer.idurl) == customer and not self._unsaved:
-            return self.flushed()  # a customer asking again for what it has: nothing more to write
-        self._file(customer)
-        return self.save()
+        """The customer kept; fires once it is on the disk (at once when it was already, unchanged), fails (and
+        the customer is as it was) if the disk refused."""
+        unsaved = self._unwritten.get(customer.idurl)
+        if self.by_idurl.get(customer.idurl) == customer:
+            # a customer asking again for what it has: nothing more to write, but no yes before its record's write
+            if unsaved is not None:
+                return self._wait_for(unsaved.write)
+            if not self._unsaved:
+                return self.flushed()
+        before = unsaved.before if unsaved is not None else self.by_idurl.get(customer.idurl)
+        self._record(customer)
+        return self._join(_Unsaved(before), customer)
 
     def remove(self, idurl: str) -> Customer | None:
         known = self.get(idurl)
-        gone = self.by_idurl.pop(known.idurl, None) if known is not None else None
+        gone = self._unrecord(known.idurl) if known is not None else None
         if gone is not None:
-            self._allocated -= gone.allocated
             self._save_later()
         return gone
 

@@ -250,6 +250,45 @@ class CustomersFileTests(TestCase):
         self.assertEqual(self.saved(), [DAVE])
         self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")])
 
+    def fail_one(self) -> None:
+        d, _work, _args = self.writes.pop(0)
+        d.errback(OSError(28, "No space left on device"))
+
+    def test_a_customer_whose_record_was_not_written_is_not_one(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.fail_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()],
+                         [("Fail", b"request processing failed with exception")])
+        customers = self.side.supplier.customers
+        self.assertEqual((customers.by_idurl, customers.allocated()), ({}, 0))
+        self.assertEqual(answer_of(self.side.send("dave", "Data", PIECE, b"piece")), ("Fail", NOT_A_CUSTOMER.encode()))
+
+    def test_a_request_repeated_while_its_record_is_written_shares_that_write_s_outcome(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.assertIsNone(self.side.hire("dave", 1 << 20))  # the same record: no yes before the disk's
+        self.fail_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()],
+                         [("Fail", b"request processing failed with exception")] * 2)
+        self.assertEqual((self.side.supplier.customers.by_idurl, self.writes), ({}, []))
+        self.assertFalse((self.home / "customers.json").exists())
+
+    def test_a_change_not_written_leaves_the_customer_as_it_was(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.finish_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", b"accepted")])
+        kept = self.side.supplier.customers.by_idurl[DAVE]
+        self.side.hire("dave", 5 << 20)
+        self.assertIsNone(self.side.hire("alice", 1 << 20))  # the next write, which succeeds
+        self.assertIsNone(self.side.hire("dave", 5 << 20))
+        self.fail_one()
+        self.finish_one()
+        self.assertEqual([answer_of(p) for p in self.side.written()],
+                         [("Fail", b"request processing failed with exception")] * 2 + [("Ack", b"accepted")])
+        customers = self.side.supplier.customers
+        self.assertEqual((customers.by_idurl[DAVE], customers.allocated()), (kept, 2 << 20))
+        self.assertEqual(sorted(self.saved()), [ALICE, DAVE])
+        self.assertEqual(json.loads((self.home / "customers.json").read_text())["customers"][0]["allocated"], 1 << 20)
+
     def test_the_supplier_stops_once_the_file_is_written(self) -> None:
         self.side.hire("dave", 1 << 20)
         stopped = self.side.supplier.stop()
