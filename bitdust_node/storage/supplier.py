@@ -25,7 +25,7 @@ from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire import packet_fast
-from bitdust_node.wire.identity_xml import parse_idurl
+from bitdust_node.wire.identity_xml import parse_idurl, serialize
 from bitdust_node.wire.tcp_frames import file_size
 
 log = Logger()
@@ -33,6 +33,7 @@ SERVICE_NAME = "service_supplier"
 DENY_SPACE = 'deny:{"reason": "not enough space available"}'
 # the official deny's shape: official customers take any Ack not starting with `accepted` as a refusal
 DENY_CUSTOMERS = 'deny:{"reason": "too many customers"}'
+DENY_IDENTITY = 'deny:{"reason": "identity file too large"}'
 NOT_FOUND = "did not found requested file locally"
 NO_SPACE = "no free space left for customer data"
 NOT_A_CUSTOMER = "not a customer, or file not found"
@@ -41,6 +42,9 @@ NOT_A_CUSTOMER = "not a customer, or file not found"
 MAX_WAITING_BYTES = 64 * 1024 * 1024
 # customers kept at once: each is a record rewritten with the others and an identity the cache never forgets
 MAX_CUSTOMERS = 10_000
+# a new customer's identity file at most: each is pinned in the identity cache (10,000 of MAX_IDENTITY_BYTES would
+# pin 500 MB); one with a 4096-bit key, 6 sources and 4 contacts is about 3 KB
+MAX_CUSTOMER_IDENTITY_BYTES = 8 * 1024
 
 
 class Supplier:
@@ -109,6 +113,8 @@ class Supplier:
             return self._refuse_request("bad_value", idurl, ServiceAnswer.fail("wrong storage value"))
         if known is None and len(self.customers.by_idurl) >= MAX_CUSTOMERS:
             return self._refuse_request("too_many_customers", idurl, ServiceAnswer.ack(DENY_CUSTOMERS))
+        if known is None and len(serialize(inbound.creator)) > MAX_CUSTOMER_IDENTITY_BYTES:
+            return self._refuse_request("identity_too_large", idurl, ServiceAnswer.ack(DENY_IDENTITY))
         if needed >= self.free(but=idurl):
             return self._refuse_request("no_space", idurl, ServiceAnswer.ack(DENY_SPACE))
         position = payload.get("position")

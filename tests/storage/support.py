@@ -69,8 +69,7 @@ class Side:
             self.send(name, "Identity", "identity:1", me(name).xml)
 
     def _signer(self, test: TestCase, name: str) -> Gateway:
-        home = Path(test.mktemp())
-        return Gateway(self.reactor, MyIdentityHolder(home, me(name)), IdentityCache(home, CappedHttp(self.reactor)))
+        return signer(test, me(name), self.reactor)
 
     def make(self, name: str, command: str, packet_id: str, payload: bytes = b"", **fields: Any) -> wire.Packet:
         packet = self.signers[name].outbox(command, me("carol").idurl, payload, packet_id=packet_id)
@@ -109,6 +108,13 @@ class Side:
                                                             "needed_bytes": needed, "ecc_map": "ecc/2x2",
                                                             "position": 0, "family_snapshot": []}})
         return self.send(name, "RequestService", f"hire:{name}:{needed}", body)
+
+
+def signer(test: TestCase, who: MyIdentity, reactor: Any = None) -> Gateway:
+    """A gateway that signs packets as `who` (and sends nothing)."""
+    home = Path(test.mktemp())
+    reactor = reactor or MemoryReactorClock()
+    return Gateway(reactor, MyIdentityHolder(home, who), IdentityCache(home, CappedHttp(reactor)))
 
 
 class WalkCounting(dict[str, Any]):

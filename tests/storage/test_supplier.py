@@ -14,9 +14,18 @@ from twisted.internet import defer
 from twisted.trial.unittest import SkipTest, TestCase
 
 from bitdust_node.storage import supplier as supplier_module
-from bitdust_node.storage.supplier import DENY_CUSTOMERS, DENY_SPACE, NO_SPACE, NOT_A_CUSTOMER, NOT_FOUND
+from bitdust_node.storage.supplier import (
+    DENY_CUSTOMERS,
+    DENY_IDENTITY,
+    DENY_SPACE,
+    MAX_CUSTOMER_IDENTITY_BYTES,
+    NO_SPACE,
+    NOT_A_CUSTOMER,
+    NOT_FOUND,
+)
+from bitdust_node.wire import identity_xml
 from bitdust_node.wire import packet as wire
-from tests.storage.support import DAVE, Side, WalkCounting, me
+from tests.storage.support import DAVE, Side, WalkCounting, me, signer
 
 ALICE = "http://127.0.0.1:8084/alice.xml"
 PIECE = "master$dave@127.0.0.1_8084:3/F20261201075109PM/0-0-Data"
@@ -139,6 +148,23 @@ class RefusalTests(TestCase):
         # a customer already here may still change what it rents
         self.assertEqual(answer_of(self.side.hire("dave", 2 << 20)), ("Ack", b"accepted"))
         self.assertEqual(self.side.supplier.customers.by_idurl[DAVE].allocated, 2 << 20)
+
+    def test_a_new_customer_with_an_identity_too_large_to_pin_is_refused(self) -> None:
+        self.assertEqual(answer_of(self.side.hire("alice", 1 << 20)), ("Ack", b"accepted"))
+        written = (self.home / "customers.json").read_bytes()
+        # 32 long contacts, signed: a valid identity of about 10 KB (the cache takes up to 50 KB)
+        contacts = tuple(f"tcp://127.0.0.1:{7700 + n}/{'x' * 280}" for n in range(32))
+        for name in ("dave", "alice"):
+            grown = me(name).next_revision(contacts, self.side.reactor.seconds())
+            self.assertGreater(len(identity_xml.serialize(grown.identity)), MAX_CUSTOMER_IDENTITY_BYTES)
+            self.side.signers[name] = signer(self, grown, self.side.reactor)
+            self.side.send(name, "Identity", "identity:2", grown.xml)
+        self.assertEqual(answer_of(self.side.hire("dave", 1 << 20)), ("Ack", DENY_IDENTITY.encode()))
+        self.assertEqual(self.side.supplier.refusals["request_identity_too_large"], 1)
+        self.assertEqual(list(self.side.supplier.customers.by_idurl), [ALICE])
+        self.assertEqual((self.home / "customers.json").read_bytes(), written)
+        # a customer already here is one still
+        self.assertEqual(answer_of(self.side.hire("alice", 2 << 20)), ("Ack", b"accepted"))
 
     def test_data_from_a_node_never_accepted(self) -> None:
         answer = self.side.send("dave", "Data", PIECE, b"piece")
