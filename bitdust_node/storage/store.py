@@ -208,12 +208,15 @@ class PieceStore:
 
     def listing(self, customer: str, alias: str, position: int) -> bytes:
         """The Files text (section 5.1): `Q*`, `K<alias>`, then `F`/`D`/`V` lines, zlib-compressed."""
+        if not (self.root / customer).is_dir():
+            return zlib.compress(b"")  # nothing ever stored: official suppliers find no folder and send nothing
+        # everything deleted (the alias folder went with its last piece): official suppliers still send the heading
+        lines = ["Q*", f"K{alias}"]
         folder = self.root / customer / alias
         try:
             tops = sorted(folder.iterdir(), key=lambda p: p.name)
         except (FileNotFoundError, NotADirectoryError):
-            return zlib.compress(b"")  # nothing stored (yet, or any more): official suppliers send an empty listing
-        lines = ["Q*", f"K{alias}"]
+            tops = []
         for top in tops:
             if top.name.endswith(TEMP_SUFFIX):
                 continue
@@ -222,11 +225,10 @@ class PieceStore:
                 if top.is_file():
                     lines.append(f"F{top.name} {top.stat().st_size}")
                     continue
-                versions = _versions(top, folder)
             except FileNotFoundError:
                 continue
             lines.append(f"F{top.name} -1")
-            lines.extend(_version_line(v, position) for v in versions)
+            lines.extend(_version_line(v, position) for v in _versions(top, folder))
         return zlib.compress(("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -251,14 +253,11 @@ def _folder_bytes(folder: str) -> int:
 
 
 def _versions(top: Path, alias_folder: Path) -> list[Version]:
-    """Version folders (`F2026...`) under a file's folder, with the blocks and pieces found in each."""
+    """Version folders (`F2026...`) under a file's folder, with the blocks and pieces found in each. What the disk
+    worker removes while this is read is left out, a folder or a piece at a time (not the whole file or version)."""
     found = []
-    for version in sorted(p for p in top.rglob("F*") if p.is_dir()):
-        try:
-            pieces = {p.name: p.stat().st_size for p in version.iterdir()
-                      if p.is_file() and not p.name.endswith(TEMP_SUFFIX)}
-        except FileNotFoundError:
-            continue  # removed, with the folder it emptied, while this is read
+    for version in sorted(_version_folders(top)):
+        pieces = _piece_sizes(version)
         data, parity = set(), set()
         for name in pieces:
             block, _sep, rest = name.partition("-")
@@ -276,6 +275,40 @@ def _versions(top: Path, alias_folder: Path) -> list[Version]:
             tuple(sorted(every - data)), tuple(sorted(every - parity)),
         ))
     return found
+
+
+def _version_folders(folder: Path) -> list[Path]:
+    """The folders named `F...` under `folder` (not it), at any depth (paths.MAX_DEPTH at most); a version's own
+    folder holds pieces, and is not walked (as official suppliers do not)."""
+    try:
+        with os.scandir(folder) as entries:
+            subfolders = [Path(e.path) for e in entries if e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # removed while this is read (Path.rglob raises then, and would end the whole walk)
+    found = []
+    for sub in subfolders:
+        if sub.name.startswith("F"):
+            found.append(sub)
+        else:
+            found.extend(_version_folders(sub))
+    return found
+
+
+def _piece_sizes(version: Path) -> dict[str, int]:
+    sizes = {}
+    try:
+        with os.scandir(version) as entries:
+            for entry in entries:
+                if entry.name.endswith(TEMP_SUFFIX):
+                    continue
+                try:
+                    if entry.is_file():
+                        sizes[entry.name] = entry.stat().st_size
+                except FileNotFoundError:
+                    continue  # this piece removed while it is read: the others stand
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return sizes
 
 
 def _version_line(version: Version, position: int) -> str:

@@ -9,7 +9,9 @@ import shutil
 import sys
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from twisted.trial.unittest import SkipTest, TestCase
 
@@ -68,6 +70,25 @@ class StorePathTests(TestCase):
         self.assertEqual(PieceStore(self.top / "link").used[CUSTOMER], len(b"through the link"))
 
 
+class _Vanishing:
+    """A folder's listing during which `piece` is removed (by the disk worker) once listed, before it is looked at."""
+
+    def __init__(self, entries: Any, piece: Path) -> None:
+        self.entries, self.piece = entries, piece
+
+    def __enter__(self) -> _Vanishing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.entries.close()
+
+    def __iter__(self) -> Iterator[os.DirEntry[str]]:
+        for entry in self.entries:
+            if Path(entry.path) == self.piece:
+                self.piece.unlink(missing_ok=True)
+            yield entry
+
+
 def folders_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
 
@@ -105,7 +126,36 @@ class FolderTests(TestCase):
         self.assertEqual(self.store.remove(piece("1", "3", "F1")), 1)
         self.assertEqual(folders_under(self.mine), [])
         self.assertIsNone(self.store.remove(piece("1", "3", "F1")))
-        self.assertEqual(zlib.decompress(self.store.listing(CUSTOMER, "master", 0)), b"")  # nothing stored any more
+        # nothing stored any more: the heading, as official suppliers send while the customer's folder is there
+        self.assertEqual(zlib.decompress(self.store.listing(CUSTOMER, "master", 0)), b"Q*\nKmaster\n")
+        # nothing ever stored (no folder): nothing, as they send
+        self.assertEqual(zlib.decompress(self.store.listing("alice@127.0.0.1_8084", "master", 0)), b"")
+
+    def test_a_folder_or_piece_removed_while_the_listing_is_read_leaves_out_only_itself(self) -> None:
+        for parts in (("1", "F1", "0-0-Data"), ("1", "2", "F2", "0-0-Data"), ("1", "3", "F3", "0-0-Data"),
+                      ("1", "F1", "0-0-Parity")):
+            self.store.write_file(piece(*parts), b"p")
+        master = self.mine / "master"
+        gone_folder, gone_piece = master / "1" / "2", master / "1" / "F1" / "0-0-Parity"
+        real_scandir, real_stat = os.scandir, os.stat
+
+        # (rmtree lists and stats by descriptor: those are let through)
+        def scandir(path: Any = ".") -> Any:
+            if isinstance(path, (str, os.PathLike)) and Path(path) == gone_folder:
+                self.store.remove(piece("1", "2", "F2"))  # by the disk worker, just before this walk got there
+            return _Vanishing(real_scandir(path), gone_piece)
+
+        def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+            found = real_stat(path, *args, **kwargs)
+            if isinstance(path, (str, os.PathLike)) and Path(path) == gone_piece:
+                gone_piece.unlink()  # right after it was seen
+            return found
+
+        self.patch(os, "scandir", scandir)
+        self.patch(os, "stat", stat)
+        self.assertEqual(zlib.decompress(self.store.listing(CUSTOMER, "master", 0)),
+                         b"Q*\nKmaster\nF1 -1\nV1/3/F3 0 0-0 1 missing Parity:0\nV1/F1 0 0-0 1 missing Parity:0\n")
+        self.assertFalse(gone_piece.exists() or gone_folder.exists())
 
     def test_a_write_that_failed_leaves_no_folder_it_made(self) -> None:
         self.store.write_file(piece("1", "F1", "0-0-Data"), b"kept")
