@@ -4,11 +4,8 @@ not poll holds the newest messages up to its bound in bytes, not a thousand of t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import attrs
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -24,24 +21,11 @@ from bitdust_node.transport.hookups import Hookups
 from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import packet as wire
 from tests.identity.vectors import identity, private_key
+from tests.support.gateway_replies import Replies
 
 # as the captured official bob wrote to alice (vectors/messages/01_p2p_bob_to_alice.json)
 OFFICIAL_ID = "private_34179615499590"
 BOB_KEY_ID = "master$bob@127.0.0.1_8084"
-
-
-@attrs.define
-class Replies:
-    """The few things the messenger asks of the gateway here: handlers registered, answers sent."""
-
-    sent: list[tuple[str, bytes]] = attrs.field(factory=list)
-
-    def register(self, command: str, handler: Callable[[Inbound], object]) -> Callable[[], None]:
-        return lambda: None
-
-    def reply(self, request: Inbound, command: str, payload: bytes = b"", **_: Any) -> defer.Deferred[None]:
-        self.sent.append((command, payload))
-        return defer.succeed(None)
 
 
 class MessengerBoundTests(SynchronousTestCase):

@@ -4,14 +4,11 @@ unicode, truncations): the sender gets its official Fail, the service never sees
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -22,6 +19,7 @@ from bitdust_node.transport.hookups import Hookups, ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import packet as wire
 from tests.identity.vectors import identity
+from tests.support.gateway_replies import Replies
 from tests.support.hostile_json import damaged
 
 REQUEST = json.dumps({"name": "service_supplier", "payload": {
@@ -29,20 +27,6 @@ REQUEST = json.dumps({"name": "service_supplier", "payload": {
     "family_snapshot": ["http://h/a.xml", None],
 }}).encode()
 OFFICIAL_FAILS = {b"json payload invalid", b"too long payload", b"refused"}
-
-
-@attrs.define
-class Replies:
-    """The few things Hookups asks of the gateway here: handlers registered, answers sent."""
-
-    sent: list[tuple[str, bytes]] = attrs.field(factory=list)
-
-    def register(self, command: str, handler: Callable[[Inbound], object]) -> Callable[[], None]:
-        return lambda: None
-
-    def reply(self, request: Inbound, command: str, payload: bytes = b"", **_: Any) -> defer.Deferred[None]:
-        self.sent.append((command, payload))
-        return defer.succeed(None)
 
 
 class Supplier:
