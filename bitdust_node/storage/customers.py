@@ -1,7 +1,8 @@
 """Who may store here and how much (PROTOCOL-P2P.md 5.1, 3.3): the customers a supplier accepted, each with
 the bytes it asked for, kept in `HOME/supplier/customers.json` (replaced atomically) across restarts. The file is
 rewritten by a worker (off the reactor's thread), one write at a time: changes made while one is under way share
-the next. A record whose write failed is taken back (the one before it kept), so memory holds what the disk does.
+the next. A record whose write failed is taken back (the one before it kept); until its write is done, what the
+customer may do is what the disk holds (`written`).
 
 A customer whose identity moved to other servers (a rotation) is the same customer: found by any of its
 IDURLs, filed again under the one it goes by now, its folder (`global_id`) the one it was given first."""
@@ -181,6 +182,21 @@ class Customers:
             if customer is not None:
                 return self._moved(customer, known[0])
         return None
+
+    def written(self, idurl: str) -> Customer | None:
+        """The customer known by `idurl` as the disk holds it: a record put and not yet written gives no rights
+        before it is (a write that fails takes it back), so the one before it, or None for a new customer."""
+        customer = self.get(idurl)
+        if customer is None:
+            return None
+        unsaved = self._unwritten.get(customer.idurl)
+        if unsaved is None:
+            return customer
+        before = unsaved.before
+        if before is None:
+            return None
+        # the smaller room of the two: a customer lowering its request is held to it at once
+        return attrs.evolve(before, allocated=min(before.allocated, customer.allocated))
 
     def _moved(self, customer: Customer, idurl: str) -> Customer:
         if customer.idurl != idurl:

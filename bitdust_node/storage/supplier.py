@@ -174,7 +174,7 @@ class Supplier:
             piece = parse_piece_id(packet.packet_id, allow_folder=allow_folder)
         except BadPath:
             return "incorrect path"
-        customer = self.customers.get(packet.creator_id)
+        customer = self.customers.written(packet.creator_id)
         if customer is None or packet.owner_id != packet.creator_id:
             return NOT_A_CUSTOMER
         mine = _in_folder(piece, customer, packet.creator_id)
@@ -270,7 +270,7 @@ class Supplier:
             return None
         packet = inbound.packet
         key_id = packet.packet_id.partition(":")[0]
-        customer = self.customers.get(packet.creator_id)
+        customer = self.customers.written(packet.creator_id)
         # by its global id now or the one it had when it became my customer
         named = (customer.global_id, parse_idurl(packet.creator_id).global_id) if customer is not None else ()
         if customer is None or key_id not in [f"master${gid}" for gid in named]:
@@ -288,7 +288,7 @@ class Supplier:
         if not inbound.for_me:
             return None
         packet = inbound.packet
-        customer = self.customers.get(packet.creator_id)
+        customer = self.customers.written(packet.creator_id)
         ids = [packet.packet_id]
         if ":" not in packet.packet_id:  # a UniqueID: the ids are the payload's lines
             ids = [line for line in packet.payload.decode("utf-8", "replace").splitlines() if line.strip()][:1000]

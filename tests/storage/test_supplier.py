@@ -315,6 +315,24 @@ class CustomersFileTests(TestCase):
         self.assertEqual(sorted(self.saved()), [ALICE, DAVE])
         self.assertEqual(json.loads((self.home / "customers.json").read_text())["customers"][0]["allocated"], 1 << 20)
 
+    def test_a_record_not_yet_written_gives_no_rights(self) -> None:
+        """What a customer may store is what the disk holds: a new customer stores nothing before its record is
+        written (a write that fails would take it back, and its pieces would stay unaccounted)."""
+        self.assertIsNone(self.side.hire("dave", 1 << 20))
+        self.assertEqual(answer_of(self.side.send("dave", "Data", PIECE, b"piece")), ("Fail", NOT_A_CUSTOMER.encode()))
+        self.fail_one()
+        self.assertEqual(list((self.home / "customers").rglob("*-Data")) if (self.home / "customers").exists()
+                         else [], [])
+
+    def test_a_larger_room_not_yet_written_is_not_used(self) -> None:
+        self.side.hire("dave", 1 << 10)
+        self.finish_one()
+        self.side.written()
+        self.assertIsNone(self.side.hire("dave", 1 << 20))  # more room asked, not on the disk yet
+        self.assertEqual(answer_of(self.side.send("dave", "Data", PIECE, b"x" * 4096)), ("Fail", NO_SPACE.encode()))
+        self.fail_one()
+        self.assertEqual(self.side.supplier.customers.by_idurl[DAVE].allocated, 1 << 10)
+
     def test_the_supplier_stops_once_the_file_is_written(self) -> None:
         self.side.hire("dave", 1 << 20)
         stopped = self.side.supplier.stop()
