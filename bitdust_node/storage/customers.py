@@ -203,8 +203,16 @@ class Customers:
             log.info("customer {old} moved to {new}: its folder {folder} follows", old=customer.idurl, new=idurl,
                      folder=customer.global_id)
             del self.by_idurl[customer.idurl]
-            customer = self.by_idurl[idurl] = attrs.evolve(customer, idurl=idurl)
+            moved = self.by_idurl[idurl] = attrs.evolve(customer, idurl=idurl)
+            unsaved = self._unwritten.pop(customer.idurl, None)
+            if unsaved is not None:
+                # a write not done yet carries it: a failure takes back the moved record, a repeat waits for it
+                unsaved.write.put = [moved if c is customer else c for c in unsaved.write.put]
+                if unsaved.before is not None:
+                    unsaved.before = attrs.evolve(unsaved.before, idurl=idurl)
+                self._unwritten[idurl] = unsaved
             self._save_later()
+            return moved
         return customer
 
     def allocated(self, but: str | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.storage.customers import Customer, Customers
@@ -34,3 +35,31 @@ class AllocatedTests(TestCase):
         self.assertEqual(customers.allocated(), 20)
         self.assertIsNone(customers.remove(DAVE))
         self.assertEqual(customers.allocated(), 20)
+
+
+class MovedWhileWrittenTests(TestCase):
+    """A customer whose identity moves while its record's first write is under way: that write's outcome follows
+    the move (a failure takes the moved record back; a repeat waits for the write)."""
+
+    def setUp(self) -> None:
+        self.writes: list[defer.Deferred[object]] = []
+
+        def held(work: object, *args: object) -> defer.Deferred[object]:
+            d: defer.Deferred[object] = defer.Deferred()
+            self.writes.append(d)
+            return d
+
+        self.customers = Customers.load(Path(self.mktemp()), lambda i: [MOVED, DAVE] if i in (DAVE, MOVED) else [i],
+                                        worker=held)
+
+    def test_a_failed_first_write_takes_the_moved_record_back(self) -> None:
+        saved = self.customers.put(customer(DAVE, 100))
+        moved = self.customers.get(MOVED)  # a packet from its new IDURL: filed again under it
+        assert moved is not None
+        self.assertEqual(moved.idurl, MOVED)
+        repeat = self.customers.put(moved)  # asking again under its new IDURL: no yes before the disk's
+        self.assertIsNone(self.customers.written(MOVED))
+        self.writes.pop(0).errback(OSError(28, "No space left on device"))
+        self.failureResultOf(saved, OSError)
+        self.failureResultOf(repeat, OSError)
+        self.assertEqual((self.customers.by_idurl, self.customers.allocated()), ({}, 0))
