@@ -75,7 +75,7 @@ class IdentityCache:
     _loaded: set[str] = attrs.field(factory=set)
     _armed: bool = False
     _pinners: list[Pinner] = attrs.field(factory=list)
-    # past it, the next trim (one that freed too little waits for more to be held, not for the next identity)
+    # a trim that freed too little waits until this much is held (0: none waits), not for the next identity
     _trim_above: int = 0
     _former: FormerKeys = attrs.field(init=False)
     forgotten: int = 0
@@ -112,7 +112,7 @@ class IdentityCache:
                 self._used[identity.publickey] = None
                 self._used.move_to_end(identity.publickey)
         self._loaded = set(self._latest)
-        self._trim_above = self.max_bytes
+        self._trim_above = 0
         self._former.load()
         self._former.flush()  # what the load-time cap let go
 
@@ -124,14 +124,14 @@ class IdentityCache:
         def unpin() -> None:
             if pinner in self._pinners:
                 self._pinners.remove(pinner)
-                self._trim_above = self.max_bytes  # its users may go at the next trim
+                self._trim_above = 0  # its users may go at the next trim
 
         return unpin
 
     def arm(self) -> None:
         """The services have started and pinned their peers: users read from the disk may be forgotten too."""
         self._armed = True
-        self._trim_above = self.max_bytes
+        self._trim_above = 0
         self._trim()
         self._former.flush()
 
@@ -339,7 +339,7 @@ class IdentityCache:
             self._loaded.discard(key)
             self.forgotten += 1
         # what is pinned (or read from the disk, before arm) holds more than the target: wait for 1/8 more
-        self._trim_above = self._held + self.max_bytes // 8 if self._held > target else self.max_bytes
+        self._trim_above = self._held + self.max_bytes // 8 if self._held > target else 0
 
 
 def identity_http(reactor: INodeReactor) -> CappedHttp:
