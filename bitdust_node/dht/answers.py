@@ -17,6 +17,8 @@ from bitdust_node.dht.store import StoredValue
 
 # above this many values, newcomers are not offered values one by one
 OFFER_LIMIT = 1000
+# an unknown method's name is echoed in the error at most this long (official names are under 20)
+MAX_ECHOED_METHOD = 64
 
 
 def am_close(host: DhtHost, layer: Layer, key: str, closest: list[Contact]) -> bool:
@@ -53,9 +55,10 @@ class RpcAnswers:
             self.seen(layer, Contact(request.sender_id, address[0], address[1]))
         method = self._methods.get(request.method)
         if method is None:
+            # the name is echoed as official nodes do, cut: a spoofed datagram is not reflected at its own size
             return ErrorReply(
-                request.msg_id, layer.node_id, "builtins.AttributeError", f"Invalid method: {request.method}",
-                request.layer,
+                request.msg_id, layer.node_id, "builtins.AttributeError",
+                f"Invalid method: {request.method[:MAX_ECHOED_METHOD]}", request.layer,
             )
         try:
             payload = method(layer, request)

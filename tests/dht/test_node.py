@@ -61,6 +61,11 @@ class RpcTests(unittest.TestCase):
             ),
         )
 
+    def test_an_unknown_method_s_long_name_is_echoed_cut(self) -> None:
+        reply = self.ask(Request("2" * 40, "d" * 40, "x" * 7000, []))
+        assert isinstance(reply, ErrorReply)
+        self.assertEqual(reply.text, "Invalid method: " + "x" * 64)
+
     def test_the_methods_counted_by_name_are_those_a_node_answers(self) -> None:
         self.assertEqual(set(self.node.answers._methods), RPC_METHODS)
 
