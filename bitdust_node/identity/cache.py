@@ -71,7 +71,7 @@ class IdentityCache:
     _latest: dict[str, Identity] = attrs.field(factory=dict)
     # keys, the least lately used first
     _used: collections.OrderedDict[str, None] = attrs.field(factory=collections.OrderedDict)
-    # keys read from the disk at start: forgotten only once the services have pinned their peers (`arm`)
+    # keys read from the disk at start: forgotten only once the services have pinned their peers (`arm` empties it)
     _loaded: set[str] = attrs.field(factory=set)
     _armed: bool = False
     _pinners: list[Pinner] = attrs.field(factory=list)
@@ -131,6 +131,7 @@ class IdentityCache:
     def arm(self) -> None:
         """The services have started and pinned their peers: users read from the disk may be forgotten too."""
         self._armed = True
+        self._loaded.clear()
         self._trim_above = 0
         self._trim()
         self._former.flush()
@@ -152,10 +153,9 @@ class IdentityCache:
 
     def get(self, idurl: str) -> Identity | None:
         """The newest revision known of whoever holds `idurl` (also an IDURL it has rotated away from)."""
-        key = self._key_of.get(idurl)
-        latest = self._latest.get(key) if key is not None else None
-        if key is not None and latest is not None:
-            self._used.move_to_end(key)
+        latest = self._latest.get(self._key_of.get(idurl, ""))
+        if latest is not None:
+            self._used.move_to_end(latest.publickey)
         return latest
 
     def items(self) -> list[Identity]:
@@ -329,7 +329,7 @@ class IdentityCache:
         for key in list(self._used):
             if self._held <= target:
                 break
-            if key == spare or key in pinned or (not self._armed and key in self._loaded):
+            if key == spare or key in pinned or key in self._loaded:
                 continue
             log.info("identity of {name} forgotten: the cache holds {held} bytes", name=self._latest[key].name,
                      held=self._held)
