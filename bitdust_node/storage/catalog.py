@@ -31,7 +31,7 @@ class BlockInfo:
     sealed_size: int  # ciphertext bytes (with the tag): what the shares rebuild
     wrapped_key: str  # base64
     nonce: str  # base64
-    shares: list[str]  # SHA-256 of each share, by supplier position
+    shares: list[str]  # each share's hash by supplier position (erasure.share_hash; SHA-256 in older catalogs)
 
 
 @attrs.define

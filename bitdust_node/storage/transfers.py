@@ -326,7 +326,7 @@ class ShareMover:
                 for i in asking
             ])
             for i, share in zip(asking, got, strict=True):
-                if share is not None and share[1] == info.shares[i]:
+                if share is not None and erasure.share_matches(share[0], share[1], info.shares[i]):
                     shares[i] = share[0]
                 elif share is not None:
                     self.counters["bad_shares"] += 1

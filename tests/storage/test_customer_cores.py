@@ -3,6 +3,7 @@ replacing, the upload window, a download from k of n with a lying supplier, a po
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog
 from bitdust_node.storage.catalog_keeper import CATALOG_FILE
 from bitdust_node.storage.customer import Customer
@@ -196,6 +198,25 @@ class TransferTests(Cores):
         self.assertRaises(TransferError, done, work)
         self.assertEqual(transfer.state, TransferState.FAILED)
         self.assertIn("cannot be rebuilt", transfer.error)
+
+
+    def test_a_file_stored_before_blake3_downloads_and_its_shares_still_check(self) -> None:
+        """A catalog an older node wrote holds each share's SHA-256: its files download, and a share that does not
+        match it is set aside."""
+        data = os.urandom(3 * 64 * KIB + 5)
+        path = self.root / "old.bin"
+        path.write_bytes(data)
+        current = erasure.share_hash
+        self.patch(erasure, "share_hash", lambda share: hashlib.sha256(share).hexdigest())  # the older writer
+        self.upload(self.customer, path, "old.bin")
+        self.patch(erasure, "share_hash", current)
+        version = self.customer.catalog.entry("old.bin").latest()
+        self.assertTrue(all(len(h) == 64 and ":" not in h for b in version.blocks for h in b.shares))
+        self.assertEqual(self.download(self.customer, "old.bin"), data)
+        self.assertEqual(self.customer.counters["bad_shares"], 0)
+        version.blocks[1].shares[0] = hashlib.sha256(b"another share").hexdigest()
+        self.assertEqual(self.download(self.customer, "old.bin"), data)
+        self.assertEqual(self.customer.counters["bad_shares"], 1)  # block 1's share 0, asked for again elsewhere
 
 
 class RepairTests(Cores):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 
@@ -39,6 +40,31 @@ class EncodeTest(unittest.TestCase):
         data = os.urandom(10_000)
         shares = [bytes(s) for s in erasure.encode(data, 4)]
         hashes = [erasure.share_hash(s) for s in shares]
+        flipped = bytes([shares[0][0] ^ 1]) + shares[0][1:]
+        self.assertEqual(erasure.decode({0: flipped, 1: shares[1], 3: shares[3]}, hashes, len(data)), data)
+        with self.assertRaises(erasure.NotEnoughShares):
+            erasure.decode({0: flipped, 1: shares[1]}, hashes, len(data))
+
+    def test_share_hashes_are_blake3_marked_as_such(self) -> None:
+        # the BLAKE3 team's vector for "abc" (github.com/BLAKE3-team/BLAKE3, test_vectors)
+        self.assertEqual(erasure.share_hash(b"abc"),
+                         "b3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
+        self.assertEqual(erasure.share_hash(memoryview(b"xabc")[1:]), erasure.share_hash(b"abc"))
+
+    def test_an_older_catalogs_sha256_still_checks_shares(self) -> None:
+        share = os.urandom(5000)
+        digest = erasure.share_hash(share)
+        self.assertTrue(erasure.share_matches(share, digest, digest))
+        self.assertTrue(erasure.share_matches(share, digest, hashlib.sha256(share).hexdigest()))
+        self.assertFalse(erasure.share_matches(share, digest, hashlib.sha256(share + b"x").hexdigest()))
+        self.assertFalse(erasure.share_matches(share, digest, erasure.share_hash(share + b"x")))
+        # a share whose BLAKE3 is named is not let through by a SHA-256 that happens to be its digest's text
+        self.assertFalse(erasure.share_matches(share, "b3:" + hashlib.sha256(share).hexdigest(), digest))
+
+    def test_shares_hashed_with_sha256_decode(self) -> None:
+        data = os.urandom(10_000)
+        shares = [bytes(s) for s in erasure.encode(data, 4)]
+        hashes = [hashlib.sha256(s).hexdigest() for s in shares]
         flipped = bytes([shares[0][0] ^ 1]) + shares[0][1:]
         self.assertEqual(erasure.decode({0: flipped, 1: shares[1], 3: shares[3]}, hashes, len(data)), data)
         with self.assertRaises(erasure.NotEnoughShares):
