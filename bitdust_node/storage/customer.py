@@ -20,7 +20,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.errors import BitDustError, NotFound
-from bitdust_node.heap import release_free_memory
+from bitdust_node.heap import ReleaseWhenIdle
 from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, Entry, Version, new_version, normalize
@@ -95,12 +95,14 @@ class Customer:
             self.rehire, HealthFile(folder, worker), self.counters, rng)
         self.repairs = RepairQueue(self.rebuilder, self.health, lambda: defer.ensureDeferred(self.save_catalog()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
+        self._heap = ReleaseWhenIdle(clock, worker)
 
     def start(self) -> None:
         """Checks at the interval, and the repairs a restart interrupted."""
         self.health.start()
 
     def close(self) -> None:
+        self._heap.stop()
         self.health.stop()
         self.repairs.stop()
         self._stop_listening()
@@ -237,14 +239,13 @@ class Customer:
                               lambda transfer: self._given_back(self._download(entry, chosen, destination, transfer)))
 
     async def _given_back(self, work: Coroutine[Any, Any, None]) -> None:
-        """A transfer, then the heap it freed given back to the system (in a worker thread, the transfer's end not
-        held up for it): the buffers of its blocks are free but still resident, and the next transfer's would be
-        laid out around what was allocated meanwhile (a customer moving 16 MiB files grew 8 MiB a transfer)."""
+        """A transfer, then the heap freed given back to the system once no transfer has run for a while: the
+        buffers of its blocks are free but still resident (the next transfer reuses them)."""
+        self._heap.started()
         try:
             await work
         finally:
-            self._worker(release_free_memory).addErrback(lambda f: log.warn("heap not given back: {why}",
-                                                                            why=f.getErrorMessage()))
+            self._heap.ended()
 
     async def _download(self, top: Entry, chosen: list[tuple[Entry, Version]], destination: Path,
                         transfer: Transfer) -> None:
