@@ -1,11 +1,12 @@
 """The supplier's disk: each stored piece is the whole Data packet a customer sent, one file per piece under
 `HOME/customers/<customer global id>/<alias>/<path>` (PROTOCOL-P2P.md 5.1), written atomically.
 
-A write goes to a temporary file in the same folder, is fsynced, renamed over the old one and the folder
-fsynced: a crash, a full disk or a refused packet leaves the old piece as it was, never half a file. Folders are
-made for a piece and removed with the last piece in them (a delete, a failed write): they are not counted in a
-customer's use, so none is left empty for a customer to pile up. (A piece's path may be paths.MAX_DEPTH deep: official
-customers' path ids have a component per folder of the local path backed up, so honest ones go deep too.)
+A write goes to a temporary file in the same folder (around the page cache: direct_io.py), is fsynced, renamed
+over the old one and the folder fsynced: a crash, a full disk or a refused packet leaves the old piece as it was,
+never half a file. Folders are made for a piece and removed with the last piece in them (a delete, a failed
+write): they are not counted in a customer's use, so none is left empty for a customer to pile up. (A piece's
+path may be paths.MAX_DEPTH deep: official customers' path ids have a component per folder of the local path
+backed up, so honest ones go deep too.)
 Bytes used per customer (`used`) are not found by walking every piece at start: a supplier stopped in order
 left them in its usage file (`HOME/supplier/usage.json`), and once read the file is marked unclean until the next
 orderly stop. A customer it does not list (after a crash, all of them) is counted the first time its use is
@@ -28,6 +29,7 @@ import attrs
 from twisted.logger import Logger
 
 from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.storage import direct_io
 from bitdust_node.storage.page_cache import WrittenPieces
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.wire.tcp_frames import FileBytes, file_size
@@ -77,14 +79,16 @@ class Usage(collections.Counter[str]):
 
 
 class PieceStore:
-    def __init__(self, root: Path, usage_file: Path | None = None) -> None:
+    def __init__(self, root: Path, usage_file: Path | None = None, direct: bool = True) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         # resolved once: a piece's path is checked on its text, with no system call a component
         self._real_root = os.path.realpath(root)
         self.usage_file = usage_file
         self.used = Usage(self._count, self.customers, self._clean_usage())
-        # written pieces keep at most this much of the page cache
+        # pieces go to the disk and come back around the page cache (direct_io.py) while the file system lets them
+        self.direct = direct
+        # pieces written through the page cache (direct I/O refused) keep at most this much of it
         self.cached = WrittenPieces()
 
     def _clean_usage(self) -> dict[str, int] | None:
@@ -145,10 +149,7 @@ class PieceStore:
         pieces = (data,) if isinstance(data, bytes) else data
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as out:
-                out.writelines(pieces)
-                out.flush()
-                os.fsync(out.fileno())
+            went_direct = direct_io.write_new(temp, pieces, self.direct)
             os.replace(temp, path)
             folder = os.open(path.parent, os.O_RDONLY)
             try:
@@ -159,12 +160,16 @@ class PieceStore:
             temp.unlink(missing_ok=True)
             self._remove_empty(path.parent, piece.customer)
             raise StoreError(err.errno or errno.EIO, f"write error: {err.strerror or err}") from None
-        self.cached.written(str(path), file_size(data))  # a hint: stored is stored, whatever it does
+        if not went_direct:
+            if self.direct:
+                self.direct = False
+                log.warn("{root}'s file system refuses direct I/O: pieces go through the page cache", root=self.root)
+            self.cached.written(str(path), file_size(data))  # a hint: stored is stored, whatever it does
         return file_size(data) - old
 
     def read(self, piece: PiecePath) -> bytes | None:
         try:
-            return self._file(piece).read_bytes()
+            return direct_io.read_whole(self._file(piece), self.direct)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import shutil
@@ -13,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SkipTest, TestCase
 
+from bitdust_node.storage import direct_io
 from bitdust_node.storage.page_cache import WrittenPieces, drop_cached
 from bitdust_node.storage.paths import PiecePath
 from bitdust_node.storage.store import PieceStore, StoreError
@@ -256,7 +259,7 @@ class PageCacheTests(TestCase):
         drop_cached(str(probe))
         if resident_pages(probe):
             raise SkipTest(f"{self.top}'s file system keeps its pages (tmpfs): nothing to drop")
-        self.store = PieceStore(self.top / "customers")
+        self.store = PieceStore(self.top / "customers", direct=False)  # the bound of pieces written buffered
 
     def write(self, name: str, data: bytes | tuple[bytes, ...]) -> Path:
         self.store.write_file(piece("1", "F1", name), data)
@@ -292,3 +295,59 @@ class PageCacheTests(TestCase):
         self.write("1-0-Data", b"y" * 10_000)
         self.assertGreater(resident_pages(catalog), 0)
         self.assertEqual(resident_pages(older), 0)
+
+
+class DirectTests(TestCase):
+    """Pieces go to the disk and come back around the page cache: none of their pages stay cached, whatever their
+    size against the alignment and the buffer; a file system that refuses gets buffered writes."""
+
+    def setUp(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise SkipTest("O_DIRECT and mincore as Linux has them")
+        self.top = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.top, True)
+        self.store = PieceStore(self.top / "customers")
+
+    def path(self, name: str) -> Path:
+        return self.top / "customers" / CUSTOMER / "master" / "1" / name
+
+    def test_every_size_is_written_and_read_back_whole_and_leaves_no_page_cached(self) -> None:
+        step, align = direct_io.STEP, direct_io.ALIGN
+        for size in (0, 1, align - 1, align, align + 1, 3 * align + 7, step - 1, step, step + 1, 2 * step + 4099):
+            data = os.urandom(size)
+            # in pieces as a transfer hands them on: unaligned, one of them empty
+            cut = min(size, 1000)
+            self.store.write_file(piece("1", f"{size}-0-Data"), (data[:cut], b"", memoryview(data)[cut:]))
+            self.assertEqual(self.path(f"{size}-0-Data").stat().st_size, size)
+            self.assertEqual(resident_pages(self.path(f"{size}-0-Data")) if size else 0, 0, f"{size} bytes")
+            self.assertEqual(self.store.read(piece("1", f"{size}-0-Data")), data, f"{size} bytes")
+        self.assertTrue(self.store.direct)
+
+    def test_a_piece_written_again_shorter_is_its_new_bytes_only(self) -> None:
+        self.store.write_file(piece("1", "0-0-Data"), os.urandom(3 * direct_io.ALIGN))
+        self.store.write_file(piece("1", "0-0-Data"), b"short")
+        self.assertEqual(self.store.read(piece("1", "0-0-Data")), b"short")
+
+    def test_no_piece_or_a_folder_reads_as_none(self) -> None:
+        self.store.write_file(piece("1", "F1", "0-0-Data"), b"x")
+        self.assertIsNone(self.store.read(piece("1", "F1")))
+        self.assertIsNone(self.store.read(piece("1", "F2")))
+
+    def test_a_file_system_refusing_direct_io_gets_buffered_writes_from_then_on(self) -> None:
+        real_open = os.open
+
+        def refusing(path: Any, flags: int, *args: Any) -> int:
+            if flags & os.O_DIRECT:
+                raise OSError(errno.EINVAL, "Invalid argument")  # as tmpfs before Linux 6.6 answers
+            return real_open(path, flags, *args)
+
+        self.patch(os, "open", refusing)
+        data = os.urandom(100_000)
+        with capturedLogs() as events:
+            self.store.write_file(piece("1", "0-0-Data"), data)
+            self.store.write_file(piece("1", "1-0-Data"), data)
+        self.assertFalse(self.store.direct)
+        said = f"{self.top / 'customers'}'s file system refuses direct I/O: pieces go through the page cache"
+        self.assertEqual([formatEvent(e) for e in events], [said])
+        self.assertGreater(resident_pages(self.path("1-0-Data")), 0)  # and the page cache's bound keeps them
+        self.assertEqual(self.store.read(piece("1", "0-0-Data")), data)

@@ -1,0 +1,150 @@
+"""Whole pieces written and read around the page cache (O_DIRECT), through an aligned buffer of each thread.
+
+A supplier writes each piece once and reads it rarely. Through the page cache every megabyte written takes new
+cache pages; on a VM whose host backs its memory lazily a new page costs a fault on the host first: writing a
+2.7 MiB piece into a new file took 6.2 ms of CPU here, direct 0.6 ms (with its fsync, 8.3 against 2.4 ms of
+wall time), and reading it back 2.0 against 0.9 ms. The cache is left to what the machine uses. A file system
+that refuses O_DIRECT gets buffered I/O (`direct` False, or an EINVAL).
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+# what O_DIRECT wants of buffers, lengths and offsets: the logical block size, 512 or 4096 on today's disks
+ALIGN = 4096
+# a thread's buffer: a piece of 4 MiB blocks over 4 suppliers (2.7 MiB) in one system call, more in steps
+STEP = 4 * 1024 * 1024
+_DIRECT = getattr(os, "O_DIRECT", 0)
+_local = threading.local()
+
+
+class DirectRefused(OSError):
+    """The file system does not do O_DIRECT (or not with this alignment): buffered I/O does it."""
+
+
+def supported() -> bool:
+    return bool(_DIRECT)
+
+
+def _buffer() -> memoryview:
+    """This thread's aligned buffer (an anonymous map is page-aligned), made on first use and kept."""
+    view = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(mmap.mmap(-1, STEP))
+    return view
+
+
+def write_new(path: Path, pieces: Iterable[bytes | memoryview], direct: bool = True) -> bool:
+    """A new file (replacing one at `path`) holding the pieces joined, fsynced; True when it went direct, False
+    when buffered (asked, or refused by the file system: the caller may stop asking)."""
+    if direct and _DIRECT:
+        try:
+            _write(path, pieces, _DIRECT)
+            return True
+        except DirectRefused:
+            pass
+    _write(path, pieces, 0)
+    return False
+
+
+def _write(path: Path, pieces: Iterable[bytes | memoryview], flags: int) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | flags, 0o666)
+    except OSError as err:
+        if flags and err.errno == errno.EINVAL:
+            raise DirectRefused(err.errno, err.strerror) from None
+        raise
+    try:
+        if flags:
+            _write_aligned(fd, pieces)
+        else:
+            for piece in pieces:
+                _write_all(fd, memoryview(piece))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_aligned(fd: int, pieces: Iterable[bytes | memoryview]) -> None:
+    """The pieces copied into the buffer and written a buffer at a time, the last padded to ALIGN and the file then
+    cut at their size."""
+    view = _buffer()
+    filled = total = 0
+    for piece in pieces:
+        source = memoryview(piece)
+        at = 0
+        while at < len(source):
+            taken = min(STEP - filled, len(source) - at)
+            view[filled : filled + taken] = source[at : at + taken]
+            filled += taken
+            at += taken
+            if filled == STEP:
+                _write_direct(fd, view)
+                total += filled
+                filled = 0
+    if filled:
+        padded = -(-filled // ALIGN) * ALIGN
+        view[filled:padded] = bytes(padded - filled)
+        _write_direct(fd, view[:padded])
+        total += filled
+    os.ftruncate(fd, total)
+
+
+def _write_direct(fd: int, view: memoryview) -> None:
+    try:
+        written = os.write(fd, view)
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            raise DirectRefused(err.errno, err.strerror) from None
+        raise
+    if written != len(view):
+        # a short direct write: the disk filled up under it (the rest would be unaligned anyway)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_whole(path: Path, direct: bool = True) -> bytes:
+    """The file's bytes (FileNotFoundError, IsADirectoryError ... as open and read raise them)."""
+    if direct and _DIRECT:
+        try:
+            return _read(path, _DIRECT)
+        except DirectRefused:
+            pass
+    return _read(path, 0)
+
+
+def _read(path: Path, flags: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
+    except OSError as err:
+        if flags and err.errno == errno.EINVAL:
+            raise DirectRefused(err.errno, err.strerror) from None
+        raise
+    try:
+        if not flags:
+            with os.fdopen(fd, "rb", closefd=False) as source:
+                return source.read()
+        view = _buffer()
+        parts: list[bytes] = []
+        while True:
+            try:
+                got = os.readv(fd, [view])
+            except OSError as err:
+                if err.errno == errno.EINVAL:
+                    raise DirectRefused(err.errno, err.strerror) from None
+                raise
+            parts.append(bytes(view[:got]))
+            if got < STEP:  # the end: a direct read stops short only there
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+    finally:
+        os.close(fd)
