@@ -83,6 +83,7 @@ class ReleaseWhenIdle:
         self._clock, self._worker, self._delay, self._release = clock, worker, delay, release
         self._running = 0
         self._due: IDelayedCall | None = None
+        self._stopped = False
 
     def started(self) -> None:
         self._running += 1
@@ -90,11 +91,13 @@ class ReleaseWhenIdle:
 
     def ended(self) -> None:
         self._running -= 1
-        if not self._running:
+        if not self._running and not self._stopped:
             self._cancel()
             self._due = self._clock.callLater(self._delay, self._now)
 
     def stop(self) -> None:
+        """Nothing waits from now on, not even for a transfer that ends after."""
+        self._stopped = True
         self._cancel()
 
     def _cancel(self) -> None:

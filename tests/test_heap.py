@@ -72,6 +72,12 @@ class ReleaseWhenIdleTests(SynchronousTestCase):
         self.heap.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_a_transfer_ending_after_the_stop_leaves_nothing_waiting(self) -> None:
+        self.heap.started()
+        self.heap.stop()
+        self.heap.ended()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_a_failed_release_is_logged_not_raised(self) -> None:
         failing = heap.ReleaseWhenIdle(self.clock, defer.maybeDeferred, release=lambda: 1 / 0)
         failing.started()

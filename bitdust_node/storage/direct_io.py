@@ -1,4 +1,4 @@
-"""Whole pieces written and read around the page cache (O_DIRECT), through an aligned buffer of each thread.
+"""Whole pieces written and read around the page cache (O_DIRECT), through aligned buffers kept for reuse.
 
 A supplier writes each piece once and reads it rarely. Through the page cache every megabyte written takes new
 cache pages; on a VM whose host backs its memory lazily a new page costs a fault on the host first: writing a
@@ -9,19 +9,22 @@ that refuses O_DIRECT gets buffered I/O (`direct` False, or an EINVAL).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # what O_DIRECT wants of buffers, lengths and offsets: the logical block size, 512 or 4096 on today's disks
 ALIGN = 4096
-# a thread's buffer: a piece of 4 MiB blocks over 4 suppliers (2.7 MiB) in one system call, more in steps
+# a buffer: a piece of 4 MiB blocks over 4 suppliers (2.7 MiB) in one system call, more in steps
 STEP = 4 * 1024 * 1024
+# buffers kept between uses: a write and a read at once (the disk's one worker and a Retrieve); more are made
+# when more run at once, and unmapped after
+KEPT_BUFFERS = 2
 _DIRECT = getattr(os, "O_DIRECT", 0)
-_local = threading.local()
 
 
 class DirectRefused(OSError):
@@ -32,15 +35,38 @@ def supported() -> bool:
     return bool(_DIRECT)
 
 
-def _buffer() -> memoryview:
-    """This thread's aligned buffer (an anonymous map is page-aligned), made on first use and kept."""
-    view = getattr(_local, "view", None)
-    if view is None:
-        view = _local.view = memoryview(mmap.mmap(-1, STEP))
-    return view
+class _Buffers:
+    """Aligned buffers (an anonymous map is page-aligned) for any thread: up to KEPT_BUFFERS kept between uses,
+    whichever worker threads the writes land on (a pool's thread each time would keep one each)."""
+
+    def __init__(self, kept: int = KEPT_BUFFERS) -> None:
+        self._kept = kept
+        self._idle: list[tuple[mmap.mmap, memoryview]] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[memoryview]:
+        with self._lock:
+            taken = self._idle.pop() if self._idle else None
+        if taken is None:
+            area = mmap.mmap(-1, STEP)
+            taken = (area, memoryview(area))
+        try:
+            yield taken[1]
+        finally:
+            with self._lock:
+                keep = len(self._idle) < self._kept
+                if keep:
+                    self._idle.append(taken)
+            if not keep:
+                taken[1].release()
+                taken[0].close()
 
 
-def write_new(path: Path, pieces: Iterable[bytes | memoryview], direct: bool = True) -> bool:
+_buffers = _Buffers()
+
+
+def write_new(path: Path, pieces: Sequence[bytes | memoryview], direct: bool = True) -> bool:
     """A new file (replacing one at `path`) holding the pieces joined, fsynced; True when it went direct, False
     when buffered (asked, or refused by the file system: the caller may stop asking)."""
     if direct and _DIRECT:
@@ -53,7 +79,7 @@ def write_new(path: Path, pieces: Iterable[bytes | memoryview], direct: bool = T
     return False
 
 
-def _write(path: Path, pieces: Iterable[bytes | memoryview], flags: int) -> None:
+def _write(path: Path, pieces: Sequence[bytes | memoryview], flags: int) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | flags, 0o666)
     except OSError as err:
@@ -71,10 +97,14 @@ def _write(path: Path, pieces: Iterable[bytes | memoryview], flags: int) -> None
         os.close(fd)
 
 
-def _write_aligned(fd: int, pieces: Iterable[bytes | memoryview]) -> None:
-    """The pieces copied into the buffer and written a buffer at a time, the last padded to ALIGN and the file then
+def _write_aligned(fd: int, pieces: Sequence[bytes | memoryview]) -> None:
+    """The pieces copied into a buffer and written a buffer at a time, the last padded to ALIGN and the file then
     cut at their size."""
-    view = _buffer()
+    with _buffers.one() as view:
+        _write_through(fd, pieces, view)
+
+
+def _write_through(fd: int, pieces: Sequence[bytes | memoryview], view: memoryview) -> None:
     filled = total = 0
     for piece in pieces:
         source = memoryview(piece)
@@ -134,17 +164,24 @@ def _read(path: Path, flags: int) -> bytes:
         if not flags:
             with os.fdopen(fd, "rb", closefd=False) as source:
                 return source.read()
-        view = _buffer()
-        parts: list[bytes] = []
-        while True:
-            try:
-                got = os.readv(fd, [view])
-            except OSError as err:
-                if err.errno == errno.EINVAL:
-                    raise DirectRefused(err.errno, err.strerror) from None
-                raise
-            parts.append(bytes(view[:got]))
-            if got < STEP:  # the end: a direct read stops short only there
-                return parts[0] if len(parts) == 1 else b"".join(parts)
+        with _buffers.one() as view:
+            return _read_through(fd, view)
     finally:
         os.close(fd)
+
+
+def _read_through(fd: int, view: memoryview) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        try:
+            got = os.readv(fd, [view])
+        except OSError as err:
+            if err.errno == errno.EINVAL:
+                raise DirectRefused(err.errno, err.strerror) from None
+            raise
+        if got:
+            parts.append(bytes(view[:got]))
+        # the end: nothing more, or a tail shorter than a block; a short read of whole blocks (a network file
+        # system may give one) is read on from
+        if not got or got % ALIGN:
+            return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -249,19 +249,26 @@ class Supplier:
             return self._refuse(inbound, "retrieve_refused", found if found == "incorrect path" else
                                 "incorrect retrieve request")
         _customer, piece = found
-        data = self.store.read(piece)
+        # from the disk (not its cache: direct_io.py) in the disk's worker, in order with the writes and deletes
+        return defer.ensureDeferred(self._retrieve(inbound, piece))
+
+    async def _retrieve(self, inbound: Inbound, piece: PiecePath) -> None:
+        data = await self._on_disk(self.store.read, piece)
         if data is None:
-            return self._refuse(inbound, "retrieve_not_found", NOT_FOUND)
+            await self._refuse(inbound, "retrieve_not_found", NOT_FOUND)
+            return
         try:
             stored = packet_fast.parse(data)
         except wire.PacketFormatError:
-            return self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
+            await self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
+            return
         if not packet_signature_valid(stored, keys.public_key_from_openssh(inbound.creator.publickey)):
-            return self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
+            await self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
+            return
         # the answer carries the PacketID asked: an index piece is asked for by a new one each time, and a customer
         # whose identity moved asks by its new global id for what it stored by its old one
         self.counters["pieces_served"] += 1
-        return self.gateway.reply(inbound, "Data", data, packet_id=inbound.packet.packet_id, owner_id=stored.owner_id)
+        await self.gateway.reply(inbound, "Data", data, packet_id=inbound.packet.packet_id, owner_id=stored.owner_id)
 
     # -- ListFiles: what I hold for the customer, encrypted to it
 

@@ -328,6 +328,25 @@ class DirectTests(TestCase):
         self.store.write_file(piece("1", "0-0-Data"), b"short")
         self.assertEqual(self.store.read(piece("1", "0-0-Data")), b"short")
 
+    def test_a_short_read_of_whole_blocks_is_read_on_from(self) -> None:
+        data = os.urandom(3 * direct_io.ALIGN + 100)
+        self.store.write_file(piece("1", "0-0-Data"), data)
+        real_readv = os.readv
+        # as a network file system may answer: a block at a time
+        self.patch(os, "readv", lambda fd, views: real_readv(fd, [views[0][: direct_io.ALIGN]]))
+        self.assertEqual(self.store.read(piece("1", "0-0-Data")), data)
+
+    def test_buffers_are_kept_for_reuse_a_few_at_most_whichever_threads_use_them(self) -> None:
+        buffers = direct_io._Buffers(kept=2)
+        with buffers.one() as first, buffers.one() as second, buffers.one() as third:
+            self.assertEqual(len({id(first), id(second), id(third)}), 3)  # three at once: three buffers
+        self.assertEqual(len(buffers._idle), 2)
+        with self.assertRaises(ValueError):  # the one past the two kept was unmapped
+            first[0]
+        with buffers.one() as again:
+            self.assertTrue(again is second or again is third)
+        self.assertEqual(len(buffers._idle), 2)
+
     def test_no_piece_or_a_folder_reads_as_none(self) -> None:
         self.store.write_file(piece("1", "F1", "0-0-Data"), b"x")
         self.assertIsNone(self.store.read(piece("1", "F1")))
