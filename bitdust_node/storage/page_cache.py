@@ -1,4 +1,5 @@
-"""How much of the page cache a supplier's written pieces may keep.
+"""How much of the page cache a supplier's written pieces may keep where they go through it: on a file system
+that refuses direct I/O (direct_io.py writes them around the cache everywhere else).
 
 Pieces are written once and read rarely. Left to the kernel, a supplier storing gigabytes fills the page cache
 with them and pushes out what the machine uses; on VMs whose memory the host backs lazily, every page the cache
