@@ -379,13 +379,13 @@ class HealthChecker:
         block = piece.block
         record = self.check_of(piece.position)
         packet_id = piece_id(self.key_id(), block.entry.path_id, block.version.version, block.number, piece.position)
-        fetched = await self.link.fetch(record.idurl, packet_id)
+        expected = block.version.blocks[block.number].shares[piece.position]
+        fetched = await self.link.fetch(record.idurl, packet_id, expected)
         self.counters["pieces_checked"] += 1
         self.counters["check_bytes"] += len(fetched.share)
         if fetched.outcome is Fetch.UNREACHABLE:
             return  # not the piece's fault: the listing's answer tells of its supplier
-        expected = block.version.blocks[block.number].shares[piece.position]
-        if fetched.outcome is Fetch.GOT and erasure.share_matches(fetched.share, fetched.hash, expected):
+        if fetched.outcome is Fetch.GOT and fetched.hash == expected:
             self.verified[piece.key] = self.clock.seconds()
             record.verified += 1
             return

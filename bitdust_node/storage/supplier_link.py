@@ -74,8 +74,9 @@ class SupplierLink(Protocol):
         """Store the packet at its RemoteID: None when Acked, else the refusal; BitDustError without an answer.
         `on_sent` is called once the supplier has the packet's bytes; the packet is not held after that."""
 
-    async def fetch(self, idurl: str, packet_id: str) -> Fetched:
-        """The share stored under `packet_id`, checked to be my packet."""
+    async def fetch(self, idurl: str, packet_id: str, expected: str = "") -> Fetched:
+        """The share stored under `packet_id`, checked to be my packet; its hash in the scheme of `expected` (the
+        catalog's hash of it: erasure.share_hash)."""
 
     async def list_files(self, idurl: str) -> Holdings:
         """What the supplier holds for me; NotHired when it does not know me, Unanswered without an answer."""
@@ -104,7 +105,7 @@ class NetworkLink:
             return None
         return answer.payload.decode("utf-8", "replace")[:200] or answer.command
 
-    async def fetch(self, idurl: str, packet_id: str) -> Fetched:
+    async def fetch(self, idurl: str, packet_id: str, expected: str = "") -> Fetched:
         me = self.me.require()
         try:
             supplier = await self.identities.known(idurl)
@@ -118,7 +119,7 @@ class NetworkLink:
                 return Fetched(Fetch.ALTERED, why=STORED_NOT_VALID.decode())
             return Fetched(Fetch.MISSING, why=answer.payload.decode("utf-8", "replace")[:200])
         # parsing, checking and hashing a megabyte release the GIL: a worker thread does them
-        return await self._worker(open_piece, answer.payload, packet_id, me.key.public_key())
+        return await self._worker(open_piece, answer.payload, packet_id, me.key.public_key(), expected)
 
     async def list_files(self, idurl: str) -> Holdings:
         me = self.me.require()
@@ -148,9 +149,10 @@ class NetworkLink:
 NOT_HIRED = ("key not registered", "not a customer", "not a customer, or file not found")
 
 
-def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:
-    """A Retrieve answer's nested packet: the share and its hash if it is my packet stored as `packet_id`. The
-    share's text is checked and decoded where it lies in the answer, not copied out first."""
+def open_piece(payload: bytes, packet_id: str, my_key: Any, expected: str = "") -> Fetched:
+    """A Retrieve answer's nested packet: the share and its hash (in the scheme of `expected`) if it is my packet
+    stored as `packet_id`. The share's text is checked and decoded where it lies in the answer, not copied out
+    first."""
     try:
         found = packet_fast.parse_piece(payload)
         stored, text = found if found is not None else (packet_fast.parse(payload), None)
@@ -164,4 +166,4 @@ def open_piece(payload: bytes, packet_id: str, my_key: Any) -> Fetched:
         share = pybase64.b64decode(stored.payload if text is None else text, validate=True)
     except ValueError:
         return Fetched(Fetch.ALTERED, why="not a share")
-    return Fetched(Fetch.GOT, share, erasure.share_hash(share))
+    return Fetched(Fetch.GOT, share, erasure.share_hash(share, expected))

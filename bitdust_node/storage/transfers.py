@@ -204,13 +204,13 @@ class ShareMover:
         slot = self.holder.slots[position]
         return not slot.connected or slot.idurl == asked
 
-    async def get_share(self, position: int, packet_id: str) -> tuple[bytes, str] | None:
-        """The share at one supplier and its hash, checked to be the packet I stored (my signature); None if
-        it has none or gave something else."""
+    async def get_share(self, position: int, packet_id: str, expected: str = "") -> tuple[bytes, str] | None:
+        """The share at one supplier and its hash (in the scheme of `expected`, the catalog's), checked to be the
+        packet I stored (my signature); None if it has none or gave something else."""
         slot = self.holder.slots[position] if position < len(self.holder.slots) else None
         if slot is None or not slot.connected:
             return None
-        fetched = await self.link.fetch(slot.idurl, packet_id)
+        fetched = await self.link.fetch(slot.idurl, packet_id, expected)
         if fetched.outcome is Fetch.ALTERED:
             self.counters["bad_shares"] += 1
             log.warn("supplier {idurl} gave a piece I did not store as {pid}: {why}", idurl=slot.idurl, pid=packet_id,
@@ -322,11 +322,11 @@ class ShareMover:
             asking, order = order[: k - len(shares)], order[k - len(shares):]
             got = await defer.gatherResults([
                 defer.ensureDeferred(self.get_share(i, piece_id(self.key_id, entry.path_id, version.version,
-                                                                number, i)))
+                                                                number, i), info.shares[i]))
                 for i in asking
             ])
             for i, share in zip(asking, got, strict=True):
-                if share is not None and erasure.share_matches(share[0], share[1], info.shares[i]):
+                if share is not None and share[1] == info.shares[i]:
                     shares[i] = share[0]
                 elif share is not None:
                     self.counters["bad_shares"] += 1

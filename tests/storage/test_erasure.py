@@ -51,15 +51,15 @@ class EncodeTest(unittest.TestCase):
                          "b3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
         self.assertEqual(erasure.share_hash(memoryview(b"xabc")[1:]), erasure.share_hash(b"abc"))
 
-    def test_an_older_catalogs_sha256_still_checks_shares(self) -> None:
+    def test_a_share_is_hashed_in_the_scheme_of_the_catalogs_hash(self) -> None:
         share = os.urandom(5000)
         digest = erasure.share_hash(share)
-        self.assertTrue(erasure.share_matches(share, digest, digest))
-        self.assertTrue(erasure.share_matches(share, digest, hashlib.sha256(share).hexdigest()))
-        self.assertFalse(erasure.share_matches(share, digest, hashlib.sha256(share + b"x").hexdigest()))
-        self.assertFalse(erasure.share_matches(share, digest, erasure.share_hash(share + b"x")))
-        # a share whose BLAKE3 is named is not let through by a SHA-256 that happens to be its digest's text
-        self.assertFalse(erasure.share_matches(share, "b3:" + hashlib.sha256(share).hexdigest(), digest))
+        self.assertEqual(erasure.share_hash(share, like=digest), digest)
+        older = hashlib.sha256(share).hexdigest()  # what a catalog written before BLAKE3 holds
+        self.assertEqual(erasure.share_hash(share, like=older), older)
+        self.assertNotEqual(erasure.share_hash(share + b"x", like=older), older)
+        # a BLAKE3 named is never met by a SHA-256 that a supplier could steer
+        self.assertNotEqual(erasure.share_hash(share, like=digest), "b3:" + older)
 
     def test_shares_hashed_with_sha256_decode(self) -> None:
         data = os.urandom(10_000)

@@ -5,6 +5,7 @@ piece within a week within its budget, the repairs' order, a silent supplier rep
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import BlockInfo, Entry, Version
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.health import CHECK_BUDGET, DAY, BlockRef, Piece
@@ -133,6 +135,16 @@ class FindAndRebuildTests(Grid):
         for other in (0, 1):
             self.at(other).node.online = False
         self.assertEqual(self.restored("photo.jpg"), data)
+
+    def test_the_pieces_of_a_catalog_written_before_blake3_check_out(self) -> None:
+        current = erasure.share_hash
+        self.patch(erasure, "share_hash", lambda share, like="": hashlib.sha256(share).hexdigest())  # older writer
+        self.store("old.bin", 3 * BLOCK)
+        self.patch(erasure, "share_hash", current)
+        for _hour in range(24):
+            self.hours(1)
+        self.assertGreaterEqual(self.customer.counters["pieces_checked"], 12)
+        self.assertEqual((self.customer.counters["pieces_altered"], self.health("old.bin")), (0, (4, 4)))
 
     def test_health_shows_the_weakest_block_and_a_silent_supplier(self) -> None:
         self.store("a.bin", 2 * BLOCK)
