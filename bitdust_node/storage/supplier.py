@@ -257,12 +257,13 @@ class Supplier:
         if data is None:
             await self._refuse(inbound, "retrieve_not_found", NOT_FOUND)
             return
-        try:
-            stored = packet_fast.parse(data)
-        except wire.PacketFormatError:
+        key = keys.public_key_from_openssh(inbound.creator.publickey)
+        # parsing and hashing a megabyte (which releases the GIL) in a worker thread: the reactor goes on meanwhile
+        stored = await self._disk_runner(_stored_packet, data, key)
+        if stored is None:
             await self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
             return
-        if not packet_signature_valid(stored, keys.public_key_from_openssh(inbound.creator.publickey)):
+        if not isinstance(stored, wire.Packet):
             await self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
             return
         # the answer carries the PacketID asked: an index piece is asked for by a new one each time, and a customer
@@ -333,6 +334,16 @@ class Supplier:
             return
         self.counters["deleted"] += deleted
         await self.gateway.reply(inbound, "Ack", b"")
+
+
+def _stored_packet(data: bytes, key: Any) -> wire.Packet | bool | None:
+    """(Safe in a worker thread.) A stored piece's packet when its signature checks with `key`; False when it does
+    not, None when it does not parse."""
+    try:
+        stored = packet_fast.parse(data)
+    except wire.PacketFormatError:
+        return None
+    return stored if packet_signature_valid(stored, key) else False
 
 
 def _in_folder(piece: PiecePath, customer: Customer, creator_id: str) -> PiecePath | None:

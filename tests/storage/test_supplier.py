@@ -220,6 +220,25 @@ class RefusalTests(TestCase):
                          ("Fail", NOT_FOUND.encode()))
 
 
+class DamagedPieceTests(TestCase):
+    """A piece its disk changed is not handed out: the official answers, what the customer checks for."""
+
+    def setUp(self) -> None:
+        self.home = Path(self.mktemp())
+        self.side = Side(self, self.home, donated=10 << 20)
+        self.side.hire("dave", 1 << 20)
+        self.side.send("dave", "Data", PIECE, b"a piece of dave's")
+        (self.path,) = [p for p in (self.home / "customers").rglob("*") if p.is_file()]
+
+    def test_a_piece_changed_on_disk_is_answered_as_not_valid(self) -> None:
+        self.path.write_bytes(self.path.read_bytes().replace(b"a piece", b"a PIECE"))
+        self.assertEqual(answer_of(self.side.send("dave", "Retrieve", PIECE)), ("Fail", b"stored packet is not valid"))
+
+    def test_a_piece_that_no_longer_parses_is_answered_as_unreadable(self) -> None:
+        self.path.write_bytes(self.path.read_bytes()[:-20])
+        self.assertEqual(answer_of(self.side.send("dave", "Retrieve", PIECE)), ("Fail", b"unserialize failed"))
+
+
 class CustomersFileTests(TestCase):
     """customers.json is rewritten by the worker, not on the reactor; requests made meanwhile share one write."""
 
