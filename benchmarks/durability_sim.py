@@ -130,7 +130,7 @@ class SimLink:
         self.stored_bytes += len(share)
         return None
 
-    async def fetch(self, idurl: str, packet_id: str) -> Fetched:
+    async def fetch(self, idurl: str, packet_id: str, expected: str = "") -> Fetched:
         try:
             supplier = self._up(idurl)
         except Unanswered as err:
@@ -139,7 +139,7 @@ class SimLink:
         if share is None:
             return Fetched(Fetch.MISSING)
         self.fetched_bytes += len(share)
-        return Fetched(Fetch.GOT, share, erasure.share_hash(share))
+        return Fetched(Fetch.GOT, share, erasure.share_hash(share, expected))
 
     async def list_files(self, idurl: str) -> Holdings:
         supplier = self._up(idurl)
