@@ -14,6 +14,8 @@ import math
 import blake3
 import zfec
 
+from bitdust_node.storage import isal_parity
+
 MAX_SHARES = 64
 
 
@@ -30,7 +32,7 @@ def needed(n: int) -> int:
 BLAKE3 = "b3:"
 
 
-def share_hash(share: bytes | memoryview, like: str = "") -> str:
+def share_hash(share: bytes | bytearray | memoryview, like: str = "") -> str:
     """BLAKE3, about 4x SHA-256's speed here (0.15 against 0.59 ms a MiB: an upload hashes twice its size); the
     SHA-256 an older catalog holds when `like` is one of its hashes (so a share is checked against either)."""
     if like and not like.startswith(BLAKE3):
@@ -38,7 +40,7 @@ def share_hash(share: bytes | memoryview, like: str = "") -> str:
     return BLAKE3 + blake3.blake3(share).hexdigest()
 
 
-def encode(data: bytes, n: int) -> list[bytes | memoryview]:
+def encode(data: bytes, n: int) -> list[bytes | bytearray | memoryview]:
     """n shares of `data`, each len(data)/k bytes (rounded up), the last of the k data shares padded with zeros:
     the shares zfec's easyfec makes. The first k are views into `data` (only a padded last one is copied), so a
     block is not copied to be coded."""
@@ -59,10 +61,15 @@ def data_shares(data: bytes, n: int) -> list[bytes | memoryview]:
     return [p if len(p) == size else bytes(p) + bytes(size - len(p)) for p in primary]
 
 
-def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes]:
-    """The n - k parity shares coded from the k data shares."""
+def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes | bytearray]:
+    """The n - k parity shares coded from the k data shares: by ISA-L where it is installed (the same shares,
+    about 10x faster: isal_parity.py), else by zfec."""
     k = len(primary)
-    return list(zfec.Encoder(k, n).encode(primary, list(range(k, n)))) if n > k else []
+    if n <= k:
+        return []
+    if isal_parity.available():
+        return list(isal_parity.parity(primary, n))
+    return list(zfec.Encoder(k, n).encode(primary, list(range(k, n))))
 
 
 def decode(shares: dict[int, bytes], hashes: list[str], size: int) -> bytes:

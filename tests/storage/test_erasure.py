@@ -6,12 +6,13 @@ import hashlib
 import itertools
 import os
 
+import zfec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 from zfec import easyfec
 
-from bitdust_node.storage import erasure
+from bitdust_node.storage import erasure, isal_parity
 
 
 class EncodeTest(unittest.TestCase):
@@ -76,3 +77,43 @@ class EncodeTest(unittest.TestCase):
     def test_share_count_bounds(self) -> None:
         self.assertRaises(ValueError, erasure.encode, b"x", 0)
         self.assertRaises(ValueError, erasure.encode, b"x", erasure.MAX_SHARES + 1)
+
+
+class IsalParityTests(unittest.TestCase):
+    """ISA-L makes the parity zfec makes, byte for byte, whatever the shares and their size; without it zfec
+    does."""
+
+    def setUp(self) -> None:
+        if not isal_parity.available():
+            raise unittest.SkipTest("ISA-L (Debian's libisal2) is not installed: zfec makes the parity")
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.integers(min_value=2, max_value=erasure.MAX_SHARES), st.integers(min_value=0, max_value=70_000))
+    def test_the_same_parity_as_zfec(self, n: int, size: int) -> None:
+        k = erasure.needed(n)
+        data = os.urandom(size)
+        primary = erasure.data_shares(data, n)
+        expected = [bytes(s) for s in zfec.Encoder(k, n).encode(primary, list(range(k, n)))]
+        self.assertEqual([bytes(s) for s in isal_parity.parity(primary, n)], expected)
+
+    def test_shares_of_any_layout_a_block_of_megabytes_and_a_padded_last_share(self) -> None:
+        block = os.urandom(4 * 1024 * 1024 + 17)  # the last data share padded: a copy, the others views
+        for n in (4, 5, 13):
+            primary = erasure.data_shares(block, n)
+            k = len(primary)
+            self.assertEqual([bytes(s) for s in isal_parity.parity(primary, n)],
+                             [bytes(s) for s in zfec.Encoder(k, n).encode(primary, list(range(k, n)))])
+        shares = erasure.encode(block, 4)
+        hashes = [erasure.share_hash(s) for s in shares]
+        # from the parity alone: zfec's decoder reads ISA-L's shares
+        self.assertEqual(erasure.decode({2: bytes(shares[2]), 3: bytes(shares[3])}, hashes, len(block)), block)
+
+    def test_shares_of_different_sizes_are_refused(self) -> None:
+        with self.assertRaises(ValueError):
+            isal_parity.parity([b"abcd", b"abc"], 4)
+
+    def test_without_the_library_zfec_makes_the_same_shares(self) -> None:
+        block = os.urandom(100_003)
+        with_isal = [bytes(s) for s in erasure.encode(block, 5)]
+        self.patch(isal_parity, "available", lambda: False)
+        self.assertEqual([bytes(s) for s in erasure.encode(block, 5)], with_isal)
