@@ -67,7 +67,7 @@ def parity_shares(primary: list[bytes | memoryview], n: int) -> list[bytes | byt
     k = len(primary)
     if n <= k:
         return []
-    if isal_parity.available():
+    if isal_parity.available(len(primary[0])):
         return list(isal_parity.parity(primary, n))
     return list(zfec.Encoder(k, n).encode(primary, list(range(k, n))))
 

@@ -30,14 +30,17 @@ class _Buffer(ctypes.Structure):
     ]
 
 
-_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+# function objects of our own (indexing makes new ones): their argtypes do not change anyone else's
+_get_buffer = ctypes.pythonapi["PyObject_GetBuffer"]
 _get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_Buffer), ctypes.c_int]
 _get_buffer.restype = ctypes.c_int
-_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer = ctypes.pythonapi["PyBuffer_Release"]
 _release_buffer.argtypes = [ctypes.POINTER(_Buffer)]
 _release_buffer.restype = None
-# PyBUF_SIMPLE with PyBUF_C_CONTIGUOUS's demand: one run of bytes
-_CONTIGUOUS = 0x0020 | 0x0008
+# PyBUF_SIMPLE: one run of bytes (a buffer that is not one fails with BufferError)
+_SIMPLE = 0
+# ec_encode_data takes the length as an int
+MAX_SHARE = 2**31 - 1
 
 
 @functools.cache
@@ -56,8 +59,9 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
-def available() -> bool:
-    return _library() is not None
+def available(share_size: int = 0) -> bool:
+    """Whether ISA-L is here to code shares of `share_size` bytes."""
+    return share_size <= MAX_SHARE and _library() is not None
 
 
 @functools.cache
@@ -78,28 +82,27 @@ def _tables(k: int, n: int) -> bytes:
 def parity(primary: Sequence[bytes | bytearray | memoryview], n: int) -> list[bytearray]:
     """The n - k parity shares of the k data shares `primary` (all one size), as zfec would make them."""
     lib = _library()
-    if lib is None:
-        raise RuntimeError("ISA-L is not available")
     k, m = len(primary), n - len(primary)
-    size = len(primary[0])
-    if m <= 0 or size == 0:
-        return [bytearray(size) for _ in range(max(m, 0))]
-    outputs = [bytearray(size) for _ in range(m)]
     views = [_Buffer() for _ in range(k)]
     taken = 0
     try:
         for share, view in zip(primary, views, strict=True):
-            if len(share) != size:
-                raise ValueError("data shares of different sizes")
-            if _get_buffer(share, ctypes.byref(view), _CONTIGUOUS) != 0:
-                raise ValueError("a data share that is not one run of bytes")
+            _get_buffer(share, ctypes.byref(view), _SIMPLE)  # raises BufferError for what is not one run
             taken += 1
+        size = views[0].len
+        if any(view.len != size for view in views):
+            raise ValueError("data shares of different sizes")
+        if lib is None or size > MAX_SHARE:
+            raise RuntimeError(f"ISA-L does not code shares of {size} bytes here")
+        if m <= 0 or size == 0:
+            return [bytearray(size) for _ in range(max(m, 0))]
+        outputs = [bytearray(size) for _ in range(m)]
         sources = (ctypes.c_void_p * k)(*[view.buf for view in views])
         writable = [(ctypes.c_char * size).from_buffer(out) for out in outputs]  # held while ISA-L writes
         targets = (ctypes.c_void_p * m)(*[ctypes.addressof(out) for out in writable])
         lib.ec_encode_data(size, k, m, _tables(k, n), sources, targets)
         del writable
+        return outputs
     finally:
         for view in views[:taken]:
             _release_buffer(ctypes.byref(view))
-    return outputs

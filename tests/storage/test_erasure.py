@@ -108,12 +108,18 @@ class IsalParityTests(unittest.TestCase):
         # from the parity alone: zfec's decoder reads ISA-L's shares
         self.assertEqual(erasure.decode({2: bytes(shares[2]), 3: bytes(shares[3])}, hashes, len(block)), block)
 
-    def test_shares_of_different_sizes_are_refused(self) -> None:
+    def test_shares_of_different_sizes_or_not_one_run_of_bytes_are_refused(self) -> None:
         with self.assertRaises(ValueError):
             isal_parity.parity([b"abcd", b"abc"], 4)
+        with self.assertRaises(BufferError):
+            isal_parity.parity([memoryview(b"abcdefgh")[::2], b"abcd"], 4)
+
+    def test_shares_over_what_isal_takes_go_to_zfec(self) -> None:
+        self.assertFalse(isal_parity.available(isal_parity.MAX_SHARE + 1))
+        self.assertTrue(isal_parity.available(isal_parity.MAX_SHARE))
 
     def test_without_the_library_zfec_makes_the_same_shares(self) -> None:
         block = os.urandom(100_003)
         with_isal = [bytes(s) for s in erasure.encode(block, 5)]
-        self.patch(isal_parity, "available", lambda: False)
+        self.patch(isal_parity, "available", lambda share_size=0: False)
         self.assertEqual([bytes(s) for s in erasure.encode(block, 5)], with_isal)
