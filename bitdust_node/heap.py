@@ -91,8 +91,7 @@ class ReleaseWhenIdle:
 
     def ended(self) -> None:
         self._running -= 1
-        if not self._running and not self._stopped:
-            self._cancel()
+        if not self._running and not self._stopped:  # nothing is due: the first start cancelled it
             self._due = self._clock.callLater(self._delay, self._now)
 
     def stop(self) -> None:

@@ -31,8 +31,16 @@ class DirectRefused(OSError):
     """The file system does not do O_DIRECT (or not with this alignment): buffered I/O does it."""
 
 
-def supported() -> bool:
-    return bool(_DIRECT)
+@contextlib.contextmanager
+def _refusals(flags: int) -> Iterator[None]:
+    """An EINVAL under O_DIRECT is the file system refusing it (or its alignment): DirectRefused, for buffered
+    I/O to do the work instead."""
+    try:
+        yield
+    except OSError as err:
+        if flags and err.errno == errno.EINVAL:
+            raise DirectRefused(err.errno, err.strerror) from None
+        raise
 
 
 class _Buffers:
@@ -80,31 +88,23 @@ def write_new(path: Path, pieces: Sequence[bytes | memoryview], direct: bool = T
 
 
 def _write(path: Path, pieces: Sequence[bytes | memoryview], flags: int) -> None:
-    try:
+    with _refusals(flags):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | flags, 0o666)
-    except OSError as err:
-        if flags and err.errno == errno.EINVAL:
-            raise DirectRefused(err.errno, err.strerror) from None
-        raise
-    try:
-        if flags:
-            _write_aligned(fd, pieces)
-        else:
-            for piece in pieces:
-                _write_all(fd, memoryview(piece))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            if flags:
+                with _buffers.one() as view:
+                    _write_aligned(fd, pieces, view)
+            else:
+                for piece in pieces:
+                    _write_all(fd, memoryview(piece))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def _write_aligned(fd: int, pieces: Sequence[bytes | memoryview]) -> None:
-    """The pieces copied into a buffer and written a buffer at a time, the last padded to ALIGN and the file then
-    cut at their size."""
-    with _buffers.one() as view:
-        _write_through(fd, pieces, view)
-
-
-def _write_through(fd: int, pieces: Sequence[bytes | memoryview], view: memoryview) -> None:
+def _write_aligned(fd: int, pieces: Sequence[bytes | memoryview], view: memoryview) -> None:
+    """The pieces copied into `view` (an aligned buffer) and written a buffer at a time, the last padded to ALIGN
+    and the file then cut at their size."""
     filled = total = 0
     for piece in pieces:
         source = memoryview(piece)
@@ -127,13 +127,7 @@ def _write_through(fd: int, pieces: Sequence[bytes | memoryview], view: memoryvi
 
 
 def _write_direct(fd: int, view: memoryview) -> None:
-    try:
-        written = os.write(fd, view)
-    except OSError as err:
-        if err.errno == errno.EINVAL:
-            raise DirectRefused(err.errno, err.strerror) from None
-        raise
-    if written != len(view):
+    if os.write(fd, view) != len(view):
         # a short direct write: the disk filled up under it (the rest would be unaligned anyway)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -154,31 +148,22 @@ def read_whole(path: Path, direct: bool = True) -> bytes:
 
 
 def _read(path: Path, flags: int) -> bytes:
-    try:
+    with _refusals(flags):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
-    except OSError as err:
-        if flags and err.errno == errno.EINVAL:
-            raise DirectRefused(err.errno, err.strerror) from None
-        raise
-    try:
-        if not flags:
-            with os.fdopen(fd, "rb", closefd=False) as source:
-                return source.read()
-        with _buffers.one() as view:
-            return _read_through(fd, view)
-    finally:
-        os.close(fd)
+        try:
+            if not flags:
+                with os.fdopen(fd, "rb", closefd=False) as source:
+                    return source.read()
+            with _buffers.one() as view:
+                return _read_aligned(fd, view)
+        finally:
+            os.close(fd)
 
 
-def _read_through(fd: int, view: memoryview) -> bytes:
+def _read_aligned(fd: int, view: memoryview) -> bytes:
     parts: list[bytes] = []
     while True:
-        try:
-            got = os.readv(fd, [view])
-        except OSError as err:
-            if err.errno == errno.EINVAL:
-                raise DirectRefused(err.errno, err.strerror) from None
-            raise
+        got = os.readv(fd, [view])
         if got:
             parts.append(bytes(view[:got]))
         # the end: nothing more, or a tail shorter than a block; a short read of whole blocks (a network file

@@ -260,11 +260,8 @@ class Supplier:
         key = keys.public_key_from_openssh(inbound.creator.publickey)
         # parsing and hashing a megabyte (which releases the GIL) in a worker thread: the reactor goes on meanwhile
         stored = await self._disk_runner(_stored_packet, data, key)
-        if stored is None:
-            await self._refuse(inbound, "retrieve_unreadable", "unserialize failed")
-            return
         if not isinstance(stored, wire.Packet):
-            await self._refuse(inbound, "retrieve_invalid", "stored packet is not valid")
+            await self._refuse(inbound, *stored)
             return
         # the answer carries the PacketID asked: an index piece is asked for by a new one each time, and a customer
         # whose identity moved asks by its new global id for what it stored by its old one
@@ -336,14 +333,14 @@ class Supplier:
         await self.gateway.reply(inbound, "Ack", b"")
 
 
-def _stored_packet(data: bytes, key: Any) -> wire.Packet | bool | None:
-    """(Safe in a worker thread.) A stored piece's packet when its signature checks with `key`; False when it does
-    not, None when it does not parse."""
+def _stored_packet(data: bytes, key: Any) -> wire.Packet | tuple[str, str]:
+    """(Safe in a worker thread.) A stored piece's packet when its signature checks with `key`, else why not: the
+    refusal's counter and its official text."""
     try:
         stored = packet_fast.parse(data)
     except wire.PacketFormatError:
-        return None
-    return stored if packet_signature_valid(stored, key) else False
+        return "retrieve_unreadable", "unserialize failed"
+    return stored if packet_signature_valid(stored, key) else ("retrieve_invalid", "stored packet is not valid")
 
 
 def _in_folder(piece: PiecePath, customer: Customer, creator_id: str) -> PiecePath | None:
