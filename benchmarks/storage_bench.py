@@ -16,8 +16,9 @@ while they moved files of that size (read from /proc, the peak reset before each
 customer and our suppliers (all four together) spent a MiB of the file each way, next to the protocol's floor
 timed in the same run (benchmarks/floor.py: the SHA-1, RSA, base64, AES and zfec work the wire format makes
 each side do, nothing else; the medians of the rounds). Then repair:
-a file stored, one of its 4 suppliers SIGKILLed, and its shares rebuilt onto the spare (a fifth supplier) timed
-from the replacement to the file whole again (4/4), next to the upload of the same file.
+a file stored (alone: the rounds' files are deleted first), one of its 4 suppliers SIGKILLed, and its shares rebuilt
+onto the spare (a fifth supplier) timed from the replacement to the file whole again (4/4), next to the upload of the
+same file.
 """
 
 from __future__ import annotations
@@ -185,7 +186,11 @@ class OurGrid:
     def repair(self, path: Path, remote: str) -> dict[str, float]:
         """Store the file, lose a supplier holding it for good (SIGKILL), and time its shares rebuilt onto the one
         that replaces it: from the replacement to the file whole again (4/4). The upload of the same file is timed
-        in the same minutes."""
+        in the same minutes. The rounds' files are deleted first: the lost supplier held shares of them too, and their
+        blocks, rebuilt in an order the random path ids decide, were timed with the file's."""
+        for row in self.customer.api("GET", "/file/list/v1")["result"]:
+            if "/" not in row["path"]:  # folders go with their files; the rounds store top-level files only
+                self.customer.api("DELETE", "/file/delete/v1", {"remote_path": row["path"]})
         started = time.perf_counter()
         reply = self.customer.api("POST", "/file/upload/start/v1", {"local_path": str(path), "remote_path": remote,
                                                                      "wait_result": True})
