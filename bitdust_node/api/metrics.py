@@ -196,6 +196,15 @@ def _customer_health(customer: Any) -> Iterator[Metric]:
     degraded = _gauge("customer_blocks_degraded", "blocks with a share missing or altered, waiting for repair")
     degraded.add_metric([], len(customer.health.bad))
     yield degraded
+    saved = customer.keeper.last_save
+    copies = _gauge("customer_catalog_copies", "catalog copies the last save stored on suppliers (0: on this "
+                    "machine only)")
+    copies.add_metric([], saved.stored)
+    yield copies
+    size = _gauge("customer_catalog_bytes", "the catalog's size at the last save: each save sends it whole to "
+                  "every supplier")
+    size.add_metric([], saved.size)
+    yield size
     repaired = _counter("customer_repair_bytes", "share bytes rebuilt and stored again")
     repaired.add_metric([], customer.counters["bytes_repaired"])
     yield repaired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
@@ -88,6 +89,8 @@ class CustomerService(Service):
         repairs = customer.repairs.progress
         return {"suppliers": len(customer.suppliers.connected()), "wanted": customer.settings.suppliers,
                 "catalog_revision": customer.catalog.revision, "counters": dict(customer.counters),
+                # none stored: what the last save added is on this machine only
+                "catalog_last_save": attrs.asdict(customer.keeper.last_save),
                 "last_check": customer.health.last_round,
                 "repair": {"degraded_blocks": len(customer.health.bad), "queued": repairs.queued,
                            "running": repairs.running, "waiting_for_suppliers": repairs.waiting_for_suppliers,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
@@ -49,6 +50,17 @@ class CatalogDisk:
         return self._lock.run(self._worker, write_secret_file, self.path, text)
 
 
+@attrs.frozen
+class SavedCopies:
+    """What the last save left on the suppliers: its revision, its text's size, and the copies stored of those
+    asked."""
+
+    revision: int = 0
+    size: int = 0
+    stored: int = 0
+    holders: int = 0
+
+
 class CatalogKeeper:
     """The catalog in memory, on my disk and on the suppliers `holders()` names as (position, IDURL)."""
 
@@ -63,6 +75,7 @@ class CatalogKeeper:
         self.holders = holders
         self._worker = worker
         self.catalog = disk.load()
+        self.last_save = SavedCopies()
 
     @property
     def index_backup_id(self) -> str:
@@ -90,9 +103,24 @@ class CatalogKeeper:
             packets = await self._worker(seal_and_sign)
             sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
             results = await defer.DeferredList(sends, consumeErrors=True)
-            return sum(1 for ok, stored in results if ok and stored)
+            stored = sum(1 for ok, took in results if ok and took)
+            self.last_save = SavedCopies(self.catalog.revision, len(text), stored, len(holders))
+            if stored < len(holders):
+                self._say_unstored(stored, len(holders), results)
+            return stored
         finally:
             await kept  # a local write that failed fails the save
+
+    def _say_unstored(self, stored: int, holders: int, results: Sequence[tuple[bool, object]]) -> None:
+        """Copies that did not land, said: with none, a fresh machine could not find what this save added."""
+        why = sorted({result.getErrorMessage()[:200] if not ok and hasattr(result, "getErrorMessage")
+                      else "refused" for ok, result in results if not (ok and result)})
+        if stored:
+            log.warn("catalog revision {rev} stored on {stored} of {n} suppliers: {why}", rev=self.catalog.revision,
+                     stored=stored, n=holders, why="; ".join(why))
+        else:
+            log.error("catalog revision {rev} ({size} bytes) stored on none of {n} suppliers: {why}",
+                      rev=self.catalog.revision, size=self.last_save.size, n=holders, why="; ".join(why))
 
     async def _send_copy(self, packet: wire.Packet) -> bool:
         supplier = await self.identities.known(packet.remote_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -73,6 +74,27 @@ class CatalogKeepingTests(Cores):
         holders = [s for s in self.grid.suppliers if list(s.store.root.rglob("index"))]
         self.assertEqual(len(holders), 4)
         self.assertEqual(self.customer.counters["catalog_copies"], 4)
+
+    def test_a_save_no_supplier_stored_is_said_and_shown(self) -> None:
+        said: list[str] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            if event.get("log_level") in (LogLevel.warn, LogLevel.error):
+                said.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        done(defer.ensureDeferred(self.customer.create("kept", "dir")))
+        self.assertEqual(self.customer.keeper.last_save.stored, 4)
+        self.assertEqual(said, [])
+        for supplier in self.grid.suppliers:
+            supplier.node.online = False
+        done(defer.ensureDeferred(self.customer.create("only-here", "dir")))
+        saved = self.customer.keeper.last_save
+        self.assertEqual((saved.revision, saved.stored, saved.holders), (self.customer.catalog.revision, 0, 4))
+        self.assertEqual(saved.size, len((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()))
+        self.assertEqual(len(said), 1)
+        self.assertIn(f"catalog revision {saved.revision} ({saved.size} bytes) stored on none of 4 suppliers", said[0])
 
     def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "notes.txt")
