@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bitdust_node.crypto import signature
 from bitdust_node.wire import peer_json
+from bitdust_node.wire.buffers import unfilled
 
 SESSION_KEY_BYTES = 16
 SESSION_KEY_TYPE = "AES"
@@ -45,7 +46,7 @@ def encrypt_data(plaintext: bytes, session_key: bytes, iv: bytes | None = None) 
     pad = 16 - len(plaintext) % 16
     encryptor = Cipher(algorithms.AES(session_key), modes.CBC(iv)).encryptor()
     # the ciphertext written into one buffer, the padded tail after the whole blocks: a megabyte is not copied
-    ct = bytearray(len(plaintext) + pad + 15)
+    ct = unfilled(len(plaintext) + pad + 15)  # read only up to what update_into wrote
     whole = len(plaintext) - len(plaintext) % 16
     done = encryptor.update_into(memoryview(plaintext)[:whole], ct)
     done += encryptor.update_into(plaintext[whole:] + bytes((pad,)) * pad, memoryview(ct)[done:])

@@ -22,6 +22,7 @@ from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto import signature
 from bitdust_node.identity.my_identity import MyIdentity
 from bitdust_node.proxy import relay
+from bitdust_node.wire.buffers import unfilled
 from bitdust_node.wire.tcp_frames import FileBytes
 
 COMMAND = "RelayIn"
@@ -55,7 +56,7 @@ def relay_in_parts(
     size = sum(len(piece) for piece in pieces)
     # AES-128-CBC with PKCS#7 padding (blocks.encrypt_data), piece by piece into one buffer
     pad = 16 - size % 16
-    encrypted = bytearray(size + pad + 15)
+    encrypted = unfilled(size + pad + 15)  # read only up to what update_into wrote
     into = memoryview(encrypted)
     encryptor = Cipher(algorithms.AES(session_key), modes.CBC(iv)).encryptor()
     done = 0

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import zfec
 
+from bitdust_node.wire.buffers import unfilled
+
 # the shared library's name (libisal.so.2 on Debian), looked for once
 _LIBRARY = ctypes.util.find_library("isal")
 
@@ -96,7 +98,7 @@ def parity(primary: Sequence[bytes | bytearray | memoryview], n: int) -> list[by
             raise RuntimeError(f"ISA-L does not code shares of {size} bytes here")
         if m <= 0 or size == 0:
             return [bytearray(size) for _ in range(max(m, 0))]
-        outputs = [bytearray(size) for _ in range(m)]
+        outputs = [unfilled(size) for _ in range(m)]  # ISA-L writes every byte
         sources = (ctypes.c_void_p * k)(*[view.buf for view in views])
         writable = [(ctypes.c_char * size).from_buffer(out) for out in outputs]  # held while ISA-L writes
         targets = (ctypes.c_void_p * m)(*[ctypes.addressof(out) for out in writable])
