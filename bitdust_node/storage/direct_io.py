@@ -57,7 +57,7 @@ class _Buffers:
         with self._lock:
             taken = self._idle.pop() if self._idle else None
         if taken is None:
-            area = mmap.mmap(-1, STEP)
+            area = mmap.mmap(-1, STEP, flags=mmap.MAP_PRIVATE)  # plain anonymous memory: shared maps are shmem
             taken = (area, memoryview(area))
         try:
             yield taken[1]
