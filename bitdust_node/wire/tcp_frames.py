@@ -82,6 +82,12 @@ def encode_file(file_id: int, data: FileBytes, start: int = 0, end: int | None =
     A large file is sent a step at a time: each step's bytes are copied once, into a buffer the size of a step.
     `start` must be a multiple of MAX_CHUNK and `end` one too unless it is the end of the file.
     """
+    return b"".join(file_frames(file_id, data, start, end))
+
+
+def file_frames(file_id: int, data: FileBytes, start: int = 0, end: int | None = None) -> list[bytes | memoryview]:
+    """encode_file's bytes as the pieces they join from, for a vectored send: each frame's opening, then its chunk
+    as a view of `data` (a chunk that spans two pieces of `data` as two views)."""
     size = file_size(data)
     end = size if end is None else end
     if start % MAX_CHUNK or (end != size and end % MAX_CHUNK):
@@ -121,7 +127,7 @@ def encode_file(file_id: int, data: FileBytes, start: int = 0, end: int | None =
     if gathered or not size:
         out.append(_LENGTH.pack(len(head) + gathered) + head)  # the last, short chunk (or an empty file's frame)
         out.extend(straddling)
-    return b"".join(out)
+    return out
 
 
 def encode_ok(file_id: int) -> bytes:
