@@ -32,3 +32,13 @@ class DurabilitySimTests(TestCase):
         self.assertGreater(checked["checks"], 0)
         self.assertEqual(unchecked["checks"], 0)
         self.assertLessEqual(checked["lost"], unchecked["lost"])
+
+
+class CatalogScaleTests(TestCase):
+    def test_a_small_catalog_is_built_saved_and_measured(self) -> None:
+        got = load("catalog_scale").measure(files=20, blocks_a_file=2, suppliers=4)
+        self.assertEqual(got["files"], 20)
+        self.assertGreater(got["text_mib"], 0)
+        # every supplier gets the whole catalog, sealed (base64: a third larger) in one packet
+        self.assertGreater(got["sent_mib"], 4 * got["text_mib"])
+        self.assertTrue(got["fits"])
