@@ -36,7 +36,7 @@ _BASE64_CHECK_STEP = 1024 * 1024
 _PAD = ord("=")
 
 
-def _is_base64(value: bytes) -> bool:
+def _is_base64(value: bytes | memoryview) -> bool:
     """Strict base64 holds only characters a JSON string keeps as they are."""
     size = len(value)
     if size < _BASE64_CHECK_FROM or size % 4:
@@ -59,21 +59,23 @@ _SIMPLE_ESCAPES = {0x5C: b"\\", 0x22: b'"'}
 _MAX_SIMPLE_ESCAPES = 256
 
 
-def _unquoted_text(value: bytes) -> bool:
+def _unquoted_text(value: bytes | memoryview) -> bool:
     """Printable ASCII without a quote or a backslash: a piece of a JSON string that means its bytes."""
-    return _is_base64(value) or not value.translate(None, _PLAIN)
+    return _is_base64(value) or not (value if isinstance(value, bytes) else bytes(value)).translate(None, _PLAIN)
 
 
-def _escaped(value: bytes) -> list[bytes] | None:
+def _escaped(value: bytes) -> list[bytes | memoryview] | None:
     """`value` as a JSON string body when it is printable ASCII (a block's JSON: quotes and backslashes
-    around a megabyte of base64), escape by escape; None for anything else."""
-    pieces: list[bytes] = []
+    around a megabyte of base64), escape by escape; None for anything else. The pieces between escapes are views
+    of `value`: the megabyte is copied once, where they are joined."""
+    pieces: list[bytes | memoryview] = []
+    view = memoryview(value)
     at = 0
     # the next quote and the next backslash, each searched again only once passed
     quote, backslash = value.find(b'"'), value.find(b"\\")
     while True:
         special = min(quote, backslash) if quote >= 0 and backslash >= 0 else max(quote, backslash)
-        piece = value[at:] if special < 0 else value[at:special]
+        piece = view[at:] if special < 0 else view[at:special]
         if not _unquoted_text(piece) or len(pieces) > 2 * _MAX_SIMPLE_ESCAPES:
             return None
         pieces.append(piece)
@@ -88,7 +90,7 @@ def _escaped(value: bytes) -> list[bytes] | None:
         at = special + 1
 
 
-def _json_text(value: bytes) -> tuple[bytes, ...]:
+def _json_text(value: bytes) -> tuple[bytes | memoryview, ...]:
     """`value` (latin-1) as a JSON string in pieces, exactly as json.dumps(ensure_ascii=True) writes it."""
     if _is_base64(value):
         return b'"', value, b'"'  # most payloads (file pieces) need no escapes: not even copied
@@ -123,7 +125,12 @@ def serialize_parts(packet: Packet) -> tuple[bytes, bytes, bytes]:
         b"}",
     ))
     # the payload's JSON string without its quotes (which head and tail hold)
-    body = payload[0][1:-1] if len(payload) == 1 else payload[1] if len(payload) == 3 else b"".join(payload[1:-1])
+    if len(payload) == 1:
+        body = bytes(payload[0][1:-1])
+    elif len(payload) == 3 and isinstance(payload[1], bytes):
+        body = payload[1]  # a payload that needs no escapes: passed on as it is
+    else:
+        body = b"".join(payload[1:-1])
     return head, body, tail
 
 
@@ -133,11 +140,12 @@ def _unescaped(body: bytes) -> bytes | None:
     A relayed packet's payload is a block whose JSON sits inside this JSON: a megabyte of base64 with a few
     dozen escapes. Walking from escape to escape leaves the base64 to the SIMD check, not the decoder.
     """
-    pieces: list[bytes] = []
+    pieces: list[bytes | memoryview] = []
+    view = memoryview(body)  # the pieces between escapes are views: the megabyte is copied once, joined
     at = 0
     while True:
         escape = body.find(b"\\", at)
-        piece = body[at:] if escape < 0 else body[at:escape]
+        piece = view[at:] if escape < 0 else view[at:escape]
         if not _unquoted_text(piece):
             return None
         pieces.append(piece)
