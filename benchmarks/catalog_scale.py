@@ -1,6 +1,6 @@
 """The customer's catalog as the files grow: what it holds in memory and what every save costs and sends.
 
-    .venv/bin/python benchmarks/catalog_scale.py [--files 1000,10000,50000] [--blocks 4] [--suppliers 4]
+    .venv/bin/python benchmarks/catalog_scale.py [--files 1000,10000,16000] [--blocks 4] [--suppliers 4]
 
 Each count runs in a fresh process: a catalog of that many files (each one version of --blocks blocks, a share hash
 for each of --suppliers suppliers, as uploads leave them) is built, then saved the way CatalogKeeper.save does it:
@@ -76,7 +76,7 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", default="1000,10000,50000", help="file counts, comma-separated")
+    parser.add_argument("--files", default="1000,10000,16000", help="file counts, comma-separated")
     parser.add_argument("--blocks", type=int, default=4, help="blocks a file (4: a 16 MiB file)")
     parser.add_argument("--suppliers", type=int, default=4)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
