@@ -117,7 +117,7 @@ class Catalog:
                 versions = [_version(v) for v in raw.pop("versions")]
                 entry = Entry(**raw, versions=versions)
                 entries[entry.path] = entry
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError) as err:  # AttributeError: an entry not an object
             raise CatalogError(f"catalog cannot be read: {err}") from None
         return cls(revision, entries)
 

@@ -88,6 +88,7 @@ class CatalogKeeper:
         """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
         run in worker threads, my write while the copies travel. How many holders took their copy."""
         self.catalog.revision += 1
+        revision = self.catalog.revision  # saves overlap: this one's, whatever the catalog's is when it ends
         text = self.catalog.serialize()
         me = self.me.require()
         holders = list(self.holders())
@@ -104,23 +105,26 @@ class CatalogKeeper:
             sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
             results = await defer.DeferredList(sends, consumeErrors=True)
             stored = sum(1 for ok, took in results if ok and took)
-            self.last_save = SavedCopies(self.catalog.revision, len(text), stored, len(holders))
+            saved = SavedCopies(revision, len(text), stored, len(holders))
+            if revision >= self.last_save.revision:  # an older save ending last does not speak for a newer one
+                self.last_save = saved
             if stored < len(holders):
-                self._say_unstored(stored, len(holders), results)
+                self._say_unstored(saved, results)
             return stored
         finally:
             await kept  # a local write that failed fails the save
 
-    def _say_unstored(self, stored: int, holders: int, results: Sequence[tuple[bool, object]]) -> None:
+    @staticmethod
+    def _say_unstored(saved: SavedCopies, results: Sequence[tuple[bool, object]]) -> None:
         """Copies that did not land, said: with none, a fresh machine could not find what this save added."""
         why = sorted({result.getErrorMessage()[:200] if not ok and hasattr(result, "getErrorMessage")
                       else "refused" for ok, result in results if not (ok and result)})
-        if stored:
-            log.warn("catalog revision {rev} stored on {stored} of {n} suppliers: {why}", rev=self.catalog.revision,
-                     stored=stored, n=holders, why="; ".join(why))
+        if saved.stored:
+            log.warn("catalog revision {rev} stored on {stored} of {n} suppliers: {why}", rev=saved.revision,
+                     stored=saved.stored, n=saved.holders, why="; ".join(why))
         else:
             log.error("catalog revision {rev} ({size} bytes) stored on none of {n} suppliers: {why}",
-                      rev=self.catalog.revision, size=self.last_save.size, n=holders, why="; ".join(why))
+                      rev=saved.revision, size=saved.size, n=saved.holders, why="; ".join(why))
 
     async def _send_copy(self, packet: wire.Packet) -> bool:
         supplier = await self.identities.known(packet.remote_id)

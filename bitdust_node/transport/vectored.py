@@ -8,27 +8,30 @@ then goes to the transport, joined, behind which anything written later queues a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import tcp
 
-# Linux's IOV_MAX: sendmsg refuses a longer list
-MAX_PIECES = 1024
+# the most buffers one sendmsg takes (IOV_MAX); a longer step goes out as its first this many, the rest joined
+MAX_PIECES = max(16, min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024, 1024))
 
 
 def send_pieces(transport: Any, pieces: Sequence[bytes | memoryview]) -> int:
-    """Bytes of `pieces` written straight into the socket: 0 unless the transport is a plain TCP one with nothing
-    waiting in it (what waits goes first) and the socket takes some now."""
-    if not isinstance(transport, tcp.Connection) or len(pieces) > MAX_PIECES:
-        return 0
-    if not transport.connected or transport.disconnecting or transport._tempDataLen \
-            or len(transport.dataBuffer) > transport.offset:
+    """Bytes of `pieces` written straight into the socket: 0 unless the transport is a plain TCP one, not closing
+    (an aborted one stays `connected` until the next turn) and with nothing waiting in it (that goes first), and
+    the socket takes some now."""
+    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
+        return 0  # a TLS layer writes through its own protocol: never around it
+    if not transport.connected or transport.disconnecting or getattr(transport, "_aborting", False) \
+            or transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
         return 0
     try:
-        return int(transport.socket.sendmsg(pieces))
-    except OSError:
-        return 0  # full (EAGAIN), interrupted, or broken: the transport's own write meets and reports the last
+        return int(transport.socket.sendmsg(pieces[:MAX_PIECES]))
+    except (OSError, AttributeError):
+        # full (EAGAIN), interrupted, or broken (the transport's own write meets and reports it); no sendmsg here
+        return 0
 
 
 def rest_of(pieces: Sequence[bytes | memoryview], sent: int) -> bytes:

@@ -7,6 +7,7 @@ then overwrites entirely; a buffer from the process heap is not known to be zero
 from __future__ import annotations
 
 import ctypes
+import sys
 
 # the C API makes a bytearray of `size` bytes from NULL without writing them (Python's own resize does the same)
 _from_string_and_size = ctypes.pythonapi.PyByteArray_FromStringAndSize
@@ -17,7 +18,7 @@ _from_string_and_size.restype = ctypes.py_object
 def unfilled(size: int) -> bytearray:
     """A bytearray of `size` bytes whose contents are whatever the memory held: for a caller that writes every one
     of them before anything reads it."""
-    if size < 0:
-        raise ValueError(f"negative size {size}")
+    if not 0 <= size <= sys.maxsize:  # ctypes would cut a larger one down to its low bits
+        raise ValueError(f"no buffer of {size} bytes")
     made: bytearray = _from_string_and_size(None, size)
     return made

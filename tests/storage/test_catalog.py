@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from bitdust_node.storage.catalog import FORMAT, BlockInfo, Catalog, Entry, Version, _entry_fields
+from bitdust_node.storage.catalog import FORMAT, BlockInfo, Catalog, CatalogError, Entry, Version, _entry_fields
 
 _text = st.text(max_size=12)
 _blocks = st.builds(BlockInfo, st.integers(0, 2**40), st.integers(0, 2**40), _text, _text, st.lists(_text, max_size=5))
@@ -43,6 +43,11 @@ class CatalogTextTests(unittest.TestCase):
     @given(_catalogs)
     def test_the_older_indented_text_still_reads(self, catalog: Catalog) -> None:
         self.assertEqual(Catalog.parse(_indented(catalog)), catalog)
+
+    def test_entries_that_are_not_objects_are_a_catalog_error(self) -> None:
+        for body in (b'{"format":"%s","entries":[1]}', b'{"format":"%s","entries":[{"path":"a","path_id":"1",'
+                     b'"kind":"file","created":1.0,"versions":[2]}]}'):
+            self.assertRaises(CatalogError, Catalog.parse, b"3\n" + body.replace(b"%s", FORMAT.encode()))
 
     def test_the_text_is_one_revision_line_and_one_line_of_json(self) -> None:
         catalog = Catalog(7)

@@ -96,6 +96,29 @@ class CatalogKeepingTests(Cores):
         self.assertEqual(len(said), 1)
         self.assertIn(f"catalog revision {saved.revision} ({saved.size} bytes) stored on none of 4 suppliers", said[0])
 
+    def test_an_older_save_ending_last_does_not_speak_for_the_newer_one(self) -> None:
+        keeper = self.customer.keeper
+        waiting: list[defer.Deferred[bool]] = []
+
+        def held_copy(packet: Any) -> defer.Deferred[bool]:
+            waiting.append(defer.Deferred())
+            return waiting[-1]
+
+        keeper._send_copy = held_copy  # type: ignore[method-assign]
+        self.customer.catalog.ensure("a", "dir", 1.0)
+        older = defer.ensureDeferred(keeper.save())
+        older_copies, waiting[:] = list(waiting), []
+        self.customer.catalog.ensure("b", "dir", 1.0)
+        newer = defer.ensureDeferred(keeper.save())
+        for copy in waiting:
+            copy.callback(True)
+        self.assertEqual(done(newer), 4)
+        for copy in older_copies:
+            copy.callback(False)
+        self.assertEqual(done(older), 0)
+        saved = keeper.last_save
+        self.assertEqual((saved.revision, saved.stored, saved.holders), (self.customer.catalog.revision, 4, 4))
+
     def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "notes.txt")
         done(defer.ensureDeferred(self.customer.create("more", "dir")))

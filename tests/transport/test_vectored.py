@@ -36,6 +36,10 @@ class RestTests(unittest.TestCase):
     def test_a_transport_other_than_tcp_takes_nothing_directly(self) -> None:
         self.assertEqual(vectored.send_pieces(StringTransport(), [b"abc"]), 0)
 
+    def test_one_send_takes_no_more_pieces_than_the_system_allows(self) -> None:
+        self.assertGreaterEqual(vectored.MAX_PIECES, 16)
+        self.assertLessEqual(vectored.MAX_PIECES, 1024)
+
 
 class LoopbackTests(unittest.TestCase):
     """A real TCP connection on 127.0.0.1: the client sends, the server collects."""
@@ -74,6 +78,28 @@ class LoopbackTests(unittest.TestCase):
         self.assertEqual(self.send(pieces), sum(len(piece) for piece in pieces))
         got = yield self.received(len(tcp_frames.encode_file(7, data)))
         self.assertEqual(got, tcp_frames.encode_file(7, data))
+
+    @defer.inlineCallbacks
+    def test_a_step_of_more_pieces_than_one_send_takes_arrives_whole(self) -> Any:
+        data = os.urandom(40 * 1024)
+        pieces: list[bytes | memoryview] = [memoryview(data)[at : at + 16] for at in range(0, len(data), 16)]
+        self.assertGreater(len(pieces), vectored.MAX_PIECES)
+        sent = self.send(pieces)
+        self.assertGreater(sent, 0)
+        got = yield self.received(len(data))
+        self.assertEqual(got, data)
+
+    @defer.inlineCallbacks
+    def test_an_aborted_or_tls_transport_is_never_written_around(self) -> Any:
+        self.client.transport.TLS = True  # what startTLS sets: its writes go through the TLS layer
+        self.assertEqual(vectored.send_pieces(self.client.transport, [b"plain"]), 0)
+        self.client.transport.TLS = False
+        # aborted: still `connected` until the reactor's next turn, yet nothing may go out any more
+        self.client.transport.abortConnection()
+        self.assertTrue(self.client.transport.connected)
+        self.assertEqual(vectored.send_pieces(self.client.transport, [b"after the abort"]), 0)
+        yield deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual(bytes(self.server.received), b"")
 
     @defer.inlineCallbacks
     def test_what_a_full_socket_leaves_follows_through_the_transport_and_nothing_passes_it(self) -> Any:

@@ -22,5 +22,6 @@ class UnfilledTests(unittest.TestCase):
         two[:] = b"\xff" * 64
         self.assertEqual(one, bytes(64))
 
-    def test_a_negative_size_is_refused(self) -> None:
+    def test_a_negative_size_or_one_ctypes_would_cut_is_refused(self) -> None:
         self.assertRaises(ValueError, unfilled, -1)
+        self.assertRaises(ValueError, unfilled, 2**64 + 3)
