@@ -152,7 +152,7 @@ class TcpConnection(protocol.Protocol):
         # when the socket last took what was written: a file's `o` is awaited from then on
         self._last_drained = 0.0
         # the frames of a read from the one whose file waits for room in the budget, and what they came in
-        self._waiting_frames: list[tcp_frames.Frame] | None = None
+        self._waiting_frames: list[tcp_frames.Frame | tcp_frames.DataRun] | None = None
         self._waiting_read = 0
         self._waiting_until: DelayedCall | None = None
         self._forget_waiter: Callable[[], None] | None = None
@@ -294,7 +294,7 @@ class TcpConnection(protocol.Protocol):
             return False  # this connection's own unfinished files hold room, and they would wait with it
         return allowance <= budget.total // WAITING_PART and budget.waiting_reads < budget.total // 4
 
-    def _wait_for_room(self, frames: list[tcp_frames.Frame], read: int) -> None:
+    def _wait_for_room(self, frames: list[tcp_frames.Frame | tcp_frames.DataRun], read: int) -> None:
         """Keep the frames from the one whose file found no room, and read nothing more until the budget lets
         something go (or `admission_wait` passed)."""
         self._waiting_frames, self._waiting_read = frames, read
@@ -365,24 +365,33 @@ class TcpConnection(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)
         try:
-            frames = self._decoder.feed(data)
+            frames = self._decoder.feed_runs(data)
         except tcp_frames.FrameError as err:
             self.owner.refused(self, str(err))
             self.close(str(err), abort=True)
             return
         self._take(frames, len(data))
 
-    def _take(self, frames: list[tcp_frames.Frame], read: int) -> None:
-        """The frames of a read (`read` bytes), in order, until one's file must wait for room in the budget."""
+    def _take(self, frames: list[tcp_frames.Frame | tcp_frames.DataRun], read: int) -> None:
+        """The frames of a read (`read` bytes), in order, until one's file must wait for room in the budget. A run of
+        whole chunks goes in one step where its file is in flight and connected (FileAssembler.takes_run), else
+        frame by frame like any other."""
         try:
-            for at, frame in enumerate(frames):
+            at = 0
+            while at < len(frames):
                 if self.state is State.CLOSED:
                     return
+                frame = frames[at]
+                if isinstance(frame, tcp_frames.DataRun) and not (
+                        self.state is State.CONNECTED and self._incoming.takes_run(frame)):
+                    frames[at : at + 1] = frame.first_apart()
+                    continue
                 try:
                     self._frame(frame)
                 except _NoRoomYet:
                     self._wait_for_room(frames[at:], read)
                     return
+                at += 1
         except tcp_frames.FrameError as err:
             self.owner.refused(self, str(err))
             self.close(str(err), abort=True)
@@ -390,15 +399,17 @@ class TcpConnection(protocol.Protocol):
         if self.state is State.CONNECTED:
             self._touch()  # once a read, not once a frame: a megabyte is 64 frames
 
-    def _frame(self, frame: tcp_frames.Frame) -> None:
+    def _frame(self, frame: tcp_frames.Frame | tcp_frames.DataRun) -> None:
+        if isinstance(frame, tcp_frames.DataRun):  # most bytes come as runs of whole chunks (_take let it in)
+            completed = self._incoming.add_run(frame)
+            if completed is not None:
+                self._file_done(frame.file_id, completed)
+            return
         command = frame.command
         if command == tcp_frames.DATA and self.state is State.CONNECTED:  # by far the most frames: tested first
             file_id, whole = self._incoming.add_frame(frame.payload)
             if whole is not None:
-                if self._claims:
-                    self._settled(file_id)
-                self._write(tcp_frames.encode_ok(file_id))
-                self.owner.file_received(self, whole)
+                self._file_done(file_id, whole)
         elif self.state is State.SERVER:
             self._server_handshake(frame)
         elif self.state is State.CLIENT:
@@ -416,6 +427,12 @@ class TcpConnection(protocol.Protocol):
             pass  # a keep-alive: the read itself counts as activity
         else:
             raise tcp_frames.FrameError(f"unexpected {command!r} after the handshake")
+
+    def _file_done(self, file_id: int, whole: tcp_frames.Chunks) -> None:
+        if self._claims:
+            self._settled(file_id)
+        self._write(tcp_frames.encode_ok(file_id))
+        self.owner.file_received(self, whole)
 
     def _server_handshake(self, frame: tcp_frames.Frame) -> None:
         hello = parse_hello(bytes(frame.payload)) if frame.command == tcp_frames.HELLO else None

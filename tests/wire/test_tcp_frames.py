@@ -287,3 +287,105 @@ class AssemblerTests(unittest.TestCase):
         payload = struct.pack("<II", 1, 20000) + b"x" * (tf.MAX_CHUNK + 1)
         self.assertRaises(tf.FrameError, tf.decode_data, payload)
         self.assertRaises(tf.FrameError, tf.decode_data, b"123")
+
+
+def _frame_by_frame(reads: list[bytes], admit: tf.Admit) -> list[object]:
+    """What the decoder and the assembler make of the reads one frame at a time: each file handed on (joined), or
+    the error that ended the stream."""
+    decoder, assembler, out = tf.FrameDecoder(), tf.FileAssembler(max_file_size=1 << 20, admit=admit), []
+    try:
+        for read in reads:
+            for frame in decoder.feed(read):
+                if frame.command == tf.DATA:
+                    file_id, whole = assembler.add_frame(frame.payload)
+                    if whole is not None:
+                        out.append((file_id, b"".join(whole)))
+                else:
+                    out.append(frame.command)
+    except tf.FrameError as err:
+        out.append(str(err))
+    return out
+
+
+def _with_runs(reads: list[bytes], admit: tf.Admit) -> list[object]:
+    """The same through feed_runs, a run taken whole where takes_run allows and frame by frame where not, as
+    TcpConnection does."""
+    decoder, assembler, out = tf.FrameDecoder(), tf.FileAssembler(max_file_size=1 << 20, admit=admit), []
+    try:
+        for read in reads:
+            frames = decoder.feed_runs(read)
+            at = 0
+            while at < len(frames):
+                frame = frames[at]
+                if isinstance(frame, tf.DataRun):
+                    if not assembler.takes_run(frame):
+                        frames[at : at + 1] = frame.first_apart()
+                        continue
+                    whole = assembler.add_run(frame)
+                    if whole is not None:
+                        out.append((frame.file_id, b"".join(whole)))
+                elif frame.command == tf.DATA:
+                    file_id, whole = assembler.add_frame(frame.payload)
+                    if whole is not None:
+                        out.append((file_id, b"".join(whole)))
+                else:
+                    out.append(frame.command)
+                at += 1
+    except tf.FrameError as err:
+        out.append(str(err))
+    return out
+
+
+# a stream: files (an id, a size and the chunks actually sent, which may be more or fewer than the size wants),
+# other frames between them, all cut into reads anywhere
+_chunk_counts = st.integers(0, 6)
+_files = st.tuples(st.integers(1, 4), st.integers(0, 5 * 16_384), _chunk_counts)
+
+
+class RunTests(unittest.TestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(_files, max_size=6), st.lists(st.integers(1, 120_000), max_size=8), st.sets(st.integers(1, 4)),
+           st.booleans())
+    def test_runs_make_of_any_stream_what_frames_one_by_one_make(
+        self, files: list[tuple[int, int, int]], cuts: list[int], refused: set[int], interleave: bool,
+    ) -> None:
+        frames: list[bytes] = []
+        for file_id, size, count in files:
+            data = bytes([file_id]) * size
+            whole = [tf.encode_file(file_id, data, at, min(size, at + 16_384)) for at in range(0, size, 16_384)]
+            whole = whole or [tf.encode_file(file_id, b"")]
+            # fewer chunks than the size wants (cut short), or more (the last ones sent again)
+            sent = (whole * 2)[: max(count, 1)] if count > len(whole) else whole[: max(count, 1)]
+            frames += sent
+            if interleave:
+                frames.append(tf.encode_frame(tf.WAZAP, b"keep-alive"))
+        stream = b"".join(frames)
+        reads, at = [], 0
+        for cut in sorted(set(cuts)):
+            if at < cut < len(stream):
+                reads.append(stream[at:cut])
+                at = cut
+        reads.append(stream[at:])
+
+        def admit(file_id: int, size: int) -> int | None:
+            return None if file_id in refused else tf.file_allowance(size)
+
+        self.assertEqual(_with_runs(reads, admit), _frame_by_frame(reads, admit))
+
+    def test_a_megabyte_in_one_read_is_one_run_after_its_first_chunk(self) -> None:
+        data = bytes(range(256)) * 4096
+        frames = tf.FrameDecoder().feed_runs(tf.encode_file(9, data))
+        self.assertEqual([type(f).__name__ for f in frames], ["DataRun"])
+        run = frames[0]
+        assert isinstance(run, tf.DataRun)
+        self.assertEqual((run.file_id, run.total_size, len(run.payloads)), (9, len(data), 64))
+        assembler = tf.FileAssembler(max_file_size=1 << 21)
+        self.assertFalse(assembler.takes_run(run))  # its first chunk starts the file: frame by frame
+        first, rest = run.first_apart()
+        assert isinstance(first, tf.Frame) and isinstance(rest, tf.DataRun)
+        self.assertIsNone(assembler.add_frame(first.payload)[1])
+        self.assertTrue(assembler.takes_run(rest))
+        whole = assembler.add_run(rest)
+        assert whole is not None
+        self.assertEqual(b"".join(whole), data)
+        self.assertEqual(assembler.in_flight(), 0)
