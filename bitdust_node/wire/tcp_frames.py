@@ -53,7 +53,8 @@ class FrameError(ValueError):
 
 class DataRun(NamedTuple):
     """Whole chunks of one file in consecutive `d` frames of one read: each frame opened with the same 14 bytes
-    (length, version, `d`, file id, total size) as the first, which was checked like any frame."""
+    (length, version, `d`, file id, total size) as the first, which was checked like any frame and announces a
+    size that is not negative (such a frame is refused in its turn, frame by frame)."""
 
     file_id: int
     total_size: int
@@ -229,7 +230,9 @@ class FrameDecoder:
                 raise FrameError(f"unknown frame version {data[start : start + 1]!r}")
             command = data[start + 1 : start + 2]
             if command == DATA:
-                if runs and length == MAX_FRAME and end + _WHOLE_CHUNK_FRAME <= size \
+                # a run only of frames add_frame would take (a negative size, its sign bit set, is refused there in
+                # its turn, after the frames before it: not here, while the read is decoded)
+                if runs and length == MAX_FRAME and data[start + 9] < 0x80 and end + _WHOLE_CHUNK_FRAME <= size \
                         and data.startswith(data[at : start + 10], end):
                     end = self._run(data, view, at, end, frames)
                 else:

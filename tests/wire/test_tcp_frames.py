@@ -345,12 +345,15 @@ _files = st.tuples(st.integers(1, 4), st.integers(0, 5 * 16_384), _chunk_counts)
 class RunTests(unittest.TestCase):
     @settings(max_examples=300, deadline=None)
     @given(st.lists(_files, max_size=6), st.lists(st.integers(1, 120_000), max_size=8), st.sets(st.integers(1, 4)),
-           st.booleans())
+           st.booleans(), st.integers(-1, 6))
     def test_runs_make_of_any_stream_what_frames_one_by_one_make(
         self, files: list[tuple[int, int, int]], cuts: list[int], refused: set[int], interleave: bool,
+        negative_at: int,
     ) -> None:
         frames: list[bytes] = []
-        for file_id, size, count in files:
+        for at, (file_id, size, count) in enumerate(files):
+            if at == negative_at:  # whole chunks announcing a negative size: refused in their turn, not before
+                frames += [struct.pack(">I", 10 + 16_384) + b"1d" + struct.pack("<ii", 5, -1) + bytes(16_384)] * 2
             data = bytes([file_id]) * size
             whole = [tf.encode_file(file_id, data, at, min(size, at + 16_384)) for at in range(0, size, 16_384)]
             whole = whole or [tf.encode_file(file_id, b"")]
