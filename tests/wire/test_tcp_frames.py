@@ -289,6 +289,17 @@ class AssemblerTests(unittest.TestCase):
         self.assertRaises(tf.FrameError, tf.decode_data, b"123")
 
 
+def _one_frame(assembler: tf.FileAssembler, frame: tf.Frame, out: list[object]) -> None:
+    """A frame as the receiving path takes it: a `d` chunk added (its file handed on, joined, once whole), any
+    other frame noted by its command."""
+    if frame.command != tf.DATA:
+        out.append(frame.command)
+        return
+    file_id, whole = assembler.add_frame(frame.payload)
+    if whole is not None:
+        out.append((file_id, b"".join(whole)))
+
+
 def _frame_by_frame(reads: list[bytes], admit: tf.Admit) -> list[object]:
     """What the decoder and the assembler make of the reads one frame at a time: each file handed on (joined), or
     the error that ended the stream."""
@@ -296,12 +307,7 @@ def _frame_by_frame(reads: list[bytes], admit: tf.Admit) -> list[object]:
     try:
         for read in reads:
             for frame in decoder.feed(read):
-                if frame.command == tf.DATA:
-                    file_id, whole = assembler.add_frame(frame.payload)
-                    if whole is not None:
-                        out.append((file_id, b"".join(whole)))
-                else:
-                    out.append(frame.command)
+                _one_frame(assembler, frame, out)
     except tf.FrameError as err:
         out.append(str(err))
     return out
@@ -317,19 +323,15 @@ def _with_runs(reads: list[bytes], admit: tf.Admit) -> list[object]:
             at = 0
             while at < len(frames):
                 frame = frames[at]
-                if isinstance(frame, tf.DataRun):
-                    if not assembler.takes_run(frame):
-                        frames[at : at + 1] = frame.first_apart()
-                        continue
+                if not isinstance(frame, tf.DataRun):
+                    _one_frame(assembler, frame, out)
+                elif not assembler.takes_run(frame):
+                    frames[at : at + 1] = frame.first_apart()
+                    continue
+                else:
                     whole = assembler.add_run(frame)
                     if whole is not None:
                         out.append((frame.file_id, b"".join(whole)))
-                elif frame.command == tf.DATA:
-                    file_id, whole = assembler.add_frame(frame.payload)
-                    if whole is not None:
-                        out.append((file_id, b"".join(whole)))
-                else:
-                    out.append(frame.command)
                 at += 1
     except tf.FrameError as err:
         out.append(str(err))
