@@ -249,6 +249,82 @@ def parse_file(data: bytes | Sequence[bytes | memoryview]) -> tuple[Packet, File
     return parse(whole), whole
 
 
+def parse_file_views(
+    data: Sequence[bytes | memoryview],
+) -> tuple[Packet, bytes, tuple[memoryview, ...], bytes] | None:
+    """parse_file's chunked fast path without joining the payload: the packet with an empty payload, the JSON
+    before the payload's text, that text as views of the chunks, and the JSON after it; None where parse_file
+    would not take its fast path or the text is not strict base64 (a file piece always is), for parse_file to
+    decide. The base64 is checked where it lies, as _is_base64 checks it joined."""
+    size = sum(len(chunk) for chunk in data)
+    if size > MAX_PACKET_BYTES or size <= 2 * _EDGE:
+        return None
+    first, last = _gather(data, 0, _EDGE), _gather(data, size - _EDGE, size)
+    opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
+    if opening < 0 or closing < 0 or not last.endswith(b'"}'):
+        return None
+    head, tail = first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
+    start, end = len(head), size - len(tail)
+    if end - start < _BASE64_CHECK_FROM or (end - start) % 4:
+        return None
+    fields: dict[str, str] = {}
+    if not (_plain_fields(first[:opening], FIELDS[:6], fields) and _plain_fields(tail[1:-1], FIELDS[7:], fields)):
+        return None
+    if fields["m"] not in reference.COMMANDS:
+        return None
+    views = _views(data, start, end)
+    if not _is_base64_pieces(views):
+        return None
+    return packet_from_fields(fields, b""), head, views, tail
+
+
+def _views(chunks: Sequence[bytes | memoryview], start: int, end: int) -> tuple[memoryview, ...]:
+    """Bytes `start` to `end` of the file the chunks make, as views of them (nothing copied)."""
+    pieces: list[memoryview] = []
+    at = 0
+    for chunk in chunks:
+        following = at + len(chunk)
+        if following > start and at < end:
+            pieces.append(memoryview(chunk)[max(start - at, 0) : min(end, following) - at])
+        if following >= end:
+            break
+        at = following
+    return tuple(pieces)
+
+
+def _is_base64_pieces(pieces: Sequence[memoryview]) -> bool:
+    """_is_base64 of the pieces joined, without joining them: each piece's 4-aligned interior checked where it
+    lies, the few bytes around each boundary joined and checked apart; padding only at the very end."""
+    segments: list[bytes | memoryview] = []
+    edge = b""  # the bytes since the last aligned interior: at most the 3 + 3 around a boundary (more for tiny pieces)
+    at = 0  # the payload offset where the current piece starts
+    for piece in pieces:
+        inner_start = min(-at % 4, len(piece))  # the piece's first 4-aligned offset
+        inner_end = inner_start + (len(piece) - inner_start) // 4 * 4
+        if inner_end > inner_start:
+            segments += [edge + bytes(piece[:inner_start]), piece[inner_start:inner_end]]
+            edge = bytes(piece[inner_end:])
+        else:
+            edge += bytes(piece)
+        at += len(piece)
+    segments.append(edge)
+    steps = [
+        segment[step : step + _BASE64_CHECK_STEP]
+        for segment in segments if segment
+        for step in range(0, len(segment), _BASE64_CHECK_STEP)
+    ]
+    try:
+        for step in steps[:-1]:
+            if step[-1] == _PAD:
+                return False  # padding before the end: checked alone, this part would pass
+            pybase64.b64decode(step, validate=True)
+        if steps:
+            pybase64.b64decode(steps[-1], validate=True)
+    except ValueError:
+        return False
+    return bool(steps)
+
+
 def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
     """Bytes `start` to `end` of the file the chunks make, in one copy."""
     pieces: list[bytes | memoryview] = []
