@@ -10,7 +10,7 @@ and receives with these; tests/wire/test_packet.py holds them to the reference w
 from __future__ import annotations
 
 import json.encoder
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pybase64
 
@@ -250,12 +250,13 @@ def parse_file(data: bytes | Sequence[bytes | memoryview]) -> tuple[Packet, File
 
 
 def parse_file_views(
-    data: Sequence[bytes | memoryview],
+    data: Sequence[bytes | memoryview], wanted: Callable[[Packet], bool] | None = None,
 ) -> tuple[Packet, bytes, tuple[memoryview, ...], bytes] | None:
     """parse_file's chunked fast path without joining the payload: the packet with an empty payload, the JSON
     before the payload's text, that text as views of the chunks, and the JSON after it; None where parse_file
     would not take its fast path or the text is not strict base64 (a file piece always is), for parse_file to
-    decide. The base64 is checked where it lies, as _is_base64 checks it joined."""
+    decide, or when `wanted` says no to the packet (asked before the payload is checked, which it is where it
+    lies, as _is_base64 checks it joined)."""
     size = sum(len(chunk) for chunk in data)
     if size > MAX_PACKET_BYTES or size <= 2 * _EDGE:
         return None
@@ -272,10 +273,13 @@ def parse_file_views(
         return None
     if fields["m"] not in reference.COMMANDS:
         return None
+    packet = packet_from_fields(fields, b"")
+    if wanted is not None and not wanted(packet):
+        return None
     views = _views(data, start, end)
     if not _is_base64_pieces(views):
         return None
-    return packet_from_fields(fields, b""), head, views, tail
+    return packet, head, views, tail
 
 
 def _views(chunks: Sequence[bytes | memoryview], start: int, end: int) -> tuple[memoryview, ...]:

@@ -3,6 +3,8 @@ restart; and a full disk (a real 1 MiB tmpfs) that leaves every stored piece as 
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import os
 import shutil
@@ -23,7 +25,7 @@ from bitdust_node.storage.supplier import (
     NOT_A_CUSTOMER,
     NOT_FOUND,
 )
-from bitdust_node.wire import identity_xml
+from bitdust_node.wire import identity_xml, tcp_frames
 from bitdust_node.wire import packet as wire
 from tests.storage.support import DAVE, Side, WalkCounting, me, signer
 
@@ -116,6 +118,63 @@ class DiskQueueTests(TestCase):
         on_disk = sum(len(b) for b in files_under(self.home / "customers").values())
         self.assertEqual(self.successResultOf(counting), {"dave@127.0.0.1_8084": on_disk})
         self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], on_disk)
+
+
+class UnjoinedPieceTests(TestCase):
+    """A piece that comes as many reads is written, hashed and acked from views of them (never joined), byte for byte
+    as the joined path does; a forged one is still refused, and an awaited Data answer still gets its payload."""
+
+    def setUp(self) -> None:
+        self.home = Path(self.mktemp())
+        self.side = Side(self, self.home)
+        self.side.hire("dave", 10 << 20)
+        self.file_ids = iter(range(1000, 2000))
+
+    def feed_in_reads(self, packet: wire.Packet, reads: int = 5) -> bytes:
+        """The packet's file framed as a peer sends it, handed to the connection in `reads` reads of odd sizes."""
+        data = wire.serialize(packet)
+        framed = tcp_frames.encode_file(next(self.file_ids), data)
+        cuts = [len(framed) * n // reads + 7 * n for n in range(reads)] + [len(framed)]
+        for start, end in itertools.pairwise(cuts):
+            self.side.connection.dataReceived(framed[start:end])
+        return data
+
+    def piece(self, size: int = 300_000, packet_id: str = PIECE) -> wire.Packet:
+        return self.side.make("dave", "Data", packet_id, base64.b64encode(os.urandom(size)))
+
+    def test_a_piece_in_many_reads_is_stored_as_it_came_and_acked_with_its_length(self) -> None:
+        packet = self.piece()
+        data = self.feed_in_reads(packet)
+        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
+        self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", str(len(packet.payload)).encode())])
+        self.assertEqual(list(files_under(self.home / "customers").values()), [data])
+        # the joined path (the same file in one piece, stored again over it) writes the very same bytes and says the
+        # same length
+        self.assertEqual(answer_of(self.side.send_packet(packet)), ("Ack", str(len(packet.payload)).encode()))
+        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
+        self.assertEqual(list(files_under(self.home / "customers").values()), [data])
+
+    def test_a_forged_piece_in_many_reads_is_refused_and_nothing_is_written(self) -> None:
+        packet = self.piece()
+        forged = attrs.evolve(packet, payload=packet.payload[:-8] + b"AAAAAAAA")
+        self.feed_in_reads(forged)
+        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
+        self.assertEqual(self.side.gateway.dropped["bad_signature"], 1)
+        self.assertEqual(self.side.written(), [])
+        self.assertEqual(files_under(self.home / "customers"), {})
+
+    def test_a_data_answer_awaited_gets_its_whole_payload_and_is_not_stored(self) -> None:
+        asked = PIECE.replace("0-0-Data", "1-0-Data")
+        dave = self.side.gateway.cache.get(DAVE)
+        assert dave is not None
+        retrieve = self.side.gateway.outbox("Retrieve", DAVE, b"", packet_id=asked)
+        answer = self.side.gateway.request(retrieve, dave)
+        packet = self.piece(packet_id=asked)
+        self.feed_in_reads(packet)
+        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 0)
+        got = self.successResultOf(answer)
+        self.assertEqual((got.command, got.payload), ("Data", packet.payload))
+        self.assertEqual(files_under(self.home / "customers"), {})
 
 
 class RefusalTests(TestCase):
