@@ -192,7 +192,8 @@ class Supplier:
             return None
         found = self._own_piece(inbound)
         if isinstance(found, str):
-            return self._refuse(inbound, "data_" + found.split()[0], found)
+            self._refuse(inbound, "data_" + found.split()[0], found)
+            return None  # its answer goes without this waiting for the peer's `o`: the piece's bytes go now
         customer, piece = found
         # the bytes the customer signed and sent, verified (whole, or split around the payload's text): nothing to
         # serialize again
@@ -201,7 +202,8 @@ class Supplier:
         owner = customer.global_id
         used_without = self.store.used[owner] + self._pending[owner] - self.store.size_of(piece)
         if used_without + size > customer.allocated:
-            return self._refuse(inbound, "data_over_quota", NO_SPACE)
+            self._refuse(inbound, "data_over_quota", NO_SPACE)
+            return None
         self._pending[owner] += size
         written = self._on_disk(self.store.write_file, piece, stored)
         if sum(self._pending.values()) > MAX_WAITING_BYTES and inbound.session is not None:
@@ -215,7 +217,7 @@ class Supplier:
             grown = await written
         except StoreError as err:
             log.warn("piece {pid} not stored: {why}", pid=inbound.packet.packet_id, why=str(err))
-            await self._refuse(inbound, "data_write_error", "write error")
+            self._refuse(inbound, "data_write_error", "write error")
             return
         finally:
             self._pending[piece.customer] -= size
@@ -224,7 +226,9 @@ class Supplier:
         self.store.used[piece.customer] += grown
         self.counters["pieces_stored"] += 1
         self.counters["bytes_stored"] += size
-        await self.gateway.reply(inbound, "Ack", str(inbound.payload_size).encode())
+        # not awaited: its delivery (the peer's `o`, up to the ack timeout) must not keep the piece's bytes, views of
+        # the reads it came in, once they are written (gateway.reply says a failed delivery itself)
+        self.gateway.reply(inbound, "Ack", str(inbound.payload_size).encode())
 
     async def usage_of_all(self) -> dict[str, int]:
         """Every customer folder's use. Those not counted yet (all of them after a crash: a million pieces take

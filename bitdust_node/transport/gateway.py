@@ -257,8 +257,9 @@ class Gateway:
             d = session.send_file(packet_fast.serialize_parts(answer))
         else:
             d = self.send(answer, request.creator, wide)
-        d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command,
-                                        to=request.creator.sources[0], why=f.getErrorMessage()))
+        to = request.creator.sources[0]  # not the request: the wait for delivery must not keep its bytes
+        d.addErrback(lambda f: log.info("{cmd} to {to} not delivered: {why}", cmd=command, to=to,
+                                        why=f.getErrorMessage()))
         return d
 
     # -- in
@@ -383,8 +384,10 @@ class Gateway:
                 self._verifying -= 1
         # for me by any IDURL of mine: one a rotation left still reaches me
         inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session, pieces)
-        if pieces is not None and (self._pending.awaits_answer(packet.packet_id) or not self._takes_raw("Data")):
-            inbound = _joined(inbound, head, pieces, tail)  # awaited, or its handlers changed, while it was verified
+        if pieces is not None and (not inbound.for_me or self._pending.awaits_answer(packet.packet_id)
+                                   or not self._takes_raw("Data")):
+            # awaited, no longer for me (my identity moved), or its handlers changed, while it was verified
+            inbound = _joined(inbound, head, pieces, tail)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):

@@ -4,11 +4,13 @@ restart; and a full disk (a real 1 MiB tmpfs) that leaves every stored piece as 
 from __future__ import annotations
 
 import base64
+import gc
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -153,6 +155,19 @@ class UnjoinedPieceTests(TestCase):
         self.assertEqual(answer_of(self.side.send_packet(packet)), ("Ack", str(len(packet.payload)).encode()))
         self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
         self.assertEqual(list(files_under(self.home / "customers").values()), [data])
+
+    def test_a_written_piece_lets_its_reads_go_before_the_peer_acknowledges_the_ack(self) -> None:
+        packet = self.piece()
+        framed = tcp_frames.encode_file(next(self.file_ids), wire.serialize(packet))
+        reads = [framed[at : at + 100_000] for at in range(0, len(framed), 100_000)]
+        for read in reads:
+            self.side.connection.dataReceived(read)
+        del read
+        counted = self.side.gateway.counters["payloads_unjoined"], self.side.supplier.counters["pieces_stored"]
+        self.assertEqual(counted, (1, 1))
+        gc.collect()
+        # the Ack waits for the peer's `o` (up to the ack timeout): nothing of the piece may wait with it
+        self.assertEqual([sys.getrefcount(read) for read in reads], [3] * len(reads))  # the list, `read`, the call
 
     def test_a_forged_piece_in_many_reads_is_refused_and_nothing_is_written(self) -> None:
         packet = self.piece()
