@@ -331,16 +331,7 @@ def _is_base64_pieces(pieces: Sequence[memoryview]) -> bool:
 
 def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
     """Bytes `start` to `end` of the file the chunks make, in one copy."""
-    pieces: list[bytes | memoryview] = []
-    at = 0
-    for chunk in chunks:
-        following = at + len(chunk)
-        if following > start and at < end:
-            pieces.append(memoryview(chunk)[max(start - at, 0) : min(end, following) - at])
-        if following >= end:
-            break
-        at = following
-    return b"".join(pieces)
+    return b"".join(_views(chunks, start, end))
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:
