@@ -35,6 +35,7 @@ from bitdust_node.transport.interfaces import (
     OutboundRoute,
     Session,
     Timeout,
+    payload_size,
 )
 from bitdust_node.transport.pending import Awaited, PendingFull, PendingReplies
 from bitdust_node.wire import identity_xml, packet_fast
@@ -332,7 +333,6 @@ class Gateway:
         if unjoined is not None:
             # the payload stays in the reads, held (and claimed below) until its handler is done with it
             packet, raw, pieces = unjoined
-            head, tail = raw[0], raw[-1]
             self.counters["payloads_unjoined"] += 1
         else:
             try:
@@ -341,7 +341,7 @@ class Gateway:
                 self._drop("malformed", str(err))
                 return
         del data  # chunks are views of reads: what is kept was copied out of them by the parser, or is `raw`
-        payload_size = len(packet.payload) if pieces is None else sum(len(piece) for piece in pieces)
+        size = payload_size(packet, pieces)
         carried: Identity | None = None
         own = False
         if packet.command == "Identity":
@@ -354,7 +354,7 @@ class Gateway:
             own = carried is not None and packet.owner_id == packet.creator_id and packet.creator_id in carried.sources
         # a packet that will wait (an identity to fetch, a large payload to hash in a thread) holds its bytes
         waits = not own and (self.cache.get(packet.creator_id) is None
-                             or payload_size >= self.limits.thread_verify_from)
+                             or size >= self.limits.thread_verify_from)
         verifying: defer.Deferred[Identity] | None = None
         evicted = False
 
@@ -387,7 +387,7 @@ class Gateway:
         if pieces is not None and (not inbound.for_me or self._pending.awaits_answer(packet.packet_id)
                                    or not self._takes_raw("Data")):
             # awaited, no longer for me (my identity moved), or its handlers changed, while it was verified
-            inbound = _joined(inbound, head, pieces, tail)
+            inbound = _joined(inbound)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):
@@ -423,8 +423,7 @@ class Gateway:
         """Check the signature (over `pieces`, the payload's text where it lies, when given); a large packet's
         hashing (which releases the GIL) in a worker thread, so the reactor goes on with other packets meanwhile."""
         key = self._public_key(creator)
-        size = len(packet.payload) if pieces is None else sum(len(piece) for piece in pieces)
-        if size < self.limits.thread_verify_from:
+        if payload_size(packet, pieces) < self.limits.thread_verify_from:
             return packet_signature_valid(packet, key, pieces)
         return bool(await threads.deferToThread(packet_signature_valid, packet, key, pieces))
 
@@ -480,12 +479,14 @@ class Gateway:
         }
 
 
-def _joined(inbound: Inbound, head: bytes | memoryview, pieces: tuple[memoryview, ...],
-            tail: bytes | memoryview) -> Inbound:
+def _joined(inbound: Inbound) -> Inbound:
     """A packet taken unjoined as any other: its payload joined, its file in three parts (as parse_file makes)."""
+    pieces, raw = inbound.payload_pieces, inbound.raw
+    if pieces is None or not isinstance(raw, tuple):
+        return inbound  # joined already
     payload = b"".join(pieces)
     packet = attrs.evolve(inbound.packet, payload=payload)
-    return attrs.evolve(inbound, packet=packet, raw=(bytes(head), payload, bytes(tail)), payload_pieces=None)
+    return attrs.evolve(inbound, packet=packet, raw=(bytes(raw[0]), payload, bytes(raw[-1])), payload_pieces=None)
 
 
 def _reads_held(chunks: Chunks) -> int:

@@ -67,9 +67,12 @@ class Inbound:
     @property
     def payload_size(self) -> int:
         """The length of the payload's text, however it is held."""
-        if self.payload_pieces is None:
-            return len(self.packet.payload)
-        return sum(len(piece) for piece in self.payload_pieces)
+        return payload_size(self.packet, self.payload_pieces)
+
+
+def payload_size(packet: Packet, pieces: tuple[memoryview, ...] | None) -> int:
+    """The length of a packet's payload text: its payload, or the views it was taken as (payload b"")."""
+    return len(packet.payload) if pieces is None else sum(len(piece) for piece in pieces)
 
 
 Handler = Callable[[Inbound], object]
