@@ -236,15 +236,13 @@ def parse_file(data: bytes | Sequence[bytes | memoryview]) -> tuple[Packet, File
     size = sum(len(chunk) for chunk in data)
     if size > MAX_PACKET_BYTES:
         raise PacketFormatError(f"packet of {size} bytes is over the cap of {MAX_PACKET_BYTES}")
-    if size > 2 * _EDGE:
-        first, last = _gather(data, 0, _EDGE), _gather(data, size - _EDGE, size)
-        opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
-        if opening >= 0 and closing >= 0 and last.endswith(b'"}'):
-            head, tail = first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
-            body = _gather(data, len(head), size - len(tail))
-            plain = _plain(first[:opening], body, tail[1:-1])
-            if plain is not None:
-                return packet_from_fields(*plain), (head, body, tail)
+    around = _around_payload(data, size) if size > 2 * _EDGE else None
+    if around is not None:
+        before, head, tail = around
+        body = _gather(data, len(head), size - len(tail))
+        plain = _plain(before, body, tail[1:-1])
+        if plain is not None:
+            return packet_from_fields(*plain), (head, body, tail)
     whole = b"".join(data)
     return parse(whole), whole
 
@@ -258,18 +256,15 @@ def parse_file_views(
     decide, or when `wanted` says no to the packet (asked before the payload is checked, which it is where it
     lies, as _is_base64 checks it joined)."""
     size = sum(len(chunk) for chunk in data)
-    if size > MAX_PACKET_BYTES or size <= 2 * _EDGE:
+    around = _around_payload(data, size) if 2 * _EDGE < size <= MAX_PACKET_BYTES else None
+    if around is None:
         return None
-    first, last = _gather(data, 0, _EDGE), _gather(data, size - _EDGE, size)
-    opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
-    if opening < 0 or closing < 0 or not last.endswith(b'"}'):
-        return None
-    head, tail = first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
+    before, head, tail = around
     start, end = len(head), size - len(tail)
     if end - start < _BASE64_CHECK_FROM or (end - start) % 4:
         return None
     fields: dict[str, str] = {}
-    if not (_plain_fields(first[:opening], FIELDS[:6], fields) and _plain_fields(tail[1:-1], FIELDS[7:], fields)):
+    if not (_plain_fields(before, FIELDS[:6], fields) and _plain_fields(tail[1:-1], FIELDS[7:], fields)):
         return None
     if fields["m"] not in reference.COMMANDS:
         return None
@@ -280,6 +275,17 @@ def parse_file_views(
     if not _is_base64_pieces(views):
         return None
     return packet, head, views, tail
+
+
+def _around_payload(chunks: Sequence[bytes | memoryview], size: int) -> tuple[bytes, bytes, bytes] | None:
+    """For a file of chunks longer than two _EDGEs, found in its first and last _EDGE bytes: the JSON fields before
+    the payload's text, the JSON up to that text (the same and `,"p":"`) and the JSON after it; None when they are
+    not there."""
+    first, last = _gather(chunks, 0, _EDGE), _gather(chunks, size - _EDGE, size)
+    opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
+    if opening < 0 or closing < 0 or not last.endswith(b'"}'):
+        return None
+    return first[:opening], first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
 
 
 def _views(chunks: Sequence[bytes | memoryview], start: int, end: int) -> tuple[memoryview, ...]:
