@@ -41,16 +41,7 @@ def _is_base64(value: bytes | memoryview) -> bool:
     size = len(value)
     if size < _BASE64_CHECK_FROM or size % 4:
         return False
-    view = memoryview(value)
-    try:
-        for at in range(0, size, _BASE64_CHECK_STEP):
-            piece = view[at : at + _BASE64_CHECK_STEP]
-            if at + _BASE64_CHECK_STEP < size and piece[-1] == _PAD:
-                return False  # padding before the end: checked alone, this slice would pass
-            pybase64.b64decode(piece, validate=True)
-    except ValueError:
-        return False
-    return True
+    return _is_base64_pieces((memoryview(value),))
 
 
 # what a backslash may escape in the fast path: everything else (\\u, \\n ...) goes to the JSON decoder
@@ -332,7 +323,7 @@ def _is_base64_pieces(pieces: Sequence[memoryview]) -> bool:
             pybase64.b64decode(steps[-1], validate=True)
     except ValueError:
         return False
-    return bool(steps)
+    return True  # nothing at all is no wrong base64 either (the callers ask for a minimum size first)
 
 
 def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
