@@ -380,11 +380,10 @@ class FileAssembler:
     def add_run(self, run: DataRun) -> Chunks | None:
         """add_frame for each frame of a run takes_run allowed, in one step: the whole file's chunks once the run
         ended it, else None."""
-        incoming = self._parts[run.file_id]
-        received = incoming.received + len(run.payloads) * MAX_CHUNK
-        if not incoming.allowance or incoming.size != run.total_size or received > incoming.size:
+        if not self.takes_run(run):
             raise ValueError("a run takes_run did not allow")
-        incoming.received = received
+        incoming = self._parts[run.file_id]
+        incoming.received = received = incoming.received + len(run.payloads) * MAX_CHUNK
         kept, header = self._kept, _DATA_HEADER.size
         incoming.chunks += [kept(incoming, payload[header:]) for payload in run.payloads]
         if received < incoming.size:
