@@ -18,13 +18,7 @@ def sign_packet(packet: Packet, key: rsa.RSAPrivateKey) -> Packet:
     return attrs.evolve(unsigned, signature=signature.sign(key, unsigned.signed_parts()))
 
 
-def packet_signature_valid(
-    packet: Packet, public: rsa.RSAPublicKey, payload: memoryview | tuple[memoryview, ...] | None = None,
-) -> bool:
-    """`payload`: the payload's text where it lies, for a packet read without it (a stored piece, or a received one
-    as views of the reads it came in)."""
+def packet_signature_valid(packet: Packet, public: rsa.RSAPublicKey, payload: memoryview | None = None) -> bool:
+    """`payload`: the payload's text where it lies, for a packet read without it (a stored piece)."""
     head, body, tail = packet.signed_parts()
-    if payload is None:
-        return signature.verify(public, (head, body, tail), packet.signature)
-    pieces = (payload,) if isinstance(payload, memoryview) else payload
-    return signature.verify(public, (head, *pieces, tail), packet.signature)
+    return signature.verify(public, (head, body if payload is None else payload, tail), packet.signature)

@@ -79,8 +79,7 @@ class Supplier:
 
     def start(self) -> None:
         self._unregister = [
-            # a piece is written as it came: its payload never joined out of the reads (Inbound.payload_pieces)
-            self.gateway.register("Data", self.data_received, raw_payload=True),
+            self.gateway.register("Data", self.data_received),
             self.gateway.register("Retrieve", self.retrieve_received),
             self.gateway.register("ListFiles", self.list_files_received),
             self.gateway.register("DeleteFile", self.delete_received),
@@ -226,9 +225,9 @@ class Supplier:
         self.store.used[piece.customer] += grown
         self.counters["pieces_stored"] += 1
         self.counters["bytes_stored"] += size
-        # not awaited: its delivery (the peer's `o`, up to the ack timeout) must not keep the piece's bytes, views of
-        # the reads it came in, once they are written (gateway.reply says a failed delivery itself)
-        self.gateway.reply(inbound, "Ack", str(inbound.payload_size).encode())
+        # not awaited: its delivery (the peer's `o`, up to the ack timeout) must not keep the piece's bytes once they
+        # are written (gateway.reply says a failed delivery itself)
+        self.gateway.reply(inbound, "Ack", str(len(inbound.packet.payload)).encode())
 
     async def usage_of_all(self) -> dict[str, int]:
         """Every customer folder's use. Those not counted yet (all of them after a crash: a million pieces take

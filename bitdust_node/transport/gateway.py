@@ -35,7 +35,6 @@ from bitdust_node.transport.interfaces import (
     OutboundRoute,
     Session,
     Timeout,
-    payload_size,
 )
 from bitdust_node.transport.pending import Awaited, PendingFull, PendingReplies
 from bitdust_node.wire import identity_xml, packet_fast
@@ -90,8 +89,6 @@ class Gateway:
         self.budget = budget if budget is not None else ReceiveBudget()
         self.transports: dict[str, PeerTransport] = {}
         self.handlers: dict[str, list[Handler]] = collections.defaultdict(list)
-        # (command, handler) registered as taking a payload's text as views (Inbound.payload_pieces)
-        self._raw_takers: set[tuple[str, Handler]] = set()
         self._pending: PendingReplies[Packet] = PendingReplies(
             clock, self.limits.max_pending_requests, self._timed_out, "too many requests are waiting for answers")
         self._verifying = 0
@@ -136,16 +133,12 @@ class Gateway:
 
         return leave
 
-    def register(self, command: str, handler: Handler, raw_payload: bool = False) -> Callable[[], None]:
+    def register(self, command: str, handler: Handler) -> Callable[[], None]:
         self.handlers[command].append(handler)
-        if raw_payload:
-            self._raw_takers.add((command, handler))
 
         def unregister() -> None:
             if handler in self.handlers[command]:
                 self.handlers[command].remove(handler)
-            if handler not in self.handlers[command]:
-                self._raw_takers.discard((command, handler))
 
         return unregister
 
@@ -281,16 +274,13 @@ class Gateway:
         log.info("packet dropped ({reason}): {detail}", reason=reason, detail=detail)
 
     def _hold_while_verified(
-        self, packet: Packet, raw: wire.FileParts | Chunks, session: Session | None, give_back: Callable[[], None],
-        unjoined: bool = False,
+        self, packet: Packet, raw: wire.FileParts, session: Session | None, give_back: Callable[[], None],
     ) -> Claim | None:
         """The packet's bytes taken from the receive budget while it waits for its creator's identity or its
         signature check (`give_back` stops the wait if the budget takes them back for a smaller holder); None
-        (dropped and counted) when too many wait or the budget has no room for them. An `unjoined` packet holds the
-        reads its views keep (its size, and the parts of its first and last reads that belong to other frames)."""
+        (dropped and counted) when too many wait or the budget has no room for them."""
         body = raw[1] if isinstance(raw, tuple) else None
-        size = (_reads_held(raw) if unjoined and isinstance(raw, tuple)
-                else file_size(raw) + (0 if packet.payload is body else len(packet.payload)))
+        size = file_size(raw) + (0 if packet.payload is body else len(packet.payload))
         # each waiting packet takes at least its share of max_verifying: the budget shares the places fairly too
         claim = self.budget.claim(holder_of(session), max(size, self.budget.total // self.limits.max_verifying),
                                   "verifying", give_back)
@@ -304,44 +294,13 @@ class Gateway:
         self._verifying += 1
         return claim
 
-    def _unjoined(self, data: bytes | Chunks) -> tuple[Packet, Chunks, tuple[memoryview, ...]] | None:
-        """A file piece for me, parsed without joining its payload: the packet (payload b""), the file's bytes as
-        views (the JSON before the payload, its text, the JSON after it) and the payload's text; None unless its
-        every taker takes it so (Data handlers registered raw_payload) and no answer is awaited under its id (a
-        customer's Retrieve answers are Data packets, and their requester needs the payload)."""
-        if isinstance(data, bytes) or not self._takes_raw("Data"):
-            return None
-        parsed = packet_fast.parse_file_views(data, self._may_go_unjoined)
-        if parsed is None:
-            return None
-        packet, head, views, tail = parsed
-        return packet, (head, *views, tail), views
-
-    def _may_go_unjoined(self, packet: Packet) -> bool:
-        """A Data packet for me that answers nothing awaited (asked before its payload is checked)."""
-        return (packet.command == "Data" and self.me.answers_to(packet.remote_id)
-                and not self._pending.awaits_answer(packet.packet_id))
-
-    def _takes_raw(self, command: str) -> bool:
-        handlers = self.handlers.get(command) or []
-        return bool(handlers) and all((command, handler) in self._raw_takers for handler in handlers)
-
     async def _process(self, data: bytes | Chunks, session: Session | None) -> None:
-        unjoined = self._unjoined(data)
-        pieces: tuple[memoryview, ...] | None = None
-        raw: wire.FileParts | Chunks
-        if unjoined is not None:
-            # the payload stays in the reads, held (and claimed below) until its handler is done with it
-            packet, raw, pieces = unjoined
-            self.counters["payloads_unjoined"] += 1
-        else:
-            try:
-                packet, raw = packet_fast.parse_file(data)
-            except wire.PacketFormatError as err:
-                self._drop("malformed", str(err))
-                return
-        del data  # chunks are views of reads: what is kept was copied out of them by the parser, or is `raw`
-        size = payload_size(packet, pieces)
+        try:
+            packet, raw = packet_fast.parse_file(data)
+        except wire.PacketFormatError as err:
+            self._drop("malformed", str(err))
+            return
+        del data  # chunks are views of reads: what is kept was copied out of them by the parser
         carried: Identity | None = None
         own = False
         if packet.command == "Identity":
@@ -354,7 +313,7 @@ class Gateway:
             own = carried is not None and packet.owner_id == packet.creator_id and packet.creator_id in carried.sources
         # a packet that will wait (an identity to fetch, a large payload to hash in a thread) holds its bytes
         waits = not own and (self.cache.get(packet.creator_id) is None
-                             or size >= self.limits.thread_verify_from)
+                             or len(packet.payload) >= self.limits.thread_verify_from)
         verifying: defer.Deferred[Identity] | None = None
         evicted = False
 
@@ -364,10 +323,10 @@ class Gateway:
             if verifying is not None:
                 verifying.cancel()
 
-        held = self._hold_while_verified(packet, raw, session, give_back, pieces is not None) if waits else None
+        held = self._hold_while_verified(packet, raw, session, give_back) if waits else None
         if waits and held is None:
             return
-        verifying = defer.ensureDeferred(self._verified_creator(packet, carried if own else None, pieces))
+        verifying = defer.ensureDeferred(self._verified_creator(packet, carried if own else None))
         try:
             creator = await verifying
         except (_Dropped, defer.CancelledError) as why:
@@ -383,11 +342,7 @@ class Gateway:
                 held.release()
                 self._verifying -= 1
         # for me by any IDURL of mine: one a rotation left still reaches me
-        inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session, pieces)
-        if pieces is not None and (not inbound.for_me or self._pending.awaits_answer(packet.packet_id)
-                                   or not self._takes_raw("Data")):
-            # awaited, no longer for me (my identity moved), or its handlers changed, while it was verified
-            inbound = _joined(inbound)
+        inbound = Inbound(packet, creator, self.me.answers_to(packet.remote_id), raw, carried, session)
         if inbound.for_me and self._answers_pending(inbound):
             return
         if not inbound.for_me and any(forward(inbound) for forward in list(self._forwarders)):
@@ -404,28 +359,23 @@ class Gateway:
                 self._drop("handler_error", f"{packet.command} handler: {err!r}"[:500])
                 log.debug("handler of {cmd} failed: {trace}", cmd=packet.command, trace=Failure().getTraceback())
 
-    async def _verified_creator(
-        self, packet: Packet, carried: Identity | None, pieces: tuple[memoryview, ...] | None = None,
-    ) -> Identity:
+    async def _verified_creator(self, packet: Packet, carried: Identity | None) -> Identity:
         """The creator's identity once the packet's signature checked out with it (an Identity packet's own
-        carried one, or the known or fetched one); _Dropped says why not. `pieces`: the payload's text of a packet
-        taken unjoined."""
+        carried one, or the known or fetched one); _Dropped says why not."""
         if carried is not None:
             return self._carried_identity(packet, carried)
         creator = await self._known_identity(packet.creator_id)
-        if not await self._signature_valid(packet, creator, pieces):
+        if not await self._signature_valid(packet, creator):
             raise _Dropped("bad_signature", f"{packet.command}({packet.packet_id}) from {packet.creator_id}")
         return creator
 
-    async def _signature_valid(
-        self, packet: Packet, creator: Identity, pieces: tuple[memoryview, ...] | None = None,
-    ) -> bool:
-        """Check the signature (over `pieces`, the payload's text where it lies, when given); a large packet's
-        hashing (which releases the GIL) in a worker thread, so the reactor goes on with other packets meanwhile."""
+    async def _signature_valid(self, packet: Packet, creator: Identity) -> bool:
+        """Check the signature; a large packet's hashing (which releases the GIL) in a worker thread, so the
+        reactor goes on with other packets meanwhile."""
         key = self._public_key(creator)
-        if payload_size(packet, pieces) < self.limits.thread_verify_from:
-            return packet_signature_valid(packet, key, pieces)
-        return bool(await threads.deferToThread(packet_signature_valid, packet, key, pieces))
+        if len(packet.payload) < self.limits.thread_verify_from:
+            return packet_signature_valid(packet, key)
+        return bool(await threads.deferToThread(packet_signature_valid, packet, key))
 
     async def _known_identity(self, creator_id: str) -> Identity:
         """The creator's identity from the cache, else fetched from its server (with a timeout)."""
@@ -477,27 +427,6 @@ class Gateway:
             "identity_cache_bytes": self.cache.held_bytes(),
             "identities_forgotten": self.cache.forgotten,
         }
-
-
-def _joined(inbound: Inbound) -> Inbound:
-    """A packet taken unjoined as any other: its payload joined, its file in three parts (as parse_file makes)."""
-    pieces, raw = inbound.payload_pieces, inbound.raw
-    if pieces is None or not isinstance(raw, tuple):
-        return inbound  # joined already
-    payload = b"".join(pieces)
-    packet = attrs.evolve(inbound.packet, payload=payload)
-    return attrs.evolve(inbound, packet=packet, raw=(bytes(raw[0]), payload, bytes(raw[-1])), payload_pieces=None)
-
-
-def _reads_held(chunks: Chunks) -> int:
-    """Bytes of the reads the views among `chunks` keep (each read once), and of the pieces that are no views."""
-    reads: dict[int, int] = {}
-    for chunk in chunks:
-        if isinstance(chunk, memoryview):
-            reads[id(chunk.obj)] = memoryview(chunk.obj).nbytes
-        else:
-            reads[id(chunk)] = len(chunk)
-    return sum(reads.values())
 
 
 def _any_ok(results: list[tuple[bool, Any]], remote: Identity) -> None:

@@ -53,26 +53,12 @@ class Inbound:
     packet: Packet
     creator: Identity
     for_me: bool
-    # the bytes as they came: whole, or split around the payload's text (wire.FileParts); for a file piece taken
-    # unjoined (payload_pieces), the JSON before the payload, its text as views of the reads, the JSON after it
-    raw: wire.FileParts | Chunks
+    # the bytes as they came: whole, or split around the payload's text (wire.FileParts)
+    raw: wire.FileParts
     # the identity an Identity packet carries (parsed once, by the gateway), else None
     carried: Identity | None = None
     # the connection it came in on, when a transport knows it (a relayed packet has none)
     session: Session | None = None
-    # a file piece for handlers registered with raw_payload: the packet's payload is then b"" and its text is these
-    # views of the reads the file came in (never joined: hashed and written where they lie)
-    payload_pieces: tuple[memoryview, ...] | None = None
-
-    @property
-    def payload_size(self) -> int:
-        """The length of the payload's text, however it is held."""
-        return payload_size(self.packet, self.payload_pieces)
-
-
-def payload_size(packet: Packet, pieces: tuple[memoryview, ...] | None) -> int:
-    """The length of a packet's payload text: its payload, or the views it was taken as (payload b"")."""
-    return len(packet.payload) if pieces is None else sum(len(piece) for piece in pieces)
 
 
 Handler = Callable[[Inbound], object]
@@ -125,10 +111,8 @@ class PacketNetwork(Protocol):
     ) -> defer.Deferred[None]:
         """Ack, Fail or another answer to a request, back the way it came when that is still open."""
 
-    def register(self, command: str, handler: Handler, raw_payload: bool = False) -> Callable[[], None]:
-        """Handle verified packets of this command; the call returned unregisters. `raw_payload`: the handler takes
-        a file piece addressed to me unjoined (Inbound.payload_pieces, the packet's payload b"") when every handler
-        of the command does."""
+    def register(self, command: str, handler: Handler) -> Callable[[], None]:
+        """Handle verified packets of this command; the call returned unregisters."""
 
     def file_received(self, data: bytes | Chunks, session: Session | None = None) -> defer.Deferred[None]:
         """Take in a packet's bytes as if a transport delivered them (one unwrapped from a relay)."""

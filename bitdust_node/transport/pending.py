@@ -93,10 +93,6 @@ class PendingReplies(Generic[T]):
     def awaits(self, packet_id: str, asked: str) -> bool:
         return any(a.asked == asked for a in self._by_id.get(packet_id.lower(), ()))
 
-    def awaits_answer(self, packet_id: str) -> bool:
-        """Whether anything awaits an answer with this PacketID (from anyone)."""
-        return packet_id.lower() in self._by_id
-
     def answer(
         self, packet_id: str, senders: Collection[str], reply_command: str, value: T,
         same_node: Callable[[str, str], bool] | None = None,

@@ -10,7 +10,7 @@ and receives with these; tests/wire/test_packet.py holds them to the reference w
 from __future__ import annotations
 
 import json.encoder
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pybase64
 
@@ -41,7 +41,16 @@ def _is_base64(value: bytes | memoryview) -> bool:
     size = len(value)
     if size < _BASE64_CHECK_FROM or size % 4:
         return False
-    return _is_base64_pieces((memoryview(value),))
+    view = memoryview(value)
+    try:
+        for at in range(0, size, _BASE64_CHECK_STEP):
+            piece = view[at : at + _BASE64_CHECK_STEP]
+            if at + _BASE64_CHECK_STEP < size and piece[-1] == _PAD:
+                return False  # padding before the end: checked alone, this slice would pass
+            pybase64.b64decode(piece, validate=True)
+    except ValueError:
+        return False
+    return True
 
 
 # what a backslash may escape in the fast path: everything else (\\u, \\n ...) goes to the JSON decoder
@@ -227,61 +236,22 @@ def parse_file(data: bytes | Sequence[bytes | memoryview]) -> tuple[Packet, File
     size = sum(len(chunk) for chunk in data)
     if size > MAX_PACKET_BYTES:
         raise PacketFormatError(f"packet of {size} bytes is over the cap of {MAX_PACKET_BYTES}")
-    around = _around_payload(data, size) if size > 2 * _EDGE else None
-    if around is not None:
-        before, head, tail = around
-        body = _gather(data, len(head), size - len(tail))
-        plain = _plain(before, body, tail[1:-1])
-        if plain is not None:
-            return packet_from_fields(*plain), (head, body, tail)
+    if size > 2 * _EDGE:
+        first, last = _gather(data, 0, _EDGE), _gather(data, size - _EDGE, size)
+        opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
+        if opening >= 0 and closing >= 0 and last.endswith(b'"}'):
+            head, tail = first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
+            body = _gather(data, len(head), size - len(tail))
+            plain = _plain(first[:opening], body, tail[1:-1])
+            if plain is not None:
+                return packet_from_fields(*plain), (head, body, tail)
     whole = b"".join(data)
     return parse(whole), whole
 
 
-def parse_file_views(
-    data: Sequence[bytes | memoryview], wanted: Callable[[Packet], bool] | None = None,
-) -> tuple[Packet, bytes, tuple[memoryview, ...], bytes] | None:
-    """parse_file's chunked fast path without joining the payload: the packet with an empty payload, the JSON
-    before the payload's text, that text as views of the chunks, and the JSON after it; None where parse_file
-    would not take its fast path or the text is not strict base64 (a file piece always is), for parse_file to
-    decide, or when `wanted` says no to the packet (asked before the payload is checked, which it is where it
-    lies, as _is_base64 checks it joined)."""
-    size = sum(len(chunk) for chunk in data)
-    around = _around_payload(data, size) if 2 * _EDGE < size <= MAX_PACKET_BYTES else None
-    if around is None:
-        return None
-    before, head, tail = around
-    start, end = len(head), size - len(tail)
-    if end - start < _BASE64_CHECK_FROM or (end - start) % 4:
-        return None
-    fields: dict[str, str] = {}
-    if not (_plain_fields(before, FIELDS[:6], fields) and _plain_fields(tail[1:-1], FIELDS[7:], fields)):
-        return None
-    if fields["m"] not in reference.COMMANDS:
-        return None
-    packet = packet_from_fields(fields, b"")
-    if wanted is not None and not wanted(packet):
-        return None
-    views = _views(data, start, end)
-    if not _is_base64_pieces(views):
-        return None
-    return packet, head, views, tail
-
-
-def _around_payload(chunks: Sequence[bytes | memoryview], size: int) -> tuple[bytes, bytes, bytes] | None:
-    """For a file of chunks longer than two _EDGEs, found in its first and last _EDGE bytes: the JSON fields before
-    the payload's text, the JSON up to that text (the same and `,"p":"`) and the JSON after it; None when they are
-    not there."""
-    first, last = _gather(chunks, 0, _EDGE), _gather(chunks, size - _EDGE, size)
-    opening, closing = first.find(_PAYLOAD_OPENING), last.rfind(_PAYLOAD_CLOSING)
-    if opening < 0 or closing < 0 or not last.endswith(b'"}'):
-        return None
-    return first[:opening], first[: opening + len(_PAYLOAD_OPENING)], last[closing:]
-
-
-def _views(chunks: Sequence[bytes | memoryview], start: int, end: int) -> tuple[memoryview, ...]:
-    """Bytes `start` to `end` of the file the chunks make, as views of them (nothing copied)."""
-    pieces: list[memoryview] = []
+def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
+    """Bytes `start` to `end` of the file the chunks make, in one copy."""
+    pieces: list[bytes | memoryview] = []
     at = 0
     for chunk in chunks:
         following = at + len(chunk)
@@ -290,45 +260,7 @@ def _views(chunks: Sequence[bytes | memoryview], start: int, end: int) -> tuple[
         if following >= end:
             break
         at = following
-    return tuple(pieces)
-
-
-def _is_base64_pieces(pieces: Sequence[memoryview]) -> bool:
-    """_is_base64 of the pieces joined, without joining them: each piece's 4-aligned interior checked where it
-    lies, the few bytes around each boundary joined and checked apart; padding only at the very end."""
-    segments: list[bytes | memoryview] = []
-    edge = b""  # the bytes since the last aligned interior: at most the 3 + 3 around a boundary (more for tiny pieces)
-    at = 0  # the payload offset where the current piece starts
-    for piece in pieces:
-        inner_start = min(-at % 4, len(piece))  # the piece's first 4-aligned offset
-        inner_end = inner_start + (len(piece) - inner_start) // 4 * 4
-        if inner_end > inner_start:
-            segments += [edge + bytes(piece[:inner_start]), piece[inner_start:inner_end]]
-            edge = bytes(piece[inner_end:])
-        else:
-            edge += bytes(piece)
-        at += len(piece)
-    segments.append(edge)
-    steps = [
-        segment[step : step + _BASE64_CHECK_STEP]
-        for segment in segments if segment
-        for step in range(0, len(segment), _BASE64_CHECK_STEP)
-    ]
-    try:
-        for step in steps[:-1]:
-            if step[-1] == _PAD:
-                return False  # padding before the end: checked alone, this part would pass
-            pybase64.b64decode(step, validate=True)
-        if steps:
-            pybase64.b64decode(steps[-1], validate=True)
-    except ValueError:
-        return False
-    return True  # nothing at all is no wrong base64 either (the callers ask for a minimum size first)
-
-
-def _gather(chunks: Sequence[bytes | memoryview], start: int, end: int) -> bytes:
-    """Bytes `start` to `end` of the file the chunks make, in one copy."""
-    return b"".join(_views(chunks, start, end))
+    return b"".join(pieces)
 
 
 def parse(data: bytes, max_bytes: int = MAX_PACKET_BYTES) -> Packet:

@@ -32,9 +32,8 @@ _WHOLE_CHUNK_FRAME = _LENGTH.size + MAX_FRAME
 _WHOLE_CHUNK_OPENING = _WHOLE_CHUNK_FRAME - MAX_CHUNK
 
 
-# a file's bytes, whole or as pieces sent one after another (a packet's JSON around its payload, which may be views
-# of the reads it came in): never joined
-FileBytes = bytes | tuple[bytes | memoryview, ...]
+# a file's bytes, whole or as pieces sent one after another (a packet's JSON around its payload): never joined
+FileBytes = bytes | tuple[bytes, ...]
 # a received file as the chunks it came in (views of the reads while they are not held too much)
 Chunks = tuple[bytes | memoryview, ...]
 

@@ -115,7 +115,7 @@ class FakeNetwork:
         answer = self.outbox(command, request.packet.owner_id, payload, packet_id or request.packet.packet_id, owner_id)
         return self.send(answer, request.creator, wide)
 
-    def register(self, command: str, handler: Handler, raw_payload: bool = False) -> Callable[[], None]:
+    def register(self, command: str, handler: Handler) -> Callable[[], None]:
         self.handlers[command].append(handler)
         return lambda: self.handlers[command].remove(handler)
 

@@ -147,7 +147,7 @@ class GridNode:
             return defer.succeed(None)
         return self.send(answer, remote).addErrback(lambda _f: None)
 
-    def register(self, command: str, handler: Handler, raw_payload: bool = False) -> Callable[[], None]:
+    def register(self, command: str, handler: Handler) -> Callable[[], None]:
         self.handlers[command].append(handler)
         return lambda: self.handlers[command].remove(handler)
 

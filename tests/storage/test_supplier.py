@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import attrs
@@ -27,6 +26,7 @@ from bitdust_node.storage.supplier import (
     NOT_A_CUSTOMER,
     NOT_FOUND,
 )
+from bitdust_node.transport.interfaces import Inbound
 from bitdust_node.wire import identity_xml, tcp_frames
 from bitdust_node.wire import packet as wire
 from tests.storage.support import DAVE, Side, WalkCounting, me, signer
@@ -122,9 +122,9 @@ class DiskQueueTests(TestCase):
         self.assertEqual(self.side.store.used["dave@127.0.0.1_8084"], on_disk)
 
 
-class UnjoinedPieceTests(TestCase):
-    """A piece that comes as many reads is written, hashed and acked from views of them (never joined), byte for byte
-    as the joined path does; a forged one is still refused, and an awaited Data answer still gets its payload."""
+class PieceInReadsTests(TestCase):
+    """A piece that comes as many reads is written and acked byte for byte as one that comes whole; a forged one is
+    refused, an awaited Data answer gets its payload, and nothing of a written piece waits for the Ack's `o`."""
 
     def setUp(self) -> None:
         self.home = Path(self.mktemp())
@@ -147,33 +147,25 @@ class UnjoinedPieceTests(TestCase):
     def test_a_piece_in_many_reads_is_stored_as_it_came_and_acked_with_its_length(self) -> None:
         packet = self.piece()
         data = self.feed_in_reads(packet)
-        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
         self.assertEqual([answer_of(p) for p in self.side.written()], [("Ack", str(len(packet.payload)).encode())])
         self.assertEqual(list(files_under(self.home / "customers").values()), [data])
-        # the joined path (the same file in one piece, stored again over it) writes the very same bytes and says the
-        # same length
+        # the same file in one piece, stored again over it: the very same bytes, the same length said
         self.assertEqual(answer_of(self.side.send_packet(packet)), ("Ack", str(len(packet.payload)).encode()))
-        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
         self.assertEqual(list(files_under(self.home / "customers").values()), [data])
 
-    def test_a_written_piece_lets_its_reads_go_before_the_peer_acknowledges_the_ack(self) -> None:
+    def test_a_written_piece_is_let_go_before_the_peer_acknowledges_the_ack(self) -> None:
         packet = self.piece()
-        framed = tcp_frames.encode_file(next(self.file_ids), wire.serialize(packet))
-        reads = [framed[at : at + 100_000] for at in range(0, len(framed), 100_000)]
-        for read in reads:
-            self.side.connection.dataReceived(read)
-        del read
-        counted = self.side.gateway.counters["payloads_unjoined"], self.side.supplier.counters["pieces_stored"]
-        self.assertEqual(counted, (1, 1))
+        self.feed_in_reads(packet)
+        self.assertEqual(self.side.supplier.counters["pieces_stored"], 1)
         gc.collect()
-        # the Ack waits for the peer's `o` (up to the ack timeout): nothing of the piece may wait with it
-        self.assertEqual([sys.getrefcount(read) for read in reads], [3] * len(reads))  # the list, `read`, the call
+        # the Ack waits for the peer's `o` (up to the ack timeout): the piece (its packet, its bytes) may not wait too
+        held = [o for o in gc.get_objects() if isinstance(o, Inbound) and o.packet.packet_id == PIECE]
+        self.assertEqual(held, [])
 
     def test_a_forged_piece_in_many_reads_is_refused_and_nothing_is_written(self) -> None:
         packet = self.piece()
         forged = attrs.evolve(packet, payload=packet.payload[:-8] + b"AAAAAAAA")
         self.feed_in_reads(forged)
-        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 1)
         self.assertEqual(self.side.gateway.dropped["bad_signature"], 1)
         self.assertEqual(self.side.written(), [])
         self.assertEqual(files_under(self.home / "customers"), {})
@@ -186,7 +178,6 @@ class UnjoinedPieceTests(TestCase):
         answer = self.side.gateway.request(retrieve, dave)
         packet = self.piece(packet_id=asked)
         self.feed_in_reads(packet)
-        self.assertEqual(self.side.gateway.counters["payloads_unjoined"], 0)
         got = self.successResultOf(answer)
         self.assertEqual((got.command, got.payload), ("Data", packet.payload))
         self.assertEqual(files_under(self.home / "customers"), {})

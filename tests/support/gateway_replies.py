@@ -17,9 +17,7 @@ class Replies:
 
     sent: list[tuple[str, bytes]] = attrs.field(factory=list)
 
-    def register(
-        self, command: str, handler: Callable[[Inbound], object], raw_payload: bool = False,
-    ) -> Callable[[], None]:
+    def register(self, command: str, handler: Callable[[Inbound], object]) -> Callable[[], None]:
         return lambda: None
 
     def reply(self, request: Inbound, command: str, payload: bytes = b"", **_: Any) -> defer.Deferred[None]:

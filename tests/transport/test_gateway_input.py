@@ -4,7 +4,6 @@ the receive budget, shared by address, while packets from known peers go straigh
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -108,57 +107,6 @@ class GatewayInputTests(SynchronousTestCase):
         self.assertEqual(self.budget.status()["refused"], {"verifying": 6})
         self.assertEqual(self.budget.status()["evicted"], {"verifying": 1})
         self.assertEqual(self.loud(), [])
-
-    def data_in_reads(self, creator: str | None = None) -> tuple[bytes, list[bytes], tuple[memoryview, ...]]:
-        """A Data packet for me of some 400 KB in three reads that hold bytes of other frames around it, and its
-        chunks: views of the reads, as a connection hands a file on."""
-        data = self.packet("Data", base64.b64encode(bytes(range(256)) * 1200), creator)
-        reads = [b"<" * 1000 + data[:100_000], data[100_000:250_000], data[250_000:] + b">" * 5000]
-        chunks = (memoryview(reads[0])[1000:], memoryview(reads[1]), memoryview(reads[2])[:-5000])
-        return data, reads, chunks
-
-    def test_a_data_packet_for_raw_takers_is_handed_on_as_views_and_to_others_joined(self) -> None:
-        taken: list[Inbound] = []
-        # verified where it arrives (a test has no threads)
-        gateway = Gateway(self.clock, self.gateway.me, self.gateway.cache, GatewayLimits(thread_verify_from=1 << 62))
-        gateway.register("Data", taken.append, raw_payload=True)
-        data, reads, chunks = self.data_in_reads()
-        self.successResultOf(gateway.file_received(chunks))
-        unjoined = taken.pop()
-        payload = wire.parse(data).payload
-        self.assertEqual((unjoined.packet.payload, unjoined.payload_size), (b"", len(payload)))
-        assert unjoined.payload_pieces is not None
-        self.assertEqual(b"".join(unjoined.payload_pieces), payload)
-        self.assertTrue(all(piece.obj in reads for piece in unjoined.payload_pieces))  # nothing copied
-        self.assertEqual(b"".join(unjoined.raw), data)
-        # one handler that wants the payload joined: every one gets the packet as today
-        gateway.register("Data", lambda inbound: None)
-        self.successResultOf(gateway.file_received(self.data_in_reads()[2]))
-        joined = taken.pop()
-        self.assertEqual((joined.packet.payload, joined.payload_pieces, joined.payload_size),
-                         (payload, None, len(payload)))
-        self.assertEqual(b"".join(joined.raw), data)
-        self.assertEqual(gateway.counters["payloads_unjoined"], 1)
-
-    def test_a_data_packet_held_as_views_claims_the_reads_they_keep(self) -> None:
-        budget = ReceiveBudget(10 << 20)
-        gateway = Gateway(self.clock, self.gateway.me, self.gateway.cache, budget=budget)
-        gateway.register("Data", lambda inbound: None, raw_payload=True)
-        data, reads, chunks = self.data_in_reads(GHOST.format(n=1))
-        waiting = gateway.file_received(chunks, FromAddress("10.0.0.1"))
-        # the reads whole (the bytes of other frames in them too), and the copies of the JSON around the payload
-        held = budget.held_by("10.0.0.1")
-        self.assertTrue(sum(len(read) for read in reads) < held < sum(len(read) for read in reads) + 1000, held)
-        self.clock.advance(IDENTITY_FETCH_TIMEOUT + 1)
-        self.successResultOf(waiting)
-        self.assertEqual((budget.held, gateway.counters["payloads_unjoined"]), (0, 1))
-        # joined (another handler wants the payload): the file's bytes, as before
-        gateway.register("Data", lambda inbound: None)
-        data, _, chunks = self.data_in_reads(GHOST.format(n=2))
-        waiting = gateway.file_received(chunks, FromAddress("10.0.0.1"))
-        self.assertEqual(budget.held_by("10.0.0.1"), len(data))
-        self.clock.advance(IDENTITY_FETCH_TIMEOUT + 1)
-        self.successResultOf(waiting)
 
     def test_the_places_of_waiting_packets_are_shared_by_address_too(self) -> None:
         gateway = Gateway(self.clock, self.gateway.me, self.gateway.cache, GatewayLimits(max_verifying=8),

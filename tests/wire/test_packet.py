@@ -72,20 +72,6 @@ def independent_check(raw: bytes, public_numbers: Any) -> bool:
     return recovered == expected and compact == raw
 
 
-
-def _damaged_piece(payload: bytes, damage: int) -> bytes:
-    """A file piece's serialized packet: as sent (0), without its closing brace (1), with a space after a field (2),
-    with a command no packet has (3)."""
-    data = fast.serialize(wire.Packet("Data", "http://h/o.xml", "http://h/c.xml", "k:p/F1/0-0-Data", "d", payload,
-                                      "http://h/r.xml", "k", "12345"))
-    if damage == 1:
-        return data[:-1]
-    if damage == 2:
-        return data.replace(b'"m":"Data"', b'"m":"Data" ')
-    if damage == 3:
-        return data.replace(b'"m":"Data"', b'"m":"Nope"')
-    return data
-
 class CapturedPacketTests(SynchronousTestCase):
     def test_every_captured_packet_round_trips_and_verifies(self) -> None:
         seen = 0
@@ -311,7 +297,12 @@ class ChunkedFileTests(SynchronousTestCase):
     ) -> None:
         payload = base64.b64encode(share)
         payload = payload[:at] + insert.encode("latin-1") + payload[at:]
-        data = _damaged_piece(payload, damage)
+        data = fast.serialize(wire.Packet("Data", "http://h/o.xml", "http://h/c.xml", "k:p/F1/0-0-Data", "d",
+                                          payload, "http://h/r.xml", "k", "12345"))
+        if damage == 1:
+            data = data[:-1]  # no closing brace
+        elif damage == 2:
+            data = data.replace(b'"m":"Data"', b'"m":"Data" ')
         # edges of 16 bytes: the head and the tail cross chunks, the payload spans many
         with mock.patch.object(fast, "_EDGE", 16):
             found = _verdict(lambda d: fast.parse_file(_chunked(d, cuts)), data)
@@ -337,66 +328,6 @@ class ChunkedFileTests(SynchronousTestCase):
     def test_an_oversize_file_in_chunks_is_refused_before_it_is_joined(self) -> None:
         chunks = [memoryview(bytes(1 << 20))] * (wire.MAX_PACKET_BYTES // (1 << 20) + 1)
         self.assertRaises(wire.PacketFormatError, fast.parse_file, chunks)
-
-
-def _views_verdict(chunks: list[bytes | memoryview]) -> tuple[Any, Any]:
-    """parse_file_views' answer, and what parse_file says it should be: parse_file's packet and parts when its fast
-    path applies and the payload's text is strict base64, else None."""
-    found = fast.parse_file_views(chunks)
-    try:
-        packet, raw = fast.parse_file(chunks)
-    except wire.PacketFormatError:
-        return found, None
-    fitting = isinstance(raw, tuple) and fast._is_base64(raw[1])
-    return found, (packet, raw) if fitting else None
-
-
-class UnjoinedFileTests(SynchronousTestCase):
-    @settings(max_examples=800, deadline=None)
-    @given(st.one_of(st.binary(min_size=3040, max_size=3300), st.binary(max_size=200)),
-           st.lists(st.tuples(st.sampled_from(["", "", "AAAA", "AAAA", "=", "==", "A=", "AA==", '"', "\\", '\\"',
-                                               "*", "\n", "AAA", "\xe9"]), st.integers(0, 5000)), max_size=2),
-           st.lists(st.integers(0, 6000), max_size=12), st.sampled_from([8, 12, 1024 * 1024]),
-           st.sampled_from([0, 0, 0, 0, 1, 2, 3]))
-    def test_a_file_in_chunks_gives_views_exactly_where_parse_file_gives_base64(
-        self, share: bytes, inserts: list[tuple[str, int]], cuts: list[int], step: int, damage: int,
-    ) -> None:
-        payload = base64.b64encode(share)
-        for insert, at in inserts:
-            payload = payload[:at] + insert.encode("latin-1") + payload[at:]
-        data = _damaged_piece(payload, damage)
-        # edges of 128 bytes (the head and the tail fit) and small check steps: they and the steps cross chunks
-        with mock.patch.object(fast, "_EDGE", 128), mock.patch.object(fast, "_BASE64_CHECK_STEP", step):
-            found, expected = _views_verdict(_chunked(data, cuts))
-        if expected is None:
-            self.assertIsNone(found)
-            return
-        assert found is not None
-        packet, head, views, tail = found
-        self.assertEqual(packet, attrs.evolve(expected[0], payload=b""))
-        self.assertEqual(b"".join(views), expected[0].payload)
-        self.assertEqual((head, tail), (expected[1][0], expected[1][2]))
-        self.assertEqual(b"".join((head, *views, tail)), data)
-
-    def test_a_piece_sized_file_gives_its_payload_as_views_of_its_chunks(self) -> None:
-        payload = base64.b64encode(bytes(range(256)) * 8200)
-        data = fast.serialize(wire.Packet("Data", "o", "c", "i", "d", payload, "r", "k", "1"))
-        chunks = _chunked(data, list(range(0, len(data), 1 << 20)))
-        found = fast.parse_file_views(chunks)
-        assert found is not None
-        packet, head, views, tail = found
-        self.assertEqual((packet.payload, b"".join(views)), (b"", payload))
-        self.assertEqual([view.obj for view in views], [data] * len(chunks))  # nothing copied
-        self.assertEqual(b"".join((head, *views, tail)), data)
-
-    def test_padding_at_a_chunk_boundary_before_the_end_is_refused(self) -> None:
-        payload = base64.b64encode(bytes(5000))
-        data = fast.serialize(wire.Packet("Data", "o", "c", "i", "d", payload[:4000] + b"AA==" + payload[4000:],
-                                          "r", "k", "1"))
-        cut = data.index(b"AA==") + 4
-        with mock.patch.object(fast, "_EDGE", 128):
-            self.assertIsNone(fast.parse_file_views(_chunked(data, [cut])))
-            self.assertIsNotNone(fast.parse_file_views(_chunked(data.replace(b"AA==", b"AAAA"), [cut])))
 
 
 class RefusalTests(SynchronousTestCase):
