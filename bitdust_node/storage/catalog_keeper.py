@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto.keys import write_secret_file
@@ -76,6 +77,11 @@ class CatalogKeeper:
         self._worker = worker
         self.catalog = disk.load()
         self.last_save = SavedCopies()
+        # one save at a time: a supplier keeps the copy that reached it last, so overlapping saves could leave it an
+        # older revision. The running save's end (fires None, whatever its outcome), and the callers waiting for the
+        # next one, which covers every change made until it starts
+        self._running: defer.Deferred[None] | None = None
+        self._next: list[defer.Deferred[int]] | None = None
 
     @property
     def index_backup_id(self) -> str:
@@ -85,10 +91,39 @@ class CatalogKeeper:
         return f"{self.me.require().key_id}:.index.{position}.{self.network.new_packet_id()}"
 
     async def save(self) -> int:
+        """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
+        meanwhile share the next one): how many holders took their copy."""
+        if self._next is not None:
+            shared: defer.Deferred[int] = defer.Deferred()
+            self._next.append(shared)
+            return await shared
+        waiting = self._next = []
+        try:
+            if self._running is not None:
+                await self._running  # only the next save's first caller waits on it: the others wait on `shared`
+        except BaseException:
+            self._next = None
+            _settle(waiting, Failure())
+            raise
+        self._next = None  # changes from here on need another save
+        ended = self._running = defer.Deferred()
+        try:
+            stored = await self._save_now()
+        except BaseException:
+            _settle(waiting, Failure())
+            raise
+        else:
+            _settle(waiting, stored)
+            return stored
+        finally:
+            self._running = None
+            ended.callback(None)
+
+    async def _save_now(self) -> int:
         """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
-        run in worker threads, my write while the copies travel. How many holders took their copy."""
+        run in worker threads, my write while the copies travel."""
         self.catalog.revision += 1
-        revision = self.catalog.revision  # saves overlap: this one's, whatever the catalog's is when it ends
+        revision = self.catalog.revision
         text = self.catalog.serialize()
         me = self.me.require()
         holders = list(self.holders())
@@ -105,9 +140,7 @@ class CatalogKeeper:
             sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
             results = await defer.DeferredList(sends, consumeErrors=True)
             stored = sum(1 for ok, took in results if ok and took)
-            saved = SavedCopies(revision, len(text), stored, len(holders))
-            if revision >= self.last_save.revision:  # an older save ending last does not speak for a newer one
-                self.last_save = saved
+            self.last_save = saved = SavedCopies(revision, len(text), stored, len(holders))
             if stored < len(holders):
                 self._say_unstored(saved, results)
             return stored
@@ -164,3 +197,12 @@ class CatalogKeeper:
         except (wire.PacketFormatError, blocks.BlockError, CatalogError) as err:
             log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
+
+
+def _settle(waiting: list[defer.Deferred[int]], outcome: int | Failure) -> None:
+    """The callers who shared a save told its outcome."""
+    for shared in waiting:
+        if isinstance(outcome, Failure):
+            shared.errback(outcome)
+        else:
+            shared.callback(outcome)

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog
-from bitdust_node.storage.catalog_keeper import CATALOG_FILE
+from bitdust_node.storage.catalog_keeper import CATALOG_FILE, SavedCopies
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState
 from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
@@ -96,28 +96,54 @@ class CatalogKeepingTests(Cores):
         self.assertEqual(len(said), 1)
         self.assertIn(f"catalog revision {saved.revision} ({saved.size} bytes) stored on none of 4 suppliers", said[0])
 
-    def test_an_older_save_ending_last_does_not_speak_for_the_newer_one(self) -> None:
+    def test_a_save_asked_while_one_runs_waits_for_it_and_those_asked_meanwhile_share_one(self) -> None:
+        # a supplier keeps the copy that reached it last: overlapping saves could leave it an older revision
         keeper = self.customer.keeper
-        waiting: list[defer.Deferred[bool]] = []
+        copies: list[defer.Deferred[bool]] = []
 
         def held_copy(packet: Any) -> defer.Deferred[bool]:
-            waiting.append(defer.Deferred())
-            return waiting[-1]
+            copies.append(defer.Deferred())
+            return copies[-1]
 
         keeper._send_copy = held_copy  # type: ignore[method-assign]
         self.customer.catalog.ensure("a", "dir", 1.0)
-        older = defer.ensureDeferred(keeper.save())
-        older_copies, waiting[:] = list(waiting), []
+        first = defer.ensureDeferred(keeper.save())
+        self.assertEqual(len(copies), 4)
         self.customer.catalog.ensure("b", "dir", 1.0)
-        newer = defer.ensureDeferred(keeper.save())
-        for copy in waiting:
+        second = defer.ensureDeferred(keeper.save())
+        self.customer.catalog.ensure("c", "dir", 1.0)
+        third = defer.ensureDeferred(keeper.save())
+        self.assertEqual(len(copies), 4, "a save went out while the one before it was still travelling")
+        revision = self.customer.catalog.revision
+        for copy in copies[:4]:
             copy.callback(True)
-        self.assertEqual(done(newer), 4)
-        for copy in older_copies:
-            copy.callback(False)
-        self.assertEqual(done(older), 0)
-        saved = keeper.last_save
-        self.assertEqual((saved.revision, saved.stored, saved.holders), (self.customer.catalog.revision, 4, 4))
+        self.assertEqual(done(first), 4)
+        # one more save, for both callers: the revision after, holding both changes
+        self.assertEqual(len(copies), 8)
+        self.assertEqual(self.customer.catalog.revision, revision + 1)
+        for copy in copies[4:]:
+            copy.callback(True)
+        self.assertEqual((done(second), done(third)), (4, 4))
+        self.assertEqual(keeper.last_save, SavedCopies(revision + 1, keeper.last_save.size, 4, 4))
+        # a save that fails fails every caller that shared it, and the next save goes on as usual
+        held = defer.ensureDeferred(keeper.save())
+        real_worker = keeper._worker
+
+        def broken_worker(work: Any, *args: Any) -> defer.Deferred[Any]:
+            return defer.fail(OSError("no room"))
+
+        fourth, fifth = defer.ensureDeferred(keeper.save()), defer.ensureDeferred(keeper.save())
+        keeper._worker = broken_worker
+        for copy in copies[8:]:
+            copy.callback(True)
+        self.assertEqual(done(held), 4)
+        for shared in (fourth, fifth):
+            self.assertIsInstance(self.failureResultOf(shared).value, OSError)
+        keeper._worker = real_worker
+        sixth = defer.ensureDeferred(keeper.save())
+        for copy in copies[12:]:
+            copy.callback(True)
+        self.assertEqual(done(sixth), 4)
 
     def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "notes.txt")
