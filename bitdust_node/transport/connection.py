@@ -121,6 +121,9 @@ class TcpConnection(protocol.Protocol):
         # where we dialed; for an incoming connection, where its hello says the peer listens
         self.address: Address | None = dialed
         self.state = State.CLIENT if dialed is not None else State.SERVER
+        # close() was asked: the transport may take until the next turn to say connectionLost, and no new file
+        # should be queued behind that
+        self.closing = False
         self.peer_idurl = ""
         # the address the connection comes from: what the receive budget is shared by
         self.peer_host = ""
@@ -206,6 +209,7 @@ class TcpConnection(protocol.Protocol):
         transport: Any = self.transport
         if transport is None or self.state is State.CLOSED:
             return
+        self.closing = True
         if reason:
             log.info("closing connection {peer}: {why}", peer=self.describe(), why=reason)
         if abort:
@@ -459,7 +463,7 @@ class TcpConnection(protocol.Protocol):
         whole into the socket's buffers (or failed), which does not wait for the peer's `o`."""
         failure: Exception | None = None
         size = tcp_frames.file_size(data)
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self.closing:
             failure = ConnectionClosed(f"connection to {self.describe()} is closed")
         elif len(self._queue) >= self.limits.max_queue_files or self._queued_bytes + size > self.limits.max_queue_bytes:
             failure = SendQueueFull(f"send queue to {self.describe()} is full")
@@ -510,8 +514,8 @@ class TcpConnection(protocol.Protocol):
 
     @property
     def usable(self) -> bool:
-        """Handshake done and not closed: a session a packet can go out on."""
-        return self.state is State.CONNECTED
+        """Handshake done and not closed nor closing: a session a packet can go out on."""
+        return self.state is State.CONNECTED and not self.closing
 
     def queued_bytes(self) -> int:
         return self._queued_bytes

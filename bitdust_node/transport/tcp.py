@@ -190,10 +190,10 @@ class TcpNode:
     def connection_to(self, address: Address) -> TcpConnection | None:
         """A usable connection to the peer that listens at `address`: connected first, then one being made."""
         peers = self.by_address.get(address, [])
-        connected = [c for c in peers if c.state is State.CONNECTED]
+        connected = [c for c in peers if c.usable]
         if connected:
             return min(connected, key=lambda c: c.queued_bytes())
-        dialing = [c for c in self.connections if c.address == address and c.state is State.CLIENT]
+        dialing = [c for c in self.connections if c.address == address and c.state is State.CLIENT and not c.closing]
         return dialing[0] if dialing else None
 
     def send_to(

@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.net.budget import ReceiveBudget
 from bitdust_node.transport.connection import State, TcpConnection, parse_hello
-from bitdust_node.transport.errors import SendQueueFull, SendTimeout, Unreachable
+from bitdust_node.transport.errors import ConnectionClosed, SendQueueFull, SendTimeout, Unreachable
 from bitdust_node.transport.limits import TcpLimits
 from bitdust_node.transport.tcp import TcpNode
 from bitdust_node.wire import tcp_frames
@@ -300,6 +300,19 @@ class SendingTests(SynchronousTestCase):
         pending = connection.send_file(b"data")
         connection.connectionLost()
         self.failureResultOf(pending)
+        self.assertEqual(h.node.by_address, {})
+
+    def test_a_connection_being_closed_takes_no_new_file_before_it_is_lost(self) -> None:
+        h = Harness()
+        connection, _transport = h.incoming()
+        connection.dataReceived(HELLO)
+        self.assertIs(h.node.connection_to(("127.0.0.2", 7771)), connection)
+        # an abort says connectionLost only on the reactor's next turn: until then nothing new goes its way
+        connection.close("refused", abort=True)
+        self.assertEqual((connection.state, connection.usable), (State.CONNECTED, False))
+        self.assertIsNone(h.node.connection_to(("127.0.0.2", 7771)))
+        self.failureResultOf(connection.send_file(b"late"), ConnectionClosed)
+        connection.connectionLost()
         self.assertEqual(h.node.by_address, {})
 
     def test_incoming_file_is_acknowledged_and_delivered(self) -> None:
