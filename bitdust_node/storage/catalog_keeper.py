@@ -78,10 +78,10 @@ class CatalogKeeper:
         self.catalog = disk.load()
         self.last_save = SavedCopies()
         # one save at a time: a supplier keeps the copy that reached it last, so overlapping saves could leave it an
-        # older revision. The running save's end (fires None, whatever its outcome), and the callers waiting for the
-        # next one, which covers every change made until it starts
-        self._running: defer.Deferred[None] | None = None
-        self._next: list[defer.Deferred[int]] | None = None
+        # older revision. Whether one runs, and the callers waiting for the next one, which covers every change made
+        # until it starts
+        self._running = False
+        self._next: list[defer.Deferred[int]] = []
 
     @property
     def index_backup_id(self) -> str:
@@ -93,31 +93,27 @@ class CatalogKeeper:
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
         meanwhile share the next one): how many holders took their copy."""
-        if self._next is not None:
-            shared: defer.Deferred[int] = defer.Deferred()
-            self._next.append(shared)
-            return await shared
-        waiting = self._next = []
-        try:
-            if self._running is not None:
-                await self._running  # only the next save's first caller waits on it: the others wait on `shared`
-        except BaseException:
-            self._next = None
-            _settle(waiting, Failure())
-            raise
-        self._next = None  # changes from here on need another save
-        ended = self._running = defer.Deferred()
-        try:
-            stored = await self._save_now()
-        except BaseException:
-            _settle(waiting, Failure())
-            raise
-        else:
-            _settle(waiting, stored)
-            return stored
-        finally:
-            self._running = None
-            ended.callback(None)
+        # a caller's own wait: cancelling it (a REST client gone) leaves the save and the others' waits alone
+        mine: defer.Deferred[int] = defer.Deferred()
+        self._next.append(mine)
+        if not self._running:
+            self._start_next()
+        return await mine
+
+    def _start_next(self) -> None:
+        waiting, self._next = self._next, []
+        self._running = True  # before the save starts: it may end, or be asked for again, in this very call
+        defer.ensureDeferred(self._save_now()).addBoth(self._ended, waiting)
+
+    def _ended(self, outcome: int | Failure, waiting: list[defer.Deferred[int]]) -> None:
+        self._running = False
+        if self._next:
+            self._start_next()  # before the waiting are told: what they do next asks for the save after it
+        for shared in waiting:
+            if isinstance(outcome, Failure):
+                shared.errback(outcome)
+            else:
+                shared.callback(outcome)
 
     async def _save_now(self) -> int:
         """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
@@ -198,11 +194,3 @@ class CatalogKeeper:
             log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
 
-
-def _settle(waiting: list[defer.Deferred[int]], outcome: int | Failure) -> None:
-    """The callers who shared a save told its outcome."""
-    for shared in waiting:
-        if isinstance(outcome, Failure):
-            shared.errback(outcome)
-        else:
-            shared.callback(outcome)
