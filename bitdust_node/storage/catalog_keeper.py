@@ -4,6 +4,7 @@ key backup restored) the newest copy any supplier holds is taken."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class CatalogKeeper:
     def __init__(
         self, network: PacketNetwork, me: Me, identities: IdentityLookup, disk: CatalogDisk,
         holders: Callable[[], Sequence[tuple[int, str]]], worker: Worker = threads.deferToThread,
+        counters: collections.Counter[str] | None = None,
     ) -> None:
         self.network = network
         self.me = me
@@ -77,6 +79,8 @@ class CatalogKeeper:
         self._worker = worker
         self.catalog = disk.load()
         self.last_save = SavedCopies()
+        # the copies every save stored, counted once a save however many callers share it (catalog_copies)
+        self.counters: collections.Counter[str] = counters if counters is not None else collections.Counter()
         # one save at a time: a supplier keeps the copy that reached it last, so overlapping saves could leave it an
         # older revision. Whether one runs, and the callers waiting for the next one, which covers every change made
         # until it starts
@@ -136,6 +140,7 @@ class CatalogKeeper:
             sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
             results = await defer.DeferredList(sends, consumeErrors=True)
             stored = sum(1 for ok, took in results if ok and took)
+            self.counters["catalog_copies"] += stored
             self.last_save = saved = SavedCopies(revision, len(text), stored, len(holders))
             if stored < len(holders):
                 self._say_unstored(saved, results)
@@ -193,4 +198,3 @@ class CatalogKeeper:
         except (wire.PacketFormatError, blocks.BlockError, CatalogError) as err:
             log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
-

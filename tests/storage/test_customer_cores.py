@@ -182,6 +182,24 @@ class CatalogKeepingTests(Cores):
             copy.callback(True)
         self.assertEqual((done(sharing), len(copies), keeper.last_save.stored), (4, 16, 4))
 
+    def test_every_copy_stored_is_counted_when_saves_wait_for_one_another(self) -> None:
+        copies: list[defer.Deferred[bool]] = []
+
+        def held_copy(packet: Any) -> defer.Deferred[bool]:
+            copies.append(defer.Deferred())
+            return copies[-1]
+
+        self.customer.keeper._send_copy = held_copy  # type: ignore[method-assign]
+        saves = [defer.ensureDeferred(self.customer.save_catalog()) for _ in range(3)]
+        for copy in copies[:4]:
+            copy.callback(True)
+        for copy in copies[4:]:
+            copy.callback(True)
+        for save in saves:
+            done(save)
+        # 4 copies of the first save and 4 of the one the other two shared, each counted once
+        self.assertEqual((len(copies), self.customer.counters["catalog_copies"]), (8, 8))
+
     def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "notes.txt")
         done(defer.ensureDeferred(self.customer.create("more", "dir")))
