@@ -4,6 +4,7 @@ key backup restored) the newest copy any supplier holds is taken."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class CatalogKeeper:
     def __init__(
         self, network: PacketNetwork, me: Me, identities: IdentityLookup, disk: CatalogDisk,
         holders: Callable[[], Sequence[tuple[int, str]]], worker: Worker = threads.deferToThread,
+        counters: collections.Counter[str] | None = None,
     ) -> None:
         self.network = network
         self.me = me
@@ -77,11 +79,13 @@ class CatalogKeeper:
         self._worker = worker
         self.catalog = disk.load()
         self.last_save = SavedCopies()
+        # the copies every save stored, counted once a save however many callers share it (catalog_copies)
+        self.counters: collections.Counter[str] = counters if counters is not None else collections.Counter()
         # one save at a time: a supplier keeps the copy that reached it last, so overlapping saves could leave it an
-        # older revision. The running save's end (fires None, whatever its outcome), and the callers waiting for the
-        # next one, which covers every change made until it starts
-        self._running: defer.Deferred[None] | None = None
-        self._next: list[defer.Deferred[int]] | None = None
+        # older revision. Whether one runs, and the callers waiting for the next one, which covers every change made
+        # until it starts
+        self._running = False
+        self._next: list[defer.Deferred[int]] = []
 
     @property
     def index_backup_id(self) -> str:
@@ -93,31 +97,27 @@ class CatalogKeeper:
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
         meanwhile share the next one): how many holders took their copy."""
-        if self._next is not None:
-            shared: defer.Deferred[int] = defer.Deferred()
-            self._next.append(shared)
-            return await shared
-        waiting = self._next = []
-        try:
-            if self._running is not None:
-                await self._running  # only the next save's first caller waits on it: the others wait on `shared`
-        except BaseException:
-            self._next = None
-            _settle(waiting, Failure())
-            raise
-        self._next = None  # changes from here on need another save
-        ended = self._running = defer.Deferred()
-        try:
-            stored = await self._save_now()
-        except BaseException:
-            _settle(waiting, Failure())
-            raise
-        else:
-            _settle(waiting, stored)
-            return stored
-        finally:
-            self._running = None
-            ended.callback(None)
+        # a caller's own wait: cancelling it (a REST client gone) leaves the save and the others' waits alone
+        mine: defer.Deferred[int] = defer.Deferred()
+        self._next.append(mine)
+        if not self._running:
+            self._start_next()
+        return await mine
+
+    def _start_next(self) -> None:
+        waiting, self._next = self._next, []
+        self._running = True  # before the save starts: it may end, or be asked for again, in this very call
+        defer.ensureDeferred(self._save_now()).addBoth(self._ended, waiting)
+
+    def _ended(self, outcome: int | Failure, waiting: list[defer.Deferred[int]]) -> None:
+        self._running = False
+        if self._next:
+            self._start_next()  # before the waiting are told: what they do next asks for the save after it
+        for shared in waiting:
+            if isinstance(outcome, Failure):
+                shared.errback(outcome)
+            else:
+                shared.callback(outcome)
 
     async def _save_now(self) -> int:
         """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
@@ -140,6 +140,7 @@ class CatalogKeeper:
             sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
             results = await defer.DeferredList(sends, consumeErrors=True)
             stored = sum(1 for ok, took in results if ok and took)
+            self.counters["catalog_copies"] += stored
             self.last_save = saved = SavedCopies(revision, len(text), stored, len(holders))
             if stored < len(holders):
                 self._say_unstored(saved, results)
@@ -197,12 +198,3 @@ class CatalogKeeper:
         except (wire.PacketFormatError, blocks.BlockError, CatalogError) as err:
             log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
-
-
-def _settle(waiting: list[defer.Deferred[int]], outcome: int | Failure) -> None:
-    """The callers who shared a save told its outcome."""
-    for shared in waiting:
-        if isinstance(outcome, Failure):
-            shared.errback(outcome)
-        else:
-            shared.callback(outcome)

@@ -84,7 +84,8 @@ class Customer:
         self._worker = worker
         # one set of figures for the customer, its transfers and its repairs
         self.counters: collections.Counter[str] = collections.Counter()
-        self.keeper = CatalogKeeper(network, me, identities, CatalogDisk(folder, worker), suppliers.holders, worker)
+        self.keeper = CatalogKeeper(network, me, identities, CatalogDisk(folder, worker), suppliers.holders, worker,
+                                    self.counters)
         self.link = link or NetworkLink(network, me, identities, worker)
         self.mover = ShareMover(self.link, me, suppliers, self.replace, self.counters, worker)
         self.rebuilder = Rebuilder(self.mover, self.counters, worker)
@@ -118,7 +119,7 @@ class Customer:
     # -- the catalog
 
     async def save_catalog(self) -> None:
-        self.counters["catalog_copies"] += await self.keeper.save()
+        await self.keeper.save()  # its copies counted by the keeper: callers sharing a save would count it twice
 
     async def create(self, path: str, kind: str) -> tuple[Entry, bool]:
         """The entry of a remote path, made (and the catalog saved) when new; True when made."""

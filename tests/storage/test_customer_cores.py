@@ -145,6 +145,61 @@ class CatalogKeepingTests(Cores):
             copy.callback(True)
         self.assertEqual(done(sixth), 4)
 
+    def test_a_caller_that_stops_waiting_for_a_save_cancels_neither_it_nor_the_others_wait(self) -> None:
+        # a REST client that goes away cancels its handler, and with it whatever the handler awaits
+        keeper = self.customer.keeper
+        copies: list[defer.Deferred[bool]] = []
+
+        def held_copy(packet: Any) -> defer.Deferred[bool]:
+            copies.append(defer.Deferred())
+            return copies[-1]
+
+        keeper._send_copy = held_copy  # type: ignore[method-assign]
+        first = defer.ensureDeferred(keeper.save())
+        gone, staying = defer.ensureDeferred(keeper.save()), defer.ensureDeferred(keeper.save())
+        gone.cancel()
+        self.failureResultOf(gone, defer.CancelledError)
+        self.assertNoResult(staying)
+        later = defer.ensureDeferred(keeper.save())
+        self.assertEqual(len(copies), 4, "a save went out while the one before it was still travelling")
+        for copy in copies[:4]:
+            copy.callback(True)
+        self.assertEqual(done(first), 4)
+        # one save for those still waiting, then nothing more
+        self.assertEqual(len(copies), 8)
+        for copy in copies[4:]:
+            copy.callback(True)
+        self.assertEqual((done(staying), done(later)), (4, 4))
+        self.assertEqual(len(copies), 8)
+        # the caller of the running save going away leaves it to end, for those who share the next one too
+        running = defer.ensureDeferred(keeper.save())
+        sharing = defer.ensureDeferred(keeper.save())
+        running.cancel()
+        self.failureResultOf(running, defer.CancelledError)
+        for copy in copies[8:12]:
+            copy.callback(True)
+        for copy in copies[12:]:
+            copy.callback(True)
+        self.assertEqual((done(sharing), len(copies), keeper.last_save.stored), (4, 16, 4))
+
+    def test_every_copy_stored_is_counted_when_saves_wait_for_one_another(self) -> None:
+        copies: list[defer.Deferred[bool]] = []
+
+        def held_copy(packet: Any) -> defer.Deferred[bool]:
+            copies.append(defer.Deferred())
+            return copies[-1]
+
+        self.customer.keeper._send_copy = held_copy  # type: ignore[method-assign]
+        saves = [defer.ensureDeferred(self.customer.save_catalog()) for _ in range(3)]
+        for copy in copies[:4]:
+            copy.callback(True)
+        for copy in copies[4:]:
+            copy.callback(True)
+        for save in saves:
+            done(save)
+        # 4 copies of the first save and 4 of the one the other two shared, each counted once
+        self.assertEqual((len(copies), self.customer.counters["catalog_copies"]), (8, 8))
+
     def test_a_fresh_home_takes_the_newest_copy_and_ignores_one_i_did_not_sign(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "notes.txt")
         done(defer.ensureDeferred(self.customer.create("more", "dir")))
