@@ -153,14 +153,22 @@ class PieceInReadsTests(TestCase):
         self.assertEqual(answer_of(self.side.send_packet(packet)), ("Ack", str(len(packet.payload)).encode()))
         self.assertEqual(list(files_under(self.home / "customers").values()), [data])
 
-    def test_a_written_piece_is_let_go_before_the_peer_acknowledges_the_ack(self) -> None:
-        packet = self.piece()
-        self.feed_in_reads(packet)
-        self.assertEqual(self.side.supplier.counters["pieces_stored"], 1)
+    def pieces_held(self) -> int:
         gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Inbound) and o.packet.packet_id == PIECE)
+
+    def test_a_written_piece_is_let_go_before_the_peer_acknowledges_the_ack(self) -> None:
+        self.feed_in_reads(self.piece())
+        self.assertEqual(self.side.supplier.counters["pieces_stored"], 1)
         # the Ack waits for the peer's `o` (up to the ack timeout): the piece (its packet, its bytes) may not wait too
-        held = [o for o in gc.get_objects() if isinstance(o, Inbound) and o.packet.packet_id == PIECE]
-        self.assertEqual(held, [])
+        self.assertEqual(self.pieces_held(), 0)
+
+    def test_a_refused_piece_is_let_go_before_the_peer_acknowledges_the_fail(self) -> None:
+        self.feed_in_reads(self.piece(size=8 << 20))  # over the 10 MiB dave was given, once in base64
+        self.assertEqual(self.side.supplier.refusals["data_over_quota"], 1)
+        # before the Fail is read (and acknowledged) by the peer
+        self.assertEqual(self.pieces_held(), 0)
+        self.assertEqual([answer_of(p)[0] for p in self.side.written()], ["Fail"])
 
     def test_a_forged_piece_in_many_reads_is_refused_and_nothing_is_written(self) -> None:
         packet = self.piece()
