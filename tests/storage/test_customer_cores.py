@@ -96,16 +96,21 @@ class CatalogKeepingTests(Cores):
         self.assertEqual(len(said), 1)
         self.assertIn(f"catalog revision {saved.revision} ({saved.size} bytes) stored on none of 4 suppliers", said[0])
 
-    def test_a_save_asked_while_one_runs_waits_for_it_and_those_asked_meanwhile_share_one(self) -> None:
-        # a supplier keeps the copy that reached it last: overlapping saves could leave it an older revision
-        keeper = self.customer.keeper
+    def hold_copies(self) -> list[defer.Deferred[bool]]:
+        """The catalog's copies, each held until the test says whether its supplier took it."""
         copies: list[defer.Deferred[bool]] = []
 
         def held_copy(packet: Any) -> defer.Deferred[bool]:
             copies.append(defer.Deferred())
             return copies[-1]
 
-        keeper._send_copy = held_copy  # type: ignore[method-assign]
+        self.customer.keeper._send_copy = held_copy  # type: ignore[method-assign]
+        return copies
+
+    def test_a_save_asked_while_one_runs_waits_for_it_and_those_asked_meanwhile_share_one(self) -> None:
+        # a supplier keeps the copy that reached it last: overlapping saves could leave it an older revision
+        keeper = self.customer.keeper
+        copies = self.hold_copies()
         self.customer.catalog.ensure("a", "dir", 1.0)
         first = defer.ensureDeferred(keeper.save())
         self.assertEqual(len(copies), 4)
@@ -148,13 +153,7 @@ class CatalogKeepingTests(Cores):
     def test_a_caller_that_stops_waiting_for_a_save_cancels_neither_it_nor_the_others_wait(self) -> None:
         # a REST client that goes away cancels its handler, and with it whatever the handler awaits
         keeper = self.customer.keeper
-        copies: list[defer.Deferred[bool]] = []
-
-        def held_copy(packet: Any) -> defer.Deferred[bool]:
-            copies.append(defer.Deferred())
-            return copies[-1]
-
-        keeper._send_copy = held_copy  # type: ignore[method-assign]
+        copies = self.hold_copies()
         first = defer.ensureDeferred(keeper.save())
         gone, staying = defer.ensureDeferred(keeper.save()), defer.ensureDeferred(keeper.save())
         gone.cancel()
