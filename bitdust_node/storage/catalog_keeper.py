@@ -86,6 +86,9 @@ class CatalogKeeper:
         # until it starts
         self._running = False
         self._next: list[defer.Deferred[int]] = []
+        # saves and fetches take turns: a fetch that took a newer catalog while a save ran would see that save's older
+        # copies land over it on the suppliers
+        self._turn = defer.DeferredLock()
 
     @property
     def index_backup_id(self) -> str:
@@ -105,9 +108,15 @@ class CatalogKeeper:
         return await mine
 
     def _start_next(self) -> None:
-        waiting, self._next = self._next, []
         self._running = True  # before the save starts: it may end, or be asked for again, in this very call
-        defer.ensureDeferred(self._save_now()).addBoth(self._ended, waiting)
+        waiting: list[defer.Deferred[int]] = []
+
+        def save_now() -> defer.Deferred[int]:
+            waiting.extend(self._next)  # those who asked until it starts (a fetch may go first) share it
+            self._next = []
+            return defer.ensureDeferred(self._save_now())
+
+        self._turn.run(save_now).addBoth(self._ended, waiting)
 
     def _ended(self, outcome: int | Failure, waiting: list[defer.Deferred[int]]) -> None:
         self._running = False
@@ -166,7 +175,11 @@ class CatalogKeeper:
         return answer.command == "Ack"
 
     async def fetch_newest(self) -> bool:
-        """The newest catalog any holder has, taken if newer than mine; True when one was taken."""
+        """The newest catalog any holder has, taken if newer than mine (between saves); True when one was taken."""
+        taken: bool = await self._turn.run(lambda: defer.ensureDeferred(self._fetch_newest_now()))
+        return taken
+
+    async def _fetch_newest_now(self) -> bool:
         asks = [defer.ensureDeferred(self._fetch_copy(idurl, self._index_packet_id(position)))
                 for position, idurl in self.holders()]
         found = [c for ok, c in await defer.DeferredList(asks, consumeErrors=True) if ok and c is not None]

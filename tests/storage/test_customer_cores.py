@@ -181,14 +181,41 @@ class CatalogKeepingTests(Cores):
             copy.callback(True)
         self.assertEqual((done(sharing), len(copies), keeper.last_save.stored), (4, 16, 4))
 
+    def test_a_fetch_waits_for_the_save_that_runs_and_a_save_for_the_fetch(self) -> None:
+        # a fetch that took a newer catalog while a save ran would see that save's older copies land over it
+        keeper = self.customer.keeper
+        copies = self.hold_copies()
+        asked: list[defer.Deferred[Catalog | None]] = []
+
+        def held_fetch(idurl: str, packet_id: str) -> defer.Deferred[Catalog | None]:
+            asked.append(defer.Deferred())
+            return asked[-1]
+
+        keeper._fetch_copy = held_fetch  # type: ignore[method-assign,assignment]
+        saving = defer.ensureDeferred(keeper.save())
+        fetching = defer.ensureDeferred(keeper.fetch_newest())
+        self.assertEqual((len(copies), len(asked)), (4, 0))
+        for copy in copies:
+            copy.callback(True)
+        self.assertEqual((done(saving), len(asked)), (4, 4))
+        newer = Catalog(revision=keeper.catalog.revision + 5)
+        newer.ensure("from-elsewhere", "dir", 1.0)
+        taken = newer.revision
+        after = defer.ensureDeferred(keeper.save())
+        self.assertEqual(len(copies), 4, "a save went out while a fetch ran")
+        for answer in asked:
+            answer.callback(newer)
+        self.assertTrue(done(fetching))
+        # the save asked meanwhile is of the catalog taken, one revision on
+        self.assertEqual(len(copies), 8)
+        for copy in copies[4:]:
+            copy.callback(True)
+        self.assertEqual(done(after), 4)
+        self.assertEqual((keeper.catalog.revision, keeper.last_save.revision), (taken + 1, taken + 1))
+        self.assertIn("from-elsewhere", keeper.catalog.entries)
+
     def test_every_copy_stored_is_counted_when_saves_wait_for_one_another(self) -> None:
-        copies: list[defer.Deferred[bool]] = []
-
-        def held_copy(packet: Any) -> defer.Deferred[bool]:
-            copies.append(defer.Deferred())
-            return copies[-1]
-
-        self.customer.keeper._send_copy = held_copy  # type: ignore[method-assign]
+        copies = self.hold_copies()
         saves = [defer.ensureDeferred(self.customer.save_catalog()) for _ in range(3)]
         for copy in copies[:4]:
             copy.callback(True)
