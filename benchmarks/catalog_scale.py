@@ -1,14 +1,14 @@
-"""The customer's catalog as the files grow: what it holds in memory and what every save costs and sends.
+"""The customer's catalog as the files grow: what it holds in memory and what a save costs and sends.
 
-    .venv/bin/python benchmarks/catalog_scale.py [--files 1000,10000,16000] [--blocks 4] [--suppliers 4]
+    .venv/bin/python benchmarks/catalog_scale.py [--files 1000,10000,16000,64000] [--blocks 4] [--suppliers 4]
 
 Each count runs in a fresh process: a catalog of that many files (each one version of --blocks blocks, a share hash
-for each of --suppliers suppliers, as uploads leave them) is built, then saved the way CatalogKeeper.save does it:
-serialized on the reactor's thread, then sealed to my own 2048-bit key and signed (a worker thread), one payload
-for every supplier's copy. Measured: the resident memory the entries take, the save's CPU and the bytes it sends
-(every save sends the whole catalog to every supplier), the peak resident memory of the save, and whether the copy
-fits the 64 MiB a TCP file may have (else no supplier can hold it: a fresh machine would find nothing). One line a
-count, `catalog_scale files=..`.
+for each of --suppliers suppliers, as uploads leave them) is built, then saved twice the way CatalogKeeper.save
+does it, through the real CatalogCopies (catalog_copies.py) and a network that answers every copy at once and counts
+what it is sent (each packet signed with a 2048-bit key, framed as a TCP file): the first save of the catalog, then
+one after a file is added. Measured: the resident memory the entries take; for each save its CPU and the bytes it
+sends; the largest packet (a TCP file may have 64 MiB); the peak resident memory. One line a count,
+`catalog_scale files=..`.
 """
 
 from __future__ import annotations
@@ -32,23 +32,53 @@ def rss_mib() -> float:
 
 def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
-    from bitdust_node.crypto import block as blocks
+    import tempfile
+    import types
+
+    from twisted.internet import defer
+
     from bitdust_node.crypto.keys import generate_key
+    from bitdust_node.crypto.packet_signing import sign_packet
     from bitdust_node.heap import keep_packet_buffers
     from bitdust_node.storage.catalog import BlockInfo, Catalog, Version
+    from bitdust_node.storage.catalog_copies import CatalogCopies
     from bitdust_node.transport.limits import TcpLimits
     from bitdust_node.wire import packet_fast
     from bitdust_node.wire.packet import Packet
 
     keep_packet_buffers()  # as a node runs
-    key = generate_key(2048)
-    holders = [f"http://127.0.0.1:8084/supplier{n}.xml" for n in range(suppliers)]
+    me = types.SimpleNamespace(idurl="http://127.0.0.1:8084/me.xml", key_id="master$me@127.0.0.1_8084",
+                               key=generate_key(2048))
+    me.require = lambda: me
+    holders = [(n, f"http://127.0.0.1:8084/supplier{n}.xml") for n in range(suppliers)]
+
+    class Network:
+        """Signs what it is given to send, counts it framed, and answers Ack at once."""
+
+        def __init__(self) -> None:
+            self.sent = self.largest = self.ids = 0
+
+        def new_packet_id(self) -> str:
+            self.ids += 1
+            return str(self.ids)
+
+        def outbox(self, command: str, remote_id: str, payload: bytes, packet_id: str | None = None) -> Packet:
+            return sign_packet(Packet(command, me.idurl, me.idurl, packet_id or self.new_packet_id(), "now", payload,
+                                      remote_id, me.key_id, ""), me.key)
+
+        def request(self, packet: Packet, remote: object, timeout: float = 0) -> defer.Deferred[Packet]:
+            size = sum(len(part) for part in packet_fast.serialize_parts(packet))
+            self.sent += size
+            self.largest = max(self.largest, size)
+            return defer.succeed(Packet("Ack", me.idurl, me.idurl, packet.packet_id, "now", b"", me.idurl, "", ""))
+
+    identities = types.SimpleNamespace(known=lambda idurl: defer.succeed(None))
     before = rss_mib()
     catalog = Catalog(1)
     now = time.time()
     for number in range(files):
         entry = catalog.ensure(f"folder{number % 100}/file{number}.bin", "file", now)
-        version = Version("F20261207075109PM", blocks_a_file * 4 << 20, now, 4 << 20, list(holders))
+        version = Version("F20261207075109PM", blocks_a_file * 4 << 20, now, 4 << 20, [h for _n, h in holders])
         version.blocks = [BlockInfo(4 << 20, (4 << 20) + 16, base64.b64encode(os.urandom(256)).decode(),
                                     base64.b64encode(os.urandom(12)).decode(),
                                     ["b3:" + os.urandom(32).hex() for _ in range(suppliers)])
@@ -56,27 +86,33 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
         version.complete = True
         entry.versions.append(version)
     objects = rss_mib() - before
-    started_cpu, started = time.process_time(), time.perf_counter()
-    text = catalog.serialize()
-    serialize_ms = (time.perf_counter() - started) * 1000
-    payload = blocks.seal(text, "master$me@127.0.0.1_8084:.index", "http://127.0.0.1:8084/me.xml", key.public_key(),
-                          key)
-    # one copy's packet as it is framed (the payload once; the fields around it are a few hundred bytes)
-    me = "http://127.0.0.1:8084/me.xml"
-    copy = Packet(command="Data", owner_id=me, creator_id=me, packet_id="master$me@127.0.0.1_8084:.index.0.1",
-                  date="now", payload=payload, remote_id=holders[0], key_id="master$me@127.0.0.1_8084", signature="1")
-    packet_bytes = sum(len(part) for part in packet_fast.serialize_parts(copy))
-    save_cpu_ms = (time.process_time() - started_cpu) * 1000
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"files": files, "objects_mib": objects, "text_mib": len(text) / 2**20, "serialize_ms": serialize_ms,
-            "save_cpu_ms": save_cpu_ms, "copy_mib": packet_bytes / 2**20,
-            "sent_mib": packet_bytes * suppliers / 2**20, "peak_mib": peak,
-            "fits": packet_bytes <= TcpLimits().max_file_bytes}
+    network = Network()
+    figures: dict[str, float] = {"files": files, "objects_mib": objects}
+    with tempfile.TemporaryDirectory() as folder:
+        copies = CatalogCopies(network, me, identities, Path(folder), lambda: holders,  # type: ignore[arg-type]
+                               worker=defer.maybeDeferred)
+        for save in ("first", "next"):
+            if save == "next":
+                catalog.ensure("folder0/one-more.bin", "file", now)
+            catalog.revision += 1
+            network.sent = 0
+            started_cpu, started = time.process_time(), time.perf_counter()
+            text = catalog.serialize()
+            figures[f"{save}_serialize_ms"] = (time.perf_counter() - started) * 1000
+            outcomes: list[tuple[bool, object]] = []
+            defer.ensureDeferred(copies.put(catalog, text)).addCallback(outcomes.extend)
+            figures[f"{save}_cpu_ms"] = (time.process_time() - started_cpu) * 1000
+            figures[f"{save}_sent_mib"] = network.sent / 2**20
+            figures[f"{save}_stored"] = sum(1 for ok, took in outcomes if ok and took)
+    figures.update(text_mib=len(text) / 2**20, largest_mib=network.largest / 2**20, pages=len(copies.pages),
+                   peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   fits=network.largest <= TcpLimits().max_file_bytes)
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", default="1000,10000,16000", help="file counts, comma-separated")
+    parser.add_argument("--files", default="1000,10000,16000,64000", help="file counts, comma-separated")
     parser.add_argument("--blocks", type=int, default=4, help="blocks a file (4: a 16 MiB file)")
     parser.add_argument("--suppliers", type=int, default=4)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
@@ -89,10 +125,12 @@ def main() -> None:
                               "--suppliers", str(args.suppliers)], capture_output=True, text=True, check=True)
         got = json.loads(out.stdout)
         print(f"catalog_scale files={files} blocks={args.blocks} objects_mib={got['objects_mib']:.1f} "
-              f"text_mib={got['text_mib']:.1f} serialize_ms={got['serialize_ms']:.0f} "
-              f"save_cpu_ms={got['save_cpu_ms']:.0f} sent_mib={got['sent_mib']:.1f} peak_mib={got['peak_mib']:.0f} "
+              f"text_mib={got['text_mib']:.1f} pages={got['pages']} "
+              f"first_save_cpu_ms={got['first_cpu_ms']:.0f} first_sent_mib={got['first_sent_mib']:.1f} "
+              f"next_save_cpu_ms={got['next_cpu_ms']:.0f} next_serialize_ms={got['next_serialize_ms']:.0f} "
+              f"next_sent_mib={got['next_sent_mib']:.2f} largest_packet_mib={got['largest_mib']:.2f} "
+              f"peak_mib={got['peak_mib']:.0f} stored={got['next_stored']:.0f}/{args.suppliers} "
               f"fits_a_packet={'yes' if got['fits'] else 'no'}", flush=True)
-
 
 if __name__ == "__main__":
     main()

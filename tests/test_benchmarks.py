@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from unittest import mock
 
 from twisted.trial.unittest import TestCase
 
@@ -37,8 +38,21 @@ class DurabilitySimTests(TestCase):
 class CatalogScaleTests(TestCase):
     def test_a_small_catalog_is_built_saved_and_measured(self) -> None:
         got = load("catalog_scale").measure(files=20, blocks_a_file=2, suppliers=4)
-        self.assertEqual(got["files"], 20)
+        self.assertEqual((got["files"], got["pages"], got["first_stored"], got["next_stored"]), (20, 0, 4, 4))
         self.assertGreater(got["text_mib"], 0)
-        # every supplier gets the whole catalog, sealed (base64: a third larger) in one packet
-        self.assertGreater(got["sent_mib"], 4 * got["text_mib"])
+        # a small catalog: every supplier gets it whole, sealed (base64: a third larger) in one packet, each save
+        self.assertGreater(got["first_sent_mib"], 4 * got["text_mib"])
+        self.assertGreater(got["next_sent_mib"], 4 * got["text_mib"])
         self.assertTrue(got["fits"])
+
+    def test_a_large_catalog_sends_the_page_a_file_changed(self) -> None:
+        from bitdust_node.storage import catalog_pages
+
+        with mock.patch.object(catalog_pages, "PAGED_FROM", 100_000), mock.patch.object(catalog_pages, "PAGE_TEXT",
+                                                                                        20_000):
+            got = load("catalog_scale").measure(files=400, blocks_a_file=2, suppliers=4)
+        self.assertGreater(got["pages"], 8)
+        self.assertGreater(got["first_sent_mib"], 4 * got["text_mib"])
+        # the next save: one page and the root to each supplier
+        self.assertLess(got["next_sent_mib"], got["first_sent_mib"] / 4)
+        self.assertEqual(got["next_stored"], 4)

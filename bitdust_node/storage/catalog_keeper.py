@@ -1,6 +1,6 @@
-"""Keeping the customer's catalog: my copy in `HOME/customer/catalog`, written after every change, and a copy
-sealed to my own key and signed on every supplier (the index piece, PROTOCOL-P2P.md 5.5). On a fresh home (a
-key backup restored) the newest copy any supplier holds is taken."""
+"""Keeping the customer's catalog: my copy in `HOME/customer/catalog`, written after every change, and its copies
+on every supplier (catalog_copies.py), one save at a time. On a fresh home (a key backup restored) the newest copy
+the suppliers hold is taken."""
 
 from __future__ import annotations
 
@@ -13,20 +13,14 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto.keys import write_secret_file
-from bitdust_node.crypto.packet_signing import packet_signature_valid
 from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.catalog_copies import CatalogCopies
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
-from bitdust_node.wire import packet as wire
-from bitdust_node.wire import packet_fast
 
 log = Logger()
-# the catalog's path among my pieces (section 5.5)
-INDEX_PATH = ".index"
 CATALOG_FILE = "catalog"
-CATALOG_TIMEOUT = 30.0
 
 
 class CatalogDisk:
@@ -77,6 +71,7 @@ class CatalogKeeper:
         self.disk = disk
         self.holders = holders
         self._worker = worker
+        self.copies = CatalogCopies(network, me, identities, disk.path.parent, holders, worker)
         self.catalog = disk.load()
         self.last_save = SavedCopies()
         # the copies every save stored, counted once a save however many callers share it (catalog_copies)
@@ -89,13 +84,6 @@ class CatalogKeeper:
         # saves and fetches take turns: a fetch that took a newer catalog while a save ran would see that save's older
         # copies land over it on the suppliers
         self._turn = defer.DeferredLock()
-
-    @property
-    def index_backup_id(self) -> str:
-        return f"{self.me.require().key_id}:{INDEX_PATH}"
-
-    def _index_packet_id(self, position: int) -> str:
-        return f"{self.me.require().key_id}:.index.{position}.{self.network.new_packet_id()}"
 
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
@@ -129,29 +117,18 @@ class CatalogKeeper:
                 shared.callback(outcome)
 
     async def _save_now(self) -> int:
-        """A new revision here, then every holder's copy: sealing and signing them and writing (and fsyncing) mine
-        run in worker threads, my write while the copies travel."""
+        """A new revision here, then every holder's copy (catalog_copies.py): sealing and signing them and writing
+        (and fsyncing) mine run in worker threads, my write while the copies travel."""
         self.catalog.revision += 1
         revision = self.catalog.revision
         text = self.catalog.serialize()
-        me = self.me.require()
-        holders = list(self.holders())
-        packet_ids = [self._index_packet_id(position) for position, _idurl in holders]
-
-        def seal_and_sign() -> list[wire.Packet]:
-            payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
-            return [self.network.outbox("Data", idurl, payload, packet_id=packet_id)
-                    for (_position, idurl), packet_id in zip(holders, packet_ids, strict=True)]
-
         kept = self.disk.write(text)
         try:
-            packets = await self._worker(seal_and_sign)
-            sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
-            results = await defer.DeferredList(sends, consumeErrors=True)
+            results = await self.copies.put(self.catalog, text)
             stored = sum(1 for ok, took in results if ok and took)
             self.counters["catalog_copies"] += stored
-            self.last_save = saved = SavedCopies(revision, len(text), stored, len(holders))
-            if stored < len(holders):
+            self.last_save = saved = SavedCopies(revision, len(text), stored, len(results))
+            if stored < len(results):
                 self._say_unstored(saved, results)
             return stored
         finally:
@@ -169,45 +146,18 @@ class CatalogKeeper:
             log.error("catalog revision {rev} ({size} bytes) stored on none of {n} suppliers: {why}",
                       rev=saved.revision, size=saved.size, n=saved.holders, why="; ".join(why))
 
-    async def _send_copy(self, packet: wire.Packet) -> bool:
-        supplier = await self.identities.known(packet.remote_id)
-        answer = await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
-        return answer.command == "Ack"
-
     async def fetch_newest(self) -> bool:
         """The newest catalog any holder has, taken if newer than mine (between saves); True when one was taken."""
         taken: bool = await self._turn.run(lambda: defer.ensureDeferred(self._fetch_newest_now()))
         return taken
 
     async def _fetch_newest_now(self) -> bool:
-        asks = [defer.ensureDeferred(self._fetch_copy(idurl, self._index_packet_id(position)))
-                for position, idurl in self.holders()]
-        found = [c for ok, c in await defer.DeferredList(asks, consumeErrors=True) if ok and c is not None]
-        newest = max(found, key=lambda c: c.revision, default=None)
-        if newest is None or newest.revision <= self.catalog.revision:
+        found = await self.copies.newest()
+        if found is None or found[0].revision <= self.catalog.revision:
             return False
+        newest, pages = found
         self.catalog = newest
+        self.copies.taken(pages)
         await self.disk.write(newest.serialize())
         log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
         return True
-
-    async def _fetch_copy(self, idurl: str, packet_id: str) -> Catalog | None:
-        me = self.me.require()
-        supplier = await self.identities.known(idurl)
-        request = self.network.outbox("Retrieve", idurl, b"", packet_id=packet_id)
-        answer = await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
-        if answer.command != "Data":
-            return None
-        try:
-            stored = packet_fast.parse(answer.payload)
-            # signed by my key: mine, under whichever IDURL I had when I stored it (my identity may have moved)
-            if not packet_signature_valid(stored, me.key.public_key()):
-                log.warn("supplier {idurl} gave a catalog I did not sign", idurl=idurl)
-                return None
-            block = blocks.parse_block(stored.payload)
-            if block.backup_id.rpartition(":")[2] != INDEX_PATH:
-                return None
-            return Catalog.parse(blocks.open_block(block, me.key))
-        except (wire.PacketFormatError, blocks.BlockError, CatalogError) as err:
-            log.info("catalog from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
-            return None

@@ -104,7 +104,7 @@ class CatalogKeepingTests(Cores):
             copies.append(defer.Deferred())
             return copies[-1]
 
-        self.customer.keeper._send_copy = held_copy  # type: ignore[method-assign]
+        self.customer.keeper.copies._send_copy = held_copy  # type: ignore[method-assign]
         return copies
 
     def test_a_save_asked_while_one_runs_waits_for_it_and_those_asked_meanwhile_share_one(self) -> None:
@@ -132,19 +132,19 @@ class CatalogKeepingTests(Cores):
         self.assertEqual(keeper.last_save, SavedCopies(revision + 1, keeper.last_save.size, 4, 4))
         # a save that fails fails every caller that shared it, and the next save goes on as usual
         held = defer.ensureDeferred(keeper.save())
-        real_worker = keeper._worker
+        real_worker = keeper.copies._worker
 
         def broken_worker(work: Any, *args: Any) -> defer.Deferred[Any]:
             return defer.fail(OSError("no room"))
 
         fourth, fifth = defer.ensureDeferred(keeper.save()), defer.ensureDeferred(keeper.save())
-        keeper._worker = broken_worker
+        keeper.copies._worker = broken_worker
         for copy in copies[8:]:
             copy.callback(True)
         self.assertEqual(done(held), 4)
         for shared in (fourth, fifth):
             self.assertIsInstance(self.failureResultOf(shared).value, OSError)
-        keeper._worker = real_worker
+        keeper.copies._worker = real_worker
         sixth = defer.ensureDeferred(keeper.save())
         for copy in copies[12:]:
             copy.callback(True)
@@ -185,13 +185,13 @@ class CatalogKeepingTests(Cores):
         # a fetch that took a newer catalog while a save ran would see that save's older copies land over it
         keeper = self.customer.keeper
         copies = self.hold_copies()
-        asked: list[defer.Deferred[Catalog | None]] = []
+        asked: list[defer.Deferred[bytes | None]] = []
 
-        def held_fetch(idurl: str, packet_id: str) -> defer.Deferred[Catalog | None]:
+        def held_fetch(idurl: str, packet_id: str, path: str) -> defer.Deferred[bytes | None]:
             asked.append(defer.Deferred())
             return asked[-1]
 
-        keeper._fetch_copy = held_fetch  # type: ignore[method-assign,assignment]
+        keeper.copies._fetch_sealed = held_fetch  # type: ignore[method-assign,assignment]
         saving = defer.ensureDeferred(keeper.save())
         fetching = defer.ensureDeferred(keeper.fetch_newest())
         self.assertEqual((len(copies), len(asked)), (4, 0))
@@ -204,7 +204,7 @@ class CatalogKeepingTests(Cores):
         after = defer.ensureDeferred(keeper.save())
         self.assertEqual(len(copies), 4, "a save went out while a fetch ran")
         for answer in asked:
-            answer.callback(newer)
+            answer.callback(newer.serialize())
         self.assertTrue(done(fetching))
         # the save asked meanwhile is of the catalog taken, one revision on
         self.assertEqual(len(copies), 8)

@@ -1,0 +1,287 @@
+"""The catalog's copies on the suppliers (PROTOCOL-P2P.md 5.5): put there after each save, the newest taken back
+on a fresh home. Each copy is sealed to my own key and signed. A small catalog is one index piece, as it always
+was; a large one is pages and a root (catalog_pages.py), and a save sends a holder only the pages it lacks, then
+the root, then removes the pages no root of its names any more."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from bitdust_node.crypto import block as blocks
+from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.crypto.packet_signing import packet_signature_valid
+from bitdust_node.errors import BitDustError
+from bitdust_node.storage import catalog_pages as paging
+from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.catalog_pages import PageRef
+from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
+from bitdust_node.transport.interfaces import PacketNetwork
+from bitdust_node.wire import packet as wire
+from bitdust_node.wire import packet_fast
+
+log = Logger()
+# the catalog's path among my pieces (section 5.5)
+INDEX_PATH = ".index"
+PAGES_FILE = "catalog.pages"
+CATALOG_TIMEOUT = 30.0
+# pages sealed and on their way at once: what a save holds is this many pages, whatever the catalog's size
+PAGES_AT_ONCE = 8
+# the pieces a DeleteFile may name (a supplier reads at most 1,000)
+DELETE_AT_ONCE = 1000
+
+
+class CatalogCopies:
+    """My catalog's copies on the suppliers `holders()` names as (position, IDURL), and which pages each holds
+    (kept in `HOME/customer/catalog.pages`, so that a restart neither sends them all again nor loses track of what
+    to remove)."""
+
+    def __init__(
+        self, network: PacketNetwork, me: Me, identities: IdentityLookup, folder: Path,
+        holders: Callable[[], Sequence[tuple[int, str]]], worker: Worker = threads.deferToThread,
+    ) -> None:
+        self.network = network
+        self.me = me
+        self.identities = identities
+        self.holders = holders
+        self._worker = worker
+        self._state_path = folder / PAGES_FILE
+        # the pages of the last root a save put anywhere, and the pieces each holder took
+        self.pages: list[PageRef] = []
+        self.held: dict[str, set[str]] = {}
+        self._load_state()
+
+    @property
+    def index_backup_id(self) -> str:
+        return f"{self.me.require().key_id}:{INDEX_PATH}"
+
+    def _index_packet_id(self, position: int) -> str:
+        return f"{self.me.require().key_id}:.index.{position}.{self.network.new_packet_id()}"
+
+    def _piece_id(self, piece: str) -> str:
+        return f"{self.me.require().key_id}:{piece}"
+
+    # -- putting
+
+    async def put(self, catalog: Catalog, text: bytes) -> list[tuple[bool, Any]]:
+        """The catalog (its whole text `text`) on every holder: for each, whether its copy is stored, or why not."""
+        holders = list(self.holders())
+        if len(text) <= paging.PAGED_FROM:
+            outcomes = await self._put_index(holders, text)
+            roots: list[PageRef] = []
+        else:
+            count = paging.page_count(len(text))
+            texts = paging.page_texts(catalog, count)
+            before = self.pages if len(self.pages) == count else []
+            roots = []
+            for number, page in enumerate(texts):
+                digest = paging.digest_of(page)
+                same = before and before[number].digest == digest
+                roots.append(before[number] if same else PageRef(paging.piece_of(catalog.revision, number), digest,
+                                                                 len(page)))
+            outcomes = await self._put_paged(holders, texts, roots, catalog.revision)
+        if any(ok and stored for ok, stored in outcomes):
+            self.pages = roots
+        await self._remove_unnamed(holders, outcomes, roots)
+        return outcomes
+
+    async def _put_index(self, holders: list[tuple[int, str]], text: bytes) -> list[tuple[bool, Any]]:
+        me = self.me.require()
+        packet_ids = [self._index_packet_id(position) for position, _idurl in holders]
+
+        def seal_and_sign() -> list[wire.Packet]:
+            payload = blocks.seal(text, self.index_backup_id, me.idurl, me.key.public_key(), me.key)
+            return [self.network.outbox("Data", idurl, payload, packet_id=packet_id)
+                    for (_position, idurl), packet_id in zip(holders, packet_ids, strict=True)]
+
+        packets = await self._worker(seal_and_sign)
+        sends = [defer.ensureDeferred(self._send_copy(packet)) for packet in packets]
+        return list(await defer.DeferredList(sends, consumeErrors=True))
+
+    async def _put_paged(
+        self, holders: list[tuple[int, str]], texts: list[bytes], pages: list[PageRef], revision: int,
+    ) -> list[tuple[bool, Any]]:
+        """Each holder's missing pages, PAGES_AT_ONCE at a time, then to each holder that took all of them the
+        root."""
+        me = self.me.require()
+        lacking = {idurl: [n for n, page in enumerate(pages) if page.piece not in self.held.get(idurl, set())]
+                   for _position, idurl in holders}
+        wanted = sorted({n for numbers in lacking.values() for n in numbers})
+        failed: dict[str, str] = {}
+        for at in range(0, len(wanted), PAGES_AT_ONCE):
+            group = wanted[at : at + PAGES_AT_ONCE]
+
+            def seal(numbers: list[int] = group) -> list[bytes]:
+                return [blocks.seal(texts[n], self._piece_id(pages[n].piece), me.idurl, me.key.public_key(), me.key)
+                        for n in numbers]
+
+            sealed = dict(zip(group, await self._worker(seal), strict=True))
+            sends, asked = [], []
+            for _position, idurl in holders:
+                for number in lacking[idurl]:
+                    if number in sealed and idurl not in failed:
+                        sends.append(defer.ensureDeferred(self._send_page(idurl, pages[number], sealed[number])))
+                        asked.append((idurl, pages[number].piece))
+            for (idurl, piece), (ok, took) in zip(asked, await defer.DeferredList(sends, consumeErrors=True),
+                                                  strict=True):
+                if ok and took:
+                    self.held.setdefault(idurl, set()).add(piece)
+                elif idurl not in failed:
+                    failed[idurl] = "refused a page" if ok else _why(took)
+            del sealed
+        root = paging.root_text(revision, pages)
+        ready = [(position, idurl) for position, idurl in holders if idurl not in failed]
+        stored = dict(zip([idurl for _p, idurl in ready], await self._put_index(ready, root), strict=True))
+        await self._save_state()
+        return [stored[idurl] if idurl in stored else (False, CatalogError(failed[idurl]))
+                for _position, idurl in holders]
+
+    async def _send_copy(self, packet: wire.Packet) -> bool:
+        supplier = await self.identities.known(packet.remote_id)
+        answer = await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
+        return answer.command == "Ack"
+
+    async def _send_page(self, idurl: str, page: PageRef, sealed: bytes) -> bool:
+        packet = self.network.outbox("Data", idurl, sealed, packet_id=self._piece_id(page.piece))
+        return await self._send_copy(packet)
+
+    async def _remove_unnamed(
+        self, holders: list[tuple[int, str]], outcomes: Sequence[tuple[bool, Any]], pages: list[PageRef],
+    ) -> None:
+        """At each holder whose root is now this save's, the pages it took that no root of it names any more, in one
+        DeleteFile (best effort: what stays is only space, and the next save asks again)."""
+        named = {page.piece for page in pages}
+        for (_position, idurl), (ok, stored) in zip(holders, outcomes, strict=True):
+            gone = self.held.get(idurl, set()) - named
+            if not (ok and stored) or not gone:
+                continue
+            ordered = sorted(gone)
+            try:
+                supplier = await self.identities.known(idurl)
+                for at in range(0, len(ordered), DELETE_AT_ONCE):
+                    listed = "\n".join(self._piece_id(piece) for piece in ordered[at : at + DELETE_AT_ONCE]).encode()
+                    request = self.network.outbox("DeleteFile", idurl, listed, packet_id=self.network.new_packet_id())
+                    await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
+            except BitDustError as err:
+                log.info("old catalog pages at {idurl} not removed: {why}", idurl=idurl, why=str(err))
+                continue
+            self.held[idurl] = self.held[idurl] & named
+        await self._save_state()
+
+    # -- taking back
+
+    async def newest(self) -> tuple[Catalog, list[PageRef]] | None:
+        """The newest catalog whose copy some holder has whole (a root with every page found at some holder), and
+        its pages (none for one index piece)."""
+        holders = list(self.holders())
+        asks = [defer.ensureDeferred(self._fetch_sealed(idurl, self._index_packet_id(position), INDEX_PATH))
+                for position, idurl in holders]
+        found: list[tuple[int, Catalog | list[PageRef]]] = []
+        for ok, text in await defer.DeferredList(asks, consumeErrors=True):
+            if not ok or text is None:
+                continue
+            try:
+                root = paging.parse_root(text)
+                found.append(root if root is not None else (0, Catalog.parse(text)))
+            except CatalogError as err:
+                log.info("a catalog copy unreadable: {why}", why=str(err))
+        for revision, copy in sorted(found, key=_revision_of, reverse=True):
+            if isinstance(copy, Catalog):
+                return copy, []
+            pages = await self._fetch_pages(copy, [idurl for _position, idurl in holders])
+            if pages is not None:
+                try:
+                    taken = paging.joined(revision, pages)
+                except CatalogError as err:
+                    log.warn("catalog revision {rev} unreadable: {why}", rev=revision, why=str(err))
+                    continue
+                return taken, copy
+            log.warn("catalog revision {rev} left aside: a page of it is on no supplier", rev=revision)
+        return None
+
+    async def _fetch_pages(self, pages: list[PageRef], holders: list[str]) -> list[bytes] | None:
+        """Every page's text, PAGES_AT_ONCE at a time, each from the first holder that has it as the root says;
+        None when one is on no holder."""
+        texts: list[bytes] = []
+        for at in range(0, len(pages), PAGES_AT_ONCE):
+            asks = [defer.ensureDeferred(self._fetch_page(page, holders)) for page in pages[at : at + PAGES_AT_ONCE]]
+            got = [text for ok, text in await defer.DeferredList(asks, consumeErrors=True) if ok]
+            if len(got) < len(asks) or any(text is None for text in got):
+                return None
+            texts += [text for text in got if text is not None]
+        return texts
+
+    async def _fetch_page(self, page: PageRef, holders: list[str]) -> bytes | None:
+        for idurl in holders:
+            text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+            if text is not None and paging.digest_of(text) == page.digest:
+                return text
+        return None
+
+    async def _fetch_sealed(self, idurl: str, packet_id: str, path: str) -> bytes | None:
+        """The text of a copy of mine a holder has (`path`: what its block must say it is)."""
+        me = self.me.require()
+        try:
+            supplier = await self.identities.known(idurl)
+            request = self.network.outbox("Retrieve", idurl, b"", packet_id=packet_id)
+            answer = await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
+        except BitDustError as err:
+            log.info("catalog copy {pid} from {idurl} not had: {why}", pid=packet_id, idurl=idurl, why=str(err))
+            return None
+        if answer.command != "Data":
+            return None
+        try:
+            stored = packet_fast.parse(answer.payload)
+            # signed by my key: mine, under whichever IDURL I had when I stored it (my identity may have moved)
+            if not packet_signature_valid(stored, me.key.public_key()):
+                log.warn("supplier {idurl} gave a catalog copy I did not sign", idurl=idurl)
+                return None
+            block = blocks.parse_block(stored.payload)
+            if block.backup_id.rpartition(":")[2] != path:
+                return None
+            return blocks.open_block(block, me.key)
+        except (wire.PacketFormatError, blocks.BlockError) as err:
+            log.info("catalog copy from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
+            return None
+
+    def taken(self, pages: list[PageRef]) -> None:
+        """A catalog taken from the suppliers is mine now: its pages are the ones a save keeps where they did not
+        change; which holder has them is not known, so the next save sends each holder all of them."""
+        self.pages, self.held = list(pages), {}
+
+    # -- what the pages are, kept here
+
+    def _load_state(self) -> None:
+        try:
+            doc = json.loads(self._state_path.read_bytes())
+            self.pages = [PageRef(str(p), str(d), int(s)) for p, d, s in doc["pages"]]
+            self.held = {str(idurl): {str(p) for p in pieces} for idurl, pieces in doc["held"].items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            log.warn("{path} unreadable ({why}): the next save sends every page", path=str(self._state_path),
+                     why=str(err))
+            self.pages, self.held = [], {}
+
+    async def _save_state(self) -> None:
+        doc = {"pages": [[p.piece, p.digest, p.size] for p in self.pages],
+               "held": {idurl: sorted(pieces) for idurl, pieces in self.held.items()}}
+        try:
+            await self._worker(write_secret_file, self._state_path, json.dumps(doc, separators=(",", ":")).encode())
+        except OSError as err:
+            log.warn("{path} not written ({why}): the next save may send pages again", path=str(self._state_path),
+                     why=str(err))
+
+
+def _why(failure: Any) -> str:
+    return str(failure.getErrorMessage()) if hasattr(failure, "getErrorMessage") else str(failure)
+
+
+def _revision_of(found: tuple[int, Catalog | list[PageRef]]) -> int:
+    revision, copy = found
+    return copy.revision if isinstance(copy, Catalog) else revision

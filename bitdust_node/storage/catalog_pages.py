@@ -1,0 +1,110 @@
+"""The catalog's copy on the suppliers in pages, once it is large.
+
+A catalog up to PAGED_FROM bytes goes whole into the index piece, as it always has (an older node reads it). A
+larger one is cut into pages by a stable hash of each entry's path, so that a change touches one page: each page is
+a catalog text of its own (of revision 0, so that a page no save changed keeps its text), stored sealed as the piece
+`<key id>:0/C<revision>/<page>-0-Data` (no file has the path id `0`: theirs are six digits) under the revision
+that last changed it. The index piece then holds the root: the revision and, for each page, its piece and the
+SHA-256 of its text. A save sends the pages that changed and the root; recovery reads the root, then its pages.
+An older node does not know the root's format and leaves it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import attrs
+
+from bitdust_node.storage.catalog import Catalog, CatalogError, Entry
+
+# a catalog text up to this goes whole into the index piece
+PAGED_FROM = 1024 * 1024
+# what a page's text aims at (an entry is never split: the entry of a very large file may make a page alone)
+PAGE_TEXT = 512 * 1024
+# the root's format: not a catalog's, so a node that does not page refuses it
+ROOT_FORMAT = "bitdust-node/pages-1"
+# the path id the pages are stored under
+PAGES_PATH = "0"
+# a root of more pages than this is refused unread (a page of 512 KiB each is 32 GiB of catalog)
+MAX_PAGES = 65536
+
+
+@attrs.frozen
+class PageRef:
+    """A page as the root names it: its piece (without the key id) and the SHA-256 of its text."""
+
+    piece: str
+    digest: str
+    size: int
+
+
+def page_count(text_size: int) -> int:
+    """How many pages a catalog text of `text_size` bytes is cut into: a power of two, so that a path keeps its page
+    while the count stays."""
+    count = 1
+    while count * PAGE_TEXT < text_size and count < MAX_PAGES:
+        count *= 2
+    return count
+
+
+def page_of(path: str, count: int) -> int:
+    """The page of an entry's path: stable across runs and machines (Python's own hash of a str is not)."""
+    return int.from_bytes(hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest(), "big") % count
+
+
+def page_texts(catalog: Catalog, count: int) -> list[bytes]:
+    """The catalog cut into `count` pages, each a catalog text of revision 0 (the root says the revision)."""
+    shares: list[dict[str, Entry]] = [{} for _ in range(count)]
+    for path, entry in catalog.entries.items():
+        shares[page_of(path, count)][path] = entry
+    return [Catalog(0, share).serialize() for share in shares]
+
+
+def piece_of(revision: int, number: int) -> str:
+    """The piece (without the key id) of page `number` written by the save of `revision`."""
+    return f"{PAGES_PATH}/C{revision}/{number}-0-Data"
+
+
+def digest_of(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
+
+
+def root_text(revision: int, pages: Sequence[PageRef]) -> bytes:
+    doc = {"format": ROOT_FORMAT, "pages": [[p.piece, p.digest, p.size] for p in pages]}
+    return f"{revision}\n".encode() + json.dumps(doc, separators=(",", ":")).encode()
+
+
+def parse_root(text: bytes) -> tuple[int, list[PageRef]] | None:
+    """The revision and pages of a root; None for a whole catalog's text (Catalog.parse reads it); CatalogError for
+    a text that is neither."""
+    head, _sep, body = text.partition(b"\n")
+    try:
+        revision = int(head)
+        doc = json.loads(body)
+    except ValueError as err:
+        raise CatalogError(f"catalog cannot be read: {err}") from None
+    if not isinstance(doc, dict) or doc.get("format") != ROOT_FORMAT:
+        return None
+    raw = doc.get("pages")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_PAGES:
+        raise CatalogError("a catalog root without pages, or with too many")
+    pages = []
+    for item in raw:
+        if (not isinstance(item, list) or len(item) != 3 or not isinstance(item[0], str)
+                or not isinstance(item[1], str) or not isinstance(item[2], int) or isinstance(item[2], bool)):
+            raise CatalogError("a catalog root's page is not [piece, digest, size]")
+        if not item[0].startswith(PAGES_PATH + "/") or len(item[0]) > 100:
+            raise CatalogError(f"a catalog root names a piece outside its pages: {item[0][:100]!r}")
+        pages.append(PageRef(item[0], item[1], item[2]))
+    return revision, pages
+
+
+def joined(revision: int, pages: Sequence[bytes]) -> Catalog:
+    """The catalog of a root's revision from its pages' texts (each checked against its digest by the caller)."""
+    found: dict[str, Entry] = {}
+    for text in pages:
+        found.update(Catalog.parse(text).entries)
+    # by path: a folder before what is in it, as the catalog made them
+    return Catalog(revision, dict(sorted(found.items())))

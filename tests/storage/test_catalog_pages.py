@@ -1,0 +1,166 @@
+"""A large catalog's copies as pages and a root: cut and joined back the same, a change sending only its page,
+pages no root names removed, a fresh home taking it back (a page from another supplier when one lies), and a small
+catalog still one index piece as before."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from bitdust_node.storage import catalog_pages as paging
+from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.catalog_copies import PAGES_FILE, CatalogCopies
+from bitdust_node.storage.catalog_pages import PageRef
+from tests.storage.grid import MemoryGrid, make_customer
+from tests.storage.test_customer_cores import done
+
+
+def a_catalog(files: int, revision: int = 7) -> Catalog:
+    catalog = Catalog(revision)
+    for number in range(files):
+        catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+    return catalog
+
+
+class PagingTests(SynchronousTestCase):
+    def test_page_counts_are_powers_of_two_that_hold_the_text(self) -> None:
+        self.assertEqual([paging.page_count(s) for s in (0, 1, paging.PAGE_TEXT)], [1, 1, 1])
+        self.assertEqual(paging.page_count(paging.PAGE_TEXT + 1), 2)
+        self.assertEqual(paging.page_count(5 * paging.PAGE_TEXT), 8)
+
+    def test_the_pages_join_back_into_the_catalog(self) -> None:
+        catalog = a_catalog(1000)
+        texts = paging.page_texts(catalog, 16)
+        self.assertEqual(len(texts), 16)
+        # every page has some entries: the paths spread over them
+        self.assertTrue(all(len(Catalog.parse(text).entries) > 20 for text in texts))
+        back = paging.joined(catalog.revision, texts)
+        self.assertEqual((back.revision, back.entries), (catalog.revision, catalog.entries))
+
+    def test_a_change_changes_one_page_only(self) -> None:
+        catalog = a_catalog(1000)
+        before = paging.page_texts(catalog, 16)
+        catalog.ensure("photos/new.jpg", "file", 5000.0)
+        catalog.revision += 1
+        after = paging.page_texts(catalog, 16)
+        changed = [n for n in range(16) if before[n] != after[n]]
+        self.assertEqual(changed, [paging.page_of("photos/new.jpg", 16)])
+
+    def test_a_root_reads_back_and_a_whole_catalog_is_no_root(self) -> None:
+        pages = [PageRef(paging.piece_of(5, n), "ab" * 32, 100 + n) for n in range(4)]
+        self.assertEqual(paging.parse_root(paging.root_text(9, pages)), (9, pages))
+        self.assertIsNone(paging.parse_root(a_catalog(3).serialize()))
+
+    def test_a_bad_root_is_refused(self) -> None:
+        for body in (b'{"format":"bitdust-node/pages-1","pages":[]}',
+                     b'{"format":"bitdust-node/pages-1","pages":[["../x","d",1]]}',
+                     b'{"format":"bitdust-node/pages-1","pages":[["0/C1/0-0-Data","d",true]]}',
+                     b'{"format":"bitdust-node/pages-1","pages":{"a":1}}',
+                     b"[1, 2"):
+            with self.assertRaises(CatalogError, msg=body):
+                paging.parse_root(b"3\n" + body)
+        pages = [[f"0/C1/{n}-0-Data", "d", 1] for n in range(paging.MAX_PAGES + 1)]
+        many = {"format": paging.ROOT_FORMAT, "pages": pages}
+        with self.assertRaises(CatalogError):
+            paging.parse_root(b"3\n" + json.dumps(many).encode())
+
+
+# small pages, so that a catalog of a few hundred entries is paged
+SMALL = {"PAGED_FROM": 20_000, "PAGE_TEXT": 4_000}
+
+
+class PagedCopiesTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        for name, value in SMALL.items():
+            patcher = mock.patch.object(paging, name, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+        self.root = Path(self.mktemp())
+        self.root.mkdir()
+        self.grid = MemoryGrid(self.root)
+        self.customer = make_customer(self.grid)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+        self.sent: collections.Counter[str] = collections.Counter()
+        copies = self.customer.keeper.copies
+        send_page = copies._send_page
+
+        def counted(idurl: str, page: PageRef, sealed: bytes) -> Any:
+            self.sent[page.piece] += 1
+            return send_page(idurl, page, sealed)
+
+        copies._send_page = counted  # type: ignore[method-assign]
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.grid.errors, [])
+
+    def fill(self, files: int) -> None:
+        catalog = self.customer.catalog
+        for number in range(files):
+            catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.save()
+
+    def save(self) -> None:
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 4)
+
+    def page_pieces(self) -> dict[str, set[str]]:
+        """Each supplier's page pieces, by their path under my folder."""
+        held = {}
+        for slot in self.customer.suppliers.slots:
+            supplier = self.grid.supplier(slot.idurl)
+            held[slot.idurl] = {"/".join(p.parts[-3:]) for p in supplier.pieces() if p.parts[-3] == paging.PAGES_PATH}
+        return held
+
+    def test_a_large_catalog_is_pages_and_a_root_and_a_change_sends_its_page_only(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        count = len(copies.pages)
+        self.assertGreater(count, 4)
+        self.assertEqual(sum(self.sent.values()), 4 * count)  # every page to each of the 4 holders
+        named = {page.piece for page in copies.pages}
+        self.assertEqual(list(self.page_pieces().values()), [named] * 4)
+        self.sent.clear()
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        changed = [page.piece for page in copies.pages if page.piece not in named]
+        self.assertEqual(len(changed), 1)
+        self.assertEqual(dict(self.sent), {changed[0]: 4})
+        # the page it replaced is gone from every supplier; the others stay where they were
+        now = {page.piece for page in copies.pages}
+        self.assertEqual(list(self.page_pieces().values()), [now] * 4)
+        self.assertEqual(len(named - now), 1)
+
+    def test_a_fresh_home_takes_the_paged_catalog_back_and_a_lying_supplier_is_passed_over(self) -> None:
+        self.fill(400)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.grid.supplier(self.customer.suppliers.slots[0].idurl).node.lying = True
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual(fresh.catalog.revision, self.customer.catalog.revision)
+        self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
+
+    def test_a_restart_keeps_track_of_the_pages_each_supplier_holds(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        self.assertTrue((self.root / "dave" / "customer" / PAGES_FILE).exists())
+        again = CatalogCopies(copies.network, copies.me, copies.identities, self.root / "dave" / "customer",
+                              copies.holders, copies._worker)
+        self.assertEqual((again.pages, again.held), (copies.pages, copies.held))
+
+    def test_a_catalog_that_shrinks_goes_back_to_one_index_piece_and_its_pages_go(self) -> None:
+        self.fill(400)
+        self.assertTrue(all(self.page_pieces().values()))
+        self.customer.catalog.remove("photos")
+        self.save()
+        self.assertEqual(list(self.page_pieces().values()), [set()] * 4)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        done(defer.ensureDeferred(fresh.connect()))
+        self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (self.customer.catalog.revision, {}))
