@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -101,8 +102,12 @@ class Catalog:
         """The revision line, then compact JSON: written on every save, so the C encoder's pace (an indent would
         take the pure-Python one, four times slower and 15 % larger) and the fields listed by hand (attrs.asdict
         walks and checks every value)."""
-        doc = {"format": FORMAT, "entries": [_entry_fields(e) for e in self.entries.values()]}
-        return f"{self.revision}\n".encode() + json.dumps(doc, separators=(",", ":")).encode()
+        return text_of(self.revision, self.entry_texts().values())
+
+    def entry_texts(self) -> dict[str, bytes]:
+        """Each entry's JSON by its path, in order: what a catalog text of any set of them is made of (text_of), so
+        that a save serializes each entry once for both the whole text and its pages."""
+        return {path: _ENCODE(_entry_fields(entry)).encode() for path, entry in self.entries.items()}
 
     @classmethod
     def parse(cls, text: bytes) -> Catalog:
@@ -120,6 +125,15 @@ class Catalog:
         except (ValueError, KeyError, TypeError, AttributeError) as err:  # AttributeError: an entry not an object
             raise CatalogError(f"catalog cannot be read: {err}") from None
         return cls(revision, entries)
+
+
+def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:
+    """A catalog text of these entries' JSON (Catalog.entry_texts), as Catalog.serialize makes it."""
+    return b"".join((f"{revision}\n".encode(), _OPENING, b",".join(entry_texts), b"]}"))
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_OPENING = _ENCODE({"format": FORMAT, "entries": []})[:-2].encode()
 
 
 def _entry_fields(entry: Entry) -> dict[str, Any]:

@@ -68,23 +68,27 @@ class CatalogCopies:
 
     # -- putting
 
-    async def put(self, catalog: Catalog, text: bytes) -> list[tuple[bool, Any]]:
-        """The catalog (its whole text `text`) on every holder: for each, whether its copy is stored, or why not."""
+    async def put(self, revision: int, entry_texts: dict[str, bytes], text: bytes) -> list[tuple[bool, Any]]:
+        """The catalog of `revision` (its entries' JSON, Catalog.entry_texts, and its whole text) on every holder: for
+        each, whether its copy is stored, or why not."""
         holders = list(self.holders())
         if len(text) <= paging.PAGED_FROM:
             outcomes = await self._put_index(holders, text)
             roots: list[PageRef] = []
         else:
             count = paging.page_count(len(text))
-            texts = paging.page_texts(catalog, count)
             before = self.pages if len(self.pages) == count else []
             roots = []
-            for number, page in enumerate(texts):
+            texts: dict[int, bytes] = {}
+            for number, page in enumerate(paging.page_texts(entry_texts, count)):
                 digest = paging.digest_of(page)
                 same = before and before[number].digest == digest
-                roots.append(before[number] if same else PageRef(paging.piece_of(catalog.revision, number), digest,
-                                                                 len(page)))
-            outcomes = await self._put_paged(holders, texts, roots, catalog.revision)
+                ref = before[number] if same else PageRef(paging.piece_of(revision, number), digest, len(page))
+                roots.append(ref)
+                if any(ref.piece not in self.held.get(idurl, set()) for _position, idurl in holders):
+                    texts[number] = page  # only the pages some holder lacks are kept to be sent
+            del entry_texts
+            outcomes = await self._put_paged(holders, texts, roots, revision)
         if any(ok and stored for ok, stored in outcomes):
             self.pages = roots
         await self._remove_unnamed(holders, outcomes, roots)
@@ -104,10 +108,10 @@ class CatalogCopies:
         return list(await defer.DeferredList(sends, consumeErrors=True))
 
     async def _put_paged(
-        self, holders: list[tuple[int, str]], texts: list[bytes], pages: list[PageRef], revision: int,
+        self, holders: list[tuple[int, str]], texts: dict[int, bytes], pages: list[PageRef], revision: int,
     ) -> list[tuple[bool, Any]]:
-        """Each holder's missing pages, PAGES_AT_ONCE at a time, then to each holder that took all of them the
-        root."""
+        """Each holder's missing pages (`texts`: the text of every page some holder lacks), PAGES_AT_ONCE at a time,
+        then to each holder that took all of them the root."""
         me = self.me.require()
         lacking = {idurl: [n for n, page in enumerate(pages) if page.piece not in self.held.get(idurl, set())]
                    for _position, idurl in holders}

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
-from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.catalog import Catalog, CatalogError, text_of
 from bitdust_node.storage.catalog_copies import CatalogCopies
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
@@ -121,10 +121,13 @@ class CatalogKeeper:
         (and fsyncing) mine run in worker threads, my write while the copies travel."""
         self.catalog.revision += 1
         revision = self.catalog.revision
-        text = self.catalog.serialize()
+        entry_texts = self.catalog.entry_texts()  # each entry serialized once, for my copy and the pages alike
+        text = text_of(revision, entry_texts.values())
         kept = self.disk.write(text)
+        putting = self.copies.put(revision, entry_texts, text)
+        del entry_texts  # the pages are made of them as the copies start: none is held past that
         try:
-            results = await self.copies.put(self.catalog, text)
+            results = await putting
             stored = sum(1 for ok, took in results if ok and took)
             self.counters["catalog_copies"] += stored
             self.last_save = saved = SavedCopies(revision, len(text), stored, len(results))

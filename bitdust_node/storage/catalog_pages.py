@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
-from bitdust_node.storage.catalog import Catalog, CatalogError, Entry
+from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, text_of
 
 # a catalog text up to this goes whole into the index piece
 PAGED_FROM = 1024 * 1024
@@ -54,12 +54,15 @@ def page_of(path: str, count: int) -> int:
     return int.from_bytes(hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest(), "big") % count
 
 
-def page_texts(catalog: Catalog, count: int) -> list[bytes]:
-    """The catalog cut into `count` pages, each a catalog text of revision 0 (the root says the revision)."""
-    shares: list[dict[str, Entry]] = [{} for _ in range(count)]
-    for path, entry in catalog.entries.items():
-        shares[page_of(path, count)][path] = entry
-    return [Catalog(0, share).serialize() for share in shares]
+def page_texts(entry_texts: dict[str, bytes], count: int) -> Iterator[bytes]:
+    """A catalog's entries (Catalog.entry_texts) cut into `count` pages, each a catalog text of revision 0 (the root
+    says the revision), made one at a time (a save keeps only those it sends)."""
+    shares: list[list[bytes]] = [[] for _ in range(count)]
+    for path, text in entry_texts.items():
+        shares[page_of(path, count)].append(text)
+    for number in range(count):
+        yield text_of(0, shares[number])
+        shares[number] = []
 
 
 def piece_of(revision: int, number: int) -> str:

@@ -36,7 +36,7 @@ class PagingTests(SynchronousTestCase):
 
     def test_the_pages_join_back_into_the_catalog(self) -> None:
         catalog = a_catalog(1000)
-        texts = paging.page_texts(catalog, 16)
+        texts = list(paging.page_texts(catalog.entry_texts(), 16))
         self.assertEqual(len(texts), 16)
         # every page has some entries: the paths spread over them
         self.assertTrue(all(len(Catalog.parse(text).entries) > 20 for text in texts))
@@ -45,10 +45,10 @@ class PagingTests(SynchronousTestCase):
 
     def test_a_change_changes_one_page_only(self) -> None:
         catalog = a_catalog(1000)
-        before = paging.page_texts(catalog, 16)
+        before = list(paging.page_texts(catalog.entry_texts(), 16))
         catalog.ensure("photos/new.jpg", "file", 5000.0)
         catalog.revision += 1
-        after = paging.page_texts(catalog, 16)
+        after = list(paging.page_texts(catalog.entry_texts(), 16))
         changed = [n for n in range(16) if before[n] != after[n]]
         self.assertEqual(changed, [paging.page_of("photos/new.jpg", 16)])
 
