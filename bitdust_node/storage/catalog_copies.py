@@ -82,8 +82,8 @@ class CatalogCopies:
             for number, page in enumerate(texts):
                 digest = paging.digest_of(page)
                 same = before and before[number].digest == digest
-                roots.append(before[number] if same else PageRef(paging.piece_of(catalog.revision, number), digest,
-                                                                 len(page)))
+                roots.append(before[number] if same else PageRef(paging.piece_of(catalog.revision, number, digest),
+                                                                 digest, len(page)))
             outcomes = await self._put_paged(holders, texts, roots, catalog.revision)
         if any(ok and stored for ok, stored in outcomes):
             self.pages = roots

@@ -3,9 +3,10 @@
 A catalog up to PAGED_FROM bytes goes whole into the index piece, as it always has (an older node reads it). A
 larger one is cut into pages by a stable hash of each entry's path, so that a change touches one page: each page is
 a catalog text of its own (of revision 0, so that a page no save changed keeps its text), stored sealed as the piece
-`<key id>:0/C<revision>/<page>-0-Data` (no file has the path id `0`: theirs are six digits) under the revision
-that last changed it. The index piece then holds the root: the revision and, for each page, its piece and the
-SHA-256 of its text. A save sends the pages that changed and the root; recovery reads the root, then its pages.
+`<key id>:0/C<revision>-<digest>/<page>-0-Data` (no file has the path id `0`: theirs are six digits), named by the
+revision that last changed it and the start of its text's SHA-256. The index piece then holds the root: the
+revision and, for each page, its piece and the SHA-256 of its text. A save sends the pages that changed and the
+root; recovery reads the root, then its pages.
 An older node does not know the root's format and leaves it alone.
 """
 
@@ -62,9 +63,11 @@ def page_texts(catalog: Catalog, count: int) -> list[bytes]:
     return [Catalog(0, share).serialize() for share in shares]
 
 
-def piece_of(revision: int, number: int) -> str:
-    """The piece (without the key id) of page `number` written by the save of `revision`."""
-    return f"{PAGES_PATH}/C{revision}/{number}-0-Data"
+def piece_of(revision: int, number: int, digest: str) -> str:
+    """The piece (without the key id) of page `number` written by the save of `revision`, of the text whose SHA-256 is
+    `digest`. A save sends a holder only the names it lacks, so a name must never stand for two texts, even when a
+    revision is saved twice (my copy of its first save lost, the suppliers' not seen at the restart)."""
+    return f"{PAGES_PATH}/C{revision}-{digest[:16]}/{number}-0-Data"
 
 
 def digest_of(text: bytes) -> str:

@@ -53,7 +53,7 @@ class PagingTests(SynchronousTestCase):
         self.assertEqual(changed, [paging.page_of("photos/new.jpg", 16)])
 
     def test_a_root_reads_back_and_a_whole_catalog_is_no_root(self) -> None:
-        pages = [PageRef(paging.piece_of(5, n), "ab" * 32, 100 + n) for n in range(4)]
+        pages = [PageRef(paging.piece_of(5, n, "ab" * 32), "ab" * 32, 100 + n) for n in range(4)]
         self.assertEqual(paging.parse_root(paging.root_text(9, pages)), (9, pages))
         self.assertIsNone(paging.parse_root(a_catalog(3).serialize()))
 
@@ -164,3 +164,45 @@ class PagedCopiesTests(SynchronousTestCase):
         fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
         done(defer.ensureDeferred(fresh.connect()))
         self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (self.customer.catalog.revision, {}))
+
+    def roots_whole(self) -> dict[str, bool]:
+        """For each supplier, whether every page its root names is there with the root's digest."""
+        copies = self.customer.keeper.copies
+        whole = {}
+        for slot in self.customer.suppliers.slots:
+            text = done(defer.ensureDeferred(copies._fetch_sealed(slot.idurl, copies._index_packet_id(slot.position),
+                                                                  ".index")))
+            _revision, pages = paging.parse_root(text) or (0, [])
+            whole[slot.idurl] = all(
+                done(defer.ensureDeferred(copies._fetch_page(page, [slot.idurl]))) is not None for page in pages)
+        return whole
+
+    def test_a_revision_saved_again_after_my_copy_of_it_was_lost_is_whole_on_every_supplier(self) -> None:
+        self.fill(400)
+        home = self.root / "dave" / "customer"
+        older = (home / "catalog").read_bytes()
+        # the next save's copies land, but my own copy of it is not written (the disk full)
+        self.customer.catalog.ensure("photos/lost.jpg", "file", 9000.0)
+        disk = self.customer.keeper.disk
+
+        def full(work: Any, *args: Any) -> defer.Deferred[Any]:
+            return defer.fail(OSError(28, "No space left on device"))
+
+        disk._worker = full  # type: ignore[method-assign]
+        self.failureResultOf(defer.ensureDeferred(self.customer.keeper.save()), OSError)
+        self.assertEqual((home / "catalog").read_bytes(), older)
+        # a restart while the suppliers cannot be reached: the suppliers' newer revision is not seen
+        self.customer.close()
+        for supplier in self.grid.suppliers:
+            supplier.node.online = False
+        self.customer = make_customer(self.grid)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+        for supplier in self.grid.suppliers:
+            supplier.node.online = True
+        self.customer.catalog.ensure("photos/other.jpg", "file", 9500.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
