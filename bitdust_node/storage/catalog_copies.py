@@ -51,6 +51,8 @@ class CatalogCopies:
         self.holders = holders
         self._worker = worker
         self._state_path = folder / PAGES_FILE
+        # the state's writes in the order asked: a save's and a holder's forgetting would share one temp file
+        self._state_lock = defer.DeferredLock()
         # the pages of the last root a save put anywhere, and the pieces each holder took
         self.pages: list[PageRef] = []
         self.held: dict[str, set[str]] = {}
@@ -249,6 +251,12 @@ class CatalogCopies:
             log.info("catalog copy from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
 
+    async def forget(self, idurl: str) -> None:
+        """`idurl` holds none of my pages now (it freed my space, or is hired again after it was replaced): the next
+        save sends it every page its root names."""
+        if self.held.pop(idurl, None) is not None:
+            await self._save_state()
+
     def taken(self, pages: list[PageRef]) -> None:
         """A catalog taken from the suppliers is mine now: its pages are the ones a save keeps where they did not
         change; which holder has them is not known, so the next save sends each holder all of them."""
@@ -272,7 +280,8 @@ class CatalogCopies:
         doc = {"pages": [[p.piece, p.digest, p.size] for p in self.pages],
                "held": {idurl: sorted(pieces) for idurl, pieces in self.held.items()}}
         try:
-            await self._worker(write_secret_file, self._state_path, json.dumps(doc, separators=(",", ":")).encode())
+            await self._state_lock.run(self._worker, write_secret_file, self._state_path,
+                                       json.dumps(doc, separators=(",", ":")).encode())
         except OSError as err:
             log.warn("{path} not written ({why}): the next save may send pages again", path=str(self._state_path),
                      why=str(err))

@@ -206,3 +206,28 @@ class PagedCopiesTests(SynchronousTestCase):
         fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
+
+    def test_a_supplier_that_forgot_me_gets_every_page_again_with_the_next_root(self) -> None:
+        self.fill(400)
+        victim = self.customer.suppliers.slots[0]
+        done(self.grid.supplier(victim.idurl).supplier.drop_customer(self.customer.me.require().idurl))
+        self.assertTrue(done(self.customer.rehire(0)))  # as the health check does when its listing says so
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+        self.assertEqual(self.page_pieces()[victim.idurl], {page.piece for page in self.customer.keeper.copies.pages})
+
+    def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
+        self.fill(400)
+        first = self.customer.suppliers.slots[0].idurl
+        done(self.customer.replace(0, "silent"))
+        self.assertNotEqual(self.customer.suppliers.slots[0].idurl, first)
+        self.save()
+        # the replaced supplier freed my space meanwhile; once no longer set aside it is the only one left to hire
+        done(self.grid.supplier(first).supplier.drop_customer(self.customer.me.require().idurl))
+        self.grid.clock.advance(601)
+        done(self.customer.replace(1, "silent"))
+        self.assertEqual(self.customer.suppliers.slots[1].idurl, first)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
