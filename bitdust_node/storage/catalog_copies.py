@@ -184,18 +184,27 @@ class CatalogCopies:
         asks = [defer.ensureDeferred(self._fetch_sealed(idurl, self._index_packet_id(position), INDEX_PATH))
                 for position, idurl in holders]
         found: list[tuple[int, Catalog | list[PageRef]]] = []
-        for ok, text in await defer.DeferredList(asks, consumeErrors=True):
+        answered: list[str] = []
+        for (_position, idurl), (ok, text) in zip(holders, await defer.DeferredList(asks, consumeErrors=True),
+                                                  strict=True):
             if not ok or text is None:
                 continue
+            answered.append(idurl)
             try:
                 root = paging.parse_root(text)
                 found.append(root if root is not None else (0, Catalog.parse(text)))
             except CatalogError as err:
                 log.info("a catalog copy unreadable: {why}", why=str(err))
+        # pages asked first of those that gave a copy: one that gave none may not answer, and each page would wait
+        asked = answered + [idurl for _position, idurl in holders if idurl not in answered]
+        tried: set[tuple[int, tuple[PageRef, ...]]] = set()
         for revision, copy in sorted(found, key=_revision_of, reverse=True):
             if isinstance(copy, Catalog):
                 return copy, []
-            pages = await self._fetch_pages(copy, [idurl for _position, idurl in holders])
+            if (revision, tuple(copy)) in tried:
+                continue  # the same root from another holder: its pages were asked of every holder already
+            tried.add((revision, tuple(copy)))
+            pages = await self._fetch_pages(copy, asked)
             if pages is not None:
                 try:
                     taken = paging.joined(revision, pages)

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
-from bitdust_node.storage.catalog_copies import PAGES_FILE, CatalogCopies
+from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_pages import PageRef
 from tests.storage.grid import MemoryGrid, make_customer
 from tests.storage.test_customer_cores import done
@@ -231,3 +231,40 @@ class PagedCopiesTests(SynchronousTestCase):
         self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
         self.save()
         self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+
+    def test_a_fresh_home_asks_for_pages_first_the_suppliers_that_gave_it_a_root(self) -> None:
+        self.fill(800)
+        self.assertEqual(len(self.customer.keeper.copies.pages), 4 * PAGES_AT_ONCE)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.suppliers.fill(4, fresh.per_supplier()))), 4)
+        # the first supplier never answers now: the wait for its root is the only one (not one more for each 8 pages)
+        self.grid.supplier(fresh.suppliers.slots[0].idurl).node.held = []
+        fetched = defer.ensureDeferred(fresh.keeper.fetch_newest())
+        self.grid.clock.advance(CATALOG_TIMEOUT)
+        self.assertTrue(done(fetched))
+        self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
+
+    def test_a_root_whose_page_is_on_no_supplier_is_passed_over_once_for_an_older_whole_one(self) -> None:
+        self.fill(400)
+        older = Catalog(self.customer.catalog.revision, dict(self.customer.catalog.entries))
+        count = len(self.customer.keeper.copies.pages)
+        stale = self.grid.supplier(self.customer.suppliers.slots[3].idurl)
+        stale.node.online = False  # it keeps the older root and its pages
+        late = next(f"photos/late{n}.jpg" for n in range(100) if paging.page_of(f"photos/late{n}.jpg", count) == 0)
+        self.customer.catalog.ensure(late, "file", 9000.0)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 3)
+        stale.node.online = True
+        changed = self.customer.keeper.copies.pages[0].piece
+        for supplier in self.grid.suppliers:
+            for piece in supplier.pieces():
+                if "/".join(piece.parts[-3:]) == changed:
+                    piece.unlink()
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.grid.sent.clear()
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (older.revision, older.entries))
+        # 4 roots; the newest root's first 8 pages (its page 0 asked of all 4), once though 3 suppliers gave it; then
+        # every page of the older root, its page 0 found at the 4th supplier only
+        self.assertEqual(self.grid.sent["Retrieve"], 4 + (7 + 4) + (count - 1 + 4))
