@@ -177,9 +177,10 @@ class CatalogCopies:
 
     # -- taking back
 
-    async def newest(self) -> tuple[Catalog, list[PageRef]] | None:
-        """The newest catalog whose copy some holder has whole (a root with every page found at some holder), and
-        its pages (none for one index piece)."""
+    async def newest(self, newer_than: int = -1) -> tuple[Catalog, list[PageRef]] | None:
+        """The newest catalog of a revision over `newer_than` whose copy some holder has whole (a root with every page
+        found at some holder), and its pages (none for one index piece). The pages of a root no newer are not asked
+        for: they are the whole catalog, and the customer asks every 10 s while a position has no supplier."""
         holders = list(self.holders())
         asks = [defer.ensureDeferred(self._fetch_sealed(idurl, self._index_packet_id(position), INDEX_PATH))
                 for position, idurl in holders]
@@ -199,6 +200,8 @@ class CatalogCopies:
         asked = answered + [idurl for _position, idurl in holders if idurl not in answered]
         tried: set[tuple[int, tuple[PageRef, ...]]] = set()
         for revision, copy in sorted(found, key=_revision_of, reverse=True):
+            if _revision_of((revision, copy)) <= newer_than:
+                break
             if isinstance(copy, Catalog):
                 return copy, []
             if (revision, tuple(copy)) in tried:

@@ -268,3 +268,9 @@ class PagedCopiesTests(SynchronousTestCase):
         # 4 roots; the newest root's first 8 pages (its page 0 asked of all 4), once though 3 suppliers gave it; then
         # every page of the older root, its page 0 found at the 4th supplier only
         self.assertEqual(self.grid.sent["Retrieve"], 4 + (7 + 4) + (count - 1 + 4))
+
+    def test_a_fetch_that_finds_no_newer_root_asks_for_no_page(self) -> None:
+        self.fill(400)
+        self.grid.sent.clear()
+        self.assertFalse(done(defer.ensureDeferred(self.customer.keeper.fetch_newest())))
+        self.assertEqual(self.grid.sent["Retrieve"], 4)  # the roots only: the customer asks each time it hires
