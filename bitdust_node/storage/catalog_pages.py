@@ -56,10 +56,12 @@ def page_of(path: str, count: int) -> int:
 
 
 def page_texts(catalog: Catalog, count: int) -> list[bytes]:
-    """The catalog cut into `count` pages, each a catalog text of revision 0 (the root says the revision)."""
+    """The catalog cut into `count` pages, each a catalog text of revision 0 (the root says the revision) with its
+    entries by path: the order a catalog taken back has (joined), so that a fresh home's pages keep their texts and
+    names, and the old ones are not left on the suppliers unnamed."""
     shares: list[dict[str, Entry]] = [{} for _ in range(count)]
-    for path, entry in catalog.entries.items():
-        shares[page_of(path, count)][path] = entry
+    for path in sorted(catalog.entries):
+        shares[page_of(path, count)][path] = catalog.entries[path]
     return [Catalog(0, share).serialize() for share in shares]
 
 

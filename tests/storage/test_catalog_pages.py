@@ -274,3 +274,19 @@ class PagedCopiesTests(SynchronousTestCase):
         self.grid.sent.clear()
         self.assertFalse(done(defer.ensureDeferred(self.customer.keeper.fetch_newest())))
         self.assertEqual(self.grid.sent["Retrieve"], 4)  # the roots only: the customer asks each time it hires
+
+    def test_a_fresh_home_that_saves_keeps_the_pages_it_did_not_change_and_leaves_one_behind(self) -> None:
+        # the pages of a catalog made in any order: a catalog taken back has its entries by path
+        for number in reversed(range(400)):
+            self.customer.catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.save()
+        taken = {page.piece for page in self.customer.keeper.copies.pages}
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        fresh.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.assertEqual(done(defer.ensureDeferred(fresh.keeper.save())), 4)
+        named = {page.piece for page in fresh.keeper.copies.pages}
+        self.assertEqual(len(taken - named), 1)  # the page the new file changed
+        # which holder had the taken root's pages was not known: that one page stays on them, unnamed
+        self.assertEqual(list(self.page_pieces().values()), [named | taken] * 4)
