@@ -172,7 +172,8 @@ class CatalogCopies:
             except BitDustError as err:
                 log.info("old catalog pages at {idurl} not removed: {why}", idurl=idurl, why=str(err))
                 continue
-            self.held[idurl] = self.held[idurl] & named
+            if idurl in self.held:  # else forgotten meanwhile (it freed my space): it holds none
+                self.held[idurl] &= named
         await self._save_state()
 
     # -- taking back

@@ -290,3 +290,21 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertEqual(len(taken - named), 1)  # the page the new file changed
         # which holder had the taken root's pages was not known: that one page stays on them, unnamed
         self.assertEqual(list(self.page_pieces().values()), [named | taken] * 4)
+
+    def test_a_supplier_forgotten_while_its_old_pages_are_removed_leaves_the_save_whole(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        first = self.customer.suppliers.slots[0].idurl
+        network = copies.network
+        request = network.request
+
+        def forgotten_meanwhile(packet: Any, remote: Any, **kwargs: Any) -> Any:
+            asked = request(packet, remote, **kwargs)
+            if packet.command == "DeleteFile" and packet.remote_id == first:
+                done(defer.ensureDeferred(copies.forget(first)))  # the health check rehired it meanwhile
+            return asked
+
+        network.request = forgotten_meanwhile  # type: ignore[method-assign]
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(copies.held.get(first, set()), set())
