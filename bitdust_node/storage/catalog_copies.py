@@ -30,7 +30,8 @@ log = Logger()
 INDEX_PATH = ".index"
 PAGES_FILE = "catalog.pages"
 CATALOG_TIMEOUT = 30.0
-# pages sealed and on their way at once: what a save holds is this many pages, whatever the catalog's size
+# pages sealed and on their way at once: a save holds this many sealed copies, whatever the catalog's size (and the
+# pages' plain texts, as large as the catalog's own)
 PAGES_AT_ONCE = 8
 # the pieces a DeleteFile may name (a supplier reads at most 1,000)
 DELETE_AT_ONCE = 1000

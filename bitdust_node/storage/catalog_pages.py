@@ -34,7 +34,7 @@ MAX_PAGES = 65536
 
 @attrs.frozen
 class PageRef:
-    """A page as the root names it: its piece (without the key id) and the SHA-256 of its text."""
+    """A page as the root names it: its piece (without the key id), the SHA-256 of its text and its size."""
 
     piece: str
     digest: str
