@@ -30,7 +30,8 @@ log = Logger()
 INDEX_PATH = ".index"
 PAGES_FILE = "catalog.pages"
 CATALOG_TIMEOUT = 30.0
-# pages sealed and on their way at once: what a save holds is this many pages, whatever the catalog's size
+# pages sealed and on their way at once: a save holds this many sealed copies, whatever the catalog's size (and the
+# pages' plain texts, as large as the catalog's own)
 PAGES_AT_ONCE = 8
 # the pieces a DeleteFile may name (a supplier reads at most 1,000)
 DELETE_AT_ONCE = 1000
@@ -51,6 +52,8 @@ class CatalogCopies:
         self.holders = holders
         self._worker = worker
         self._state_path = folder / PAGES_FILE
+        # the state's writes in the order asked: a save's and a holder's forgetting would share one temp file
+        self._state_lock = defer.DeferredLock()
         # the pages of the last root a save put anywhere, and the pieces each holder took
         self.pages: list[PageRef] = []
         self.held: dict[str, set[str]] = {}
@@ -83,7 +86,7 @@ class CatalogCopies:
             for number, page in enumerate(paging.page_texts(entry_texts, count)):
                 digest = paging.digest_of(page)
                 same = before and before[number].digest == digest
-                ref = before[number] if same else PageRef(paging.piece_of(revision, number), digest, len(page))
+                ref = before[number] if same else PageRef(paging.piece_of(revision, number, digest), digest, len(page))
                 roots.append(ref)
                 if any(ref.piece not in self.held.get(idurl, set()) for _position, idurl in holders):
                     texts[number] = page  # only the pages some holder lacks are kept to be sent
@@ -174,30 +177,43 @@ class CatalogCopies:
             except BitDustError as err:
                 log.info("old catalog pages at {idurl} not removed: {why}", idurl=idurl, why=str(err))
                 continue
-            self.held[idurl] = self.held[idurl] & named
+            if idurl in self.held:  # else forgotten meanwhile (it freed my space): it holds none
+                self.held[idurl] &= named
         await self._save_state()
 
     # -- taking back
 
-    async def newest(self) -> tuple[Catalog, list[PageRef]] | None:
-        """The newest catalog whose copy some holder has whole (a root with every page found at some holder), and
-        its pages (none for one index piece)."""
+    async def newest(self, newer_than: int = -1) -> tuple[Catalog, list[PageRef]] | None:
+        """The newest catalog of a revision over `newer_than` whose copy some holder has whole (a root with every page
+        found at some holder), and its pages (none for one index piece). The pages of a root no newer are not asked
+        for: they are the whole catalog, and the customer asks every 10 s while a position has no supplier."""
         holders = list(self.holders())
         asks = [defer.ensureDeferred(self._fetch_sealed(idurl, self._index_packet_id(position), INDEX_PATH))
                 for position, idurl in holders]
         found: list[tuple[int, Catalog | list[PageRef]]] = []
-        for ok, text in await defer.DeferredList(asks, consumeErrors=True):
+        answered: list[str] = []
+        for (_position, idurl), (ok, text) in zip(holders, await defer.DeferredList(asks, consumeErrors=True),
+                                                  strict=True):
             if not ok or text is None:
                 continue
+            answered.append(idurl)
             try:
                 root = paging.parse_root(text)
                 found.append(root if root is not None else (0, Catalog.parse(text)))
             except CatalogError as err:
                 log.info("a catalog copy unreadable: {why}", why=str(err))
+        # pages asked first of those that gave a copy: one that gave none may not answer, and each page would wait
+        asked = answered + [idurl for _position, idurl in holders if idurl not in answered]
+        tried: set[tuple[int, tuple[PageRef, ...]]] = set()
         for revision, copy in sorted(found, key=_revision_of, reverse=True):
+            if _revision_of((revision, copy)) <= newer_than:
+                break
             if isinstance(copy, Catalog):
                 return copy, []
-            pages = await self._fetch_pages(copy, [idurl for _position, idurl in holders])
+            if (revision, tuple(copy)) in tried:
+                continue  # the same root from another holder: its pages were asked of every holder already
+            tried.add((revision, tuple(copy)))
+            pages = await self._fetch_pages(copy, asked)
             if pages is not None:
                 try:
                     taken = paging.joined(revision, pages)
@@ -253,6 +269,12 @@ class CatalogCopies:
             log.info("catalog copy from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
 
+    async def forget(self, idurl: str) -> None:
+        """`idurl` holds none of my pages now (it freed my space, or is hired again after it was replaced): the next
+        save sends it every page its root names."""
+        if self.held.pop(idurl, None) is not None:
+            await self._save_state()
+
     def taken(self, pages: list[PageRef]) -> None:
         """A catalog taken from the suppliers is mine now: its pages are the ones a save keeps where they did not
         change; which holder has them is not known, so the next save sends each holder all of them."""
@@ -276,7 +298,8 @@ class CatalogCopies:
         doc = {"pages": [[p.piece, p.digest, p.size] for p in self.pages],
                "held": {idurl: sorted(pieces) for idurl, pieces in self.held.items()}}
         try:
-            await self._worker(write_secret_file, self._state_path, json.dumps(doc, separators=(",", ":")).encode())
+            await self._state_lock.run(self._worker, write_secret_file, self._state_path,
+                                       json.dumps(doc, separators=(",", ":")).encode())
         except OSError as err:
             log.warn("{path} not written ({why}): the next save may send pages again", path=str(self._state_path),
                      why=str(err))

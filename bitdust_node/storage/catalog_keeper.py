@@ -155,8 +155,8 @@ class CatalogKeeper:
         return taken
 
     async def _fetch_newest_now(self) -> bool:
-        found = await self.copies.newest()
-        if found is None or found[0].revision <= self.catalog.revision:
+        found = await self.copies.newest(newer_than=self.catalog.revision)
+        if found is None:
             return False
         newest, pages = found
         self.catalog = newest

@@ -3,9 +3,10 @@
 A catalog up to PAGED_FROM bytes goes whole into the index piece, as it always has (an older node reads it). A
 larger one is cut into pages by a stable hash of each entry's path, so that a change touches one page: each page is
 a catalog text of its own (of revision 0, so that a page no save changed keeps its text), stored sealed as the piece
-`<key id>:0/C<revision>/<page>-0-Data` (no file has the path id `0`: theirs are six digits) under the revision
-that last changed it. The index piece then holds the root: the revision and, for each page, its piece and the
-SHA-256 of its text. A save sends the pages that changed and the root; recovery reads the root, then its pages.
+`<key id>:0/C<revision>-<digest>/<page>-0-Data` (no file has the path id `0`: theirs are six digits), named by the
+revision that last changed it and the start of its text's SHA-256. The index piece then holds the root: the
+revision and, for each page, its piece and the SHA-256 of its text. A save sends the pages that changed and the
+root; recovery reads the root, then its pages.
 An older node does not know the root's format and leaves it alone.
 """
 
@@ -33,7 +34,7 @@ MAX_PAGES = 65536
 
 @attrs.frozen
 class PageRef:
-    """A page as the root names it: its piece (without the key id) and the SHA-256 of its text."""
+    """A page as the root names it: its piece (without the key id), the SHA-256 of its text and its size."""
 
     piece: str
     digest: str
@@ -56,18 +57,22 @@ def page_of(path: str, count: int) -> int:
 
 def page_texts(entry_texts: dict[str, bytes], count: int) -> Iterator[bytes]:
     """A catalog's entries (Catalog.entry_texts) cut into `count` pages, each a catalog text of revision 0 (the root
-    says the revision), made one at a time (a save keeps only those it sends)."""
+    says the revision) with its entries by path: the order a catalog taken back has (joined), so that a fresh home's
+    pages keep their texts and names, and the old ones are not left on the suppliers unnamed. Made one at a time
+    (a save keeps only those it sends)."""
     shares: list[list[bytes]] = [[] for _ in range(count)]
-    for path, text in entry_texts.items():
-        shares[page_of(path, count)].append(text)
+    for path in sorted(entry_texts):
+        shares[page_of(path, count)].append(entry_texts[path])
     for number in range(count):
         yield text_of(0, shares[number])
         shares[number] = []
 
 
-def piece_of(revision: int, number: int) -> str:
-    """The piece (without the key id) of page `number` written by the save of `revision`."""
-    return f"{PAGES_PATH}/C{revision}/{number}-0-Data"
+def piece_of(revision: int, number: int, digest: str) -> str:
+    """The piece (without the key id) of page `number` written by the save of `revision`, of the text whose SHA-256 is
+    `digest`. A save sends a holder only the names it lacks, so a name must never stand for two texts, even when a
+    revision is saved twice (my copy of its first save lost, the suppliers' not seen at the restart)."""
+    return f"{PAGES_PATH}/C{revision}-{digest[:16]}/{number}-0-Data"
 
 
 def digest_of(text: bytes) -> str:

@@ -157,6 +157,8 @@ class Customer:
 
     def _replaced(self, position: int) -> None:
         self.counters["replaced"] += 1
+        # the new supplier may have held my catalog's pages once (a supplier replaced before and hired again)
+        defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl))
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 
@@ -168,6 +170,7 @@ class Customer:
     async def _rehire(self, position: int) -> bool:
         slot = self.suppliers.slots[position]
         if await self.suppliers.hire(slot, slot.idurl, self.per_supplier()):
+            await self.keeper.copies.forget(slot.idurl)  # my catalog's pages went with my space
             return True
         try:
             await self.replace(position, "it forgot me and did not take me back")

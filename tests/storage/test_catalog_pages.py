@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
-from bitdust_node.storage.catalog_copies import PAGES_FILE, CatalogCopies
+from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_pages import PageRef
 from tests.storage.grid import MemoryGrid, make_customer
 from tests.storage.test_customer_cores import done
@@ -53,7 +53,7 @@ class PagingTests(SynchronousTestCase):
         self.assertEqual(changed, [paging.page_of("photos/new.jpg", 16)])
 
     def test_a_root_reads_back_and_a_whole_catalog_is_no_root(self) -> None:
-        pages = [PageRef(paging.piece_of(5, n), "ab" * 32, 100 + n) for n in range(4)]
+        pages = [PageRef(paging.piece_of(5, n, "ab" * 32), "ab" * 32, 100 + n) for n in range(4)]
         self.assertEqual(paging.parse_root(paging.root_text(9, pages)), (9, pages))
         self.assertIsNone(paging.parse_root(a_catalog(3).serialize()))
 
@@ -164,3 +164,147 @@ class PagedCopiesTests(SynchronousTestCase):
         fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
         done(defer.ensureDeferred(fresh.connect()))
         self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (self.customer.catalog.revision, {}))
+
+    def roots_whole(self) -> dict[str, bool]:
+        """For each supplier, whether every page its root names is there with the root's digest."""
+        copies = self.customer.keeper.copies
+        whole = {}
+        for slot in self.customer.suppliers.slots:
+            text = done(defer.ensureDeferred(copies._fetch_sealed(slot.idurl, copies._index_packet_id(slot.position),
+                                                                  ".index")))
+            _revision, pages = paging.parse_root(text) or (0, [])
+            whole[slot.idurl] = all(
+                done(defer.ensureDeferred(copies._fetch_page(page, [slot.idurl]))) is not None for page in pages)
+        return whole
+
+    def test_a_revision_saved_again_after_my_copy_of_it_was_lost_is_whole_on_every_supplier(self) -> None:
+        self.fill(400)
+        home = self.root / "dave" / "customer"
+        older = (home / "catalog").read_bytes()
+        # the next save's copies land, but my own copy of it is not written (the disk full)
+        self.customer.catalog.ensure("photos/lost.jpg", "file", 9000.0)
+        disk = self.customer.keeper.disk
+
+        def full(work: Any, *args: Any) -> defer.Deferred[Any]:
+            return defer.fail(OSError(28, "No space left on device"))
+
+        disk._worker = full  # type: ignore[method-assign]
+        self.failureResultOf(defer.ensureDeferred(self.customer.keeper.save()), OSError)
+        self.assertEqual((home / "catalog").read_bytes(), older)
+        # a restart while the suppliers cannot be reached: the suppliers' newer revision is not seen
+        self.customer.close()
+        for supplier in self.grid.suppliers:
+            supplier.node.online = False
+        self.customer = make_customer(self.grid)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+        for supplier in self.grid.suppliers:
+            supplier.node.online = True
+        self.customer.catalog.ensure("photos/other.jpg", "file", 9500.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
+
+    def test_a_supplier_that_forgot_me_gets_every_page_again_with_the_next_root(self) -> None:
+        self.fill(400)
+        victim = self.customer.suppliers.slots[0]
+        done(self.grid.supplier(victim.idurl).supplier.drop_customer(self.customer.me.require().idurl))
+        self.assertTrue(done(self.customer.rehire(0)))  # as the health check does when its listing says so
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+        self.assertEqual(self.page_pieces()[victim.idurl], {page.piece for page in self.customer.keeper.copies.pages})
+
+    def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
+        self.fill(400)
+        first = self.customer.suppliers.slots[0].idurl
+        done(self.customer.replace(0, "silent"))
+        self.assertNotEqual(self.customer.suppliers.slots[0].idurl, first)
+        self.save()
+        # the replaced supplier freed my space meanwhile; once no longer set aside it is the only one left to hire
+        done(self.grid.supplier(first).supplier.drop_customer(self.customer.me.require().idurl))
+        self.grid.clock.advance(601)
+        done(self.customer.replace(1, "silent"))
+        self.assertEqual(self.customer.suppliers.slots[1].idurl, first)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+
+    def test_a_fresh_home_asks_for_pages_first_the_suppliers_that_gave_it_a_root(self) -> None:
+        self.fill(800)
+        self.assertEqual(len(self.customer.keeper.copies.pages), 4 * PAGES_AT_ONCE)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.suppliers.fill(4, fresh.per_supplier()))), 4)
+        # the first supplier never answers now: the wait for its root is the only one (not one more for each 8 pages)
+        self.grid.supplier(fresh.suppliers.slots[0].idurl).node.held = []
+        fetched = defer.ensureDeferred(fresh.keeper.fetch_newest())
+        self.grid.clock.advance(CATALOG_TIMEOUT)
+        self.assertTrue(done(fetched))
+        self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
+
+    def test_a_root_whose_page_is_on_no_supplier_is_passed_over_once_for_an_older_whole_one(self) -> None:
+        self.fill(400)
+        older = Catalog(self.customer.catalog.revision, dict(self.customer.catalog.entries))
+        count = len(self.customer.keeper.copies.pages)
+        stale = self.grid.supplier(self.customer.suppliers.slots[3].idurl)
+        stale.node.online = False  # it keeps the older root and its pages
+        late = next(f"photos/late{n}.jpg" for n in range(100) if paging.page_of(f"photos/late{n}.jpg", count) == 0)
+        self.customer.catalog.ensure(late, "file", 9000.0)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 3)
+        stale.node.online = True
+        changed = self.customer.keeper.copies.pages[0].piece
+        for supplier in self.grid.suppliers:
+            for piece in supplier.pieces():
+                if "/".join(piece.parts[-3:]) == changed:
+                    piece.unlink()
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.grid.sent.clear()
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (older.revision, older.entries))
+        # 4 roots; the newest root's first 8 pages (its page 0 asked of all 4), once though 3 suppliers gave it; then
+        # every page of the older root, its page 0 found at the 4th supplier only
+        self.assertEqual(self.grid.sent["Retrieve"], 4 + (7 + 4) + (count - 1 + 4))
+
+    def test_a_fetch_that_finds_no_newer_root_asks_for_no_page(self) -> None:
+        self.fill(400)
+        self.grid.sent.clear()
+        self.assertFalse(done(defer.ensureDeferred(self.customer.keeper.fetch_newest())))
+        self.assertEqual(self.grid.sent["Retrieve"], 4)  # the roots only: the customer asks each time it hires
+
+    def test_a_fresh_home_that_saves_keeps_the_pages_it_did_not_change_and_leaves_one_behind(self) -> None:
+        # the pages of a catalog made in any order: a catalog taken back has its entries by path
+        for number in reversed(range(400)):
+            self.customer.catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.save()
+        taken = {page.piece for page in self.customer.keeper.copies.pages}
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        fresh.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.assertEqual(done(defer.ensureDeferred(fresh.keeper.save())), 4)
+        named = {page.piece for page in fresh.keeper.copies.pages}
+        self.assertEqual(len(taken - named), 1)  # the page the new file changed
+        # which holder had the taken root's pages was not known: that one page stays on them, unnamed
+        self.assertEqual(list(self.page_pieces().values()), [named | taken] * 4)
+
+    def test_a_supplier_forgotten_while_its_old_pages_are_removed_leaves_the_save_whole(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        first = self.customer.suppliers.slots[0].idurl
+        network = copies.network
+        request = network.request
+
+        def forgotten_meanwhile(packet: Any, remote: Any, **kwargs: Any) -> Any:
+            asked = request(packet, remote, **kwargs)
+            if packet.command == "DeleteFile" and packet.remote_id == first:
+                done(defer.ensureDeferred(copies.forget(first)))  # the health check rehired it meanwhile
+            return asked
+
+        network.request = forgotten_meanwhile  # type: ignore[method-assign]
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(copies.held.get(first, set()), set())
