@@ -31,7 +31,7 @@ INDEX_PATH = ".index"
 PAGES_FILE = "catalog.pages"
 CATALOG_TIMEOUT = 30.0
 # pages sealed and on their way at once: a save holds this many sealed copies, whatever the catalog's size (and the
-# pages' plain texts, as large as the catalog's own)
+# plain texts of the pages some holder lacks: one or two after a change, all of them on a first save)
 PAGES_AT_ONCE = 8
 # the pieces a DeleteFile may name (a supplier reads at most 1,000)
 DELETE_AT_ONCE = 1000
