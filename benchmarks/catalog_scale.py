@@ -44,7 +44,7 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
 
     from bitdust_node.crypto.keys import generate_key
     from bitdust_node.crypto.packet_signing import sign_packet
-    from bitdust_node.heap import keep_packet_buffers
+    from bitdust_node.heap import keep_packet_buffers, release_free_memory
     from bitdust_node.storage.catalog import BlockInfo, Catalog, Version, text_of
     from bitdust_node.storage.catalog_copies import CatalogCopies
     from bitdust_node.transport.limits import TcpLimits
@@ -101,6 +101,7 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
                 catalog.ensure("folder0/one-more.bin", "file", now)
             catalog.revision += 1
             network.sent = 0
+            release_free_memory()  # as a node at rest does each minute: the save before it left its heap behind
             Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) from here: this save's own
             started_cpu, started = time.process_time(), time.perf_counter()
             entry_texts = catalog.entry_texts()  # as CatalogKeeper.save: each entry once, for the text and the pages
