@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from twisted.internet import defer
 from twisted.internet.error import ConnectError
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.node import Node
+from bitdust_node.storage import catalog_pages
 from tests.storage.network import (
     CUSTOMER,
     SUPPLIERS,
@@ -165,6 +167,43 @@ class StorageFaultTests(TestCase):
         await eventually(lambda: len(customer_of(fresh).catalog.entries) == 2, timeout=90, interval=0.5)
         listed = await run_cli(fresh.home, "file", "list")
         self.assertIn("notes.txt", listed.out)
+        self.assertEqual(await self.fetch(fresh, "notes.txt"), first)
+        self.assertEqual(await self.fetch(fresh, "photo.jpg"), second)
+
+    async def test_a_key_backup_on_a_fresh_home_finds_a_catalog_kept_in_pages(self) -> None:
+        # small pages, so that a few hundred folders make a catalog the suppliers keep as pages and a root
+        for name, value in (("PAGED_FROM", 20_000), ("PAGE_TEXT", 4_000)):
+            patcher = mock.patch.object(catalog_pages, name, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+        _server, suppliers = await self.network(4)
+        node = await self.customer()
+        await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
+        catalog = customer_of(node).catalog
+        for number in range(300):
+            catalog.ensure(f"albums/{number // 30}/trip{number}", "dir", 1000.0 + number)
+        first = await self.store(node, "notes.txt", 70_000)
+        pages = customer_of(node).keeper.copies.pages
+        self.assertGreater(len(pages), 4)
+        # one more change: only its page goes, and the page it replaces leaves the suppliers
+        second = await self.store(node, "photo.jpg", 2 * MIB + 1)
+        now = customer_of(node).keeper.copies.pages
+        self.assertEqual(len([p for p in now if p not in pages]), 1)
+        for process in suppliers:
+            held = {p.relative_to(process.home).as_posix() for p in process.home.rglob("*-Data") if "/0/C" in str(p)}
+            self.assertEqual({h.rpartition("/master/")[2] for h in held}, {page.piece for page in now})
+        backup = Path(self.mktemp())
+        made = await run_cli(node.home, "identity", "backup", str(backup))
+        self.assertEqual(made.code, 0, made.err)
+        entries = dict(catalog.entries)
+        await node.stopService()
+        fresh = await self.customer(home=_fresh_home(self))
+        status, reply = await api(fresh, "POST", "/identity/recover/v1", {"source_filepath": str(backup)})
+        self.assertEqual(status, 200, reply)
+        assert fresh.graph is not None
+        await fresh.graph.settled()
+        await eventually(lambda: len(customer_of(fresh).catalog.entries) == len(entries), timeout=90, interval=0.5)
+        self.assertEqual(customer_of(fresh).catalog.entries, entries)
         self.assertEqual(await self.fetch(fresh, "notes.txt"), first)
         self.assertEqual(await self.fetch(fresh, "photo.jpg"), second)
 
