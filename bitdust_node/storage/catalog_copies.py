@@ -21,6 +21,7 @@ from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
+from bitdust_node.storage.supplier_link import retrieve
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire import packet_fast
@@ -247,9 +248,7 @@ class CatalogCopies:
         """The text of a copy of mine a holder has (`path`: what its block must say it is)."""
         me = self.me.require()
         try:
-            supplier = await self.identities.known(idurl)
-            request = self.network.outbox("Retrieve", idurl, b"", packet_id=packet_id)
-            answer = await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
+            answer = await retrieve(self.network, self.identities, idurl, packet_id, CATALOG_TIMEOUT)
         except BitDustError as err:
             log.info("catalog copy {pid} from {idurl} not had: {why}", pid=packet_id, idurl=idurl, why=str(err))
             return None

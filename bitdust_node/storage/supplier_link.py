@@ -108,9 +108,7 @@ class NetworkLink:
     async def fetch(self, idurl: str, packet_id: str, expected: str = "") -> Fetched:
         me = self.me.require()
         try:
-            supplier = await self.identities.known(idurl)
-            request = self.network.outbox("Retrieve", idurl, b"", packet_id=packet_id)
-            answer = await self.network.request(request, supplier, timeout=PIECE_TIMEOUT)
+            answer = await retrieve(self.network, self.identities, idurl, packet_id, PIECE_TIMEOUT)
         except BitDustError as err:
             log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=idurl, why=str(err))
             return Fetched(Fetch.UNREACHABLE, why=str(err))
@@ -167,3 +165,11 @@ def open_piece(payload: bytes, packet_id: str, my_key: Any, expected: str = "") 
     except ValueError:
         return Fetched(Fetch.ALTERED, why="not a share")
     return Fetched(Fetch.GOT, share, erasure.share_hash(share, expected))
+
+
+async def retrieve(network: PacketNetwork, identities: IdentityLookup, idurl: str, packet_id: str,
+                   timeout: float) -> wire.Packet:
+    """A supplier's answer to a Retrieve of one of my pieces (BitDustError when none came in `timeout`)."""
+    supplier = await identities.known(idurl)
+    return await network.request(network.outbox("Retrieve", idurl, b"", packet_id=packet_id), supplier,
+                                 timeout=timeout)

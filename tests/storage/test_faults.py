@@ -78,6 +78,19 @@ class StorageFaultTests(TestCase):
         self.assertEqual(status, 200, reply)
         return (folder / name).read_bytes()
 
+    async def moved_to_a_fresh_home(self, node: Node) -> Node:
+        """The customer's key backed up with the CLI, the node stopped, and the key recovered on a fresh home."""
+        backup = Path(self.mktemp())
+        made = await run_cli(node.home, "identity", "backup", str(backup))
+        self.assertEqual(made.code, 0, made.err)
+        await node.stopService()
+        fresh = await self.customer(home=_fresh_home(self))
+        status, reply = await api(fresh, "POST", "/identity/recover/v1", {"source_filepath": str(backup)})
+        self.assertEqual(status, 200, reply)
+        assert fresh.graph is not None
+        await fresh.graph.settled()
+        return fresh
+
     def process_at(self, suppliers: list[NodeProcess], node: Node, position: int) -> NodeProcess:
         idurl = customer_of(node).suppliers.slots[position].idurl
         name = idurl.rsplit("/", 1)[1].removesuffix(".xml")
@@ -155,15 +168,7 @@ class StorageFaultTests(TestCase):
         await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
         first = await self.store(node, "notes.txt", 70_000)
         second = await self.store(node, "photo.jpg", 2 * MIB + 1)
-        backup = Path(self.mktemp())
-        made = await run_cli(node.home, "identity", "backup", str(backup))
-        self.assertEqual(made.code, 0, made.err)
-        await node.stopService()
-        fresh = await self.customer(home=_fresh_home(self))
-        status, reply = await api(fresh, "POST", "/identity/recover/v1", {"source_filepath": str(backup)})
-        self.assertEqual(status, 200, reply)
-        assert fresh.graph is not None
-        await fresh.graph.settled()
+        fresh = await self.moved_to_a_fresh_home(node)
         await eventually(lambda: len(customer_of(fresh).catalog.entries) == 2, timeout=90, interval=0.5)
         listed = await run_cli(fresh.home, "file", "list")
         self.assertIn("notes.txt", listed.out)
@@ -192,16 +197,8 @@ class StorageFaultTests(TestCase):
         for process in suppliers:
             held = {p.relative_to(process.home).as_posix() for p in process.home.rglob("*-Data") if "/0/C" in str(p)}
             self.assertEqual({h.rpartition("/master/")[2] for h in held}, {page.piece for page in now})
-        backup = Path(self.mktemp())
-        made = await run_cli(node.home, "identity", "backup", str(backup))
-        self.assertEqual(made.code, 0, made.err)
         entries = dict(catalog.entries)
-        await node.stopService()
-        fresh = await self.customer(home=_fresh_home(self))
-        status, reply = await api(fresh, "POST", "/identity/recover/v1", {"source_filepath": str(backup)})
-        self.assertEqual(status, 200, reply)
-        assert fresh.graph is not None
-        await fresh.graph.settled()
+        fresh = await self.moved_to_a_fresh_home(node)
         await eventually(lambda: len(customer_of(fresh).catalog.entries) == len(entries), timeout=90, interval=0.5)
         self.assertEqual(customer_of(fresh).catalog.entries, entries)
         self.assertEqual(await self.fetch(fresh, "notes.txt"), first)
