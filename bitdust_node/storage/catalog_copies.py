@@ -274,10 +274,13 @@ class CatalogCopies:
         if self.held.pop(idurl, None) is not None:
             await self._save_state()
 
-    def taken(self, pages: list[PageRef]) -> None:
+    async def taken(self, pages: list[PageRef]) -> None:
         """A catalog taken from the suppliers is mine now: its pages are the ones a save keeps where they did not
-        change; which holder has them is not known, so the next save sends each holder all of them."""
+        change; which holder has them is not known, so the next save sends each holder all of them. Written down
+        at once: a restart before that save would otherwise name every page anew, and the taken ones, held by no
+        record, would stay on the suppliers for good."""
         self.pages, self.held = list(pages), {}
+        await self._save_state()
 
     # -- what the pages are, kept here
 

@@ -160,7 +160,7 @@ class CatalogKeeper:
             return False
         newest, pages = found
         self.catalog = newest
-        self.copies.taken(pages)
+        await self.copies.taken(pages)
         await self.disk.write(newest.serialize())
         log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
         return True

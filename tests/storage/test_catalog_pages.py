@@ -146,6 +146,17 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertEqual(fresh.catalog.revision, self.customer.catalog.revision)
         self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
 
+    def test_a_fresh_home_restarted_before_its_first_save_still_knows_the_pages_it_took(self) -> None:
+        self.fill(400)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        copies = fresh.keeper.copies
+        again = CatalogCopies(copies.network, copies.me, copies.identities, self.root / "fresh", copies.holders,
+                              copies._worker)
+        # else its first save names every page anew and the taken ones stay on the suppliers, in no record
+        self.assertEqual((again.pages, again.held), (self.customer.keeper.copies.pages, {}))
+
     def test_a_restart_keeps_track_of_the_pages_each_supplier_holds(self) -> None:
         self.fill(400)
         copies = self.customer.keeper.copies
