@@ -65,12 +65,7 @@ class CatalogKeeper:
         holders: Callable[[], Sequence[tuple[int, str]]], worker: Worker = threads.deferToThread,
         counters: collections.Counter[str] | None = None,
     ) -> None:
-        self.network = network
-        self.me = me
-        self.identities = identities
         self.disk = disk
-        self.holders = holders
-        self._worker = worker
         self.copies = CatalogCopies(network, me, identities, disk.path.parent, holders, worker)
         self.catalog = disk.load()
         self.last_save = SavedCopies()
