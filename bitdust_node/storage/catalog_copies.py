@@ -21,7 +21,7 @@ from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
-from bitdust_node.storage.supplier_link import retrieve
+from bitdust_node.storage.supplier_link import ask
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
 from bitdust_node.wire import packet_fast
@@ -93,9 +93,12 @@ class CatalogCopies:
                     texts[number] = page  # only the pages some holder lacks are kept to be sent
             del entry_texts
             outcomes = await self._put_paged(holders, texts, roots, revision)
+        pages_before = self.pages
         if any(ok and stored for ok, stored in outcomes):
             self.pages = roots
-        await self._remove_unnamed(holders, outcomes, roots)
+        # written only when it changed: a small catalog's saves (one each upload) write nothing here
+        if await self._remove_unnamed(holders, outcomes, roots) or self.pages != pages_before:
+            await self._save_state()
         return outcomes
 
     async def _put_index(self, holders: list[tuple[int, str]], text: bytes) -> list[tuple[bool, Any]]:
@@ -114,12 +117,12 @@ class CatalogCopies:
     async def _put_paged(
         self, holders: list[tuple[int, str]], texts: dict[int, bytes], pages: list[PageRef], revision: int,
     ) -> list[tuple[bool, Any]]:
-        """Each holder's missing pages (`texts`: the text of every page some holder lacks), PAGES_AT_ONCE at a time,
-        then to each holder that took all of them the root."""
+        """Each holder's missing pages (`texts`: the text of every page some holder lacks, by number), PAGES_AT_ONCE
+        at a time, then to each holder that took all of them the root."""
         me = self.me.require()
-        lacking = {idurl: [n for n, page in enumerate(pages) if page.piece not in self.held.get(idurl, set())]
+        lacking = {idurl: [n for n in texts if pages[n].piece not in self.held.get(idurl, set())]
                    for _position, idurl in holders}
-        wanted = sorted({n for numbers in lacking.values() for n in numbers})
+        wanted = sorted(texts)
         failed: dict[str, str] = {}
         for at in range(0, len(wanted), PAGES_AT_ONCE):
             group = wanted[at : at + PAGES_AT_ONCE]
@@ -160,27 +163,28 @@ class CatalogCopies:
 
     async def _remove_unnamed(
         self, holders: list[tuple[int, str]], outcomes: Sequence[tuple[bool, Any]], pages: list[PageRef],
-    ) -> None:
+    ) -> bool:
         """At each holder whose root is now this save's, the pages it took that no root of it names any more, in one
-        DeleteFile (best effort: what stays is only space, and the next save asks again)."""
+        DeleteFile (best effort: what stays is only space, and the next save asks again); whether any went."""
         named = {page.piece for page in pages}
+        changed = False
         for (_position, idurl), (ok, stored) in zip(holders, outcomes, strict=True):
             gone = self.held.get(idurl, set()) - named
             if not (ok and stored) or not gone:
                 continue
             ordered = sorted(gone)
             try:
-                supplier = await self.identities.known(idurl)
                 for at in range(0, len(ordered), DELETE_AT_ONCE):
                     listed = "\n".join(self._piece_id(piece) for piece in ordered[at : at + DELETE_AT_ONCE]).encode()
-                    request = self.network.outbox("DeleteFile", idurl, listed, packet_id=self.network.new_packet_id())
-                    await self.network.request(request, supplier, timeout=CATALOG_TIMEOUT)
+                    await ask(self.network, self.identities, idurl, "DeleteFile", self.network.new_packet_id(),
+                              CATALOG_TIMEOUT, listed)
             except BitDustError as err:
                 log.info("old catalog pages at {idurl} not removed: {why}", idurl=idurl, why=str(err))
                 continue
             if idurl in self.held:  # else forgotten meanwhile (it freed my space): it holds none
                 self.held[idurl] &= named
-        await self._save_state()
+                changed = True
+        return changed
 
     # -- taking back
 
@@ -248,7 +252,7 @@ class CatalogCopies:
         """The text of a copy of mine a holder has (`path`: what its block must say it is)."""
         me = self.me.require()
         try:
-            answer = await retrieve(self.network, self.identities, idurl, packet_id, CATALOG_TIMEOUT)
+            answer = await ask(self.network, self.identities, idurl, "Retrieve", packet_id, CATALOG_TIMEOUT)
         except BitDustError as err:
             log.info("catalog copy {pid} from {idurl} not had: {why}", pid=packet_id, idurl=idurl, why=str(err))
             return None

@@ -108,7 +108,7 @@ class NetworkLink:
     async def fetch(self, idurl: str, packet_id: str, expected: str = "") -> Fetched:
         me = self.me.require()
         try:
-            answer = await retrieve(self.network, self.identities, idurl, packet_id, PIECE_TIMEOUT)
+            answer = await ask(self.network, self.identities, idurl, "Retrieve", packet_id, PIECE_TIMEOUT)
         except BitDustError as err:
             log.info("share {pid} not had from {idurl}: {why}", pid=packet_id, idurl=idurl, why=str(err))
             return Fetched(Fetch.UNREACHABLE, why=str(err))
@@ -167,9 +167,12 @@ def open_piece(payload: bytes, packet_id: str, my_key: Any, expected: str = "") 
     return Fetched(Fetch.GOT, share, erasure.share_hash(share, expected))
 
 
-async def retrieve(network: PacketNetwork, identities: IdentityLookup, idurl: str, packet_id: str,
-                   timeout: float) -> wire.Packet:
-    """A supplier's answer to a Retrieve of one of my pieces (BitDustError when none came in `timeout`)."""
+async def ask(
+    network: PacketNetwork, identities: IdentityLookup, idurl: str, command: str, packet_id: str, timeout: float,
+    payload: bytes = b"",
+) -> wire.Packet:
+    """A supplier's answer to a request of mine (a Retrieve of one of my pieces, a DeleteFile ...): BitDustError when
+    none came in `timeout`."""
     supplier = await identities.known(idurl)
-    return await network.request(network.outbox("Retrieve", idurl, b"", packet_id=packet_id), supplier,
+    return await network.request(network.outbox(command, idurl, payload, packet_id=packet_id), supplier,
                                  timeout=timeout)

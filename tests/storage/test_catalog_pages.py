@@ -157,6 +157,14 @@ class PagedCopiesTests(SynchronousTestCase):
         # else its first save names every page anew and the taken ones stay on the suppliers, in no record
         self.assertEqual((again.pages, again.held), (self.customer.keeper.copies.pages, {}))
 
+    def test_a_small_catalogs_saves_write_no_pages_state(self) -> None:
+        # one save each upload: a file written and synced each time for nothing would sit on every upload's path
+        for number in range(3):
+            self.customer.catalog.ensure(f"notes{number}.txt", "file", 1000.0)
+            self.save()
+        self.assertFalse((self.root / "dave" / "customer" / PAGES_FILE).exists())
+        self.assertEqual(self.sent, collections.Counter())
+
     def test_a_restart_keeps_track_of_the_pages_each_supplier_holds(self) -> None:
         self.fill(400)
         copies = self.customer.keeper.copies
