@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/catalog_scale.py [--files 1000,10000,16000,64000] [--blocks 4] [--suppliers 4]
 
 Each count runs in a fresh process: a catalog of that many files (each one version of --blocks blocks, a share hash
-for each of --suppliers suppliers, as uploads leave them) is built, then saved twice the way CatalogKeeper.save
-does it, through the real CatalogCopies (catalog_copies.py) and a network that answers every copy at once and counts
-what it is sent (each packet signed with a 2048-bit key, framed as a TCP file): the first save of the catalog, then
-one after a file is added. Measured: the resident memory the entries take; for each save its CPU and the bytes it
-sends and the process's peak resident memory; the largest packet (a TCP file may have 64 MiB). One line a count,
+for each of --suppliers suppliers, as uploads leave them) is built, then saved twice by CatalogKeeper.save: my copy
+written and fsynced, and the suppliers' through the real CatalogCopies (catalog_copies.py) and a network that answers
+every copy at once and counts what it is sent (each packet signed with a 2048-bit key, framed as a TCP file). The
+first save of the catalog, then one after a file is added. Measured: the resident memory the entries take; for each
+save its CPU, the bytes it sends and the process's peak resident memory; the largest packet (a TCP file may have 64
+MiB). Then my copy is read back in a fresh process, as a node starting reads it: the memory the entries take then
+(`loaded_mib`: read, every string is an object of its own), its CPU and the peak while reading. One line a count,
 `catalog_scale files=..`.
 """
 
@@ -17,8 +19,10 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +39,31 @@ def peak_mib() -> float:
     return int(line.split()[1]) / 1024
 
 
-def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
+def load(path: Path) -> dict[str, float]:
+    """My copy of the catalog read back as a node starting reads it (CatalogDisk.load): the memory the entries take
+    then (parsed, not built: every string its own object), its CPU and the peak while reading."""
     sys.path.insert(0, str(ROOT))
-    import tempfile
+    import gc
+
+    from bitdust_node.heap import keep_packet_buffers, release_free_memory
+    from bitdust_node.storage.catalog_keeper import CatalogDisk
+
+    keep_packet_buffers()  # as a node runs
+    disk = CatalogDisk(path.parent)
+    before = rss_mib()
+    Path("/proc/self/clear_refs").write_text("5")
+    started = time.process_time()
+    catalog = disk.load()
+    cpu_ms = (time.process_time() - started) * 1000
+    peak = peak_mib()
+    gc.collect()
+    release_free_memory()  # as a node at rest does each minute: what the reading itself took goes back
+    return {"files": len([e for e in catalog.entries.values() if e.kind == "file"]), "loaded_mib": rss_mib() - before,
+            "load_cpu_ms": cpu_ms, "load_peak_mib": peak}
+
+
+def measure(files: int, blocks_a_file: int, suppliers: int, text_out: Path | None = None) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
     import types
 
     from twisted.internet import defer
@@ -45,8 +71,8 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
     from bitdust_node.crypto.keys import generate_key
     from bitdust_node.crypto.packet_signing import sign_packet
     from bitdust_node.heap import keep_packet_buffers, release_free_memory
-    from bitdust_node.storage.catalog import BlockInfo, Catalog, Version, text_of
-    from bitdust_node.storage.catalog_copies import CatalogCopies
+    from bitdust_node.storage.catalog import BlockInfo, Catalog, Version
+    from bitdust_node.storage.catalog_keeper import CatalogDisk, CatalogKeeper
     from bitdust_node.transport.limits import TcpLimits
     from bitdust_node.wire import packet_fast
     from bitdust_node.wire.packet import Packet
@@ -94,27 +120,27 @@ def measure(files: int, blocks_a_file: int, suppliers: int) -> dict[str, float]:
     network = Network()
     figures: dict[str, float] = {"files": files, "objects_mib": objects}
     with tempfile.TemporaryDirectory() as folder:
-        copies = CatalogCopies(network, me, identities, Path(folder), lambda: holders,  # type: ignore[arg-type]
+        disk = CatalogDisk(Path(folder), worker=defer.maybeDeferred)
+        keeper = CatalogKeeper(network, me, identities, disk, lambda: holders,  # type: ignore[arg-type]
                                worker=defer.maybeDeferred)
+        keeper.catalog = catalog
         for save in ("first", "next"):
             if save == "next":
                 catalog.ensure("folder0/one-more.bin", "file", now)
-            catalog.revision += 1
             network.sent = 0
             release_free_memory()  # as a node at rest does each minute: the save before it left its heap behind
             Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) from here: this save's own
-            started_cpu, started = time.process_time(), time.perf_counter()
-            entry_texts = catalog.entry_texts()  # as CatalogKeeper.save: each entry once, for the text and the pages
-            text = text_of(catalog.revision, entry_texts.values())
-            figures[f"{save}_serialize_ms"] = (time.perf_counter() - started) * 1000
-            outcomes: list[tuple[bool, object]] = []
-            defer.ensureDeferred(copies.put(catalog.revision, entry_texts, text)).addCallback(outcomes.extend)
+            started_cpu = time.process_time()
+            stored: list[int] = []
+            defer.ensureDeferred(keeper.save()).addCallback(stored.append)  # my copy written, and every holder's
             figures[f"{save}_cpu_ms"] = (time.process_time() - started_cpu) * 1000
             figures[f"{save}_sent_mib"] = network.sent / 2**20
-            figures[f"{save}_stored"] = sum(1 for ok, took in outcomes if ok and took)
+            figures[f"{save}_stored"] = stored[0]
             figures[f"{save}_peak_mib"] = peak_mib()
-    figures.update(text_mib=len(text) / 2**20, largest_mib=network.largest / 2**20, pages=len(copies.pages),
-                   fits=network.largest <= TcpLimits().max_file_bytes)
+        if text_out is not None:
+            shutil.copyfile(disk.path, text_out)  # my copy, as a node starting finds it
+    figures.update(text_mib=keeper.last_save.size / 2**20, largest_mib=network.largest / 2**20,
+                   pages=len(keeper.copies.pages), fits=network.largest <= TcpLimits().max_file_bytes)
     return figures
 
 
@@ -124,18 +150,32 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4, help="blocks a file (4: a 16 MiB file)")
     parser.add_argument("--suppliers", type=int, default=4)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--text-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--load", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.blocks, args.suppliers)))
+        print(json.dumps(measure(args.one, args.blocks, args.suppliers, args.text_out)))
+        return
+    if args.load is not None:
+        print(json.dumps(load(args.load)))
         return
     for files in (int(n) for n in args.files.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--one", str(files), "--blocks", str(args.blocks),
-                              "--suppliers", str(args.suppliers)], capture_output=True, text=True, check=True)
-        got = json.loads(out.stdout)
+        with tempfile.TemporaryDirectory() as folder:
+            # the catalog as CatalogDisk keeps it, then read back in a fresh process, as a node starting does
+            text_path = Path(folder) / "catalog"
+            out = subprocess.run([sys.executable, __file__, "--one", str(files), "--blocks", str(args.blocks),
+                                  "--suppliers", str(args.suppliers), "--text-out", str(text_path)],
+                                 capture_output=True, text=True, check=True)
+            got = json.loads(out.stdout)
+            loaded = json.loads(subprocess.run([sys.executable, __file__, "--load", str(text_path)],
+                                               capture_output=True, text=True, check=True).stdout)
+        assert loaded["files"] == files + 1, loaded  # and the one the second save added
         print(f"catalog_scale files={files} blocks={args.blocks} objects_mib={got['objects_mib']:.1f} "
+              f"loaded_mib={loaded['loaded_mib']:.1f} load_cpu_ms={loaded['load_cpu_ms']:.0f} "
+              f"load_peak_mib={loaded['load_peak_mib']:.0f} "
               f"text_mib={got['text_mib']:.1f} pages={got['pages']} "
               f"first_save_cpu_ms={got['first_cpu_ms']:.0f} first_sent_mib={got['first_sent_mib']:.1f} "
-              f"next_save_cpu_ms={got['next_cpu_ms']:.0f} next_serialize_ms={got['next_serialize_ms']:.0f} "
+              f"next_save_cpu_ms={got['next_cpu_ms']:.0f} "
               f"next_sent_mib={got['next_sent_mib']:.2f} largest_packet_mib={got['largest_mib']:.2f} "
               f"first_peak_mib={got['first_peak_mib']:.0f} next_peak_mib={got['next_peak_mib']:.0f} "
               f"stored={got['next_stored']:.0f}/{args.suppliers} "

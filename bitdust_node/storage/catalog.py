@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -111,17 +112,22 @@ class Catalog:
 
     @classmethod
     def parse(cls, text: bytes) -> Catalog:
-        head, _sep, body = text.partition(b"\n")
+        """The catalog a text holds; CatalogError when it is not one. The compact text serialize writes is read an
+        entry at a time (the whole document as dicts took twice the memory of the catalog it makes, and left it
+        fragmented); any other layout, such as the older indented one, is read whole."""
+        line_end = text.find(b"\n")
+        head, body_at = (text, len(text)) if line_end < 0 else (text[:line_end], line_end + 1)
         try:
             revision = int(head)
-            doc = json.loads(body)
-            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-                raise CatalogError("not a catalog of this format")
-            entries = {}
-            for raw in doc["entries"]:
-                versions = [_version(v) for v in raw.pop("versions")]
-                entry = Entry(**raw, versions=versions)
-                entries[entry.path] = entry
+            entries = _streamed_entries(text, body_at)
+            if entries is None:
+                doc = json.loads(text[body_at:])
+                if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                    raise CatalogError("not a catalog of this format")
+                entries = {}
+                for raw in doc["entries"]:
+                    entry = _entry(raw)
+                    entries[entry.path] = entry
         except (ValueError, KeyError, TypeError, AttributeError) as err:  # AttributeError: an entry not an object
             raise CatalogError(f"catalog cannot be read: {err}") from None
         return cls(revision, entries)
@@ -129,11 +135,52 @@ class Catalog:
 
 def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:
     """A catalog text of these entries' JSON (Catalog.entry_texts), as Catalog.serialize makes it."""
-    return b"".join((f"{revision}\n".encode(), _OPENING, b",".join(entry_texts), b"]}"))
+    return b"".join(text_pieces(revision, entry_texts))
+
+
+def text_pieces(revision: int, entry_texts: Iterable[bytes]) -> list[bytes]:
+    """text_of's text as the pieces it is joined from: a large catalog is written and paged from them, never held
+    whole."""
+    pieces = [f"{revision}\n".encode(), _OPENING]
+    for entry_text in entry_texts:
+        pieces += (entry_text, b",")
+    if pieces[-1] == b",":
+        pieces[-1] = _CLOSING_BYTES
+    else:
+        pieces.append(_CLOSING_BYTES)
+    return pieces
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _OPENING = _ENCODE({"format": FORMAT, "entries": []})[:-2].encode()
+_CLOSING = "]}"
+_CLOSING_BYTES = _CLOSING.encode()
+_read_value = json.JSONDecoder().raw_decode
+
+
+def _streamed_entries(whole: bytes, body_at: int) -> dict[str, Entry] | None:
+    """The entries of a catalog text whose JSON, from `body_at`, is in serialize's compact layout, each made before
+    the next is read; None for anything else (the caller reads it whole, and says what is wrong with it)."""
+    if not whole.startswith(_OPENING, body_at):
+        return None
+    try:
+        # decoded where it lies, not copied first: what serialize writes is ASCII (ensure_ascii)
+        text = str(memoryview(whole)[body_at:], "ascii")
+        entries: dict[str, Entry] = {}
+        at, end = len(_OPENING), len(text) - len(_CLOSING)
+        while at < end:
+            raw, at = _read_value(text, at)
+            entry = _entry(raw)
+            entries[entry.path] = entry
+            if at < end and text[at] == ",":
+                at += 1
+                if at == end:
+                    return None  # `,]` is no JSON
+            elif at < end:
+                return None  # two entries without a comma between them
+        return entries if at == end and text.endswith(_CLOSING) else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _entry_fields(entry: Entry) -> dict[str, Any]:
@@ -150,8 +197,16 @@ def _version_fields(version: Version) -> dict[str, Any]:
             "complete": version.complete}
 
 
+def _entry(raw: dict[str, Any]) -> Entry:
+    versions = [_version(v) for v in raw.pop("versions")]
+    raw["kind"] = sys.intern(raw["kind"])
+    return Entry(**raw, versions=versions)
+
+
 def _version(raw: dict[str, Any]) -> Version:
     blocks = [BlockInfo(**b) for b in raw.pop("blocks")]
+    # every version names the same few suppliers: one string each, not one each time read
+    raw["suppliers"] = [sys.intern(idurl) for idurl in raw["suppliers"]]
     return Version(**raw, blocks=blocks)
 
 

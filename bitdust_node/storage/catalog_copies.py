@@ -72,15 +72,18 @@ class CatalogCopies:
 
     # -- putting
 
-    async def put(self, revision: int, entry_texts: dict[str, bytes], text: bytes) -> list[tuple[bool, Any]]:
-        """The catalog of `revision` (its entries' JSON, Catalog.entry_texts, and its whole text) on every holder: for
-        each, whether its copy is stored, or why not."""
+    async def put(
+        self, revision: int, entry_texts: dict[str, bytes], pieces: Sequence[bytes],
+    ) -> list[tuple[bool, Any]]:
+        """The catalog of `revision` (its entries' JSON, Catalog.entry_texts, and the pieces its whole text is joined
+        from, Catalog.text_pieces) on every holder: for each, whether its copy is stored, or why not."""
         holders = list(self.holders())
-        if len(text) <= paging.PAGED_FROM:
-            outcomes = await self._put_index(holders, text)
+        size = sum(len(piece) for piece in pieces)
+        if size <= paging.PAGED_FROM:
+            outcomes = await self._put_index(holders, b"".join(pieces))
             roots: list[PageRef] = []
         else:
-            count = paging.page_count(len(text))
+            count = paging.page_count(size)
             before = self.pages if len(self.pages) == count else []
             roots = []
             texts: dict[int, bytes] = {}
@@ -91,7 +94,7 @@ class CatalogCopies:
                 roots.append(ref)
                 if any(ref.piece not in self.held.get(idurl, set()) for _position, idurl in holders):
                     texts[number] = page  # only the pages some holder lacks are kept to be sent
-            del entry_texts
+            del entry_texts, pieces
             outcomes = await self._put_paged(holders, texts, roots, revision)
         pages_before = self.pages
         if any(ok and stored for ok, stored in outcomes):

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
-from bitdust_node.storage.catalog import Catalog, CatalogError, text_of
+from bitdust_node.storage.catalog import Catalog, CatalogError, text_pieces
 from bitdust_node.storage.catalog_copies import CatalogCopies
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
@@ -42,7 +42,8 @@ class CatalogDisk:
                       why=str(err))
             return Catalog()
 
-    def write(self, text: bytes) -> defer.Deferred[None]:
+    def write(self, text: bytes | Sequence[bytes]) -> defer.Deferred[None]:
+        """The text, whole or as the pieces it is joined from (Catalog text_pieces), on disk in place of the last."""
         return self._lock.run(self._worker, write_secret_file, self.path, text)
 
 
@@ -117,15 +118,16 @@ class CatalogKeeper:
         self.catalog.revision += 1
         revision = self.catalog.revision
         entry_texts = self.catalog.entry_texts()  # each entry serialized once, for my copy and the pages alike
-        text = text_of(revision, entry_texts.values())
-        kept = self.disk.write(text)
-        putting = self.copies.put(revision, entry_texts, text)
-        del entry_texts  # the pages are made of them as the copies start: none is held past that
+        pieces = text_pieces(revision, entry_texts.values())  # never joined whole: my copy is written from them
+        size = sum(len(piece) for piece in pieces)
+        kept = self.disk.write(pieces)
+        putting = self.copies.put(revision, entry_texts, pieces)
+        del entry_texts, pieces  # my write and the copies hold them until they are done with them
         try:
             results = await putting
             stored = sum(1 for ok, took in results if ok and took)
             self.counters["catalog_copies"] += stored
-            self.last_save = saved = SavedCopies(revision, len(text), stored, len(results))
+            self.last_save = saved = SavedCopies(revision, size, stored, len(results))
             if stored < len(results):
                 self._say_unstored(saved, results)
             return stored

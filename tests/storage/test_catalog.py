@@ -57,3 +57,49 @@ class CatalogTextTests(unittest.TestCase):
         self.assertEqual(text.count(b"\n"), 1)
         self.assertTrue(text.startswith(b"7\n{"))
         self.assertLess(len(text), len(_indented(catalog)))
+
+
+class StreamedReadTests(unittest.TestCase):
+    """The compact text is read an entry at a time; anything else in it is read whole, which decides."""
+
+    def _catalog(self) -> Catalog:
+        catalog = Catalog(9)
+        for name in ("a", "b", "c"):
+            catalog.ensure(f"docs/{name}.txt", "file", 1.0).versions.append(
+                Version("F20261201075109PM", 3, 1.0, 4, ["http://x/s0.xml", "http://x/s1.xml"],
+                        [BlockInfo(3, 19, "k", "n", ["b3:00", "b3:01"])], True))
+        return catalog
+
+    def test_the_compact_text_is_read_without_the_whole_document_decoder(self) -> None:
+        catalog = self._catalog()
+
+        def whole(_text: bytes) -> object:
+            raise AssertionError("the whole document was decoded")
+
+        self.patch(json, "loads", whole)
+        self.assertEqual(Catalog.parse(catalog.serialize()), catalog)
+        self.assertEqual(Catalog.parse(Catalog(4).serialize()), Catalog(4))
+
+    def test_each_supplier_is_one_string_however_many_versions_name_it(self) -> None:
+        read = Catalog.parse(self._catalog().serialize())
+        suppliers = [v.suppliers for e in read.entries.values() for v in e.versions]
+        self.assertEqual(len(suppliers), 3)
+        self.assertTrue(all(s[0] is suppliers[0][0] and s[1] is suppliers[0][1] for s in suppliers))
+
+    def test_a_compact_text_that_is_no_json_is_a_catalog_error(self) -> None:
+        text = self._catalog().serialize()
+        broken = [
+            text[:-2] + b",]}",  # a comma and no entry after it
+            text.replace(b"},{", b"}{", 1),  # two entries without a comma
+            text + b"x",  # something after the end
+            text[:-1],  # no end
+            text[: len(text) // 2],  # cut inside an entry
+            text.replace(b'"kind":"file"', b'"kind":7', 1),
+        ]
+        for one in broken:
+            self.assertRaises(CatalogError, Catalog.parse, one)
+
+    def test_a_valid_text_in_another_layout_is_read_whole(self) -> None:
+        catalog = self._catalog()
+        spaced = catalog.serialize().replace(b'"entries":[{', b'"entries":[ {', 1)
+        self.assertEqual(Catalog.parse(spaced), catalog)
