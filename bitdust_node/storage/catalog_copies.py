@@ -275,10 +275,10 @@ class CatalogCopies:
             log.info("catalog copy from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
 
-    async def forget(self, idurl: str) -> None:
-        """`idurl` holds none of my pages now (it freed my space, or is hired again after it was replaced): the next
-        save sends it every page its root names."""
-        if self.held.pop(idurl, None) is not None:
+    async def forget(self, *idurls: str) -> None:
+        """Each of `idurls` holds none of my pages now, as far as I keep track (it freed my space, is hired again
+        after it was replaced, or was replaced): the next save that has it as a holder sends it every page."""
+        if [idurl for idurl in idurls if self.held.pop(idurl, None) is not None]:
             await self._save_state()
 
     async def taken(self, pages: list[PageRef]) -> None:

@@ -155,10 +155,11 @@ class Customer:
             self.network.fail_pending_to(fired, TransferError(f"supplier {fired} was replaced: {why}"))
         return replacing
 
-    def _replaced(self, position: int) -> None:
+    def _replaced(self, position: int, previous: str) -> None:
         self.counters["replaced"] += 1
-        # the new supplier may have held my catalog's pages once (a supplier replaced before and hired again)
-        defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl))
+        # the new supplier may have held my catalog's pages once (a supplier replaced before and hired again); the
+        # one it replaced holds none I keep track of any more
+        defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, previous))
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 

@@ -105,7 +105,7 @@ class Suppliers:
         self.counters: collections.Counter[str] = collections.Counter()
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
-        self._replaced_listeners: list[Callable[[int], object]] = []
+        self._replaced_listeners: list[Callable[[int, str], object]] = []
         self._filling = defer.DeferredLock()
         self._publishing = defer.DeferredLock()
         self._load()
@@ -228,7 +228,7 @@ class Suppliers:
         log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
         if previous and previous != idurl:
             for listener in list(self._replaced_listeners):
-                listener(slot.position)
+                listener(slot.position, previous)
         return True
 
     def _refused(self, idurl: str, why: str) -> None:
@@ -275,8 +275,9 @@ class Suppliers:
         if position >= len(self.slots) or not self.slots[position].connected:
             raise NoSupplier(f"no supplier could be hired for position {position}")
 
-    def on_replaced(self, listener: Callable[[int], object]) -> Callable[[], None]:
-        """Call `listener(position)` when another supplier is hired where one was; the call returned stops it."""
+    def on_replaced(self, listener: Callable[[int, str], object]) -> Callable[[], None]:
+        """Call `listener(position, previous IDURL)` when another supplier is hired where one was; the call returned
+        stops it."""
         self._replaced_listeners.append(listener)
         return lambda: self._replaced_listeners.remove(listener) if listener in self._replaced_listeners else None
 

@@ -310,6 +310,25 @@ class PagedCopiesTests(SynchronousTestCase):
         # which holder had the taken root's pages was not known: that one page stays on them, unnamed
         self.assertEqual(list(self.page_pieces().values()), [named | taken] * 4)
 
+    def test_a_replaced_supplier_is_no_longer_kept_track_of_and_its_successor_gets_every_page(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        fired = self.customer.suppliers.slots[1].idurl
+        self.assertIn(fired, copies.held)
+        self.grid.supplier(fired).node.online = False
+        done(self.customer.replace(1, "test: gone"))
+        successor = self.customer.suppliers.slots[1].idurl
+        self.assertNotEqual(successor, fired)
+        self.assertNotIn(fired, copies.held)  # else every supplier ever hired stays in the record for good
+        self.sent.clear()
+        self.save()
+        named = {page.piece for page in copies.pages}
+        self.assertEqual(copies.held[successor], named)
+        self.assertEqual(sum(self.sent.values()), len(named))  # the successor's pages, and no one else's
+        again = CatalogCopies(copies.network, copies.me, copies.identities, self.root / "dave" / "customer",
+                              copies.holders, copies._worker)
+        self.assertEqual(sorted(again.held), sorted(s.idurl for s in self.customer.suppliers.slots))
+
     def test_a_supplier_forgotten_while_its_old_pages_are_removed_leaves_the_save_whole(self) -> None:
         self.fill(400)
         copies = self.customer.keeper.copies
