@@ -17,6 +17,7 @@ from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_pages import PageRef
+from bitdust_node.storage.suppliers import NoSupplier
 from tests.storage.grid import MemoryGrid, make_customer
 from tests.storage.test_customer_cores import done
 
@@ -328,6 +329,28 @@ class PagedCopiesTests(SynchronousTestCase):
         again = CatalogCopies(copies.network, copies.me, copies.identities, self.root / "dave" / "customer",
                               copies.holders, copies._worker)
         self.assertEqual(sorted(again.held), sorted(s.idurl for s in self.customer.suppliers.slots))
+
+    def test_the_replaced_one_still_kept_track_of_when_it_holds_another_position_now(self) -> None:
+        self.fill(400)
+        copies, suppliers = self.customer.keeper.copies, self.customer.suppliers
+        first, second = suppliers.slots[1].idurl, suppliers.slots[2].idurl
+        spare = next(s for s in self.grid.suppliers if s.idurl not in {t.idurl for t in suppliers.slots})
+        spare.node.online = self.grid.supplier(second).node.online = False
+        self.assertRaises(NoSupplier, done, self.customer.replace(2, "test: gone"))  # no one to hire: it stays failed
+        self.grid.clock.advance(601)  # the one fired at 2 may be hired again
+        self.grid.supplier(second).node.online, self.grid.supplier(first).node.online = True, False
+        done(self.customer.replace(1, "test: gone"))
+        self.assertEqual((suppliers.slots[1].idurl, suppliers.slots[2].connected), (second, False))
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 3)
+        self.assertEqual(copies.held[second], {page.piece for page in copies.pages})
+        spare.node.online = True
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)  # 2 is the spare's, 1 still second's
+        self.assertEqual((suppliers.slots[1].idurl, suppliers.slots[2].idurl), (second, spare.idurl))
+        # the one position 2 had is position 1's holder: what it holds is still known
+        self.assertEqual(copies.held.get(second), {page.piece for page in copies.pages})
+        self.sent.clear()
+        self.save()
+        self.assertEqual(sum(self.sent.values()), len(copies.pages))  # the spare's pages only
 
     def test_a_supplier_forgotten_while_its_old_pages_are_removed_leaves_the_save_whole(self) -> None:
         self.fill(400)
