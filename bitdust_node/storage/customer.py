@@ -158,8 +158,10 @@ class Customer:
     def _replaced(self, position: int, previous: str) -> None:
         self.counters["replaced"] += 1
         # the new supplier may have held my catalog's pages once (a supplier replaced before and hired again); the
-        # one it replaced holds none I keep track of any more
-        defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, previous))
+        # one it replaced holds none I keep track of any more, unless another position hired it meanwhile
+        holding = {slot.idurl for slot in self.suppliers.connected()}
+        gone = () if previous in holding else (previous,)
+        defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, *gone))
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 
