@@ -128,7 +128,8 @@ class Catalog:
                 for raw in doc["entries"]:
                     entry = _entry(raw)
                     entries[entry.path] = entry
-        except (ValueError, KeyError, TypeError, AttributeError) as err:  # AttributeError: an entry not an object
+        # AttributeError: an entry not an object; RecursionError: nesting deeper than the decoder goes (a damaged file)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
             raise CatalogError(f"catalog cannot be read: {err}") from None
         return cls(revision, entries)
 
@@ -179,7 +180,7 @@ def _streamed_entries(whole: bytes, body_at: int) -> dict[str, Entry] | None:
             elif at < end:
                 return None  # two entries without a comma between them
         return entries if at == end and text.endswith(_CLOSING) else None
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

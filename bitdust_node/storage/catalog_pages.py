@@ -91,7 +91,7 @@ def parse_root(text: bytes) -> tuple[int, list[PageRef]] | None:
     try:
         revision = int(head)
         doc = json.loads(body)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting deeper than the decoder goes
         raise CatalogError(f"catalog cannot be read: {err}") from None
     if not isinstance(doc, dict) or doc.get("format") != ROOT_FORMAT:
         return None

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
+from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import FORMAT, BlockInfo, Catalog, CatalogError, Entry, Version, _entry_fields
 
 _text = st.text(max_size=12)
@@ -59,6 +60,10 @@ class CatalogTextTests(unittest.TestCase):
         self.assertLess(len(text), len(_indented(catalog)))
 
 
+# a catalog text up to its first entry
+_OPENING_TEXT = b"3\n" + Catalog(3).serialize().partition(b"\n")[2][:-2]
+
+
 class StreamedReadTests(unittest.TestCase):
     """The compact text is read an entry at a time; anything else in it is read whole, which decides."""
 
@@ -103,3 +108,9 @@ class StreamedReadTests(unittest.TestCase):
         catalog = self._catalog()
         spaced = catalog.serialize().replace(b'"entries":[{', b'"entries":[ {', 1)
         self.assertEqual(Catalog.parse(spaced), catalog)
+
+    def test_nesting_deeper_than_the_decoder_goes_is_a_catalog_error(self) -> None:
+        # a damaged local copy must not stop the node at start (CatalogDisk.load takes CatalogError)
+        for text in (b"3\n" + b"[" * 200_000, _OPENING_TEXT + b"[" * 200_000 + b"]}"):
+            self.assertRaises(CatalogError, Catalog.parse, text)
+            self.assertRaises(CatalogError, paging.parse_root, text)

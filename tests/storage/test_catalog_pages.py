@@ -352,6 +352,24 @@ class PagedCopiesTests(SynchronousTestCase):
         self.save()
         self.assertEqual(sum(self.sent.values()), len(copies.pages))  # the spare's pages only
 
+    def test_a_holder_replaced_while_a_save_sends_it_pages_stays_out_of_the_record(self) -> None:
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        fired = self.grid.supplier(self.customer.suppliers.slots[1].idurl)
+        fired.node.held = []  # its Acks wait: the save is under way when it is replaced
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        saving = defer.ensureDeferred(self.customer.keeper.save())
+        self.assertFalse(saving.called)
+        done(self.customer.replace(1, "test: gone"))
+        self.assertNotIn(fired.idurl, copies.held)
+        # the replacement failed what awaited its answers (Customer.replace): the save went on without it, and the
+        # page it took, Acked late, is in no record
+        self.assertEqual(done(saving), 3)
+        fired.node.release()
+        self.assertNotIn(fired.idurl, copies.held)
+        self.assertEqual(sorted(copies.held), sorted(s.idurl for s in self.customer.suppliers.slots
+                                                     if s.idurl != self.customer.suppliers.slots[1].idurl))
+
     def test_a_supplier_forgotten_while_its_old_pages_are_removed_leaves_the_save_whole(self) -> None:
         self.fill(400)
         copies = self.customer.keeper.copies
