@@ -7,10 +7,10 @@ for each of --suppliers suppliers, as uploads leave them) is built, then saved t
 written and fsynced, and the suppliers' through the real CatalogCopies (catalog_copies.py) and a network that answers
 every copy at once and counts what it is sent (each packet signed with a 2048-bit key, framed as a TCP file). The
 first save of the catalog, then one after a file is added. Measured: the resident memory the entries take; for each
-save its CPU, the bytes it sends and the process's peak resident memory; the largest packet (a TCP file may have 64
-MiB). Then my copy is read back in a fresh process, as a node starting reads it: the memory the entries take then
-(`loaded_mib`: read, every string is an object of its own), its CPU and the peak while reading. One line a count,
-`catalog_scale files=..`.
+save its CPU, the bytes it writes to my disk and sends, and the process's peak resident memory; the largest packet
+(a TCP file may have 64 MiB). Then my copy is read back in a fresh process, as a node starting reads it: the memory
+the entries take then (`loaded_mib`: read, every string is an object of its own), its CPU and the peak while
+reading. One line a count, `catalog_scale files=..`.
 """
 
 from __future__ import annotations
@@ -33,23 +33,29 @@ def rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def written_mib() -> float:
+    """What this process has written so far (its `wchar`: to files, sockets and pipes alike; a save writes files)."""
+    line = next(ln for ln in Path("/proc/self/io").read_text().splitlines() if ln.startswith("wchar:"))
+    return int(line.split()[1]) / 2**20
+
+
 def peak_mib() -> float:
     """The process's peak resident memory since the last reset of it (VmHWM)."""
     line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
 
 
-def load(path: Path) -> dict[str, float]:
+def load(folder: Path) -> dict[str, float]:
     """My copy of the catalog read back as a node starting reads it (CatalogDisk.load): the memory the entries take
     then (parsed, not built: every string its own object), its CPU and the peak while reading."""
     sys.path.insert(0, str(ROOT))
     import gc
 
     from bitdust_node.heap import keep_packet_buffers, release_free_memory
-    from bitdust_node.storage.catalog_keeper import CatalogDisk
+    from bitdust_node.storage.catalog_disk import CatalogDisk
 
     keep_packet_buffers()  # as a node runs
-    disk = CatalogDisk(path.parent)
+    disk = CatalogDisk(folder)
     before = rss_mib()
     Path("/proc/self/clear_refs").write_text("5")
     started = time.process_time()
@@ -62,7 +68,7 @@ def load(path: Path) -> dict[str, float]:
             "load_cpu_ms": cpu_ms, "load_peak_mib": peak}
 
 
-def measure(files: int, blocks_a_file: int, suppliers: int, text_out: Path | None = None) -> dict[str, float]:
+def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None = None) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     import types
 
@@ -72,7 +78,8 @@ def measure(files: int, blocks_a_file: int, suppliers: int, text_out: Path | Non
     from bitdust_node.crypto.packet_signing import sign_packet
     from bitdust_node.heap import keep_packet_buffers, release_free_memory
     from bitdust_node.storage.catalog import BlockInfo, Catalog, Version
-    from bitdust_node.storage.catalog_keeper import CatalogDisk, CatalogKeeper
+    from bitdust_node.storage.catalog_disk import CatalogDisk
+    from bitdust_node.storage.catalog_keeper import CatalogKeeper
     from bitdust_node.transport.limits import TcpLimits
     from bitdust_node.wire import packet_fast
     from bitdust_node.wire.packet import Packet
@@ -130,15 +137,16 @@ def measure(files: int, blocks_a_file: int, suppliers: int, text_out: Path | Non
             network.sent = 0
             release_free_memory()  # as a node at rest does each minute: the save before it left its heap behind
             Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) from here: this save's own
-            started_cpu = time.process_time()
+            started_cpu, started_written = time.process_time(), written_mib()
             stored: list[int] = []
             defer.ensureDeferred(keeper.save()).addCallback(stored.append)  # my copy written, and every holder's
             figures[f"{save}_cpu_ms"] = (time.process_time() - started_cpu) * 1000
+            figures[f"{save}_written_mib"] = written_mib() - started_written
             figures[f"{save}_sent_mib"] = network.sent / 2**20
             figures[f"{save}_stored"] = stored[0]
             figures[f"{save}_peak_mib"] = peak_mib()
-        if text_out is not None:
-            shutil.copyfile(disk.path, text_out)  # my copy, as a node starting finds it
+        if copy_to is not None:
+            shutil.copytree(folder, copy_to, dirs_exist_ok=True)  # my copy, as a node starting finds it
     figures.update(text_mib=keeper.last_save.size / 2**20, largest_mib=network.largest / 2**20,
                    pages=len(keeper.copies.pages), fits=network.largest <= TcpLimits().max_file_bytes)
     return figures
@@ -150,11 +158,11 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4, help="blocks a file (4: a 16 MiB file)")
     parser.add_argument("--suppliers", type=int, default=4)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--text-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--copy-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--load", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.blocks, args.suppliers, args.text_out)))
+        print(json.dumps(measure(args.one, args.blocks, args.suppliers, args.copy_to)))
         return
     if args.load is not None:
         print(json.dumps(load(args.load)))
@@ -162,12 +170,12 @@ def main() -> None:
     for files in (int(n) for n in args.files.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             # the catalog as CatalogDisk keeps it, then read back in a fresh process, as a node starting does
-            text_path = Path(folder) / "catalog"
+            home = Path(folder) / "customer"
             out = subprocess.run([sys.executable, __file__, "--one", str(files), "--blocks", str(args.blocks),
-                                  "--suppliers", str(args.suppliers), "--text-out", str(text_path)],
+                                  "--suppliers", str(args.suppliers), "--copy-to", str(home)],
                                  capture_output=True, text=True, check=True)
             got = json.loads(out.stdout)
-            loaded = json.loads(subprocess.run([sys.executable, __file__, "--load", str(text_path)],
+            loaded = json.loads(subprocess.run([sys.executable, __file__, "--load", str(home)],
                                                capture_output=True, text=True, check=True).stdout)
         assert loaded["files"] == files + 1, loaded  # and the one the second save added
         print(f"catalog_scale files={files} blocks={args.blocks} objects_mib={got['objects_mib']:.1f} "
@@ -175,7 +183,7 @@ def main() -> None:
               f"load_peak_mib={loaded['load_peak_mib']:.0f} "
               f"text_mib={got['text_mib']:.1f} pages={got['pages']} "
               f"first_save_cpu_ms={got['first_cpu_ms']:.0f} first_sent_mib={got['first_sent_mib']:.1f} "
-              f"next_save_cpu_ms={got['next_cpu_ms']:.0f} "
+              f"next_save_cpu_ms={got['next_cpu_ms']:.0f} next_written_mib={got['next_written_mib']:.2f} "
               f"next_sent_mib={got['next_sent_mib']:.2f} largest_packet_mib={got['largest_mib']:.2f} "
               f"first_peak_mib={got['first_peak_mib']:.0f} next_peak_mib={got['next_peak_mib']:.0f} "
               f"stored={got['next_stored']:.0f}/{args.suppliers} "

@@ -72,30 +72,28 @@ class CatalogCopies:
 
     # -- putting
 
-    async def put(
-        self, revision: int, entry_texts: dict[str, bytes], pieces: Sequence[bytes],
+    def lacks(self, page: PageRef, holders: Sequence[tuple[int, str]]) -> bool:
+        """Whether some holder of `holders` lacks `page` (a save sends its text)."""
+        return any(page.piece not in self.held.get(idurl, set()) for _position, idurl in holders)
+
+    async def put_whole(self, holders: Sequence[tuple[int, str]], text: bytes) -> list[tuple[bool, Any]]:
+        """A catalog small enough to be one index piece (up to catalog_pages.PAGED_FROM) on every holder of `holders`
+        (`holders()` when the save started): for each, whether its copy is stored, or why not."""
+        return await self._after(list(holders), await self._put_index(list(holders), text), [])
+
+    async def put_pages(
+        self, holders: Sequence[tuple[int, str]], revision: int, pages: list[PageRef], texts: dict[int, bytes],
     ) -> list[tuple[bool, Any]]:
-        """The catalog of `revision` (its entries' JSON, Catalog.entry_texts, and the pieces its whole text is joined
-        from, Catalog.text_pieces) on every holder: for each, whether its copy is stored, or why not."""
-        holders = list(self.holders())
-        size = sum(len(piece) for piece in pieces)
-        if size <= paging.PAGED_FROM:
-            outcomes = await self._put_index(holders, b"".join(pieces))
-            roots: list[PageRef] = []
-        else:
-            count = paging.page_count(size)
-            before = self.pages if len(self.pages) == count else []
-            roots = []
-            texts: dict[int, bytes] = {}
-            for number, page in enumerate(paging.page_texts(entry_texts, count)):
-                digest = paging.digest_of(page)
-                same = before and before[number].digest == digest
-                ref = before[number] if same else PageRef(paging.piece_of(revision, number, digest), digest, len(page))
-                roots.append(ref)
-                if any(ref.piece not in self.held.get(idurl, set()) for _position, idurl in holders):
-                    texts[number] = page  # only the pages some holder lacks are kept to be sent
-            del entry_texts, pieces
-            outcomes = await self._put_paged(holders, texts, roots, revision)
+        """A paged catalog (catalog_pages.paged) on every holder of `holders`: each holder's missing pages (`texts`
+        holds, by number, every page some holder lacks: `lacks`), then the root: for each, whether its copy is stored,
+        or why not."""
+        holders = list(holders)
+        return await self._after(holders, await self._put_paged(holders, texts, pages, revision), pages)
+
+    async def _after(
+        self, holders: list[tuple[int, str]], outcomes: list[tuple[bool, Any]], roots: list[PageRef],
+    ) -> list[tuple[bool, Any]]:
+        """The pages of the root a holder took are mine now; those no root of it names go."""
         pages_before = self.pages
         if any(ok and stored for ok, stored in outcomes):
             self.pages = roots
@@ -125,7 +123,7 @@ class CatalogCopies:
         me = self.me.require()
         lacking = {idurl: [n for n in texts if pages[n].piece not in self.held.get(idurl, set())]
                    for _position, idurl in holders}
-        wanted = sorted(texts)
+        wanted = sorted({number for numbers in lacking.values() for number in numbers})  # texts may hold more
         failed: dict[str, str] = {}
         for at in range(0, len(wanted), PAGES_AT_ONCE):
             group = wanted[at : at + PAGES_AT_ONCE]

@@ -1,4 +1,4 @@
-"""Keeping the customer's catalog: my copy in `HOME/customer/catalog`, written after every change, and its copies
+"""Keeping the customer's catalog: my copy in the home (catalog_disk.py), written after every change, and its copies
 on every supplier (catalog_copies.py), one save at a time. On a fresh home (a key backup restored) the newest copy
 the suppliers hold is taken."""
 
@@ -6,45 +6,20 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from bitdust_node.crypto.keys import write_secret_file
-from bitdust_node.storage.catalog import Catalog, CatalogError, text_pieces
+from bitdust_node.storage import catalog_pages as paging
+from bitdust_node.storage.catalog import Catalog, text_of, text_pieces
 from bitdust_node.storage.catalog_copies import CatalogCopies
+from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
 
 log = Logger()
-CATALOG_FILE = "catalog"
-
-
-class CatalogDisk:
-    """My copy of the catalog: read at start, written (and fsynced) by `worker` one write at a time in the order
-    asked, so the newest revision is the one left on disk."""
-
-    def __init__(self, folder: Path, worker: Worker = threads.deferToThread) -> None:
-        self.path = folder / CATALOG_FILE
-        self._worker = worker
-        self._lock = defer.DeferredLock()
-
-    def load(self) -> Catalog:
-        if not self.path.exists():
-            return Catalog()
-        try:
-            return Catalog.parse(self.path.read_bytes())
-        except (OSError, CatalogError) as err:
-            log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
-                      why=str(err))
-            return Catalog()
-
-    def write(self, text: bytes | Sequence[bytes]) -> defer.Deferred[None]:
-        """The text, whole or as the pieces it is joined from (Catalog text_pieces), on disk in place of the last."""
-        return self._lock.run(self._worker, write_secret_file, self.path, text)
 
 
 @attrs.frozen
@@ -118,11 +93,22 @@ class CatalogKeeper:
         self.catalog.revision += 1
         revision = self.catalog.revision
         entry_texts = self.catalog.entry_texts()  # each entry serialized once, for my copy and the pages alike
-        pieces = text_pieces(revision, entry_texts.values())  # never joined whole: my copy is written from them
-        size = sum(len(piece) for piece in pieces)
-        kept = self.disk.write(pieces)
-        putting = self.copies.put(revision, entry_texts, pieces)
-        del entry_texts, pieces  # my write and the copies hold them until they are done with them
+        size = sum(len(piece) for piece in text_pieces(revision, entry_texts.values()))
+        holders = list(self.copies.holders())
+        if size <= paging.PAGED_FROM:
+            text = text_of(revision, entry_texts.values())
+            del entry_texts
+            kept = self.disk.write(text)
+            putting = self.copies.put_whole(holders, text)
+            del text
+        else:
+            # the pages some copy lacks are kept to be written or sent; the others are let go as they are made
+            pages, texts = paging.paged(revision, entry_texts, size, self.copies.pages,
+                                        lambda page: self.disk.lacks(page) or self.copies.lacks(page, holders))
+            del entry_texts
+            kept = self.disk.write_paged(revision, pages, texts)
+            putting = self.copies.put_pages(holders, revision, pages, texts)
+            del texts  # my write and the copies hold them until they are done with them
         try:
             results = await putting
             stored = sum(1 for ok, took in results if ok and took)
@@ -158,6 +144,15 @@ class CatalogKeeper:
         newest, pages = found
         self.catalog = newest
         await self.copies.taken(pages)
-        await self.disk.write(newest.serialize())
+        await self._write_mine(newest)
         log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
         return True
+
+    def _write_mine(self, catalog: Catalog) -> defer.Deferred[None]:
+        """My copy of `catalog`, whole or in pages as a save writes it (a catalog taken from the suppliers)."""
+        entry_texts = catalog.entry_texts()
+        size = sum(len(piece) for piece in text_pieces(catalog.revision, entry_texts.values()))
+        if size <= paging.PAGED_FROM:
+            return self.disk.write(text_of(catalog.revision, entry_texts.values()))
+        pages, texts = paging.paged(catalog.revision, entry_texts, size, self.copies.pages, self.disk.lacks)
+        return self.disk.write_paged(catalog.revision, pages, texts)

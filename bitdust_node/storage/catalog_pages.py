@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -79,15 +79,44 @@ def digest_of(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
+def paged(
+    revision: int, entry_texts: dict[str, bytes], text_size: int, before: Sequence[PageRef],
+    wanted: Callable[[PageRef], bool],
+) -> tuple[list[PageRef], dict[int, bytes]]:
+    """A catalog (its entries' JSON, Catalog.entry_texts, and the size of its whole text) cut into pages: each page
+    as the root names it (a page whose text did not change keeps its name from `before`, the last root's pages), and
+    the texts of the pages `wanted` asks for by number (those some copy lacks: all the others are let go as they are
+    made)."""
+    count = page_count(text_size)
+    before = before if len(before) == count else []
+    refs: list[PageRef] = []
+    texts: dict[int, bytes] = {}
+    for number, page in enumerate(page_texts(entry_texts, count)):
+        digest = digest_of(page)
+        same = before and before[number].digest == digest
+        ref = before[number] if same else PageRef(piece_of(revision, number, digest), digest, len(page))
+        refs.append(ref)
+        if wanted(ref):
+            texts[number] = page
+    return refs, texts
+
+
+_ROOT_OPENING = b'{"format":' + json.dumps(ROOT_FORMAT).encode() + b","
+
+
 def root_text(revision: int, pages: Sequence[PageRef]) -> bytes:
     doc = {"format": ROOT_FORMAT, "pages": [[p.piece, p.digest, p.size] for p in pages]}
     return f"{revision}\n".encode() + json.dumps(doc, separators=(",", ":")).encode()
 
 
 def parse_root(text: bytes) -> tuple[int, list[PageRef]] | None:
-    """The revision and pages of a root; None for a whole catalog's text (Catalog.parse reads it); CatalogError for
-    a text that is neither."""
-    head, _sep, body = text.partition(b"\n")
+    """The revision and pages of a root; CatalogError for a root that cannot be read. None for any text that does not
+    open as a root does (root_text writes the format first): a whole catalog's, which Catalog.parse reads or
+    refuses, and which is not read whole here only to say so."""
+    line_end = text.find(b"\n")
+    if line_end < 0 or not text.startswith(_ROOT_OPENING, line_end + 1):
+        return None
+    head, body = text[:line_end], text[line_end + 1 :]
     try:
         revision = int(head)
         doc = json.loads(body)
@@ -109,8 +138,9 @@ def parse_root(text: bytes) -> tuple[int, list[PageRef]] | None:
     return revision, pages
 
 
-def joined(revision: int, pages: Sequence[bytes]) -> Catalog:
-    """The catalog of a root's revision from its pages' texts (each checked against its digest by the caller)."""
+def joined(revision: int, pages: Iterable[bytes]) -> Catalog:
+    """The catalog of a root's revision from its pages' texts (each checked against its digest by the caller; they
+    may be read one at a time as this goes)."""
     found: dict[str, Entry] = {}
     for text in pages:
         found.update(Catalog.parse(text).entries)

@@ -25,7 +25,8 @@ from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, Entry, Version, new_version, normalize
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT
-from bitdust_node.storage.catalog_keeper import CatalogDisk, CatalogKeeper
+from bitdust_node.storage.catalog_disk import CatalogDisk
+from bitdust_node.storage.catalog_keeper import CatalogKeeper
 from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
 from bitdust_node.storage.repair import Rebuilder, RepairQueue

@@ -113,4 +113,5 @@ class StreamedReadTests(unittest.TestCase):
         # a damaged local copy must not stop the node at start (CatalogDisk.load takes CatalogError)
         for text in (b"3\n" + b"[" * 200_000, _OPENING_TEXT + b"[" * 200_000 + b"]}"):
             self.assertRaises(CatalogError, Catalog.parse, text)
-            self.assertRaises(CatalogError, paging.parse_root, text)
+        root = paging.root_text(3, [])[:-3] + b"[" * 200_000
+        self.assertRaises(CatalogError, paging.parse_root, root)

@@ -1,16 +1,21 @@
-"""The customer's own copy of its catalog, written in worker threads: saves asked together land in order, a large
-one from the pieces its text is made of."""
+"""The customer's own copy of its catalog, written in worker threads: saves asked together land in order; a large
+one is a root and its pages, of which a save writes those that changed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from bitdust_node.storage.catalog import Catalog, text_pieces
-from bitdust_node.storage.catalog_keeper import CATALOG_FILE, CatalogDisk
+from bitdust_node.crypto import keys
+from bitdust_node.storage import catalog_disk
+from bitdust_node.storage import catalog_pages as paging
+from bitdust_node.storage.catalog import Catalog, CatalogError, text_of, text_pieces
+from bitdust_node.storage.catalog_disk import CATALOG_FILE, PAGES_FOLDER, CatalogDisk
+from bitdust_node.storage.catalog_pages import PageRef
 
 
 class CatalogFileTests(TestCase):
@@ -37,3 +42,108 @@ class CatalogFileTests(TestCase):
         self.assertEqual(disk.load(), catalog)
         self.assertEqual((folder / CATALOG_FILE).stat().st_mode & 0o777, 0o600)
         self.assertEqual(b"".join(text_pieces(0, [])), Catalog(0).serialize())
+
+
+# small pages, so that a catalog of a few hundred entries is paged
+SMALL = {"PAGED_FROM": 20_000, "PAGE_TEXT": 4_000}
+
+
+class PagedCopyTests(TestCase):
+    """A large catalog's copy in the home: its root, and its pages in catalog.d by their texts' SHA-256."""
+
+    def setUp(self) -> None:
+        for name, value in SMALL.items():
+            patcher = mock.patch.object(paging, name, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+        self.folder = Path(self.mktemp())
+        self.catalog = Catalog(3)
+        for number in range(300):
+            self.catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.written: list[str] = []
+        real = keys.write_secret_file
+
+        def counted(path: Path, data: Any) -> None:
+            self.written.append(path.name)
+            real(path, data)
+
+        self.patch(catalog_disk, "write_secret_file", counted)
+
+    def write(self, disk: CatalogDisk, catalog: Catalog, before: list[PageRef] | None = None) -> list[PageRef]:
+        entry_texts = catalog.entry_texts()
+        size = len(text_of(catalog.revision, entry_texts.values()))
+        pages, texts = paging.paged(catalog.revision, entry_texts, size, before or [], disk.lacks)
+        self.successResultOf(disk.write_paged(catalog.revision, pages, texts))
+        return pages
+
+    def page_files(self) -> set[str]:
+        return {p.name for p in (self.folder / PAGES_FOLDER).iterdir()}
+
+    def test_a_paged_copy_reads_back_and_a_change_writes_one_page_and_the_root(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        self.assertGreater(len(pages), 4)
+        self.assertEqual(self.page_files(), {page.digest for page in pages})
+        self.assertEqual(paging.parse_root((self.folder / CATALOG_FILE).read_bytes()), (3, pages))
+        for path in (self.folder / PAGES_FOLDER).iterdir():
+            self.assertEqual(path.stat().st_mode & 0o777, 0o600)
+        self.assertEqual((self.folder / PAGES_FOLDER).stat().st_mode & 0o777, 0o700)
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+        self.written.clear()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        after = self.write(disk, self.catalog, pages)
+        changed = [page for page in after if page not in pages]
+        self.assertEqual(len(changed), 1)
+        self.assertEqual(self.written, [changed[0].digest, CATALOG_FILE])  # not the other pages again
+        self.assertEqual(self.page_files(), {page.digest for page in after})  # the page it replaced is gone
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+
+    def test_a_catalog_that_shrinks_is_one_text_again_and_its_pages_go(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.write(disk, self.catalog)
+        small = Catalog(4)
+        small.ensure("notes.txt", "file", 1.0)
+        self.successResultOf(disk.write(small.serialize()))
+        self.assertEqual(self.page_files(), set())
+        self.assertEqual(CatalogDisk(self.folder).load(), small)
+
+    def test_a_damaged_or_missing_page_leaves_my_copy_unread_for_the_suppliers_one(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        damaged = self.folder / PAGES_FOLDER / pages[2].digest
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+        damaged.unlink()
+        self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+        self.flushLoggedErrors()
+
+    def test_a_root_naming_a_page_by_anything_but_a_digest_is_refused(self) -> None:
+        (self.folder / PAGES_FOLDER).mkdir(parents=True)
+        (self.folder / "secret").write_bytes(b"not a page")
+        root = paging.root_text(3, [PageRef("0/C3-x/0-0-Data", "../secret", 10)])
+        (self.folder / CATALOG_FILE).write_bytes(root)
+        self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+
+    def test_what_a_crash_left_in_the_pages_folder_goes_with_the_next_write(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.write(disk, self.catalog)
+        (self.folder / PAGES_FOLDER / ".f.123.tmp").write_bytes(b"half a page")
+        (self.folder / PAGES_FOLDER / ("0" * 64)).write_bytes(b"a page no root names")
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.assertEqual(disk.load(), self.catalog)
+        pages = self.write(disk, self.catalog)
+        self.assertEqual(self.page_files(), {page.digest for page in pages})
+
+    def test_a_page_the_disk_lacks_and_no_text_was_kept_for_fails_the_write_and_the_last_copy_stays(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.write(disk, self.catalog)
+        before = (self.folder / CATALOG_FILE).read_bytes()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        entry_texts = self.catalog.entry_texts()
+        size = len(text_of(self.catalog.revision, entry_texts.values()))
+        pages, _texts = paging.paged(self.catalog.revision, entry_texts, size, [], lambda page: False)
+        self.failureResultOf(disk.write_paged(self.catalog.revision, pages, {}), CatalogError)
+        self.assertEqual((self.folder / CATALOG_FILE).read_bytes(), before)
+        self.assertEqual(CatalogDisk(self.folder).load().revision, 3)

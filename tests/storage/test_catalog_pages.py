@@ -16,6 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
+from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.suppliers import NoSupplier
 from tests.storage.grid import MemoryGrid, make_customer
@@ -63,13 +64,16 @@ class PagingTests(SynchronousTestCase):
                      b'{"format":"bitdust-node/pages-1","pages":[["../x","d",1]]}',
                      b'{"format":"bitdust-node/pages-1","pages":[["0/C1/0-0-Data","d",true]]}',
                      b'{"format":"bitdust-node/pages-1","pages":{"a":1}}',
-                     b"[1, 2"):
+                     b'{"format":"bitdust-node/pages-1","pages":[1, 2'):
             with self.assertRaises(CatalogError, msg=body):
                 paging.parse_root(b"3\n" + body)
+        # what does not open as a root is a whole catalog's text to Catalog.parse, which refuses this one
+        self.assertIsNone(paging.parse_root(b"3\n[1, 2"))
+        self.assertRaises(CatalogError, Catalog.parse, b"3\n[1, 2")
         pages = [[f"0/C1/{n}-0-Data", "d", 1] for n in range(paging.MAX_PAGES + 1)]
         many = {"format": paging.ROOT_FORMAT, "pages": pages}
         with self.assertRaises(CatalogError):
-            paging.parse_root(b"3\n" + json.dumps(many).encode())
+            paging.parse_root(b"3\n" + json.dumps(many, separators=(",", ":")).encode())
 
 
 # small pages, so that a catalog of a few hundred entries is paged
@@ -135,6 +139,28 @@ class PagedCopiesTests(SynchronousTestCase):
         now = {page.piece for page in copies.pages}
         self.assertEqual(list(self.page_pieces().values()), [now] * 4)
         self.assertEqual(len(named - now), 1)
+
+    def test_my_own_copy_is_paged_too_and_a_change_writes_its_page_and_the_root(self) -> None:
+        self.fill(400)
+        disk = self.customer.keeper.disk
+        files = {p.name for p in disk.pages_path.iterdir()}
+        self.assertEqual(files, {page.digest for page in self.customer.keeper.copies.pages})
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        now = {p.name for p in disk.pages_path.iterdir()}
+        self.assertEqual(now, {page.digest for page in self.customer.keeper.copies.pages})
+        self.assertEqual((len(now - files), len(files - now)), (1, 1))
+        self.assertEqual(CatalogDisk(disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_fresh_home_keeps_the_paged_catalog_it_took_in_pages(self) -> None:
+        self.fill(400)
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        disk = fresh.keeper.disk
+        self.assertEqual({p.name for p in disk.pages_path.iterdir()},
+                         {page.digest for page in self.customer.keeper.copies.pages})
+        self.assertEqual(CatalogDisk(disk.path.parent).load(), self.customer.catalog)
 
     def test_a_fresh_home_takes_the_paged_catalog_back_and_a_lying_supplier_is_passed_over(self) -> None:
         self.fill(400)

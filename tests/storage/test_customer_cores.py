@@ -15,7 +15,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog
-from bitdust_node.storage.catalog_keeper import CATALOG_FILE, SavedCopies
+from bitdust_node.storage.catalog_disk import CATALOG_FILE
+from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState
 from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
