@@ -197,10 +197,16 @@ class StorageFaultTests(TestCase):
         for process in suppliers:
             held = {p.relative_to(process.home).as_posix() for p in process.home.rglob("*-Data") if "/0/C" in str(p)}
             self.assertEqual({h.rpartition("/master/")[2] for h in held}, {page.piece for page in now})
+        # my own copy is the same pages, in the home
+        digests = {page.digest for page in now}
+        self.assertEqual({p.name for p in customer_of(node).keeper.disk.pages_path.iterdir()}, digests)
         entries = dict(catalog.entries)
         fresh = await self.moved_to_a_fresh_home(node)
         await eventually(lambda: len(customer_of(fresh).catalog.entries) == len(entries), timeout=90, interval=0.5)
         self.assertEqual(customer_of(fresh).catalog.entries, entries)
+        # its own copy written in pages too, once the catalog taken is (in a worker thread, after it is taken)
+        folder = customer_of(fresh).keeper.disk.pages_path
+        await eventually(lambda: folder.is_dir() and {p.name for p in folder.iterdir()} == digests, timeout=30)
         self.assertEqual(await self.fetch(fresh, "notes.txt"), first)
         self.assertEqual(await self.fetch(fresh, "photo.jpg"), second)
 
