@@ -55,6 +55,8 @@ class CatalogDisk:
         except (OSError, CatalogError) as err:
             log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
                       why=str(err))
+            # a page's name no longer vouches for its text: the next write writes every page again, not the damage
+            self._pages_here = set()
             return Catalog()
 
     def _read_pages(self, pages: Sequence[PageRef]) -> Iterator[bytes]:

@@ -147,3 +147,15 @@ class PagedCopyTests(TestCase):
         self.failureResultOf(disk.write_paged(self.catalog.revision, pages, {}), CatalogError)
         self.assertEqual((self.folder / CATALOG_FILE).read_bytes(), before)
         self.assertEqual(CatalogDisk(self.folder).load().revision, 3)
+
+    def test_a_damaged_page_is_written_again_by_the_next_write_of_it(self) -> None:
+        # the suppliers' copy taken after a damaged page left mine unread must heal mine, not name the damage again
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        damaged = self.folder / PAGES_FOLDER / pages[2].digest
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        fresh = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.assertEqual(fresh.load(), Catalog())
+        self.flushLoggedErrors()
+        self.write(fresh, self.catalog, pages)
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
