@@ -159,3 +159,12 @@ class PagedCopyTests(TestCase):
         self.flushLoggedErrors()
         self.write(fresh, self.catalog, pages)
         self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+
+    def test_a_folder_in_the_pages_folder_does_not_fail_every_write(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.write(disk, self.catalog)
+        (self.folder / PAGES_FOLDER / "lost+found").mkdir()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.write(disk, self.catalog)
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
