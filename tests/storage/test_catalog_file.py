@@ -168,3 +168,26 @@ class PagedCopyTests(TestCase):
         self.catalog.ensure("photos/late.jpg", "file", 9000.0)
         self.write(disk, self.catalog)
         self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+
+    def test_the_folders_are_synced_before_a_root_names_new_pages_and_before_old_ones_go(self) -> None:
+        # each file is fsynced by write_secret_file, but a name is the folder's: a power cut may keep the root's
+        # rename and lose a page's, or keep the old pages' removal and lose the new root's rename
+        synced = self.written
+        self.patch(catalog_disk, "_sync_folder", lambda folder: synced.append(f"sync {folder.name}"))
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        top = f"sync {self.folder.name}"
+        self.assertEqual(self.written[len(pages):], [f"sync {PAGES_FOLDER}", top, CATALOG_FILE, top])
+        self.written.clear()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        after = self.write(disk, self.catalog, pages)
+        changed = [page.digest for page in after if page not in pages]
+        self.assertEqual(self.written, [*changed, f"sync {PAGES_FOLDER}", CATALOG_FILE, top])
+        self.written.clear()
+        small = Catalog(9)
+        self.successResultOf(disk.write(small.serialize()))
+        self.assertEqual(self.written, [CATALOG_FILE, top])  # then its pages go
+        self.written.clear()
+        self.successResultOf(disk.write(small.serialize()))
+        self.assertEqual(self.written, [CATALOG_FILE])  # no pages: a small catalog's save syncs no folder
