@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.crypto import keys
@@ -123,7 +124,13 @@ class PagedCopyTests(TestCase):
         (self.folder / "secret").write_bytes(b"not a page")
         root = paging.root_text(3, [PageRef("0/C3-x/0-0-Data", "../secret", 10)])
         (self.folder / CATALOG_FILE).write_bytes(root)
+        events: list[dict[str, Any]] = []
+        self.patch(catalog_disk, "log", Logger(observer=events.append))
         self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+        # refused unread: the file's text, whatever it is, would fail its digest too, but a name such as /dev/zero
+        # must never be opened
+        self.assertEqual(len(events), 1)
+        self.assertIn("not by a SHA-256", events[0]["why"])
 
     def test_what_a_crash_left_in_the_pages_folder_goes_with_the_next_write(self) -> None:
         disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
