@@ -55,6 +55,8 @@ class CatalogDisk:
         except (OSError, CatalogError) as err:
             log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
                       why=str(err))
+            # a page's name no longer vouches for its text: the next write writes every page again, not the damage
+            self._pages_here = set()
             return Catalog()
 
     def _read_pages(self, pages: Sequence[PageRef]) -> Iterator[bytes]:
@@ -111,16 +113,25 @@ class CatalogDisk:
 def _write_whole_now(path: Path, pages_path: Path, text: bytes | Sequence[bytes]) -> set[str]:
     """(In the worker.) The whole text, then the pages of a paged copy before it removed. The pages on disk after."""
     write_secret_file(path, text)
+    if _names(pages_path):
+        _sync_folder(path.parent)  # the text's name lasts before the pages the root before it named go
     return _remove_pages_but(pages_path, set())
 
 
 def _write_pages_now(path: Path, pages_path: Path, new: dict[str, bytes], root: bytes, named: set[str]) -> set[str]:
     """(In the worker.) The new pages, then the root that names them, then the pages it does not name removed: a
     crash at any point leaves a root whose pages are all there. The pages on disk after."""
+    made = not pages_path.exists()
     pages_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     for digest, text in new.items():
         write_secret_file(pages_path / digest, text)
+    # the pages' names last before the root that names them (a power cut may keep a rename and lose an older one)
+    if new:
+        _sync_folder(pages_path)
+    if made:
+        _sync_folder(path.parent)
     write_secret_file(path, root)
+    _sync_folder(path.parent)  # and the root before the pages the last one named go
     return _remove_pages_but(pages_path, named)
 
 
@@ -136,7 +147,19 @@ def _remove_pages_but(pages_path: Path, named: set[str]) -> set[str]:
             os.unlink(pages_path / name)
         except FileNotFoundError:
             pass
+        except OSError:  # not ours to remove (a folder someone made): left, and the write it ends is done
+            if _DIGEST.fullmatch(name):
+                left.add(name)
     return left
+
+
+def _sync_folder(folder: Path) -> None:
+    """(In the worker.) The names in `folder` made or replaced so far, on the disk."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _listed(pages_path: Path) -> set[str]:

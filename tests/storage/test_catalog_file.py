@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.crypto import keys
@@ -123,7 +124,13 @@ class PagedCopyTests(TestCase):
         (self.folder / "secret").write_bytes(b"not a page")
         root = paging.root_text(3, [PageRef("0/C3-x/0-0-Data", "../secret", 10)])
         (self.folder / CATALOG_FILE).write_bytes(root)
+        events: list[dict[str, Any]] = []
+        self.patch(catalog_disk, "log", Logger(observer=events.append))
         self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+        # refused unread: the file's text, whatever it is, would fail its digest too, but a name such as /dev/zero
+        # must never be opened
+        self.assertEqual(len(events), 1)
+        self.assertIn("not by a SHA-256", events[0]["why"])
 
     def test_what_a_crash_left_in_the_pages_folder_goes_with_the_next_write(self) -> None:
         disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
@@ -147,3 +154,47 @@ class PagedCopyTests(TestCase):
         self.failureResultOf(disk.write_paged(self.catalog.revision, pages, {}), CatalogError)
         self.assertEqual((self.folder / CATALOG_FILE).read_bytes(), before)
         self.assertEqual(CatalogDisk(self.folder).load().revision, 3)
+
+    def test_a_damaged_page_is_written_again_by_the_next_write_of_it(self) -> None:
+        # the suppliers' copy taken after a damaged page left mine unread must heal mine, not name the damage again
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        damaged = self.folder / PAGES_FOLDER / pages[2].digest
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        fresh = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.assertEqual(fresh.load(), Catalog())
+        self.flushLoggedErrors()
+        self.write(fresh, self.catalog, pages)
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+
+    def test_a_folder_in_the_pages_folder_does_not_fail_every_write(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.write(disk, self.catalog)
+        (self.folder / PAGES_FOLDER / "lost+found").mkdir()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.write(disk, self.catalog)
+        self.assertEqual(CatalogDisk(self.folder).load(), self.catalog)
+
+    def test_the_folders_are_synced_before_a_root_names_new_pages_and_before_old_ones_go(self) -> None:
+        # each file is fsynced by write_secret_file, but a name is the folder's: a power cut may keep the root's
+        # rename and lose a page's, or keep the old pages' removal and lose the new root's rename
+        synced = self.written
+        self.patch(catalog_disk, "_sync_folder", lambda folder: synced.append(f"sync {folder.name}"))
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        top = f"sync {self.folder.name}"
+        self.assertEqual(self.written[len(pages):], [f"sync {PAGES_FOLDER}", top, CATALOG_FILE, top])
+        self.written.clear()
+        self.catalog.revision += 1
+        self.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        after = self.write(disk, self.catalog, pages)
+        changed = [page.digest for page in after if page not in pages]
+        self.assertEqual(self.written, [*changed, f"sync {PAGES_FOLDER}", CATALOG_FILE, top])
+        self.written.clear()
+        small = Catalog(9)
+        self.successResultOf(disk.write(small.serialize()))
+        self.assertEqual(self.written, [CATALOG_FILE, top])  # then its pages go
+        self.written.clear()
+        self.successResultOf(disk.write(small.serialize()))
+        self.assertEqual(self.written, [CATALOG_FILE])  # no pages: a small catalog's save syncs no folder

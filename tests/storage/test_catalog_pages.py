@@ -413,3 +413,24 @@ class PagedCopiesTests(SynchronousTestCase):
         self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
         self.save()
         self.assertEqual(copies.held.get(first, set()), set())
+
+    def test_a_home_whose_large_catalog_is_one_text_reads_it_and_its_next_save_pages_it(self) -> None:
+        # a home an older version left: my copy of a catalog over PAGED_FROM written whole
+        old = Catalog(7)
+        for number in range(400):
+            old.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.assertGreater(len(old.serialize()), paging.PAGED_FROM)
+        folder = self.root / "old"
+        folder.mkdir()
+        (folder / "catalog").write_bytes(old.serialize())
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        upgraded = make_customer(self.grid, folder, **{"preferred-suppliers": preferred})
+        self.assertEqual(upgraded.catalog, old)
+        self.assertEqual(done(defer.ensureDeferred(upgraded.connect())), 4)
+        self.assertEqual(done(defer.ensureDeferred(upgraded.keeper.save())), 4)
+        disk = upgraded.keeper.disk
+        self.assertIsNotNone(paging.parse_root(disk.path.read_bytes()))
+        self.assertEqual({p.name for p in disk.pages_path.iterdir()},
+                         {page.digest for page in upgraded.keeper.copies.pages})
+        self.assertEqual(CatalogDisk(folder).load(), upgraded.catalog)
+        self.assertEqual(upgraded.catalog.revision, 8)
