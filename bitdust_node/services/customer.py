@@ -63,6 +63,13 @@ class CustomerService(Service):
         if customer is None or self._busy is not None:
             return
         if len(customer.suppliers.connected()) >= customer.settings.suppliers:
+            if customer.suppliers.to_ask_again(customer.per_supplier()):
+                # the space I need changed (`bitdust set services/customer/needed-space ...`), or my catalog grew
+                self._busy = defer.ensureDeferred(customer.keep_space())
+                self._busy.addErrback(lambda f: self.log.info("asking suppliers for space: {why}",
+                                                              why=f.getErrorMessage()))
+                self._busy.addBoth(lambda _: setattr(self, "_busy", None))
+                return
             if self.ctx.reactor.seconds() - self._published >= REFRESH_INTERVAL:
                 self._published = self.ctx.reactor.seconds()
                 self._busy = defer.ensureDeferred(customer.suppliers.publish_family(customer.settings.suppliers))

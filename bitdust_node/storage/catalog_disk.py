@@ -38,6 +38,8 @@ class CatalogDisk:
         self._lock = defer.DeferredLock()
         # the pages on disk, by digest, as the last write (or the start) left them
         self._pages_here: set[str] = set()
+        # the size of the catalog's text, as last read or asked to be written (its pages' texts for a paged one)
+        self.size = 0
 
     def load(self) -> Catalog:
         """My copy; an empty catalog when there is none or it cannot be read (the suppliers' copy is fetched)."""
@@ -48,9 +50,11 @@ class CatalogDisk:
             text = self.path.read_bytes()
             root = paging.parse_root(text)
             if root is None:
+                self.size = len(text)
                 return Catalog.parse(text)
             del text
             revision, pages = root
+            self.size = sum(page.size for page in pages)
             return paging.joined(revision, self._read_pages(pages))  # one page read at a time
         except (OSError, CatalogError) as err:
             log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
@@ -75,6 +79,7 @@ class CatalogDisk:
     def write(self, text: bytes | Sequence[bytes]) -> defer.Deferred[None]:
         """A whole catalog's text, or the pieces it is joined from (Catalog text_pieces), in place of the last; the
         pages of a paged one before it go."""
+        self.size = len(text) if isinstance(text, (bytes, bytearray, memoryview)) else sum(len(p) for p in text)
 
         def job() -> defer.Deferred[None]:
             return self._worker(_write_whole_now, self.path, self.pages_path, text).addBoth(self._written)
@@ -87,6 +92,7 @@ class CatalogDisk:
         A page the disk lacks whose text is not in `texts` fails the write, and the last copy stays."""
         root = paging.root_text(revision, pages)
         named = {page.digest for page in pages}
+        self.size = sum(page.size for page in pages)
 
         def job() -> defer.Deferred[None]:
             # on the reactor, once the writes asked before it are done: what they left is known

@@ -134,8 +134,14 @@ class Customer:
     # -- suppliers
 
     def per_supplier(self) -> int:
+        """What each supplier is asked to keep for me: the space I need spread over them, and my catalog's copies."""
         n = self.settings.suppliers
-        return per_supplier_bytes(self.settings.needed, n, erasure.needed(n))
+        return per_supplier_bytes(self.settings.needed, n, erasure.needed(n), self.keeper.disk.size)
+
+    async def keep_space(self) -> int:
+        """The suppliers that keep another amount for me than per_supplier asked for it again (the space I need was
+        changed, my catalog doubled): how many took it."""
+        return await self.suppliers.ask_again(self.per_supplier())
 
     async def connect(self) -> int:
         """Hire up to suppliers-number suppliers, then take the suppliers' catalog if it is newer."""

@@ -31,6 +31,8 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
+# a hired supplier that refused another amount of space is asked again after this long
+ASK_AGAIN_AFTER = 600.0
 # looks into layer 3 (each around another random id) per fill before a position is given up for now: in a
 # small layer one look may find only the hired and the dead
 FILL_ROUNDS = 5
@@ -49,9 +51,21 @@ class SupplierLookup(Protocol):
     async def random_nodes(self, layer_id: int, count: int = 1) -> list[Identity]: ...
 
 
-def per_supplier_bytes(needed: int, n: int, k: int) -> int:
-    """What to ask each supplier for so that `needed` bytes of files fit: n/k shares of it, in base64."""
-    return math.ceil(needed / k * WIRE_OVERHEAD) + (1 << 20)
+def per_supplier_bytes(needed: int, n: int, k: int, catalog_text: int = 0) -> int:
+    """What to ask each supplier for so that `needed` bytes of files fit (n/k shares of it, in base64), and the
+    copies of my catalog, whose text is `catalog_text` bytes (catalog_room)."""
+    return math.ceil(needed / k * WIRE_OVERHEAD) + catalog_room(catalog_text)
+
+
+def catalog_room(catalog_text: int) -> int:
+    """The room my catalog's copies take on a supplier, whose text is `catalog_text` bytes: each copy sealed in base64
+    inside a packet (a third more), twice (a save stores its pages before the ones it replaces go), in powers of two
+    from 1 MiB up, so that a growing catalog asks the suppliers again only when it doubles."""
+    wanted = math.ceil(catalog_text * 2 * WIRE_OVERHEAD)
+    room = 1 << 20
+    while room < wanted:
+        room *= 2
+    return room
 
 
 class SlotState(enum.StrEnum):
@@ -67,6 +81,8 @@ class Slot:
     state: SlotState = attrs.field(default=SlotState.EMPTY, converter=SlotState)
     since: float = 0.0
     failures: int = 0
+    # the bytes it took to keep for me when it last said yes (0: not known, a file an older version wrote)
+    asked: int = 0
 
     @property
     def connected(self) -> bool:
@@ -106,6 +122,8 @@ class Suppliers:
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int, str], object]] = []
+        # suppliers that refused another amount, and when to ask them again
+        self._ask_again_after: dict[str, float] = {}
         self._filling = defer.DeferredLock()
         self._publishing = defer.DeferredLock()
         self._load()
@@ -202,9 +220,31 @@ class Suppliers:
 
     async def hire(self, slot: Slot, idurl: str, per_supplier: int) -> bool:
         """Ping the candidate, ask for space; True when it answered Ack `accepted...`."""
-        me = self.me.require()
         try:
             await self.pinger.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
+        except BitDustError as err:
+            self._refused(idurl, f"no answer: {err}")
+            return False
+        refusal = await self._ask_space(slot, idurl, per_supplier)
+        if refusal is not None:
+            self._refused(idurl, refusal)
+            return False
+        previous = slot.idurl
+        slot.asked = per_supplier
+        slot.idurl, slot.state, slot.since = idurl, SlotState.CONNECTED, self.clock.seconds()
+        self._refusals.pop(idurl, None)
+        self.counters["hired"] += 1
+        log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
+        if previous and previous != idurl:
+            for listener in list(self._replaced_listeners):
+                listener(slot.position, previous)
+        return True
+
+    async def _ask_space(self, slot: Slot, idurl: str, per_supplier: int) -> str | None:
+        """RequestService `service_supplier` for `per_supplier` bytes at `slot`'s position: None when it answered
+        Ack `accepted...`, else what it answered."""
+        me = self.me.require()
+        try:
             supplier = await self.identities.known(idurl)
             family = self.idurls()
             family[slot.position] = idurl
@@ -215,21 +255,46 @@ class Suppliers:
             request = self.network.outbox("RequestService", idurl, json.dumps(body, separators=(",", ":")).encode())
             answer = await self.network.request(request, supplier, timeout=HIRE_TIMEOUT)
         except BitDustError as err:
-            self._refused(idurl, f"no answer: {err}")
-            return False
+            return f"no answer: {err}"
         text = answer.payload.decode("utf-8", "replace")
         if answer.command != "Ack" or not text.startswith("accepted"):
-            self._refused(idurl, f"{answer.command} {text[:200]}")
-            return False
-        previous = slot.idurl
-        slot.idurl, slot.state, slot.since = idurl, SlotState.CONNECTED, self.clock.seconds()
-        self._refusals.pop(idurl, None)
-        self.counters["hired"] += 1
-        log.info("supplier {idurl} hired for position {pos}", idurl=idurl, pos=slot.position)
-        if previous and previous != idurl:
-            for listener in list(self._replaced_listeners):
-                listener(slot.position, previous)
-        return True
+            return f"{answer.command} {text[:200]}"
+        return None
+
+    def to_ask_again(self, per_supplier: int) -> list[Slot]:
+        """The connected suppliers that keep another amount for me than `per_supplier` (the space I need changed,
+        or my catalog grew), but those that refused it a while ago."""
+        now = self.clock.seconds()
+        return [slot for slot in self.connected()
+                if slot.asked != per_supplier and self._ask_again_after.get(slot.idurl, 0.0) <= now]
+
+    async def ask_again(self, per_supplier: int) -> int:
+        """Each supplier to_ask_again asked for `per_supplier` bytes, as official customers ask when the space they
+        need changes: how many took it. One that refuses keeps what it gave, stays hired (what I stored is there)
+        and is asked again after ASK_AGAIN_AFTER."""
+        return await self._filling.run(lambda: defer.ensureDeferred(self._ask_again(per_supplier)))
+
+    async def _ask_again(self, per_supplier: int) -> int:
+        took = 0
+        for slot in self.to_ask_again(per_supplier):
+            idurl = slot.idurl
+            refusal = await self._ask_space(slot, idurl, per_supplier)
+            if slot.idurl != idurl or not slot.connected:
+                continue  # replaced meanwhile: its successor was hired for what a hire asks
+            if refusal is None:
+                slot.asked = per_supplier
+                self._ask_again_after.pop(idurl, None)
+                took += 1
+                self.counters["asked_again"] += 1
+                log.info("supplier {idurl} keeps {bytes} bytes for me now", idurl=idurl, bytes=per_supplier)
+            else:
+                self._ask_again_after[idurl] = self.clock.seconds() + ASK_AGAIN_AFTER
+                self.counters["refused_more"] += 1
+                log.warn("supplier {idurl} keeps {had} bytes for me, not {bytes}: {why}", idurl=idurl,
+                         had=slot.asked, bytes=per_supplier, why=refusal)
+        if took:
+            self.save()
+        return took
 
     def _refused(self, idurl: str, why: str) -> None:
         """Not asked again for a while: 15 s after a first refusal (it may still be starting), then longer."""

@@ -18,7 +18,7 @@ from bitdust_node.storage.catalog import Catalog
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
-from bitdust_node.storage.suppliers import NoSupplier, SlotState
+from bitdust_node.storage.suppliers import NoSupplier, SlotState, catalog_room
 from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
 from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
 
@@ -281,6 +281,78 @@ class HiringTests(Cores):
         self.assertEqual(slots[1].state, SlotState.FAILED)
         self.assertIn(spare.idurl, self.customer.suppliers.set_aside)
         self.assertGreaterEqual(self.customer.suppliers.counters["refused"], 1)
+
+
+class SpaceTests(SynchronousTestCase):
+    """What each supplier keeps for me follows what I need: the needed-space setting, and my catalog's copies."""
+
+    def setUp(self) -> None:
+        self.root = Path(self.mktemp())
+        self.root.mkdir()
+        self.grid = MemoryGrid(self.root)
+        self.values: dict[str, Any] = {}
+        self.customer = make_customer(self.grid, values=self.values)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.grid.errors, [])
+
+    def kept_for_me(self) -> list[int]:
+        """What each hired supplier's own record says it keeps for me."""
+        me = self.customer.me.require().idurl
+        return [self.grid.supplier(slot.idurl).supplier.customers.by_idurl[me].allocated
+                for slot in self.customer.suppliers.slots]
+
+    def test_more_space_wanted_is_asked_of_the_suppliers_hired(self) -> None:
+        first = self.customer.per_supplier()
+        self.assertEqual(self.kept_for_me(), [first] * 4)
+        self.assertEqual(self.customer.suppliers.to_ask_again(first), [])
+        self.values["needed-space"] = "256 MB"
+        more = self.customer.per_supplier()
+        self.assertGreater(more, first)
+        self.assertEqual(len(self.customer.suppliers.to_ask_again(more)), 4)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 4)
+        self.assertEqual(self.kept_for_me(), [more] * 4)
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [])
+        # remembered: a restart does not ask them again
+        again = make_customer(self.grid, values=self.values)
+        self.assertEqual([s.asked for s in again.suppliers.slots], [more] * 4)
+        self.assertEqual(self.customer.suppliers.counters["hired"], 4)  # nobody hired anew
+
+    def test_a_supplier_short_of_space_keeps_what_it_gave_and_stays_hired(self) -> None:
+        first = self.customer.per_supplier()
+        short = self.grid.supplier(self.customer.suppliers.slots[1].idurl)
+        short.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
+        self.values["needed-space"] = "256 MB"
+        more = self.customer.per_supplier()
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 3)
+        self.assertEqual(self.kept_for_me(), [more, first, more, more])
+        slots = self.customer.suppliers.slots
+        self.assertEqual([s.state for s in slots], [SlotState.CONNECTED] * 4)
+        self.assertEqual(slots[1].asked, first)
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [])  # not asked again at once
+        self.grid.clock.advance(601)
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[1]])
+        short.supplier.donated = lambda: 1 << 30  # type: ignore[method-assign]
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 1)
+        self.assertEqual(self.kept_for_me(), [more] * 4)
+
+    def test_the_room_for_the_catalogs_copies_doubles_as_it_grows(self) -> None:
+        mib = 1 << 20
+        sizes = (0, 300_000, 400_000, 31 * mib)
+        self.assertEqual([catalog_room(size) for size in sizes], [mib, mib, 2 * mib, 128 * mib])
+
+    def test_a_catalog_that_doubles_asks_for_room_for_its_copies(self) -> None:
+        first = self.customer.per_supplier()
+        catalog = self.customer.catalog
+        for number in range(4500):  # over 0.4 MiB of catalog: its copies twice, a third larger, pass 1 MiB
+            catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 4)
+        self.assertGreater(self.customer.keeper.disk.size, 400_000)
+        more = self.customer.per_supplier()
+        self.assertEqual(more - first, 1 << 20)  # 2 MiB of room instead of 1
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 4)
+        self.assertEqual(self.kept_for_me(), [more] * 4)
 
 
 class TransferTests(Cores):
