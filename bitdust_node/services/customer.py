@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 from twisted.internet import defer
@@ -26,6 +26,12 @@ HIRE_INTERVAL = 10.0
 class CustomerService(Service):
     name = "customer"
     needs_identity = True
+    # read each time they are needed (StorageSettings): a change applies without a restart, which would cut the
+    # transfers under way (a new needed-space reaches the suppliers hired in the next round)
+    live_settings: ClassVar[frozenset[str]] = frozenset({
+        "needed-space", "block-size", "preferred-suppliers", "health-check-interval-seconds",
+        "replace-offline-after-seconds",
+    })
 
     customer: Customer | None = None
 

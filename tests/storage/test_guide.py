@@ -96,7 +96,9 @@ class GuideStorageTests(TestCase):
         self.assertIn("big.bin", listed.out)
         after = [supplier_of(n).store.used[customer.identity.require().global_id] for n in suppliers]
         self.assertTrue(all(a < b for a, b in zip(after, before, strict=True)), (before, after))
-        # more space wanted: the suppliers already hired are asked for it (the service's next round, every 10 s)
+        # more space wanted: the suppliers already hired are asked for it (the service's next round, every 10 s),
+        # and the customer goes on as it was (no restart: the same suppliers object, transfers not cut)
+        running = customer_of(customer)
         asked = customer_of(customer).per_supplier()
         hired = [slot.idurl for slot in customer_of(customer).suppliers.slots]
         changed = await run_cli(customer.home, "set", "services/customer/needed-space", "1 GB")
@@ -111,6 +113,7 @@ class GuideStorageTests(TestCase):
         await eventually(lambda: kept() == [more] * 4, timeout=30)
         self.assertEqual([slot.idurl for slot in customer_of(customer).suppliers.slots], hired)  # the same four
         self.assertEqual(customer_of(customer).suppliers.counters["asked_again"], 4)
+        self.assertIs(customer_of(customer), running)
 
 
 def lie_with(supplier: Supplier) -> None:
