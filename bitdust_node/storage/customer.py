@@ -139,9 +139,13 @@ class Customer:
         return per_supplier_bytes(self.settings.needed, n, erasure.needed(n), self.keeper.disk.size)
 
     async def keep_space(self) -> int:
-        """The suppliers that keep another amount for me than per_supplier asked for it again (the space I need was
-        changed, my catalog doubled): how many took it."""
-        return await self.suppliers.ask_again(self.per_supplier())
+        """The suppliers that keep less for me than per_supplier asked for it again (the space I need grew, my
+        catalog doubled): how many took it. One that refused may have dropped what it stored (official suppliers
+        do): a round of checks runs at once, and the repairs put back what went."""
+        asked = await self.suppliers.ask_again(self.per_supplier())
+        if asked.refused is not None:
+            self.health.check_soon()
+        return asked.took
 
     async def connect(self) -> int:
         """Hire up to suppliers-number suppliers, then take the suppliers' catalog if it is newer."""

@@ -232,9 +232,22 @@ class HealthChecker:
         if self.clock.seconds() < (self.last_round or self._started) + self.settings.interval():
             self._schedule()
             return
+        self._round_now()
+
+    def _round_now(self) -> None:
+        self._next = None
         self.round = defer.ensureDeferred(self.check())
         self.round.addErrback(lambda f: log.failure("health check failed", f))
         self.round.addBoth(lambda _: self._schedule())
+
+    def check_soon(self) -> None:
+        """A round in a second, whatever the interval: a supplier may have dropped what I stored there (one that
+        refused more space). Nothing when one runs already."""
+        if self._stopped or (self.round is not None and not self.round.called):
+            return
+        if self._next is not None and self._next.active():
+            self._next.cancel()
+        self._next = self.clock.callLater(1.0, self._round_now)
 
     # -- a round
 

@@ -31,7 +31,7 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
-# a hired supplier that refused another amount of space is asked again after this long
+# a hired supplier that refused more space is asked again after this long
 ASK_AGAIN_AFTER = 600.0
 # looks into layer 3 (each around another random id) per fill before a position is given up for now: in a
 # small layer one look may find only the hired and the dead
@@ -66,6 +66,15 @@ def catalog_room(catalog_text: int) -> int:
     while room < wanted:
         room *= 2
     return room
+
+
+@attrs.frozen
+class AskedAgain:
+    """What a round of ask_again did: how many suppliers took more, and the position of the one that refused (which
+    an official supplier drops, with what it stored), if one did."""
+
+    took: int
+    refused: int | None = None
 
 
 class SlotState(enum.StrEnum):
@@ -122,7 +131,7 @@ class Suppliers:
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int, str], object]] = []
-        # suppliers that refused another amount, and when to ask them again
+        # suppliers that refused more space, and when to ask them again
         self._ask_again_after: dict[str, float] = {}
         self._filling = defer.DeferredLock()
         self._publishing = defer.DeferredLock()
@@ -262,22 +271,25 @@ class Suppliers:
         return None
 
     def to_ask_again(self, per_supplier: int) -> list[Slot]:
-        """The connected suppliers that keep another amount for me than `per_supplier` (the space I need changed,
-        or my catalog grew), but those that refused it a while ago."""
+        """The connected suppliers that keep less for me than `per_supplier` (the space I need grew, or my catalog
+        did), but those that refused it a while ago. Never one that keeps more: what it holds of mine may fill it,
+        and a supplier keeping less than it holds refuses my next pieces (ours) or deletes my oldest files."""
         now = self.clock.seconds()
         return [slot for slot in self.connected()
-                if slot.asked != per_supplier and self._ask_again_after.get(slot.idurl, 0.0) <= now]
+                if slot.asked < per_supplier and self._ask_again_after.get(slot.idurl, 0.0) <= now]
 
-    async def ask_again(self, per_supplier: int) -> int:
-        """Each supplier to_ask_again asked for `per_supplier` bytes, as official customers ask when the space they
-        need changes: how many took it. One that refuses keeps what it gave, stays hired (what I stored is there)
-        and is asked again after ASK_AGAIN_AFTER."""
+    async def ask_again(self, per_supplier: int) -> AskedAgain:
+        """Each supplier to_ask_again asked for `per_supplier` bytes, one at a time, as official customers ask when the
+        space they need grows. A refusal ends the round: an official supplier drops a customer it refuses more (and
+        removes what it stored, PROTOCOL-P2P.md 3.3), so it is asked at once for what it kept before, to be my
+        supplier again, and the round asks nobody else (at most one position to check and repair). Ours keeps
+        what it gave; either stays hired, and is asked again after ASK_AGAIN_AFTER."""
         return await self._filling.run(lambda: defer.ensureDeferred(self._ask_again(per_supplier)))
 
-    async def _ask_again(self, per_supplier: int) -> int:
+    async def _ask_again(self, per_supplier: int) -> AskedAgain:
         took = 0
         for slot in self.to_ask_again(per_supplier):
-            idurl = slot.idurl
+            idurl, had = slot.idurl, slot.asked
             refusal = await self._ask_space(slot, idurl, per_supplier)
             if slot.idurl != idurl or not slot.connected:
                 continue  # replaced meanwhile: its successor was hired for what a hire asks
@@ -287,14 +299,21 @@ class Suppliers:
                 took += 1
                 self.counters["asked_again"] += 1
                 log.info("supplier {idurl} keeps {bytes} bytes for me now", idurl=idurl, bytes=per_supplier)
-            else:
-                self._ask_again_after[idurl] = self.clock.seconds() + ASK_AGAIN_AFTER
-                self.counters["refused_more"] += 1
-                log.warn("supplier {idurl} keeps {had} bytes for me, not {bytes}: {why}", idurl=idurl,
-                         had=slot.asked, bytes=per_supplier, why=refusal)
+                continue
+            self._ask_again_after[idurl] = self.clock.seconds() + ASK_AGAIN_AFTER
+            self.counters["refused_more"] += 1
+            log.warn("supplier {idurl} refused {bytes} bytes for me: {why}", idurl=idurl, bytes=per_supplier,
+                     why=refusal)
+            back = await self._ask_space(slot, idurl, had) if had else "what it kept is not known"
+            if back is not None and slot.idurl == idurl:
+                log.warn("supplier {idurl} did not take me back for {had} bytes: {why}", idurl=idurl, had=had,
+                         why=back)
+            if took:
+                self.save()
+            return AskedAgain(took, slot.position)
         if took:
             self.save()
-        return took
+        return AskedAgain(took)
 
     def _refused(self, idurl: str, why: str) -> None:
         """Not asked again for a while: 15 s after a first refusal (it may still be starting), then longer."""

@@ -325,17 +325,87 @@ class SpaceTests(SynchronousTestCase):
         short.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
         self.values["needed-space"] = "256 MB"
         more = self.customer.per_supplier()
-        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 3)
-        self.assertEqual(self.kept_for_me(), [more, first, more, more])
+        # the first takes it, the second refuses: the round ends there (an official supplier would drop me)
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 1)
+        self.assertEqual(self.kept_for_me(), [more, first, first, first])
         slots = self.customer.suppliers.slots
         self.assertEqual([s.state for s in slots], [SlotState.CONNECTED] * 4)
         self.assertEqual(slots[1].asked, first)
-        self.assertEqual(self.customer.suppliers.to_ask_again(more), [])  # not asked again at once
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[2], slots[3]])  # not the one refusing
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 2)
+        self.assertEqual(self.kept_for_me(), [more, first, more, more])
         self.grid.clock.advance(601)
         self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[1]])
         short.supplier.donated = lambda: 1 << 30  # type: ignore[method-assign]
         self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 1)
         self.assertEqual(self.kept_for_me(), [more] * 4)
+
+    def test_an_official_supplier_that_drops_me_when_it_refuses_more_takes_me_back_and_gets_its_shares_again(
+        self,
+    ) -> None:
+        data = os.urandom(5 * 64 * KIB)
+        path = self.root / "five.bin"
+        path.write_bytes(data)
+        transfer, work = self.customer.start_upload(path, "five.bin")
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)
+        self.customer.start()
+        self.addCleanup(self.customer.close)
+        first = self.customer.per_supplier()
+        short = self.grid.supplier(self.customer.suppliers.slots[0].idurl)
+        short.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
+        real = short.supplier.request_service
+
+        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
+            # an existing customer refused more space is dropped, and what it stored removed (PROTOCOL-P2P.md 3.3)
+            def dropped(answer: Any) -> Any:
+                if answer.payload.startswith(b"deny"):
+                    done(short.supplier.drop_customer(inbound.packet.creator_id))
+                return answer
+
+            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
+
+        short.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+        self.values["needed-space"] = "256 MB"
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 0)
+        self.assertEqual(short.pieces(), [])  # what it held of mine is gone
+        # it took me back for what it kept before; the others were not asked in that round
+        self.assertEqual(self.kept_for_me(), [first] * 4)
+        # the round of checks it started finds the missing shares, and the repairs put them back
+        for _second in range(120):
+            self.grid.clock.advance(1)
+            if len(short.pieces()) == 5:
+                break
+        self.assertEqual(len(short.pieces()), 5)
+        self.assertEqual(self.download(), data)
+
+    def download(self) -> bytes:
+        folder = self.root / "back"
+        transfer, work = self.customer.start_download("five.bin", folder)
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)
+        return (folder / "five.bin").read_bytes()
+
+    def test_less_space_wanted_never_takes_back_what_my_files_fill(self) -> None:
+        # a supplier keeping less than it holds of mine refuses what I store next (ours) or deletes my oldest
+        # files (official suppliers, PROTOCOL-P2P.md 5.1): the suppliers hired are asked again for more only
+        path = self.root / "three.bin"
+        path.write_bytes(os.urandom(3 << 20))
+        transfer, work = self.customer.start_upload(path, "three.bin")
+        done(work)
+        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+        gid = self.customer.me.require().global_id
+        holding = [self.grid.supplier(s.idurl).supplier.store.used[gid] for s in self.customer.suppliers.slots]
+        self.values["needed-space"] = "1 MB"
+        self.assertLess(self.customer.per_supplier(), min(holding))
+        done(defer.ensureDeferred(self.customer.keep_space()))
+        for kept, held in zip(self.kept_for_me(), holding, strict=True):
+            self.assertGreaterEqual(kept, held)
+        path.write_bytes(os.urandom(100 * KIB))
+        transfer, work = self.customer.start_upload(path, "small.bin")
+        done(work)
+        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+        self.assertEqual(self.customer.counters["replaced"], 0)
 
     def test_the_room_for_the_catalogs_copies_doubles_as_it_grows(self) -> None:
         mib = 1 << 20
