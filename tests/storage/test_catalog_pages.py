@@ -19,7 +19,7 @@ from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, 
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.suppliers import NoSupplier
-from tests.storage.grid import MemoryGrid, make_customer
+from tests.storage.grid import MemoryGrid, customer_settings, make_customer
 from tests.storage.test_customer_cores import done
 
 
@@ -434,3 +434,32 @@ class PagedCopiesTests(SynchronousTestCase):
                          {page.digest for page in upgraded.keeper.copies.pages})
         self.assertEqual(CatalogDisk(folder).load(), upgraded.catalog)
         self.assertEqual(upgraded.catalog.revision, 8)
+
+    def test_an_official_supplier_that_drops_me_on_refusing_more_space_gets_its_pages_again(self) -> None:
+        # an official supplier refused more space drops me and removes what I stored, my catalog's pages too
+        # (customer_space.on_service_supplier_request); it takes me back for what it kept, and the round of checks
+        # that follows sees its copy gone: the save it causes must send it the pages, not the root alone
+        self.fill(400)
+        named = {page.piece for page in self.customer.keeper.copies.pages}
+        self.customer.start()
+        self.addCleanup(self.customer.close)
+        dropping = self.grid.supplier(self.customer.suppliers.slots[0].idurl)
+        first = self.customer.per_supplier()
+        dropping.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
+        real = dropping.supplier.request_service
+
+        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
+            def dropped(answer: Any) -> Any:
+                if answer.payload.startswith(b"deny"):
+                    done(dropping.supplier.drop_customer(inbound.packet.creator_id))
+                return answer
+
+            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
+
+        dropping.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+        self.customer.settings = customer_settings({"needed-space": "256 MB"})
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 0)
+        self.assertEqual(self.page_pieces()[dropping.idurl], set())
+        for _second in range(30):
+            self.grid.clock.advance(1)
+        self.assertEqual(self.page_pieces()[dropping.idurl], named)
