@@ -144,6 +144,8 @@ class Customer:
         do): a round of checks runs at once, and the repairs put back what went."""
         asked = await self.suppliers.ask_again(self.per_supplier())
         if asked.refused is not None:
+            # my catalog's pages went with what it stored: the next save sends it every page, not the root alone
+            await self.keeper.copies.forget(self.suppliers.slots[asked.refused].idurl)
             self.health.check_soon()
         return asked.took
 
