@@ -99,6 +99,32 @@ class ScheduleTests(Grid):
         self.assertEqual(again.counters["health_rounds"], 1)
 
 
+    def test_a_check_soon_runs_a_round_in_a_second_and_the_interval_goes_on_after_it(self) -> None:
+        self.store("a.bin", BLOCK)
+        self.grid.clock.advance(10)
+        self.customer.health.check_soon()
+        self.grid.clock.advance(1)
+        self.assertEqual(self.customer.counters["health_rounds"], 1)
+        self.grid.clock.advance(HOUR - 1)
+        self.assertEqual(self.customer.counters["health_rounds"], 1)
+        self.grid.clock.advance(1)
+        self.assertEqual(self.customer.counters["health_rounds"], 2)
+
+    def test_a_check_soon_while_a_round_runs_runs_another_after_it(self) -> None:
+        # the running round may have had its listings before the supplier dropped what I stored: it cannot tell
+        self.store("a.bin", BLOCK)
+        self.at(3).node.deliver = lambda packet: None  # type: ignore[method-assign]  # its listing awaited 30 s
+        self.hours(1)
+        self.assertEqual(self.customer.counters["health_rounds"], 1)
+        running = self.customer.health.round
+        assert running is not None
+        self.assertFalse(running.called)
+        self.customer.health.check_soon()
+        for _second in range(60):
+            self.grid.clock.advance(1)
+        self.assertTrue(running.called)
+        self.assertEqual(self.customer.counters["health_rounds"], 2)
+
 class FindAndRebuildTests(Grid):
     def test_pieces_deleted_from_a_disk_are_found_and_rebuilt(self) -> None:
         data = self.store("report.bin", 5 * BLOCK + 100)
