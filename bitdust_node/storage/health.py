@@ -161,6 +161,8 @@ class HealthChecker:
         self._started = 0.0
         self._stopped = True
         self._next: Any = None
+        # check_soon asked while a round ran: another follows it
+        self._again = False
         self._listeners: list[Callable[[], object]] = []
         self._load()
 
@@ -215,6 +217,7 @@ class HealthChecker:
 
     def stop(self) -> None:
         self._stopped = True
+        self._again = False
         if self._next is not None and self._next.active():
             self._next.cancel()
         self._next = None
@@ -238,12 +241,22 @@ class HealthChecker:
         self._next = None
         self.round = defer.ensureDeferred(self.check())
         self.round.addErrback(lambda f: log.failure("health check failed", f))
-        self.round.addBoth(lambda _: self._schedule())
+        self.round.addBoth(lambda _: self._after_round())
+
+    def _after_round(self) -> None:
+        if self._again and not self._stopped:
+            self._again = False
+            self._next = self.clock.callLater(1.0, self._round_now)
+            return
+        self._schedule()
 
     def check_soon(self) -> None:
         """A round in a second, whatever the interval: a supplier may have dropped what I stored there (one that
-        refused more space). Nothing when one runs already."""
-        if self._stopped or (self.round is not None and not self.round.called):
+        refused more space). One running now may have had its listing before: another follows it."""
+        if self._stopped:
+            return
+        if self.round is not None and not self.round.called:
+            self._again = True
             return
         if self._next is not None and self._next.active():
             self._next.cancel()
