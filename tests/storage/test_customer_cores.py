@@ -283,6 +283,25 @@ class HiringTests(Cores):
         self.assertGreaterEqual(self.customer.suppliers.counters["refused"], 1)
 
 
+class LiveSettingsTests(SynchronousTestCase):
+    """The customer service's settings that apply without a restart (services/customer.py live_settings)."""
+
+    def test_a_preferred_supplier_named_while_all_are_hired_is_the_one_a_replacement_hires(self) -> None:
+        root = Path(self.mktemp())
+        root.mkdir()
+        grid = MemoryGrid(root, suppliers=8)
+        values: dict[str, Any] = {}
+        customer = make_customer(grid, values=values)
+        self.assertEqual(done(defer.ensureDeferred(customer.connect())), 4)
+        hired = {slot.idurl for slot in customer.suppliers.slots}
+        wanted = [s.idurl for s in grid.suppliers if s.idurl not in hired][-1]
+        # `bitdust set services/customer/preferred-suppliers ...` with every position connected: no fill runs
+        values["preferred-suppliers"] = wanted
+        grid.supplier(customer.suppliers.slots[1].idurl).node.online = False
+        done(customer.replace(1, "test: gone"))
+        self.assertEqual(customer.suppliers.slots[1].idurl, wanted)
+        self.assertEqual(grid.errors, [])
+
 class SpaceTests(SynchronousTestCase):
     """What each supplier keeps for me follows what I need: the needed-space setting, and my catalog's copies."""
 
