@@ -163,6 +163,7 @@ class Customer:
         timeout (a supplier that took a piece and died never answers)."""
         slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
         fired = slot.idurl if slot is not None and slot.connected else ""
+        self.suppliers.preferred = self.settings.preferred  # a live setting: changed since the last connect, maybe
         replacing = self.suppliers.replace(position, why, self.settings.suppliers, self.per_supplier())
         if fired:
             self.network.fail_pending_to(fired, TransferError(f"supplier {fired} was replaced: {why}"))
