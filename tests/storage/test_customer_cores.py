@@ -398,6 +398,41 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual(len(short.pieces()), 5)
         self.assertEqual(self.download(), data)
 
+    def test_official_suppliers_short_of_space_are_not_dropped_one_round_after_another(self) -> None:
+        # the service calls keep_space every 10 s while to_ask_again names somebody: a round ends at the first
+        # refusal, but the next asks the next supplier before the repairs of the first (hours for a large store)
+        # are done; three of four positions dropped leaves fewer than k = 2 shares of each block
+        data = os.urandom(5 * 64 * KIB)
+        path = self.root / "five.bin"
+        path.write_bytes(data)
+        transfer, work = self.customer.start_upload(path, "five.bin")
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)
+        first = self.customer.per_supplier()
+        for slot in self.customer.suppliers.slots[:3]:
+            self.dropping_when_refused(self.grid.supplier(slot.idurl), first + (1 << 20))
+        self.values["needed-space"] = "256 MB"
+        for _tick in range(3):
+            done(defer.ensureDeferred(self.customer.keep_space()))
+        holding = [s for s in self.customer.suppliers.slots if self.grid.supplier(s.idurl).pieces()]
+        self.assertGreaterEqual(len(holding), erasure.needed(4))
+
+    def dropping_when_refused(self, short: GridSupplier, donated: int) -> None:
+        """`short` has `donated` bytes and drops a customer it refuses more, with what it stored, as official
+        suppliers do (PROTOCOL-P2P.md 3.3)."""
+        short.supplier.donated = lambda: donated  # type: ignore[method-assign]
+        real = short.supplier.request_service
+
+        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
+            def dropped(answer: Any) -> Any:
+                if answer.payload.startswith(b"deny"):
+                    done(short.supplier.drop_customer(inbound.packet.creator_id))
+                return answer
+
+            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
+
+        short.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+
     def download(self) -> bytes:
         folder = self.root / "back"
         transfer, work = self.customer.start_download("five.bin", folder)
