@@ -99,6 +99,9 @@ class Customer:
         self.repairs = RepairQueue(self.rebuilder, self.health, lambda: defer.ensureDeferred(self.save_catalog()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
         self._heap = ReleaseWhenIdle(clock, worker)
+        # when a supplier last refused more space (an official one drops me): none is asked again before the
+        # round of checks after it ran and its repairs are done
+        self._space_refused_at: float | None = None
 
     def start(self) -> None:
         """Checks at the interval, and the repairs a restart interrupted."""
@@ -142,8 +145,12 @@ class Customer:
         """The suppliers that keep less for me than per_supplier asked for it again (the space I need grew, my
         catalog doubled): how many took it. One that refused may have dropped what it stored (official suppliers
         do): a round of checks runs at once, and the repairs put back what went."""
+        if self._space_refused_at is not None and (self.health.last_round <= self._space_refused_at
+                                                   or self.health.bad):
+            return 0  # the last refusal's position not checked and rebuilt yet: harm no second one meanwhile
         asked = await self.suppliers.ask_again(self.per_supplier())
         if asked.refused is not None:
+            self._space_refused_at = self.clock.seconds()
             # my catalog's pages went with what it stored: the next save sends it every page, not the root alone
             await self.keeper.copies.forget(self.suppliers.slots[asked.refused].idurl)
             self.health.check_soon()

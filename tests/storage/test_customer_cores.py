@@ -339,6 +339,8 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual(self.customer.suppliers.counters["hired"], 4)  # nobody hired anew
 
     def test_a_supplier_short_of_space_keeps_what_it_gave_and_stays_hired(self) -> None:
+        self.customer.start()
+        self.addCleanup(self.customer.close)
         first = self.customer.per_supplier()
         short = self.grid.supplier(self.customer.suppliers.slots[1].idurl)
         short.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
@@ -351,6 +353,10 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual([s.state for s in slots], [SlotState.CONNECTED] * 4)
         self.assertEqual(slots[1].asked, first)
         self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[2], slots[3]])  # not the one refusing
+        # nobody else is asked before the round of checks the refusal started ran, and found all whole
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 0)
+        self.grid.clock.advance(1)
+        self.assertEqual(self.customer.counters["health_rounds"], 1)
         self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 2)
         self.assertEqual(self.kept_for_me(), [more, first, more, more])
         self.grid.clock.advance(601)
