@@ -31,8 +31,6 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
-# a hired supplier that refused more space is asked again after this long
-ASK_AGAIN_AFTER = 600.0
 # looks into layer 3 (each around another random id) per fill before a position is given up for now: in a
 # small layer one look may find only the hired and the dead
 FILL_ROUNDS = 5
@@ -92,6 +90,9 @@ class Slot:
     failures: int = 0
     # the bytes it took to keep for me when it last said yes (0: not known, a file an older version wrote)
     asked: int = 0
+    # it refused more space: not asked again while it holds the position (an official supplier drops a customer it
+    # refuses, with what it stored: asking again would drop me again); a store it refuses replaces it
+    short: bool = False
 
     @property
     def connected(self) -> bool:
@@ -131,8 +132,6 @@ class Suppliers:
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int, str], object]] = []
-        # suppliers that refused more space, and when to ask them again
-        self._ask_again_after: dict[str, float] = {}
         self._filling = defer.DeferredLock()
         self._publishing = defer.DeferredLock()
         self._load()
@@ -239,7 +238,7 @@ class Suppliers:
             self._refused(idurl, refusal)
             return False
         previous = slot.idurl
-        slot.asked = per_supplier
+        slot.asked, slot.short = per_supplier, False
         slot.idurl, slot.state, slot.since = idurl, SlotState.CONNECTED, self.clock.seconds()
         self._refusals.pop(idurl, None)
         self.counters["hired"] += 1
@@ -272,18 +271,17 @@ class Suppliers:
 
     def to_ask_again(self, per_supplier: int) -> list[Slot]:
         """The connected suppliers that keep less for me than `per_supplier` (the space I need grew, or my catalog
-        did), but those that refused it a while ago. Never one that keeps more: what it holds of mine may fill it,
-        and a supplier keeping less than it holds refuses my next pieces (ours) or deletes my oldest files."""
-        now = self.clock.seconds()
-        return [slot for slot in self.connected()
-                if slot.asked < per_supplier and self._ask_again_after.get(slot.idurl, 0.0) <= now]
+        did), but those that refused more once (`short`). Never one that keeps more: what it holds of mine may fill
+        it, and a supplier keeping less than it holds refuses my next pieces (ours) or deletes my oldest files."""
+        return [slot for slot in self.connected() if slot.asked < per_supplier and not slot.short]
 
     async def ask_again(self, per_supplier: int) -> AskedAgain:
         """Each supplier to_ask_again asked for `per_supplier` bytes, one at a time, as official customers ask when the
         space they need grows. A refusal ends the round: an official supplier drops a customer it refuses more (and
         removes what it stored, PROTOCOL-P2P.md 3.3), so it is asked at once for what it kept before, to be my
         supplier again, and the round asks nobody else (at most one position to check and repair). Ours keeps
-        what it gave; either stays hired, and is asked again after ASK_AGAIN_AFTER."""
+        what it gave. Either stays hired and is not asked again (`short`): asking an official one again would drop
+        me again; a store it refuses replaces it."""
         return await self._filling.run(lambda: defer.ensureDeferred(self._ask_again(per_supplier)))
 
     async def _ask_again(self, per_supplier: int) -> AskedAgain:
@@ -295,12 +293,11 @@ class Suppliers:
                 continue  # replaced meanwhile: its successor was hired for what a hire asks
             if refusal is None:
                 slot.asked = per_supplier
-                self._ask_again_after.pop(idurl, None)
                 took += 1
                 self.counters["asked_again"] += 1
                 log.info("supplier {idurl} keeps {bytes} bytes for me now", idurl=idurl, bytes=per_supplier)
                 continue
-            self._ask_again_after[idurl] = self.clock.seconds() + ASK_AGAIN_AFTER
+            slot.short = True
             self.counters["refused_more"] += 1
             log.warn("supplier {idurl} refused {bytes} bytes for me: {why}", idurl=idurl, bytes=per_supplier,
                      why=refusal)
@@ -308,8 +305,7 @@ class Suppliers:
             if back is not None and slot.idurl == idurl:
                 log.warn("supplier {idurl} did not take me back for {had} bytes: {why}", idurl=idurl, had=had,
                          why=back)
-            if took:
-                self.save()
+            self.save()
             return AskedAgain(took, slot.position)
         if took:
             self.save()

@@ -359,11 +359,13 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual(self.customer.counters["health_rounds"], 1)
         self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 2)
         self.assertEqual(self.kept_for_me(), [more, first, more, more])
-        self.grid.clock.advance(601)
-        self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[1]])
+        # not asked again while it holds the position (an official one would drop me each time), a restart too
+        self.grid.clock.advance(3600)
         short.supplier.donated = lambda: 1 << 30  # type: ignore[method-assign]
-        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 1)
-        self.assertEqual(self.kept_for_me(), [more] * 4)
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [])
+        again = make_customer(self.grid, values=self.values)
+        self.assertEqual([s.short for s in again.suppliers.slots], [False, True, False, False])
+        self.assertEqual(again.suppliers.to_ask_again(more), [])
 
     def test_an_official_supplier_that_drops_me_when_it_refuses_more_takes_me_back_and_gets_its_shares_again(
         self,
@@ -403,6 +405,12 @@ class SpaceTests(SynchronousTestCase):
                 break
         self.assertEqual(len(short.pieces()), 5)
         self.assertEqual(self.download(), data)
+        # later rounds do not ask it again: each ask would drop me and what it holds again
+        for _round in range(3):
+            self.grid.clock.advance(3600)
+            done(defer.ensureDeferred(self.customer.keep_space()))
+            self.assertEqual(len(short.pieces()), 5)
+        self.assertEqual(self.customer.suppliers.counters["refused_more"], 1)
 
     def test_official_suppliers_short_of_space_are_not_dropped_one_round_after_another(self) -> None:
         # the service calls keep_space every 10 s while to_ask_again names somebody: a round ends at the first
