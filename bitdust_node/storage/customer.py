@@ -96,12 +96,20 @@ class Customer:
             self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
             HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,
             self.rehire, HealthFile(folder, worker), self.counters, rng)
-        self.repairs = RepairQueue(self.rebuilder, self.health, lambda: defer.ensureDeferred(self.save_catalog()))
+        self.repairs = RepairQueue(self.rebuilder, self.health,
+                                   lambda: defer.ensureDeferred(self._save_after_checks()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
         self._heap = ReleaseWhenIdle(clock, worker)
         # when a supplier last refused more space (an official one drops me): none is asked again before the
         # round of checks after it ran and its repairs are done
         self._space_refused_at: float | None = None
+
+    async def _save_after_checks(self) -> None:
+        """The catalog saved after the checks and their repairs: a supplier whose listing lacked my catalog's copy
+        (it lost its disk, say) is sent every page of it, not the root alone."""
+        lost, self.health.catalog_lost = self.health.catalog_lost, set()
+        await self.keeper.copies.forget(*lost)
+        await self.save_catalog()
 
     def start(self) -> None:
         """Checks at the interval, and the repairs a restart interrupted."""

@@ -155,6 +155,8 @@ class HealthChecker:
         self.verified: dict[str, float] = {}
         self.last_round = 0.0
         self.catalog_changed = False
+        # suppliers whose listing lacked my catalog's copy: what they held of it (its pages) is gone too
+        self.catalog_lost: set[str] = set()
         self.round: defer.Deferred[None] | None = None
         self._asked_for: set[str] = set()
         self._carry = 0.0
@@ -348,6 +350,8 @@ class HealthChecker:
             record.held, record.expected = found[position], expected[position]
             if not holdings.index and self.catalog().revision:
                 self.catalog_changed = True  # its copy of my catalog is gone: the copies are sent again
+                if position < len(self.holder.slots) and self.holder.slots[position].idurl:
+                    self.catalog_lost.add(self.holder.slots[position].idurl)
         # a position that lists every block of a version holds it: the catalog says so
         idurls = {s.position: s.idurl for s in self.holder.slots}
         for block in self.blocks():

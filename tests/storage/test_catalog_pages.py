@@ -263,6 +263,17 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertEqual(list(self.roots_whole().values()), [True] * 4)
         self.assertEqual(self.page_pieces()[victim.idurl], {page.piece for page in self.customer.keeper.copies.pages})
 
+    def test_a_supplier_that_lost_what_it_held_of_mine_gets_every_page_again_after_the_checks(self) -> None:
+        self.fill(400)
+        victim = self.grid.supplier(self.customer.suppliers.slots[0].idurl)
+        for piece in victim.pieces() + sorted(victim.store.root.rglob("index")):
+            piece.unlink()  # its disk lost: it still knows me, and lists nothing of mine
+        # the checks see its listing without my catalog's copy; the repairs, once done, save the catalog again
+        done(defer.ensureDeferred(self.customer.health.check()))
+        self.assertEqual(self.customer.health.catalog_lost, set())  # taken by that save
+        self.assertEqual(list(self.roots_whole().values()), [True] * 4)
+        self.assertEqual(self.page_pieces()[victim.idurl], {page.piece for page in self.customer.keeper.copies.pages})
+
     def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
         self.fill(400)
         first = self.customer.suppliers.slots[0].idurl
