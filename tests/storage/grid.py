@@ -210,6 +210,23 @@ class GridSupplier:
         return sorted(p for p in self.store.root.rglob("*-Data") if p.is_file())
 
 
+def drops_when_refusing_more(short: GridSupplier, donated: int) -> None:
+    """`short` has `donated` bytes, and drops a customer it refuses more space, with what it stored, as official
+    suppliers do (PROTOCOL-P2P.md 3.3; ours keep it)."""
+    short.supplier.donated = lambda: donated  # type: ignore[method-assign]
+    real = short.supplier.request_service
+
+    def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
+        def dropped(answer: Any) -> Any:
+            if answer.payload.startswith(b"deny"):
+                short.supplier.drop_customer(inbound.packet.creator_id)
+            return answer
+
+        return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
+
+    short.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+
+
 class MemoryGrid:
     def __init__(self, root: Path, suppliers: int = 5) -> None:
         self.root = root

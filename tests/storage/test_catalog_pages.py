@@ -19,7 +19,7 @@ from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, 
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.suppliers import NoSupplier
-from tests.storage.grid import MemoryGrid, customer_settings, make_customer
+from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer
 from tests.storage.test_customer_cores import done
 
 
@@ -456,18 +456,7 @@ class PagedCopiesTests(SynchronousTestCase):
         self.addCleanup(self.customer.close)
         dropping = self.grid.supplier(self.customer.suppliers.slots[0].idurl)
         first = self.customer.per_supplier()
-        dropping.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
-        real = dropping.supplier.request_service
-
-        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
-            def dropped(answer: Any) -> Any:
-                if answer.payload.startswith(b"deny"):
-                    done(dropping.supplier.drop_customer(inbound.packet.creator_id))
-                return answer
-
-            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
-
-        dropping.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+        drops_when_refusing_more(dropping, first + (1 << 20))
         self.customer.settings = customer_settings({"needed-space": "256 MB"})
         self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 0)
         self.assertEqual(self.page_pieces()[dropping.idurl], set())

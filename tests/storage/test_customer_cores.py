@@ -20,7 +20,7 @@ from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState, catalog_room
 from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
-from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
+from tests.storage.grid import GridSupplier, MemoryGrid, drops_when_refusing_more, make_customer
 
 KIB = 1024
 
@@ -380,19 +380,7 @@ class SpaceTests(SynchronousTestCase):
         self.addCleanup(self.customer.close)
         first = self.customer.per_supplier()
         short = self.grid.supplier(self.customer.suppliers.slots[0].idurl)
-        short.supplier.donated = lambda: first + (1 << 20)  # type: ignore[method-assign]
-        real = short.supplier.request_service
-
-        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
-            # an existing customer refused more space is dropped, and what it stored removed (PROTOCOL-P2P.md 3.3)
-            def dropped(answer: Any) -> Any:
-                if answer.payload.startswith(b"deny"):
-                    done(short.supplier.drop_customer(inbound.packet.creator_id))
-                return answer
-
-            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
-
-        short.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
+        drops_when_refusing_more(short, first + (1 << 20))
         self.values["needed-space"] = "256 MB"
         self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 0)
         self.assertEqual(short.pieces(), [])  # what it held of mine is gone
@@ -424,28 +412,12 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual(transfer.state, TransferState.DONE)
         first = self.customer.per_supplier()
         for slot in self.customer.suppliers.slots[:3]:
-            self.dropping_when_refused(self.grid.supplier(slot.idurl), first + (1 << 20))
+            drops_when_refusing_more(self.grid.supplier(slot.idurl), first + (1 << 20))
         self.values["needed-space"] = "256 MB"
         for _tick in range(3):
             done(defer.ensureDeferred(self.customer.keep_space()))
         holding = [s for s in self.customer.suppliers.slots if self.grid.supplier(s.idurl).pieces()]
         self.assertGreaterEqual(len(holding), erasure.needed(4))
-
-    def dropping_when_refused(self, short: GridSupplier, donated: int) -> None:
-        """`short` has `donated` bytes and drops a customer it refuses more, with what it stored, as official
-        suppliers do (PROTOCOL-P2P.md 3.3)."""
-        short.supplier.donated = lambda: donated  # type: ignore[method-assign]
-        real = short.supplier.request_service
-
-        def as_official_suppliers_do(inbound: Any, payload: Any) -> Any:
-            def dropped(answer: Any) -> Any:
-                if answer.payload.startswith(b"deny"):
-                    done(short.supplier.drop_customer(inbound.packet.creator_id))
-                return answer
-
-            return defer.maybeDeferred(real, inbound, payload).addCallback(dropped)
-
-        short.supplier.request_service = as_official_suppliers_do  # type: ignore[method-assign]
 
     def download(self) -> bytes:
         folder = self.root / "back"
