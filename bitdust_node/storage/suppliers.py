@@ -31,6 +31,10 @@ from bitdust_node.wire.identity_xml import Identity
 log = Logger()
 SUPPLIERS_LAYER = 3
 HIRE_TIMEOUT = 20.0
+# what _ask_space says when the supplier did not answer at all
+NO_ANSWER = "no answer"
+# a hired supplier that did not answer a request for more space is asked again after this long
+UNANSWERED_ASKED_AGAIN_AFTER = 900.0
 # looks into layer 3 (each around another random id) per fill before a position is given up for now: in a
 # small layer one look may find only the hired and the dead
 FILL_ROUNDS = 5
@@ -132,6 +136,8 @@ class Suppliers:
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
         self._replaced_listeners: list[Callable[[int, str], object]] = []
+        # suppliers that did not answer a request for more space, and when to ask them again
+        self._unanswered_until: dict[str, float] = {}
         self._filling = defer.DeferredLock()
         self._publishing = defer.DeferredLock()
         self._load()
@@ -263,7 +269,7 @@ class Suppliers:
             request = self.network.outbox("RequestService", idurl, json.dumps(body, separators=(",", ":")).encode())
             answer = await self.network.request(request, supplier, timeout=HIRE_TIMEOUT)
         except BitDustError as err:
-            return f"no answer: {err}"
+            return f"{NO_ANSWER}: {err}"
         text = answer.payload.decode("utf-8", "replace")
         if answer.command != "Ack" or not text.startswith("accepted"):
             return f"{answer.command} {text[:200]}"
@@ -271,9 +277,12 @@ class Suppliers:
 
     def to_ask_again(self, per_supplier: int) -> list[Slot]:
         """The connected suppliers that keep less for me than `per_supplier` (the space I need grew, or my catalog
-        did), but those that refused more once (`short`). Never one that keeps more: what it holds of mine may fill
-        it, and a supplier keeping less than it holds refuses my next pieces (ours) or deletes my oldest files."""
-        return [slot for slot in self.connected() if slot.asked < per_supplier and not slot.short]
+        did), but those that refused more once (`short`) and those that did not answer lately. Never one that keeps
+        more: what it holds of mine may fill it, and a supplier keeping less than it holds refuses my next pieces
+        (ours) or deletes my oldest files."""
+        now = self.clock.seconds()
+        return [slot for slot in self.connected() if slot.asked < per_supplier and not slot.short
+                and self._unanswered_until.get(slot.idurl, 0.0) <= now]
 
     async def ask_again(self, per_supplier: int) -> AskedAgain:
         """Each supplier to_ask_again asked for `per_supplier` bytes, one at a time, as official customers ask when the
@@ -281,7 +290,8 @@ class Suppliers:
         removes what it stored, PROTOCOL-P2P.md 3.3), so it is asked at once for what it kept before, to be my
         supplier again, and the round asks nobody else (at most one position to check and repair). Ours keeps
         what it gave. Either stays hired and is not asked again (`short`): asking an official one again would drop
-        me again; a store it refuses replaces it."""
+        me again; a store it refuses replaces it. One that does not answer refused nothing: the round goes on, and
+        it is asked again after UNANSWERED_ASKED_AGAIN_AFTER."""
         return await self._filling.run(lambda: defer.ensureDeferred(self._ask_again(per_supplier)))
 
     async def _ask_again(self, per_supplier: int) -> AskedAgain:
@@ -296,6 +306,13 @@ class Suppliers:
                 took += 1
                 self.counters["asked_again"] += 1
                 log.info("supplier {idurl} keeps {bytes} bytes for me now", idurl=idurl, bytes=per_supplier)
+                continue
+            if refusal.startswith(NO_ANSWER):
+                # unreachable now (the checks see to that): no refusal, so asked again later, and the others now
+                self._unanswered_until[idurl] = self.clock.seconds() + UNANSWERED_ASKED_AGAIN_AFTER
+                self.counters["space_unanswered"] += 1
+                log.info("supplier {idurl} did not answer a request for more space: {why}", idurl=idurl,
+                         why=refusal)
                 continue
             slot.short = True
             self.counters["refused_more"] += 1

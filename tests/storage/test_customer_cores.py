@@ -367,6 +367,22 @@ class SpaceTests(SynchronousTestCase):
         self.assertEqual([s.short for s in again.suppliers.slots], [False, True, False, False])
         self.assertEqual(again.suppliers.to_ask_again(more), [])
 
+    def test_a_supplier_that_does_not_answer_is_asked_again_later_and_the_others_now(self) -> None:
+        first = self.customer.per_supplier()
+        away = self.grid.supplier(self.customer.suppliers.slots[1].idurl)
+        away.node.online = False
+        self.values["needed-space"] = "256 MB"
+        more = self.customer.per_supplier()
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 3)
+        slots = self.customer.suppliers.slots
+        self.assertEqual((slots[1].asked, slots[1].short), (first, False))  # no refusal: not marked short
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [])  # not asked again at once
+        away.node.online = True
+        self.grid.clock.advance(901)
+        self.assertEqual(self.customer.suppliers.to_ask_again(more), [slots[1]])
+        self.assertEqual(done(defer.ensureDeferred(self.customer.keep_space())), 1)
+        self.assertEqual(self.kept_for_me(), [more] * 4)
+
     def test_an_official_supplier_that_drops_me_when_it_refuses_more_takes_me_back_and_gets_its_shares_again(
         self,
     ) -> None:
