@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -76,18 +75,14 @@ def read_private_key(path: Path) -> rsa.RSAPrivateKey:
     return private_key_from_pem(path.read_bytes())
 
 
-def write_secret_file(path: Path, data: bytes | bytearray | memoryview | Sequence[bytes]) -> None:
-    """Atomically replace `path` with `data` (or the pieces it is made of, not joined first), created with mode
-    0600."""
+def write_secret_file(path: Path, data: bytes | bytearray | memoryview) -> None:
+    """Atomically replace `path` with `data`, created with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # a stale temp file may have had another mode
     with os.fdopen(fd, "wb") as out:
-        if isinstance(data, (bytes, bytearray, memoryview)):  # a bytearray is a sequence too, of ints
-            out.write(data)
-        else:
-            out.writelines(data)
+        out.write(data)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)

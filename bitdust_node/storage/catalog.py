@@ -12,7 +12,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -136,26 +136,18 @@ class Catalog:
 
 def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:
     """A catalog text of these entries' JSON (Catalog.entry_texts), as Catalog.serialize makes it."""
-    return b"".join(text_pieces(revision, entry_texts))
+    return b"".join((f"{revision}\n".encode(), _OPENING, b",".join(entry_texts), _CLOSING.encode()))
 
 
-def text_pieces(revision: int, entry_texts: Iterable[bytes]) -> list[bytes]:
-    """text_of's text as the pieces it is joined from: a large catalog is written and paged from them, never held
-    whole."""
-    pieces = [f"{revision}\n".encode(), _OPENING]
-    for entry_text in entry_texts:
-        pieces += (entry_text, b",")
-    if pieces[-1] == b",":
-        pieces[-1] = _CLOSING_BYTES
-    else:
-        pieces.append(_CLOSING_BYTES)
-    return pieces
+def text_size(revision: int, entry_texts: Collection[bytes]) -> int:
+    """len(text_of(revision, entry_texts)), without making the text: a large catalog is paged, never held whole."""
+    commas = max(len(entry_texts) - 1, 0)
+    return len(f"{revision}\n") + len(_OPENING) + sum(map(len, entry_texts)) + commas + len(_CLOSING)
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _OPENING = _ENCODE({"format": FORMAT, "entries": []})[:-2].encode()
 _CLOSING = "]}"
-_CLOSING_BYTES = _CLOSING.encode()
 _read_value = json.JSONDecoder().raw_decode
 
 

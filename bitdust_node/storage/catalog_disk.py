@@ -76,10 +76,9 @@ class CatalogDisk:
         """Whether a paged write would have to write `page`'s text (as far as the writes before it left the disk)."""
         return page.digest not in self._pages_here
 
-    def write(self, text: bytes | Sequence[bytes]) -> defer.Deferred[None]:
-        """A whole catalog's text, or the pieces it is joined from (Catalog text_pieces), in place of the last; the
-        pages of a paged one before it go."""
-        self.size = len(text) if isinstance(text, (bytes, bytearray, memoryview)) else sum(len(p) for p in text)
+    def write(self, text: bytes) -> defer.Deferred[None]:
+        """A whole catalog's text in place of the last; the pages of a paged one before it go."""
+        self.size = len(text)
 
         def job() -> defer.Deferred[None]:
             return self._worker(_write_whole_now, self.path, self.pages_path, text).addBoth(self._written)
@@ -116,7 +115,7 @@ class CatalogDisk:
         return None
 
 
-def _write_whole_now(path: Path, pages_path: Path, text: bytes | Sequence[bytes]) -> set[str]:
+def _write_whole_now(path: Path, pages_path: Path, text: bytes) -> set[str]:
     """(In the worker.) The whole text, then the pages of a paged copy before it removed. The pages on disk after."""
     write_secret_file(path, text)
     if _names(pages_path):

@@ -13,9 +13,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import Catalog, text_of, text_pieces
+from bitdust_node.storage.catalog import Catalog, text_of, text_size
 from bitdust_node.storage.catalog_copies import CatalogCopies
 from bitdust_node.storage.catalog_disk import CatalogDisk
+from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
 
@@ -92,23 +93,12 @@ class CatalogKeeper:
         (and fsyncing) mine run in worker threads, my write while the copies travel."""
         self.catalog.revision += 1
         revision = self.catalog.revision
-        entry_texts = self.catalog.entry_texts()  # each entry serialized once, for my copy and the pages alike
-        size = sum(len(piece) for piece in text_pieces(revision, entry_texts.values()))
         holders = list(self.copies.holders())
-        if size <= paging.PAGED_FROM:
-            text = text_of(revision, entry_texts.values())
-            del entry_texts
-            kept = self.disk.write(text)
-            putting = self.copies.put_whole(holders, text)
-            del text
-        else:
-            # the pages some copy lacks are kept to be written or sent; the others are let go as they are made
-            pages, texts = paging.paged(revision, entry_texts, size, self.copies.pages,
-                                        lambda page: self.disk.lacks(page) or self.copies.lacks(page, holders))
-            del entry_texts
-            kept = self.disk.write_paged(revision, pages, texts)
-            putting = self.copies.put_pages(holders, revision, pages, texts)
-            del texts  # my write and the copies hold them until they are done with them
+        size, text, pages, texts = self._cut(self.catalog, lambda page: self.copies.lacks(page, holders))
+        kept = self._write_mine(revision, text, pages, texts)
+        putting = (self.copies.put_whole(holders, text) if text is not None
+                   else self.copies.put_pages(holders, revision, pages, texts))
+        del text, texts  # my write and the copies hold them until they are done with them
         try:
             results = await putting
             stored = sum(1 for ok, took in results if ok and took)
@@ -144,15 +134,27 @@ class CatalogKeeper:
         newest, pages = found
         self.catalog = newest
         await self.copies.taken(pages)
-        await self._write_mine(newest)
+        _size, text, pages, texts = self._cut(newest, lambda page: False)
+        await self._write_mine(newest.revision, text, pages, texts)
         log.info("catalog revision {rev} taken from the suppliers", rev=newest.revision)
         return True
 
-    def _write_mine(self, catalog: Catalog) -> defer.Deferred[None]:
-        """My copy of `catalog`, whole or in pages as a save writes it (a catalog taken from the suppliers)."""
+    def _cut(
+        self, catalog: Catalog, copies_lack: Callable[[PageRef], bool],
+    ) -> tuple[int, bytes | None, list[PageRef], dict[int, bytes]]:
+        """`catalog` serialized once, each entry once, for my copy and the holders' alike: its text's size, and its
+        whole text up to catalog_pages.PAGED_FROM, else its pages and the texts of those my disk or `copies_lack`
+        (the others are let go as they are made)."""
         entry_texts = catalog.entry_texts()
-        size = sum(len(piece) for piece in text_pieces(catalog.revision, entry_texts.values()))
+        size = text_size(catalog.revision, entry_texts.values())
         if size <= paging.PAGED_FROM:
-            return self.disk.write(text_of(catalog.revision, entry_texts.values()))
-        pages, texts = paging.paged(catalog.revision, entry_texts, size, self.copies.pages, self.disk.lacks)
-        return self.disk.write_paged(catalog.revision, pages, texts)
+            return size, text_of(catalog.revision, entry_texts.values()), [], {}
+        pages, texts = paging.paged(catalog.revision, entry_texts, size, self.copies.pages,
+                                    lambda page: self.disk.lacks(page) or copies_lack(page))
+        return size, None, pages, texts
+
+    def _write_mine(
+        self, revision: int, text: bytes | None, pages: list[PageRef], texts: dict[int, bytes],
+    ) -> defer.Deferred[None]:
+        """My copy of what _cut made: the whole text, or the pages."""
+        return self.disk.write(text) if text is not None else self.disk.write_paged(revision, pages, texts)

@@ -237,7 +237,7 @@ class Suppliers:
         try:
             await self.pinger.ping(idurl, timeout=HIRE_TIMEOUT, channel="supplier_finder")
         except BitDustError as err:
-            self._refused(idurl, f"no answer: {err}")
+            self._refused(idurl, f"{NO_ANSWER}: {err}")
             return False
         refusal = await self._ask_space(slot, idurl, per_supplier)
         if refusal is not None:

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import FORMAT, BlockInfo, Catalog, CatalogError, Entry, Version, _entry_fields
+from bitdust_node.storage.catalog import (
+    FORMAT,
+    BlockInfo,
+    Catalog,
+    CatalogError,
+    Entry,
+    Version,
+    _entry_fields,
+    text_size,
+)
 
 _text = st.text(max_size=12)
 _blocks = st.builds(BlockInfo, st.integers(0, 2**40), st.integers(0, 2**40), _text, _text, st.lists(_text, max_size=5))
@@ -39,6 +48,7 @@ class CatalogTextTests(unittest.TestCase):
     @given(_catalogs)
     def test_a_catalog_reads_back_as_it_was_written(self, catalog: Catalog) -> None:
         self.assertEqual(Catalog.parse(catalog.serialize()), catalog)
+        self.assertEqual(text_size(catalog.revision, catalog.entry_texts().values()), len(catalog.serialize()))
 
     @settings(max_examples=100, deadline=None)
     @given(_catalogs)

@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 from bitdust_node.crypto import keys
 from bitdust_node.storage import catalog_disk
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import Catalog, CatalogError, text_of, text_pieces
+from bitdust_node.storage.catalog import Catalog, CatalogError, text_of, text_size
 from bitdust_node.storage.catalog_disk import CATALOG_FILE, PAGES_FOLDER, CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
 
@@ -31,18 +31,18 @@ class CatalogFileTests(TestCase):
         self.assertEqual((folder / CATALOG_FILE).stat().st_mode & 0o777, 0o600)
 
     @defer.inlineCallbacks
-    def test_a_text_written_from_its_pieces_reads_back_whole_and_as_a_catalog(self) -> Any:
+    def test_a_text_written_reads_back_whole_and_as_a_catalog_of_the_size_counted(self) -> Any:
         folder = Path(self.mktemp())
         disk = CatalogDisk(folder)
         catalog = Catalog(5)
         for name in ("a", "b/c", "b/d"):
             catalog.ensure(name, "file", 1.0)
-        pieces = text_pieces(catalog.revision, catalog.entry_texts().values())
-        yield disk.write(pieces)
+        yield disk.write(catalog.serialize())
         self.assertEqual((folder / CATALOG_FILE).read_bytes(), catalog.serialize())
         self.assertEqual(disk.load(), catalog)
         self.assertEqual((folder / CATALOG_FILE).stat().st_mode & 0o777, 0o600)
-        self.assertEqual(b"".join(text_pieces(0, [])), Catalog(0).serialize())
+        self.assertEqual(text_size(5, catalog.entry_texts().values()), len(catalog.serialize()))
+        self.assertEqual(text_size(0, []), len(Catalog(0).serialize()))
 
 
 # small pages, so that a catalog of a few hundred entries is paged
