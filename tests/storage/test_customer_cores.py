@@ -40,7 +40,8 @@ class Cores(SynchronousTestCase):
         self.root = Path(self.mktemp())
         self.root.mkdir()
         self.grid = MemoryGrid(self.root)
-        self.customer = make_customer(self.grid)
+        self.values: dict[str, Any] = {}  # the customer's settings: a test changes them live
+        self.customer = make_customer(self.grid, values=self.values)
         self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
 
     def tearDown(self) -> None:
@@ -302,19 +303,8 @@ class LiveSettingsTests(SynchronousTestCase):
         self.assertEqual(customer.suppliers.slots[1].idurl, wanted)
         self.assertEqual(grid.errors, [])
 
-class SpaceTests(SynchronousTestCase):
+class SpaceTests(Cores):
     """What each supplier keeps for me follows what I need: the needed-space setting, and my catalog's copies."""
-
-    def setUp(self) -> None:
-        self.root = Path(self.mktemp())
-        self.root.mkdir()
-        self.grid = MemoryGrid(self.root)
-        self.values: dict[str, Any] = {}
-        self.customer = make_customer(self.grid, values=self.values)
-        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
-
-    def tearDown(self) -> None:
-        self.assertEqual(self.grid.errors, [])
 
     def kept_for_me(self) -> list[int]:
         """What each hired supplier's own record says it keeps for me."""
@@ -386,12 +376,9 @@ class SpaceTests(SynchronousTestCase):
     def test_an_official_supplier_that_drops_me_when_it_refuses_more_takes_me_back_and_gets_its_shares_again(
         self,
     ) -> None:
-        data = os.urandom(5 * 64 * KIB)
-        path = self.root / "five.bin"
-        path.write_bytes(data)
-        transfer, work = self.customer.start_upload(path, "five.bin")
-        done(work)
-        self.assertEqual(transfer.state, TransferState.DONE)
+        path = self.source(5 * 64 * KIB, "five.bin")
+        data = path.read_bytes()
+        self.upload(self.customer, path, "five.bin")
         self.customer.start()
         self.addCleanup(self.customer.close)
         first = self.customer.per_supplier()
@@ -408,7 +395,7 @@ class SpaceTests(SynchronousTestCase):
             if len(short.pieces()) == 5:
                 break
         self.assertEqual(len(short.pieces()), 5)
-        self.assertEqual(self.download(), data)
+        self.assertEqual(self.download(self.customer, "five.bin"), data)
         # later rounds do not ask it again: each ask would drop me and what it holds again
         for _round in range(3):
             self.grid.clock.advance(3600)
@@ -420,12 +407,7 @@ class SpaceTests(SynchronousTestCase):
         # the service calls keep_space every 10 s while to_ask_again names somebody: a round ends at the first
         # refusal, but the next asks the next supplier before the repairs of the first (hours for a large store)
         # are done; three of four positions dropped leaves fewer than k = 2 shares of each block
-        data = os.urandom(5 * 64 * KIB)
-        path = self.root / "five.bin"
-        path.write_bytes(data)
-        transfer, work = self.customer.start_upload(path, "five.bin")
-        done(work)
-        self.assertEqual(transfer.state, TransferState.DONE)
+        self.upload(self.customer, self.source(5 * 64 * KIB, "five.bin"), "five.bin")
         first = self.customer.per_supplier()
         for slot in self.customer.suppliers.slots[:3]:
             drops_when_refusing_more(self.grid.supplier(slot.idurl), first + (1 << 20))
@@ -435,21 +417,10 @@ class SpaceTests(SynchronousTestCase):
         holding = [s for s in self.customer.suppliers.slots if self.grid.supplier(s.idurl).pieces()]
         self.assertGreaterEqual(len(holding), erasure.needed(4))
 
-    def download(self) -> bytes:
-        folder = self.root / "back"
-        transfer, work = self.customer.start_download("five.bin", folder)
-        done(work)
-        self.assertEqual(transfer.state, TransferState.DONE)
-        return (folder / "five.bin").read_bytes()
-
     def test_less_space_wanted_never_takes_back_what_my_files_fill(self) -> None:
         # a supplier keeping less than it holds of mine refuses what I store next (ours) or deletes my oldest
         # files (official suppliers, PROTOCOL-P2P.md 5.1): the suppliers hired are asked again for more only
-        path = self.root / "three.bin"
-        path.write_bytes(os.urandom(3 << 20))
-        transfer, work = self.customer.start_upload(path, "three.bin")
-        done(work)
-        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+        self.upload(self.customer, self.source(3 << 20, "three.bin"), "three.bin")
         gid = self.customer.me.require().global_id
         holding = [self.grid.supplier(s.idurl).supplier.store.used[gid] for s in self.customer.suppliers.slots]
         self.values["needed-space"] = "1 MB"
@@ -457,10 +428,7 @@ class SpaceTests(SynchronousTestCase):
         done(defer.ensureDeferred(self.customer.keep_space()))
         for kept, held in zip(self.kept_for_me(), holding, strict=True):
             self.assertGreaterEqual(kept, held)
-        path.write_bytes(os.urandom(100 * KIB))
-        transfer, work = self.customer.start_upload(path, "small.bin")
-        done(work)
-        self.assertEqual((transfer.state, transfer.error), (TransferState.DONE, ""))
+        self.upload(self.customer, self.source(100 * KIB, "small.bin"), "small.bin")
         self.assertEqual(self.customer.counters["replaced"], 0)
 
     def test_the_room_for_the_catalogs_copies_doubles_as_it_grows(self) -> None:
