@@ -18,12 +18,14 @@ from typing import Any
 import attrs
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid, sign_packet
 from bitdust_node.errors import NotFound
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.storage import catalog_pages
 from bitdust_node.storage.customer import Customer, StorageSettings
 from bitdust_node.storage.customers import Customers
 from bitdust_node.storage.patrol import CustomerPatrol
@@ -208,6 +210,12 @@ class GridSupplier:
 
     def pieces(self) -> list[Path]:
         return sorted(p for p in self.store.root.rglob("*-Data") if p.is_file())
+
+
+def small_pages(test: SynchronousTestCase) -> None:
+    """Pages of a few KB for `test` (catalog_pages), so that a catalog of a few hundred entries is paged."""
+    test.patch(catalog_pages, "PAGED_FROM", 20_000)
+    test.patch(catalog_pages, "PAGE_TEXT", 4_000)
 
 
 def drops_when_refusing_more(short: GridSupplier, donated: int) -> None:

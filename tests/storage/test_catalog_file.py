@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -17,6 +16,7 @@ from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError, text_of, text_size
 from bitdust_node.storage.catalog_disk import CATALOG_FILE, PAGES_FOLDER, CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
+from tests.storage.grid import small_pages
 
 
 class CatalogFileTests(TestCase):
@@ -45,18 +45,11 @@ class CatalogFileTests(TestCase):
         self.assertEqual(text_size(0, []), len(Catalog(0).serialize()))
 
 
-# small pages, so that a catalog of a few hundred entries is paged
-SMALL = {"PAGED_FROM": 20_000, "PAGE_TEXT": 4_000}
-
-
 class PagedCopyTests(TestCase):
     """A large catalog's copy in the home: its root, and its pages in catalog.d by their texts' SHA-256."""
 
     def setUp(self) -> None:
-        for name, value in SMALL.items():
-            patcher = mock.patch.object(paging, name, value)
-            patcher.start()
-            self.addCleanup(patcher.stop)
+        small_pages(self)
         self.folder = Path(self.mktemp())
         self.catalog = Catalog(3)
         for number in range(300):

@@ -8,7 +8,6 @@ import collections
 import json
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
@@ -19,7 +18,7 @@ from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, 
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.suppliers import NoSupplier
-from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer
+from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer, small_pages
 from tests.storage.test_customer_cores import done
 
 
@@ -76,16 +75,9 @@ class PagingTests(SynchronousTestCase):
             paging.parse_root(b"3\n" + json.dumps(many, separators=(",", ":")).encode())
 
 
-# small pages, so that a catalog of a few hundred entries is paged
-SMALL = {"PAGED_FROM": 20_000, "PAGE_TEXT": 4_000}
-
-
 class PagedCopiesTests(SynchronousTestCase):
     def setUp(self) -> None:
-        for name, value in SMALL.items():
-            patcher = mock.patch.object(paging, name, value)
-            patcher.start()
-            self.addCleanup(patcher.stop)
+        small_pages(self)
         self.root = Path(self.mktemp())
         self.root.mkdir()
         self.grid = MemoryGrid(self.root)

@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from twisted.internet import defer
 from twisted.internet.error import ConnectError
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.node import Node
-from bitdust_node.storage import catalog_pages
+from tests.storage.grid import small_pages
 from tests.storage.network import (
     CUSTOMER,
     SUPPLIERS,
@@ -176,11 +175,7 @@ class StorageFaultTests(TestCase):
         self.assertEqual(await self.fetch(fresh, "photo.jpg"), second)
 
     async def test_a_key_backup_on_a_fresh_home_finds_a_catalog_kept_in_pages(self) -> None:
-        # small pages, so that a few hundred folders make a catalog the suppliers keep as pages and a root
-        for name, value in (("PAGED_FROM", 20_000), ("PAGE_TEXT", 4_000)):
-            patcher = mock.patch.object(catalog_pages, name, value)
-            patcher.start()
-            self.addCleanup(patcher.stop)
+        small_pages(self)  # a few hundred folders make a catalog the suppliers keep as pages and a root
         _server, suppliers = await self.network(4)
         node = await self.customer()
         await eventually(lambda: len(customer_of(node).suppliers.connected()) == 4, timeout=60)
