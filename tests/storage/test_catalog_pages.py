@@ -17,6 +17,7 @@ from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
+from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier
 from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer, small_pages
 from tests.storage.test_customer_cores import done
@@ -105,6 +106,11 @@ class PagedCopiesTests(SynchronousTestCase):
     def save(self) -> None:
         self.assertEqual(done(defer.ensureDeferred(self.customer.keeper.save())), 4)
 
+    def elsewhere(self, folder: Path) -> Customer:
+        """Me again with my home in `folder` (a fresh machine, a key backup restored), hiring my suppliers first."""
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        return make_customer(self.grid, folder, **{"preferred-suppliers": preferred})
+
     def page_pieces(self) -> dict[str, set[str]]:
         """Each supplier's page pieces, by their path under my folder."""
         held = {}
@@ -146,8 +152,7 @@ class PagedCopiesTests(SynchronousTestCase):
 
     def test_a_fresh_home_keeps_the_paged_catalog_it_took_in_pages(self) -> None:
         self.fill(400)
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         disk = fresh.keeper.disk
         self.assertEqual({p.name for p in disk.pages_path.iterdir()},
@@ -159,16 +164,14 @@ class PagedCopiesTests(SynchronousTestCase):
         self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
         self.save()
         self.grid.supplier(self.customer.suppliers.slots[0].idurl).node.lying = True
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         self.assertEqual(fresh.catalog.revision, self.customer.catalog.revision)
         self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
 
     def test_a_fresh_home_restarted_before_its_first_save_still_knows_the_pages_it_took(self) -> None:
         self.fill(400)
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         copies = fresh.keeper.copies
         again = CatalogCopies(copies.network, copies.me, copies.identities, self.root / "fresh", copies.holders,
@@ -198,8 +201,7 @@ class PagedCopiesTests(SynchronousTestCase):
         self.customer.catalog.remove("photos")
         self.save()
         self.assertEqual(list(self.page_pieces().values()), [set()] * 4)
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         done(defer.ensureDeferred(fresh.connect()))
         self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (self.customer.catalog.revision, {}))
 
@@ -240,8 +242,7 @@ class PagedCopiesTests(SynchronousTestCase):
         self.customer.catalog.ensure("photos/other.jpg", "file", 9500.0)
         self.save()
         self.assertEqual(list(self.roots_whole().values()), [True] * 4)
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         self.assertEqual(fresh.catalog.entries, self.customer.catalog.entries)
 
@@ -284,8 +285,7 @@ class PagedCopiesTests(SynchronousTestCase):
     def test_a_fresh_home_asks_for_pages_first_the_suppliers_that_gave_it_a_root(self) -> None:
         self.fill(800)
         self.assertEqual(len(self.customer.keeper.copies.pages), 4 * PAGES_AT_ONCE)
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.suppliers.fill(4, fresh.per_supplier()))), 4)
         # the first supplier never answers now: the wait for its root is the only one (not one more for each 8 pages)
         self.grid.supplier(fresh.suppliers.slots[0].idurl).node.held = []
@@ -309,8 +309,7 @@ class PagedCopiesTests(SynchronousTestCase):
             for piece in supplier.pieces():
                 if "/".join(piece.parts[-3:]) == changed:
                     piece.unlink()
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.grid.sent.clear()
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         self.assertEqual((fresh.catalog.revision, fresh.catalog.entries), (older.revision, older.entries))
@@ -330,8 +329,7 @@ class PagedCopiesTests(SynchronousTestCase):
             self.customer.catalog.ensure(f"photos/{number // 50}/img{number}.jpg", "file", 1000.0 + number)
         self.save()
         taken = {page.piece for page in self.customer.keeper.copies.pages}
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        fresh = make_customer(self.grid, self.root / "fresh", **{"preferred-suppliers": preferred})
+        fresh = self.elsewhere(self.root / "fresh")
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         fresh.catalog.ensure("photos/late.jpg", "file", 9000.0)
         self.assertEqual(done(defer.ensureDeferred(fresh.keeper.save())), 4)
@@ -426,8 +424,7 @@ class PagedCopiesTests(SynchronousTestCase):
         folder = self.root / "old"
         folder.mkdir()
         (folder / "catalog").write_bytes(old.serialize())
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        upgraded = make_customer(self.grid, folder, **{"preferred-suppliers": preferred})
+        upgraded = self.elsewhere(folder)
         self.assertEqual(upgraded.catalog, old)
         self.assertEqual(done(defer.ensureDeferred(upgraded.connect())), 4)
         self.assertEqual(done(defer.ensureDeferred(upgraded.keeper.save())), 4)
