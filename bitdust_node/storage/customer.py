@@ -81,6 +81,7 @@ class Customer:
         self.identities = identities
         self.suppliers = suppliers
         self.settings = settings
+        suppliers.preferred = lambda: self.settings.preferred  # whichever fill hires: a connect or a replacement
         self.folder = folder
         self.clock = clock
         self._worker = worker
@@ -166,7 +167,6 @@ class Customer:
 
     async def connect(self) -> int:
         """Hire up to suppliers-number suppliers, then take the suppliers' catalog if it is newer."""
-        self.suppliers.preferred = self.settings.preferred
         connected = await self.suppliers.fill(self.settings.suppliers, self.per_supplier())
         if connected:
             await self.keeper.fetch_newest()
@@ -178,7 +178,6 @@ class Customer:
         timeout (a supplier that took a piece and died never answers)."""
         slot = self.suppliers.slots[position] if position < len(self.suppliers.slots) else None
         fired = slot.idurl if slot is not None and slot.connected else ""
-        self.suppliers.preferred = self.settings.preferred  # a live setting: changed since the last connect, maybe
         replacing = self.suppliers.replace(position, why, self.settings.suppliers, self.per_supplier())
         if fired:
             self.network.fail_pending_to(fired, TransferError(f"supplier {fired} was replaced: {why}"))

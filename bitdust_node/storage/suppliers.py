@@ -130,8 +130,8 @@ class Suppliers:
         # suppliers that failed or refused: not asked again soon
         self.set_aside: dict[str, float] = {}
         self._refusals: dict[str, int] = {}
-        # IDURLs named in `services/customer/preferred-suppliers`, asked first
-        self.preferred: list[str] = []
+        # IDURLs named in `services/customer/preferred-suppliers`, asked first: read at each fill (a live setting)
+        self.preferred: Callable[[], list[str]] = list
         self.counters: collections.Counter[str] = collections.Counter()
         # positions being replaced, with who waits for each
         self._replacing: dict[int, list[defer.Deferred[None]]] = {}
@@ -220,7 +220,7 @@ class Suppliers:
                 if self.set_aside.get(idurl, 0) <= now:
                     found.append(idurl)
 
-        for idurl in self.preferred:
+        for idurl in self.preferred():
             add(idurl)
         for idurl in await self.family_from_dht():
             add(idurl)
