@@ -48,7 +48,8 @@ def pip_install(venv: Path, *args: str | Path, cwd: Path) -> None:
 def run_a_node(testcase: SynchronousTestCase, venv: Path, home: Path) -> str:
     """Start bitdust-node in the foreground on ADDRESS, wait for its REST API, stop it; its output."""
     for key, value in (("services/network/bind-address", ADDRESS), ("interface/api/rest-http-host", ADDRESS)):
-        assert run(venv / "bin/bitdust", "--config", home, "set", key, value).returncode == 0
+        done = run(venv / "bin/bitdust", "--config", home, "set", key, value)
+        testcase.assertEqual(done.returncode, 0, done.stderr)
     node = subprocess.Popen(
         [venv / "bin/bitdust-node", "--nodaemon", "--pidfile=", "--config", home],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=home,

@@ -151,7 +151,8 @@ class FakeNetwork:
     def answer(self, request: Packet, by: MyIdentity, command: str = "Ack", payload: bytes = b"") -> None:
         """`by` answers the request, as the gateway matches answers."""
         answer = self.inbound(by, command, payload, packet_id=request.packet_id)
-        assert self.pending.answer(answer.packet.packet_id, (by.idurl,), command, answer.packet), "nobody waits for it"
+        if not self.pending.answer(answer.packet.packet_id, (by.idurl,), command, answer.packet):
+            raise AssertionError("nobody waits for it")
 
     def inbound(self, by: MyIdentity, command: str, payload: bytes, packet_id: str = "in:1") -> Inbound:
         """A packet from `by` to me, signed as the gateway would have verified it."""
