@@ -4,7 +4,8 @@ next to Twisted's reactor alone and the node's libraries alone in the same run, 
     .venv/bin/python benchmarks/node_memory.py [--identities 10000] [--values 1000] [--rest 70]
 
 Both nodes run as debian/bitdust.service runs the node: `bitdust-node --nodaemon --pidfile= --config HOME`
-in the foreground, BITDUST_HOME in the environment, umask 0077. One on 127.0.0.53 has the local-network
+in the foreground, the unit's Environment= (BITDUST_HOME, PYTHONOPTIMIZE=2), umask 0077; the import costs, the
+reactor and the libraries alone are measured with that environment too. One on 127.0.0.53 has the local-network
 profile (DHT genesis, identity server) and an identity, every default service on; a second one on 127.0.0.54
 is the guide's seed node (`bitdust init --profile conf/settings/seed-node.json`, its hosts made local: DHT
 genesis, identity server, proxy transport, supplier and customer off) and is measured at rest beside it. Each
@@ -35,11 +36,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from idserver_bench import ingest_to, signed_for  # noqa: E402
 
 from bitdust_node.crypto import keys  # noqa: E402
+from tests.support.unit import unit_environment  # noqa: E402
 
 ADDRESS = "127.0.0.53"
 SEED_ADDRESS = "127.0.0.54"
 REST = f"http://{ADDRESS}:8180"
 BIN = Path(sys.executable).parent
+# every process measured here has the unit's environment (PYTHONOPTIMIZE=2: no docstrings, no asserts)
+AS_THE_UNIT = {**os.environ, **unit_environment()}
 # in import order, each measured on top of the ones before it in a fresh interpreter
 IMPORTS = (
     ("twisted reactor", "twisted.internet.reactor"),
@@ -73,14 +77,14 @@ def import_costs() -> list[tuple[str, float]]:
         "    out.append((label, rss()))\n"
         "print(json.dumps(out))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=AS_THE_UNIT)
     steps = json.loads(done.stdout)
     return [(label, (kib - steps[i - 1][1]) / 1024 if i else kib / 1024) for i, (label, kib) in enumerate(steps)]
 
 
 def child_rss(script: str, seconds: float) -> float:
     """Resident MiB of a Python child running `script` after `seconds`."""
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=AS_THE_UNIT)
     try:
         time.sleep(seconds)
         return rss_kib(child.pid) / 1024
@@ -135,7 +139,7 @@ def start_node(home: Path, address: str, name: str, profile: str) -> subprocess.
         bitdust(home, "set", key, value)
     # the unit's ExecStart, Environment and UMask (its working directory is the home's parent)
     node = subprocess.Popen([str(BIN / "bitdust-node"), "--nodaemon", "--pidfile=", "--config", str(home)],
-                            cwd=home.parent, env={**os.environ, "BITDUST_HOME": str(home)},
+                            cwd=home.parent, env={**AS_THE_UNIT, "BITDUST_HOME": str(home)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0o077))
     deadline = time.monotonic() + 60
     while subprocess.run([str(BIN / "bitdust"), "--config", str(home), "status"], capture_output=True).returncode:

@@ -10,7 +10,6 @@ import atexit
 import fnmatch
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import attrs
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from tests.support.unit import unit_environment, unit_fields
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = "opt/bitdust-node"
@@ -40,6 +41,7 @@ LEFT_OUT_AT = {
 # hardening the unit must keep: a change here is a decision, not an accident
 UNIT_LINES = (
     "User=bitdust",
+    "Environment=PYTHONOPTIMIZE=2",
     "ExecStart=/opt/bitdust-node/bin/bitdust-node --nodaemon --pidfile= --config /var/lib/bitdust/.bitdust",
     "Restart=on-failure",
     "NoNewPrivileges=yes",
@@ -208,20 +210,6 @@ class DebianPackage(SynchronousTestCase):
         self.assertEqual([line for line in findings if line.startswith("E:")], [])
 
 
-def unit_fields(text: str) -> dict[str, list[str]]:
-    """The [Service] section's assignments, every value of a repeated key kept."""
-    fields: dict[str, list[str]] = {}
-    section = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line
-        elif section == "[Service]" and "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            fields.setdefault(key, []).append(value)
-    return fields
-
-
 INSTALLED_ADDRESS = "127.0.0.26"
 INSTALLED_HOME = "/var/lib/bitdust/.bitdust"
 
@@ -259,6 +247,11 @@ class InstalledPackage(SynchronousTestCase):
         self.assertEqual(stat_mode(home), 0o700)
         self.assertEqual(home.owner(), "bitdust")
         self.assertEqual(Path("/usr/bin/bitdust").resolve(), Path("/opt/bitdust-node/bin/bitdust"))
+        # the unit's byte code (PYTHONOPTIMIZE=2) is made at install: the node cannot write it under /opt
+        package = next(Path("/opt/bitdust-node/lib").glob("python3.*/site-packages/bitdust_node"))
+        missing = [str(source) for source in package.rglob("*.py")
+                   if not list(source.parent.glob(f"__pycache__/{source.stem}.*.opt-2.pyc"))]
+        self.assertEqual(missing, [])
         # the admin's steps of the README, with the installed CLI as the bitdust user
         for key, value in (("services/network/bind-address", INSTALLED_ADDRESS),
                            ("interface/api/rest-http-host", INSTALLED_ADDRESS),
@@ -292,10 +285,7 @@ class InstalledPackage(SynchronousTestCase):
         (user,), (group,), (umask,) = unit["User"], unit["Group"], unit["UMask"]
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                "HOME": "/var/lib/bitdust", "USER": user, "LOGNAME": user}
-        for assignment in unit.get("Environment", []):
-            for pair in shlex.split(assignment):
-                key, value = pair.split("=", 1)
-                env[key] = value
+        env.update(unit_environment(unit))
         (exec_start,) = unit["ExecStart"]
         shell = f"umask {umask} && exec {exec_start}"
         return subprocess.Popen(

@@ -18,6 +18,7 @@ from twisted.web.http_headers import Headers
 import bitdust_node
 from bitdust_node import home as home_paths
 from tests.support.nodes import REST_PORT, make_home
+from tests.support.unit import unit_environment
 
 ROOT = Path(bitdust_node.__file__).resolve().parents[1]
 
@@ -51,8 +52,9 @@ class NodeProcess:
             "--config",
             str(self.home),
         ]
-        # twistd finds the bitdust dropin under the source tree's twisted/plugins
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # as the unit runs the node (its environment: byte code level, home); twistd finds the bitdust dropin
+        # under the source tree's twisted/plugins
+        env = {**os.environ, **unit_environment(), "BITDUST_HOME": str(self.home), "PYTHONPATH": str(ROOT)}
         spawner: Any = reactor
         self.process: Any = spawner.spawnProcess(self.watch, args[0], args, env=env, path=str(ROOT))
         self.alive = True
