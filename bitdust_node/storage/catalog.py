@@ -12,7 +12,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -110,6 +110,11 @@ class Catalog:
         that a save serializes each entry once for both the whole text and its pages."""
         return {path: _ENCODE(_entry_fields(entry)).encode() for path, entry in self.entries.items()}
 
+    def entry_texts_when_read(self) -> Mapping[str, bytes]:
+        """The same, each entry's JSON made when it is read: a large catalog's save makes a page's entries at a
+        time and lets them go, not every entry's at once. Read it before the catalog changes again."""
+        return _EntryTexts(self.entries)
+
     @classmethod
     def parse(cls, text: bytes) -> Catalog:
         """The catalog a text holds; CatalogError when it is not one. The compact text serialize writes is read an
@@ -134,6 +139,20 @@ class Catalog:
         return cls(revision, entries)
 
 
+class _EntryTexts(Mapping[str, bytes]):
+    def __init__(self, entries: dict[str, Entry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, path: str) -> bytes:
+        return _ENCODE(_entry_fields(self._entries[path])).encode()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:
     """A catalog text of these entries' JSON (Catalog.entry_texts), as Catalog.serialize makes it."""
     return b"".join((f"{revision}\n".encode(), _OPENING, b",".join(entry_texts), _CLOSING.encode()))
@@ -141,8 +160,12 @@ def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:
 
 def text_size(revision: int, entry_texts: Collection[bytes]) -> int:
     """len(text_of(revision, entry_texts)), without making the text: a large catalog is paged, never held whole."""
-    commas = max(len(entry_texts) - 1, 0)
-    return len(f"{revision}\n") + len(_OPENING) + sum(map(len, entry_texts)) + commas + len(_CLOSING)
+    return size_of_text(revision, len(entry_texts), sum(map(len, entry_texts)))
+
+
+def size_of_text(revision: int, entries: int, entry_bytes: int) -> int:
+    """The size of a catalog text of `entries` entries whose JSON takes `entry_bytes` in all."""
+    return len(f"{revision}\n") + len(_OPENING) + entry_bytes + max(entries - 1, 0) + len(_CLOSING)
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode

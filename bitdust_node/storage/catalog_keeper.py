@@ -144,13 +144,25 @@ class CatalogKeeper:
     ) -> tuple[int, bytes | None, list[PageRef], dict[int, bytes]]:
         """`catalog` serialized once, each entry once, for my copy and the holders' alike: its text's size, and its
         whole text up to catalog_pages.PAGED_FROM, else its pages and the texts of those my disk or `copies_lack`
-        (the others are let go as they are made)."""
+        (the others are let go as they are made). A catalog my disk holds in pages is cut in as many again, a page's
+        entries at a time; only when that count turns out wrong (the catalog grew or shrank past a power of two) are
+        all entries made at once, and cut again."""
+        def wanted(page: PageRef) -> bool:
+            return self.disk.lacks(page) or copies_lack(page)
+
+        if self.disk.size > paging.PAGED_FROM:
+            count = paging.page_count(self.disk.size)
+            size, pages, texts = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count,
+                                              self.copies.pages, wanted)
+            if size > paging.PAGED_FROM and paging.page_count(size) == count:
+                return size, None, pages, texts
+            del pages, texts
         entry_texts = catalog.entry_texts()
         size = text_size(catalog.revision, entry_texts.values())
         if size <= paging.PAGED_FROM:
             return size, text_of(catalog.revision, entry_texts.values()), [], {}
-        pages, texts = paging.paged(catalog.revision, entry_texts, size, self.copies.pages,
-                                    lambda page: self.disk.lacks(page) or copies_lack(page))
+        size, pages, texts = paging.paged(catalog.revision, entry_texts, paging.page_count(size), self.copies.pages,
+                                          wanted)
         return size, None, pages, texts
 
     def _write_mine(

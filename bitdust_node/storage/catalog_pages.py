@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
-from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, text_of
+from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, size_of_text, text_of
 
 # a catalog text up to this goes whole into the index piece
 PAGED_FROM = 1024 * 1024
@@ -55,17 +55,23 @@ def page_of(path: str, count: int) -> int:
     return int.from_bytes(hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest(), "big") % count
 
 
-def page_texts(entry_texts: dict[str, bytes], count: int) -> Iterator[bytes]:
+def page_texts(entry_texts: Mapping[str, bytes], count: int) -> Iterator[bytes]:
     """A catalog's entries (Catalog.entry_texts) cut into `count` pages, each a catalog text of revision 0 (the root
     says the revision) with its entries by path: the order a catalog taken back has (joined), so that a fresh home's
-    pages keep their texts and names, and the old ones are not left on the suppliers unnamed. Made one at a time
-    (a save keeps only those it sends)."""
-    shares: list[list[bytes]] = [[] for _ in range(count)]
+    pages keep their texts and names, and the old ones are not left on the suppliers unnamed. Made one at a time,
+    each page's entries read as it is made (a save keeps only the pages it sends)."""
+    return (text for text, _entries in _pages(entry_texts, count))
+
+
+def _pages(entry_texts: Mapping[str, bytes], count: int) -> Iterator[tuple[bytes, list[bytes]]]:
+    """Each page's text and its entries' texts (let go with it)."""
+    groups: list[list[str]] = [[] for _ in range(count)]
     for path in sorted(entry_texts):
-        shares[page_of(path, count)].append(entry_texts[path])
+        groups[page_of(path, count)].append(path)
     for number in range(count):
-        yield text_of(0, shares[number])
-        shares[number] = []
+        entries = [entry_texts[path] for path in groups[number]]
+        groups[number] = []
+        yield text_of(0, entries), entries
 
 
 def piece_of(revision: int, number: int, digest: str) -> str:
@@ -80,25 +86,27 @@ def digest_of(text: bytes) -> str:
 
 
 def paged(
-    revision: int, entry_texts: dict[str, bytes], text_size: int, before: Sequence[PageRef],
+    revision: int, entry_texts: Mapping[str, bytes], count: int, before: Sequence[PageRef],
     wanted: Callable[[PageRef], bool],
-) -> tuple[list[PageRef], dict[int, bytes]]:
-    """A catalog (its entries' JSON, Catalog.entry_texts, and the size of its whole text) cut into pages: each page
-    as the root names it (a page whose text did not change keeps its name from `before`, the last root's pages), and
-    the texts of the pages `wanted` asks for by number (those some copy lacks: all the others are let go as they are
-    made)."""
-    count = page_count(text_size)
+) -> tuple[int, list[PageRef], dict[int, bytes]]:
+    """A catalog (its entries' JSON, Catalog.entry_texts or entry_texts_when_read) cut into `count` pages: the size of
+    its whole text (so the caller knows whether `count` was the right one, page_count), each page as the root names
+    it (a page whose text did not change keeps its name from `before`, the last root's pages), and the texts of the
+    pages `wanted` asks for by number (those some copy lacks: all the others are let go as they are made)."""
     before = before if len(before) == count else []
     refs: list[PageRef] = []
     texts: dict[int, bytes] = {}
-    for number, page in enumerate(page_texts(entry_texts, count)):
+    entry_bytes = 0
+    for number, (page, entries) in enumerate(_pages(entry_texts, count)):
+        entry_bytes += sum(map(len, entries))
+        del entries
         digest = digest_of(page)
         same = before and before[number].digest == digest
         ref = before[number] if same else PageRef(piece_of(revision, number, digest), digest, len(page))
         refs.append(ref)
         if wanted(ref):
             texts[number] = page
-    return refs, texts
+    return size_of_text(revision, len(entry_texts), entry_bytes), refs, texts
 
 
 _ROOT_OPENING = b'{"format":' + json.dumps(ROOT_FORMAT).encode() + b","

@@ -65,8 +65,8 @@ class PagedCopyTests(TestCase):
 
     def write(self, disk: CatalogDisk, catalog: Catalog, before: list[PageRef] | None = None) -> list[PageRef]:
         entry_texts = catalog.entry_texts()
-        size = len(text_of(catalog.revision, entry_texts.values()))
-        pages, texts = paging.paged(catalog.revision, entry_texts, size, before or [], disk.lacks)
+        count = paging.page_count(len(text_of(catalog.revision, entry_texts.values())))
+        _size, pages, texts = paging.paged(catalog.revision, entry_texts, count, before or [], disk.lacks)
         self.successResultOf(disk.write_paged(catalog.revision, pages, texts))
         return pages
 
@@ -142,8 +142,8 @@ class PagedCopyTests(TestCase):
         self.catalog.revision += 1
         self.catalog.ensure("photos/late.jpg", "file", 9000.0)
         entry_texts = self.catalog.entry_texts()
-        size = len(text_of(self.catalog.revision, entry_texts.values()))
-        pages, _texts = paging.paged(self.catalog.revision, entry_texts, size, [], lambda page: False)
+        count = paging.page_count(len(text_of(self.catalog.revision, entry_texts.values())))
+        _size, pages, _texts = paging.paged(self.catalog.revision, entry_texts, count, [], lambda page: False)
         self.failureResultOf(disk.write_paged(self.catalog.revision, pages, {}), CatalogError)
         self.assertEqual((self.folder / CATALOG_FILE).read_bytes(), before)
         self.assertEqual(CatalogDisk(self.folder).load().revision, 3)

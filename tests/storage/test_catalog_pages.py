@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import Catalog, CatalogError
+from bitdust_node.storage.catalog import Catalog, CatalogError, text_of
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
@@ -137,6 +137,38 @@ class PagedCopiesTests(SynchronousTestCase):
         now = {page.piece for page in copies.pages}
         self.assertEqual(list(self.page_pieces().values()), [now] * 4)
         self.assertEqual(len(named - now), 1)
+
+    def as_made_at_once(self) -> list[PageRef]:
+        """The pages the catalog as it is now cuts into when every entry's JSON is made at once."""
+        catalog = self.customer.catalog
+        texts = dict(catalog.entry_texts_when_read())
+        count = paging.page_count(len(text_of(catalog.revision, texts.values())))
+        _size, pages, _texts = paging.paged(catalog.revision, texts, count, self.customer.keeper.copies.pages,
+                                            lambda page: False)
+        return pages
+
+    def test_a_paged_catalogs_save_makes_its_entries_a_page_at_a_time(self) -> None:
+        self.fill(400)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+
+        def all_at_once(catalog: Catalog) -> dict[str, bytes]:
+            raise AssertionError("every entry's JSON made at once")
+
+        self.patch(Catalog, "entry_texts", all_at_once)
+        self.save()
+        self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once())
+        self.assertEqual(self.customer.keeper.disk.size, sum(page.size for page in self.customer.keeper.copies.pages))
+        self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_catalog_grown_past_its_page_count_is_cut_in_more_pages(self) -> None:
+        self.fill(400)
+        count = len(self.customer.keeper.copies.pages)
+        self.fill(800)  # the same 400 and as many more: twice the text
+        pages = self.customer.keeper.copies.pages
+        self.assertEqual(len(pages), 2 * count)
+        self.assertEqual(pages, self.as_made_at_once())
+        self.assertEqual({p.name for p in self.customer.keeper.disk.pages_path.iterdir()}, {p.digest for p in pages})
+        self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
 
     def test_my_own_copy_is_paged_too_and_a_change_writes_its_page_and_the_root(self) -> None:
         self.fill(400)
