@@ -40,6 +40,8 @@ class CatalogDisk:
         self._pages_here: set[str] = set()
         # the size of the catalog's text, as last read or asked to be written (its pages' texts for a paged one)
         self.size = 0
+        # how many pages it is in (0: one text), as last read or asked to be written
+        self.page_count = 0
 
     def load(self) -> Catalog:
         """My copy; an empty catalog when there is none or it cannot be read (the suppliers' copy is fetched)."""
@@ -54,13 +56,14 @@ class CatalogDisk:
                 return Catalog.parse(text)
             del text
             revision, pages = root
-            self.size = sum(page.size for page in pages)
+            self.size, self.page_count = sum(page.size for page in pages), len(pages)
             return paging.joined(revision, self._read_pages(pages))  # one page read at a time
         except (OSError, CatalogError) as err:
             log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
                       why=str(err))
             # a page's name no longer vouches for its text: the next write writes every page again, not the damage
             self._pages_here = set()
+            self.size = self.page_count = 0
             return Catalog()
 
     def _read_pages(self, pages: Sequence[PageRef]) -> Iterator[bytes]:
@@ -78,7 +81,7 @@ class CatalogDisk:
 
     def write(self, text: bytes) -> defer.Deferred[None]:
         """A whole catalog's text in place of the last; the pages of a paged one before it go."""
-        self.size = len(text)
+        self.size, self.page_count = len(text), 0
 
         def job() -> defer.Deferred[None]:
             return self._worker(_write_whole_now, self.path, self.pages_path, text).addBoth(self._written)
@@ -91,7 +94,7 @@ class CatalogDisk:
         A page the disk lacks whose text is not in `texts` fails the write, and the last copy stays."""
         root = paging.root_text(revision, pages)
         named = {page.digest for page in pages}
-        self.size = sum(page.size for page in pages)
+        self.size, self.page_count = sum(page.size for page in pages), len(pages)
 
         def job() -> defer.Deferred[None]:
             # on the reactor, once the writes asked before it are done: what they left is known

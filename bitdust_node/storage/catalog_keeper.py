@@ -56,6 +56,9 @@ class CatalogKeeper:
         # saves and fetches take turns: a fetch that took a newer catalog while a save ran would see that save's older
         # copies land over it on the suppliers
         self._turn = defer.DeferredLock()
+        # the pages the last cut made and their entries' values (without their texts): the next cut makes again
+        # only the pages whose values changed
+        self._last_cut: paging.Cut | None = None
 
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
@@ -145,25 +148,29 @@ class CatalogKeeper:
         """`catalog` serialized once, each entry once, for my copy and the holders' alike: its text's size, and its
         whole text up to catalog_pages.PAGED_FROM, else its pages and the texts of those my disk or `copies_lack`
         (the others are let go as they are made). A catalog my disk holds in pages is cut in as many again, a page's
-        entries at a time; only when that count turns out wrong (the catalog grew or shrank past a power of two) are
-        all entries made at once, and cut again."""
+        entries at a time, and a page whose entries' values are those of the last cut is not made again; only when
+        that count turns out wrong (the catalog grew or shrank past a power of two) are all entries made at once,
+        and cut again."""
         def wanted(page: PageRef) -> bool:
             return self.disk.lacks(page) or copies_lack(page)
 
-        if self.disk.size > paging.PAGED_FROM:
-            count = paging.page_count(self.disk.size)
-            size, pages, texts = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count,
-                                              self.copies.pages, wanted)
-            if size > paging.PAGED_FROM and paging.page_count(size) == count:
-                return size, None, pages, texts
-            del pages, texts
+        count = self.disk.page_count
+        if count:
+            cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, self.copies.pages, wanted,
+                               catalog.values_of, self._last_cut)
+            if cut.size > paging.PAGED_FROM and paging.page_count(cut.size) == count:
+                self._last_cut = attrs.evolve(cut, texts={})
+                return cut.size, None, cut.pages, cut.texts
+            del cut
+        self._last_cut = None
         entry_texts = catalog.entry_texts()
         size = text_size(catalog.revision, entry_texts.values())
         if size <= paging.PAGED_FROM:
             return size, text_of(catalog.revision, entry_texts.values()), [], {}
-        size, pages, texts = paging.paged(catalog.revision, entry_texts, paging.page_count(size), self.copies.pages,
-                                          wanted)
-        return size, None, pages, texts
+        cut = paging.paged(catalog.revision, entry_texts, paging.page_count(size), self.copies.pages, wanted,
+                           catalog.values_of)
+        self._last_cut = attrs.evolve(cut, texts={})
+        return cut.size, None, cut.pages, cut.texts
 
     def _write_mine(
         self, revision: int, text: bytes | None, pages: list[PageRef], texts: dict[int, bytes],

@@ -60,18 +60,15 @@ def page_texts(entry_texts: Mapping[str, bytes], count: int) -> Iterator[bytes]:
     says the revision) with its entries by path: the order a catalog taken back has (joined), so that a fresh home's
     pages keep their texts and names, and the old ones are not left on the suppliers unnamed. Made one at a time,
     each page's entries read as it is made (a save keeps only the pages it sends)."""
-    return (text for text, _entries in _pages(entry_texts, count))
+    for paths in _paths_by_page(entry_texts, count):
+        yield text_of(0, [entry_texts[path] for path in paths])
 
 
-def _pages(entry_texts: Mapping[str, bytes], count: int) -> Iterator[tuple[bytes, list[bytes]]]:
-    """Each page's text and its entries' texts (let go with it)."""
+def _paths_by_page(paths: Iterable[str], count: int) -> list[list[str]]:
     groups: list[list[str]] = [[] for _ in range(count)]
-    for path in sorted(entry_texts):
+    for path in sorted(paths):
         groups[page_of(path, count)].append(path)
-    for number in range(count):
-        entries = [entry_texts[path] for path in groups[number]]
-        groups[number] = []
-        yield text_of(0, entries), entries
+    return groups
 
 
 def piece_of(revision: int, number: int, digest: str) -> str:
@@ -85,20 +82,48 @@ def digest_of(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
+@attrs.frozen
+class Cut:
+    """A catalog cut into pages: the size of its whole text, each page as the root names it, the texts of the pages
+    asked for (by number), and for each page a hash of its entries' values (Catalog.values_of), with which the next
+    cut knows the pages it need not make again."""
+
+    size: int
+    pages: list[PageRef]
+    texts: dict[int, bytes]
+    values: list[int]
+
+
+# a page's text without its entries: what the size of a page not made again tells of its entries' bytes
+_BARE_PAGE = len(text_of(0, []))
+
+
 def paged(
     revision: int, entry_texts: Mapping[str, bytes], count: int, before: Sequence[PageRef],
-    wanted: Callable[[PageRef], bool],
-) -> tuple[int, list[PageRef], dict[int, bytes]]:
-    """A catalog (its entries' JSON, Catalog.entry_texts or entry_texts_when_read) cut into `count` pages: the size of
-    its whole text (so the caller knows whether `count` was the right one, page_count), each page as the root names
-    it (a page whose text did not change keeps its name from `before`, the last root's pages), and the texts of the
-    pages `wanted` asks for by number (those some copy lacks: all the others are let go as they are made)."""
+    wanted: Callable[[PageRef], bool], values_of: Callable[[str], int], last: Cut | None = None,
+) -> Cut:
+    """A catalog (its entries' JSON, Catalog.entry_texts or entry_texts_when_read, and Catalog.values_of) cut into
+    `count` pages: the size of its whole text (so the caller knows whether `count` was the right one, page_count),
+    each page as the root names it (a page whose text did not change keeps its name from `before`, the last root's
+    pages), and the texts of the pages `wanted` asks for by number (those some copy lacks: all the others are let go
+    as they are made). A page whose entries' values are those it had in `last` (a cut in as many pages) and that no
+    copy lacks is not made again: it keeps its name from `last`."""
     before = before if len(before) == count else []
+    last = last if last is not None and len(last.pages) == count else None
     refs: list[PageRef] = []
     texts: dict[int, bytes] = {}
+    values: list[int] = []
     entry_bytes = 0
-    for number, (page, entries) in enumerate(_pages(entry_texts, count)):
+    for number, paths in enumerate(_paths_by_page(entry_texts, count)):
+        page_values = hash(tuple(map(values_of, paths)))
+        values.append(page_values)
+        if last is not None and last.values[number] == page_values and not wanted(last.pages[number]):
+            refs.append(last.pages[number])
+            entry_bytes += last.pages[number].size - _BARE_PAGE - max(len(paths) - 1, 0)
+            continue
+        entries = [entry_texts[path] for path in paths]
         entry_bytes += sum(map(len, entries))
+        page = text_of(0, entries)
         del entries
         digest = digest_of(page)
         same = before and before[number].digest == digest
@@ -106,7 +131,7 @@ def paged(
         refs.append(ref)
         if wanted(ref):
             texts[number] = page
-    return size_of_text(revision, len(entry_texts), entry_bytes), refs, texts
+    return Cut(size_of_text(revision, len(entry_texts), entry_bytes), refs, texts, values)
 
 
 _ROOT_OPENING = b'{"format":' + json.dumps(ROOT_FORMAT).encode() + b","

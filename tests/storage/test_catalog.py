@@ -11,6 +11,10 @@ from twisted.trial import unittest
 
 from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import (
+    _BLOCK_VALUES,
+    _ENCODE,
+    _ENTRY_VALUES,
+    _VERSION_VALUES,
     FORMAT,
     BlockInfo,
     Catalog,
@@ -18,6 +22,7 @@ from bitdust_node.storage.catalog import (
     Entry,
     Version,
     _entry_fields,
+    entry_values,
     text_size,
 )
 
@@ -43,6 +48,20 @@ class CatalogTextTests(unittest.TestCase):
     def test_the_fields_written_are_every_field_of_the_entry(self, entry: Entry) -> None:
         # a field added to Entry, Version or BlockInfo and not to the hand-made dicts fails here
         self.assertEqual(_entry_fields(entry), attrs.asdict(entry))
+
+    def test_the_values_a_save_compares_are_every_field_of_the_entry(self) -> None:
+        # a field added to Entry, Version or BlockInfo and not to entry_values would let its change go unsaved
+        for cls, getter, lists in ((Entry, _ENTRY_VALUES, {"versions"}),
+                                   (Version, _VERSION_VALUES, {"suppliers", "blocks"}),
+                                   (BlockInfo, _BLOCK_VALUES, {"shares"})):
+            named = set(getter.__reduce__()[1])
+            self.assertEqual(named | lists, {field.name for field in attrs.fields(cls)}, cls)
+
+    @settings(max_examples=200, deadline=None)
+    @given(_entries, _entries)
+    def test_entries_of_the_same_values_have_the_same_text_and_others_not(self, one: Entry, other: Entry) -> None:
+        same_text = _ENCODE(_entry_fields(one)) == _ENCODE(_entry_fields(other))
+        self.assertEqual(entry_values(one) == entry_values(other), same_text)
 
     @settings(max_examples=200, deadline=None)
     @given(_catalogs)

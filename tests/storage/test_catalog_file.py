@@ -66,7 +66,8 @@ class PagedCopyTests(TestCase):
     def write(self, disk: CatalogDisk, catalog: Catalog, before: list[PageRef] | None = None) -> list[PageRef]:
         entry_texts = catalog.entry_texts()
         count = paging.page_count(len(text_of(catalog.revision, entry_texts.values())))
-        _size, pages, texts = paging.paged(catalog.revision, entry_texts, count, before or [], disk.lacks)
+        cut = paging.paged(catalog.revision, entry_texts, count, before or [], disk.lacks, catalog.values_of)
+        pages, texts = cut.pages, cut.texts
         self.successResultOf(disk.write_paged(catalog.revision, pages, texts))
         return pages
 
@@ -143,7 +144,8 @@ class PagedCopyTests(TestCase):
         self.catalog.ensure("photos/late.jpg", "file", 9000.0)
         entry_texts = self.catalog.entry_texts()
         count = paging.page_count(len(text_of(self.catalog.revision, entry_texts.values())))
-        _size, pages, _texts = paging.paged(self.catalog.revision, entry_texts, count, [], lambda page: False)
+        pages = paging.paged(self.catalog.revision, entry_texts, count, [], lambda page: False,
+                             self.catalog.values_of).pages
         self.failureResultOf(disk.write_paged(self.catalog.revision, pages, {}), CatalogError)
         self.assertEqual((self.folder / CATALOG_FILE).read_bytes(), before)
         self.assertEqual(CatalogDisk(self.folder).load().revision, 3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import Catalog, CatalogError, text_of
+from bitdust_node.storage.catalog import BlockInfo, Catalog, CatalogError, Version, text_of
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
@@ -21,6 +22,23 @@ from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier
 from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer, small_pages
 from tests.storage.test_customer_cores import done
+
+
+class NotedTexts(Mapping[str, bytes]):
+    """Entry texts (Catalog.entry_texts_when_read) that note the path of each entry whose JSON is made."""
+
+    def __init__(self, texts: Mapping[str, bytes], made: list[str]) -> None:
+        self.texts, self.made = texts, made
+
+    def __getitem__(self, path: str) -> bytes:
+        self.made.append(path)
+        return self.texts[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
 
 
 def a_catalog(files: int, revision: int = 7) -> Catalog:
@@ -143,9 +161,8 @@ class PagedCopiesTests(SynchronousTestCase):
         catalog = self.customer.catalog
         texts = dict(catalog.entry_texts_when_read())
         count = paging.page_count(len(text_of(catalog.revision, texts.values())))
-        _size, pages, _texts = paging.paged(catalog.revision, texts, count, self.customer.keeper.copies.pages,
-                                            lambda page: False)
-        return pages
+        return paging.paged(catalog.revision, texts, count, self.customer.keeper.copies.pages, lambda page: False,
+                            catalog.values_of).pages
 
     def test_a_paged_catalogs_save_makes_its_entries_a_page_at_a_time(self) -> None:
         self.fill(400)
@@ -158,6 +175,40 @@ class PagedCopiesTests(SynchronousTestCase):
         self.save()
         self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once())
         self.assertEqual(self.customer.keeper.disk.size, sum(page.size for page in self.customer.keeper.copies.pages))
+        self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_save_makes_again_only_the_pages_whose_entries_changed_in_place_or_not(self) -> None:
+        self.fill(400)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()  # a save that knows the last cut's values
+        made: list[str] = []
+        when_read = Catalog.entry_texts_when_read
+
+        def counted(catalog: Catalog) -> Mapping[str, bytes]:
+            return NotedTexts(when_read(catalog), made)
+
+        self.patch(Catalog, "entry_texts_when_read", counted)
+        entries = self.customer.catalog.entries
+        block = BlockInfo(10, 26, "a2V5", "bm9uY2U=", ["b3:" + "1" * 64, "b3:" + "2" * 64])
+        late = entries["photos/late.jpg"]
+        late.versions.append(Version("F20261207075109PM", 10, 1.0, 10, ["s1", "s2"], [block]))
+        changes: list[tuple[str, Callable[[], object]]] = [
+            ("photos/late.jpg", lambda: None),  # the version added above
+            ("photos/late.jpg", lambda: late.versions[0].blocks[0].shares.__setitem__(1, "b3:" + "3" * 64)),
+            ("photos/late.jpg", lambda: late.versions[0].suppliers.__setitem__(0, "s3")),
+            ("photos/late.jpg", lambda: setattr(late.versions[0], "complete", True)),
+            ("photos/late.jpg", lambda: late.versions[0].blocks.append(block)),
+            ("photos/late.jpg", lambda: setattr(block, "nonce", "b3RoZXI=")),  # held twice: one page changes
+            ("photos/0/img3.jpg", lambda: setattr(entries["photos/0/img3.jpg"], "created", 5.5)),
+            ("photos/0/img4.jpg", lambda: self.customer.catalog.remove("photos/0/img4.jpg")),
+        ]
+        for path, change in changes:
+            change()
+            made.clear()
+            self.save()
+            count = len(self.customer.keeper.copies.pages)
+            self.assertEqual({paging.page_of(p, count) for p in made}, {paging.page_of(path, count)}, path)
+            self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once(), path)
         self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
 
     def test_a_catalog_grown_past_its_page_count_is_cut_in_more_pages(self) -> None:
