@@ -147,18 +147,26 @@ class CatalogKeeper:
     ) -> tuple[int, bytes | None, list[PageRef], dict[int, bytes]]:
         """`catalog` serialized once, each entry once, for my copy and the holders' alike: its text's size, and its
         whole text up to catalog_pages.PAGED_FROM, else its pages and the texts of those my disk or `copies_lack`
-        (the others are let go as they are made). A catalog my disk holds in pages is cut in as many again, a page's
-        entries at a time, and a page whose entries' values are those of the last cut is not made again; only when
-        that count turns out wrong (the catalog grew or shrank past a power of two) are all entries made at once,
-        and cut again."""
+        (the others are let go as they are made). A paged catalog is cut in as many pages as my copy holds (a fresh
+        home's: as the root it took), a page's entries at a time, and a page whose entries' values are those of the
+        last cut is not made again; when that count turns out wrong (the catalog grew or shrank past a power of two),
+        in as many as its size, known now, says, a page's entries at a time again. Only a catalog not paged before
+        has all its entries made at once."""
         def wanted(page: PageRef) -> bool:
             return self.disk.lacks(page) or copies_lack(page)
 
-        count = self.disk.page_count
+        # not page_count(disk.size): each page has its own opening, so the pages' texts together are larger than the
+        # whole text, and just under a power of two of PAGE_TEXT they say twice the count
+        count = self.disk.page_count or len(self.copies.pages)
         if count:
             cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, self.copies.pages, wanted,
                                catalog.values_of, self._last_cut)
-            if cut.size > paging.PAGED_FROM and paging.page_count(cut.size) == count:
+            if cut.size > paging.PAGED_FROM and paging.page_count(cut.size) != count:
+                count = paging.page_count(cut.size)
+                del cut
+                cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, self.copies.pages,
+                                   wanted, catalog.values_of)
+            if cut.size > paging.PAGED_FROM:
                 self._last_cut = attrs.evolve(cut, texts={})
                 return cut.size, None, cut.pages, cut.texts
             del cut

@@ -13,8 +13,9 @@ from typing import Any
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.storage import catalog as catalog_module
 from bitdust_node.storage import catalog_pages as paging
-from bitdust_node.storage.catalog import BlockInfo, Catalog, CatalogError, Version, text_of
+from bitdust_node.storage.catalog import BlockInfo, Catalog, CatalogError, Entry, Version, text_of
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_pages import PageRef
@@ -62,6 +63,15 @@ class PagingTests(SynchronousTestCase):
         self.assertTrue(all(len(Catalog.parse(text).entries) > 20 for text in texts))
         back = paging.joined(catalog.revision, texts)
         self.assertEqual((back.revision, back.entries), (catalog.revision, catalog.entries))
+
+    def test_the_size_a_cut_gives_is_that_of_the_whole_text(self) -> None:
+        for files in (0, 1, 2, 1000):
+            catalog = a_catalog(files, revision=123)
+            whole = len(catalog.serialize())
+            for count in (1, 16):
+                cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, [], lambda page: False,
+                                   catalog.values_of)
+                self.assertEqual((cut.size, len(cut.pages)), (whole, count), (files, count))
 
     def test_a_change_changes_one_page_only(self) -> None:
         catalog = a_catalog(1000)
@@ -167,11 +177,7 @@ class PagedCopiesTests(SynchronousTestCase):
     def test_a_paged_catalogs_save_makes_its_entries_a_page_at_a_time(self) -> None:
         self.fill(400)
         self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
-
-        def all_at_once(catalog: Catalog) -> dict[str, bytes]:
-            raise AssertionError("every entry's JSON made at once")
-
-        self.patch(Catalog, "entry_texts", all_at_once)
+        self.never_all_at_once()
         self.save()
         self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once())
         self.assertEqual(self.customer.keeper.disk.size, sum(page.size for page in self.customer.keeper.copies.pages))
@@ -211,15 +217,59 @@ class PagedCopiesTests(SynchronousTestCase):
             self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once(), path)
         self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
 
-    def test_a_catalog_grown_past_its_page_count_is_cut_in_more_pages(self) -> None:
+    def entries_made(self) -> list[str]:
+        """The paths whose JSON the saves from now on make (each time one is made)."""
+        made: list[str] = []
+        fields = catalog_module._entry_fields
+
+        def counted(entry: Entry) -> dict[str, Any]:
+            made.append(entry.path)
+            return fields(entry)
+
+        self.patch(catalog_module, "_entry_fields", counted)
+        return made
+
+    def never_all_at_once(self) -> None:
+        def all_at_once(catalog: Catalog) -> dict[str, bytes]:
+            raise AssertionError("every entry's JSON made at once")
+
+        self.patch(Catalog, "entry_texts", all_at_once)
+
+    def test_a_catalog_grown_past_its_page_count_is_cut_in_more_pages_a_page_at_a_time(self) -> None:
         self.fill(400)
         count = len(self.customer.keeper.copies.pages)
+        self.never_all_at_once()
         self.fill(800)  # the same 400 and as many more: twice the text
         pages = self.customer.keeper.copies.pages
         self.assertEqual(len(pages), 2 * count)
         self.assertEqual(pages, self.as_made_at_once())
         self.assertEqual({p.name for p in self.customer.keeper.disk.pages_path.iterdir()}, {p.digest for p in pages})
         self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_fresh_home_cuts_the_paged_catalog_it_took_a_page_at_a_time(self) -> None:
+        self.fill(400)
+        self.never_all_at_once()
+        fresh = self.elsewhere(self.root / "fresh")
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)  # its root says how many pages
+        self.assertEqual(fresh.keeper.copies.pages, self.customer.keeper.copies.pages)
+        self.assertEqual(CatalogDisk(fresh.keeper.disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_catalog_whose_pages_together_need_more_pages_than_its_text_is_cut_once(self) -> None:
+        # each page's text has its own opening and closing: the pages' texts together are larger than the whole text,
+        # so that just under a power of two of PAGE_TEXT the size of my copy's pages says twice the count it was cut in
+        self.fill(286)
+        disk, pages = self.customer.keeper.disk, self.customer.keeper.copies.pages
+        whole = len(self.customer.catalog.serialize())
+        self.assertEqual(paging.page_count(whole), len(pages))
+        self.assertEqual(paging.page_count(sum(page.size for page in pages)), 2 * len(pages))
+        made = self.entries_made()
+        self.save()  # nothing changed: no page made again
+        self.assertEqual(made, [])
+        self.customer.keeper._last_cut = None  # as after a restart: every page made, each entry once
+        self.save()
+        self.assertEqual(sorted(made), sorted(self.customer.catalog.entries))
+        self.assertEqual(self.customer.keeper.copies.pages, pages)
+        self.assertEqual(disk.page_count, len(pages))
 
     def test_my_own_copy_is_paged_too_and_a_change_writes_its_page_and_the_root(self) -> None:
         self.fill(400)
