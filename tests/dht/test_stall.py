@@ -95,13 +95,18 @@ class StalledContactTests(SynchronousTestCase):
         self.assertLess(took, 0.5)
 
     def read_past_dead_holders(self) -> tuple[Any, Any, float]:
-        # a reader that will not hold the value itself
+        # a reader that does not hold the value itself: far from the key, and not among those the publisher's lookup
+        # stored it on (once in a great many runs, a lookup stops short of the k closest and stores further out)
         for reader in reversed(self.sim.nodes):
             key, _known = self.near_a_contact(reader)
-            if reader not in self.ranked(key)[: 2 * K]:
+            if reader in self.ranked(key)[: 2 * K]:
+                continue
+            stored, _ = self.sim.resolve(self.sim.nodes[5].set_value(key, json.dumps({"n": 1})))
+            self.assertEqual(len(stored), K)
+            if not reader.holds(key):
                 break
-        stored, _ = self.sim.resolve(self.sim.nodes[5].set_value(key, json.dumps({"n": 1})))
-        self.assertEqual(len(stored), K)
+        else:
+            self.fail("no reader without the value")
         # the two nodes the reader asks first hold the value, or know who does: they die
         by_id = {n.node_id: n for n in self.sim.nodes}
         self.sim.take_down([by_id[c.node_id] for c in reader.layer(0).table.closest(key, 2)])
