@@ -73,6 +73,33 @@ class PagingTests(SynchronousTestCase):
                                    catalog.values_of)
                 self.assertEqual((cut.size, len(cut.pages)), (whole, count), (files, count))
 
+    def test_a_cut_that_keeps_the_last_cuts_pages_gives_the_whole_texts_size_and_the_same_pages(self) -> None:
+        catalog = a_catalog(1000, revision=123)
+        last = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 16, [], lambda page: False,
+                            catalog.values_of)
+        for change in (lambda: None, lambda: catalog.ensure("photos/new.jpg", "file", 5000.0),
+                       lambda: catalog.remove("photos/0/img3.jpg")):
+            change()
+            catalog.revision += 1
+            made: list[str] = []
+            cut = paging.paged(catalog.revision, NotedTexts(catalog.entry_texts_when_read(), made), 16, last.pages,
+                               lambda page: False, catalog.values_of, last)
+            anew = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 16, last.pages,
+                                lambda page: False, catalog.values_of)
+            self.assertEqual((cut.size, cut.pages), (len(catalog.serialize()), anew.pages))
+            self.assertLess(len(made), len(catalog.entries) // 4)  # the pages kept were not made again
+            last = cut
+
+    def test_a_last_cut_in_another_count_is_not_used(self) -> None:
+        catalog = a_catalog(1000)
+        last = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 8, [], lambda page: False,
+                            catalog.values_of)
+        cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 16, [], lambda page: False,
+                           catalog.values_of, last)
+        anew = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 16, [], lambda page: False,
+                            catalog.values_of)
+        self.assertEqual((cut.size, cut.pages), (anew.size, anew.pages))
+
     def test_a_change_changes_one_page_only(self) -> None:
         catalog = a_catalog(1000)
         before = list(paging.page_texts(catalog.entry_texts(), 16))
