@@ -242,7 +242,24 @@ class PagedCopiesTests(SynchronousTestCase):
             count = len(self.customer.keeper.copies.pages)
             self.assertEqual({paging.page_of(p, count) for p in made}, {paging.page_of(path, count)}, path)
             self.assertEqual(self.customer.keeper.copies.pages, self.as_made_at_once(), path)
+            # the size of the pages not made again tells that of the whole text exactly (it sets the page count)
+            self.assertEqual(self.customer.keeper.last_save.size, len(self.customer.catalog.serialize()), path)
         self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
+
+    def test_a_page_my_disk_did_not_take_is_written_by_the_next_save_though_its_entries_did_not_change(self) -> None:
+        self.fill(400)
+        self.customer.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        disk = self.customer.keeper.disk
+        worker = disk._worker
+
+        def full(work: Any, *args: Any) -> defer.Deferred[Any]:
+            return defer.fail(OSError(28, "No space left on device"))
+
+        disk._worker = full  # type: ignore[method-assign]
+        self.failureResultOf(defer.ensureDeferred(self.customer.keeper.save()), OSError)  # the suppliers took it
+        disk._worker = worker  # type: ignore[method-assign]
+        self.save()  # nothing changed since: the page my disk lacks is made again for it, though every copy has it
+        self.assertEqual(CatalogDisk(disk.path.parent).load(), self.customer.catalog)
 
     def entries_made(self) -> list[str]:
         """The paths whose JSON the saves from now on make (each time one is made)."""
