@@ -8,6 +8,7 @@ catalogs have it, so the newest copy wins on a fresh machine.
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import random
@@ -117,8 +118,12 @@ class Catalog:
         return _EntryTexts(self.entries)
 
     def values_of(self, path: str) -> int:
-        """entry_values of the entry at `path`."""
-        return entry_values(self.entries[path])
+        """entry_values of the entry at `path`; a new number each time for an entry with a value that has no hash
+        (a list where a text belongs, in a copy someone edited): its page is made again at every save."""
+        try:
+            return entry_values(self.entries[path])
+        except TypeError:
+            return next(_UNHASHABLE)
 
     @classmethod
     def parse(cls, text: bytes) -> Catalog:
@@ -217,6 +222,9 @@ def _version_fields(version: Version) -> dict[str, Any]:
                         "shares": list(b.shares)} for b in version.blocks],
             "complete": version.complete}
 
+
+# what values_of gives an entry whose values cannot be hashed: never the same twice
+_UNHASHABLE = itertools.count(random.getrandbits(60))
 
 # the fields _entry_fields writes but its lists (tests/storage/test_catalog.py holds them to the attrs fields)
 _ENTRY_VALUES = operator.attrgetter("path", "path_id", "kind", "created")

@@ -279,6 +279,19 @@ class PagedCopiesTests(SynchronousTestCase):
 
         self.patch(Catalog, "entry_texts", all_at_once)
 
+    def test_an_entry_with_a_value_that_has_no_hash_is_saved_each_time_all_the_same(self) -> None:
+        # my copy edited by hand: a list where a number belongs reads back, and its page cannot be told unchanged
+        self.fill(400)
+        odd = self.customer.catalog.entries["photos/0/img3.jpg"]
+        odd.created = [1, 2]  # type: ignore[assignment]
+        made = self.entries_made()
+        for _ in range(2):
+            made.clear()
+            self.save()
+            count = len(self.customer.keeper.copies.pages)
+            self.assertEqual({paging.page_of(p, count) for p in made}, {paging.page_of(odd.path, count)})
+            self.assertEqual(CatalogDisk(self.customer.keeper.disk.path.parent).load(), self.customer.catalog)
+
     def test_a_catalog_grown_past_its_page_count_is_cut_in_more_pages_a_page_at_a_time(self) -> None:
         self.fill(400)
         count = len(self.customer.keeper.copies.pages)
