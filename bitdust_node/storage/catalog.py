@@ -150,6 +150,8 @@ class Catalog:
 
 
 class _EntryTexts(Mapping[str, bytes]):
+    """Catalog.entry_texts_when_read: the entries' paths, each one's JSON made when it is read."""
+
     def __init__(self, entries: dict[str, Entry]) -> None:
         self._entries = entries
 
