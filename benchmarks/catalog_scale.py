@@ -10,7 +10,8 @@ first save of the catalog, then one after a file is added. Measured: the residen
 save its CPU, the bytes it writes to my disk and sends, and the process's peak resident memory; the largest packet
 (a TCP file may have 64 MiB). Then my copy is read back in a fresh process, as a node starting reads it: the memory
 the entries take then (`loaded_mib`: read, every string is an object of its own), its CPU and the peak while
-reading. One line a count, `catalog_scale files=..`.
+reading, and the CPU of the first save after that start, a file added (`restart_save_cpu_ms`). One line a count,
+`catalog_scale files=..`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,30 +48,43 @@ def peak_mib() -> float:
     return int(line.split()[1]) / 1024
 
 
-def load(folder: Path) -> dict[str, float]:
-    """My copy of the catalog read back as a node starting reads it (CatalogDisk.load): the memory the entries take
-    then (parsed, not built: every string its own object), its CPU and the peak while reading."""
+def load(folder: Path, suppliers: int) -> dict[str, float]:
+    """My copy of the catalog read back as a node starting reads it (CatalogDisk.load, in a CatalogKeeper): the memory
+    the entries take then (parsed, not built: every string its own object), its CPU and the peak while reading; then
+    the CPU of the first save after that start, a file added."""
     sys.path.insert(0, str(ROOT))
     import gc
 
+    from twisted.internet import defer
+
     from bitdust_node.heap import keep_packet_buffers, release_free_memory
-    from bitdust_node.storage.catalog_disk import CatalogDisk
 
     keep_packet_buffers()  # as a node runs
-    disk = CatalogDisk(folder)
+    make_keeper, _network = rig(suppliers)
     before = rss_mib()
     Path("/proc/self/clear_refs").write_text("5")
     started = time.process_time()
-    catalog = disk.load()
+    keeper = make_keeper(folder)
     cpu_ms = (time.process_time() - started) * 1000
     peak = peak_mib()
     gc.collect()
     release_free_memory()  # as a node at rest does each minute: what the reading itself took goes back
-    return {"files": len([e for e in catalog.entries.values() if e.kind == "file"]), "loaded_mib": rss_mib() - before,
-            "load_cpu_ms": cpu_ms, "load_peak_mib": peak}
+    catalog = keeper.catalog
+    figures = {"files": len([e for e in catalog.entries.values() if e.kind == "file"]),
+               "loaded_mib": rss_mib() - before, "load_cpu_ms": cpu_ms, "load_peak_mib": peak}
+    catalog.ensure("folder0/after-a-start.bin", "file", time.time())
+    started = time.process_time()
+    stored: list[int] = []
+    defer.ensureDeferred(keeper.save()).addCallback(stored.append)
+    figures["restart_save_cpu_ms"] = (time.process_time() - started) * 1000
+    figures["restart_stored"] = stored[0]
+    return figures
 
 
-def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None = None) -> dict[str, float]:
+def rig(suppliers: int) -> tuple[Callable[[Path], Any], Any]:
+    """What makes a CatalogKeeper on a folder (my copy read as a node starting reads it), its holders the `suppliers`
+    first, and the network it sends through: it signs what it is given to send, counts it framed and answers Ack at
+    once. Everything imported and my key made before: the keeper's making is the load alone."""
     sys.path.insert(0, str(ROOT))
     import types
 
@@ -76,23 +92,17 @@ def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None
 
     from bitdust_node.crypto.keys import generate_key
     from bitdust_node.crypto.packet_signing import sign_packet
-    from bitdust_node.heap import keep_packet_buffers, release_free_memory
-    from bitdust_node.storage.catalog import BlockInfo, Catalog, Version
     from bitdust_node.storage.catalog_disk import CatalogDisk
     from bitdust_node.storage.catalog_keeper import CatalogKeeper
-    from bitdust_node.transport.limits import TcpLimits
     from bitdust_node.wire import packet_fast
     from bitdust_node.wire.packet import Packet
 
-    keep_packet_buffers()  # as a node runs
     me = types.SimpleNamespace(idurl="http://127.0.0.1:8084/me.xml", key_id="master$me@127.0.0.1_8084",
                                key=generate_key(2048))
     me.require = lambda: me
     holders = [(n, f"http://127.0.0.1:8084/supplier{n}.xml") for n in range(suppliers)]
 
     class Network:
-        """Signs what it is given to send, counts it framed, and answers Ack at once."""
-
         def __init__(self) -> None:
             self.sent = self.largest = self.ids = 0
 
@@ -111,6 +121,26 @@ def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None
             return defer.succeed(Packet("Ack", me.idurl, me.idurl, packet.packet_id, "now", b"", me.idurl, "", ""))
 
     identities = types.SimpleNamespace(known=lambda idurl: defer.succeed(None))
+    network = Network()
+
+    def keeper(folder: Path) -> CatalogKeeper:
+        disk = CatalogDisk(folder, worker=defer.maybeDeferred)
+        return CatalogKeeper(network, me, identities, disk, lambda: holders,  # type: ignore[arg-type]
+                             worker=defer.maybeDeferred)
+
+    return keeper, network
+
+
+def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None = None) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    from twisted.internet import defer
+
+    from bitdust_node.heap import keep_packet_buffers, release_free_memory
+    from bitdust_node.storage.catalog import BlockInfo, Catalog, Version
+    from bitdust_node.transport.limits import TcpLimits
+
+    keep_packet_buffers()  # as a node runs
+    holders = [(n, f"http://127.0.0.1:8084/supplier{n}.xml") for n in range(suppliers)]
     before = rss_mib()
     catalog = Catalog(1)
     now = time.time()
@@ -124,12 +154,10 @@ def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None
         version.complete = True
         entry.versions.append(version)
     objects = rss_mib() - before
-    network = Network()
     figures: dict[str, float] = {"files": files, "objects_mib": objects}
     with tempfile.TemporaryDirectory() as folder:
-        disk = CatalogDisk(Path(folder), worker=defer.maybeDeferred)
-        keeper = CatalogKeeper(network, me, identities, disk, lambda: holders,  # type: ignore[arg-type]
-                               worker=defer.maybeDeferred)
+        make_keeper, network = rig(suppliers)
+        keeper = make_keeper(Path(folder))
         keeper.catalog = catalog
         for save in ("first", "next"):
             if save == "next":
@@ -165,7 +193,7 @@ def main() -> None:
         print(json.dumps(measure(args.one, args.blocks, args.suppliers, args.copy_to)))
         return
     if args.load is not None:
-        print(json.dumps(load(args.load)))
+        print(json.dumps(load(args.load, args.suppliers)))
         return
     for files in (int(n) for n in args.files.split(",")):
         with tempfile.TemporaryDirectory() as folder:
@@ -175,12 +203,12 @@ def main() -> None:
                                   "--suppliers", str(args.suppliers), "--copy-to", str(home)],
                                  capture_output=True, text=True, check=True)
             got = json.loads(out.stdout)
-            loaded = json.loads(subprocess.run([sys.executable, __file__, "--load", str(home)],
-                                               capture_output=True, text=True, check=True).stdout)
+            reading = [sys.executable, __file__, "--load", str(home), "--suppliers", str(args.suppliers)]
+            loaded = json.loads(subprocess.run(reading, capture_output=True, text=True, check=True).stdout)
         assert loaded["files"] == files + 1, loaded  # and the one the second save added
         print(f"catalog_scale files={files} blocks={args.blocks} objects_mib={got['objects_mib']:.1f} "
               f"loaded_mib={loaded['loaded_mib']:.1f} load_cpu_ms={loaded['load_cpu_ms']:.0f} "
-              f"load_peak_mib={loaded['load_peak_mib']:.0f} "
+              f"load_peak_mib={loaded['load_peak_mib']:.0f} restart_save_cpu_ms={loaded['restart_save_cpu_ms']:.0f} "
               f"text_mib={got['text_mib']:.1f} pages={got['pages']} "
               f"first_save_cpu_ms={got['first_cpu_ms']:.0f} first_sent_mib={got['first_sent_mib']:.1f} "
               f"next_save_cpu_ms={got['next_cpu_ms']:.0f} next_written_mib={got['next_written_mib']:.2f} "

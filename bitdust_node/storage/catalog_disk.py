@@ -42,10 +42,13 @@ class CatalogDisk:
         self.size = 0
         # how many pages it is in (0: one text), as last read or asked to be written
         self.page_count = 0
+        # the cut my copy's pages are, as the start read them (catalog_pages.cut_as_read)
+        self.as_read: paging.Cut | None = None
 
     def load(self) -> Catalog:
         """My copy; an empty catalog when there is none or it cannot be read (the suppliers' copy is fetched)."""
         self._pages_here = _listed(self.pages_path)
+        self.as_read = None
         if not self.path.exists():
             return Catalog()
         try:
@@ -57,7 +60,10 @@ class CatalogDisk:
             del text
             revision, pages = root
             self.size, self.page_count = sum(page.size for page in pages), len(pages)
-            return paging.joined(revision, self._read_pages(pages))  # one page read at a time
+            read: list[tuple[int, list[str]]] = []
+            catalog = paging.joined(revision, self._read_pages(pages), read)  # one page read at a time
+            self.as_read = paging.cut_as_read(catalog, pages, read)
+            return catalog
         except (OSError, CatalogError) as err:
             log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
                       why=str(err))

@@ -56,9 +56,9 @@ class CatalogKeeper:
         # saves and fetches take turns: a fetch that took a newer catalog while a save ran would see that save's older
         # copies land over it on the suppliers
         self._turn = defer.DeferredLock()
-        # the pages the last cut made and their entries' values (without their texts): the next cut makes again
-        # only the pages whose values changed
-        self._last_cut: paging.Cut | None = None
+        # the pages the last cut made (or my copy holds, as read at the start) and their entries' values (without
+        # their texts): the next cut makes again only the pages whose values changed
+        self._last_cut: paging.Cut | None = disk.as_read
 
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking

@@ -171,11 +171,31 @@ def parse_root(text: bytes) -> tuple[int, list[PageRef]] | None:
     return revision, pages
 
 
-def joined(revision: int, pages: Iterable[bytes]) -> Catalog:
+def joined(revision: int, pages: Iterable[bytes], read: list[tuple[int, list[str]]] | None = None) -> Catalog:
     """The catalog of a root's revision from its pages' texts (each checked against its digest by the caller; they
-    may be read one at a time as this goes)."""
+    may be read one at a time as this goes); into `read`, each page's size and the paths it held."""
     found: dict[str, Entry] = {}
     for text in pages:
-        found.update(Catalog.parse(text).entries)
+        held = Catalog.parse(text).entries
+        if read is not None:
+            read.append((len(text), list(held)))
+        found.update(held)
     # by path: a folder before what is in it, as the catalog made them
     return Catalog(revision, dict(sorted(found.items())))
+
+
+def cut_as_read(catalog: Catalog, pages: Sequence[PageRef], read: Sequence[tuple[int, list[str]]]) -> Cut | None:
+    """The cut a catalog joined from `pages` (`read` as joined gave it) is, as paged would have made it: so that the
+    first save after a start makes again only the pages that changed. None when a page held a path of another page
+    (a copy cut otherwise): then every page is made."""
+    count = len(pages)
+    if len(read) != count:
+        return None
+    values: list[int] = []
+    entry_bytes = 0
+    for number, (size, paths) in enumerate(read):
+        if any(page_of(path, count) != number for path in paths):
+            return None
+        values.append(hash(tuple(map(catalog.values_of, sorted(paths)))))
+        entry_bytes += size - _BARE_PAGE - max(len(paths) - 1, 0)
+    return Cut(size_of_text(catalog.revision, len(catalog.entries), entry_bytes), list(pages), {}, values)

@@ -279,6 +279,54 @@ class PagedCopiesTests(SynchronousTestCase):
 
         self.patch(Catalog, "entry_texts", all_at_once)
 
+    def restarted(self) -> Customer:
+        """Me again in the same home, as after a restart, with my suppliers."""
+        again = self.elsewhere(self.customer.keeper.disk.path.parent)
+        self.assertEqual(done(defer.ensureDeferred(again.connect())), 4)
+        return again
+
+    def test_the_first_save_after_a_start_makes_again_only_the_page_that_changed(self) -> None:
+        self.fill(400)
+        made = self.entries_made()
+        self.customer = again = self.restarted()
+        self.assertEqual(made, [])  # my copy read back, no JSON made
+        as_read = again.keeper.disk.as_read
+        assert as_read is not None
+        self.assertEqual((as_read.size, as_read.pages), (len(again.catalog.serialize()), again.keeper.copies.pages))
+        made.clear()
+        again.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        count = len(again.keeper.copies.pages)
+        self.assertEqual({paging.page_of(p, count) for p in made}, {paging.page_of("photos/late.jpg", count)})
+        self.assertEqual(again.keeper.copies.pages, self.as_made_at_once())
+        self.assertEqual(again.keeper.last_save.size, len(again.catalog.serialize()))
+        self.assertEqual(CatalogDisk(again.keeper.disk.path.parent).load(), again.catalog)
+
+    def test_a_copy_cut_otherwise_is_made_again_whole_at_the_first_save_after_a_start(self) -> None:
+        # my copy's first two pages as another cut would have them: an entry of the second one in the first
+        self.fill(400)
+        keeper = self.customer.keeper
+        count = len(keeper.copies.pages)
+        groups = paging._paths_by_page(self.customer.catalog.entries, count)
+        moved = groups[1].pop()
+        groups[0] = sorted([*groups[0], moved])
+        texts = {n: text_of(0, [self.customer.catalog.entry_texts()[p] for p in paths])
+                 for n, paths in enumerate(groups)}
+        pages = [PageRef(paging.piece_of(99, n, paging.digest_of(text)), paging.digest_of(text), len(text))
+                 for n, text in texts.items()]
+        self.successResultOf(keeper.disk.write_paged(self.customer.catalog.revision, pages, texts))
+        self.customer = again = self.restarted()
+        self.assertIsNone(again.keeper.disk.as_read)
+        self.assertEqual(again.catalog.entries, self.customer.catalog.entries)
+        made = self.entries_made()
+        again.catalog.ensure("photos/late.jpg", "file", 9000.0)
+        self.save()
+        self.assertEqual(sorted(made), sorted(again.catalog.entries))  # every page made
+        self.assertEqual(again.keeper.copies.pages, self.as_made_at_once())
+        reloaded = CatalogDisk(again.keeper.disk.path.parent)
+        self.assertEqual(reloaded.load(), again.catalog)
+        self.assertIsNotNone(reloaded.as_read)  # cut as a save cuts it now
+
     def test_an_entry_with_a_value_that_has_no_hash_is_saved_each_time_all_the_same(self) -> None:
         # my copy edited by hand: a list where a number belongs reads back, and its page cannot be told unchanged
         self.fill(400)
