@@ -126,7 +126,7 @@ def paged(
         page = text_of(0, entries)
         del entries
         digest = digest_of(page)
-        same = before and before[number].digest == digest
+        same = before and before[number].digest == digest and before[number].size == len(page)
         ref = before[number] if same else PageRef(piece_of(revision, number, digest), digest, len(page))
         refs.append(ref)
         if wanted(ref):
@@ -187,15 +187,15 @@ def joined(revision: int, pages: Iterable[bytes], read: list[tuple[int, list[str
 def cut_as_read(catalog: Catalog, pages: Sequence[PageRef], read: Sequence[tuple[int, list[str]]]) -> Cut | None:
     """The cut a catalog joined from `pages` (`read` as joined gave it) is, as paged would have made it: so that the
     first save after a start makes again only the pages that changed. None when a page held a path of another page
-    (a copy cut otherwise): then every page is made."""
+    (a copy cut otherwise) or a page's size is not the one its root says: then every page is made."""
     count = len(pages)
     if len(read) != count:
         return None
     values: list[int] = []
     entry_bytes = 0
     for number, (size, paths) in enumerate(read):
-        if any(page_of(path, count) != number for path in paths):
-            return None
+        if size != pages[number].size or any(page_of(path, count) != number for path in paths):
+            return None  # a root that lies about a page's size, or a copy cut otherwise
         values.append(hash(tuple(map(catalog.values_of, sorted(paths)))))
         entry_bytes += size - _BARE_PAGE - max(len(paths) - 1, 0)
     return Cut(size_of_text(catalog.revision, len(catalog.entries), entry_bytes), list(pages), {}, values)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -99,6 +100,15 @@ class PagingTests(SynchronousTestCase):
         anew = paging.paged(catalog.revision, catalog.entry_texts_when_read(), 16, [], lambda page: False,
                             catalog.values_of)
         self.assertEqual((cut.size, cut.pages), (anew.size, anew.pages))
+
+    def test_a_page_named_before_with_another_size_is_named_anew(self) -> None:
+        catalog = a_catalog(1000)
+        first = paging.paged(7, catalog.entry_texts(), 16, [], lambda page: False, catalog.values_of).pages
+        lying = [attrs.evolve(first[0], size=first[0].size + 1), *first[1:]]
+        again = paging.paged(8, catalog.entry_texts(), 16, lying, lambda page: False, catalog.values_of).pages
+        self.assertEqual(again[1:], first[1:])  # the same texts keep their names
+        self.assertEqual((again[0].digest, again[0].size), (first[0].digest, first[0].size))
+        self.assertNotEqual(again[0].piece, first[0].piece)
 
     def test_a_change_changes_one_page_only(self) -> None:
         catalog = a_catalog(1000)
@@ -326,6 +336,16 @@ class PagedCopiesTests(SynchronousTestCase):
         reloaded = CatalogDisk(again.keeper.disk.path.parent)
         self.assertEqual(reloaded.load(), again.catalog)
         self.assertIsNotNone(reloaded.as_read)  # cut as a save cuts it now
+
+    def test_a_root_that_lies_about_a_pages_size_is_no_cut_to_keep(self) -> None:
+        self.fill(400)
+        root = self.customer.keeper.disk.path
+        revision, pages = paging.parse_root(root.read_bytes()) or (0, [])
+        pages[0] = attrs.evolve(pages[0], size=pages[0].size * 1000)
+        root.write_bytes(paging.root_text(revision, pages))
+        again = self.restarted()
+        self.assertIsNone(again.keeper.disk.as_read)
+        self.assertEqual(again.catalog, self.customer.catalog)
 
     def test_an_entry_with_a_value_that_has_no_hash_is_saved_each_time_all_the_same(self) -> None:
         # my copy edited by hand: a list where a number belongs reads back, and its page cannot be told unchanged
