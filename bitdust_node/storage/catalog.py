@@ -110,7 +110,7 @@ class Catalog:
     def entry_texts(self) -> dict[str, bytes]:
         """Each entry's JSON by its path, in order: what a catalog text of any set of them is made of (text_of), so
         that a save serializes each entry once for both the whole text and its pages."""
-        return {path: _ENCODE(_entry_fields(entry)).encode() for path, entry in self.entries.items()}
+        return {path: entry_text(entry) for path, entry in self.entries.items()}
 
     def entry_texts_when_read(self) -> Mapping[str, bytes]:
         """The same, each entry's JSON made when it is read: a large catalog's save makes a page's entries at a
@@ -156,13 +156,18 @@ class _EntryTexts(Mapping[str, bytes]):
         self._entries = entries
 
     def __getitem__(self, path: str) -> bytes:
-        return _ENCODE(_entry_fields(self._entries[path])).encode()
+        return entry_text(self._entries[path])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def entry_text(entry: Entry) -> bytes:
+    """One entry's JSON, as a catalog text holds it."""
+    return _ENCODE(_entry_fields(entry)).encode()
 
 
 def text_of(revision: int, entry_texts: Iterable[bytes]) -> bytes:

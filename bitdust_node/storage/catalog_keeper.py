@@ -5,7 +5,7 @@ the suppliers hold is taken."""
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 from twisted.internet import defer, threads
@@ -152,33 +152,31 @@ class CatalogKeeper:
         last cut is not made again; when that count turns out wrong (the catalog grew or shrank past a power of two),
         in as many as its size, known now, says, a page's entries at a time again. Only a catalog not paged before
         has all its entries made at once."""
-        def wanted(page: PageRef) -> bool:
-            return self.disk.lacks(page) or copies_lack(page)
+        def cut(entry_texts: Mapping[str, bytes], count: int, last: paging.Cut | None = None) -> paging.Cut:
+            return paging.paged(catalog.revision, entry_texts, count, self.copies.pages,
+                                lambda page: self.disk.lacks(page) or copies_lack(page), catalog.values_of, last)
 
         # not page_count(disk.size): each page has its own opening, so the pages' texts together are larger than the
         # whole text, and just under a power of two of PAGE_TEXT they say twice the count
         count = self.disk.page_count or len(self.copies.pages)
         if count:
-            cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, self.copies.pages, wanted,
-                               catalog.values_of, self._last_cut)
-            if cut.size > paging.PAGED_FROM and paging.page_count(cut.size) != count:
-                count = paging.page_count(cut.size)
-                del cut
-                cut = paging.paged(catalog.revision, catalog.entry_texts_when_read(), count, self.copies.pages,
-                                   wanted, catalog.values_of)
-            if cut.size > paging.PAGED_FROM:
-                self._last_cut = attrs.evolve(cut, texts={})
-                return cut.size, None, cut.pages, cut.texts
-            del cut
+            made = cut(catalog.entry_texts_when_read(), count, self._last_cut)
+            if made.size > paging.PAGED_FROM and paging.page_count(made.size) != count:
+                count = paging.page_count(made.size)
+                del made
+                made = cut(catalog.entry_texts_when_read(), count)
+            if made.size > paging.PAGED_FROM:
+                self._last_cut = attrs.evolve(made, texts={})
+                return made.size, None, made.pages, made.texts
+            del made
         self._last_cut = None
         entry_texts = catalog.entry_texts()
         size = text_size(catalog.revision, entry_texts.values())
         if size <= paging.PAGED_FROM:
             return size, text_of(catalog.revision, entry_texts.values()), [], {}
-        cut = paging.paged(catalog.revision, entry_texts, paging.page_count(size), self.copies.pages, wanted,
-                           catalog.values_of)
-        self._last_cut = attrs.evolve(cut, texts={})
-        return cut.size, None, cut.pages, cut.texts
+        made = cut(entry_texts, paging.page_count(size))
+        self._last_cut = attrs.evolve(made, texts={})
+        return made.size, None, made.pages, made.texts
 
     def _write_mine(
         self, revision: int, text: bytes | None, pages: list[PageRef], texts: dict[int, bytes],

@@ -94,8 +94,13 @@ class Cut:
     values: list[int]
 
 
-# a page's text without its entries: what the size of a page not made again tells of its entries' bytes
+# a page's text without its entries
 _BARE_PAGE = len(text_of(0, []))
+
+
+def _entry_bytes(page_size: int, entries: int) -> int:
+    """What the JSON of a page's `entries` entries takes, told by the size of its text (not made again)."""
+    return page_size - _BARE_PAGE - max(entries - 1, 0)
 
 
 def paged(
@@ -119,7 +124,7 @@ def paged(
         values.append(page_values)
         if last is not None and last.values[number] == page_values and not wanted(last.pages[number]):
             refs.append(last.pages[number])
-            entry_bytes += last.pages[number].size - _BARE_PAGE - max(len(paths) - 1, 0)
+            entry_bytes += _entry_bytes(last.pages[number].size, len(paths))
             continue
         entries = [entry_texts[path] for path in paths]
         entry_bytes += sum(map(len, entries))
@@ -197,5 +202,5 @@ def cut_as_read(catalog: Catalog, pages: Sequence[PageRef], read: Sequence[tuple
         if size != pages[number].size or any(page_of(path, count) != number for path in paths):
             return None  # a root that lies about a page's size, or a copy cut otherwise
         values.append(hash(tuple(map(catalog.values_of, sorted(paths)))))
-        entry_bytes += size - _BARE_PAGE - max(len(paths) - 1, 0)
+        entry_bytes += _entry_bytes(size, len(paths))
     return Cut(size_of_text(catalog.revision, len(catalog.entries), entry_bytes), list(pages), {}, values)
