@@ -237,23 +237,66 @@ class Customer:
 
     async def _upload(self, local: Path, files: list[Path], base: str, transfer: Transfer) -> None:
         if len(self.suppliers.connected()) < self.settings.suppliers:
-            await self.connect()
+            await transfer.stop.wait(defer.ensureDeferred(self.connect()))
         if len(self.suppliers.connected()) < erasure.needed(self.settings.suppliers):
             raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
         if local.is_dir():
             self.catalog.ensure(base, "dir", self.clock.seconds())
-        for path in files:
-            remote = base if local.is_file() else f"{base}/{path.relative_to(local).as_posix()}"
-            now = self.clock.seconds()
-            entry = self.catalog.ensure(remote, "file", now)
-            version = Version(new_version(now, {v.version for v in entry.versions}), path.stat().st_size, now,
-                              self.settings.block_size, [s.idurl for s in self.suppliers.slots])
-            entry.versions.append(version)
-            transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
-            await self.mover.upload(path, entry, version, transfer)
-            await self.rebuilder.heal(entry, version)
+        stored = 0
+        try:
+            for path in files:
+                transfer.stop.check()
+                remote = base if local.is_file() else f"{base}/{path.relative_to(local).as_posix()}"
+                now = self.clock.seconds()
+                made = self.catalog.entry(remote) is None
+                entry = self.catalog.ensure(remote, "file", now)
+                version = Version(new_version(now, {v.version for v in entry.versions}), path.stat().st_size, now,
+                                  self.settings.block_size, [s.idurl for s in self.suppliers.slots])
+                entry.versions.append(version)
+                transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
+                unsettled: list[defer.Deferred[Any]] = []
+                try:
+                    await self.mover.upload(path, entry, version, transfer, unsettled)
+                except Exception:
+                    self._abandon(entry, version, made, unsettled)
+                    raise
+                stored += 1
+                await self.rebuilder.heal(entry, version)
+        except Exception:
+            # the files of a folder stored before it stopped are kept, and the version it left taken out, in my
+            # copy and the suppliers' (a save that ran meanwhile may have kept it)
+            self._save_in_background("after an upload that did not finish")
+            raise
         await self.save_catalog()
+
+    def _abandon(self, entry: Entry, version: Version, made: bool, unsettled: list[defer.Deferred[Any]]) -> None:
+        """A version whose upload stopped or failed: out of the catalog (and its file, if the upload made it and it
+        has no other), and its pieces deleted from the suppliers once the stores under way have settled."""
+        if version in entry.versions:
+            entry.versions.remove(version)
+        if made and not entry.versions and self.catalog.entries.get(entry.path) is entry:
+            del self.catalog.entries[entry.path]
+        self.counters["versions_abandoned"] += 1
+        backup_id = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
+        defer.ensureDeferred(self._delete_pieces(backup_id, unsettled)).addErrback(
+            lambda f: log.info("pieces of {backup} not deleted: {why}", backup=backup_id, why=f.getErrorMessage()))
+
+    async def _delete_pieces(self, backup_id: str, unsettled: list[defer.Deferred[Any]]) -> None:
+        """DeleteBackup of a version at each supplier, once no store of it is under way (best effort: what a supplier
+        keeps is only space)."""
+        await defer.DeferredList(unsettled, consumeErrors=True)
+        for slot in self.suppliers.connected():
+            packet = self.network.outbox("DeleteBackup", slot.idurl, b"", packet_id=backup_id)
+            try:
+                supplier = await self.identities.known(slot.idurl)
+                await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
+            except BitDustError as err:
+                log.info("{backup} not deleted at {idurl}: {why}", backup=backup_id, idurl=slot.idurl, why=str(err))
+
+    def _save_in_background(self, why: str) -> None:
+        defer.ensureDeferred(self.save_catalog()).addErrback(
+            lambda f: log.info("catalog not saved {why}: {err}", why=why, err=f.getErrorMessage()))
 
     def start_download(self, remote: str, destination: Path) -> tuple[Transfer, defer.Deferred[Transfer]]:
         entry = self.catalog.entry(remote)
@@ -286,8 +329,9 @@ class Customer:
     async def _download(self, top: Entry, chosen: list[tuple[Entry, Version]], destination: Path,
                         transfer: Transfer) -> None:
         if not self.suppliers.connected():
-            await self.connect()
+            await transfer.stop.wait(defer.ensureDeferred(self.connect()))
         for entry, version in chosen:
+            transfer.stop.check()
             # into the destination folder: a file by its name, a folder's files under the folder's name
             name = top.path.rsplit("/", 1)[-1]
             relative = name if entry is top else f"{name}/{entry.path[len(top.path) + 1:]}"

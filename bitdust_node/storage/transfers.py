@@ -17,7 +17,7 @@ import functools
 import os
 from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import pybase64
@@ -41,6 +41,7 @@ WINDOW = 4
 # stop the others (one: 83-84 MB/s for 256 MiB, two: 116-124, the same peak memory)
 SENDING = 2
 MAX_TRANSFERS_KEPT = 100
+T = TypeVar("T")
 
 
 class TransferError(BitDustError):
@@ -48,6 +49,12 @@ class TransferError(BitDustError):
 
     http_status = 503
     exit_code = 1
+
+
+class TransferStopped(TransferError):
+    """A transfer its user stopped."""
+
+    http_status = 409
 
 
 class TransferKind(enum.StrEnum):
@@ -59,6 +66,48 @@ class TransferState(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class StopButton:
+    """A transfer's stop: once pressed, what the transfer waits on through `wait` fails at once with
+    TransferStopped (the awaited work goes on, let go: a share on its way is not taken back from a socket)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._waits: set[defer.Deferred[Any]] = set()
+
+    def press(self) -> None:
+        if self.pressed:
+            return
+        self.pressed = True
+        waits, self._waits = self._waits, set()
+        for waiting in waits:
+            waiting.errback(TransferStopped("stopped by the user"))
+
+    def check(self) -> None:
+        """Raise TransferStopped once pressed: between one block or file and the next."""
+        if self.pressed:
+            raise TransferStopped("stopped by the user")
+
+    def wait(self, work: defer.Deferred[T]) -> defer.Deferred[T]:
+        """`work`'s outcome, or TransferStopped as soon as the button is pressed (`work` is then let go)."""
+        if self.pressed:
+            work.addErrback(lambda _failure: None)
+            return defer.fail(TransferStopped("stopped by the user"))
+        waiting: defer.Deferred[T] = defer.Deferred()
+        self._waits.add(waiting)
+
+        def settled(outcome: Any) -> None:
+            if not waiting.called:  # pressed before: the outcome is nobody's (a failure is dropped here)
+                self._waits.discard(waiting)
+                if isinstance(outcome, Failure):
+                    waiting.errback(outcome)
+                else:
+                    waiting.callback(outcome)
+
+        work.addBoth(settled)
+        return waiting
 
 
 @attrs.define
@@ -75,6 +124,7 @@ class Transfer:
     error: str = ""
     finished: float = 0.0
     version: str = ""
+    stop: StopButton = attrs.field(factory=StopButton, eq=False, repr=False)
 
 
 class TransferLog:
@@ -97,10 +147,22 @@ class TransferLog:
             self.by_number.popitem(last=False)
         return transfer, defer.ensureDeferred(self._run(transfer, work(transfer)))
 
+    def stop(self, kind: TransferKind, remote_path: str) -> list[Transfer]:
+        """Stop the running transfers of `kind` of a path (a folder's: those of its files too); those stopped."""
+        stopped = [t for t in self.by_number.values() if t.kind == kind and t.state == TransferState.RUNNING
+                   and not t.stop.pressed and (t.remote_path == remote_path
+                                               or t.remote_path.startswith(remote_path + "/"))]
+        for transfer in stopped:
+            transfer.stop.press()
+        return stopped
+
     async def _run(self, transfer: Transfer, work: Coroutine[Any, Any, None]) -> Transfer:
         try:
             await work
             transfer.state = TransferState.DONE
+        except TransferStopped as err:
+            transfer.state, transfer.error = TransferState.STOPPED, str(err)
+            raise
         except Exception as err:
             transfer.state, transfer.error = TransferState.FAILED, str(err)
             raise
@@ -219,11 +281,15 @@ class ShareMover:
 
     # -- upload
 
-    async def upload(self, path: Path, entry: Entry, version: Version, transfer: Transfer) -> None:
+    async def upload(
+        self, path: Path, entry: Entry, version: Version, transfer: Transfer,
+        unsettled: list[defer.Deferred[Any]] | None = None,
+    ) -> None:
         """The file's blocks made one at a time while the ones before go out, a block made only once its suppliers
         have all but SENDING blocks before it: at most SENDING + 1 blocks' packets are held (fewer: a packet is let
         go once written), whatever the file's size and however late the suppliers' Acks come (up to WINDOW blocks
-        wait for them, holding only their records)."""
+        wait for them, holding only their records). Stopped or failed, the blocks whose stores were still under way
+        go into `unsettled`."""
         me = self.me.require()
         n = len(self.holder.slots)
         unacked: list[defer.Deferred[BlockInfo]] = []
@@ -232,18 +298,28 @@ class ShareMover:
         count = max(1, -(-version.size // version.block_size))
         try:
             for number in range(count):
+                transfer.stop.check()
                 info, stores, sending = await self._send_block(me, entry, version, number, path, n)
                 unacked.append(defer.ensureDeferred(self._stored(info, stores, transfer)))
                 going_out.append(defer.gatherResults(sending))
                 if len(going_out) > SENDING:
-                    await going_out.pop(0)
+                    await transfer.stop.wait(going_out.pop(0))
                 if len(unacked) >= WINDOW:
-                    version.blocks.append(await unacked.pop(0))
+                    version.blocks.append(await self._oldest_stored(unacked, transfer))
             while unacked:
-                version.blocks.append(await unacked.pop(0))
+                version.blocks.append(await self._oldest_stored(unacked, transfer))
         finally:
             _let_go(unacked)
+            if unsettled is not None:
+                unsettled.extend(unacked)
         version.complete = True
+
+    @staticmethod
+    async def _oldest_stored(unacked: list[defer.Deferred[BlockInfo]], transfer: Transfer) -> BlockInfo:
+        """The oldest block in flight once stored; it stays in `unacked` (still under way) if the transfer stops."""
+        info = await transfer.stop.wait(unacked[0])
+        unacked.pop(0)
+        return info
 
     async def _send_block(
         self, me: Any, entry: Entry, version: Version, number: int, path: Path, n: int,
@@ -347,6 +423,7 @@ class ShareMover:
                 writeback = EarlyWriteback(self._worker, out.fileno())
                 try:
                     for number in range(len(version.blocks)):
+                        transfer.stop.check()
                         pending.append(defer.ensureDeferred(self.good_shares(entry, version, number)))
                         if len(pending) >= WINDOW:
                             oldest = await self._write_block(out, me, entry, version, oldest, pending, transfer)
@@ -368,7 +445,8 @@ class ShareMover:
         pending: list[defer.Deferred[dict[int, bytes]]], transfer: Transfer,
     ) -> int:
         """The oldest block in flight opened into the file; the number of the next."""
-        shares = await pending.pop(0)
+        shares = await transfer.stop.wait(pending[0])
+        pending.pop(0)
         info = version.blocks[number]
 
         def rebuild() -> int:

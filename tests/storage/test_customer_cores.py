@@ -19,7 +19,7 @@ from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState, catalog_room
-from bitdust_node.storage.transfers import WINDOW, TransferError, TransferState
+from bitdust_node.storage.transfers import WINDOW, TransferError, TransferKind, TransferState, TransferStopped
 from tests.storage.grid import GridSupplier, MemoryGrid, drops_when_refusing_more, make_customer
 
 KIB = 1024
@@ -518,6 +518,101 @@ class TransferTests(Cores):
         self.assertEqual(transfer.state, TransferState.FAILED)
         self.assertIn("cannot be rebuilt", transfer.error)
 
+
+    def release_all(self) -> None:
+        """Every answer the suppliers hold sent, and none held from now on."""
+        for supplier in self.grid.suppliers:
+            supplier.node.release()
+
+    def saved_paths(self) -> list[str]:
+        """The paths of the catalog as saved in my home."""
+        return sorted(Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()).entries)
+
+    def pieces_of(self, backup: str) -> list[Path]:
+        """The pieces of a version (`key:path id/version`) on every supplier."""
+        folder = backup.split(":", 1)[1]
+        return [p for s in self.grid.suppliers for p in s.pieces() if folder in p.as_posix()]
+
+    def test_a_stopped_upload_ends_at_once_and_its_pieces_go_once_their_stores_settle(self) -> None:
+        kept = self.source(64 * KIB + 3, "kept.bin")
+        self.upload(self.customer, kept, "kept.bin")
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []  # the suppliers take every piece, and their Acks wait
+        transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB), "big.bin")
+        self.assertFalse(work.called)
+        self.assertEqual(self.customer.transfer_log.stop(TransferKind.DOWNLOAD, "big.bin"), [])
+        self.assertEqual(self.customer.transfer_log.stop(TransferKind.UPLOAD, "big"), [])
+        self.assertEqual(self.customer.transfer_log.stop(TransferKind.UPLOAD, "big.bin"), [transfer])
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual((transfer.state, transfer.error), (TransferState.STOPPED, "stopped by the user"))
+        self.assertIsNone(self.customer.catalog.entry("big.bin"))  # the upload made it: it goes with its version
+        self.assertEqual(self.customer.counters["versions_abandoned"], 1)
+        self.assertEqual(self.customer.transfer_log.stop(TransferKind.UPLOAD, "big.bin"), [])  # ended already
+        self.assertEqual(self.grid.sent["DeleteBackup"], 0)  # not before the pieces under way have settled
+        self.assertTrue(self.pieces_of(transfer.version))
+        self.release_all()
+        self.assertEqual(self.grid.sent["DeleteBackup"], 4)
+        self.assertEqual(self.pieces_of(transfer.version), [])
+        # kept.bin's 2 blocks and a catalog's copies; big.bin's window and no block after it; the catalog saved again
+        self.assertEqual(self.grid.sent["Data"], 2 * 4 + 4 + WINDOW * 4 + 4)
+        self.assertEqual(self.download(self.customer, "kept.bin"), kept.read_bytes())
+        self.assertEqual(self.saved_paths(), ["kept.bin"])
+
+    def test_a_failed_upload_of_a_new_version_keeps_the_versions_before(self) -> None:
+        first = self.source(2 * 64 * KIB, "doc.bin")
+        self.upload(self.customer, first, "doc.bin")
+        for supplier in self.grid.suppliers:
+            supplier.node.online = False
+        transfer, work = self.customer.start_upload(self.source(3 * 64 * KIB, "doc.bin"), "doc.bin")
+        self.grid.clock.advance(600)
+        self.assertRaises(NoSupplier, done, work)
+        self.assertEqual(transfer.state, TransferState.FAILED)
+        entry = self.customer.catalog.entry("doc.bin")
+        assert entry is not None
+        self.assertEqual([v.complete for v in entry.versions], [True])
+
+    def test_a_stopped_folder_upload_keeps_the_files_it_stored(self) -> None:
+        folder = self.root / "album"
+        folder.mkdir()
+        (folder / "a.bin").write_bytes(os.urandom(64 * KIB))
+        (folder / "b.bin").write_bytes(os.urandom(20 * 64 * KIB))
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []
+        transfer, work = self.customer.start_upload(folder, "album")
+        for _round in range(20):  # answers released until a.bin is stored and b.bin under way
+            if self.customer.catalog.entry("album/b.bin") is not None:
+                break
+            for supplier in self.grid.suppliers:
+                supplier.node.held, held = [], supplier.node.held or []
+                for send in held:
+                    send()
+        self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.UPLOAD, "album")), 1)
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(transfer.state, TransferState.STOPPED)
+        self.release_all()
+        self.assertEqual(sorted(self.customer.catalog.entries), ["album", "album/a.bin"])
+        self.assertEqual(self.saved_paths(), ["album", "album/a.bin"])
+        back = self.root / "back"
+        done(self.customer.start_download("album/a.bin", back)[1])
+        self.assertEqual((back / "a.bin").read_bytes(), (folder / "a.bin").read_bytes())
+
+    def test_a_stopped_download_leaves_no_file_behind(self) -> None:
+        data = os.urandom(6 * 64 * KIB)
+        path = self.root / "six.bin"
+        path.write_bytes(data)
+        self.upload(self.customer, path, "six.bin")
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []  # the shares asked for wait
+        folder = self.root / "back"
+        transfer, work = self.customer.start_download("six.bin", folder)
+        self.assertFalse(work.called)
+        self.assertEqual([t.remote_path for t in self.customer.transfer_log.stop(TransferKind.DOWNLOAD, "six.bin")],
+                         ["six.bin"])
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(transfer.state, TransferState.STOPPED)
+        self.assertEqual(list(folder.iterdir()), [])  # neither the file nor its .incoming
+        self.release_all()
+        self.assertEqual(self.download(self.customer, "six.bin"), data)
 
     def test_a_file_stored_before_blake3_downloads_and_its_shares_still_check(self) -> None:
         """A catalog an older node wrote holds each share's SHA-256: its files download, and a share that does not

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitdust_node.api.routes import ApiContext, ApiRequest, WithMessage, endpoint
-from bitdust_node.errors import InvalidInput
+from bitdust_node.errors import InvalidInput, NotFound
 from bitdust_node.services.customer import CustomerService
 
 if TYPE_CHECKING:
@@ -100,6 +100,30 @@ async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
         "local_path": transfer.local_path, "state": str(transfer.state),
     }, [f"{transfer.remote_path} {'downloaded to' if transfer.state == 'done' else 'downloading into'} "
         f"{transfer.local_path}"])
+
+
+def _stop(api: ApiContext, req: ApiRequest, kind: str, doing: str) -> WithMessage:
+    """Stop the running transfers of `kind` of a path (a folder's: its files' too)."""
+    from bitdust_node.storage.transfers import TransferKind
+
+    path = remote_path(api, req)
+    stopped = _customer(api).transfer_log.stop(TransferKind(kind), path)
+    if not stopped:
+        raise NotFound(f"no {kind} of {path} is running")
+    return WithMessage({"remote_path": path, "stopped": [transfer_row(t) for t in stopped]},
+                       [f'{doing} "{t.remote_path}" aborted' for t in stopped])
+
+
+@endpoint("POST", "/file/upload/stop/v1", "Stop uploading a file or folder", service=CUSTOMER,
+          params=("remote_path",))
+def file_upload_stop(api: ApiContext, req: ApiRequest) -> WithMessage:
+    return _stop(api, req, "upload", "uploading")
+
+
+@endpoint("POST", "/file/download/stop/v1", "Stop bringing a file or folder back", service=CUSTOMER,
+          params=("remote_path",))
+def file_download_stop(api: ApiContext, req: ApiRequest) -> WithMessage:
+    return _stop(api, req, "download", "restoring of")
 
 
 def transfer_row(transfer: Transfer) -> dict[str, Any]:
