@@ -18,10 +18,11 @@ from bitdust_node.settings import Settings
 class CliError(Exception):
     """One clear line for the user, with its exit code."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = 1, http_status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.http_status = http_status  # the REST API's answer, when it gave one
 
 
 # HTTP status of an ERROR envelope -> CLI exit code (bad input is 2, as for local checks)
@@ -82,7 +83,7 @@ class CliContext:
             except ValueError:
                 raise CliError(f"node answered HTTP {err.code}") from None
             errors = payload.get("errors") or [f"HTTP {err.code}"]
-            raise CliError("; ".join(errors), _EXIT_BY_STATUS.get(err.code, 1)) from None
+            raise CliError("; ".join(errors), _EXIT_BY_STATUS.get(err.code, 1), err.code) from None
         except (urllib.error.URLError, OSError) as err:
             raise CliError(f"cannot reach the node's REST API at {url}: {err}") from None
         if payload.get("status") != "OK":

@@ -6,6 +6,7 @@ backup on a fresh one."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,12 @@ from tests.support.nodes import api, eventually, run_cli, start_node
 from tests.support.processes import NodeProcess
 
 MIB = 1 << 20
+
+
+def _signal(process: NodeProcess, number: int) -> None:
+    """A signal to a supplier's process while it runs (SIGSTOP freezes it: its sockets stay open, unread)."""
+    if process.process.pid:
+        os.kill(process.process.pid, number)
 
 
 async def answering(process: NodeProcess) -> bool:
@@ -160,6 +167,64 @@ class StorageFaultTests(TestCase):
         assert entry is not None
         version = entry.versions[-1]
         self.assertEqual(version.suppliers[2], customer.suppliers.slots[2].idurl)
+
+    async def test_transfers_stalled_on_frozen_suppliers_are_stopped_and_leave_nothing_behind(self) -> None:
+        """An upload waiting on a frozen supplier (SIGSTOP) stopped with `bitdust file stop`: it ends at once,
+        its file is not listed, and once the supplier thaws every piece of it is deleted; a download waiting on
+        three frozen suppliers stopped through REST leaves no file."""
+        _server, suppliers = await self.network(4)
+        node = await self.customer()
+        customer = customer_of(node)
+        await eventually(lambda: len(customer.suppliers.connected()) == 4, timeout=60)
+        kept = await self.store(node, "kept.bin", 2 * MIB + 5)
+        frozen = self.process_at(suppliers, node, 3)
+        _signal(frozen, signal.SIGSTOP)
+        self.addCleanup(_signal, frozen, signal.SIGCONT)
+        source = Path(self.mktemp())
+        source.write_bytes(os.urandom(12 * MIB))
+        status, reply = await api(node, "POST", "/file/upload/start/v1",
+                                  {"local_path": str(source), "remote_path": "stuck.bin"})
+        self.assertEqual(status, 200, reply)
+        transfer = list(customer.transfers.values())[-1]
+        backup = transfer.version.split(":", 1)[1]  # path id/version: the folder of its pieces on a supplier
+        first = self.process_at(suppliers, node, 0)
+        await eventually(lambda: any(backup in p.as_posix() for p in (first.home / "customers").rglob("*-Data")),
+                         timeout=30)
+        stopped = await run_cli(node.home, "file", "stop", "stuck.bin")
+        self.assertEqual((stopped.code, stopped.out), (0, "upload of stuck.bin stopped\n"), stopped.err)
+        self.assertEqual((transfer.state, transfer.error), ("stopped", "stopped by the user"))
+        status, rows = await api(node, "GET", "/file/list/v1")
+        self.assertEqual([row["path"] for row in rows["result"]], ["kept.bin"])
+        again = await run_cli(node.home, "file", "stop", "stuck.bin")
+        self.assertEqual(again.code, 1)
+        self.assertIn("no upload or download of stuck.bin is running", again.err)
+        _signal(frozen, signal.SIGCONT)
+
+        def leftovers() -> list[Path]:
+            return [p for s in suppliers for p in (s.home / "customers").rglob("*-Data") if backup in p.as_posix()]
+
+        await eventually(lambda: not leftovers(), timeout=60, interval=0.2)
+        self.assertEqual(await self.fetch(node, "kept.bin"), kept)
+        # a download asking three frozen suppliers for its shares, stopped
+        for position in (0, 1, 2):
+            _signal(self.process_at(suppliers, node, position), signal.SIGSTOP)
+        for process in suppliers:
+            self.addCleanup(_signal, process, signal.SIGCONT)
+        destination = Path(self.mktemp())
+        status, reply = await api(node, "POST", "/file/download/start/v1",
+                                  {"remote_path": "kept.bin", "destination_folder": str(destination)})
+        self.assertEqual(status, 200, reply)
+        download = list(customer.transfers.values())[-1]
+        self.assertEqual(download.state, "running")
+        status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "kept.bin"})
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(reply["result"]["stopped"][0]["state"], "stopped")
+        self.assertEqual(list(destination.iterdir()) if destination.exists() else [], [])
+        status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "kept.bin"})
+        self.assertEqual(status, 404, reply)
+        for process in suppliers:
+            _signal(process, signal.SIGCONT)
+        self.assertEqual(await self.fetch(node, "kept.bin"), kept)
 
     async def test_a_key_backup_on_a_fresh_home_finds_everything(self) -> None:
         _server, _suppliers = await self.network(4)

@@ -1,5 +1,5 @@
-"""`bitdust file upload|download|list|delete`: the customer's storage from the shell, with a progress bar on
-a terminal and plain lines when piped."""
+"""`bitdust file upload|download|stop|list|delete`: the customer's storage from the shell, with a progress bar
+on a terminal and plain lines when piped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bitdust_node.cli.context import CliContext
+from bitdust_node.cli.context import CliContext, CliError
 
 POLL = 0.5
 BAR = 30
@@ -31,15 +31,25 @@ def _follow(ctx: CliContext, kind: str, remote: str) -> dict[str, Any]:
     """Poll the node's list of transfers until this one ends; the last state of it."""
     tty = sys.stdout.isatty()
     last: list[float] = []
-    while True:
-        rows = [t for t in ctx.api("GET", f"/file/{kind}/v1") if t["remote_path"] == remote]
-        transfer = rows[-1]
-        _show(transfer, tty, last)
-        if transfer["state"] != "running":
-            if tty:
-                print()
-            return transfer
-        time.sleep(POLL)
+    try:
+        while True:
+            rows = [t for t in ctx.api("GET", f"/file/{kind}/v1") if t["remote_path"] == remote]
+            transfer = rows[-1]
+            _show(transfer, tty, last)
+            if transfer["state"] != "running":
+                if tty:
+                    print()
+                return transfer
+            time.sleep(POLL)
+    except KeyboardInterrupt:
+        # the node does the work: leaving the progress bar leaves it going
+        print(f"\nthe {kind} of {remote} goes on in the node; `bitdust file stop {remote}` stops it",
+              file=sys.stderr)
+        raise
+
+
+def _ended(transfer: dict[str, Any]) -> str:
+    return "stopped" if transfer["state"] == "stopped" else f"failed: {transfer['error']}"
 
 
 def cmd_upload(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -50,7 +60,7 @@ def cmd_upload(args: argparse.Namespace, ctx: CliContext) -> int:
     remote = started["remote_path"].split(":", 1)[1]
     transfer = _follow(ctx, "upload", remote)
     if transfer["state"] != "done":
-        print(f"upload of {remote} failed: {transfer['error']}", file=sys.stderr)
+        print(f"upload of {remote} {_ended(transfer)}", file=sys.stderr)
         return 1
     print(f"{local} stored as {remote}")
     return 0
@@ -63,9 +73,26 @@ def cmd_download(args: argparse.Namespace, ctx: CliContext) -> int:
                       body={"remote_path": args.remote, "destination_folder": destination})
     transfer = _follow(ctx, "download", started["remote_path"])
     if transfer["state"] != "done":
-        print(f"download of {args.remote} failed: {transfer['error']}", file=sys.stderr)
+        print(f"download of {args.remote} {_ended(transfer)}", file=sys.stderr)
         return 1
     print(f"{args.remote} restored into {destination}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
+    ctx.require_running()
+    stopped: list[dict[str, Any]] = []
+    for kind in ("upload", "download"):
+        try:
+            stopped += ctx.api("POST", f"/file/{kind}/stop/v1", body={"remote_path": args.remote})["stopped"]
+        except CliError as err:
+            if err.http_status != 404:  # 404: none of this kind runs
+                raise
+    if not stopped:
+        print(f"no upload or download of {args.remote} is running", file=sys.stderr)
+        return 1
+    for transfer in stopped:
+        print(f"{transfer['kind']} of {transfer['remote_path']} stopped")
     return 0
 
 
@@ -98,6 +125,9 @@ def register(subparsers: Any) -> None:
     download.add_argument("remote")
     download.add_argument("destination", nargs="?", default=".", help="a folder (default: here)")
     download.set_defaults(func=cmd_download)
+    stop = actions.add_parser("stop", help="stop the upload and download of REMOTE (a folder's files too)")
+    stop.add_argument("remote")
+    stop.set_defaults(func=cmd_stop)
     listing = actions.add_parser("list", help="stored files and folders")
     listing.set_defaults(func=cmd_list)
     delete = actions.add_parser("delete", help="forget REMOTE and delete its pieces")
