@@ -47,6 +47,8 @@ GUI_API = {
     ("POST", "/config/set/v1"),
     ("POST", "/message/send/v1"),
     ("DELETE", "/file/delete/v1"),
+    ("POST", "/file/upload/stop/v1"),
+    ("POST", "/file/download/stop/v1"),
 }
 # a JSON body of the pages is small
 MAX_JSON = 64 * 1024

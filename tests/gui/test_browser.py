@@ -11,11 +11,13 @@ BITDUST_SCREENSHOTS=1).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.node import Node
+from bitdust_node.services.tcp_connections import TcpConnectionsService
 from tests.gui.browser import Browser, require_chromium
 from tests.storage.network import customer_of, suppliers_known
 from tests.support import network
@@ -26,6 +28,22 @@ SUPPLIERS = ["127.0.0.121", "127.0.0.122"]
 ALICE = "127.0.0.123"
 BOB = "127.0.0.124"
 UPLOAD_BYTES = 1_500_000  # three pieces of the browser's upload
+
+
+def reading_paused(node: Node) -> Callable[[], None]:
+    """A node's peer-to-peer connections read no more (a supplier too busy to answer); what resumes them."""
+    assert node.graph is not None
+    service = node.graph.service("tcp_connections")
+    assert isinstance(service, TcpConnectionsService) and service.tcp is not None
+    transports = [connection.transport for connection in service.tcp.connections]
+    for transport in transports:
+        transport.stopReading()
+
+    def resume() -> None:
+        for transport in transports:
+            transport.startReading()
+
+    return resume
 
 
 def settings_for(role: str) -> dict[str, object]:
@@ -123,8 +141,8 @@ class StorageAndMessagesTests(TestCase):
 
     async def test_upload_download_messages_and_screenshots(self) -> None:
         server = await start_node(self, SERVER, settings_for("server"))
-        for number, address in enumerate(SUPPLIERS):
-            await network.start_named(self, f"supplier{number}", address, settings_for("supplier"))
+        suppliers = [await network.start_named(self, f"supplier{number}", address, settings_for("supplier"))
+                     for number, address in enumerate(SUPPLIERS)]
         await suppliers_known(server, len(SUPPLIERS))
         alice = await network.start_named(self, "alice", ALICE, settings_for("customer"))
         bob = await network.start_named(self, "bob", BOB, settings_for("bob"))
@@ -186,6 +204,22 @@ class StorageAndMessagesTests(TestCase):
         await browser.get(alice.rest_url() + "/")
         await browser.wait_text("#panel-space", "Used (customer)")
         await browser.screenshot("overview")
+
+        # an upload held up by suppliers that read nothing (nothing is acknowledged) is stopped from Transfers
+        stuck = work / "stuck.bin"
+        stuck.write_bytes(os.urandom(4 * UPLOAD_BYTES))
+        resume = [reading_paused(supplier) for supplier in suppliers]
+        status, reply = await api(alice, "POST", "/file/upload/start/v1",
+                                  {"local_path": str(stuck), "remote_path": "stuck.bin"})
+        self.assertEqual(status, 200, reply)
+        await browser.get(alice.rest_url() + "/gui/files")
+        await browser.wait_text("#panel-transfers", "running")
+        await browser.click("button.stop[data-path='stuck.bin']")
+        await browser.wait_text("#upload-status", "The upload of stuck.bin is stopped.")
+        await browser.wait_text("#panel-transfers", "stopped by the user")
+        for again in resume:
+            again()
+        self.assertNotIn("stuck.bin", (await run_cli(alice.home, "file", "list")).out)
 
         # deleting it in the browser (after the confirmation) forgets it everywhere
         await browser.get(alice.rest_url() + "/gui/files")

@@ -66,10 +66,18 @@ async def transfers(view: View) -> Content:
             return unavailable(answer, "transfers")
         for t in sorted(answer.result, key=lambda t: -float(t.get("started") or 0))[:20]:
             percent = float(t.get("percent") or 0)
-            rows.append([kind, t.get("remote_path", ""), state_badge(t.get("state", "")),
-                         tags.progress(value=f"{percent:.0f}", max="100",
-                                       **{"aria-label": f"{kind} of {t.get('remote_path', '')}"}),
-                         f"{percent:.0f}%", t.get("error", "")])
+            path = t.get("remote_path", "")
+            rows.append([kind, path, state_badge(t.get("state", "")),
+                         tags.progress(value=f"{percent:.0f}", max="100", **{"aria-label": f"{kind} of {path}"}),
+                         f"{percent:.0f}%", t.get("error", ""), stop_cell(kind, path, t.get("state", ""))])
     if not rows:
         return note("No transfer since the node started.")
-    return table("Uploads and downloads, newest first", ["kind", "file", "state", "progress", "", "error"], rows)
+    return table("Uploads and downloads, newest first", ["kind", "file", "state", "progress", "", "error", ""],
+                 rows)
+
+
+def stop_cell(kind: str, path: str, state: str) -> Content:
+    if state != "running":
+        return ""
+    return tags.button("Stop", type="button", class_="stop danger", **{
+        "data-path": path, "data-kind": kind, "aria-label": f"stop the {kind} of {path}"})

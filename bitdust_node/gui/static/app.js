@@ -162,6 +162,14 @@ async function remove(button) {
   say(document.getElementById("upload-status"), reply.ok ? `${path} deleted.` : reply.error, reply.ok ? "good" : "error");
 }
 
+async function stopTransfer(button) {
+  const { path, kind } = button.dataset;
+  button.disabled = true;
+  const reply = await send("POST", `/gui/api/file/${kind}/stop/v1`, { remote_path: path });
+  say(document.getElementById("upload-status"), reply.ok ? `The ${kind} of ${path} is stopped.` : reply.error,
+    reply.ok ? "good" : "error");
+}
+
 // -- messages
 
 async function sendMessage(form) {
@@ -196,6 +204,7 @@ document.addEventListener("click", (e) => {
   if (!button) return;
   if (button.classList.contains("download")) download(button);
   else if (button.classList.contains("delete")) remove(button);
+  else if (button.classList.contains("stop")) stopTransfer(button);
   else if (button.id === "logout") {
     send("POST", "/gui/logout").then(() => window.location.assign("/"));
   }
