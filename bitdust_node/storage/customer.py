@@ -104,6 +104,8 @@ class Customer:
         # when a supplier last refused more space (an official one drops me): none is asked again before the
         # round of checks after it ran and its repairs are done
         self._space_refused_at: float | None = None
+        # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
+        self._deleting: set[tuple[str, str]] = set()
 
     async def _save_after_checks(self) -> None:
         """The catalog saved after the checks and their repairs: a supplier whose listing lacked my catalog's copy
@@ -249,10 +251,13 @@ class Customer:
                 transfer.stop.check()
                 remote = base if local.is_file() else f"{base}/{path.relative_to(local).as_posix()}"
                 now = self.clock.seconds()
+                size = path.stat().st_size  # a file gone meanwhile fails here, before its entry is made
                 made = self.catalog.entry(remote) is None
                 entry = self.catalog.ensure(remote, "file", now)
-                version = Version(new_version(now, {v.version for v in entry.versions}), path.stat().st_size, now,
-                                  self.settings.block_size, [s.idurl for s in self.suppliers.slots])
+                # a name whose pieces are still to be deleted is not reused: the delete would take the new ones
+                taken = {v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
+                version = Version(new_version(now, taken), size, now, self.settings.block_size,
+                                  [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
                 transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
                 unsettled: list[defer.Deferred[Any]] = []
@@ -279,20 +284,27 @@ class Customer:
             del self.catalog.entries[entry.path]
         self.counters["versions_abandoned"] += 1
         backup_id = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
-        defer.ensureDeferred(self._delete_pieces(backup_id, unsettled)).addErrback(
-            lambda f: log.info("pieces of {backup} not deleted: {why}", backup=backup_id, why=f.getErrorMessage()))
+        reserved = (entry.path_id, version.version)
+        self._deleting.add(reserved)
+        asked = {idurl for idurl in version.suppliers if idurl}  # those it was for, replaced ones included
+        defer.ensureDeferred(self._delete_pieces(backup_id, asked, unsettled)).addErrback(
+            lambda f: log.info("pieces of {backup} not deleted: {why}", backup=backup_id, why=f.getErrorMessage())
+        ).addBoth(lambda _: self._deleting.discard(reserved))
 
-    async def _delete_pieces(self, backup_id: str, unsettled: list[defer.Deferred[Any]]) -> None:
-        """DeleteBackup of a version at each supplier, once no store of it is under way (best effort: what a supplier
-        keeps is only space)."""
+    async def _delete_pieces(self, backup_id: str, asked: set[str], unsettled: list[defer.Deferred[Any]]) -> None:
+        """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
+        is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
-        for slot in self.suppliers.connected():
-            packet = self.network.outbox("DeleteBackup", slot.idurl, b"", packet_id=backup_id)
-            try:
-                supplier = await self.identities.known(slot.idurl)
-                await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
-            except BitDustError as err:
-                log.info("{backup} not deleted at {idurl}: {why}", backup=backup_id, idurl=slot.idurl, why=str(err))
+        holders = sorted(asked | {slot.idurl for slot in self.suppliers.connected()})
+        await defer.DeferredList([defer.ensureDeferred(self._delete_at(idurl, backup_id)) for idurl in holders])
+
+    async def _delete_at(self, idurl: str, backup_id: str) -> None:
+        try:
+            supplier = await self.identities.known(idurl)
+            packet = self.network.outbox("DeleteBackup", idurl, b"", packet_id=backup_id)
+            await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
+        except BitDustError as err:
+            log.info("{backup} not deleted at {idurl}: {why}", backup=backup_id, idurl=idurl, why=str(err))
 
     def _save_in_background(self, why: str) -> None:
         defer.ensureDeferred(self.save_catalog()).addErrback(
@@ -335,6 +347,7 @@ class Customer:
             # into the destination folder: a file by its name, a folder's files under the folder's name
             name = top.path.rsplit("/", 1)[-1]
             relative = name if entry is top else f"{name}/{entry.path[len(top.path) + 1:]}"
+            transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
             await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
 
     async def delete(self, remote: str) -> int:

@@ -148,10 +148,10 @@ class TransferLog:
         return transfer, defer.ensureDeferred(self._run(transfer, work(transfer)))
 
     def stop(self, kind: TransferKind, remote_path: str) -> list[Transfer]:
-        """Stop the running transfers of `kind` of a path (a folder's: those of its files too); those stopped."""
+        """Stop the running transfers of `kind` of a path (a folder's: those of its files too); those asked to.
+        Each ends at once in state `stopped`, unless it is past its last wait (its file stored whole, or written)."""
         stopped = [t for t in self.by_number.values() if t.kind == kind and t.state == TransferState.RUNNING
-                   and not t.stop.pressed and (t.remote_path == remote_path
-                                               or t.remote_path.startswith(remote_path + "/"))]
+                   and (t.remote_path == remote_path or t.remote_path.startswith(remote_path + "/"))]
         for transfer in stopped:
             transfer.stop.press()
         return stopped
@@ -228,11 +228,13 @@ class ShareMover:
         `position` (safe in a worker thread)."""
         return self.link.piece_packet(self.holder.slots[position].idurl, packet_id, payload)
 
-    async def put_share(self, position: int, share: OutgoingShare) -> None:
+    async def put_share(self, position: int, share: OutgoingShare, stop: StopButton | None = None) -> None:
         """Store one share at the supplier of `position`; a failing supplier is replaced and asked no more, and
         the share is made again and signed for the one that takes its place."""
         try:
-            for _attempt in range(3):
+            for attempt in range(3):
+                if stop is not None and attempt:
+                    stop.check()  # a stopped upload's share is deleted anyway: no supplier fired for it
                 slot = self.holder.slots[position]
                 if not slot.connected:
                     await self.replace(position, "no supplier")
@@ -249,11 +251,15 @@ class ShareMover:
                     del packet  # the transport's until delivered, then nobody's: no block is kept for the Acks
                     refused = await storing
                 except BitDustError as err:
+                    if stop is not None:
+                        stop.check()
                     if self._still_holds(position, asked):
                         await self.replace(position, f"store failed: {err}")
                     continue
                 if refused is None:
                     return
+                if stop is not None:
+                    stop.check()
                 if self._still_holds(position, asked):
                     await self.replace(position, "refused a piece: " + refused)
             raise TransferError(f"no supplier at position {position} took piece {share.packet_id}")
@@ -299,7 +305,8 @@ class ShareMover:
         try:
             for number in range(count):
                 transfer.stop.check()
-                info, stores, sending = await self._send_block(me, entry, version, number, path, n)
+                info, stores, sending = await self._send_block(me, entry, version, number, path, n, transfer.stop,
+                                                               unsettled)
                 unacked.append(defer.ensureDeferred(self._stored(info, stores, transfer)))
                 going_out.append(defer.gatherResults(sending))
                 if len(going_out) > SENDING:
@@ -323,6 +330,7 @@ class ShareMover:
 
     async def _send_block(
         self, me: Any, entry: Entry, version: Version, number: int, path: Path, n: int,
+        stop: StopButton | None = None, unsettled: list[defer.Deferred[Any]] | None = None,
     ) -> tuple[BlockInfo, list[defer.Deferred[None]], list[defer.Deferred[None]]]:
         """One block read, sealed and coded, each share signed and handed to its store as soon as it is made: the
         data shares straight from the ciphertext while the parity is coded, side by side in worker threads (hashing
@@ -347,7 +355,7 @@ class ShareMover:
         def start(made: tuple[str, OutgoingShare], i: int) -> None:
             info.shares[i], share = made
             sending.append(share.sent)
-            stores.append(defer.ensureDeferred(self.put_share(i, share)))
+            stores.append(defer.ensureDeferred(self.put_share(i, share, stop)))
 
         async def parity_out(data: list[bytes | memoryview]) -> None:
             k = len(data)
@@ -362,6 +370,8 @@ class ShareMover:
             await defer.gatherResults(making, consumeErrors=True)
         except defer.FirstError as err:
             _let_go(stores)
+            if unsettled is not None:
+                unsettled.extend(stores)  # shares of it already on their way
             err.subFailure.raiseException()
         return info, stores, sending
 

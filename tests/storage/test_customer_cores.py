@@ -19,7 +19,15 @@ from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier, SlotState, catalog_room
-from bitdust_node.storage.transfers import WINDOW, TransferError, TransferKind, TransferState, TransferStopped
+from bitdust_node.storage.transfers import (
+    WINDOW,
+    Transfer,
+    TransferError,
+    TransferKind,
+    TransferLog,
+    TransferState,
+    TransferStopped,
+)
 from tests.storage.grid import GridSupplier, MemoryGrid, drops_when_refusing_more, make_customer
 
 KIB = 1024
@@ -595,6 +603,75 @@ class TransferTests(Cores):
         back = self.root / "back"
         done(self.customer.start_download("album/a.bin", back)[1])
         self.assertEqual((back / "a.bin").read_bytes(), (folder / "a.bin").read_bytes())
+
+    def test_a_new_upload_right_after_a_stop_keeps_its_pieces(self) -> None:
+        """A stopped version's name is not taken again while its DeleteBackup waits for the stores under way: an
+        upload of the same file in the same second would have it, and the late DeleteBackup would erase it."""
+        self.upload(self.customer, self.source(64 * KIB, "doc.bin"), "doc.bin")
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []
+        stopped, work = self.customer.start_upload(self.source(8 * 64 * KIB, "doc.bin"), "doc.bin")
+        self.customer.transfer_log.stop(TransferKind.UPLOAD, "doc.bin")
+        self.assertRaises(TransferStopped, done, work)
+        data = os.urandom(64 * KIB + 5)
+        again = self.root / "again"
+        again.mkdir()
+        (again / "doc.bin").write_bytes(data)
+        second, work = self.customer.start_upload(again / "doc.bin", "doc.bin")
+        self.release_all()  # the stopped stores settle, then the new upload's Acks come
+        done(work)
+        self.assertEqual(second.state, TransferState.DONE)
+        self.assertNotEqual(second.version, stopped.version)
+        self.assertEqual(self.download(self.customer, "doc.bin"), data)
+
+    def test_a_stopped_upload_replaces_no_supplier_for_its_abandoned_shares(self) -> None:
+        """Once stopped, a store that times out fires no supplier, hires none and sends nobody the abandoned
+        version's share."""
+        for position in range(4):
+            self.at(position).node.held = []  # the one not hired answers: it can take a fired one's place
+        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB), "big.bin")
+        self.customer.transfer_log.stop(TransferKind.UPLOAD, "big.bin")
+        self.assertRaises(TransferStopped, done, work)
+        data_before = self.grid.sent["Data"]
+        self.grid.clock.advance(61)  # the held Acks never come: the stores time out
+        self.assertEqual(self.customer.counters["replaced"], 0)
+        self.assertEqual(self.grid.sent["Data"], data_before)
+
+    def test_a_stopped_upload_keeps_a_file_made_before_it_or_meanwhile(self) -> None:
+        """The entry goes with the version only if the upload made it, and is still the one the upload made: a file
+        registered before (`file/create`) stays, and so does one made again while the upload ran."""
+        done(defer.ensureDeferred(self.customer.create("made-before.bin", "file")))
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []
+        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB), "made-before.bin")
+        self.customer.transfer_log.stop(TransferKind.UPLOAD, "made-before.bin")
+        self.assertRaises(TransferStopped, done, work)
+        entry = self.customer.catalog.entry("made-before.bin")
+        self.assertEqual((entry.kind, entry.versions) if entry else None, ("file", []))
+        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB, "x.bin"), "again.bin")
+        self.customer.catalog.remove("again.bin")  # deleted and made again while its upload runs
+        remade = self.customer.catalog.ensure("again.bin", "file", self.grid.clock.seconds())
+        self.customer.transfer_log.stop(TransferKind.UPLOAD, "again.bin")
+        self.assertRaises(TransferStopped, done, work)
+        self.assertIs(self.customer.catalog.entry("again.bin"), remade)
+        self.release_all()
+
+    def test_a_transfer_in_work_no_stop_can_cut_short_is_found_by_every_stop_until_it_ends(self) -> None:
+        log = TransferLog(self.grid.clock)
+        in_thread: defer.Deferred[None] = defer.Deferred()  # a block being sealed in a worker thread
+
+        async def work(transfer: Transfer) -> None:
+            await in_thread
+            transfer.stop.check()
+
+        transfer, ended = log.start(TransferKind.UPLOAD, "big.bin", "/tmp/big.bin", 10, work)
+        self.assertEqual(log.stop(TransferKind.UPLOAD, "big.bin"), [transfer])
+        self.assertEqual(transfer.state, TransferState.RUNNING)  # stopping: said so, not "aborted"
+        self.assertEqual(log.stop(TransferKind.UPLOAD, "big.bin"), [transfer])  # asked again: still found
+        in_thread.callback(None)
+        self.assertRaises(TransferStopped, done, ended)
+        self.assertEqual(transfer.state, TransferState.STOPPED)
+        self.assertEqual(log.stop(TransferKind.UPLOAD, "big.bin"), [])
 
     def test_a_stopped_download_leaves_no_file_behind(self) -> None:
         data = os.urandom(6 * 64 * KIB)

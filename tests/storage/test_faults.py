@@ -218,7 +218,9 @@ class StorageFaultTests(TestCase):
         self.assertEqual(download.state, "running")
         status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "kept.bin"})
         self.assertEqual(status, 200, reply)
-        self.assertEqual(reply["result"]["stopped"][0]["state"], "stopped")
+        self.assertEqual(reply["result"], [{"backup_id": download.version, "aborted": True, "remote_path": "kept.bin",
+                                            "state": "stopped"}])
+        self.assertEqual(reply["message"], ['restoring of "kept.bin" aborted'])
         self.assertEqual(list(destination.iterdir()) if destination.exists() else [], [])
         status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "kept.bin"})
         self.assertEqual(status, 404, reply)

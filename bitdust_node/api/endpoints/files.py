@@ -102,28 +102,34 @@ async def file_download_start(api: ApiContext, req: ApiRequest) -> WithMessage:
         f"{transfer.local_path}"])
 
 
-def _stop(api: ApiContext, req: ApiRequest, kind: str, doing: str) -> WithMessage:
-    """Stop the running transfers of `kind` of a path (a folder's: its files' too)."""
+def _stop(api: ApiContext, req: ApiRequest, kind: str, doing: str) -> tuple[list[Transfer], list[str]]:
+    """Stop the running transfers of `kind` of a path (a folder's: its files' too); they and what to say of each."""
     from bitdust_node.storage.transfers import TransferKind
 
     path = remote_path(api, req)
-    stopped = _customer(api).transfer_log.stop(TransferKind(kind), path)
-    if not stopped:
+    asked = _customer(api).transfer_log.stop(TransferKind(kind), path)
+    if not asked:
         raise NotFound(f"no {kind} of {path} is running")
-    return WithMessage({"remote_path": path, "stopped": [transfer_row(t) for t in stopped]},
-                       [f'{doing} "{t.remote_path}" aborted' for t in stopped])
+    # one past its last wait (stored whole, or written) ends as it would have: said as stopping, not aborted
+    return asked, [f'{doing} "{t.remote_path}" aborted' if t.state == "stopped" else
+                   f'{doing} "{t.remote_path}" is stopping' for t in asked]
 
 
 @endpoint("POST", "/file/upload/stop/v1", "Stop uploading a file or folder", service=CUSTOMER,
           params=("remote_path",))
 def file_upload_stop(api: ApiContext, req: ApiRequest) -> WithMessage:
-    return _stop(api, req, "upload", "uploading")
+    asked, said = _stop(api, req, "upload", "uploading")
+    # as official nodes answer: the backup ids (`key:path id/version`) of the uploads stopped
+    return WithMessage([t.version for t in asked], said)
 
 
 @endpoint("POST", "/file/download/stop/v1", "Stop bringing a file or folder back", service=CUSTOMER,
           params=("remote_path",))
 def file_download_stop(api: ApiContext, req: ApiRequest) -> WithMessage:
-    return _stop(api, req, "download", "restoring of")
+    asked, said = _stop(api, req, "download", "restoring of")
+    # as official nodes answer, with the transfer's path and state beside
+    return WithMessage([{"backup_id": t.version, "aborted": t.state == "stopped", "remote_path": t.remote_path,
+                         "state": str(t.state)} for t in asked], said)
 
 
 def transfer_row(transfer: Transfer) -> dict[str, Any]:

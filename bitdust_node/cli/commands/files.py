@@ -81,18 +81,20 @@ def cmd_download(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.require_running()
-    stopped: list[dict[str, Any]] = []
+    stopped = []
     for kind in ("upload", "download"):
         try:
-            stopped += ctx.api("POST", f"/file/{kind}/stop/v1", body={"remote_path": args.remote})["stopped"]
+            ctx.api("POST", f"/file/{kind}/stop/v1", body={"remote_path": args.remote})
         except CliError as err:
             if err.http_status != 404:  # 404: none of this kind runs
                 raise
+            continue
+        stopped.append(kind)
     if not stopped:
         print(f"no upload or download of {args.remote} is running", file=sys.stderr)
         return 1
-    for transfer in stopped:
-        print(f"{transfer['kind']} of {transfer['remote_path']} stopped")
+    for kind in stopped:
+        print(f"{kind} of {args.remote} stopped")
     return 0
 
 
