@@ -17,7 +17,6 @@ reading, and the CPU of the first save after that start, a file added (`restart_
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
@@ -147,8 +146,7 @@ def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None
     for number in range(files):
         entry = catalog.ensure(f"folder{number % 100}/file{number}.bin", "file", now)
         version = Version("F20261207075109PM", blocks_a_file * 4 << 20, now, 4 << 20, [h for _n, h in holders])
-        version.blocks = [BlockInfo(4 << 20, (4 << 20) + 16, base64.b64encode(os.urandom(256)).decode(),
-                                    base64.b64encode(os.urandom(12)).decode(),
+        version.blocks = [BlockInfo(4 << 20, (4 << 20) + 16, os.urandom(256), os.urandom(12),
                                     ["b3:" + os.urandom(32).hex() for _ in range(suppliers)])
                           for _block in range(blocks_a_file)]
         version.complete = True

@@ -19,6 +19,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import attrs
+import pybase64
+
+from bitdust_node.storage.share_hashes import ShareHashes, share_hashes
 
 FORMAT = "bitdust-node/1"
 # official path ids are random decimal numbers per path component
@@ -33,9 +36,11 @@ class CatalogError(ValueError):
 class BlockInfo:
     size: int  # plaintext bytes
     sealed_size: int  # ciphertext bytes (with the tag): what the shares rebuild
-    wrapped_key: str  # base64
-    nonce: str  # base64
-    shares: list[str]  # each share's hash by supplier position (erasure.share_hash; SHA-256 in older catalogs)
+    # bytes here, base64 in the text: a catalog holds one of each a block (half the memory of their text)
+    wrapped_key: bytes
+    nonce: bytes
+    # each share's hash by supplier position (erasure.share_hash; SHA-256 in older catalogs), packed
+    shares: ShareHashes = attrs.field(converter=share_hashes)
 
 
 @attrs.define
@@ -222,11 +227,15 @@ def _entry_fields(entry: Entry) -> dict[str, Any]:
             "versions": [_version_fields(v) for v in entry.versions]}
 
 
+def _base64(value: bytes) -> str:
+    return pybase64.b64encode(value).decode("ascii")
+
+
 def _version_fields(version: Version) -> dict[str, Any]:
     return {"version": version.version, "size": version.size, "created": version.created,
             "block_size": version.block_size, "suppliers": list(version.suppliers),
-            "blocks": [{"size": b.size, "sealed_size": b.sealed_size, "wrapped_key": b.wrapped_key, "nonce": b.nonce,
-                        "shares": list(b.shares)} for b in version.blocks],
+            "blocks": [{"size": b.size, "sealed_size": b.sealed_size, "wrapped_key": _base64(b.wrapped_key),
+                        "nonce": _base64(b.nonce), "shares": list(b.shares)} for b in version.blocks],
             "complete": version.complete}
 
 
@@ -243,13 +252,13 @@ def entry_values(entry: Entry) -> int:
     """A hash of every value the entry's JSON is made of: the same for an entry whose JSON is the same (the hash of
     a str is kept in it, so this takes a tenth of making the JSON). A save makes again only the pages whose entries'
     values changed."""
-    values: list[tuple[Any, ...]] = [_ENTRY_VALUES(entry)]
+    values: list[Any] = [_ENTRY_VALUES(entry)]
     for version in entry.versions:
         values.append(_VERSION_VALUES(version))
         values.append(tuple(version.suppliers))
         for block in version.blocks:
             values.append(_BLOCK_VALUES(block))
-            values.append(tuple(block.shares))
+            values.append(block.shares.key())
     return hash(tuple(values))
 
 
@@ -260,10 +269,15 @@ def _entry(raw: dict[str, Any]) -> Entry:
 
 
 def _version(raw: dict[str, Any]) -> Version:
-    blocks = [BlockInfo(**b) for b in raw.pop("blocks")]
+    blocks = [_block(**b) for b in raw.pop("blocks")]
     # every version names the same few suppliers: one string each, not one each time read
     raw["suppliers"] = [sys.intern(idurl) for idurl in raw["suppliers"]]
     return Version(**raw, blocks=blocks)
+
+
+def _block(size: int, sealed_size: int, wrapped_key: str, nonce: str, shares: list[str]) -> BlockInfo:
+    return BlockInfo(size, sealed_size, pybase64.b64decode(wrapped_key, validate=True),
+                     pybase64.b64decode(nonce, validate=True), ShareHashes(shares))
 
 
 def normalize(path: str) -> str:

@@ -10,7 +10,6 @@ hash as the catalog says), then the block is rebuilt and opened. The shares trav
 
 from __future__ import annotations
 
-import base64
 import collections
 import enum
 import functools
@@ -339,8 +338,7 @@ class ShareMover:
         key = sealed_block.BlockKey.fresh()
         owner = me.key.public_key()
         size, sealed = await self._worker(_sealed_block, path, version.block_size, number, owner, place, key)
-        info = BlockInfo(size, len(sealed.ciphertext), base64.b64encode(sealed.wrapped_key).decode(),
-                         base64.b64encode(sealed.nonce).decode(), [""] * n)
+        info = BlockInfo(size, len(sealed.ciphertext), sealed.wrapped_key, sealed.nonce, [""] * n)
         primary = erasure.data_shares(sealed.ciphertext, n)
         del sealed  # the data shares are views of its ciphertext: it goes once they are signed and coded
         stores: list[defer.Deferred[None]] = []
@@ -465,8 +463,7 @@ class ShareMover:
             except erasure.NotEnoughShares as err:
                 raise TransferError(f"block {number} of {entry.path} cannot be rebuilt: {err}") from None
             shares.clear()  # the pieces hold what is needed
-            return sealed_block.open_into(out.write, pieces, info.sealed_size, base64.b64decode(info.wrapped_key),
-                                          base64.b64decode(info.nonce), me.key,
+            return sealed_block.open_into(out.write, pieces, info.sealed_size, info.wrapped_key, info.nonce, me.key,
                                           associated(entry.path_id, version.version, number))
 
         # decoding, opening and writing release the GIL: a worker thread does them while the next shares come in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import attrs
@@ -25,9 +26,14 @@ from bitdust_node.storage.catalog import (
     entry_values,
     text_size,
 )
+from bitdust_node.storage.share_hashes import ShareHashes
 
 _text = st.text(max_size=12)
-_blocks = st.builds(BlockInfo, st.integers(0, 2**40), st.integers(0, 2**40), _text, _text, st.lists(_text, max_size=5))
+# a share's hash as the node writes it (BLAKE3, or SHA-256 in older catalogs), none yet, or any text (a copy edited)
+_hashes = st.one_of(st.binary(min_size=32, max_size=32).map(lambda d: "b3:" + d.hex()),
+                    st.binary(min_size=32, max_size=32).map(bytes.hex), st.just(""), _text)
+_blocks = st.builds(BlockInfo, st.integers(0, 2**40), st.integers(0, 2**40), st.binary(max_size=300),
+                    st.binary(max_size=16), st.lists(_hashes, max_size=5))
 _versions = st.builds(Version, _text, st.integers(0, 2**40), st.floats(0, 2e9), st.integers(1, 2**26),
                       st.lists(_text, max_size=5), st.lists(_blocks, max_size=4), st.booleans())
 _entries = st.builds(Entry, _text, _text, st.sampled_from(["file", "dir"]), st.floats(0, 2e9),
@@ -36,9 +42,20 @@ _catalogs = st.builds(lambda revision, entries: Catalog(revision, {e.path: e for
                       st.integers(0, 2**31), st.lists(_entries, max_size=6))
 
 
+def _as_text(_instance: object, _field: object, value: object) -> object:
+    """A value as the catalog's text holds it: bytes in base64, share hashes a list."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return list(value) if isinstance(value, ShareHashes) else value
+
+
+def _asdict(entry: Entry) -> dict[str, object]:
+    return attrs.asdict(entry, value_serializer=_as_text)
+
+
 def _indented(catalog: Catalog) -> bytes:
     """The text serialize wrote before it went compact: what older homes and suppliers hold."""
-    doc = {"format": FORMAT, "entries": [attrs.asdict(e) for e in catalog.entries.values()]}
+    doc = {"format": FORMAT, "entries": [_asdict(e) for e in catalog.entries.values()]}
     return f"{catalog.revision}\n".encode() + json.dumps(doc, indent=1, separators=(",", ":")).encode()
 
 
@@ -47,7 +64,7 @@ class CatalogTextTests(unittest.TestCase):
     @given(_entries)
     def test_the_fields_written_are_every_field_of_the_entry(self, entry: Entry) -> None:
         # a field added to Entry, Version or BlockInfo and not to the hand-made dicts fails here
-        self.assertEqual(_entry_fields(entry), attrs.asdict(entry))
+        self.assertEqual(_entry_fields(entry), _asdict(entry))
 
     def test_the_values_a_save_compares_are_every_field_of_the_entry(self) -> None:
         # a field added to Entry, Version or BlockInfo and not to entry_values would let its change go unsaved
@@ -82,7 +99,8 @@ class CatalogTextTests(unittest.TestCase):
     def test_the_text_is_one_revision_line_and_one_line_of_json(self) -> None:
         catalog = Catalog(7)
         catalog.ensure("docs/a.txt", "file", 1.0).versions.append(
-            Version("F20261201075109PM", 3, 1.0, 4, ["http://x/s.xml"], [BlockInfo(3, 19, "k", "n", ["b3:00"])], True))
+            Version("F20261201075109PM", 3, 1.0, 4, ["http://x/s.xml"], [BlockInfo(3, 19, b"k", b"n", ["b3:00"])],
+                    True))
         text = catalog.serialize()
         self.assertEqual(text.count(b"\n"), 1)
         self.assertTrue(text.startswith(b"7\n{"))
@@ -101,7 +119,7 @@ class StreamedReadTests(unittest.TestCase):
         for name in ("a", "b", "c"):
             catalog.ensure(f"docs/{name}.txt", "file", 1.0).versions.append(
                 Version("F20261201075109PM", 3, 1.0, 4, ["http://x/s0.xml", "http://x/s1.xml"],
-                        [BlockInfo(3, 19, "k", "n", ["b3:00", "b3:01"])], True))
+                        [BlockInfo(3, 19, b"k", b"n", ["b3:00", "b3:01"])], True))
         return catalog
 
     def test_the_compact_text_is_read_without_the_whole_document_decoder(self) -> None:

@@ -232,7 +232,7 @@ class PagedCopiesTests(SynchronousTestCase):
 
         self.patch(Catalog, "entry_texts_when_read", counted)
         entries = self.customer.catalog.entries
-        block = BlockInfo(10, 26, "a2V5", "bm9uY2U=", ["b3:" + "1" * 64, "b3:" + "2" * 64])
+        block = BlockInfo(10, 26, b"key", b"nonce", ["b3:" + "1" * 64, "b3:" + "2" * 64])
         late = entries["photos/late.jpg"]
         late.versions.append(Version("F20261207075109PM", 10, 1.0, 10, ["s1", "s2"], [block]))
         changes: list[tuple[str, Callable[[], object]]] = [
@@ -241,7 +241,7 @@ class PagedCopiesTests(SynchronousTestCase):
             ("photos/late.jpg", lambda: late.versions[0].suppliers.__setitem__(0, "s3")),
             ("photos/late.jpg", lambda: setattr(late.versions[0], "complete", True)),
             ("photos/late.jpg", lambda: late.versions[0].blocks.append(block)),
-            ("photos/late.jpg", lambda: setattr(block, "nonce", "b3RoZXI=")),  # held twice: one page changes
+            ("photos/late.jpg", lambda: setattr(block, "nonce", b"other")),  # held twice: one page changes
             ("photos/0/img3.jpg", lambda: setattr(entries["photos/0/img3.jpg"], "created", 5.5)),
             ("photos/0/img4.jpg", lambda: self.customer.catalog.remove("photos/0/img4.jpg")),
         ]

@@ -189,7 +189,7 @@ class SampleTests(SynchronousTestCase):
 
     def pieces(self, count: int, size: int) -> list[Piece]:
         version = Version("F20261201075109PM", 0, 0.0, size * 2, [])
-        version.blocks = [BlockInfo(size * 2, size * 2, "", "", ["h"] * 4) for _ in range(count // 4 + 1)]
+        version.blocks = [BlockInfo(size * 2, size * 2, b"", b"", ["h"] * 4) for _ in range(count // 4 + 1)]
         entry = Entry("f", "1", "file", 0.0, [version])
         return [Piece(BlockRef(entry, version, i // 4, f"1/v/{i // 4}"), i % 4, size) for i in range(count)]
 
