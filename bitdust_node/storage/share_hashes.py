@@ -2,8 +2,9 @@
 16 MiB holds a million of them).
 
 A hash is text everywhere else (`b3:<64 hex>`, erasure.share_hash; 64 hex digits, SHA-256, in older catalogs; ""
-while not made yet); here each position is a kind byte and its 32-byte digest in one bytes object: 165 bytes for four
-instead of 584 as a list of str. Any other text (a hand-edited copy) keeps the whole row as text, exactly as read.
+while not made yet); here a row is one bytes object, a kind byte for each position and then their 32-byte digests:
+165 bytes for four instead of 584 as a list of str. Any other text (a hand-edited copy) keeps the whole row as text,
+exactly as read.
 """
 
 from __future__ import annotations
@@ -15,30 +16,51 @@ _DIGEST = 32
 _SLOT = 1 + _DIGEST
 _EMPTY, _BLAKE3, _BARE = 0, 1, 2
 _BLAKE3_PREFIX = "b3:"
-_NO_DIGEST = bytes(_DIGEST)
+_NODE_HASH_LENGTH = len(_BLAKE3_PREFIX) + 2 * _DIGEST
 
 
-def _packed_slot(text: str) -> bytes | None:
-    """A hash's kind byte and digest; None for a text that would not read back the same."""
-    if not text:
-        return bytes((_EMPTY,)) + _NO_DIGEST
-    kind, digits = (_BLAKE3, text[3:]) if text.startswith(_BLAKE3_PREFIX) else (_BARE, text)
-    if len(digits) != 2 * _DIGEST:
-        return None
+def _packed_row(texts: list[str]) -> bytes | None:
+    """The kind bytes and digests of a row; None for a row with a text that would not read back the same."""
     try:
-        digest = bytes.fromhex(digits)
+        joined = "".join(texts)
+    except TypeError:
+        return None
+    # what the node writes, checked and read in C a row at a time (a million rows in a large catalog): every text
+    # "b3:" and 64 digits, the prefix where each starts and nowhere else, and digits that hex() gives back
+    count, width = len(texts), _NODE_HASH_LENGTH
+    if (len(joined) == count * width and set(map(len, texts)) <= {width} and joined[2::width] == ":" * count
+            and joined[0::width] == "b" * count and joined[1::width] == "3" * count):
+        digits = joined.replace(_BLAKE3_PREFIX, "")
+        if len(digits) == count * 2 * _DIGEST:
+            try:
+                digests = bytes.fromhex(digits)
+            except ValueError:
+                return None
+            return bytes((_BLAKE3,)) * count + digests if digests.hex() == digits else None
+    kinds, pieces = bytearray(), []
+    for text in texts:
+        kind, part = (_EMPTY, "00" * _DIGEST) if not text else (
+            (_BLAKE3, text[3:]) if text.startswith(_BLAKE3_PREFIX) else (_BARE, text))
+        if len(part) != 2 * _DIGEST:
+            return None
+        kinds.append(kind)
+        pieces.append(part)
+    digits = "".join(pieces)
+    try:
+        digests = bytes.fromhex(digits)
     except ValueError:
         return None
     # fromhex takes upper case and spaces too: only what hex() gives back is packed
-    return bytes((kind,)) + digest if digest.hex() == digits else None
+    return bytes(kinds) + digests if digests.hex() == digits else None
 
 
 def _text(packed: bytes, position: int) -> str:
-    at = position * _SLOT
-    kind = packed[at]
+    count = len(packed) // _SLOT
+    kind = packed[position]
     if kind == _EMPTY:
         return ""
-    digits = packed[at + 1 : at + _SLOT].hex()
+    at = count + position * _DIGEST
+    digits = packed[at : at + _DIGEST].hex()
     return _BLAKE3_PREFIX + digits if kind == _BLAKE3 else digits
 
 
@@ -50,14 +72,11 @@ class ShareHashes(MutableSequence[str]):
     def __init__(self, hashes: Iterable[str] = ()) -> None:
         self._packed: bytes | None = b""
         self._texts: list[str] | None = None
-        self._fill(list(hashes))
+        self._fill(hashes if isinstance(hashes, list) else list(hashes))
 
     def _fill(self, texts: list[str]) -> None:
-        slots = [_packed_slot(t) if isinstance(t, str) else None for t in texts]
-        if all(slot is not None for slot in slots):
-            self._packed, self._texts = b"".join(slots), None  # type: ignore[arg-type]
-        else:
-            self._packed, self._texts = None, texts
+        packed = _packed_row(texts)
+        self._packed, self._texts = (packed, None) if packed is not None else (None, list(texts))
 
     def key(self) -> bytes | tuple[Any, ...]:
         """What the hashes are, hashable (a catalog's entry_values)."""
@@ -97,12 +116,6 @@ class ShareHashes(MutableSequence[str]):
     def __setitem__(self, index: int | slice, value: Any) -> None:
         texts = list(self)
         texts[index] = value
-        if self._packed is not None and isinstance(index, int):
-            slot = _packed_slot(value) if isinstance(value, str) else None
-            if slot is not None:  # one position packed in place of the other: no row made again as text
-                at = (index % len(self)) * _SLOT
-                self._packed = self._packed[:at] + slot + self._packed[at + _SLOT :]
-                return
         self._fill(texts)
 
     def __delitem__(self, index: int | slice) -> None:
