@@ -228,7 +228,20 @@ def _entry_fields(entry: Entry) -> dict[str, Any]:
 
 
 def _base64(value: bytes) -> str:
-    return pybase64.b64encode(value).decode("ascii")
+    # anything else was read from a copy someone edited (_key_bytes): written back as it was
+    return pybase64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+
+
+def _key_bytes(text: str) -> bytes:
+    """A key's or nonce's base64 as its bytes; anything that would not be written back the same is kept as read."""
+    if isinstance(text, str):
+        try:
+            value = pybase64.b64decode(text, validate=True)
+        except ValueError:  # binascii.Error, and text that is not ASCII
+            return text  # type: ignore[return-value]
+        if pybase64.b64encode(value) == text.encode("ascii"):  # "a2V=" reads as b"ke", written "a2U="
+            return value
+    return text  # type: ignore[return-value]
 
 
 def _version_fields(version: Version) -> dict[str, Any]:
@@ -276,8 +289,7 @@ def _version(raw: dict[str, Any]) -> Version:
 
 
 def _block(size: int, sealed_size: int, wrapped_key: str, nonce: str, shares: list[str]) -> BlockInfo:
-    return BlockInfo(size, sealed_size, pybase64.b64decode(wrapped_key, validate=True),
-                     pybase64.b64decode(nonce, validate=True), ShareHashes(shares))
+    return BlockInfo(size, sealed_size, _key_bytes(wrapped_key), _key_bytes(nonce), ShareHashes(shares))
 
 
 def normalize(path: str) -> str:

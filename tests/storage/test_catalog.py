@@ -162,3 +162,28 @@ class StreamedReadTests(unittest.TestCase):
             self.assertRaises(CatalogError, Catalog.parse, text)
         root = paging.root_text(3, [])[:-3] + b"[" * 200_000
         self.assertRaises(CatalogError, paging.parse_root, root)
+
+
+class HandEditedTextTests(unittest.TestCase):
+    """A copy someone edited reads back as it is written (review 37): a save writes the same text again, and one odd
+    block does not make the whole catalog unreadable (at home and on every supplier, which hold the same text)."""
+
+    def text(self, **block: object) -> bytes:
+        fields = {"size": 3, "sealed_size": 19, "wrapped_key": "a2V5", "nonce": "bm9uY2U=",
+                  "shares": ["b3:" + "ab" * 32], **block}
+        entry = {"path": "a.txt", "path_id": "123456", "kind": "file", "created": 1.0,
+                 "versions": [{"version": "F20261201075109PM", "size": 3, "created": 1.0, "block_size": 4,
+                               "suppliers": ["http://x/s.xml"], "blocks": [fields], "complete": True}]}
+        return b"7\n" + json.dumps({"format": FORMAT, "entries": [entry]}, separators=(",", ":")).encode()
+
+    def test_base64_with_stray_bits_reads_back_as_written(self) -> None:
+        # "a2V=" decodes to b"ke" (its last 2 bits dropped), which is written "a2U="
+        text = self.text(wrapped_key="a2V=", nonce="QR==")
+        self.assertEqual(Catalog.parse(text).serialize(), text)
+
+    def test_a_list_where_a_key_belongs_reads_back_as_a_list_where_a_number_belongs_does(self) -> None:
+        for odd in ({"created": [1, 2]}, {"wrapped_key": [1, 2]}, {"nonce": None}, {"wrapped_key": "k"}):
+            with self.subTest(odd=odd):
+                text = self.text(**odd) if "created" not in odd else self.text().replace(
+                    b'"created":1.0,"versions"', b'"created":[1,2],"versions"')
+                self.assertEqual(Catalog.parse(text).serialize(), text)
