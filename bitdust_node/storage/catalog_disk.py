@@ -65,12 +65,32 @@ class CatalogDisk:
             self.as_read = paging.cut_as_read(catalog, pages, read)
             return catalog
         except (OSError, CatalogError) as err:
-            log.error("catalog {path} unreadable ({why}); the suppliers' copy will be fetched", path=str(self.path),
-                      why=str(err))
+            aside = self._set_aside()
+            log.error("catalog {path} unreadable ({why}); kept as {aside}; the suppliers' copy will be fetched",
+                      path=str(self.path), why=str(err), aside=aside)
             # a page's name no longer vouches for its text: the next write writes every page again, not the damage
             self._pages_here = set()
             self.size = self.page_count = 0
             return Catalog()
+
+    def _set_aside(self) -> str:
+        """An unreadable copy (and its pages) moved aside, never written over: the next save would replace it, and
+        should no supplier's copy be readable either, it may be the only record of my files' keys."""
+        stamp = 0
+        while True:
+            stamp += 1
+            suffix = f".unreadable-{stamp}"
+            root, pages = self.path.with_name(self.path.name + suffix), self.pages_path.with_name(
+                self.pages_path.name + suffix)
+            if not root.exists() and not pages.exists():
+                break
+        try:
+            if self.pages_path.exists():
+                os.rename(self.pages_path, pages)
+            os.rename(self.path, root)
+        except OSError as err:
+            return f"nothing: it could not be moved ({err})"
+        return str(root)
 
     def _read_pages(self, pages: Sequence[PageRef]) -> Iterator[bytes]:
         for page in pages:

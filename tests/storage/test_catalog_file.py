@@ -109,9 +109,37 @@ class PagedCopyTests(TestCase):
         damaged = self.folder / PAGES_FOLDER / pages[2].digest
         damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
         self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
-        damaged.unlink()
+        pages = self.write(CatalogDisk(self.folder, worker=defer.maybeDeferred), self.catalog)
+        (self.folder / PAGES_FOLDER / pages[2].digest).unlink()
         self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
         self.flushLoggedErrors()
+
+    def test_an_unreadable_copy_is_set_aside_with_its_pages_and_no_write_touches_it(self) -> None:
+        disk = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        pages = self.write(disk, self.catalog)
+        damaged = self.folder / PAGES_FOLDER / pages[2].digest
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        before = self.files(self.folder / CATALOG_FILE, self.folder / PAGES_FOLDER)
+        fresh = CatalogDisk(self.folder, worker=defer.maybeDeferred)
+        self.assertEqual(fresh.load(), Catalog())
+        self.flushLoggedErrors()
+        small = Catalog(1)
+        small.ensure("only.txt", "file", 1.0)
+        self.successResultOf(fresh.write(small.serialize()))
+        self.assertEqual(CatalogDisk(self.folder).load(), small)
+        aside = (self.folder / (CATALOG_FILE + ".unreadable-1"), self.folder / (PAGES_FOLDER + ".unreadable-1"))
+        self.assertEqual(self.files(*aside), before)
+        # a second unreadable copy goes beside the first, not over it
+        (self.folder / CATALOG_FILE).write_bytes(b"7\n{broken")
+        self.assertEqual(CatalogDisk(self.folder).load(), Catalog())
+        self.flushLoggedErrors()
+        self.assertEqual((self.folder / (CATALOG_FILE + ".unreadable-2")).read_bytes(), b"7\n{broken")
+        self.assertEqual(self.files(*aside), before)
+
+    @staticmethod
+    def files(root: Path, pages: Path) -> tuple[bytes, dict[str, bytes]]:
+        """A copy's root and its pages' files, by name."""
+        return root.read_bytes(), {page.name: page.read_bytes() for page in pages.iterdir()}
 
     def test_a_root_naming_a_page_by_anything_but_a_digest_is_refused(self) -> None:
         (self.folder / PAGES_FOLDER).mkdir(parents=True)
