@@ -97,7 +97,7 @@ def table(caption: str, headers: list[str], rows: list[list[Content]], empty: st
 
 def state_badge(state: str) -> Tag:
     kind = {"ON": "good", "CONNECTED": "good", "LISTEN": "good", "done": "good", "answers": "good", "OFF": "muted",
-            "failed": "bad", "OFFLINE": "bad", "silent": "bad"}.get(state, "warn")
+            "failed": "bad", "OFFLINE": "bad", "silent": "bad", "stopped": "muted"}.get(state, "warn")
     return tags.span(state, class_=f"badge {kind}")
 
 
