@@ -273,6 +273,21 @@ class CatalogCopies:
             log.info("catalog copy from {idurl} unreadable: {why}", idurl=idurl, why=str(err))
             return None
 
+    # -- checking
+
+    async def page_intact(self, idurl: str, page: PageRef) -> bool:
+        """Whether a holder gives back a page of mine as I stored it (the text whose SHA-256 the root names). One
+        that does not is marked as lacking it, for the next save to send it again: the listings cannot tell, since
+        pages are no versions (`F...`) a supplier lists."""
+        text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+        if text is not None and paging.digest_of(text) == page.digest:
+            return True
+        held = self.held.get(idurl)
+        if held is not None and page.piece in held:
+            held.discard(page.piece)
+            await self._save_state()
+        return False
+
     async def forget(self, *idurls: str) -> None:
         """Each of `idurls` holds none of my pages now, as far as I keep track (it freed my space, is hired again
         after it was replaced, or was replaced): the next save that has it as a holder sends it every page."""

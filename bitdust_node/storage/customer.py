@@ -29,6 +29,7 @@ from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_keeper import CatalogKeeper
 from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
+from bitdust_node.storage.page_checks import PageChecks
 from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
@@ -93,10 +94,13 @@ class Customer:
         self.mover = ShareMover(self.link, me, suppliers, self.replace, self.counters, worker)
         self.rebuilder = Rebuilder(self.mover, self.counters, worker)
         self.transfer_log = TransferLog(clock)
+        copies = self.keeper.copies
+        self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
+                                      copies.page_intact, clock, rng)
         self.health = HealthChecker(
             self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
             HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,
-            self.rehire, HealthFile(folder, worker), self.counters, rng)
+            self.rehire, HealthFile(folder, worker), self.counters, rng, check_page=self.page_checks.check)
         self.repairs = RepairQueue(self.rebuilder, self.health,
                                    lambda: defer.ensureDeferred(self._save_after_checks()))
         self._stop_listening = suppliers.on_replaced(self._replaced)

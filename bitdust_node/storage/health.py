@@ -23,7 +23,7 @@ import enum
 import heapq
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,7 +136,7 @@ class HealthChecker:
         self, link: SupplierLink, holder: SlotHolder, catalog: Callable[[], Catalog], key_id: Callable[[], str],
         clock: Clock, settings: HealthSettings, replace: Callable[[int, str], defer.Deferred[None]],
         rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthStore, counters: collections.Counter[str],
-        rng: random.Random | None = None,
+        rng: random.Random | None = None, check_page: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.link = link
         self.holder = holder
@@ -149,6 +149,8 @@ class HealthChecker:
         self.file = store_file
         self.counters = counters
         self.rng = rng or random.Random()
+        # one page of my catalog's copy checked at a supplier (page_checks.py): False when it was lost or altered
+        self.check_page = check_page
         self.suppliers: list[SupplierCheck] = []
         # degraded blocks by key: the positions whose share is missing or altered
         self.bad: dict[str, set[int]] = {}
@@ -281,11 +283,29 @@ class HealthChecker:
             if ok and found is not None:
                 held[position] = found
         present = self._compare(held)
-        await self._verify(self._sample(present))
+        await defer.gatherResults([defer.ensureDeferred(self._verify(self._sample(present))),
+                                   defer.ensureDeferred(self._check_pages(held))], consumeErrors=True)
         self._replace_silent()
         await self.save()
         if self.bad or self.catalog_changed:
             self._tell()
+
+    async def _check_pages(self, held: dict[int, Holdings]) -> None:
+        """A page of my catalog's copy at each supplier that listed the copy's root; one lost or altered has the
+        catalog saved after the checks, which sends it again."""
+        if self.check_page is None:
+            return
+        idurls = [self.holder.slots[p].idurl for p, holdings in held.items() if holdings.index]
+        outcomes = await defer.DeferredList([defer.ensureDeferred(_awaited(self.check_page(i))) for i in idurls],
+                                            consumeErrors=True)
+        found = [intact for ok, intact in outcomes if ok]
+        for idurl, (ok, outcome) in zip(idurls, outcomes, strict=True):
+            if not ok and isinstance(outcome, Failure):  # a bug met: no verdict on that supplier's pages this round
+                log.failure("checking a page of my catalog at {idurl}", outcome, idurl=idurl)
+        self.counters["catalog_pages_checked"] += len(found)
+        if not all(found):
+            self.counters["catalog_pages_bad"] += found.count(False)
+            self.catalog_changed = True
 
     async def _listing(self, position: int) -> Holdings | None:
         record = self.check_of(position)
@@ -496,6 +516,10 @@ class HealthChecker:
                 found.append((self.healthy(block.key, n, unreachable), block, set(bad)))
         found.sort(key=lambda item: (item[0], item[1].key))
         return found
+
+
+async def _awaited(work: Awaitable[bool]) -> bool:
+    return await work
 
 
 def _not_replaced(failure: Failure, position: int) -> None:

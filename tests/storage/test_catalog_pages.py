@@ -525,6 +525,37 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertEqual(list(self.roots_whole().values()), [True] * 4)
         self.assertEqual(self.page_pieces()[victim.idurl], {page.piece for page in self.customer.keeper.copies.pages})
 
+    def test_the_checks_read_a_page_at_each_supplier_and_a_lost_or_altered_one_is_sent_again(self) -> None:
+        self.fill(400)
+        pages = self.customer.keeper.copies.pages
+        slots = self.customer.suppliers.slots
+        lost, altered = self.grid.supplier(slots[0].idurl), self.grid.supplier(slots[1].idurl)
+        gone = next(p for p in lost.pieces() if p.parts[-3] == paging.PAGES_PATH)
+        gone.unlink()
+        bad = [p for p in altered.pieces() if p.parts[-3] == paging.PAGES_PATH][-1]  # another page than `gone`
+        raw = bytearray(bad.read_bytes())
+        raw[len(raw) // 2] ^= 1
+        bad.write_bytes(bytes(raw))
+        self.sent.clear()
+        counters = self.customer.counters
+        for round_number in range(1, len(pages) + 1):  # a page a supplier a round, longest unchecked first
+            done(defer.ensureDeferred(self.customer.health.check()))
+            self.assertEqual(counters["catalog_pages_checked"], 4 * round_number)
+            if counters["catalog_pages_bad"] == 2:
+                break
+        self.assertEqual(counters["catalog_pages_bad"], 2)
+        # the save after the checks sent each its page again, and nothing else
+        self.assertEqual(sorted(self.sent.values()), [1, 1])
+        named = {page.piece for page in pages}
+        self.assertEqual(list(self.page_pieces().values()), [named] * 4)
+        self.assertEqual(self.customer.keeper.copies.pages, pages)
+        # every page checked at every supplier within as many rounds as there are pages, none found bad since
+        checked = self.customer.page_checks.checked
+        for _round in range(len(pages)):
+            done(defer.ensureDeferred(self.customer.health.check()))
+        self.assertEqual(len(checked), 4 * len(pages))
+        self.assertEqual(counters["catalog_pages_bad"], 2)
+
     def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
         self.fill(400)
         first = self.customer.suppliers.slots[0].idurl
