@@ -68,6 +68,12 @@ class CustomerService(Service):
         customer = self.customer
         if customer is None or self._busy is not None:
             return
+        if customer.keeper.fetch_first and customer.suppliers.connected():
+            # my copy here could not be read: the suppliers' is taken before anything else (connect() does it too)
+            self._busy = defer.ensureDeferred(customer.recover_catalog())
+            self._busy.addErrback(lambda f: self.log.info("fetching my catalog: {why}", why=f.getErrorMessage()))
+            self._busy.addBoth(lambda _: setattr(self, "_busy", None))
+            return
         if len(customer.suppliers.connected()) >= customer.settings.suppliers:
             if customer.suppliers.to_ask_again(customer.per_supplier()):
                 # the space I need changed (`bitdust set services/customer/needed-space ...`), or my catalog grew

@@ -38,6 +38,10 @@ PAGES_AT_ONCE = 8
 DELETE_AT_ONCE = 1000
 
 
+class NoAnswer(Exception):
+    """A holder that did not answer a Retrieve of my catalog's copy (offline, or too slow)."""
+
+
 class CatalogCopies:
     """My catalog's copies on the suppliers `holders()` names as (position, IDURL), and which pages each holds
     (kept in `HOME/customer/catalog.pages`, so that a restart neither sends them all again nor loses track of what
@@ -58,6 +62,8 @@ class CatalogCopies:
         # the pages of the last root a save put anywhere, and the pieces each holder took
         self.pages: list[PageRef] = []
         self.held: dict[str, set[str]] = {}
+        # how many holders answered the last `newest` (with a copy or without one)
+        self.answered = 0
         self._load_state()
 
     @property
@@ -198,8 +204,10 @@ class CatalogCopies:
                 for position, idurl in holders]
         found: list[tuple[int, Catalog | list[PageRef]]] = []
         answered: list[str] = []
+        self.answered = 0
         for (_position, idurl), (ok, text) in zip(holders, await defer.DeferredList(asks, consumeErrors=True),
                                                   strict=True):
+            self.answered += ok  # a copy, or an answer that it has none
             if not ok or text is None:
                 continue
             answered.append(idurl)
@@ -244,19 +252,23 @@ class CatalogCopies:
 
     async def _fetch_page(self, page: PageRef, holders: list[str]) -> bytes | None:
         for idurl in holders:
-            text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+            try:
+                text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+            except NoAnswer:
+                continue
             if text is not None and paging.digest_of(text) == page.digest:
                 return text
         return None
 
     async def _fetch_sealed(self, idurl: str, packet_id: str, path: str) -> bytes | None:
-        """The text of a copy of mine a holder has (`path`: what its block must say it is)."""
+        """The text of a copy of mine a holder has (`path`: what its block must say it is); None when it answered
+        with anything else; NoAnswer when it did not answer."""
         me = self.me.require()
         try:
             answer = await ask(self.network, self.identities, idurl, "Retrieve", packet_id, CATALOG_TIMEOUT)
         except BitDustError as err:
             log.info("catalog copy {pid} from {idurl} not had: {why}", pid=packet_id, idurl=idurl, why=str(err))
-            return None
+            raise NoAnswer(str(err)) from None
         if answer.command != "Data":
             return None
         try:
@@ -275,17 +287,22 @@ class CatalogCopies:
 
     # -- checking
 
-    async def page_intact(self, idurl: str, page: PageRef) -> bool:
+    async def page_intact(self, idurl: str, page: PageRef) -> bool | None:
         """Whether a holder gives back a page of mine as I stored it (the text whose SHA-256 the root names). One
         that does not is marked as lacking it, for the next save to send it again: the listings cannot tell, since
-        pages are no versions (`F...`) a supplier lists."""
-        text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+        pages are no versions (`F...`) a supplier lists. None (no verdict) when it did not answer, or the page is no
+        longer one it should hold (a save replaced it meanwhile, the holder was replaced or forgotten)."""
+        try:
+            text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+        except NoAnswer:
+            return None
         if text is not None and paging.digest_of(text) == page.digest:
             return True
         held = self.held.get(idurl)
-        if held is not None and page.piece in held:
-            held.discard(page.piece)
-            await self._save_state()
+        if held is None or page.piece not in held or page not in self.pages:
+            return None
+        held.discard(page.piece)
+        await self._save_state()
         return False
 
     async def forget(self, *idurls: str) -> None:

@@ -44,6 +44,8 @@ class CatalogDisk:
         self.page_count = 0
         # the cut my copy's pages are, as the start read them (catalog_pages.cut_as_read)
         self.as_read: paging.Cut | None = None
+        # my copy was there and could not be read (it was set aside): the suppliers' is to be taken before any save
+        self.unread = False
 
     def load(self) -> Catalog:
         """My copy; an empty catalog when there is none or it cannot be read (the suppliers' copy is fetched)."""
@@ -64,14 +66,25 @@ class CatalogDisk:
             catalog = paging.joined(revision, self._read_pages(pages), read)  # one page read at a time
             self.as_read = paging.cut_as_read(catalog, pages, read)
             return catalog
-        except (OSError, CatalogError) as err:
-            aside = self._set_aside()
-            log.error("catalog {path} unreadable ({why}); kept as {aside}; the suppliers' copy will be fetched",
-                      path=str(self.path), why=str(err), aside=aside)
-            # a page's name no longer vouches for its text: the next write writes every page again, not the damage
-            self._pages_here = set()
-            self.size = self.page_count = 0
-            return Catalog()
+        except OSError as err:
+            if not isinstance(err, FileNotFoundError):  # a page the root names is gone: damage; anything else may pass
+                log.error("catalog {path} could not be read ({why}): the customer is not started, nothing is changed",
+                          path=str(self.path), why=str(err))
+                raise
+            return self._unreadable(err)
+        except CatalogError as err:
+            return self._unreadable(err)
+
+    def _unreadable(self, err: Exception) -> Catalog:
+        """My copy damaged: set aside, and the empty catalog that stands for it until the suppliers' is taken."""
+        self.unread = True
+        aside = self._set_aside()
+        log.error("catalog {path} unreadable ({why}); kept as {aside}; the suppliers' copy will be fetched",
+                  path=str(self.path), why=str(err), aside=aside)
+        # a page's name no longer vouches for its text: the next write writes every page again, not the damage
+        self._pages_here = set()
+        self.size = self.page_count = 0
+        return Catalog()
 
     def _set_aside(self) -> str:
         """An unreadable copy (and its pages) moved aside, never written over: the next save would replace it, and
@@ -84,11 +97,18 @@ class CatalogDisk:
                 self.pages_path.name + suffix)
             if not root.exists() and not pages.exists():
                 break
+        moved_pages = False
         try:
             if self.pages_path.exists():
                 os.rename(self.pages_path, pages)
+                moved_pages = True
             os.rename(self.path, root)
         except OSError as err:
+            if moved_pages:  # the root stays: its pages with it, not split from it
+                try:
+                    os.rename(pages, self.pages_path)
+                except OSError:
+                    pass
             return f"nothing: it could not be moved ({err})"
         return str(root)
 

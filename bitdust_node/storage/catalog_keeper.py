@@ -12,6 +12,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from bitdust_node.errors import BitDustError
 from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, text_of, text_size
 from bitdust_node.storage.catalog_copies import CatalogCopies
@@ -21,6 +22,13 @@ from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
 from bitdust_node.transport.interfaces import PacketNetwork
 
 log = Logger()
+
+
+class CatalogNotRecovered(BitDustError):
+    """My catalog could not be read here and the suppliers' copy is not fetched yet."""
+
+    http_status = 503
+    exit_code = 1
 
 
 @attrs.frozen
@@ -59,6 +67,16 @@ class CatalogKeeper:
         # the pages the last cut made (or my copy holds, as read at the start) and their entries' values (without
         # their texts): the next cut makes again only the pages whose values changed
         self._last_cut: paging.Cut | None = disk.as_read
+        # my copy here could not be read: nothing is saved (over the suppliers' copies, which may be the only ones
+        # left) until a holder answered a fetch of its copy
+        self.fetch_first = disk.unread
+
+    def require_recovered(self) -> None:
+        """CatalogNotRecovered while the suppliers' copy is still to be fetched (nothing may change the catalog:
+        the copy taken replaces it)."""
+        if self.fetch_first:
+            raise CatalogNotRecovered("my catalog here could not be read and the suppliers' copy is not fetched yet "
+                                      "(their answers are awaited); try again in a moment")
 
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
@@ -94,6 +112,7 @@ class CatalogKeeper:
     async def _save_now(self) -> int:
         """A new revision here, then every holder's copy (catalog_copies.py): sealing and signing them and writing
         (and fsyncing) mine run in worker threads, my write while the copies travel."""
+        self.require_recovered()
         self.catalog.revision += 1
         revision = self.catalog.revision
         holders = list(self.copies.holders())
@@ -133,7 +152,13 @@ class CatalogKeeper:
     async def _fetch_newest_now(self) -> bool:
         found = await self.copies.newest(newer_than=self.catalog.revision)
         if found is None:
+            if self.fetch_first and self.copies.answered:
+                # a holder answered and none has a copy I could take: nothing of theirs to keep from being written over
+                self.fetch_first = False
+                log.warn("my catalog here could not be read, and no supplier had a copy I could read: starting anew "
+                         "(the unreadable copy was kept aside)")
             return False
+        self.fetch_first = False
         newest, pages = found
         self.catalog = newest
         await self.copies.taken(pages)

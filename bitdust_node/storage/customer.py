@@ -141,8 +141,14 @@ class Customer:
     async def save_catalog(self) -> None:
         await self.keeper.save()  # its copies counted by the keeper: callers sharing a save would count it twice
 
+    async def recover_catalog(self) -> None:
+        """My catalog from the suppliers, when my copy here could not be read (until a holder has answered)."""
+        if self.keeper.fetch_first and self.suppliers.connected():
+            await self.keeper.fetch_newest()
+
     async def create(self, path: str, kind: str) -> tuple[Entry, bool]:
         """The entry of a remote path, made (and the catalog saved) when new; True when made."""
+        self.keeper.require_recovered()
         created = self.catalog.entry(path) is None
         entry = self.catalog.ensure(path, kind, self.clock.seconds())
         if created:
@@ -232,6 +238,7 @@ class Customer:
     # -- transfers
 
     def start_upload(self, local: Path, remote: str) -> tuple[Transfer, defer.Deferred[Transfer]]:
+        self.keeper.require_recovered()
         local = local.expanduser().resolve()
         if not local.exists():
             raise NotFound(f"{local} does not exist")
@@ -355,6 +362,7 @@ class Customer:
             await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
 
     async def delete(self, remote: str) -> int:
+        self.keeper.require_recovered()
         gone = self.catalog.remove(remote)
         if not gone:
             raise NotFound(f"{remote} is not in the catalog")

@@ -136,7 +136,7 @@ class HealthChecker:
         self, link: SupplierLink, holder: SlotHolder, catalog: Callable[[], Catalog], key_id: Callable[[], str],
         clock: Clock, settings: HealthSettings, replace: Callable[[int, str], defer.Deferred[None]],
         rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthStore, counters: collections.Counter[str],
-        rng: random.Random | None = None, check_page: Callable[[str], Awaitable[bool]] | None = None,
+        rng: random.Random | None = None, check_page: Callable[[str], Awaitable[bool | None]] | None = None,
     ) -> None:
         self.link = link
         self.holder = holder
@@ -298,7 +298,7 @@ class HealthChecker:
         idurls = [self.holder.slots[p].idurl for p, holdings in held.items() if holdings.index]
         outcomes = await defer.DeferredList([defer.ensureDeferred(_awaited(self.check_page(i))) for i in idurls],
                                             consumeErrors=True)
-        found = [intact for ok, intact in outcomes if ok]
+        found = [intact for ok, intact in outcomes if ok and intact is not None]
         for idurl, (ok, outcome) in zip(idurls, outcomes, strict=True):
             if not ok and isinstance(outcome, Failure):  # a bug met: no verdict on that supplier's pages this round
                 log.failure("checking a page of my catalog at {idurl}", outcome, idurl=idurl)
@@ -518,7 +518,7 @@ class HealthChecker:
         return found
 
 
-async def _awaited(work: Awaitable[bool]) -> bool:
+async def _awaited(work: Awaitable[bool | None]) -> bool | None:
     return await work
 
 

@@ -466,6 +466,8 @@ class ShareMover:
             return sealed_block.open_into(out.write, pieces, info.sealed_size, info.wrapped_key, info.nonce, me.key,
                                           associated(entry.path_id, version.version, number))
 
+        if not (isinstance(info.wrapped_key, bytes) and isinstance(info.nonce, bytes)):  # a copy edited by hand
+            raise TransferError(f"block {number} of {entry.path} has no readable key in the catalog")
         # decoding, opening and writing release the GIL: a worker thread does them while the next shares come in
         size = await self._worker(rebuild)
         transfer.done += size

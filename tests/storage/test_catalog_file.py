@@ -141,6 +141,27 @@ class PagedCopyTests(TestCase):
         """A copy's root and its pages' files, by name."""
         return root.read_bytes(), {page.name: page.read_bytes() for page in pages.iterdir()}
 
+    def test_a_copy_that_cannot_be_read_for_now_is_an_error_and_stays_where_it_is(self) -> None:
+        # from helper-38's review: a passing error (no descriptor left, no permission) is no damage to set aside
+        import errno
+
+        good = Catalog(7)
+        good.ensure("keys.txt", "file", 1.0)
+        self.successResultOf(CatalogDisk(self.folder, worker=defer.maybeDeferred).write(good.serialize()))
+        real = Path.read_bytes
+
+        def failing(path: Path) -> bytes:
+            if path.name == CATALOG_FILE:
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real(path)
+
+        self.patch(Path, "read_bytes", failing)
+        self.assertRaises(OSError, CatalogDisk(self.folder).load)
+        self.flushLoggedErrors()
+        self.patch(Path, "read_bytes", real)
+        self.assertEqual(CatalogDisk(self.folder).load(), good)
+        self.assertEqual(sorted(p.name for p in self.folder.iterdir()), [CATALOG_FILE])
+
     def test_a_root_naming_a_page_by_anything_but_a_digest_is_refused(self) -> None:
         (self.folder / PAGES_FOLDER).mkdir(parents=True)
         (self.folder / "secret").write_bytes(b"not a page")

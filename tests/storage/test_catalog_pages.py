@@ -16,9 +16,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bitdust_node.storage import catalog as catalog_module
 from bitdust_node.storage import catalog_pages as paging
+from bitdust_node.storage import page_checks
 from bitdust_node.storage.catalog import BlockInfo, Catalog, CatalogError, Entry, Version, text_of
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, PAGES_FILE, CatalogCopies
-from bitdust_node.storage.catalog_disk import CatalogDisk
+from bitdust_node.storage.catalog_disk import PAGES_FOLDER, CatalogDisk
+from bitdust_node.storage.catalog_keeper import CatalogNotRecovered
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.suppliers import NoSupplier
@@ -538,11 +540,15 @@ class PagedCopiesTests(SynchronousTestCase):
         bad.write_bytes(bytes(raw))
         self.sent.clear()
         counters = self.customer.counters
-        for round_number in range(1, len(pages) + 1):  # a page a supplier a round, longest unchecked first
-            done(defer.ensureDeferred(self.customer.health.check()))
-            self.assertEqual(counters["catalog_pages_checked"], 4 * round_number)
+        done(defer.ensureDeferred(self.customer.health.check()))
+        done(defer.ensureDeferred(self.customer.health.check()))  # a round soon after reads no page again
+        self.assertEqual(counters["catalog_pages_checked"], 4)
+        for round_number in range(2, len(pages) + 1):  # a page a supplier each CYCLE / pages, longest unchecked first
             if counters["catalog_pages_bad"] == 2:
                 break
+            self.grid.clock.advance(page_checks.CYCLE / len(pages))
+            done(defer.ensureDeferred(self.customer.health.check()))
+            self.assertEqual(counters["catalog_pages_checked"], 4 * round_number)
         self.assertEqual(counters["catalog_pages_bad"], 2)
         # the save after the checks sent each its page again, and nothing else
         self.assertEqual(sorted(self.sent.values()), [1, 1])
@@ -552,9 +558,77 @@ class PagedCopiesTests(SynchronousTestCase):
         # every page checked at every supplier within as many rounds as there are pages, none found bad since
         checked = self.customer.page_checks.checked
         for _round in range(len(pages)):
+            self.grid.clock.advance(page_checks.CYCLE / len(pages))
             done(defer.ensureDeferred(self.customer.health.check()))
         self.assertEqual(len(checked), 4 * len(pages))
         self.assertEqual(counters["catalog_pages_bad"], 2)
+
+    def checked_piece(self) -> tuple[list[str], defer.Deferred[None]]:
+        """The piece a page check asks for, noted; its Retrieve leaves once the gate returned is fired."""
+        copies = self.customer.keeper.copies
+        asked: list[str] = []
+        gate: defer.Deferred[None] = defer.Deferred()
+        fetch = copies._fetch_sealed
+
+        async def late(idurl: str, packet_id: str, path: str) -> bytes | None:
+            asked.append(path)
+            await gate
+            return await fetch(idurl, packet_id, path)
+
+        copies._fetch_sealed = late  # type: ignore[method-assign]
+        return asked, gate
+
+    def test_a_page_check_a_supplier_did_not_answer_or_a_save_made_moot_gives_no_verdict(self) -> None:
+        # from helper-38's review: neither is a page lost, to be sent again with a save of its own
+        self.fill(400)
+        copies = self.customer.keeper.copies
+        idurl = self.customer.suppliers.slots[0].idurl
+        asked, gate = self.checked_piece()
+        checking = defer.ensureDeferred(self.customer.page_checks.check(idurl))
+        self.grid.supplier(idurl).node.online = False
+        gate.callback(None)
+        self.grid.clock.advance(CATALOG_TIMEOUT + 1)
+        self.assertIsNone(self.successResultOf(checking))
+        self.assertIn(asked[0], copies.held[idurl])
+        self.grid.supplier(idurl).node.online = True
+        # a save meanwhile replaces the page asked for: the old piece is deleted there, and no longer held
+        self.grid.clock.advance(page_checks.CYCLE)
+        asked, gate = self.checked_piece()
+        checking = defer.ensureDeferred(self.customer.page_checks.check(idurl))
+        number = [page.piece for page in copies.pages].index(asked[0])
+        moved = next(p for p in self.customer.catalog.entries if paging.page_of(p, len(copies.pages)) == number)
+        self.customer.catalog.entries[moved].created = 5.5
+        self.save()
+        self.assertNotIn(asked[0], copies.held[idurl])
+        gate.callback(None)
+        self.assertIsNone(self.successResultOf(checking))
+
+    def test_a_restart_with_an_unreadable_copy_here_takes_the_suppliers_copy_before_any_change(self) -> None:
+        # from helper-38's review: my suppliers are hired already (suppliers.json), so no connect() fetches it
+        self.fill(400)
+        folder = self.customer.folder
+        damaged = next((folder / PAGES_FOLDER).iterdir())
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        self.customer.close()
+        restarted = make_customer(self.grid, folder)
+        self.flushLoggedErrors()
+        self.assertEqual((len(restarted.suppliers.connected()), len(restarted.catalog.entries)), (4, 0))
+        self.assertRaises(CatalogNotRecovered, restarted.start_upload, folder, "x")
+        self.failureResultOf(defer.ensureDeferred(restarted.create("notes.txt", "file")), CatalogNotRecovered)
+        self.failureResultOf(defer.ensureDeferred(restarted.keeper.save()), CatalogNotRecovered)
+        for supplier in self.grid.suppliers:
+            supplier.node.online = False
+        done(defer.ensureDeferred(restarted.recover_catalog()))  # nobody answers: still to be fetched
+        self.assertTrue(restarted.keeper.fetch_first)
+        for supplier in self.grid.suppliers:
+            supplier.node.online = True
+        done(defer.ensureDeferred(restarted.recover_catalog()))
+        self.assertEqual(restarted.catalog.entries.keys(), self.customer.catalog.entries.keys())
+        done(defer.ensureDeferred(restarted.create("notes.txt", "file")))
+        self.assertIn("photos/0/img0.jpg", CatalogDisk(folder).load().entries)
+        fresh = self.elsewhere(self.root / "fresh")
+        self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
+        self.assertEqual(len(fresh.catalog.entries), len(self.customer.catalog.entries) + 1)
 
     def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
         self.fill(400)

@@ -691,6 +691,15 @@ class TransferTests(Cores):
         self.release_all()
         self.assertEqual(self.download(self.customer, "six.bin"), data)
 
+    def test_a_block_whose_key_a_hand_edit_spoiled_fails_its_download_with_a_clear_error(self) -> None:
+        self.upload(self.customer, self.source(2 * 64 * KIB, "doc.bin"), "doc.bin")
+        entry = self.customer.catalog.entry("doc.bin")
+        assert entry is not None
+        entry.versions[0].blocks[1].wrapped_key = "not base64"  # type: ignore[assignment]  # as a copy read back
+        transfer, work = self.customer.start_download("doc.bin", self.root / "back")
+        self.assertRaises(TransferError, done, work)
+        self.assertEqual(transfer.error, "block 1 of doc.bin has no readable key in the catalog")
+
     def test_a_file_stored_before_blake3_downloads_and_its_shares_still_check(self) -> None:
         """A catalog an older node wrote holds each share's SHA-256: its files download, and a share that does not
         match it is set aside."""
