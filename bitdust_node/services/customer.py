@@ -68,9 +68,14 @@ class CustomerService(Service):
         customer = self.customer
         if customer is None or self._busy is not None:
             return
-        if customer.keeper.fetch_first and customer.suppliers.connected():
-            # my copy here could not be read: the suppliers' is taken before anything else (connect() does it too)
-            self._busy = defer.ensureDeferred(customer.recover_catalog())
+        if customer.keeper.fetch_first and len(customer.suppliers.connected()) >= customer.settings.suppliers:
+            # no copy of my catalog read here: the suppliers' is taken before anything else (connect(), which hires
+            # when short of suppliers, fetches it too); the family record stays fresh meanwhile
+            work = [defer.ensureDeferred(customer.recover_catalog())]
+            if self.ctx.reactor.seconds() - self._published >= REFRESH_INTERVAL:
+                self._published = self.ctx.reactor.seconds()
+                work.append(defer.ensureDeferred(customer.suppliers.publish_family(customer.settings.suppliers)))
+            self._busy = defer.gatherResults(work, consumeErrors=True)
             self._busy.addErrback(lambda f: self.log.info("fetching my catalog: {why}", why=f.getErrorMessage()))
             self._busy.addBoth(lambda _: setattr(self, "_busy", None))
             return

@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.crypto import block as blocks
 from bitdust_node.crypto.keys import write_secret_file
@@ -38,8 +39,16 @@ PAGES_AT_ONCE = 8
 DELETE_AT_ONCE = 1000
 
 
+# the official supplier's answer to a Retrieve of a piece it does not hold (ours gives the same)
+NOT_HELD = b"did not found requested file locally"
+
+
 class NoAnswer(Exception):
     """A holder that did not answer a Retrieve of my catalog's copy (offline, or too slow)."""
+
+
+class NotHeld(Exception):
+    """A holder that said it holds no such piece of mine."""
 
 
 class CatalogCopies:
@@ -62,8 +71,11 @@ class CatalogCopies:
         # the pages of the last root a save put anywhere, and the pieces each holder took
         self.pages: list[PageRef] = []
         self.held: dict[str, set[str]] = {}
-        # how many holders answered the last `newest` (with a copy or without one)
+        # how many holders answered the last `newest`, and how many of them said they hold no copy at all (a copy
+        # given but unreadable, or whose pages did not come, is no "none": it may be all that is left of my catalog)
         self.answered = 0
+        self.without_copy = 0
+        self.asked = 0
         self._load_state()
 
     @property
@@ -204,11 +216,18 @@ class CatalogCopies:
                 for position, idurl in holders]
         found: list[tuple[int, Catalog | list[PageRef]]] = []
         answered: list[str] = []
-        self.answered = 0
+        self.answered = self.without_copy = 0
+        self.asked = len(holders)
         for (_position, idurl), (ok, text) in zip(holders, await defer.DeferredList(asks, consumeErrors=True),
                                                   strict=True):
-            self.answered += ok  # a copy, or an answer that it has none
-            if not ok or text is None:
+            if not ok and isinstance(text, Failure) and text.check(NotHeld):
+                self.answered += 1
+                self.without_copy += 1
+                continue
+            if not ok:
+                continue
+            self.answered += 1  # a copy, or an answer that is neither a copy nor "none"
+            if text is None:
                 continue
             answered.append(idurl)
             try:
@@ -254,7 +273,7 @@ class CatalogCopies:
         for idurl in holders:
             try:
                 text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
-            except NoAnswer:
+            except (NoAnswer, NotHeld):
                 continue
             if text is not None and paging.digest_of(text) == page.digest:
                 return text
@@ -270,6 +289,8 @@ class CatalogCopies:
             log.info("catalog copy {pid} from {idurl} not had: {why}", pid=packet_id, idurl=idurl, why=str(err))
             raise NoAnswer(str(err)) from None
         if answer.command != "Data":
+            if answer.command == "Fail" and answer.payload == NOT_HELD:
+                raise NotHeld(idurl)
             return None
         try:
             stored = packet_fast.parse(answer.payload)
@@ -293,9 +314,11 @@ class CatalogCopies:
         pages are no versions (`F...`) a supplier lists. None (no verdict) when it did not answer, or the page is no
         longer one it should hold (a save replaced it meanwhile, the holder was replaced or forgotten)."""
         try:
-            text = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
+            text: bytes | None = await self._fetch_sealed(idurl, self._piece_id(page.piece), page.piece)
         except NoAnswer:
             return None
+        except NotHeld:
+            text = None
         if text is not None and paging.digest_of(text) == page.digest:
             return True
         held = self.held.get(idurl)

@@ -67,7 +67,8 @@ class CatalogDisk:
             self.as_read = paging.cut_as_read(catalog, pages, read)
             return catalog
         except OSError as err:
-            if not isinstance(err, FileNotFoundError):  # a page the root names is gone: damage; anything else may pass
+            # a page the root names gone, or a file where a folder belongs: damage; anything else may pass
+            if not isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
                 log.error("catalog {path} could not be read ({why}): the customer is not started, nothing is changed",
                           path=str(self.path), why=str(err))
                 raise

@@ -67,9 +67,10 @@ class CatalogKeeper:
         # the pages the last cut made (or my copy holds, as read at the start) and their entries' values (without
         # their texts): the next cut makes again only the pages whose values changed
         self._last_cut: paging.Cut | None = disk.as_read
-        # my copy here could not be read: nothing is saved (over the suppliers' copies, which may be the only ones
-        # left) until a holder answered a fetch of its copy
-        self.fetch_first = disk.unread
+        # no copy of mine read here (damaged and set aside, now or at an earlier start) while I have suppliers: nothing
+        # is saved over their copies, which may be all that is left, until one is taken or every holder says it has
+        # none
+        self.fetch_first = disk.unread or (self.catalog.revision == 0 and bool(holders()))
 
     def require_recovered(self) -> None:
         """CatalogNotRecovered while the suppliers' copy is still to be fetched (nothing may change the catalog:
@@ -152,11 +153,16 @@ class CatalogKeeper:
     async def _fetch_newest_now(self) -> bool:
         found = await self.copies.newest(newer_than=self.catalog.revision)
         if found is None:
-            if self.fetch_first and self.copies.answered:
-                # a holder answered and none has a copy I could take: nothing of theirs to keep from being written over
+            if self.fetch_first and self.copies.asked and self.copies.without_copy == self.copies.asked:
+                # every holder said it holds no copy: nothing of theirs to keep from being written over
                 self.fetch_first = False
-                log.warn("my catalog here could not be read, and no supplier had a copy I could read: starting anew "
-                         "(the unreadable copy was kept aside)")
+                log.warn("no copy of my catalog here, and my suppliers hold none: starting anew")
+            elif self.fetch_first:
+                log.error("no copy of my catalog here, and my suppliers' could not be taken ({answered} of {asked} "
+                          "answered, {none} have none): nothing is saved over theirs, and files cannot be added. "
+                          "Asked again each 10 s; to start anew without them, stop the node and remove "
+                          "HOME/customer/suppliers.json", answered=self.copies.answered, asked=self.copies.asked,
+                          none=self.copies.without_copy)
             return False
         self.fetch_first = False
         newest, pages = found

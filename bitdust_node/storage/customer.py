@@ -96,7 +96,7 @@ class Customer:
         self.transfer_log = TransferLog(clock)
         copies = self.keeper.copies
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
-                                      copies.page_intact, clock, rng)
+                                      copies.page_intact, clock, lambda: settings.check_interval)
         self.health = HealthChecker(
             self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
             HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,

@@ -1,14 +1,15 @@
-"""My catalog's pages on the suppliers, checked a page at a time with the rounds of health checks (health.py): the
-page checked at a supplier longest ago is fetched from it and hashed against the root. The listings show the index
+"""My catalog's pages on the suppliers, checked a page at a time with the rounds of health checks (health.py): each
+supplier's pages in turn, fetched from it and hashed against the root. The listings show the index
 piece but not the pages (they are no versions a supplier lists), so a supplier that lost or damaged a page would
 otherwise keep it so until a fresh machine needed it.
 
-What it reads: a page (about 512 KiB) from a supplier at most every `CYCLE` / pages, so each supplier's whole copy
-is read about once in `CYCLE` however often the rounds run, and never more than a page a round."""
+What it reads: a page (about 512 KiB) from a supplier at most every `CYCLE` / pages, in turn (the turns counted
+from the epoch, so that restarts neither repeat nor skip them), so each supplier's whole copy is read about once in
+`CYCLE` however often the rounds run, and never more than a page a round."""
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Awaitable, Callable
 
 from bitdust_node.storage.catalog_pages import PageRef
@@ -21,30 +22,39 @@ CYCLE = 7 * 86400.0
 class PageChecks:
     def __init__(
         self, pages: Callable[[], list[PageRef]], held: Callable[[str], set[str]],
-        intact: Callable[[str, PageRef], Awaitable[bool | None]], clock: Clock, rng: random.Random | None = None,
+        intact: Callable[[str, PageRef], Awaitable[bool | None]], clock: Clock, interval: Callable[[], float],
     ) -> None:
         self.pages = pages
         self.held = held
         self.intact = intact
         self.clock = clock
-        self.rng = rng or random.Random()
+        # how often the rounds run: a turn is never shorter, so that no round skips one (and its page)
+        self.interval = interval
         # when each (holder, page piece) was last found intact; only the pages of the current root are kept
         self.checked: dict[tuple[str, str], float] = {}
-        # when a page was last asked of each holder
-        self._last: dict[str, float] = {}
+        # the turn a page was last asked of each holder in
+        self._last: dict[str, int] = {}
+
+    def _slot(self) -> int:
+        """The turn a page is checked in: a page each CYCLE / pages (or each round, if rounds are further apart),
+        counted from the epoch (no restart resets it)."""
+        count = len(self.pages())
+        return int(self.clock.seconds() // max(CYCLE / count, self.interval(), 1.0)) if count else -1
 
     def next_for(self, idurl: str) -> PageRef | None:
-        """The page `idurl` is known to hold that was checked there longest ago (never checked: first, at random)."""
+        """The page of this turn at `idurl`: its pages (those it is known to hold) in turn, from a place of its own,
+        so that each is read once a CYCLE whatever restarts come between."""
         held = self.held(idurl)
         candidates = [page for page in self.pages() if page.piece in held]
         if not candidates:
             return None
-        return min(candidates, key=lambda page: (self.checked.get((idurl, page.piece), 0.0), self.rng.random()))
+        offset = int.from_bytes(hashlib.sha256(idurl.encode()).digest()[:4], "big")
+        return candidates[(self._slot() + offset) % len(candidates)]
 
     def due(self, idurl: str) -> bool:
-        """Whether a page of `idurl`'s is to be checked now (a page each CYCLE / pages)."""
-        count = len(self.pages())
-        return bool(count) and self.clock.seconds() - self._last.get(idurl, float("-inf")) >= CYCLE / count
+        """Whether this turn's page of `idurl`'s is still to be checked (a page each CYCLE / pages)."""
+        slot = self._slot()
+        return slot >= 0 and self._last.get(idurl) != slot
 
     async def check(self, idurl: str) -> bool | None:
         """A page at `idurl` checked if one is due: False when it was lost or altered (the next save sends it again);
@@ -54,7 +64,7 @@ class PageChecks:
         page = self.next_for(idurl)
         if page is None:
             return None
-        self._last[idurl] = self.clock.seconds()
+        self._last[idurl] = self._slot()
         intact = await self.intact(idurl, page)
         if intact is None:
             return None

@@ -630,6 +630,61 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertEqual(done(defer.ensureDeferred(fresh.connect())), 4)
         self.assertEqual(len(fresh.catalog.entries), len(self.customer.catalog.entries) + 1)
 
+    def restart_damaged(self) -> tuple[Path, Customer]:
+        """My copy here damaged, and me started again on it (my suppliers hired already, from suppliers.json)."""
+        self.fill(400)
+        folder = self.customer.folder
+        damaged = next((folder / PAGES_FOLDER).iterdir())
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
+        self.customer.close()
+        restarted = make_customer(self.grid, folder)
+        self.flushLoggedErrors()
+        return folder, restarted
+
+    def test_a_second_restart_before_the_suppliers_copy_was_taken_still_takes_it_first(self) -> None:
+        # from helper-39's review: the first start set my copy aside, so the second finds none here
+        folder, first = self.restart_damaged()
+        self.assertTrue(first.keeper.fetch_first)
+        first.close()
+        second = make_customer(self.grid, folder)
+        self.assertTrue(second.keeper.fetch_first)
+        self.failureResultOf(defer.ensureDeferred(second.create("notes.txt", "file")), CatalogNotRecovered)
+        done(defer.ensureDeferred(second.recover_catalog()))
+        self.assertEqual(second.catalog.entries.keys(), self.customer.catalog.entries.keys())
+
+    def test_only_every_holder_saying_it_has_no_copy_lets_me_start_anew(self) -> None:
+        _folder, restarted = self.restart_damaged()
+        slots = restarted.suppliers.slots
+        # one that lost its disk says it has none while the three that hold my copy are silent: not enough
+        lost = self.grid.supplier(slots[0].idurl)
+        for piece in sorted(lost.store.root.rglob("*")):
+            if piece.is_file():
+                piece.unlink()
+        for slot in slots[1:]:
+            self.grid.supplier(slot.idurl).node.online = False
+        done(defer.ensureDeferred(restarted.recover_catalog()))
+        self.flushLoggedErrors()
+        self.assertTrue(restarted.keeper.fetch_first)
+        # copies that every holder gives but none of which can be read: not enough either (they may be all there is)
+        for slot in slots[1:]:
+            self.grid.supplier(slot.idurl).node.online = True
+        for slot in slots[1:]:
+            for index in self.grid.supplier(slot.idurl).store.root.rglob("index"):
+                raw = bytearray(index.read_bytes())
+                raw[len(raw) // 2] ^= 1
+                index.write_bytes(bytes(raw))
+        done(defer.ensureDeferred(restarted.recover_catalog()))
+        self.flushLoggedErrors()
+        self.assertTrue(restarted.keeper.fetch_first)
+        # every holder without a copy of mine (fresh suppliers, or all of them emptied): I start anew
+        for slot in slots[1:]:
+            for piece in sorted(self.grid.supplier(slot.idurl).store.root.rglob("*")):
+                if piece.is_file():
+                    piece.unlink()
+        done(defer.ensureDeferred(restarted.recover_catalog()))
+        self.assertFalse(restarted.keeper.fetch_first)
+        done(defer.ensureDeferred(restarted.create("notes.txt", "file")))
+
     def test_a_supplier_replaced_then_hired_again_gets_every_page_again(self) -> None:
         self.fill(400)
         first = self.customer.suppliers.slots[0].idurl
