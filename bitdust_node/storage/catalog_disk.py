@@ -52,6 +52,8 @@ class CatalogDisk:
         self._pages_here = _listed(self.pages_path)
         self.as_read = None
         if not self.path.exists():
+            # a copy set aside at an earlier start, and none taken since: still damage, not a fresh home
+            self.unread = any(self.path.parent.glob(CATALOG_FILE + ".unreadable-*"))
             return Catalog()
         try:
             text = self.path.read_bytes()

@@ -67,17 +67,21 @@ class CatalogKeeper:
         # the pages the last cut made (or my copy holds, as read at the start) and their entries' values (without
         # their texts): the next cut makes again only the pages whose values changed
         self._last_cut: paging.Cut | None = disk.as_read
-        # no copy of mine read here (damaged and set aside, now or at an earlier start) while I have suppliers: nothing
-        # is saved over their copies, which may be all that is left, until one is taken or every holder says it has
+        # no copy of mine read here (none written yet, or a damaged one set aside, now or at an earlier start): nothing
+        # is saved over my suppliers' copies, which may be all that is left, until one is taken or they say they have
         # none
-        self.fetch_first = disk.unread or (self.catalog.revision == 0 and bool(holders()))
+        self.fetch_first = disk.unread or self.catalog.revision == 0
+        # my copy was damaged (now or at an earlier start): only every holder saying it has none ends the wait; with
+        # no copy ever written here, every holder that answered saying so does
+        self.damaged = disk.unread
+        self._said: tuple[int, int, int] | None = None
 
     def require_recovered(self) -> None:
         """CatalogNotRecovered while the suppliers' copy is still to be fetched (nothing may change the catalog:
         the copy taken replaces it)."""
-        if self.fetch_first:
-            raise CatalogNotRecovered("my catalog here could not be read and the suppliers' copy is not fetched yet "
-                                      "(their answers are awaited); try again in a moment")
+        if self.fetch_first and (self.damaged or self.copies.holders()):  # with no supplier, nothing to write over
+            raise CatalogNotRecovered("my catalog is to be taken from my suppliers first (none is read here), and "
+                                      "their answers are awaited; try again in a moment")
 
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
@@ -153,16 +157,20 @@ class CatalogKeeper:
     async def _fetch_newest_now(self) -> bool:
         found = await self.copies.newest(newer_than=self.catalog.revision)
         if found is None:
-            if self.fetch_first and self.copies.asked and self.copies.without_copy == self.copies.asked:
+            copies = self.copies
+            told = copies.asked if self.damaged else copies.answered
+            if self.fetch_first and told and copies.without_copy == told:
                 # every holder said it holds no copy: nothing of theirs to keep from being written over
                 self.fetch_first = False
-                log.warn("no copy of my catalog here, and my suppliers hold none: starting anew")
-            elif self.fetch_first:
-                log.error("no copy of my catalog here, and my suppliers' could not be taken ({answered} of {asked} "
-                          "answered, {none} have none): nothing is saved over theirs, and files cannot be added. "
-                          "Asked again each 10 s; to start anew without them, stop the node and remove "
-                          "HOME/customer/suppliers.json", answered=self.copies.answered, asked=self.copies.asked,
-                          none=self.copies.without_copy)
+                if self.damaged:
+                    log.warn("no copy of my catalog here, and my suppliers hold none: starting anew")
+            elif self.fetch_first and (copies.answered, copies.asked, copies.without_copy) != self._said:
+                self._said = (copies.answered, copies.asked, copies.without_copy)
+                say = log.error if self.damaged else log.info  # said once a change, not each hiring round
+                say("no copy of my catalog here, and my suppliers' could not be taken ({answered} of {asked} "
+                    "answered, {none} have none): nothing is saved over theirs, and files cannot be added until one "
+                    "is taken (a copy of mine that could not be read, if any, is kept in the customer's folder as "
+                    "catalog.unreadable-N)", answered=copies.answered, asked=copies.asked, none=copies.without_copy)
             return False
         self.fetch_first = False
         newest, pages = found

@@ -37,6 +37,8 @@ from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, 
 from bitdust_node.transport.interfaces import PacketNetwork
 
 log = Logger()
+# how long after an attempt to take my suppliers' catalog that could not end the wait it is made again
+RECOVERY_RETRY = 300.0
 
 
 class StorageSettings:
@@ -105,6 +107,8 @@ class Customer:
                                    lambda: defer.ensureDeferred(self._save_after_checks()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
         self._heap = ReleaseWhenIdle(clock, worker)
+        # no copy of my catalog read here: when my suppliers' may be asked for again
+        self._recover_after = 0.0
         # when a supplier last refused more space (an official one drops me): none is asked again before the
         # round of checks after it ran and its repairs are done
         self._space_refused_at: float | None = None
@@ -142,12 +146,19 @@ class Customer:
         await self.keeper.save()  # its copies counted by the keeper: callers sharing a save would count it twice
 
     async def recover_catalog(self) -> None:
-        """My catalog from the suppliers, when my copy here could not be read (until a holder has answered)."""
-        if self.keeper.fetch_first and self.suppliers.connected():
-            await self.keeper.fetch_newest()
+        """My catalog from my suppliers while none was read here (keeper.fetch_first): asked again RECOVERY_RETRY
+        after an attempt that could not end the wait (a root whose pages cannot all be found is not read again and
+        again, every hiring round)."""
+        if not (self.keeper.fetch_first and self.suppliers.connected()) or self.clock.seconds() < self._recover_after:
+            return
+        await self.keeper.fetch_newest()
+        if self.keeper.fetch_first:
+            self._recover_after = self.clock.seconds() + RECOVERY_RETRY
 
     async def create(self, path: str, kind: str) -> tuple[Entry, bool]:
         """The entry of a remote path, made (and the catalog saved) when new; True when made."""
+        if not self.keeper.damaged:  # no copy ever here (a fresh home): the suppliers' first, if they have one
+            await self.recover_catalog()
         self.keeper.require_recovered()
         created = self.catalog.entry(path) is None
         entry = self.catalog.ensure(path, kind, self.clock.seconds())
@@ -238,7 +249,8 @@ class Customer:
     # -- transfers
 
     def start_upload(self, local: Path, remote: str) -> tuple[Transfer, defer.Deferred[Transfer]]:
-        self.keeper.require_recovered()
+        if self.keeper.damaged:
+            self.keeper.require_recovered()
         local = local.expanduser().resolve()
         if not local.exists():
             raise NotFound(f"{local} does not exist")
@@ -251,6 +263,8 @@ class Customer:
     async def _upload(self, local: Path, files: list[Path], base: str, transfer: Transfer) -> None:
         if len(self.suppliers.connected()) < self.settings.suppliers:
             await transfer.stop.wait(defer.ensureDeferred(self.connect()))
+        await transfer.stop.wait(defer.ensureDeferred(self.recover_catalog()))
+        self.keeper.require_recovered()
         if len(self.suppliers.connected()) < erasure.needed(self.settings.suppliers):
             raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")

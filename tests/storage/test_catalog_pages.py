@@ -22,7 +22,7 @@ from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT, PAGES_AT_ONCE, 
 from bitdust_node.storage.catalog_disk import PAGES_FOLDER, CatalogDisk
 from bitdust_node.storage.catalog_keeper import CatalogNotRecovered
 from bitdust_node.storage.catalog_pages import PageRef
-from bitdust_node.storage.customer import Customer
+from bitdust_node.storage.customer import RECOVERY_RETRY, Customer
 from bitdust_node.storage.suppliers import NoSupplier
 from tests.storage.grid import MemoryGrid, customer_settings, drops_when_refusing_more, make_customer, small_pages
 from tests.storage.test_customer_cores import done
@@ -622,6 +622,9 @@ class PagedCopiesTests(SynchronousTestCase):
         self.assertTrue(restarted.keeper.fetch_first)
         for supplier in self.grid.suppliers:
             supplier.node.online = True
+        done(defer.ensureDeferred(restarted.recover_catalog()))  # not asked again so soon
+        self.assertTrue(restarted.keeper.fetch_first)
+        self.grid.clock.advance(RECOVERY_RETRY)
         done(defer.ensureDeferred(restarted.recover_catalog()))
         self.assertEqual(restarted.catalog.entries.keys(), self.customer.catalog.entries.keys())
         done(defer.ensureDeferred(restarted.create("notes.txt", "file")))
@@ -663,6 +666,8 @@ class PagedCopiesTests(SynchronousTestCase):
         for slot in slots[1:]:
             self.grid.supplier(slot.idurl).node.online = False
         done(defer.ensureDeferred(restarted.recover_catalog()))
+        self.grid.clock.advance(RECOVERY_RETRY)
+        done(defer.ensureDeferred(restarted.recover_catalog()))
         self.flushLoggedErrors()
         self.assertTrue(restarted.keeper.fetch_first)
         # copies that every holder gives but none of which can be read: not enough either (they may be all there is)
@@ -673,6 +678,7 @@ class PagedCopiesTests(SynchronousTestCase):
                 raw = bytearray(index.read_bytes())
                 raw[len(raw) // 2] ^= 1
                 index.write_bytes(bytes(raw))
+        self.grid.clock.advance(RECOVERY_RETRY)
         done(defer.ensureDeferred(restarted.recover_catalog()))
         self.flushLoggedErrors()
         self.assertTrue(restarted.keeper.fetch_first)
@@ -681,6 +687,7 @@ class PagedCopiesTests(SynchronousTestCase):
             for piece in sorted(self.grid.supplier(slot.idurl).store.root.rglob("*")):
                 if piece.is_file():
                     piece.unlink()
+        self.grid.clock.advance(RECOVERY_RETRY)
         done(defer.ensureDeferred(restarted.recover_catalog()))
         self.assertFalse(restarted.keeper.fetch_first)
         done(defer.ensureDeferred(restarted.create("notes.txt", "file")))
