@@ -157,6 +157,7 @@ def measure(files: int, blocks_a_file: int, suppliers: int, copy_to: Path | None
         make_keeper, network = rig(suppliers)
         keeper = make_keeper(Path(folder))
         keeper.catalog = catalog
+        keeper.fetch_first = False  # as a node whose uploads built this catalog: no copy of the suppliers' to take
         for save in ("first", "next"):
             if save == "next":
                 catalog.ensure("folder0/one-more.bin", "file", now)
