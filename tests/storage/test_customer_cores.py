@@ -691,6 +691,30 @@ class TransferTests(Cores):
         self.release_all()
         self.assertEqual(self.download(self.customer, "six.bin"), data)
 
+    def test_a_stopped_folder_download_keeps_the_files_it_brought_back_whole(self) -> None:
+        folder = self.root / "album"
+        folder.mkdir()
+        (folder / "a.bin").write_bytes(os.urandom(64 * KIB))
+        (folder / "b.bin").write_bytes(os.urandom(12 * 64 * KIB))
+        self.upload(self.customer, folder, "album")
+        for supplier in self.grid.suppliers:
+            supplier.node.held = []
+        back = self.root / "back"
+        transfer, work = self.customer.start_download("album", back)
+        for _round in range(20):  # answers released until a.bin is written and b.bin under way
+            if (back / "album" / "a.bin").exists():
+                break
+            for supplier in self.grid.suppliers:
+                supplier.node.held, held = [], supplier.node.held or []
+                for send in held:
+                    send()
+        self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.DOWNLOAD, "album")), 1)
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(transfer.state, TransferState.STOPPED)
+        self.release_all()
+        self.assertEqual(sorted(p.name for p in (back / "album").iterdir()), ["a.bin"])
+        self.assertEqual((back / "album" / "a.bin").read_bytes(), (folder / "a.bin").read_bytes())
+
     def test_a_block_whose_key_a_hand_edit_spoiled_fails_its_download_with_a_clear_error(self) -> None:
         self.upload(self.customer, self.source(2 * 64 * KIB, "doc.bin"), "doc.bin")
         entry = self.customer.catalog.entry("doc.bin")
