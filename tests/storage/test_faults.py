@@ -223,6 +223,8 @@ class StorageFaultTests(TestCase):
         self.assertEqual(reply["message"], ['restoring of "kept.bin" aborted'])
         self.assertEqual(list(destination.iterdir()) if destination.exists() else [], [])
         status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "kept.bin"})
+        self.assertEqual((status, reply["result"]), (200, []), reply)  # as official nodes: nothing to stop is no error
+        status, reply = await api(node, "POST", "/file/download/stop/v1", {"remote_path": "never.bin"})
         self.assertEqual(status, 404, reply)
         for process in suppliers:
             _signal(process, signal.SIGCONT)

@@ -107,9 +107,13 @@ def _stop(api: ApiContext, req: ApiRequest, kind: str, doing: str) -> tuple[list
     from bitdust_node.storage.transfers import TransferKind
 
     path = remote_path(api, req)
-    asked = _customer(api).transfer_log.stop(TransferKind(kind), path)
+    customer = _customer(api)
+    asked = customer.transfer_log.stop(TransferKind(kind), path)
     if not asked:
-        raise NotFound(f"no {kind} of {path} is running")
+        # as official nodes do: a path of the catalog with nothing running is no error; an unknown one is
+        if customer.catalog.entry(path) is None:
+            raise NotFound(f"{path} is not in the catalog, and no {kind} of it is running")
+        return [], [f"no {kind} of {path} is running"]
     # one past its last wait (stored whole, or written) ends as it would have: said as stopping, not aborted
     return asked, [f'{doing} "{t.remote_path}" aborted' if t.state == "stopped" else
                    f'{doing} "{t.remote_path}" is stopping' for t in asked]

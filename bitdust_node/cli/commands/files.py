@@ -84,12 +84,11 @@ def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
     stopped = []
     for kind in ("upload", "download"):
         try:
-            ctx.api("POST", f"/file/{kind}/stop/v1", body={"remote_path": args.remote})
+            if ctx.api("POST", f"/file/{kind}/stop/v1", body={"remote_path": args.remote}):
+                stopped.append(kind)
         except CliError as err:
-            if err.http_status != 404:  # 404: none of this kind runs
+            if err.http_status != 404:  # 404: not in the catalog, and none of this kind runs
                 raise
-            continue
-        stopped.append(kind)
     if not stopped:
         print(f"no upload or download of {args.remote} is running", file=sys.stderr)
         return 1
