@@ -71,10 +71,13 @@ class CatalogKeeper:
         # is saved over my suppliers' copies, which may be all that is left, until one is taken or they say they have
         # none
         self.fetch_first = disk.unread or self.catalog.revision == 0
-        # my copy was damaged (now or at an earlier start): only every holder saying it has none ends the wait; with
-        # no copy ever written here, every holder that answered saying so does
-        self.damaged = disk.unread
         self._said: tuple[int, int, int] | None = None
+
+    @property
+    def damaged(self) -> bool:
+        """My copy was damaged (now or at an earlier start): only every holder saying it has none ends the wait;
+        with no copy ever written here, every holder that answered saying so does."""
+        return self.disk.unread
 
     def require_recovered(self) -> None:
         """CatalogNotRecovered while the suppliers' copy is still to be fetched (nothing may change the catalog:

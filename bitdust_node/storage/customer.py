@@ -31,7 +31,7 @@ from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSetting
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
 from bitdust_node.storage.page_checks import PageChecks
 from bitdust_node.storage.repair import Rebuilder, RepairQueue
-from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
+from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink, ask
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
 from bitdust_node.transport.interfaces import PacketNetwork
@@ -270,7 +270,6 @@ class Customer:
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
         if local.is_dir():
             self.catalog.ensure(base, "dir", self.clock.seconds())
-        stored = 0
         try:
             for path in files:
                 transfer.stop.check()
@@ -291,7 +290,6 @@ class Customer:
                 except Exception:
                     self._abandon(entry, version, made, unsettled)
                     raise
-                stored += 1
                 await self.rebuilder.heal(entry, version)
         except Exception:
             # the files of a folder stored before it stopped are kept, and the version it left taken out, in my
@@ -325,9 +323,7 @@ class Customer:
 
     async def _delete_at(self, idurl: str, backup_id: str) -> None:
         try:
-            supplier = await self.identities.known(idurl)
-            packet = self.network.outbox("DeleteBackup", idurl, b"", packet_id=backup_id)
-            await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
+            await ask(self.network, self.identities, idurl, "DeleteBackup", backup_id, CATALOG_TIMEOUT)
         except BitDustError as err:
             log.info("{backup} not deleted at {idurl}: {why}", backup=backup_id, idurl=idurl, why=str(err))
 

@@ -130,7 +130,7 @@ class ShareHashes(MutableSequence[str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ShareHashes):
-            return self.key() == other.key() if (self._packed is None) == (other._packed is None) else False
+            return self.key() == other.key()  # a packed row's key (bytes) never equals a loose one's (a tuple)
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return list(self) == list(other)
         return NotImplemented

@@ -230,9 +230,10 @@ class ShareMover:
     async def put_share(self, position: int, share: OutgoingShare, stop: StopButton | None = None) -> None:
         """Store one share at the supplier of `position`; a failing supplier is replaced and asked no more, and
         the share is made again and signed for the one that takes its place."""
+        stop = stop or StopButton()  # one nobody presses: a repair's share
         try:
             for attempt in range(3):
-                if stop is not None and attempt:
+                if attempt:
                     stop.check()  # a stopped upload's share is deleted anyway: no supplier fired for it
                 slot = self.holder.slots[position]
                 if not slot.connected:
@@ -250,15 +251,13 @@ class ShareMover:
                     del packet  # the transport's until delivered, then nobody's: no block is kept for the Acks
                     refused = await storing
                 except BitDustError as err:
-                    if stop is not None:
-                        stop.check()
+                    stop.check()
                     if self._still_holds(position, asked):
                         await self.replace(position, f"store failed: {err}")
                     continue
                 if refused is None:
                     return
-                if stop is not None:
-                    stop.check()
+                stop.check()
                 if self._still_holds(position, asked):
                     await self.replace(position, "refused a piece: " + refused)
             raise TransferError(f"no supplier at position {position} took piece {share.packet_id}")
