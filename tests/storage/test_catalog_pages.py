@@ -605,13 +605,7 @@ class PagedCopiesTests(SynchronousTestCase):
 
     def test_a_restart_with_an_unreadable_copy_here_takes_the_suppliers_copy_before_any_change(self) -> None:
         # from helper-38's review: my suppliers are hired already (suppliers.json), so no connect() fetches it
-        self.fill(400)
-        folder = self.customer.folder
-        damaged = next((folder / PAGES_FOLDER).iterdir())
-        damaged.write_bytes(damaged.read_bytes()[:-1] + b" ")
-        self.customer.close()
-        restarted = make_customer(self.grid, folder)
-        self.flushLoggedErrors()
+        folder, restarted = self.restart_damaged()
         self.assertEqual((len(restarted.suppliers.connected()), len(restarted.catalog.entries)), (4, 0))
         self.assertRaises(CatalogNotRecovered, restarted.start_upload, folder, "x")
         self.failureResultOf(defer.ensureDeferred(restarted.create("notes.txt", "file")), CatalogNotRecovered)

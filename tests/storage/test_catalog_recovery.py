@@ -19,13 +19,18 @@ from tests.storage.grid import MemoryGrid, make_customer, small_pages
 from tests.storage.test_customer_cores import done
 
 
-class RecoveryReviewTests(SynchronousTestCase):
+class OnAGrid(SynchronousTestCase):
+    """Me, a customer who hired four suppliers of an in-memory grid."""
+
     def setUp(self) -> None:
         self.root = Path(self.mktemp())
         self.root.mkdir()
         self.grid = MemoryGrid(self.root)
         self.customer = make_customer(self.grid)
         self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+
+
+class RecoveryReviewTests(OnAGrid):
 
     def source(self, size: int, name: str = "file.bin") -> Path:
         path = self.root / name
@@ -101,14 +106,10 @@ class RecoveryReviewTests(SynchronousTestCase):
                          "the suppliers' copies were written over by the fresh home's first save")
 
 
-class StuckRecoveryTests(SynchronousTestCase):
+class StuckRecoveryTests(OnAGrid):
     def setUp(self) -> None:
         small_pages(self)
-        self.root = Path(self.mktemp())
-        self.root.mkdir()
-        self.grid = MemoryGrid(self.root)
-        self.customer = make_customer(self.grid)
-        self.assertEqual(done(defer.ensureDeferred(self.customer.connect())), 4)
+        super().setUp()
 
     def test_a_wait_on_a_root_whose_page_is_nowhere_does_not_read_every_other_page_each_round(self) -> None:
         # my copy here damaged, and a page of the suppliers' lost by all: the wait lasts (rightly), but each hiring

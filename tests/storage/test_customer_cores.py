@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -527,6 +528,16 @@ class TransferTests(Cores):
         self.assertIn("cannot be rebuilt", transfer.error)
 
 
+    def release_until(self, reached: Callable[[], bool]) -> None:
+        """The answers the suppliers hold sent, a round at a time (each round's answers held again), until `reached`."""
+        for _round in range(20):
+            if reached():
+                return
+            for supplier in self.grid.suppliers:
+                supplier.node.held, held = [], supplier.node.held or []
+                for send in held:
+                    send()
+
     def release_all(self) -> None:
         """Every answer the suppliers hold sent, and none held from now on."""
         for supplier in self.grid.suppliers:
@@ -587,13 +598,8 @@ class TransferTests(Cores):
         for supplier in self.grid.suppliers:
             supplier.node.held = []
         transfer, work = self.customer.start_upload(folder, "album")
-        for _round in range(20):  # answers released until a.bin is stored and b.bin under way
-            if self.customer.catalog.entry("album/b.bin") is not None:
-                break
-            for supplier in self.grid.suppliers:
-                supplier.node.held, held = [], supplier.node.held or []
-                for send in held:
-                    send()
+        # a.bin stored and b.bin under way
+        self.release_until(lambda: self.customer.catalog.entry("album/b.bin") is not None)
         self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.UPLOAD, "album")), 1)
         self.assertRaises(TransferStopped, done, work)
         self.assertEqual(transfer.state, TransferState.STOPPED)
@@ -701,13 +707,7 @@ class TransferTests(Cores):
             supplier.node.held = []
         back = self.root / "back"
         transfer, work = self.customer.start_download("album", back)
-        for _round in range(20):  # answers released until a.bin is written and b.bin under way
-            if (back / "album" / "a.bin").exists():
-                break
-            for supplier in self.grid.suppliers:
-                supplier.node.held, held = [], supplier.node.held or []
-                for send in held:
-                    send()
+        self.release_until((back / "album" / "a.bin").exists)  # a.bin written and b.bin under way
         self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.DOWNLOAD, "album")), 1)
         self.assertRaises(TransferStopped, done, work)
         self.assertEqual(transfer.state, TransferState.STOPPED)
