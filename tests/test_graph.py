@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import attrs
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from bitdust_node.errors import ServiceOff
 from bitdust_node.fsm import Registry
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.identity.my_identity import MyIdentity
+from bitdust_node.services import graph as graph_module
 from bitdust_node.services.base import Service, UndeclaredDependency
 from bitdust_node.services.catalog import DEPENDS as GRAPH
 from bitdust_node.services.catalog import discover
 from bitdust_node.services.graph import GraphError, ServiceGraph, dependency_order
 from bitdust_node.settings import Settings
 from tests.identity import vectors
+from tests.support.nodes import eventually, start_node
 
 
 @attrs.define
@@ -35,6 +39,7 @@ class FakeNode:
     # name -> Deferred the test fires by hand; services not listed start at once
     pending: dict[str, defer.Deferred[None]] = attrs.field(factory=dict)
     fail: set[str] = attrs.field(factory=set)
+    reactor: Clock = attrs.field(factory=Clock)
 
 
 def recording(name: str, **extra: Any) -> type[Service]:
@@ -196,6 +201,39 @@ class GraphTests(TestCase):
         node.settings.set("services/udp-datagrams/udp-port", 8883)
         self.assertEqual(graph.state("entangled_dht"), "ON")
 
+    def test_a_failed_start_is_tried_again_ever_later_and_its_dependents_follow_it_up(self) -> None:
+        node, graph = self.make(fail={"udp_datagrams"})
+        self.flushLoggedErrors(OSError)
+        self.assertIn("failed 1 time in a row; tried again 10 s after", graph.describe("udp_datagrams")["reason"])
+        tries = []
+        for wait in (10, 20, 40, 80, 160, 320, 600, 600):
+            node.reactor.advance(wait - 0.5)
+            tries.append(node.journal.count("start udp_datagrams"))
+            node.reactor.advance(0.5)
+            self.flushLoggedErrors(OSError)
+        # each try came when it was due, not before: 9 in all
+        self.assertEqual(tries, list(range(1, 9)))
+        self.assertEqual(node.journal.count("start udp_datagrams"), 9)
+        self.assertIn("failed 9 times in a row; tried again 600 s after", graph.describe("udp_datagrams")["reason"])
+        node.fail.clear()  # the address is up now
+        node.reactor.advance(600)
+        self.assertEqual(graph.state("udp_datagrams"), "ON")
+        self.assertEqual(graph.state("entangled_dht"), "ON")
+        # its next failure is a first one again
+        self.assertEqual(graph.state("customer"), "ON")
+        node.fail.add("udp_datagrams")
+        node.settings.set("services/udp-datagrams/udp-port", 8884)
+        self.flushLoggedErrors(OSError)
+        self.assertIn("failed 1 time in a row", graph.describe("udp_datagrams")["reason"])
+        self.assertEqual(node.reactor.getDelayedCalls()[0].getTime() - node.reactor.seconds(), 10)
+
+    def test_no_try_is_left_waiting_once_the_node_stops(self) -> None:
+        node, graph = self.make(fail={"udp_datagrams"})
+        self.flushLoggedErrors(OSError)
+        self.assertEqual(len(node.reactor.getDelayedCalls()), 1)
+        self.successResultOf(graph.shutdown())
+        self.assertEqual(node.reactor.getDelayedCalls(), [])
+
     def test_a_start_that_fails_later_is_remembered_too(self) -> None:
         slow: defer.Deferred[None] = defer.Deferred()
         node, graph = self.make(pending={"udp_datagrams": slow})
@@ -272,3 +310,26 @@ class MachineNameTests(TestCase):
         cls = recording("entangled_dht")
         self.assertEqual(cls.machine_name(), "service_entangled_dht")
         self.assertEqual(cls.config_prefix(), "services/entangled-dht")
+
+
+class RealNodeRetryTests(TestCase):
+    """A real node whose UDP port is taken when it starts (another program, an address not up yet at boot)."""
+
+    async def test_the_dht_comes_up_by_itself_once_its_port_is_free(self) -> None:
+        self.patch(graph_module, "RETRY_FIRST", 0.2)
+        address = "127.0.0.47"
+        squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        squatter.bind((address, 8882))
+        self.addCleanup(squatter.close)
+        node = await start_node(self, address)
+        assert node.graph is not None
+        graph = node.graph
+        self.assertEqual(graph.state("udp_datagrams"), "OFF")
+        self.assertIn("failed 1 time in a row", graph.describe("udp_datagrams")["reason"])
+        self.assertEqual(graph.state("entangled_dht"), "DEPENDS_OFF")
+        self.flushLoggedErrors()
+        await eventually(lambda: "failed 2 times" in graph.describe("udp_datagrams")["reason"], timeout=10)
+        squatter.close()
+        await eventually(lambda: graph.state("entangled_dht") == "ON", timeout=10)
+        self.assertEqual(graph.state("udp_datagrams"), "ON")
+        self.flushLoggedErrors()

@@ -4,6 +4,10 @@ Every change (a switch, a service settling, a new identity) calls `reconcile`: i
 service's target from the switches and the targets of its dependencies, stops what must stop in
 reverse dependency order (a service stops only after its dependents are down), then starts what
 may start in dependency order (a service starts only once its dependencies are ON).
+
+A service whose start failed rests OFF with the reason, and is tried again RETRY_FIRST later, twice as long after
+each failure in a row up to RETRY_MAX (an address not up yet at boot, a disk briefly unreadable); any change of a
+setting tries it again at once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import attrs
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from bitdust_node.context import NodeContext
@@ -25,6 +30,9 @@ from bitdust_node.services.machine import BUSY, IDLE, ServiceCore, ServiceInputs
 log = Logger()
 
 NEEDS_IDENTITY = "needs a local identity: create one with `bitdust identity create NAME`"
+# a failed start is tried again after this, doubled after each failure in a row up to RETRY_MAX
+RETRY_FIRST = 10.0
+RETRY_MAX = 600.0
 
 
 class GraphError(Exception):
@@ -96,6 +104,9 @@ class ServiceGraph:
             trace(machine, entry)
             self.managed[name] = Managed(service, machine, core, entry)
         self.failed: dict[str, str] = {}
+        # failures in a row of each service that has not started since, and its next try
+        self._failures: dict[str, int] = {}
+        self._retries: dict[str, IDelayedCall] = {}
         # services whose own settings changed while ON: taken down with their dependents, then up again
         self.restarting: set[str] = set()
         self.shutting_down = False
@@ -163,12 +174,31 @@ class ServiceGraph:
     # -- driving
 
     def _start_failed(self, name: str, reason: str) -> None:
-        # kept OFF until a setting changes, so a broken start does not loop
-        self.failed[name] = reason
+        # kept OFF until its next try, ever later while it keeps failing, so a broken start does not loop
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
+        self.failed[name] = f"{reason} (failed {failures} time{'s' if failures > 1 else ''} in a row; " \
+                            f"tried again {delay:.0f} s after)"
+        self._cancel_retry(name)
+        if not self.shutting_down:
+            self._retries[name] = self.ctx.reactor.callLater(delay, self._retry, name)
+
+    def _retry(self, name: str) -> None:
+        self._retries.pop(name, None)
+        self.failed.pop(name, None)
+        self.reconcile()
+
+    def _cancel_retry(self, name: str) -> None:
+        pending = self._retries.pop(name, None)
+        if pending is not None and pending.active():
+            pending.cancel()
 
     def _on_setting(self, key: str, old: object, new: object) -> None:
-        # any change may be the fix for an earlier failure, so failed services get another try
+        # any change may be the fix for an earlier failure, so failed services get another try now
+        for name in list(self._retries):
+            self._cancel_retry(name)
         self.failed.clear()
+        self._failures.clear()
         if not key.endswith("/enabled"):
             for name, managed in self.managed.items():
                 prefix = managed.service.config_prefix() + "/"
@@ -231,6 +261,8 @@ class ServiceGraph:
         for name in self.order:
             managed, target = self.managed[name], targets[name]
             state = managed.entry.state
+            if state == "ON":
+                self._failures.pop(name, None)  # started: its next failure is a first one again
             if state not in IDLE:
                 continue
             if target.state == "ON":
@@ -277,6 +309,8 @@ class ServiceGraph:
     def shutdown(self) -> defer.Deferred[None]:
         """Stop every service, dependents first; fires when all are down."""
         self.shutting_down = True
+        for name in list(self._retries):
+            self._cancel_retry(name)
         d = self.settled()
         self.reconcile()
         return d
