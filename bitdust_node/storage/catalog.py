@@ -77,8 +77,10 @@ class Catalog:
     def entry(self, path: str) -> Entry | None:
         return self.entries.get(normalize(path))
 
-    def ensure(self, path: str, kind: str, now: float, rng: random.Random | None = None) -> Entry:
-        """The entry of `path` (made, with its folders, at `now` when missing)."""
+    def ensure(
+        self, path: str, kind: str, now: float, rng: random.Random | None = None, avoid: Collection[str] = (),
+    ) -> Entry:
+        """The entry of `path` (made, with its folders, at `now` when missing; a path id made is none of `avoid`)."""
         path = normalize(path)
         found = self.entries.get(path)
         if found is not None:
@@ -86,8 +88,8 @@ class Catalog:
         parent = str(PurePosixPath(path).parent)
         prefix = ""
         if parent not in (".", ""):
-            prefix = self.ensure(parent, "dir", now, rng).path_id + "/"
-        taken = {e.path_id for e in self.entries.values()}
+            prefix = self.ensure(parent, "dir", now, rng, avoid).path_id + "/"
+        taken = {e.path_id for e in self.entries.values()} | set(avoid)
         pick = rng or random.Random()
         while True:
             path_id = prefix + str(pick.randrange(10 ** (_ID_DIGITS - 1), 10**_ID_DIGITS))

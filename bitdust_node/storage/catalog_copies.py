@@ -22,6 +22,7 @@ from bitdust_node.storage import catalog_pages as paging
 from bitdust_node.storage.catalog import Catalog, CatalogError
 from bitdust_node.storage.catalog_pages import PageRef
 from bitdust_node.storage.interfaces import IdentityLookup, Me, Worker
+from bitdust_node.storage.piece_deletes import delete_at
 from bitdust_node.storage.supplier_link import ask
 from bitdust_node.transport.interfaces import PacketNetwork
 from bitdust_node.wire import packet as wire
@@ -35,9 +36,6 @@ CATALOG_TIMEOUT = 30.0
 # pages sealed and on their way at once: a save holds this many sealed copies, whatever the catalog's size (and the
 # plain texts of the pages some holder lacks: one or two after a change, all of them on a first save)
 PAGES_AT_ONCE = 8
-# the pieces a DeleteFile may name (a supplier reads at most 1,000)
-DELETE_AT_ONCE = 1000
-
 
 # the official supplier's answer to a Retrieve of a piece it does not hold (ours gives the same)
 NOT_HELD = b"did not found requested file locally"
@@ -191,14 +189,9 @@ class CatalogCopies:
             gone = self.held.get(idurl, set()) - named
             if not (ok and stored) or not gone:
                 continue
-            ordered = sorted(gone)
-            try:
-                for at in range(0, len(ordered), DELETE_AT_ONCE):
-                    listed = "\n".join(self._piece_id(piece) for piece in ordered[at : at + DELETE_AT_ONCE]).encode()
-                    await ask(self.network, self.identities, idurl, "DeleteFile", self.network.new_packet_id(),
-                              CATALOG_TIMEOUT, listed)
-            except BitDustError as err:
-                log.info("old catalog pages at {idurl} not removed: {why}", idurl=idurl, why=str(err))
+            ids = [self._piece_id(piece) for piece in sorted(gone)]
+            # what stays is only space, and the next save asks again
+            if await delete_at(self.network, self.identities, idurl, "DeleteFile", ids, CATALOG_TIMEOUT) < len(ids):
                 continue
             if idurl in self.held:  # else forgotten meanwhile (it freed my space): it holds none
                 self.held[idurl] &= named

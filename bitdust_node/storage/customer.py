@@ -4,7 +4,8 @@
 - `suppliers.py`: the supplier of each position, hired, replaced, published in the DHT family record;
 - `transfers.py`: files to the suppliers and back through their shares, and the transfers' log;
 - `health.py`: what each supplier holds, checked at an interval; degraded blocks; the silent replaced;
-- `repair.py`: the degraded blocks' shares made again, fewest healthy shares first.
+- `repair.py`: the degraded blocks' shares made again, fewest healthy shares first;
+- `piece_deletes.py`: pieces deleted at the suppliers, asked again of one that was down until it answers.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from bitdust_node.storage.catalog_keeper import CatalogKeeper
 from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
 from bitdust_node.storage.page_checks import PageChecks
+from bitdust_node.storage.piece_deletes import DeleteJournal, at_most
 from bitdust_node.storage.repair import Rebuilder, RepairQueue
-from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink, ask
+from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
 from bitdust_node.transport.interfaces import PacketNetwork
@@ -39,6 +41,8 @@ from bitdust_node.transport.interfaces import PacketNetwork
 log = Logger()
 # how long after an attempt to take my suppliers' catalog that could not end the wait it is made again
 RECOVERY_RETRY = 300.0
+# how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
+DELETE_WAIT = 10.0
 
 
 class StorageSettings:
@@ -97,12 +101,16 @@ class Customer:
         self.rebuilder = Rebuilder(self.mover, self.counters, worker)
         self.transfer_log = TransferLog(clock)
         copies = self.keeper.copies
+        # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
+        self._deleting: set[tuple[str, str]] = set()
+        self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, worker)
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
         self.health = HealthChecker(
             self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
             HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,
-            self.rehire, HealthFile(folder, worker), self.counters, rng, check_page=self.page_checks.check)
+            self.rehire, HealthFile(folder, worker), self.counters, rng, check_page=self.page_checks.check,
+            answered=self.deletes.send)
         self.repairs = RepairQueue(self.rebuilder, self.health,
                                    lambda: defer.ensureDeferred(self._save_after_checks()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
@@ -112,8 +120,6 @@ class Customer:
         # when a supplier last refused more space (an official one drops me): none is asked again before the
         # round of checks after it ran and its repairs are done
         self._space_refused_at: float | None = None
-        # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
-        self._deleting: set[tuple[str, str]] = set()
 
     async def _save_after_checks(self) -> None:
         """The catalog saved after the checks and their repairs: a supplier whose listing lacked my catalog's copy
@@ -161,7 +167,7 @@ class Customer:
             await self.recover_catalog()
         self.keeper.require_recovered()
         created = self.catalog.entry(path) is None
-        entry = self.catalog.ensure(path, kind, self.clock.seconds())
+        entry = self.catalog.ensure(path, kind, self.clock.seconds(), avoid=self.deletes.path_ids())
         if created:
             await self.save_catalog()
         return entry, created
@@ -212,6 +218,8 @@ class Customer:
         # one it replaced holds none I keep track of any more, unless another position hired it meanwhile
         holding = {slot.idurl for slot in self.suppliers.connected()}
         gone = () if previous in holding else (previous,)
+        if gone:  # no longer mine: what it owes of my deletes is not asked of it any more
+            self.deletes.forget(previous)
         defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, *gone))
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
@@ -269,7 +277,7 @@ class Customer:
             raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
         if local.is_dir():
-            self.catalog.ensure(base, "dir", self.clock.seconds())
+            self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
         try:
             for path in files:
                 transfer.stop.check()
@@ -277,9 +285,10 @@ class Customer:
                 now = self.clock.seconds()
                 size = path.stat().st_size  # a file gone meanwhile fails here, before its entry is made
                 made = self.catalog.entry(remote) is None
-                entry = self.catalog.ensure(remote, "file", now)
+                entry = self.catalog.ensure(remote, "file", now, avoid=self.deletes.path_ids())
                 # a name whose pieces are still to be deleted is not reused: the delete would take the new ones
-                taken = {v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
+                taken = ({v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
+                         | self.deletes.versions_of(entry.path_id))
                 version = Version(new_version(now, taken), size, now, self.settings.block_size,
                                   [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
@@ -319,13 +328,8 @@ class Customer:
         is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
         holders = sorted(asked | {slot.idurl for slot in self.suppliers.connected()})
-        await defer.DeferredList([defer.ensureDeferred(self._delete_at(idurl, backup_id)) for idurl in holders])
-
-    async def _delete_at(self, idurl: str, backup_id: str) -> None:
-        try:
-            await ask(self.network, self.identities, idurl, "DeleteBackup", backup_id, CATALOG_TIMEOUT)
-        except BitDustError as err:
-            log.info("{backup} not deleted at {idurl}: {why}", backup=backup_id, idurl=idurl, why=str(err))
+        await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
+        await self.deletes.send(holders)
 
     def _save_in_background(self, why: str) -> None:
         defer.ensureDeferred(self.save_catalog()).addErrback(
@@ -372,22 +376,21 @@ class Customer:
             await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
 
     async def delete(self, remote: str) -> int:
+        """`remote` (a folder with everything under it) out of the catalog, saved, and its pieces deleted at every
+        supplier at once (a folder's own path id covers what is under it); how many entries went. What a supplier
+        down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks."""
         self.keeper.require_recovered()
         gone = self.catalog.remove(remote)
         if not gone:
             raise NotFound(f"{remote} is not in the catalog")
-        me = self.me.require()
-        for slot in self.suppliers.connected():
-            for entry in gone:
-                if entry.kind != "file":
-                    continue
-                supplier = await self.identities.known(slot.idurl)
-                packet = self.network.outbox("DeleteFile", slot.idurl, b"", packet_id=f"{me.key_id}:{entry.path_id}")
-                try:
-                    await self.network.request(packet, supplier, timeout=CATALOG_TIMEOUT)
-                except BitDustError as err:
-                    log.info("delete at {idurl} not confirmed: {why}", idurl=slot.idurl, why=str(err))
+        key_id = self.me.require().key_id
+        paths = {entry.path for entry in gone}
+        ids = [f"{key_id}:{e.path_id}" for e in gone if e.path.rpartition("/")[0] not in paths]
+        holders = sorted({slot.idurl for slot in self.suppliers.connected()})
+        await self.deletes.add(holders, "DeleteFile", ids)  # written first: a crash meanwhile asks them after
+        sending = defer.ensureDeferred(self.deletes.send(holders))
         await self.save_catalog()
+        await at_most(sending, DELETE_WAIT, self.clock)
         return len(gone)
 
     # -- what REST shows (shaped in api/endpoints/files.py)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import enum
 import heapq
-import json
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -32,11 +31,11 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.storage import erasure
 from bitdust_node.storage.catalog import Catalog, Entry, Version
 from bitdust_node.storage.interfaces import Clock, Worker
 from bitdust_node.storage.listing import Holdings
+from bitdust_node.storage.state_file import StateFile
 from bitdust_node.storage.supplier_link import Fetch, NotHired, SupplierLink, Unanswered
 from bitdust_node.storage.transfers import SlotHolder, piece_id
 
@@ -100,26 +99,11 @@ class HealthStore(Protocol):
     def write(self, doc: dict[str, Any]) -> defer.Deferred[None]: ...
 
 
-class HealthFile:
-    """The state on disk, written in the order asked by `worker` (the newest stays)."""
+class HealthFile(StateFile):
+    """The state on disk, `HOME/customer/health.json`."""
 
     def __init__(self, folder: Path, worker: Worker = threads.deferToThread) -> None:
-        self.path = folder / HEALTH_FILE
-        self._worker = worker
-        self._lock = defer.DeferredLock()
-
-    def load(self) -> dict[str, Any]:
-        try:
-            doc = json.loads(self.path.read_text())
-            return doc if isinstance(doc, dict) else {}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as err:
-            log.error("health file {path} unreadable ({why}); checking afresh", path=str(self.path), why=str(err))
-            return {}
-
-    def write(self, doc: dict[str, Any]) -> defer.Deferred[None]:
-        return self._lock.run(self._worker, write_secret_file, self.path, json.dumps(doc).encode())
+        super().__init__(folder / HEALTH_FILE, worker)
 
 
 @attrs.define
@@ -137,6 +121,7 @@ class HealthChecker:
         clock: Clock, settings: HealthSettings, replace: Callable[[int, str], defer.Deferred[None]],
         rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthStore, counters: collections.Counter[str],
         rng: random.Random | None = None, check_page: Callable[[str], Awaitable[bool | None]] | None = None,
+        answered: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.link = link
         self.holder = holder
@@ -151,6 +136,8 @@ class HealthChecker:
         self.rng = rng or random.Random()
         # one page of my catalog's copy checked at a supplier (page_checks.py): False when it was lost or altered
         self.check_page = check_page
+        # the suppliers that answered a round, told (what they still owe of my deletes is asked again)
+        self.answered = answered
         self.suppliers: list[SupplierCheck] = []
         # degraded blocks by key: the positions whose share is missing or altered
         self.bad: dict[str, set[int]] = {}
@@ -274,6 +261,7 @@ class HealthChecker:
         self.last_round = now
         self.counters["health_rounds"] += 1
         positions = [s.position for s in self.holder.slots if s.connected]
+        asked = {p: self.holder.slots[p].idurl for p in positions}
         # what is in the catalog before the listings are asked: an upload ending meanwhile is not missing
         self._asked_for = {block.key for block in self.blocks()}
         listings = await defer.DeferredList(
@@ -283,8 +271,11 @@ class HealthChecker:
             if ok and found is not None:
                 held[position] = found
         present = self._compare(held)
-        await defer.gatherResults([defer.ensureDeferred(self._verify(self._sample(present))),
-                                   defer.ensureDeferred(self._check_pages(held))], consumeErrors=True)
+        work = [defer.ensureDeferred(self._verify(self._sample(present))),
+                defer.ensureDeferred(self._check_pages(held))]
+        if self.answered is not None and held:
+            work.append(defer.ensureDeferred(_awaited(self.answered([asked[p] for p in held]))))
+        await defer.gatherResults(work, consumeErrors=True)
         self._replace_silent()
         await self.save()
         if self.bad or self.catalog_changed:
@@ -518,7 +509,7 @@ class HealthChecker:
         return found
 
 
-async def _awaited(work: Awaitable[bool | None]) -> bool | None:
+async def _awaited(work: Awaitable[Any]) -> Any:
     return await work
 
 

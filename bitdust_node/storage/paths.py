@@ -20,6 +20,8 @@ _GLOBAL_ID = re.compile(r"([a-z0-9_-]{3,20})@([A-Za-z0-9.-]{1,100}?)(?:_(\d{1,5}
 _COMPONENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _INDEX = re.compile(r"\.index(?:\.\d{1,4}(?:\.[\d.]{1,40})?)?")
 INDEX_NAME = "index"
+# ids a DeleteFile / DeleteBackup lists in its payload that a supplier reads (the rest are left undeleted)
+MAX_LISTED_IDS = 1000
 MAX_DEPTH = 32
 
 

@@ -19,7 +19,7 @@ from bitdust_node.crypto import keys
 from bitdust_node.crypto.packet_signing import packet_signature_valid
 from bitdust_node.identity.holder import MyIdentityHolder
 from bitdust_node.storage.customers import Customer, Customers
-from bitdust_node.storage.paths import BadPath, PiecePath, parse_piece_id
+from bitdust_node.storage.paths import MAX_LISTED_IDS, BadPath, PiecePath, parse_piece_id
 from bitdust_node.storage.store import PieceStore, StoreError
 from bitdust_node.transport.hookups import ServiceAnswer
 from bitdust_node.transport.interfaces import Inbound, PacketNetwork
@@ -300,7 +300,8 @@ class Supplier:
         customer = self.customers.written(packet.creator_id)
         ids = [packet.packet_id]
         if ":" not in packet.packet_id:  # a UniqueID: the ids are the payload's lines
-            ids = [line for line in packet.payload.decode("utf-8", "replace").splitlines() if line.strip()][:1000]
+            listed = packet.payload.decode("utf-8", "replace").splitlines()
+            ids = [line for line in listed if line.strip()][:MAX_LISTED_IDS]
         pieces = []
         for one in ids:
             try:

@@ -168,6 +168,37 @@ class StorageFaultTests(TestCase):
         version = entry.versions[-1]
         self.assertEqual(version.suppliers[2], customer.suppliers.slots[2].idurl)
 
+    async def test_a_file_deleted_while_a_supplier_was_down_goes_from_it_once_it_is_back(self) -> None:
+        """The delete reaches the three up at once; the one down owes it (written in my home), and gets it once it
+        answers a round of checks after its restart."""
+        _server, suppliers = await self.network(4)
+        node = await self.customer(**{"services/customer/health-check-interval-seconds": 1})
+        customer = customer_of(node)
+        await eventually(lambda: len(customer.suppliers.connected()) == 4, timeout=60)
+        kept = await self.store(node, "kept.bin", MIB + 17)
+        await self.store(node, "gone.bin", 2 * MIB + 5)
+        entry = customer.catalog.entry("gone.bin")
+        assert entry is not None
+        folder = f"/master/{entry.path_id}/"
+
+        def pieces(process: NodeProcess) -> list[Path]:
+            return [p for p in (process.home / "customers").rglob("*-Data") if folder in p.as_posix()]
+
+        down = self.process_at(suppliers, node, 1)
+        self.assertEqual(len(pieces(down)), 3)
+        await down.kill()
+        status, reply = await api(node, "DELETE", "/file/delete/v1", {"remote_path": "gone.bin"})
+        self.assertEqual(status, 200, reply)
+        self.assertEqual([len(pieces(p)) for p in suppliers if p is not down], [0, 0, 0])
+        self.assertEqual(len(pieces(down)), 3)
+        back = NodeProcess(self, down.address, {}, home=down.home)
+        await eventually(lambda: answering(back), timeout=30)
+        self.assertEqual(list(customer.deletes.pending), [customer.suppliers.slots[1].idurl])
+        await eventually(lambda: not pieces(back), timeout=60, interval=0.2)
+        await eventually(lambda: not customer.deletes.pending, timeout=10, interval=0.1)
+        self.assertIs(self.process_at(suppliers, node, 1), down)  # not replaced: it was back in time
+        self.assertEqual(await self.fetch(node, "kept.bin"), kept)
+
     async def test_transfers_stalled_on_frozen_suppliers_are_stopped_and_leave_nothing_behind(self) -> None:
         """An upload waiting on a frozen supplier (SIGSTOP) stopped with `bitdust file stop`: it ends at once,
         its file is not listed, and once the supplier thaws every piece of it is deleted; a download waiting on

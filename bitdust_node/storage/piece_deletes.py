@@ -1,0 +1,201 @@
+"""My pieces deleted at my suppliers, kept asked for until each one answered.
+
+A delete (`Customer.delete`: DeleteFile of the path ids it removed, a folder's own for everything under it; an
+abandoned upload: DeleteBackup of its version) is written to `HOME/customer/deletes.json` for every supplier hired,
+then sent: many ids in one packet as official customers send them (a UniqueID as PacketID, the ids one a line in
+the payload, PROTOCOL-P2P.md 5.1), every supplier at once. What a supplier answered (Ack; or Fail: it holds none of
+them) leaves the journal; a supplier down or silent keeps the rest, sent again each time it answers a round of
+checks (health.py), after a restart too.
+
+Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my
+key, or a home restored from an older backup, would lose files that way. The path ids and version names still to be
+deleted are given to no new file (customer.py), so a late delete never takes a newer file's pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from bitdust_node.errors import BitDustError
+from bitdust_node.storage.interfaces import Clock, IdentityLookup, Worker
+from bitdust_node.storage.paths import MAX_LISTED_IDS
+from bitdust_node.storage.state_file import StateFile
+from bitdust_node.storage.supplier_link import ask
+from bitdust_node.transport.interfaces import PacketNetwork
+
+log = Logger()
+DELETES_FILE = "deletes.json"
+COMMANDS = ("DeleteFile", "DeleteBackup")
+LIST_MAX = MAX_LISTED_IDS
+# ids kept over every supplier: beyond, the oldest of the supplier owed most are dropped (space left there, said)
+MAX_PENDING = 100_000
+
+
+async def delete_at(
+    network: PacketNetwork, identities: IdentityLookup, idurl: str, command: str, ids: Sequence[str], timeout: float,
+) -> int:
+    """`ids` deleted at one supplier, LIST_MAX a packet in turn: how many of them it answered for. It stops at the
+    first packet not answered (the supplier is down or too slow: the next would wait as long)."""
+    answered = 0
+    for start in range(0, len(ids), LIST_MAX):
+        part = ids[start:start + LIST_MAX]
+        # one id goes as the PacketID itself, the form every supplier knows
+        packet_id, payload = (part[0], b"") if len(part) == 1 else (network.new_packet_id(),
+                                                                  "\n".join(part).encode("utf-8"))
+        try:
+            answer = await ask(network, identities, idurl, command, packet_id, timeout, payload)
+        except BitDustError as err:
+            log.info("{command} of {n} ids at {idurl} not answered, asked again later ({first} ...): {why}",
+                     command=command, n=len(ids) - answered, idurl=idurl, first=part[0], why=str(err))
+            return answered
+        if answer.command != "Ack":  # our suppliers Fail a list of which they hold none
+            log.info("{command} of {n} ids at {idurl} answered {answer} {why}", command=command, n=len(part),
+                     idurl=idurl, answer=answer.command, why=answer.payload[:200].decode("utf-8", "replace"))
+        answered += len(part)
+    return answered
+
+
+class DeleteJournal:
+    """The deletes each supplier has not answered yet, by IDURL, in the order asked."""
+
+    def __init__(
+        self, network: PacketNetwork, identities: IdentityLookup, folder: Path, timeout: float,
+        worker: Worker = threads.deferToThread,
+    ) -> None:
+        self.network = network
+        self.identities = identities
+        self.timeout = timeout
+        self.file = StateFile(folder / DELETES_FILE, worker)
+        self.pending: dict[str, list[tuple[str, str]]] = self._load()
+        # one send at a time to a supplier: a delete and a round's retry would ask it the same ids twice
+        self._locks: dict[str, defer.DeferredLock] = {}
+
+    def _load(self) -> dict[str, list[tuple[str, str]]]:
+        pending: dict[str, list[tuple[str, str]]] = {}
+        found = self.file.load().get("pending", {})
+        for idurl, asked in found.items() if isinstance(found, dict) else ():
+            kept = [(c, i) for c, i in (a for a in asked if isinstance(a, list) and len(a) == 2)
+                    if c in COMMANDS and isinstance(i, str)] if isinstance(asked, list) else []
+            if kept and isinstance(idurl, str):
+                pending[idurl] = kept
+        return pending
+
+    def _write(self) -> defer.Deferred[None]:
+        """The journal on disk; a write that fails is said, and what is owed stays in memory (never failing the
+        delete whose catalog entry is gone already)."""
+        doc = {"pending": {idurl: [list(a) for a in asked] for idurl, asked in self.pending.items()}}
+        return self.file.write(doc).addErrback(
+            lambda f: log.error("deletes still owed not written to {path}: {why}", path=str(self.file.path),
+                                why=f.getErrorMessage()))
+
+    # -- what is owed
+
+    def add(self, idurls: Iterable[str], command: str, ids: Sequence[str]) -> defer.Deferred[None]:
+        """`ids` owed by every supplier of `idurls`, written down (the Deferred fires once they are)."""
+        for idurl in idurls:
+            self.pending.setdefault(idurl, []).extend((command, one) for one in ids)
+        self._bound()
+        return self._write()
+
+    def _bound(self) -> None:
+        total = sum(len(asked) for asked in self.pending.values())
+        while total > MAX_PENDING:
+            idurl = max(self.pending, key=lambda i: len(self.pending[i]))
+            drop = min(total - MAX_PENDING, len(self.pending[idurl]))
+            log.warn("{n} deletes owed by {idurl} dropped ({limit} kept at most): their pieces stay there",
+                     n=drop, idurl=idurl, limit=MAX_PENDING)
+            del self.pending[idurl][:drop]
+            if not self.pending[idurl]:
+                del self.pending[idurl]
+            total -= drop
+
+    def forget(self, idurl: str) -> defer.Deferred[None]:
+        """A supplier no longer mine: nothing more is asked of it."""
+        if self.pending.pop(idurl, None) is None:
+            return defer.succeed(None)
+        return self._write()
+
+    def path_ids(self) -> set[str]:
+        """The path ids whose DeleteFile some supplier still owes: no new entry may take one."""
+        return {one.partition(":")[2] for asked in self.pending.values() for command, one in asked
+                if command == "DeleteFile"}
+
+    def versions_of(self, path_id: str) -> set[str]:
+        """The version names of `path_id` whose DeleteBackup some supplier still owes: no new version may take one."""
+        found = set()
+        for asked in self.pending.values():
+            for command, one in asked:
+                path, _slash, version = one.partition(":")[2].rpartition("/")
+                if command == "DeleteBackup" and path == path_id:
+                    found.add(version)
+        return found
+
+    # -- asking
+
+    async def send(self, idurls: Iterable[str]) -> None:
+        """What each supplier of `idurls` owes, asked of them all at once; never fails (what is left stays owed)."""
+        outcomes = await defer.DeferredList(
+            [defer.ensureDeferred(self._send_to(idurl)) for idurl in idurls if idurl in self.pending],
+            consumeErrors=True)
+        for ok, failure in outcomes:
+            if not ok:
+                log.failure("asking a supplier for deletes", failure)
+
+    async def _send_to(self, idurl: str) -> None:
+        lock = self._locks.setdefault(idurl, defer.DeferredLock())
+        try:
+            await lock.run(lambda: defer.ensureDeferred(self._send_now(idurl)))
+        finally:
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(idurl, None)
+
+    async def _send_now(self, idurl: str) -> None:
+        """Runs of one command in the order asked, until the supplier leaves one unanswered."""
+        while self.pending.get(idurl):
+            asked = self.pending[idurl]
+            command = asked[0][0]
+            run = [one for c, one in _leading_run(asked, command)]
+            answered = await delete_at(self.network, self.identities, idurl, command, run, self.timeout)
+            if answered:
+                settled = {(command, one) for one in run[:answered]}
+                left = [a for a in self.pending.get(idurl, []) if a not in settled]
+                if left:
+                    self.pending[idurl] = left
+                else:
+                    self.pending.pop(idurl, None)
+                await self._write()
+            if answered < len(run):
+                return
+
+
+def _leading_run(asked: list[tuple[str, str]], command: str) -> list[tuple[str, str]]:
+    """The deletes of `command` at the head of `asked`, up to the first of another command."""
+    for at, (c, _one) in enumerate(asked):
+        if c != command:
+            return asked[:at]
+    return list(asked)
+
+
+async def at_most(work: defer.Deferred[None], seconds: float, clock: Clock) -> None:
+    """Wait for `work`, `seconds` at most, leaving it to go on (never cancelled) once the wait is over."""
+    over: defer.Deferred[None] = defer.Deferred()
+
+    def end() -> None:
+        if not over.called:
+            over.callback(None)
+
+    def ended(result: object) -> object:
+        end()
+        return result
+
+    timer = clock.callLater(seconds, end)
+    work.addBoth(ended)
+    try:
+        await over
+    finally:
+        if timer.active():
+            timer.cancel()

@@ -1,0 +1,37 @@
+"""A room's small state kept as JSON in the customer's folder: read once at the start, written whole (atomic, 0600,
+fsynced) in a worker thread, in the order asked, so the newest write stays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from bitdust_node.crypto.keys import write_secret_file
+from bitdust_node.storage.interfaces import Worker
+
+log = Logger()
+
+
+class StateFile:
+    def __init__(self, path: Path, worker: Worker = threads.deferToThread) -> None:
+        self.path = path
+        self._worker = worker
+        self._lock = defer.DeferredLock()
+
+    def load(self) -> dict[str, Any]:
+        """The state written last; empty when there is none, or (said) when it cannot be read."""
+        try:
+            doc = json.loads(self.path.read_text())
+            return doc if isinstance(doc, dict) else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            log.error("{path} unreadable ({why}); starting afresh", path=str(self.path), why=str(err))
+            return {}
+
+    def write(self, doc: dict[str, Any]) -> defer.Deferred[None]:
+        return self._lock.run(self._worker, write_secret_file, self.path, json.dumps(doc).encode())
