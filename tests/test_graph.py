@@ -204,7 +204,7 @@ class GraphTests(TestCase):
     def test_a_failed_start_is_tried_again_ever_later_and_its_dependents_follow_it_up(self) -> None:
         node, graph = self.make(fail={"udp_datagrams"})
         self.flushLoggedErrors(OSError)
-        self.assertIn("failed 1 time in a row; tried again 10 s after", graph.describe("udp_datagrams")["reason"])
+        self.assertIn("failed 1 time in a row; tried again in 10 s", graph.describe("udp_datagrams")["reason"])
         tries = []
         for wait in (10, 20, 40, 80, 160, 320, 600, 600):
             node.reactor.advance(wait - 0.5)
@@ -214,11 +214,12 @@ class GraphTests(TestCase):
         # each try came when it was due, not before: 9 in all
         self.assertEqual(tries, list(range(1, 9)))
         self.assertEqual(node.journal.count("start udp_datagrams"), 9)
-        self.assertIn("failed 9 times in a row; tried again 600 s after", graph.describe("udp_datagrams")["reason"])
+        self.assertIn("failed 9 times in a row; tried again in 600 s", graph.describe("udp_datagrams")["reason"])
         node.fail.clear()  # the address is up now
         node.reactor.advance(600)
         self.assertEqual(graph.state("udp_datagrams"), "ON")
         self.assertEqual(graph.state("entangled_dht"), "ON")
+        self.assertEqual(graph._failures, {})  # started: a later failure counts from one
         # its next failure is a first one again
         self.assertEqual(graph.state("customer"), "ON")
         node.fail.add("udp_datagrams")
@@ -226,6 +227,17 @@ class GraphTests(TestCase):
         self.flushLoggedErrors(OSError)
         self.assertIn("failed 1 time in a row", graph.describe("udp_datagrams")["reason"])
         self.assertEqual(node.reactor.getDelayedCalls()[0].getTime() - node.reactor.seconds(), 10)
+
+    def test_a_service_failing_for_a_week_is_still_tried_every_ten_minutes(self) -> None:
+        node, graph = self.make(fail={"udp_datagrams"})
+        for _ in range(1100):  # over a thousand failures: 2 ** 1024 would not make a float
+            node.reactor.advance(600)
+            self.flushLoggedErrors(OSError)
+        self.assertEqual(len(node.reactor.getDelayedCalls()), 1)
+        self.assertIn("failed 1101 times in a row; tried again in 600 s", graph.describe("udp_datagrams")["reason"])
+        node.fail.clear()
+        node.reactor.advance(600)
+        self.assertEqual(graph.state("entangled_dht"), "ON")
 
     def test_no_try_is_left_waiting_once_the_node_stops(self) -> None:
         node, graph = self.make(fail={"udp_datagrams"})

@@ -7,7 +7,7 @@ may start in dependency order (a service starts only once its dependencies are O
 
 A service whose start failed rests OFF with the reason, and is tried again RETRY_FIRST later, twice as long after
 each failure in a row up to RETRY_MAX (an address not up yet at boot, a disk briefly unreadable); any change of a
-setting tries it again at once.
+service's setting tries it again at once.
 """
 
 from __future__ import annotations
@@ -176,9 +176,10 @@ class ServiceGraph:
     def _start_failed(self, name: str, reason: str) -> None:
         # kept OFF until its next try, ever later while it keeps failing, so a broken start does not loop
         failures = self._failures[name] = self._failures.get(name, 0) + 1
-        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
+        # the exponent stops growing long before a float would overflow (a week of failures is over a thousand)
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 16))
         self.failed[name] = f"{reason} (failed {failures} time{'s' if failures > 1 else ''} in a row; " \
-                            f"tried again {delay:.0f} s after)"
+                            f"tried again in {delay:.0f} s)"
         self._cancel_retry(name)
         if not self.shutting_down:
             self._retries[name] = self.ctx.reactor.callLater(delay, self._retry, name)
