@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from bitdust_node.storage.catalog_keeper import CatalogKeeper
 from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
 from bitdust_node.storage.page_checks import PageChecks
-from bitdust_node.storage.piece_deletes import DeleteJournal, at_most
+from bitdust_node.storage.piece_deletes import DeleteJournal, at_most, delete_at
 from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
@@ -103,14 +103,14 @@ class Customer:
         copies = self.keeper.copies
         # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
         self._deleting: set[tuple[str, str]] = set()
-        self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, worker)
+        self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
         self.health = HealthChecker(
             self.link, suppliers, lambda: self.catalog, lambda: me.require().key_id, clock,
             HealthSettings(lambda: settings.check_interval, lambda: settings.replace_after), self.replace,
             self.rehire, HealthFile(folder, worker), self.counters, rng, check_page=self.page_checks.check,
-            answered=self.deletes.send)
+            answered=self._ask_owed_deletes)
         self.repairs = RepairQueue(self.rebuilder, self.health,
                                    lambda: defer.ensureDeferred(self._save_after_checks()))
         self._stop_listening = suppliers.on_replaced(self._replaced)
@@ -133,6 +133,7 @@ class Customer:
         self.health.start()
 
     def close(self) -> None:
+        self.deletes.close()
         self._heap.stop()
         self.health.stop()
         self.repairs.stop()
@@ -276,8 +277,10 @@ class Customer:
         if len(self.suppliers.connected()) < erasure.needed(self.settings.suppliers):
             raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
+        # path ids and version names some supplier still owes a delete of: none is given to a new file
+        owed_paths, owed_versions = self.deletes.path_ids(), self.deletes.versions()
         if local.is_dir():
-            self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
+            self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=owed_paths)
         try:
             for path in files:
                 transfer.stop.check()
@@ -285,10 +288,10 @@ class Customer:
                 now = self.clock.seconds()
                 size = path.stat().st_size  # a file gone meanwhile fails here, before its entry is made
                 made = self.catalog.entry(remote) is None
-                entry = self.catalog.ensure(remote, "file", now, avoid=self.deletes.path_ids())
+                entry = self.catalog.ensure(remote, "file", now, avoid=owed_paths)
                 # a name whose pieces are still to be deleted is not reused: the delete would take the new ones
                 taken = ({v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
-                         | self.deletes.versions_of(entry.path_id))
+                         | owed_versions.get(entry.path_id, set()))
                 version = Version(new_version(now, taken), size, now, self.settings.block_size,
                                   [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
@@ -327,9 +330,35 @@ class Customer:
         """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
         is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
-        holders = sorted(asked | {slot.idurl for slot in self.suppliers.connected()})
+        hired = {slot.idurl for slot in self.suppliers.slots if slot.idurl}
+        holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
-        await self.deletes.send(holders)
+        # a supplier replaced meanwhile is asked once, not owed: it answers no round of mine any more
+        once: list[defer.Deferred[Any]] = [
+            defer.ensureDeferred(delete_at(self.network, self.identities, idurl, "DeleteBackup", [backup_id],
+                                           CATALOG_TIMEOUT)) for idurl in sorted(asked - hired)]
+        await defer.DeferredList([defer.ensureDeferred(self.deletes.send(holders)), *once], consumeErrors=True)
+
+    def _ask_owed_deletes(self, answered: list[str]) -> None:
+        """Suppliers that answered a round of checks: what they owe of my deletes is asked of them (not awaited by
+        the round: one that never answers a delete would hold it); what suppliers no longer mine owe is forgotten."""
+        hired = {slot.idurl for slot in self.suppliers.slots if slot.idurl}
+        self.deletes.forget(*[idurl for idurl in self.deletes.pending if idurl not in hired])
+        defer.ensureDeferred(self.deletes.send(answered))
+
+    def _named_now(self, owed: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of deletes owed, those whose pieces my catalog names now: a DeleteFile of a path id it has (or has
+        anything under), a DeleteBackup of a version it has."""
+        if not owed:
+            return set()
+        paths: set[str] = set()
+        versions: set[str] = set()
+        for entry in self.catalog.entries.values():
+            parts = entry.path_id.split("/")
+            paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+            versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
+        return {(command, one) for command, one in owed
+                if one.partition(":")[2] in (paths if command == "DeleteFile" else versions)}
 
     def _save_in_background(self, why: str) -> None:
         defer.ensureDeferred(self.save_catalog()).addErrback(

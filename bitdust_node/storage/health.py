@@ -121,7 +121,7 @@ class HealthChecker:
         clock: Clock, settings: HealthSettings, replace: Callable[[int, str], defer.Deferred[None]],
         rehire: Callable[[int], defer.Deferred[bool]], store_file: HealthStore, counters: collections.Counter[str],
         rng: random.Random | None = None, check_page: Callable[[str], Awaitable[bool | None]] | None = None,
-        answered: Callable[[list[str]], Awaitable[None]] | None = None,
+        answered: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.link = link
         self.holder = holder
@@ -136,7 +136,7 @@ class HealthChecker:
         self.rng = rng or random.Random()
         # one page of my catalog's copy checked at a supplier (page_checks.py): False when it was lost or altered
         self.check_page = check_page
-        # the suppliers that answered a round, told (what they still owe of my deletes is asked again)
+        # the suppliers that answered a round, told (what they still owe of my deletes is asked again, unawaited)
         self.answered = answered
         self.suppliers: list[SupplierCheck] = []
         # degraded blocks by key: the positions whose share is missing or altered
@@ -271,11 +271,10 @@ class HealthChecker:
             if ok and found is not None:
                 held[position] = found
         present = self._compare(held)
-        work = [defer.ensureDeferred(self._verify(self._sample(present))),
-                defer.ensureDeferred(self._check_pages(held))]
         if self.answered is not None and held:
-            work.append(defer.ensureDeferred(_awaited(self.answered([asked[p] for p in held]))))
-        await defer.gatherResults(work, consumeErrors=True)
+            self.answered([asked[p] for p in held])
+        await defer.gatherResults([defer.ensureDeferred(self._verify(self._sample(present))),
+                                   defer.ensureDeferred(self._check_pages(held))], consumeErrors=True)
         self._replace_silent()
         await self.save()
         if self.bad or self.catalog_changed:
@@ -509,7 +508,7 @@ class HealthChecker:
         return found
 
 
-async def _awaited(work: Awaitable[Any]) -> Any:
+async def _awaited(work: Awaitable[bool | None]) -> bool | None:
     return await work
 
 

@@ -8,13 +8,15 @@ them) leaves the journal; a supplier down or silent keeps the rest, sent again e
 checks (health.py), after a restart too.
 
 Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my
-key, or a home restored from an older backup, would lose files that way. The path ids and version names still to be
-deleted are given to no new file (customer.py), so a late delete never takes a newer file's pieces.
+key, or a home restored from an older backup, would lose files that way. The catalog is the truth: before anything
+owed is sent, what the catalog names again is dropped (a crash before my copy was written, a catalog taken from
+another machine that stored the file anew), and the path ids and version names still owed are given to no new file
+(customer.py), so a late delete never takes a newer file's pieces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
 from twisted.internet import defer, threads
@@ -31,8 +33,11 @@ log = Logger()
 DELETES_FILE = "deletes.json"
 COMMANDS = ("DeleteFile", "DeleteBackup")
 LIST_MAX = MAX_LISTED_IDS
-# ids kept over every supplier: beyond, the oldest of the supplier owed most are dropped (space left there, said)
-MAX_PENDING = 100_000
+# ids kept over every supplier: beyond, the oldest of the supplier owed most are dropped (space left there, said).
+# A delete owes one id a supplier (a folder's own), and the journal is written whole on each change
+MAX_PENDING = 20_000
+# a journal file larger than this is not read (MAX_PENDING ids take about a megabyte)
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 async def delete_at(
@@ -64,15 +69,20 @@ class DeleteJournal:
 
     def __init__(
         self, network: PacketNetwork, identities: IdentityLookup, folder: Path, timeout: float,
-        worker: Worker = threads.deferToThread,
+        named: Callable[[Collection[tuple[str, str]]], set[tuple[str, str]]], worker: Worker = threads.deferToThread,
     ) -> None:
         self.network = network
         self.identities = identities
         self.timeout = timeout
-        self.file = StateFile(folder / DELETES_FILE, worker)
+        # of the deletes given, those whose pieces the catalog names now: they are no longer to be deleted
+        self.named = named
+        self.file = StateFile(folder / DELETES_FILE, worker, MAX_FILE_BYTES)
         self.pending: dict[str, list[tuple[str, str]]] = self._load()
+        self._bound()
         # one send at a time to a supplier: a delete and a round's retry would ask it the same ids twice
         self._locks: dict[str, defer.DeferredLock] = {}
+        # closed with the customer: a customer started again has a journal of its own on the same file
+        self.closed = False
 
     def _load(self) -> dict[str, list[tuple[str, str]]]:
         pending: dict[str, list[tuple[str, str]]] = {}
@@ -87,6 +97,8 @@ class DeleteJournal:
     def _write(self) -> defer.Deferred[None]:
         """The journal on disk; a write that fails is said, and what is owed stays in memory (never failing the
         delete whose catalog entry is gone already)."""
+        if self.closed:
+            return defer.succeed(None)
         doc = {"pending": {idurl: [list(a) for a in asked] for idurl, asked in self.pending.items()}}
         return self.file.write(doc).addErrback(
             lambda f: log.error("deletes still owed not written to {path}: {why}", path=str(self.file.path),
@@ -113,25 +125,28 @@ class DeleteJournal:
                 del self.pending[idurl]
             total -= drop
 
-    def forget(self, idurl: str) -> defer.Deferred[None]:
-        """A supplier no longer mine: nothing more is asked of it."""
-        if self.pending.pop(idurl, None) is None:
+    def forget(self, *idurls: str) -> defer.Deferred[None]:
+        """Suppliers no longer mine: nothing more is asked of them."""
+        if not [idurl for idurl in idurls if self.pending.pop(idurl, None) is not None]:
             return defer.succeed(None)
         return self._write()
+
+    def close(self) -> None:
+        self.closed = True
 
     def path_ids(self) -> set[str]:
         """The path ids whose DeleteFile some supplier still owes: no new entry may take one."""
         return {one.partition(":")[2] for asked in self.pending.values() for command, one in asked
                 if command == "DeleteFile"}
 
-    def versions_of(self, path_id: str) -> set[str]:
-        """The version names of `path_id` whose DeleteBackup some supplier still owes: no new version may take one."""
-        found = set()
+    def versions(self) -> dict[str, set[str]]:
+        """The version names whose DeleteBackup some supplier still owes, by path id: no new version may take one."""
+        found: dict[str, set[str]] = {}
         for asked in self.pending.values():
             for command, one in asked:
-                path, _slash, version = one.partition(":")[2].rpartition("/")
-                if command == "DeleteBackup" and path == path_id:
-                    found.add(version)
+                if command == "DeleteBackup":
+                    path, _slash, version = one.partition(":")[2].rpartition("/")
+                    found.setdefault(path, set()).add(version)
         return found
 
     # -- asking
@@ -155,21 +170,31 @@ class DeleteJournal:
 
     async def _send_now(self, idurl: str) -> None:
         """Runs of one command in the order asked, until the supplier leaves one unanswered."""
-        while self.pending.get(idurl):
+        if self.closed:
+            return
+        moot = self.named(self.pending.get(idurl, []))
+        if moot:
+            log.info("{n} deletes owed by {idurl} dropped: my catalog names their pieces again", n=len(moot),
+                     idurl=idurl)
+            self._settle(idurl, moot)
+            await self._write()
+        while self.pending.get(idurl) and not self.closed:
             asked = self.pending[idurl]
             command = asked[0][0]
             run = [one for c, one in _leading_run(asked, command)]
             answered = await delete_at(self.network, self.identities, idurl, command, run, self.timeout)
             if answered:
-                settled = {(command, one) for one in run[:answered]}
-                left = [a for a in self.pending.get(idurl, []) if a not in settled]
-                if left:
-                    self.pending[idurl] = left
-                else:
-                    self.pending.pop(idurl, None)
+                self._settle(idurl, {(command, one) for one in run[:answered]})
                 await self._write()
             if answered < len(run):
                 return
+
+    def _settle(self, idurl: str, settled: Collection[tuple[str, str]]) -> None:
+        left = [a for a in self.pending.get(idurl, []) if a not in settled]
+        if left:
+            self.pending[idurl] = left
+        else:
+            self.pending.pop(idurl, None)
 
 
 def _leading_run(asked: list[tuple[str, str]], command: str) -> list[tuple[str, str]]:

@@ -17,15 +17,20 @@ log = Logger()
 
 
 class StateFile:
-    def __init__(self, path: Path, worker: Worker = threads.deferToThread) -> None:
+    def __init__(self, path: Path, worker: Worker = threads.deferToThread, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.path = path
         self._worker = worker
         self._lock = defer.DeferredLock()
+        self.max_bytes = max_bytes
 
     def load(self) -> dict[str, Any]:
         """The state written last; empty when there is none, or (said) when it cannot be read."""
         try:
-            doc = json.loads(self.path.read_text())
+            with self.path.open("rb") as state:
+                text = state.read(self.max_bytes + 1)
+            if len(text) > self.max_bytes:
+                raise ValueError(f"over {self.max_bytes} bytes")
+            doc = json.loads(text)
             return doc if isinstance(doc, dict) else {}
         except FileNotFoundError:
             return {}

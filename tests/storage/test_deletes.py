@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 from twisted.internet import defer
@@ -15,7 +16,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
+from bitdust_node.storage.customer import Customer
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal, at_most
+from bitdust_node.storage.transfers import TransferKind, TransferStopped
 from tests.storage.grid import make_customer
 from tests.storage.test_customer_cores import KIB, Cores, done
 
@@ -49,7 +52,16 @@ class DeleteTests(Cores):
             (folder / f"{number}.jpg").write_bytes(bytes([number]) * (3 * KIB))
         self.upload(self.customer, folder, "photos")
         self.upload(self.customer, self.source(2 * KIB), "kept.txt")
+        photos = self.customer.catalog.entry("photos")
+        assert photos is not None
+        away = self.customer.suppliers.slots[0].idurl
+        self.grid.supplier(away).node.online = False
         self.assertEqual(done(defer.ensureDeferred(self.customer.delete("photos"))), 6)
+        # the folder's own path id, not its files'
+        key_id = self.customer.me.require().key_id
+        self.assertEqual(self.written(), {away: [["DeleteFile", f"{key_id}:{photos.path_id}"]]})
+        self.grid.supplier(away).node.online = True
+        self.check()
         self.assertEqual(self.grid.sent["DeleteFile"], 4)
         self.assertEqual([len(self.files_held(n)) for n in range(5) if self.files_held(n)], [1, 1, 1, 1])
         self.assertEqual(self.saved_paths(), ["kept.txt"])
@@ -121,13 +133,129 @@ class DeleteTests(Cores):
                                        [f"{key_id}:{entry.path_id}/{owed}"]))
         self.upload(self.customer, self.source(KIB), "v.bin")
         self.assertNotIn(owed, [v.version for v in entry.versions])
-        self.assertEqual(self.customer.deletes.versions_of(entry.path_id), {owed})
+        self.assertEqual(self.customer.deletes.versions(), {entry.path_id: {owed}})
         # a DeleteFile owed of a path id: no new entry takes it
         picks = random.Random(5)
         first = str(picks.randrange(100_000, 1_000_000))
         made = Catalog().ensure("x", "file", 0.0, rng=random.Random(5), avoid={first})
         self.assertNotEqual(made.path_id, first)
         self.assertEqual(Catalog().ensure("x", "file", 0.0, rng=random.Random(5)).path_id, first)
+
+
+class OwedDeleteTests(Cores):
+    """What is owed is never sent once my catalog names it again (from helper-42's review: a crash before my copy
+    was written, a catalog taken from another machine), nor kept for a supplier no longer mine, nor waited for by a
+    round of checks; and only what was deleted here is ever sent (helper-41's: a home restored from an older backup,
+    another machine with my key)."""
+
+    def held_of(self, path_id: str, version: str = "") -> int:
+        return sum(1 for s in self.grid.suppliers for p in s.pieces() if f"/{path_id}/{version}" in p.as_posix())
+
+    def check(self, customer: Customer | None = None) -> None:
+        done(defer.ensureDeferred((customer or self.customer).health.check()))
+
+    def crash_mid_delete(self, remote: str, away: list[int]) -> Customer:
+        """delete(remote) with the suppliers at `away` down; the process dies once the journal is written and the
+        DeleteFile sent, before the catalog without the entry reached my disk; read again from the same home."""
+        for position in away:
+            self.at(position).node.online = False
+        never: defer.Deferred[None] = defer.Deferred()
+        self.customer.save_catalog = lambda: never  # type: ignore[method-assign]
+        defer.ensureDeferred(self.customer.delete(remote))
+        self.customer.close()
+        for position in away:
+            self.at(position).node.online = True
+        return make_customer(self.grid)
+
+    def test_a_file_stored_again_after_a_crash_mid_delete_keeps_its_pieces(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        again = self.crash_mid_delete("a.txt", away=[1, 2, 3])
+        entry = again.catalog.entry("a.txt")
+        assert entry is not None  # the catalog read after the crash still names it
+        self.assertEqual(len(again.deletes.pending), 3)
+        content = self.source(3 * KIB, "new.bin").read_bytes()
+        self.upload(again, self.root / "new.bin", "a.txt")
+        self.check(again)
+        self.assertEqual(self.held_of(entry.path_id, entry.versions[-1].version), 4)
+        self.assertEqual(again.deletes.pending, {})  # named again: dropped, not sent
+        self.assertEqual(self.download(again, "a.txt"), content)
+
+    def test_a_file_added_to_a_folder_after_a_crash_mid_delete_keeps_its_pieces(self) -> None:
+        folder = self.root / "photos"
+        folder.mkdir()
+        (folder / "1.jpg").write_bytes(b"1" * 3 * KIB)
+        self.upload(self.customer, folder, "photos")
+        again = self.crash_mid_delete("photos", away=[1, 2, 3])
+        self.upload(again, self.source(3 * KIB, "2.jpg"), "photos/2.jpg")
+        added = again.catalog.entry("photos/2.jpg")
+        assert added is not None
+        self.check(again)
+        self.assertEqual(self.held_of(added.path_id), 4)
+
+    def test_a_file_another_machine_stored_again_keeps_its_pieces(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        laptop = make_customer(self.grid, self.root / "laptop", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(laptop.connect())), 4)
+        for position in (1, 2, 3):
+            self.at(position).node.online = False
+        done(defer.ensureDeferred(self.customer.delete("a.txt")))
+        for position in (1, 2, 3):
+            self.at(position).node.online = True
+        self.upload(laptop, self.source(3 * KIB, "v2"), "a.txt")
+        self.upload(laptop, self.source(KIB, "b"), "b")
+        self.assertTrue(done(defer.ensureDeferred(self.customer.keeper.fetch_newest())))
+        entry = self.customer.catalog.entry("a.txt")
+        assert entry is not None
+        self.check()
+        self.assertEqual(self.held_of(entry.path_id, entry.versions[-1].version), 4)
+
+    def test_a_home_restored_from_an_older_backup_keeps_the_files_stored_since(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "old.bin")
+        backup = self.root / "home-backup"
+        shutil.copytree(self.root / "dave" / "customer", backup)
+        for name in ("b.bin", "c.bin"):
+            self.upload(self.customer, self.source(2 * KIB, name), name)
+        newer = self.customer.catalog.entry("c.bin")
+        assert newer is not None
+        self.customer.close()
+        restored = make_customer(self.grid, backup)
+        self.upload(restored, self.source(2 * KIB, "e.bin"), "e.bin")
+        for _round in range(2):
+            self.check(restored)
+        self.assertEqual(self.held_of(newer.path_id), 4)
+
+    def test_a_supplier_replaced_while_an_upload_stopped_owes_nothing(self) -> None:
+        for position in range(4):
+            self.at(position).node.held = []
+        _transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB), "big.bin")
+        old = self.customer.suppliers.slots[3].idurl
+        done(self.customer.replace(3, "test: silent"))
+        self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.UPLOAD, "big.bin")), 1)
+        self.grid.supplier(old).node.online = False
+        for position in range(4):
+            self.at(position).node.release()
+        self.grid.clock.advance(61)
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(self.customer.counters["versions_abandoned"], 1)
+        self.check()
+        self.assertEqual(self.customer.deletes.pending, {})
+
+    def test_a_round_of_checks_does_not_wait_for_a_supplier_that_never_answers_a_delete(self) -> None:
+        idurl = self.customer.suppliers.slots[0].idurl
+        self.grid.supplier(idurl).node.handlers["DeleteFile"] = []  # it drops every DeleteFile
+        key_id = self.customer.me.require().key_id
+        done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:123456"]))
+        round_ = defer.ensureDeferred(self.customer.health.check())
+        self.assertTrue(round_.called)
+        self.assertEqual(self.grid.sent["DeleteFile"], 1)
+        # one send at a time to a supplier: the next round's does not ask it again while the first waits
+        self.check()
+        self.assertEqual(self.grid.sent["DeleteFile"], 1)
+        self.grid.clock.advance(31)
+        self.assertEqual(list(self.customer.deletes.pending), [idurl])
+        self.check()
+        self.assertEqual(self.grid.sent["DeleteFile"], 2)
 
 
 class AtMostTests(SynchronousTestCase):
@@ -150,7 +278,8 @@ class AtMostTests(SynchronousTestCase):
 
 class JournalFileTests(SynchronousTestCase):
     def journal(self, folder: Path) -> DeleteJournal:
-        return DeleteJournal(None, None, folder, 30.0, worker=defer.maybeDeferred)  # type: ignore[arg-type]
+        return DeleteJournal(None, None, folder, 30.0, lambda owed: set(),  # type: ignore[arg-type]
+                             worker=defer.maybeDeferred)
 
     def test_what_cannot_be_read_of_a_journal_is_left_out(self) -> None:
         folder = Path(self.mktemp())
