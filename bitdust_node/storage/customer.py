@@ -103,6 +103,7 @@ class Customer:
         copies = self.keeper.copies
         # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
         self._deleting: set[tuple[str, str]] = set()
+        self._named_index: tuple[tuple[int, int, int], set[str], set[str]] | None = None
         self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
@@ -334,14 +335,17 @@ class Customer:
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
         # a supplier replaced meanwhile is asked once, not owed: it answers no round of mine any more
+        replaced = sorted(asked - hired) if not self.deletes.closed else []
         once: list[defer.Deferred[Any]] = [
             defer.ensureDeferred(delete_at(self.network, self.identities, idurl, "DeleteBackup", [backup_id],
-                                           CATALOG_TIMEOUT)) for idurl in sorted(asked - hired)]
+                                           CATALOG_TIMEOUT)) for idurl in replaced]
         await defer.DeferredList([defer.ensureDeferred(self.deletes.send(holders)), *once], consumeErrors=True)
 
     def _ask_owed_deletes(self, answered: list[str]) -> None:
         """Suppliers that answered a round of checks: what they owe of my deletes is asked of them (not awaited by
         the round: one that never answers a delete would hold it); what suppliers no longer mine owe is forgotten."""
+        if self.keeper.fetch_first:
+            return  # my catalog is still to be taken: what it names, and so what is moot, is not known yet
         hired = {slot.idurl for slot in self.suppliers.slots if slot.idurl}
         self.deletes.forget(*[idurl for idurl in self.deletes.pending if idurl not in hired])
         defer.ensureDeferred(self.deletes.send(answered))
@@ -351,12 +355,19 @@ class Customer:
         anything under), a DeleteBackup of a version it has."""
         if not owed:
             return set()
-        paths: set[str] = set()
-        versions: set[str] = set()
-        for entry in self.catalog.entries.values():
-            parts = entry.path_id.split("/")
-            paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
-            versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
+        # asked before every packet: made again only for another catalog (taken), revision or count of entries (a new
+        # entry or version never takes a path id or name owed, so no other change can name what is owed)
+        catalog = self.catalog
+        key = (id(catalog), catalog.revision, len(catalog.entries))
+        if self._named_index is None or self._named_index[0] != key:
+            paths: set[str] = set()
+            versions: set[str] = set()
+            for entry in catalog.entries.values():
+                parts = entry.path_id.split("/")
+                paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+                versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
+            self._named_index = (key, paths, versions)
+        _key, paths, versions = self._named_index
         return {(command, one) for command, one in owed
                 if one.partition(":")[2] in (paths if command == "DeleteFile" else versions)}
 
@@ -405,7 +416,7 @@ class Customer:
             await self.mover.download(entry, version, destination.joinpath(*relative.split("/")), transfer)
 
     async def delete(self, remote: str) -> int:
-        """`remote` (a folder with everything under it) out of the catalog, saved, and its pieces deleted at every
+        """`remote` (a folder with everything under it) out of the catalog, saved, then its pieces deleted at every
         supplier at once (a folder's own path id covers what is under it); how many entries went. What a supplier
         down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks."""
         self.keeper.require_recovered()
@@ -415,10 +426,13 @@ class Customer:
         key_id = self.me.require().key_id
         paths = {entry.path for entry in gone}
         ids = [f"{key_id}:{e.path_id}" for e in gone if e.path.rpartition("/")[0] not in paths]
-        holders = sorted({slot.idurl for slot in self.suppliers.connected()})
-        await self.deletes.add(holders, "DeleteFile", ids)  # written first: a crash meanwhile asks them after
-        sending = defer.ensureDeferred(self.deletes.send(holders))
+        # every supplier hired owes it, one offline now too (asked once it answers a round of checks)
+        hired = sorted({slot.idurl for slot in self.suppliers.slots if slot.idurl})
+        await self.deletes.add(hired, "DeleteFile", ids)  # written first: a crash after the save asks them then
+        # my copy without the entry before any piece goes: a crash between would bring back a file whose pieces
+        # are gone (one that comes back with its pieces is dropped from what is owed)
         await self.save_catalog()
+        sending = defer.ensureDeferred(self.deletes.send(slot.idurl for slot in self.suppliers.connected()))
         await at_most(sending, DELETE_WAIT, self.clock)
         return len(gone)
 

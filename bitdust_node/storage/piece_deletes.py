@@ -2,10 +2,11 @@
 
 A delete (`Customer.delete`: DeleteFile of the path ids it removed, a folder's own for everything under it; an
 abandoned upload: DeleteBackup of its version) is written to `HOME/customer/deletes.json` for every supplier hired,
-then sent: many ids in one packet as official customers send them (a UniqueID as PacketID, the ids one a line in
-the payload, PROTOCOL-P2P.md 5.1), every supplier at once. What a supplier answered (Ack; or Fail: it holds none of
-them) leaves the journal; a supplier down or silent keeps the rest, sent again each time it answers a round of
-checks (health.py), after a restart too.
+then sent, once my catalog's copy without it is written: many ids in one packet as official customers send them (a
+UniqueID as PacketID, the ids one a line in the payload, PROTOCOL-P2P.md 5.1), every supplier at once. What a
+supplier answered (Ack; or Fail: none of them there, or an id it refuses, so a list Failed goes again an id at a
+time) leaves the journal; a supplier down or silent keeps the rest, sent again each time it answers a round of
+checks (health.py), after a restart too, while it stays mine.
 
 Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my
 key, or a home restored from an older backup, would lose files that way. The catalog is the truth: before anything
@@ -40,26 +41,35 @@ MAX_PENDING = 20_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
+async def delete_packet(
+    network: PacketNetwork, identities: IdentityLookup, idurl: str, command: str, ids: Sequence[str], timeout: float,
+) -> str | None:
+    """One packet deleting `ids` (LIST_MAX at most) at a supplier: the command it answered with (Ack; Fail), None
+    when no answer came (the supplier is down or too slow)."""
+    # one id goes as the PacketID itself, the form every supplier knows
+    packet_id, payload = (ids[0], b"") if len(ids) == 1 else (network.new_packet_id(), "\n".join(ids).encode("utf-8"))
+    try:
+        answer = await ask(network, identities, idurl, command, packet_id, timeout, payload)
+    except BitDustError as err:
+        log.info("{command} of {n} ids at {idurl} not answered ({first} ...): {why}", command=command, n=len(ids),
+                 idurl=idurl, first=ids[0], why=str(err))
+        return None
+    if answer.command != "Ack":  # none of them there (our suppliers), an id refused, or not my supplier any more
+        log.info("{command} of {n} ids at {idurl} answered {answer} {why}", command=command, n=len(ids), idurl=idurl,
+                 answer=answer.command, why=answer.payload[:200].decode("utf-8", "replace"))
+    return answer.command
+
+
 async def delete_at(
     network: PacketNetwork, identities: IdentityLookup, idurl: str, command: str, ids: Sequence[str], timeout: float,
 ) -> int:
     """`ids` deleted at one supplier, LIST_MAX a packet in turn: how many of them it answered for. It stops at the
-    first packet not answered (the supplier is down or too slow: the next would wait as long)."""
+    first packet not answered (the next would wait as long)."""
     answered = 0
     for start in range(0, len(ids), LIST_MAX):
         part = ids[start:start + LIST_MAX]
-        # one id goes as the PacketID itself, the form every supplier knows
-        packet_id, payload = (part[0], b"") if len(part) == 1 else (network.new_packet_id(),
-                                                                  "\n".join(part).encode("utf-8"))
-        try:
-            answer = await ask(network, identities, idurl, command, packet_id, timeout, payload)
-        except BitDustError as err:
-            log.info("{command} of {n} ids at {idurl} not answered, asked again later ({first} ...): {why}",
-                     command=command, n=len(ids) - answered, idurl=idurl, first=part[0], why=str(err))
+        if await delete_packet(network, identities, idurl, command, part, timeout) is None:
             return answered
-        if answer.command != "Ack":  # our suppliers Fail a list of which they hold none
-            log.info("{command} of {n} ids at {idurl} answered {answer} {why}", command=command, n=len(part),
-                     idurl=idurl, answer=answer.command, why=answer.payload[:200].decode("utf-8", "replace"))
         answered += len(part)
     return answered
 
@@ -81,6 +91,9 @@ class DeleteJournal:
         self._bound()
         # one send at a time to a supplier: a delete and a round's retry would ask it the same ids twice
         self._locks: dict[str, defer.DeferredLock] = {}
+        # deletes of a list a supplier Failed: one id it cannot take fails the whole list (at official suppliers
+        # too), so each goes alone
+        self._alone: set[tuple[str, str, str]] = set()
         # closed with the customer: a customer started again has a journal of its own on the same file
         self.closed = False
 
@@ -127,6 +140,7 @@ class DeleteJournal:
 
     def forget(self, *idurls: str) -> defer.Deferred[None]:
         """Suppliers no longer mine: nothing more is asked of them."""
+        self._alone = {alone for alone in self._alone if alone[0] not in idurls}
         if not [idurl for idurl in idurls if self.pending.pop(idurl, None) is not None]:
             return defer.succeed(None)
         return self._write()
@@ -169,25 +183,30 @@ class DeleteJournal:
                 self._locks.pop(idurl, None)
 
     async def _send_now(self, idurl: str) -> None:
-        """Runs of one command in the order asked, until the supplier leaves one unanswered."""
-        if self.closed:
-            return
-        moot = self.named(self.pending.get(idurl, []))
-        if moot:
-            log.info("{n} deletes owed by {idurl} dropped: my catalog names their pieces again", n=len(moot),
-                     idurl=idurl)
-            self._settle(idurl, moot)
-            await self._write()
-        while self.pending.get(idurl) and not self.closed:
-            asked = self.pending[idurl]
-            command = asked[0][0]
-            run = [one for c, one in _leading_run(asked, command)]
-            answered = await delete_at(self.network, self.identities, idurl, command, run, self.timeout)
-            if answered:
-                self._settle(idurl, {(command, one) for one in run[:answered]})
+        """A packet at a time, a run of one command in the order asked, until the supplier leaves one unanswered;
+        what my catalog names again is dropped before each (a catalog may be taken while a packet waits)."""
+        while not self.closed:
+            moot = self.named(self.pending.get(idurl, []))
+            if moot:
+                log.info("{n} deletes owed by {idurl} dropped: my catalog names their pieces again", n=len(moot),
+                         idurl=idurl)
+                self._settle(idurl, moot)
                 await self._write()
-            if answered < len(run):
+            asked = self.pending.get(idurl)
+            if not asked or self.closed:
                 return
+            command, first = asked[0]
+            part = [first] if (idurl, command, first) in self._alone else [
+                one for _c, one in _leading_run(asked, command)[:LIST_MAX] if (idurl, command, one) not in self._alone]
+            answer = await delete_packet(self.network, self.identities, idurl, command, part, self.timeout)
+            if answer is None:
+                return
+            if answer != "Ack" and len(part) > 1:
+                self._alone.update((idurl, command, one) for one in part)
+                continue
+            self._alone.difference_update((idurl, command, one) for one in part)
+            self._settle(idurl, {(command, one) for one in part})
+            await self._write()
 
     def _settle(self, idurl: str, settled: Collection[tuple[str, str]]) -> None:
         left = [a for a in self.pending.get(idurl, []) if a not in settled]

@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
@@ -16,8 +17,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
-from bitdust_node.storage.customer import Customer
+from bitdust_node.storage.customer import DELETE_WAIT, Customer
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal, at_most
+from bitdust_node.storage.suppliers import SlotState
 from bitdust_node.storage.transfers import TransferKind, TransferStopped
 from tests.storage.grid import make_customer
 from tests.storage.test_customer_cores import KIB, Cores, done
@@ -84,6 +86,18 @@ class DeleteTests(Cores):
         self.check()
         self.assertEqual(self.files_held(self.index_of(lost)), [])
         self.assertEqual((self.customer.deletes.pending, self.written()), ({}, {}))
+
+    def test_a_supplier_hired_but_not_connected_now_owes_the_delete_too(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        slot = self.customer.suppliers.slots[2]
+        slot.state = SlotState.FAILED  # its hire failed at my restart, say: it still holds my pieces
+        self.assertEqual(done(defer.ensureDeferred(self.customer.delete("a.txt"))), 1)
+        self.assertEqual(self.grid.sent["DeleteFile"], 3)
+        self.assertEqual(list(self.customer.deletes.pending), [slot.idurl])
+        slot.state = SlotState.CONNECTED
+        self.check()
+        self.assertEqual(self.files_held(self.index_of(slot.idurl)), [])
+        self.assertEqual(self.customer.deletes.pending, {})
 
     def test_a_supplier_down_gets_what_it_owes_after_my_restart_a_packet_a_thousand(self) -> None:
         for name in ("a", "b", "c"):
@@ -172,13 +186,81 @@ class OwedDeleteTests(Cores):
         again = self.crash_mid_delete("a.txt", away=[1, 2, 3])
         entry = again.catalog.entry("a.txt")
         assert entry is not None  # the catalog read after the crash still names it
-        self.assertEqual(len(again.deletes.pending), 3)
+        self.assertEqual(len(again.deletes.pending), 4)
         content = self.source(3 * KIB, "new.bin").read_bytes()
         self.upload(again, self.root / "new.bin", "a.txt")
         self.check(again)
         self.assertEqual(self.held_of(entry.path_id, entry.versions[-1].version), 4)
         self.assertEqual(again.deletes.pending, {})  # named again: dropped, not sent
         self.assertEqual(self.download(again, "a.txt"), content)
+
+    def test_a_crash_before_my_copy_was_written_sends_nothing_and_keeps_the_file_whole(self) -> None:
+        # from helper-43's review: the DeleteFile went out before my copy was written, and the file came back empty
+        content = self.source(3 * KIB).read_bytes()
+        self.upload(self.customer, self.root / "file.bin", "a.txt")
+        again = self.crash_mid_delete("a.txt", away=[])
+        self.assertEqual(self.grid.sent["DeleteFile"], 0)
+        self.check(again)
+        self.assertEqual((again.deletes.pending, self.grid.sent["DeleteFile"]), ({}, 0))
+        self.assertEqual(self.download(again, "a.txt"), content)
+
+    def test_nothing_owed_is_sent_before_my_catalog_is_taken_from_my_suppliers(self) -> None:
+        # from helper-43's review: only deletes.json survived; the catalog read is empty until the suppliers' is taken
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        entry = self.customer.catalog.entry("a.txt")
+        assert entry is not None
+        key_id = self.customer.me.require().key_id
+        done(self.customer.deletes.add([s.idurl for s in self.customer.suppliers.slots], "DeleteFile",
+                                       [f"{key_id}:{entry.path_id}"]))
+        self.customer.close()
+        (self.root / "dave" / "customer" / CATALOG_FILE).unlink()
+        again = make_customer(self.grid)
+        self.assertTrue(again.keeper.fetch_first)
+        self.check(again)
+        self.assertEqual(self.grid.sent["DeleteFile"], 0)
+        self.assertTrue(done(defer.ensureDeferred(again.keeper.fetch_newest())))
+        self.check(again)  # the catalog taken names it: what was owed is dropped
+        self.assertEqual((again.deletes.pending, self.grid.sent["DeleteFile"]), ({}, 0))
+        self.assertEqual(self.held_of(entry.path_id), 4)
+
+    def test_a_catalog_taken_while_a_send_waits_is_heeded_before_the_next_packet(self) -> None:
+        # from helper-43's review
+        self.patch(piece_deletes, "LIST_MAX", 1)
+        for name in ("a", "b"):
+            self.upload(self.customer, self.source(KIB, name), name)
+        b = self.customer.catalog.entry("b")
+        assert b is not None
+        key_id = self.customer.me.require().key_id
+        idurl = self.customer.suppliers.slots[0].idurl
+        node = self.grid.supplier(idurl).node
+        real = node.handlers["DeleteFile"][0]
+        waiting: list[Any] = []
+        node.handlers["DeleteFile"] = [waiting.append]  # it answers when the test says
+        newer = self.customer.catalog.serialize()  # another machine's, that names b
+        self.customer.catalog.remove("b")
+        done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:999999", f"{key_id}:{b.path_id}"]))
+        sending = defer.ensureDeferred(self.customer.deletes.send([idurl]))
+        self.assertEqual(len(waiting), 1)  # the first packet waits for its answer
+        self.customer.keeper.catalog = Catalog.parse(newer)  # taken meanwhile
+        real(waiting.pop())
+        self.successResultOf(sending)
+        self.assertEqual((waiting, self.customer.deletes.pending), ([], {}))  # b named: dropped, never sent
+        self.assertEqual(self.held_of(b.path_id), 4)
+
+    def test_a_list_a_supplier_fails_goes_again_an_id_at_a_time(self) -> None:
+        # from helper-43's review: one id a supplier cannot take fails the whole list (official suppliers too)
+        self.upload(self.customer, self.source(KIB), "a.txt")
+        entry = self.customer.catalog.entry("a.txt")
+        assert entry is not None
+        key_id = self.customer.me.require().key_id
+        idurl = self.customer.suppliers.slots[1].idurl
+        self.customer.catalog.remove("a.txt")
+        deep = "/".join(["1"] * 40)  # a path id no supplier's parser takes
+        done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{deep}", f"{key_id}:{entry.path_id}"]))
+        done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
+        self.assertEqual(self.grid.sent["DeleteFile"], 3)  # the list, then each alone
+        self.assertEqual(self.customer.deletes.pending, {})
+        self.assertEqual(self.held_of(entry.path_id), 3)
 
     def test_a_file_added_to_a_folder_after_a_crash_mid_delete_keeps_its_pieces(self) -> None:
         folder = self.root / "photos"
@@ -258,6 +340,97 @@ class OwedDeleteTests(Cores):
         self.assertEqual(self.grid.sent["DeleteFile"], 2)
 
 
+class JournalRulesTests(Cores):
+    """The journal's smaller rules, each checked on the grid (helper-43 found them unchecked)."""
+
+    def key(self, path: str) -> str:
+        return f"{self.customer.me.require().key_id}:{path}"
+
+    def test_new_files_and_folders_take_no_path_id_still_owed(self) -> None:
+        first = str(random.Random(5).randrange(100_000, 1_000_000))
+        self.patch(random, "Random", _Seeded)
+        done(self.customer.deletes.add(["http://127.0.0.1:8084/away.xml"], "DeleteFile", [self.key(first)]))
+        entry, _made = done(defer.ensureDeferred(self.customer.create("made", "dir")))
+        self.assertNotEqual(entry.path_id, first)
+        self.upload(self.customer, self.source(KIB), "stored.bin")
+        stored = self.customer.catalog.entry("stored.bin")
+        assert stored is not None
+        self.assertNotEqual(stored.path_id, first)
+        self.assertEqual(Catalog().ensure("x", "file", 0.0).path_id, first)  # what the pick would have been
+
+    def test_a_delete_waits_for_a_silent_supplier_at_most_delete_wait(self) -> None:
+        self.upload(self.customer, self.source(KIB), "a")
+        self.grid.supplier(self.customer.suppliers.slots[0].idurl).node.handlers["DeleteFile"] = []
+        deleting = defer.ensureDeferred(self.customer.delete("a"))
+        self.grid.clock.advance(DELETE_WAIT - 0.5)
+        self.assertNoResult(deleting)
+        self.grid.clock.advance(0.5)
+        self.assertEqual(self.successResultOf(deleting), 1)
+        self.assertEqual(list(self.customer.deletes.pending), [self.customer.suppliers.slots[0].idurl])
+
+    def test_a_supplier_that_does_not_answer_a_packet_is_asked_no_further_in_that_send(self) -> None:
+        self.patch(piece_deletes, "LIST_MAX", 1)
+        idurl = self.customer.suppliers.slots[0].idurl
+        self.grid.supplier(idurl).node.handlers["DeleteFile"] = []
+        done(self.customer.deletes.add([idurl], "DeleteFile", [self.key("111111"), self.key("222222")]))
+        sending = defer.ensureDeferred(self.customer.deletes.send([idurl]))
+        self.grid.clock.advance(31)
+        self.successResultOf(sending)
+        self.assertEqual(self.grid.sent["DeleteFile"], 1)
+        self.assertEqual(len(self.customer.deletes.pending[idurl]), 2)
+
+    def test_what_suppliers_no_longer_mine_owe_is_forgotten_at_the_next_round(self) -> None:
+        gone = "http://127.0.0.1:8084/gone.xml"
+        done(self.customer.deletes.add([gone], "DeleteFile", [self.key("111111")]))
+        done(defer.ensureDeferred(self.customer.health.check()))
+        self.assertEqual(self.customer.deletes.pending, {})
+
+    def test_a_closed_customer_writes_and_sends_nothing_more(self) -> None:
+        idurl = self.customer.suppliers.slots[0].idurl
+        self.customer.close()
+        done(self.customer.deletes.add([idurl], "DeleteFile", [self.key("111111")]))
+        done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
+        self.assertEqual(self.grid.sent["DeleteFile"], 0)
+        self.assertFalse((self.root / "dave" / "customer" / DELETES_FILE).exists())
+
+    def test_a_replaced_supplier_online_is_asked_once_for_an_abandoned_version(self) -> None:
+        for position in range(4):
+            self.at(position).node.held = []
+        transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB), "big.bin")
+        old = self.grid.supplier(self.customer.suppliers.slots[3].idurl)
+        done(self.customer.replace(3, "test: silent"))
+        self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.UPLOAD, "big.bin")), 1)
+        for position in range(4):
+            self.at(position).node.release()
+        old.node.release()
+        self.grid.clock.advance(61)
+        self.assertRaises(TransferStopped, done, work)
+        folder = transfer.version.split(":", 1)[1]
+        self.assertEqual([p for p in old.pieces() if folder in p.as_posix()], [])
+        self.assertNotIn(old.idurl, self.customer.deletes.pending)
+
+    def test_what_my_catalog_names_is_moot_a_folder_by_what_is_under_it_a_version_by_its_name(self) -> None:
+        catalog = self.customer.catalog
+        folder = catalog.ensure("docs/a.txt", "file", 0.0)
+        parent = folder.path_id.split("/")[0]
+        catalog.entries.pop("docs")  # a catalog whose folder entry is missing still names what is under it
+        self.upload(self.customer, self.source(KIB), "v.bin")
+        v = catalog.entry("v.bin")
+        assert v is not None
+        version = v.versions[0].version
+        owed = [("DeleteFile", self.key(parent)), ("DeleteFile", self.key(folder.path_id)),
+                ("DeleteFile", self.key(parent + "9")), ("DeleteBackup", self.key(f"{v.path_id}/{version}")),
+                ("DeleteBackup", self.key(f"{v.path_id}/F20200101010101AM"))]
+        self.assertEqual(self.customer._named_now(owed), set(owed[:2]) | {owed[3]})
+
+
+class _Seeded(random.Random):
+    """What `random.Random()` makes while patched: the same picks every time."""
+
+    def __init__(self, seed: Any = None) -> None:
+        super().__init__(5)
+
+
 class AtMostTests(SynchronousTestCase):
     def test_a_wait_ends_with_the_work_or_the_time_and_never_cancels_the_work(self) -> None:
         clock = Clock()
@@ -291,6 +464,16 @@ class JournalFileTests(SynchronousTestCase):
         self.assertEqual(self.journal(folder).pending,
                          {"http://a/s.xml": [("DeleteFile", "k:1"), ("DeleteBackup", "k:4/F")]})
         (folder / DELETES_FILE).write_text("{not json")
+        self.assertEqual(self.journal(folder).pending, {})
+        self.flushLoggedErrors()
+
+    def test_a_journal_read_is_held_to_the_bound_and_one_too_large_is_not_read(self) -> None:
+        folder = Path(self.mktemp())
+        folder.mkdir()
+        (folder / DELETES_FILE).write_text(json.dumps({"pending": {"a": [["DeleteFile", f"k:{n}"] for n in range(9)]}}))
+        self.patch(piece_deletes, "MAX_PENDING", 5)
+        self.assertEqual(len(self.journal(folder).pending["a"]), 5)
+        self.patch(piece_deletes, "MAX_FILE_BYTES", 100)
         self.assertEqual(self.journal(folder).pending, {})
         self.flushLoggedErrors()
 
