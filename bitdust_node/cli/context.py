@@ -32,8 +32,9 @@ _EXIT_BY_STATUS = {400: 2, 413: 2}
 @attrs.define
 class CliContext:
     home: Path
-    # over the longest the node itself waits on a call: a catalog save waits 30 s for a supplier that stays silent
-    timeout: float = 60.0
+    # over the longest the node itself waits on a call: a catalog save waits 30 s for a supplier that stays silent,
+    # and may wait for the save before it
+    timeout: float = 120.0
 
     def settings(self) -> Settings:
         return Settings.load(self.home)

@@ -71,6 +71,8 @@ class Entry:
 class Catalog:
     revision: int = 0
     entries: dict[str, Entry] = attrs.field(factory=dict)
+    # bumped by every change of what the catalog names (an entry or a version made or taken out); not in its text
+    changes: int = attrs.field(default=0, eq=False, repr=False)
 
     # -- paths
 
@@ -96,6 +98,7 @@ class Catalog:
             if path_id not in taken:
                 break
         made = self.entries[path] = Entry(path, path_id, kind, now)
+        self.changes += 1
         return made
 
     def remove(self, path: str) -> list[Entry]:
@@ -104,6 +107,7 @@ class Catalog:
         gone = [e for p, e in self.entries.items() if p == path or p.startswith(path + "/")]
         for entry in gone:
             del self.entries[entry.path]
+        self.changes += 1
         return gone
 
     # -- text

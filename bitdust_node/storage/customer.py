@@ -103,7 +103,8 @@ class Customer:
         copies = self.keeper.copies
         # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
         self._deleting: set[tuple[str, str]] = set()
-        self._named_index: tuple[tuple[int, int, int], set[str], set[str]] | None = None
+        # what the catalog names, for the deletes owed: (the catalog, its changes, path ids and prefixes, versions)
+        self._named_index: tuple[Catalog, int, set[str], set[str]] | None = None
         self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
@@ -279,9 +280,8 @@ class Customer:
             raise TransferError(f"only {len(self.suppliers.connected())} suppliers; "
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
         # path ids and version names some supplier still owes a delete of: none is given to a new file
-        owed_paths, owed_versions = self.deletes.path_ids(), self.deletes.versions()
         if local.is_dir():
-            self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=owed_paths)
+            self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
         try:
             for path in files:
                 transfer.stop.check()
@@ -289,13 +289,14 @@ class Customer:
                 now = self.clock.seconds()
                 size = path.stat().st_size  # a file gone meanwhile fails here, before its entry is made
                 made = self.catalog.entry(remote) is None
-                entry = self.catalog.ensure(remote, "file", now, avoid=owed_paths)
+                entry = self.catalog.ensure(remote, "file", now, avoid=self.deletes.path_ids())
                 # a name whose pieces are still to be deleted is not reused: the delete would take the new ones
                 taken = ({v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
-                         | owed_versions.get(entry.path_id, set()))
+                         | self.deletes.versions().get(entry.path_id, set()))
                 version = Version(new_version(now, taken), size, now, self.settings.block_size,
                                   [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
+                self.catalog.changes += 1
                 transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
                 unsettled: list[defer.Deferred[Any]] = []
                 try:
@@ -303,6 +304,10 @@ class Customer:
                 except Exception:
                     self._abandon(entry, version, made, unsettled)
                     raise
+                if self.catalog.entries.get(entry.path) is not entry or version not in entry.versions:
+                    # deleted while it was stored (a file of a folder, say): its pieces are owed a DeleteBackup
+                    self._abandon(entry, version, False, unsettled)
+                    continue
                 await self.rebuilder.heal(entry, version)
         except Exception:
             # the files of a folder stored before it stopped are kept, and the version it left taken out, in my
@@ -316,8 +321,10 @@ class Customer:
         has no other), and its pieces deleted from the suppliers once the stores under way have settled."""
         if version in entry.versions:
             entry.versions.remove(version)
+            self.catalog.changes += 1
         if made and not entry.versions and self.catalog.entries.get(entry.path) is entry:
             del self.catalog.entries[entry.path]
+            self.catalog.changes += 1
         self.counters["versions_abandoned"] += 1
         backup_id = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
         reserved = (entry.path_id, version.version)
@@ -355,19 +362,17 @@ class Customer:
         anything under), a DeleteBackup of a version it has."""
         if not owed:
             return set()
-        # asked before every packet: made again only for another catalog (taken), revision or count of entries (a new
-        # entry or version never takes a path id or name owed, so no other change can name what is owed)
+        # asked before every packet: made again only for another catalog (taken) or a change of what it names
         catalog = self.catalog
-        key = (id(catalog), catalog.revision, len(catalog.entries))
-        if self._named_index is None or self._named_index[0] != key:
+        if self._named_index is None or self._named_index[0] is not catalog or self._named_index[1] != catalog.changes:
             paths: set[str] = set()
             versions: set[str] = set()
             for entry in catalog.entries.values():
                 parts = entry.path_id.split("/")
                 paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
                 versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
-            self._named_index = (key, paths, versions)
-        _key, paths, versions = self._named_index
+            self._named_index = (catalog, catalog.changes, paths, versions)
+        _catalog, _changes, paths, versions = self._named_index
         return {(command, one) for command, one in owed
                 if one.partition(":")[2] in (paths if command == "DeleteFile" else versions)}
 
@@ -419,21 +424,35 @@ class Customer:
         """`remote` (a folder with everything under it) out of the catalog, saved, then its pieces deleted at every
         supplier at once (a folder's own path id covers what is under it); how many entries went. What a supplier
         down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks."""
+        started = self.clock.seconds()
         self.keeper.require_recovered()
         gone = self.catalog.remove(remote)
         if not gone:
             raise NotFound(f"{remote} is not in the catalog")
+        # an upload under it ends: the pieces it stored are owed a DeleteBackup (_abandon)
+        self.transfer_log.stop(TransferKind.UPLOAD, remote)
         key_id = self.me.require().key_id
         paths = {entry.path for entry in gone}
         ids = [f"{key_id}:{e.path_id}" for e in gone if e.path.rpartition("/")[0] not in paths]
-        # every supplier hired owes it, one offline now too (asked once it answers a round of checks)
+        # every supplier hired owes it, one offline now too (asked once it answers a round of checks); written first,
+        # and held until my copy without the entries is written: a crash between would bring back a file whose
+        # pieces are gone (after a crash, one that comes back is dropped from what is owed)
         hired = sorted({slot.idurl for slot in self.suppliers.slots if slot.idurl})
-        await self.deletes.add(hired, "DeleteFile", ids)  # written first: a crash after the save asks them then
-        # my copy without the entry before any piece goes: a crash between would bring back a file whose pieces
-        # are gone (one that comes back with its pieces is dropped from what is owed)
-        await self.save_catalog()
+        await self.deletes.add(hired, "DeleteFile", ids, held=True)
+        try:
+            await self.save_catalog()
+        except Exception:
+            # not deleted: the catalog as it was, and nothing owed; saved again, since the suppliers' copies may have
+            # taken the save my disk refused (the newest, a restart would take it)
+            for entry in gone:
+                self.catalog.entries.setdefault(entry.path, entry)
+            self.catalog.changes += 1
+            await self.deletes.withdraw("DeleteFile", ids)
+            self._save_in_background("after a delete that could not be saved")
+            raise
+        self.deletes.release("DeleteFile", ids)
         sending = defer.ensureDeferred(self.deletes.send(slot.idurl for slot in self.suppliers.connected()))
-        await at_most(sending, DELETE_WAIT, self.clock)
+        await at_most(sending, max(0.0, DELETE_WAIT - (self.clock.seconds() - started)), self.clock)
         return len(gone)
 
     # -- what REST shows (shaped in api/endpoints/files.py)

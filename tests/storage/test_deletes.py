@@ -20,8 +20,8 @@ from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.customer import DELETE_WAIT, Customer
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal, at_most
 from bitdust_node.storage.suppliers import SlotState
-from bitdust_node.storage.transfers import TransferKind, TransferStopped
-from tests.storage.grid import make_customer
+from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
+from tests.storage.grid import GridSupplier, make_customer
 from tests.storage.test_customer_cores import KIB, Cores, done
 
 
@@ -259,7 +259,7 @@ class OwedDeleteTests(Cores):
         done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{deep}", f"{key_id}:{entry.path_id}"]))
         done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
         self.assertEqual(self.grid.sent["DeleteFile"], 3)  # the list, then each alone
-        self.assertEqual(self.customer.deletes.pending, {})
+        self.assertEqual((self.customer.deletes.pending, self.customer.deletes._alone), ({}, set()))
         self.assertEqual(self.held_of(entry.path_id), 3)
 
     def test_a_file_added_to_a_folder_after_a_crash_mid_delete_keeps_its_pieces(self) -> None:
@@ -429,6 +429,147 @@ class _Seeded(random.Random):
 
     def __init__(self, seed: Any = None) -> None:
         super().__init__(5)
+
+
+def silent_for_catalog_copies(supplier: GridSupplier) -> None:
+    """A supplier that drops every copy of my catalog (it stores my pieces as usual): a save waits 30 s for it."""
+    real = supplier.node.handlers["Data"][0]
+
+    def handler(inbound: Any) -> Any:
+        return None if ".index" in inbound.packet.packet_id else real(inbound)
+
+    supplier.node.handlers["Data"] = [handler]
+
+
+class WhileSavingTests(Cores):
+    """From helper-44's review: what a delete owes goes only once my copy without it is written, an upload under a
+    deleted path leaves nothing behind, and a delete whose save failed changes nothing."""
+
+    def held_of(self, path_id: str, version: str = "") -> int:
+        return sum(1 for s in self.grid.suppliers for p in s.pieces() if f"/{path_id}/{version}" in p.as_posix())
+
+    def test_nothing_a_delete_owes_goes_before_my_copy_without_it_is_written(self) -> None:
+        content = self.source(3 * KIB).read_bytes()
+        self.upload(self.customer, self.root / "file.bin", "a.txt")
+        silent_for_catalog_copies(self.at(0))
+        defer.ensureDeferred(self.customer.create("other", "dir"))  # a save running: 30 s
+        deleting = defer.ensureDeferred(self.customer.delete("a.txt"))  # written down, its save queued
+        self.assertNoResult(deleting)
+        defer.ensureDeferred(self.customer.health.check())  # a round's send meanwhile
+        self.assertEqual(self.grid.sent["DeleteFile"], 0)
+        self.customer.close()  # the process dies here
+        again = make_customer(self.grid)
+        done(defer.ensureDeferred(again.connect()))
+        self.assertEqual(self.download(again, "a.txt"), content)
+
+    def test_a_delete_after_a_running_save_still_sends_once_its_own_save_is_done(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        silent_for_catalog_copies(self.at(0))
+        defer.ensureDeferred(self.customer.create("other", "dir"))
+        deleting = defer.ensureDeferred(self.customer.delete("a.txt"))
+        self.grid.clock.advance(30)  # the running save ends
+        self.grid.clock.advance(30)  # then the delete's
+        self.assertEqual(self.successResultOf(deleting), 1)
+        self.assertEqual(self.grid.sent["DeleteFile"], 4)
+        self.assertEqual(self.customer.deletes.pending, {})
+
+    def test_an_abandoned_version_is_not_taken_for_one_my_catalog_names(self) -> None:
+        self.upload(self.customer, self.source(KIB), "v.bin")
+        entry = self.customer.catalog.entry("v.bin")
+        assert entry is not None
+        for position in range(4):
+            self.at(position).node.held = []
+        _transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB, "big"), "v.bin")
+        version = entry.versions[1].version
+        self.customer._named_now([("DeleteFile", "k:1")])  # what my catalog names, the new version in it
+        self.assertEqual(len(self.customer.transfer_log.stop(TransferKind.UPLOAD, "v.bin")), 1)
+        for position in range(4):
+            self.at(position).node.release()
+        self.grid.clock.advance(61)
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(self.held_of(entry.path_id, version), 0)
+
+    def test_an_upload_under_a_path_deleted_meanwhile_stops_and_leaves_nothing(self) -> None:
+        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
+        docs = self.customer.catalog.entry("docs")
+        assert docs is not None
+        captured, gate = self.hold_stores()
+        transfer, work = self.customer.start_upload(self.source(40 * 64 * KIB, "big"), "docs/b.bin")
+        self.assertEqual(self.successResultOf(defer.ensureDeferred(self.customer.delete("docs"))), 2)
+        gate.clear()
+        for store in captured:  # the stores in flight land after the DeleteFile
+            store()
+        self.grid.clock.advance(120)
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(transfer.state, TransferState.STOPPED)
+        self.assertEqual(self.held_of(docs.path_id), 0)
+
+    def hold_stores(self) -> tuple[list[Any], list[bool]]:
+        """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate
+        returned is set; the stores held, to be let go by the test."""
+        captured: list[Any] = []
+        gate = [True]
+        for position in range(4):
+            node = self.at(position).node
+            real = node.handlers["Data"][0]
+
+            def slow(inbound: Any, real: Any = real) -> Any:
+                if ".index" in inbound.packet.packet_id or not gate:
+                    return real(inbound)
+                captured.append(lambda: real(inbound))
+                return None
+
+            node.handlers["Data"] = [slow]
+        return captured, gate
+
+    def test_a_file_of_a_folder_upload_deleted_while_it_was_stored_leaves_nothing(self) -> None:
+        folder = self.root / "photos"
+        folder.mkdir()
+        (folder / "a.jpg").write_bytes(b"a" * 3 * KIB)
+        (folder / "b.jpg").write_bytes(b"b" * 3 * KIB)
+        captured, gate = self.hold_stores()
+        transfer, work = self.customer.start_upload(folder, "photos")
+        a = self.customer.catalog.entry("photos/a.jpg")
+        assert a is not None
+        # a.jpg's pieces are on their way: its DeleteFile finds none and is answered
+        self.assertEqual(self.successResultOf(defer.ensureDeferred(self.customer.delete("photos/a.jpg"))), 1)
+        self.assertEqual(self.customer.deletes.pending, {})
+        gate.clear()
+        for store in captured:
+            store()
+        self.grid.clock.advance(120)
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)  # the folder's upload goes on with its other files
+        self.assertEqual(self.held_of(a.path_id), 0)
+        self.assertEqual(sorted(self.customer.catalog.entries), ["photos", "photos/b.jpg"])
+
+    def test_a_delete_whose_save_failed_changes_nothing(self) -> None:
+        content = self.source(3 * KIB).read_bytes()
+        self.upload(self.customer, self.root / "file.bin", "a.txt")
+        disk = self.customer.keeper.disk
+        real = disk.write
+        disk.write = lambda text: defer.fail(OSError(28, "No space left on device"))  # type: ignore[method-assign]
+        self.assertRaises(OSError, done, defer.ensureDeferred(self.customer.delete("a.txt")))
+        disk.write = real  # type: ignore[method-assign]
+        self.assertIn("a.txt", self.customer.catalog.entries)
+        self.assertEqual((self.customer.deletes.pending, self.grid.sent["DeleteFile"]), ({}, 0))
+        self.check_round()
+        self.assertEqual(self.grid.sent["DeleteFile"], 0)
+        self.customer.close()
+        again = make_customer(self.grid)
+        done(defer.ensureDeferred(again.connect()))  # the suppliers' copy, saved again, names it
+        self.assertEqual(self.download(again, "a.txt"), content)
+        self.flushLoggedErrors(OSError)
+
+    def check_round(self) -> None:
+        done(defer.ensureDeferred(self.customer.health.check()))
+
+    def test_a_list_of_ids_a_supplier_holds_none_of_is_settled_in_one_packet(self) -> None:
+        idurl = self.customer.suppliers.slots[0].idurl
+        key_id = self.customer.me.require().key_id
+        done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{100000 + n}" for n in range(500)]))
+        done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
+        self.assertEqual((self.grid.sent["DeleteFile"], self.customer.deletes.pending), (1, {}))
 
 
 class AtMostTests(SynchronousTestCase):
