@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bitdust_node.errors import BitDustError, NotFound
 from bitdust_node.heap import ReleaseWhenIdle
@@ -43,6 +44,12 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
+
+
+class PathBeingDeleted(BitDustError):
+    """A path whose delete is under way: nothing is made under it until the delete's save ended."""
+
+    http_status = 409
 
 
 class StorageSettings:
@@ -103,6 +110,8 @@ class Customer:
         copies = self.keeper.copies
         # (path id, version) of abandoned versions whose DeleteBackup is still to go: their names are not reused
         self._deleting: set[tuple[str, str]] = set()
+        # paths whose delete has not saved the catalog yet: nothing is made under them meanwhile
+        self._deleting_paths: set[str] = set()
         # what the catalog names, for the deletes owed: (the catalog, its changes, path ids and prefixes, versions)
         self._named_index: tuple[Catalog, int, set[str], set[str]] | None = None
         self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
@@ -170,6 +179,7 @@ class Customer:
             await self.recover_catalog()
         self.keeper.require_recovered()
         created = self.catalog.entry(path) is None
+        self._not_being_deleted(path)
         entry = self.catalog.ensure(path, kind, self.clock.seconds(), avoid=self.deletes.path_ids())
         if created:
             await self.save_catalog()
@@ -281,6 +291,7 @@ class Customer:
                                 f"{erasure.needed(self.settings.suppliers)} needed at least")
         # path ids and version names some supplier still owes a delete of: none is given to a new file
         if local.is_dir():
+            self._not_being_deleted(base)
             self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
         try:
             for path in files:
@@ -289,6 +300,7 @@ class Customer:
                 now = self.clock.seconds()
                 size = path.stat().st_size  # a file gone meanwhile fails here, before its entry is made
                 made = self.catalog.entry(remote) is None
+                self._not_being_deleted(remote)
                 entry = self.catalog.ensure(remote, "file", now, avoid=self.deletes.path_ids())
                 # a name whose pieces are still to be deleted is not reused: the delete would take the new ones
                 taken = ({v.version for v in entry.versions} | {v for p, v in self._deleting if p == entry.path_id}
@@ -423,15 +435,44 @@ class Customer:
     async def delete(self, remote: str) -> int:
         """`remote` (a folder with everything under it) out of the catalog, saved, then its pieces deleted at every
         supplier at once (a folder's own path id covers what is under it); how many entries went. What a supplier
-        down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks."""
+        down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks. A caller
+        that stops waiting (a REST client gone) leaves the delete to end as it would have."""
+        work = defer.ensureDeferred(self._delete(remote))
+        waiting: defer.Deferred[int] = defer.Deferred()  # cancelled alone: the work goes on
+
+        def ended(result: int | Failure) -> None:
+            if not waiting.called:
+                waiting.callback(result)  # a Failure goes on as one
+
+        work.addBoth(ended)
+        return await waiting
+
+    async def _delete(self, remote: str) -> int:
         started = self.clock.seconds()
         self.keeper.require_recovered()
-        gone = self.catalog.remove(remote)
+        key_id = self.me.require().key_id
+        path = normalize(remote)
+        self._not_being_deleted(path, above_too=True)
+        gone = self.catalog.remove(path)
         if not gone:
             raise NotFound(f"{remote} is not in the catalog")
+        # nothing is made under it until its save ended: a delete whose save fails puts back what it took, unmixed
+        self._deleting_paths.add(path)
+        try:
+            return await self._delete_removed(path, gone, key_id, started)
+        finally:
+            self._deleting_paths.discard(path)
+
+    def _not_being_deleted(self, path: str, above_too: bool = False) -> None:
+        """PathBeingDeleted for a path under one whose delete is under way (or, `above_too`, above one)."""
+        path = normalize(path)
+        for deleting in self._deleting_paths:
+            if path == deleting or path.startswith(deleting + "/") or (above_too and deleting.startswith(path + "/")):
+                raise PathBeingDeleted(f"{path} is being deleted; try again in a moment")
+
+    async def _delete_removed(self, remote: str, gone: list[Entry], key_id: str, started: float) -> int:
         # an upload under it ends: the pieces it stored are owed a DeleteBackup (_abandon)
         self.transfer_log.stop(TransferKind.UPLOAD, remote)
-        key_id = self.me.require().key_id
         paths = {entry.path for entry in gone}
         ids = [f"{key_id}:{e.path_id}" for e in gone if e.path.rpartition("/")[0] not in paths]
         # every supplier hired owes it, one offline now too (asked once it answers a round of checks); written first,
@@ -444,8 +485,8 @@ class Customer:
         except Exception:
             # not deleted: the catalog as it was, and nothing owed; saved again, since the suppliers' copies may have
             # taken the save my disk refused (the newest, a restart would take it)
-            for entry in gone:
-                self.catalog.entries.setdefault(entry.path, entry)
+            for entry in gone:  # nothing was made under the path meanwhile (_not_being_deleted)
+                self.catalog.entries[entry.path] = entry
             self.catalog.changes += 1
             await self.deletes.withdraw("DeleteFile", ids)
             self._save_in_background("after a delete that could not be saved")

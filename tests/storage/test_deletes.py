@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
-from bitdust_node.storage.customer import DELETE_WAIT, Customer
+from bitdust_node.storage.customer import DELETE_WAIT, Customer, PathBeingDeleted
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal, at_most
 from bitdust_node.storage.suppliers import SlotState
 from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
@@ -543,6 +543,21 @@ class WhileSavingTests(Cores):
         self.assertEqual(self.held_of(a.path_id), 0)
         self.assertEqual(sorted(self.customer.catalog.entries), ["photos", "photos/b.jpg"])
 
+    def test_a_caller_that_stops_waiting_leaves_the_delete_to_end(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.txt")
+        entry = self.customer.catalog.entry("a.txt")
+        assert entry is not None
+        silent_for_catalog_copies(self.at(0))
+        deleting = defer.ensureDeferred(self.customer.delete("a.txt"))
+        self.assertNoResult(deleting)  # its save waits for the silent supplier
+        deleting.cancel()  # the REST client went away
+        self.failureResultOf(deleting, defer.CancelledError)
+        self.grid.clock.advance(31)
+        self.assertNotIn("a.txt", self.customer.catalog.entries)
+        self.assertEqual(self.grid.sent["DeleteFile"], 4)
+        self.assertEqual(self.held_of(entry.path_id), 0)
+        self.assertEqual((self.customer.deletes.pending, self.customer.deletes.held), ({}, set()))
+
     def test_a_delete_whose_save_failed_changes_nothing(self) -> None:
         content = self.source(3 * KIB).read_bytes()
         self.upload(self.customer, self.root / "file.bin", "a.txt")
@@ -560,6 +575,40 @@ class WhileSavingTests(Cores):
         done(defer.ensureDeferred(again.connect()))  # the suppliers' copy, saved again, names it
         self.assertEqual(self.download(again, "a.txt"), content)
         self.flushLoggedErrors(OSError)
+
+    def failing_disk(self) -> Any:
+        """My disk refusing to write my catalog's copy until the function returned is called."""
+        disk = self.customer.keeper.disk
+        real = disk.write
+        disk.write = lambda text: defer.fail(OSError(28, "No space left on device"))  # type: ignore[method-assign]
+        return lambda: setattr(disk, "write", real)
+
+    def test_nothing_is_made_under_a_path_while_its_delete_saves(self) -> None:
+        # from helper-45's review: a delete whose save failed put back its entries beside ones made meanwhile
+        folder = self.root / "docs"
+        folder.mkdir()
+        (folder / "x").write_bytes(b"x" * 3 * KIB)
+        self.upload(self.customer, folder, "docs")
+        before = {path: entry.path_id for path, entry in self.customer.catalog.entries.items()}
+        silent_for_catalog_copies(self.at(0))  # the delete's save waits 30 s
+        healed = self.failing_disk()
+        deleting = defer.ensureDeferred(self.customer.delete("docs"))
+        self.assertRaises(PathBeingDeleted, done, defer.ensureDeferred(self.customer.create("docs/y", "dir")))
+        _transfer, work = self.customer.start_upload(self.source(KIB, "y.bin"), "docs/y")
+        self.assertRaises(PathBeingDeleted, done, work)
+        self.assertRaises(PathBeingDeleted, done, defer.ensureDeferred(self.customer.delete("docs/x")))
+        self.grid.clock.advance(31)
+        self.assertRaises(OSError, done, deleting)
+        healed()
+        self.grid.clock.advance(120)
+        self.flushLoggedErrors(OSError)
+        self.assertEqual({path: entry.path_id for path, entry in self.customer.catalog.entries.items()}, before)
+        self.assertEqual(self.customer.deletes.pending, {})
+        deleting = defer.ensureDeferred(self.customer.delete("docs"))  # and then it can go
+        for _save in range(3):  # saves wait 30 s for the supplier that drops my catalog's copies
+            self.grid.clock.advance(31)
+        self.assertEqual(self.successResultOf(deleting), 2)
+        self.assertEqual(self.held_of(before["docs"]), 0)
 
     def check_round(self) -> None:
         done(defer.ensureDeferred(self.customer.health.check()))
@@ -617,6 +666,23 @@ class JournalFileTests(SynchronousTestCase):
         self.patch(piece_deletes, "MAX_FILE_BYTES", 100)
         self.assertEqual(self.journal(folder).pending, {})
         self.flushLoggedErrors()
+
+    def test_a_write_its_caller_stopped_waiting_for_still_holds_back_the_next(self) -> None:
+        # from helper-45's review: a cancelled wait released the lock while the thread still wrote the temporary file
+        folder = Path(self.mktemp())
+        folder.mkdir()
+        jobs: list[defer.Deferred[None]] = []
+
+        def worker(f: Any, *args: Any) -> defer.Deferred[None]:
+            jobs.append(defer.Deferred())
+            return jobs[-1]
+
+        journal = DeleteJournal(None, None, folder, 30.0, lambda owed: set(), worker=worker)  # type: ignore[arg-type]
+        journal.add(["s1"], "DeleteFile", ["k:1"]).cancel()  # a REST client gone while delete() awaited it
+        journal.add(["s1"], "DeleteFile", ["k:2"])
+        self.assertEqual(len(jobs), 1)
+        jobs[0].callback(None)
+        self.assertEqual(len(jobs), 2)
 
     def test_the_oldest_the_supplier_owed_most_are_dropped_past_the_bound(self) -> None:
         self.patch(piece_deletes, "MAX_PENDING", 5)
