@@ -239,6 +239,17 @@ class GraphTests(TestCase):
         node.reactor.advance(600)
         self.assertEqual(graph.state("entangled_dht"), "ON")
 
+    def test_a_start_that_fails_after_a_setting_changed_is_tried_again_at_once(self) -> None:
+        # from helper-46's review: the start under way had the old setting; the fixed one waited for the backoff
+        slow: defer.Deferred[None] = defer.Deferred()
+        node, graph = self.make(pending={"udp_datagrams": slow})
+        node.settings.set("services/udp-datagrams/udp-port", 8883)
+        del node.pending["udp_datagrams"]
+        slow.errback(OSError("Address already in use"))
+        self.flushLoggedErrors(OSError)
+        self.assertEqual(node.journal.count("start udp_datagrams"), 2)
+        self.assertEqual(graph.state("entangled_dht"), "ON")
+
     def test_no_try_is_left_waiting_once_the_node_stops(self) -> None:
         node, graph = self.make(fail={"udp_datagrams"})
         self.flushLoggedErrors(OSError)
@@ -344,4 +355,16 @@ class RealNodeRetryTests(TestCase):
         squatter.close()
         await eventually(lambda: graph.state("entangled_dht") == "ON", timeout=10)
         self.assertEqual(graph.state("udp_datagrams"), "ON")
+        self.flushLoggedErrors()
+
+    async def test_the_dht_comes_up_once_a_setting_it_refused_is_fixed(self) -> None:
+        # from helper-46's review: a start that failed on a setting left its port open, and every retry tripped on it
+        node = await start_node(self, "127.0.0.48", {"services/entangled-dht/attached-layers": "2,x"})
+        assert node.graph is not None and node.ctx is not None
+        graph = node.graph
+        self.assertEqual(graph.state("entangled_dht"), "OFF")
+        self.assertIn("attached-layers", graph.describe("entangled_dht")["reason"])
+        self.flushLoggedErrors()
+        node.ctx.settings.set("services/entangled-dht/attached-layers", "2")
+        await eventually(lambda: graph.state("entangled_dht") == "ON", timeout=10)
         self.flushLoggedErrors()

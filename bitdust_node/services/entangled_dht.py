@@ -62,6 +62,8 @@ class EntangledDhtService(Service):
             seeds = parse_known_nodes(str(self.setting("known-nodes")))
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
+        # every setting read before anything is opened: a start that fails on one leaves no port for its retry
+        config = self._config()
         protocol = DhtProtocol(ctx.reactor, rpc_timeout=float(self.setting("rpc-timeout")),
                                budget=self.need(NetworkService).budget)
         self._ports = PortSet(ctx.reactor)
@@ -73,7 +75,7 @@ class EntangledDhtService(Service):
         except Exception:
             self._ports.close_all()
             raise
-        dht = DhtNode(protocol, ctx.reactor, self._config(), self._db)
+        dht = DhtNode(protocol, ctx.reactor, config, self._db)
         dht.advertised["stun_port"] = self.need(UdpDatagramsService).udp_port()
         dht.advertised["idurl"] = _idurl(ctx.identity.current)
         # the `idurl` answer follows my identity (created, restored or rotated while the DHT runs)

@@ -106,6 +106,10 @@ class ServiceGraph:
         self.failed: dict[str, str] = {}
         # failures in a row of each service that has not started since, and its next try
         self._failures: dict[str, int] = {}
+        # settings changed so far, and how many had when each service's start began: a start that fails after a
+        # change may have failed on what the change fixed, and is tried again at once
+        self._setting_changes = 0
+        self._start_began: dict[str, int] = {}
         self._retries: dict[str, IDelayedCall] = {}
         # services whose own settings changed while ON: taken down with their dependents, then up again
         self.restarting: set[str] = set()
@@ -174,6 +178,9 @@ class ServiceGraph:
     # -- driving
 
     def _start_failed(self, name: str, reason: str) -> None:
+        if self._start_began.get(name, self._setting_changes) != self._setting_changes and not self.shutting_down:
+            log.info("service_{name} is tried again at once: a setting changed while it started", name=name)
+            return  # not counted: the machine's settling reconciles, which starts it again
         # kept OFF until its next try, ever later while it keeps failing, so a broken start does not loop
         failures = self._failures[name] = self._failures.get(name, 0) + 1
         # the exponent stops growing long before a float would overflow (a week of failures is over a thousand)
@@ -196,6 +203,7 @@ class ServiceGraph:
 
     def _on_setting(self, key: str, old: object, new: object) -> None:
         # any change may be the fix for an earlier failure, so failed services get another try now
+        self._setting_changes += 1
         for name in list(self._retries):
             self._cancel_retry(name)
         self.failed.clear()
@@ -269,6 +277,7 @@ class ServiceGraph:
             if target.state == "ON":
                 if all(self.state(d) == "ON" for d in self.depends[name]):
                     log.info("starting service_{name}", name=name)
+                    self._start_began[name] = self._setting_changes
                     managed.machine.start()
             elif (state, managed.core.reason) != (target.state, target.reason):
                 self._rest(managed, target)

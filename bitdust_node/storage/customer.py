@@ -443,6 +443,8 @@ class Customer:
         def ended(result: int | Failure) -> None:
             if not waiting.called:
                 waiting.callback(result)  # a Failure goes on as one
+            elif isinstance(result, Failure):  # nobody waits to be told any more
+                log.warn("delete of {path} did not happen: {why}", path=remote, why=result.getErrorMessage())
 
         work.addBoth(ended)
         return await waiting
