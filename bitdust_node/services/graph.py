@@ -201,11 +201,14 @@ class ServiceGraph:
         if pending is not None and pending.active():
             pending.cancel()
 
+    def _cancel_retries(self) -> None:
+        for name in list(self._retries):
+            self._cancel_retry(name)
+
     def _on_setting(self, key: str, old: object, new: object) -> None:
         # any change may be the fix for an earlier failure, so failed services get another try now
         self._setting_changes += 1
-        for name in list(self._retries):
-            self._cancel_retry(name)
+        self._cancel_retries()
         self.failed.clear()
         self._failures.clear()
         if not key.endswith("/enabled"):
@@ -319,8 +322,7 @@ class ServiceGraph:
     def shutdown(self) -> defer.Deferred[None]:
         """Stop every service, dependents first; fires when all are down."""
         self.shutting_down = True
-        for name in list(self._retries):
-            self._cancel_retry(name)
+        self._cancel_retries()
         d = self.settled()
         self.reconcile()
         return d

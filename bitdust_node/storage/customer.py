@@ -19,7 +19,6 @@ from typing import Any
 import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from bitdust_node.errors import BitDustError, NotFound
 from bitdust_node.heap import ReleaseWhenIdle
@@ -32,11 +31,12 @@ from bitdust_node.storage.catalog_keeper import CatalogKeeper
 from bitdust_node.storage.health import HealthChecker, HealthFile, HealthSettings
 from bitdust_node.storage.interfaces import Clock, IdentityLookup, Me, Worker
 from bitdust_node.storage.page_checks import PageChecks
-from bitdust_node.storage.piece_deletes import DeleteJournal, at_most, delete_at
+from bitdust_node.storage.piece_deletes import DeleteJournal, delete_at
 from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
+from bitdust_node.storage.waits import at_most, shielded
 from bitdust_node.transport.interfaces import PacketNetwork
 
 log = Logger()
@@ -350,7 +350,7 @@ class Customer:
         """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
         is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
-        hired = {slot.idurl for slot in self.suppliers.slots if slot.idurl}
+        hired = self.suppliers.hired()
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
         # a supplier replaced meanwhile is asked once, not owed: it answers no round of mine any more
@@ -365,7 +365,7 @@ class Customer:
         the round: one that never answers a delete would hold it); what suppliers no longer mine owe is forgotten."""
         if self.keeper.fetch_first:
             return  # my catalog is still to be taken: what it names, and so what is moot, is not known yet
-        hired = {slot.idurl for slot in self.suppliers.slots if slot.idurl}
+        hired = self.suppliers.hired()
         self.deletes.forget(*[idurl for idurl in self.deletes.pending if idurl not in hired])
         defer.ensureDeferred(self.deletes.send(answered))
 
@@ -437,17 +437,8 @@ class Customer:
         supplier at once (a folder's own path id covers what is under it); how many entries went. What a supplier
         down or slow has not answered in DELETE_WAIT is asked of it again once it answers a round of checks. A caller
         that stops waiting (a REST client gone) leaves the delete to end as it would have."""
-        work = defer.ensureDeferred(self._delete(remote))
-        waiting: defer.Deferred[int] = defer.Deferred()  # cancelled alone: the work goes on
-
-        def ended(result: int | Failure) -> None:
-            if not waiting.called:
-                waiting.callback(result)  # a Failure goes on as one
-            elif isinstance(result, Failure):  # nobody waits to be told any more
-                log.warn("delete of {path} did not happen: {why}", path=remote, why=result.getErrorMessage())
-
-        work.addBoth(ended)
-        return await waiting
+        return await shielded(defer.ensureDeferred(self._delete(remote)), lambda failure: log.warn(
+            "delete of {path} did not happen: {why}", path=remote, why=failure.getErrorMessage()))
 
     async def _delete(self, remote: str) -> int:
         started = self.clock.seconds()
@@ -480,7 +471,7 @@ class Customer:
         # every supplier hired owes it, one offline now too (asked once it answers a round of checks); written first,
         # and held until my copy without the entries is written: a crash between would bring back a file whose
         # pieces are gone (after a crash, one that comes back is dropped from what is owed)
-        hired = sorted({slot.idurl for slot in self.suppliers.slots if slot.idurl})
+        hired = sorted(self.suppliers.hired())
         await self.deletes.add(hired, "DeleteFile", ids, held=True)
         try:
             await self.save_catalog()

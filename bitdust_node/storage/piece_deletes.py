@@ -25,7 +25,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bitdust_node.errors import BitDustError
-from bitdust_node.storage.interfaces import Clock, IdentityLookup, Worker
+from bitdust_node.storage.interfaces import IdentityLookup, Worker
 from bitdust_node.storage.paths import MAX_LISTED_IDS
 from bitdust_node.storage.state_file import StateFile
 from bitdust_node.storage.supplier_link import ask
@@ -279,23 +279,3 @@ def _leading_run(asked: list[tuple[str, str]], command: str) -> list[tuple[str, 
             return asked[:at]
     return list(asked)
 
-
-async def at_most(work: defer.Deferred[None], seconds: float, clock: Clock) -> None:
-    """Wait for `work`, `seconds` at most, leaving it to go on (never cancelled) once the wait is over."""
-    over: defer.Deferred[None] = defer.Deferred()
-
-    def end() -> None:
-        if not over.called:
-            over.callback(None)
-
-    def ended(result: object) -> object:
-        end()
-        return result
-
-    timer = clock.callLater(seconds, end)
-    work.addBoth(ended)
-    try:
-        await over
-    finally:
-        if timer.active():
-            timer.cancel()

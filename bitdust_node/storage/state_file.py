@@ -9,10 +9,10 @@ from typing import Any
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from bitdust_node.crypto.keys import write_secret_file
 from bitdust_node.storage.interfaces import Worker
+from bitdust_node.storage.waits import shielded
 
 log = Logger()
 
@@ -43,13 +43,4 @@ class StateFile:
         """The state written (in a worker thread, after the writes asked before). A caller that stops waiting (its
         REST client gone) does not stop the write: the next one would run beside it on the same temporary file."""
         writing = self._lock.run(self._worker, write_secret_file, self.path, json.dumps(doc).encode())
-        waiting: defer.Deferred[None] = defer.Deferred()
-
-        def ended(result: Failure | None) -> None:
-            if not waiting.called:
-                waiting.callback(result)
-            elif isinstance(result, Failure):
-                log.failure("{path} not written", result, path=str(self.path))
-
-        writing.addBoth(ended)
-        return waiting
+        return shielded(writing, lambda failure: log.failure("{path} not written", failure, path=str(self.path)))

@@ -170,6 +170,11 @@ class Suppliers:
     def connected(self) -> list[Slot]:
         return [s for s in self.slots if s.connected]
 
+    def hired(self) -> set[str]:
+        """The IDURL of every position's supplier, connected now or not (one whose hire failed at my restart still
+        holds my pieces)."""
+        return {s.idurl for s in self.slots if s.idurl}
+
     def holders(self) -> list[tuple[int, str]]:
         """(position, IDURL) of each connected supplier."""
         return [(s.position, s.idurl) for s in self.connected()]

@@ -18,9 +18,10 @@ from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.customer import DELETE_WAIT, Customer, PathBeingDeleted
-from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal, at_most
+from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal
 from bitdust_node.storage.suppliers import SlotState
 from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
+from bitdust_node.storage.waits import at_most
 from tests.storage.grid import GridSupplier, make_customer
 from tests.storage.test_customer_cores import KIB, Cores, done
 
