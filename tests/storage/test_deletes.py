@@ -22,7 +22,8 @@ from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJou
 from bitdust_node.storage.suppliers import SlotState
 from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
 from bitdust_node.storage.waits import at_most
-from tests.storage.grid import GridSupplier, make_customer
+from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
+from tests.storage.support import me
 from tests.storage.test_customer_cores import KIB, Cores, done
 
 
@@ -175,7 +176,7 @@ class OwedDeleteTests(Cores):
         for position in away:
             self.at(position).node.online = False
         never: defer.Deferred[None] = defer.Deferred()
-        self.customer.save_catalog = lambda: never  # type: ignore[method-assign]
+        self.patch(self.customer, "save_catalog", lambda: never)
         defer.ensureDeferred(self.customer.delete(remote))
         self.customer.close()
         for position in away:
@@ -562,11 +563,9 @@ class WhileSavingTests(Cores):
     def test_a_delete_whose_save_failed_changes_nothing(self) -> None:
         content = self.source(3 * KIB).read_bytes()
         self.upload(self.customer, self.root / "file.bin", "a.txt")
-        disk = self.customer.keeper.disk
-        real = disk.write
-        disk.write = lambda text: defer.fail(OSError(28, "No space left on device"))  # type: ignore[method-assign]
+        healed = self.failing_disk()
         self.assertRaises(OSError, done, defer.ensureDeferred(self.customer.delete("a.txt")))
-        disk.write = real  # type: ignore[method-assign]
+        healed()
         self.assertIn("a.txt", self.customer.catalog.entries)
         self.assertEqual((self.customer.deletes.pending, self.grid.sent["DeleteFile"]), ({}, 0))
         self.check_round()
@@ -579,10 +578,9 @@ class WhileSavingTests(Cores):
 
     def failing_disk(self) -> Any:
         """My disk refusing to write my catalog's copy until the function returned is called."""
-        disk = self.customer.keeper.disk
-        real = disk.write
-        disk.write = lambda text: defer.fail(OSError(28, "No space left on device"))  # type: ignore[method-assign]
-        return lambda: setattr(disk, "write", real)
+        refusing = self.patch(self.customer.keeper.disk, "write",
+                              lambda text: defer.fail(OSError(28, "No space left on device")))
+        return refusing.restore
 
     def test_nothing_is_made_under_a_path_while_its_delete_saves(self) -> None:
         # from helper-45's review: a delete whose save failed put back its entries beside ones made meanwhile
@@ -641,9 +639,11 @@ class AtMostTests(SynchronousTestCase):
 
 
 class JournalFileTests(SynchronousTestCase):
-    def journal(self, folder: Path) -> DeleteJournal:
-        return DeleteJournal(None, None, folder, 30.0, lambda owed: set(),  # type: ignore[arg-type]
-                             worker=defer.maybeDeferred)
+    def journal(self, folder: Path, worker: Any = defer.maybeDeferred) -> DeleteJournal:
+        """A journal on `folder`, dave's node of an in-memory grid to send with (these tests send nothing)."""
+        grid = MemoryGrid(Path(self.mktemp()), suppliers=0)
+        node = grid.add_node(me("dave"))
+        return DeleteJournal(node, grid.identities, folder, 30.0, lambda owed: set(), worker=worker)
 
     def test_what_cannot_be_read_of_a_journal_is_left_out(self) -> None:
         folder = Path(self.mktemp())
@@ -678,7 +678,7 @@ class JournalFileTests(SynchronousTestCase):
             jobs.append(defer.Deferred())
             return jobs[-1]
 
-        journal = DeleteJournal(None, None, folder, 30.0, lambda owed: set(), worker=worker)  # type: ignore[arg-type]
+        journal = self.journal(folder, worker)
         journal.add(["s1"], "DeleteFile", ["k:1"]).cancel()  # a REST client gone while delete() awaited it
         journal.add(["s1"], "DeleteFile", ["k:2"])
         self.assertEqual(len(jobs), 1)
