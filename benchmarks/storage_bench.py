@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import mmap
 import os
 import shutil
 import statistics
@@ -132,18 +133,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def minor_faults(pid: int) -> int:
+    """The pages the process has touched for the first time so far (minor faults: new memory, no disk read)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[7])
+
+
 class Watched:
-    """The peak memory of a `client` process and the CPU time of it and its `helpers` over one transfer."""
+    """The peak memory of a `client` process, and the CPU time and new pages of it and its `helpers`, over one
+    transfer."""
 
     def __init__(self, client: int, helpers: list[int]) -> None:
         self.client, self.helpers = client, helpers
         reset_peak(client)
         self.cpu = cpu_seconds(client)
         self.helpers_cpu = sum(cpu_seconds(pid) for pid in helpers)
+        self.faults = sum(minor_faults(pid) for pid in [client, *helpers])
 
     def done(self, way: str) -> dict[str, float]:
         return {f"{way}_peak": peak_mib(self.client), f"{way}_cpu": cpu_seconds(self.client) - self.cpu,
-                f"{way}_helpers_cpu": sum(cpu_seconds(pid) for pid in self.helpers) - self.helpers_cpu}
+                f"{way}_helpers_cpu": sum(cpu_seconds(pid) for pid in self.helpers) - self.helpers_cpu,
+                f"{way}_faults": sum(minor_faults(pid) for pid in [self.client, *self.helpers]) - self.faults}
+
+
+PAGE = mmap.PAGESIZE
+
+
+def new_memory_cost(mib: int = 32) -> tuple[float, float]:
+    """What the machine charges, in us a page, for memory a process touches first: pages it never had (on a virtual
+    machine whose host backs its memory on first use, pages the host has not backed yet, or took back, cost
+    several times more), then the same amount again once given back (the kernel hands the same pages out)."""
+    costs = []
+    for _ in range(2):
+        with mmap.mmap(-1, mib << 20) as area:
+            started = time.perf_counter()
+            for offset in range(0, mib << 20, PAGE):
+                area[offset] = 1
+            costs.append((time.perf_counter() - started) / ((mib << 20) // PAGE) * 1e6)
+    return costs[0], costs[1]
 
 
 def wait_for(check: Any, what: str, timeout: float = 90, interval: float = 0.3) -> None:
@@ -383,6 +409,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: dict[tuple[int, str], list[dict[str, float]]] = {}
+    memory = [new_memory_cost()]  # before either grid starts, and again after the rounds
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         grids: dict[str, Any] = {}
@@ -401,6 +428,7 @@ def main() -> None:
                         figures.setdefault((size, name), []).append(grid.round_trip(path, path.name))
                     path.unlink()
             costs.append(Costs.measure())
+            memory.append(new_memory_cost())
             repaired = None
             if args.repair:
                 path = random_file(root / f"repair-{args.repair}MiB.bin", args.repair)
@@ -413,6 +441,7 @@ def main() -> None:
     for size in sizes:
         print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe"))))
         print(cpu_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), floor))
+        print(faults_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), memory))
     if repaired is not None:
         mb = args.repair * 1.048576
         print(f"repair {args.repair} MiB after a supplier of 4 is lost (any 2 rebuild): file made whole at "
@@ -496,6 +525,23 @@ def cpu_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, flo
         line += "; Tahoe client up {:.2f} down {:.2f}, its servers up {:.2f} down {:.2f} ms a MiB".format(
             *(spent(theirs, key) for key in ("up", "down", "up_helpers", "down_helpers")))
     return line
+
+
+def faults_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None,
+                memory: list[tuple[float, float]]) -> str:
+    """The pages each grid's client and servers touched new in each round, each way, and what the machine charged
+    for a new page before the rounds and after: a round that touched many new pages on a machine charging much
+    for them (a virtual machine whose host backs its memory on first use) went slower for it, whatever ran."""
+    def rounds(runs: list[dict[str, float]]) -> str:
+        return "; ".join(f"{way} " + " ".join(f"{run[f'{way}_faults'] / 1000:.1f}k" for run in runs)
+                         for way in ("up", "down"))
+
+    line = f"storage {size} MiB new pages touched round by round (client and servers): ours {rounds(ours)}"
+    if theirs is not None:
+        line += f"; Tahoe {rounds(theirs)}"
+    (before, before_reused), (after, after_reused) = memory
+    return line + (f"; a new page cost {before:.1f} us before the rounds ({before_reused:.1f} us reused), "
+                   f"{after:.1f} us after ({after_reused:.1f} us reused)")
 
 
 if __name__ == "__main__":

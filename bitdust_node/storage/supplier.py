@@ -299,9 +299,10 @@ class Supplier:
         packet = inbound.packet
         customer = self.customers.written(packet.creator_id)
         ids = [packet.packet_id]
-        if ":" not in packet.packet_id:  # a UniqueID: the ids are the payload's lines
-            listed = packet.payload.decode("utf-8", "replace").splitlines()
-            ids = [line for line in listed if line.strip()][:MAX_LISTED_IDS]
+        listed = ":" not in packet.packet_id  # a UniqueID: the ids are the payload's lines
+        if listed:
+            lines = packet.payload.decode("utf-8", "replace").splitlines()
+            ids = [line for line in lines if line.strip()][:MAX_LISTED_IDS]
         pieces = []
         for one in ids:
             try:
@@ -311,8 +312,16 @@ class Supplier:
                                     "incorrect backupID" if packet.command == "DeleteBackup" else "incorrect path")
             mine = _in_folder(piece, customer, packet.creator_id) if customer is not None else None
             if mine is None or piece.alias != "master":
-                return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
+                if not listed:
+                    return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
+                # in a list, as official suppliers do: what is not the customer's is passed over, the rest goes
+                self.refusals["delete_skipped"] += 1
+                log.info("{cmd} from {peer}: {one} is not theirs, passed over", cmd=packet.command,
+                         peer=packet.creator_id, one=one[:120])
+                continue
             pieces.append(mine)
+        if not pieces:
+            return self._refuse(inbound, "delete_refused", NOT_A_CUSTOMER)
         return defer.ensureDeferred(self._delete(inbound, pieces))
 
     async def _delete(self, inbound: Inbound, pieces: list[PiecePath]) -> None:

@@ -293,6 +293,33 @@ class RefusalTests(TestCase):
                          ("Fail", NOT_FOUND.encode()))
 
 
+    def test_a_list_delete_passes_over_what_is_not_the_senders_as_official_suppliers_do(self) -> None:
+        self.side.hire("dave", 1 << 20)
+        self.side.hire("alice", 1 << 20)
+        alices = PIECE.replace("dave@", "alice@")
+        self.side.send("dave", "Data", PIECE, b"dave's piece")
+        self.side.send("alice", "Data", alices, b"alice's piece")
+        self.side.send("alice", "Data", alices.replace("0-0", "1-0"), b"alice's other piece")
+        # a bad path fails the whole list, as official suppliers answer it, before anything goes
+        answer = self.side.send("alice", "DeleteFile", "list-1", f"{alices}\nnothing-here".encode())
+        self.assertEqual(answer_of(answer), ("Fail", b"incorrect path"))
+        self.assertEqual(len(files_under(self.home / "customers")), 3)
+        # only another customer's: nothing of hers named
+        answer = self.side.send("alice", "DeleteFile", "list-2", f"{PIECE}\n{PIECE}".encode())
+        self.assertEqual(answer_of(answer), ("Fail", NOT_A_CUSTOMER.encode()))
+        # hers and his: hers goes, his is passed over
+        answer = self.side.send("alice", "DeleteFile", "list-3", f"{PIECE}\n{alices}".encode())
+        self.assertEqual(answer_of(answer), ("Ack", b""))
+        self.assertEqual(self.side.supplier.refusals["delete_skipped"], 3)
+        left = sorted(files_under(self.home / "customers"))
+        self.assertEqual(len(left), 2)
+        self.assertTrue(any("dave@" in name for name in left))
+        self.assertFalse(any("alice@" in name and "/0-0-Data" in name for name in left))
+        mine = self.side.send("dave", "Retrieve", PIECE)
+        assert mine is not None
+        self.assertEqual(wire.parse(mine.payload).payload, b"dave's piece")
+
+
 class DamagedPieceTests(TestCase):
     """A piece its disk changed is not handed out: the official answers, what the customer checks for."""
 
