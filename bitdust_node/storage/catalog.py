@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pybase64
 
+from bitdust_node.storage.paths import MAX_DEPTH
 from bitdust_node.storage.share_hashes import ShareHashes, share_hashes
 
 FORMAT = "bitdust-node/1"
@@ -298,11 +299,18 @@ def _block(size: int, sealed_size: int, wrapped_key: str, nonce: str, shares: li
     return BlockInfo(size, sealed_size, _key_bytes(wrapped_key), _key_bytes(nonce), ShareHashes(shares))
 
 
+# a file's pieces are named by its path id (a part a level), its version and the piece: a supplier takes MAX_DEPTH
+# parts, so no deeper path could ever be stored
+MAX_PATH_DEPTH = MAX_DEPTH - 2
+
+
 def normalize(path: str) -> str:
     """`/docs//a.txt` and `docs/a.txt` name the same entry; `..` never names anything."""
     parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
     if any(p == ".." for p in parts) or not parts:
         raise CatalogError(f"not a remote path: {path[:100]!r}")
+    if len(parts) > MAX_PATH_DEPTH:
+        raise CatalogError(f"a remote path is {MAX_PATH_DEPTH} levels deep at most, not {len(parts)}: {path[:100]!r}")
     return "/".join(parts)
 
 

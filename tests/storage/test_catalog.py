@@ -17,6 +17,7 @@ from bitdust_node.storage.catalog import (
     _ENTRY_VALUES,
     _VERSION_VALUES,
     FORMAT,
+    MAX_PATH_DEPTH,
     BlockInfo,
     Catalog,
     CatalogError,
@@ -26,6 +27,7 @@ from bitdust_node.storage.catalog import (
     entry_values,
     text_size,
 )
+from bitdust_node.storage.paths import MAX_DEPTH, parse_piece_id
 from bitdust_node.storage.share_hashes import ShareHashes
 
 _text = st.text(max_size=12)
@@ -187,3 +189,20 @@ class HandEditedTextTests(unittest.TestCase):
                 text = self.text(**odd) if "created" not in odd else self.text().replace(
                     b'"created":1.0,"versions"', b'"created":[1,2],"versions"')
                 self.assertEqual(Catalog.parse(text).serialize(), text)
+
+
+class PathDepthTests(unittest.TestCase):
+    """No path is taken that a supplier could not store: its pieces' ids would be refused as `incorrect path`."""
+
+    def test_the_deepest_path_taken_names_pieces_a_supplier_reads_and_a_level_more_is_refused(self) -> None:
+        catalog = Catalog()
+        deepest = "/".join(f"d{level}" for level in range(MAX_PATH_DEPTH))
+        entry = catalog.ensure(deepest, "file", 0.0)
+        piece = parse_piece_id(f"master$dave@127.0.0.1_8084:{entry.path_id}/F20261201075109PM/0-1-Data")
+        self.assertEqual(len(piece.parts), MAX_DEPTH)
+        folder = parse_piece_id(f"master$dave@127.0.0.1_8084:{entry.path_id}", allow_folder=True)
+        self.assertEqual(len(folder.parts), MAX_PATH_DEPTH)
+        with self.assertRaises(CatalogError) as raised:
+            catalog.ensure(deepest + "/one-more.txt", "file", 0.0)
+        self.assertIn(f"{MAX_PATH_DEPTH} levels deep at most", str(raised.exception))
+        self.assertEqual(len(catalog.entries), MAX_PATH_DEPTH)  # the refused path made no folder on its way
