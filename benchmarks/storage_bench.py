@@ -15,7 +15,11 @@ median ratio and every round's ratio, and the peak resident memory of our custom
 while they moved files of that size (read from /proc, the peak reset before each transfer); then the CPU our
 customer and our suppliers (all four together) spent a MiB of the file each way, next to the protocol's floor
 timed in the same run (benchmarks/floor.py: the SHA-1, RSA, base64, AES and zfec work the wire format makes
-each side do, nothing else; the medians of the rounds). Then repair:
+each side do, nothing else; the medians of the rounds); then, round by round, the pages each grid's client and
+servers touched new and the share of the machine's CPU spent in its kernel meanwhile (on a virtual machine whose
+host backs its memory on first use, a new page costs 10-14 us where the host has not backed it yet and 2-3 us
+where it has: a first round on fresh nodes, which touches the most new pages, goes slower on a machine whose
+memory the host took back, whatever runs). Then repair:
 a file stored (alone: the rounds' files are deleted first), one of its 4 suppliers SIGKILLed, and its shares rebuilt
 onto the spare (a fifth supplier) timed from the replacement to the file whole again (4/4), next to the upload of the
 same file.
@@ -26,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import mmap
 import os
 import shutil
 import statistics
@@ -148,28 +151,23 @@ class Watched:
         self.cpu = cpu_seconds(client)
         self.helpers_cpu = sum(cpu_seconds(pid) for pid in helpers)
         self.faults = sum(minor_faults(pid) for pid in [client, *helpers])
+        self.kernel, self.total = machine_times()
 
     def done(self, way: str) -> dict[str, float]:
         return {f"{way}_peak": peak_mib(self.client), f"{way}_cpu": cpu_seconds(self.client) - self.cpu,
                 f"{way}_helpers_cpu": sum(cpu_seconds(pid) for pid in self.helpers) - self.helpers_cpu,
-                f"{way}_faults": sum(minor_faults(pid) for pid in [self.client, *self.helpers]) - self.faults}
+                f"{way}_faults": sum(minor_faults(pid) for pid in [self.client, *self.helpers]) - self.faults,
+                f"{way}_kernel": self._kernel_share()}
+
+    def _kernel_share(self) -> float:
+        kernel, total = machine_times()
+        return (kernel - self.kernel) / max(1, total - self.total)
 
 
-PAGE = mmap.PAGESIZE
-
-
-def new_memory_cost(mib: int = 32) -> tuple[float, float]:
-    """What the machine charges, in us a page, for memory a process touches first: pages it never had (on a virtual
-    machine whose host backs its memory on first use, pages the host has not backed yet, or took back, cost
-    several times more), then the same amount again once given back (the kernel hands the same pages out)."""
-    costs = []
-    for _ in range(2):
-        with mmap.mmap(-1, mib << 20) as area:
-            started = time.perf_counter()
-            for offset in range(0, mib << 20, PAGE):
-                area[offset] = 1
-            costs.append((time.perf_counter() - started) / ((mib << 20) // PAGE) * 1e6)
-    return costs[0], costs[1]
+def machine_times() -> tuple[int, int]:
+    """The machine's CPU time so far in the kernel (system, interrupts) and in all, in ticks (proc(5), /proc/stat)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return ticks[2] + ticks[5] + ticks[6], sum(ticks[:8])
 
 
 def wait_for(check: Any, what: str, timeout: float = 90, interval: float = 0.3) -> None:
@@ -409,7 +407,6 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: dict[tuple[int, str], list[dict[str, float]]] = {}
-    memory = [new_memory_cost()]  # before either grid starts, and again after the rounds
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         grids: dict[str, Any] = {}
@@ -428,7 +425,6 @@ def main() -> None:
                         figures.setdefault((size, name), []).append(grid.round_trip(path, path.name))
                     path.unlink()
             costs.append(Costs.measure())
-            memory.append(new_memory_cost())
             repaired = None
             if args.repair:
                 path = random_file(root / f"repair-{args.repair}MiB.bin", args.repair)
@@ -441,7 +437,7 @@ def main() -> None:
     for size in sizes:
         print(size_line(size, figures[(size, "ours")], figures.get((size, "tahoe"))))
         print(cpu_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), floor))
-        print(faults_line(size, figures[(size, "ours")], figures.get((size, "tahoe")), memory))
+        print(pages_line(size, figures[(size, "ours")], figures.get((size, "tahoe"))))
     if repaired is not None:
         mb = args.repair * 1.048576
         print(f"repair {args.repair} MiB after a supplier of 4 is lost (any 2 rebuild): file made whole at "
@@ -527,21 +523,17 @@ def cpu_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, flo
     return line
 
 
-def faults_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None,
-                memory: list[tuple[float, float]]) -> str:
-    """The pages each grid's client and servers touched new in each round, each way, and what the machine charged
-    for a new page before the rounds and after: a round that touched many new pages on a machine charging much
-    for them (a virtual machine whose host backs its memory on first use) went slower for it, whatever ran."""
+def pages_line(size: int, ours: list[dict[str, float]], theirs: list[dict[str, float]] | None) -> str:
+    """The pages each grid's client and servers touched new, each round each way, and the share of the machine's
+    CPU time spent in its kernel meanwhile. Where a host backs a virtual machine's memory only on first use, a
+    page it has not backed yet (or took back once freed) costs several times more: a round touching many new
+    pages then spends much of its time in the kernel, whoever runs it."""
     def rounds(runs: list[dict[str, float]]) -> str:
-        return "; ".join(f"{way} " + " ".join(f"{run[f'{way}_faults'] / 1000:.1f}k" for run in runs)
-                         for way in ("up", "down"))
+        return "; ".join(f"{way} " + " ".join(f"{run[f'{way}_faults'] / 1000:.1f}k/{run[f'{way}_kernel']:.0%}"
+                                              for run in runs) for way in ("up", "down"))
 
-    line = f"storage {size} MiB new pages touched round by round (client and servers): ours {rounds(ours)}"
-    if theirs is not None:
-        line += f"; Tahoe {rounds(theirs)}"
-    (before, before_reused), (after, after_reused) = memory
-    return line + (f"; a new page cost {before:.1f} us before the rounds ({before_reused:.1f} us reused), "
-                   f"{after:.1f} us after ({after_reused:.1f} us reused)")
+    line = f"storage {size} MiB new pages touched / the machine's kernel share, round by round: ours {rounds(ours)}"
+    return line if theirs is None else line + f"; Tahoe {rounds(theirs)}"
 
 
 if __name__ == "__main__":
