@@ -20,11 +20,11 @@ import attrs
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from bitdust_node.errors import BitDustError, NotFound
+from bitdust_node.errors import BitDustError, InvalidInput, NotFound
 from bitdust_node.heap import ReleaseWhenIdle
 from bitdust_node.sizes import size_to_bytes
 from bitdust_node.storage import erasure
-from bitdust_node.storage.catalog import Catalog, Entry, Version, new_version, normalize
+from bitdust_node.storage.catalog import Catalog, CatalogError, Entry, Version, new_version, normalize
 from bitdust_node.storage.catalog_copies import CATALOG_TIMEOUT
 from bitdust_node.storage.catalog_disk import CatalogDisk
 from bitdust_node.storage.catalog_keeper import CatalogKeeper
@@ -277,6 +277,12 @@ class Customer:
             raise NotFound(f"{local} does not exist")
         files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
         base = normalize(remote or local.name)
+        if local.is_dir():
+            try:  # a file too deep for a supplier to store is refused before any file of the folder is stored
+                for path in files:
+                    normalize(f"{base}/{path.relative_to(local).as_posix()}")
+            except CatalogError as err:
+                raise InvalidInput(f"{local} holds {path}: {err}") from None
         total = sum(p.stat().st_size for p in files)
         return self.transfer_log.start(TransferKind.UPLOAD, base, str(local), total,
                               lambda transfer: self._given_back(self._upload(local, files, base, transfer)))

@@ -14,8 +14,9 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.errors import InvalidInput
 from bitdust_node.storage import erasure
-from bitdust_node.storage.catalog import Catalog
+from bitdust_node.storage.catalog import MAX_PATH_DEPTH, Catalog
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
 from bitdust_node.storage.catalog_keeper import SavedCopies
 from bitdust_node.storage.customer import Customer
@@ -609,6 +610,22 @@ class TransferTests(Cores):
         back = self.root / "back"
         done(self.customer.start_download("album/a.bin", back)[1])
         self.assertEqual((back / "a.bin").read_bytes(), (folder / "a.bin").read_bytes())
+
+    def test_a_folder_holding_a_file_too_deep_for_a_supplier_is_refused_before_anything_is_stored(self) -> None:
+        folder = self.root / "deep"
+        nested = folder.joinpath(*(f"d{level}" for level in range(MAX_PATH_DEPTH - 1)))
+        nested.mkdir(parents=True)
+        (folder / "a.bin").write_bytes(os.urandom(64 * KIB))
+        (nested / "too-deep.bin").write_bytes(b"x")
+        with self.assertRaises(InvalidInput) as raised:
+            self.customer.start_upload(folder, "deep")
+        self.assertIn("too-deep.bin", str(raised.exception))
+        self.assertEqual(self.customer.catalog.entries, {})
+        (nested / "too-deep.bin").unlink()
+        (nested.parent / "deepest.bin").write_bytes(b"y")  # as deep as a supplier takes: stored
+        done(self.customer.start_upload(folder, "deep")[1])
+        self.assertIsNotNone(self.customer.catalog.entry("deep/" + "/".join(f"d{n}" for n in range(MAX_PATH_DEPTH - 2))
+                                                         + "/deepest.bin"))
 
     def test_a_new_upload_right_after_a_stop_keeps_its_pieces(self) -> None:
         """A stopped version's name is not taken again while its DeleteBackup waits for the stores under way: an
