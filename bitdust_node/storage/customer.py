@@ -44,6 +44,9 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
+# files a folder upload stores before it saves the catalog and withdraws their guards (Customer._upload): the
+# journal stays small, and a crash loses no more of the folder than this
+GUARDED_AT_MOST = 100
 
 
 class PathBeingDeleted(BitDustError):
@@ -140,8 +143,32 @@ class Customer:
         await self.save_catalog()
 
     def start(self) -> None:
-        """Checks at the interval, and the repairs a restart interrupted."""
+        """Checks at the interval, and the repairs a restart interrupted; the versions of uploads a crash cut short
+        taken out of the catalog first (their pieces go at the suppliers' next round)."""
+        if self._drop_cut_uploads():
+            self._save_in_background("after taking out uploads a crash cut short")
         self.health.start()
+
+    def _drop_cut_uploads(self) -> int:
+        """Versions my catalog names incomplete whose DeleteBackup my journal still owes: uploads of this node that
+        a crash cut short (an upload's guard, Customer._upload), taken out of the catalog. Their entries stay, as
+        after a `file create`. Another machine's upload with my key is in no journal of mine."""
+        if self.keeper.fetch_first:
+            return 0  # my catalog is still to be taken from my suppliers
+        owed = {one.partition(":")[2] for asked in self.deletes.pending.values()
+                for command, one in asked if command == "DeleteBackup"}
+        dropped = 0
+        for entry in self.catalog.entries.values():
+            for version in [v for v in entry.versions if not v.complete]:
+                if f"{entry.path_id}/{version.version}" in owed:
+                    entry.versions.remove(version)
+                    dropped += 1
+                    log.warn("{path}: version {version} of an upload a crash cut short taken out; its pieces go",
+                             path=entry.path, version=version.version)
+        if dropped:
+            self.catalog.changes += 1
+            self.counters["versions_cut_short"] += dropped
+        return dropped
 
     def close(self) -> None:
         self.deletes.close()
@@ -234,6 +261,10 @@ class Customer:
         if gone:  # no longer mine: what it owes of my deletes is not asked of it any more
             self.deletes.forget(previous)
         defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, *gone))
+        # the uploads running here may give it pieces too: their guards (_upload) cover it from now on
+        guards = sorted(one for command, one in self.deletes.held if command == "DeleteBackup")
+        if guards:
+            self.deletes.add([self.suppliers.slots[position].idurl], "DeleteBackup", guards, held=True)
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 
@@ -299,6 +330,11 @@ class Customer:
         if local.is_dir():
             self._not_being_deleted(base)
             self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
+        key_id = self.me.require().key_id
+        # the versions stored and not yet in my copy of the catalog: each owed a DeleteBackup, held, before its first
+        # piece goes, and withdrawn once a save wrote my copy naming it; a crash between leaves it owed, sent after
+        # the restart (_drop_cut_uploads), so no piece stays for good on a supplier without a version of mine
+        guarded: list[str] = []
         try:
             for path in files:
                 transfer.stop.check()
@@ -315,7 +351,8 @@ class Customer:
                                   [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
                 self.catalog.changes += 1
-                transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
+                transfer.version = backup_id = f"{key_id}:{entry.path_id}/{version.version}"
+                await self.deletes.add(sorted(self.suppliers.hired()), "DeleteBackup", [backup_id], held=True)
                 unsettled: list[defer.Deferred[Any]] = []
                 try:
                     await self.mover.upload(path, entry, version, transfer, unsettled)
@@ -326,13 +363,27 @@ class Customer:
                     # deleted while it was stored (a file of a folder, say): its pieces are owed a DeleteBackup
                     self._abandon(entry, version, False, unsettled)
                     continue
+                self.catalog.changes += 1  # complete now: a version my catalog names (_named_now)
+                guarded.append(backup_id)
                 await self.rebuilder.heal(entry, version)
+                if len(guarded) >= GUARDED_AT_MOST:
+                    await self._save_guarded(guarded)
+                    guarded = []
         except Exception:
             # the files of a folder stored before it stopped are kept, and the version it left taken out, in my
             # copy and the suppliers' (a save that ran meanwhile may have kept it)
-            self._save_in_background("after an upload that did not finish")
+            defer.ensureDeferred(self._save_guarded(guarded)).addErrback(
+                lambda f: log.info("catalog not saved after an upload that did not finish: {err}",
+                                   err=f.getErrorMessage()))
             raise
+        await self._save_guarded(guarded)
+
+    async def _save_guarded(self, guarded: list[str]) -> None:
+        """The catalog saved, then the guards of the versions it names now complete withdrawn: my copy holds them.
+        A save that fails keeps them owed (held while this node runs; after a restart, moot if a later save wrote
+        them, else their pieces go)."""
         await self.save_catalog()
+        await self.deletes.withdraw("DeleteBackup", guarded)
 
     def _abandon(self, entry: Entry, version: Version, made: bool, unsettled: list[defer.Deferred[Any]]) -> None:
         """A version whose upload stopped or failed: out of the catalog (and its file, if the upload made it and it
@@ -356,6 +407,7 @@ class Customer:
         """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
         is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
+        self.deletes.release("DeleteBackup", [backup_id])  # its upload's guard, once no store of it is under way
         hired = self.suppliers.hired()
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
@@ -388,7 +440,9 @@ class Customer:
             for entry in catalog.entries.values():
                 parts = entry.path_id.split("/")
                 paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
-                versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
+                # an incomplete one is named by no one: an upload running here holds its guard back (held), so one
+                # owed is an upload a crash cut short
+                versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions if version.complete)
             self._named_index = (catalog, catalog.changes, paths, versions)
         _catalog, _changes, paths, versions = self._named_index
         return {(command, one) for command, one in owed

@@ -14,6 +14,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from bitdust_node.storage import customer as customer_module
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
@@ -507,22 +508,7 @@ class WhileSavingTests(Cores):
         self.assertEqual(self.held_of(docs.path_id), 0)
 
     def hold_stores(self) -> tuple[list[Any], list[bool]]:
-        """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate
-        returned is set; the stores held, to be let go by the test."""
-        captured: list[Any] = []
-        gate = [True]
-        for position in range(4):
-            node = self.at(position).node
-            real = node.handlers["Data"][0]
-
-            def slow(inbound: Any, real: Any = real) -> Any:
-                if ".index" in inbound.packet.packet_id or not gate:
-                    return real(inbound)
-                captured.append(lambda: real(inbound))
-                return None
-
-            node.handlers["Data"] = [slow]
-        return captured, gate
+        return hold_stores(self)
 
     def test_a_file_of_a_folder_upload_deleted_while_it_was_stored_leaves_nothing(self) -> None:
         folder = self.root / "photos"
@@ -533,9 +519,10 @@ class WhileSavingTests(Cores):
         transfer, work = self.customer.start_upload(folder, "photos")
         a = self.customer.catalog.entry("photos/a.jpg")
         assert a is not None
-        # a.jpg's pieces are on their way: its DeleteFile finds none and is answered
+        # a.jpg's pieces are on their way: its DeleteFile finds none and is answered (its upload's guard stays)
         self.assertEqual(self.successResultOf(defer.ensureDeferred(self.customer.delete("photos/a.jpg"))), 1)
-        self.assertEqual(self.customer.deletes.pending, {})
+        self.assertEqual({command for asked in self.customer.deletes.pending.values() for command, _ in asked},
+                         {"DeleteBackup"})
         gate.clear()
         for store in captured:
             store()
@@ -544,6 +531,7 @@ class WhileSavingTests(Cores):
         self.assertEqual(transfer.state, TransferState.DONE)  # the folder's upload goes on with its other files
         self.assertEqual(self.held_of(a.path_id), 0)
         self.assertEqual(sorted(self.customer.catalog.entries), ["photos", "photos/b.jpg"])
+        self.assertEqual(self.customer.deletes.pending, {})
 
     def test_a_caller_that_stops_waiting_leaves_the_delete_to_end(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "a.txt")
@@ -618,6 +606,205 @@ class WhileSavingTests(Cores):
         done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{100000 + n}" for n in range(500)]))
         done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
         self.assertEqual((self.grid.sent["DeleteFile"], self.customer.deletes.pending), (1, {}))
+
+
+def hold_stores(test: Cores) -> tuple[list[Any], list[bool]]:
+    """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate returned
+    is set; the stores held, to be let go by the test."""
+    captured: list[Any] = []
+    gate = [True]
+    for position in range(4):
+        node = test.at(position).node
+        real = node.handlers["Data"][0]
+
+        def slow(inbound: Any, real: Any = real) -> Any:
+            if ".index" in inbound.packet.packet_id or not gate:
+                return real(inbound)
+            captured.append(lambda: real(inbound))
+            return None
+
+        node.handlers["Data"] = [slow]
+    return captured, gate
+
+
+class CutUploadTests(Cores):
+    """An upload a crash cut short leaves no piece for good on a supplier: each version stored is owed a DeleteBackup
+    (held while its upload runs) until a save wrote my copy naming it; after a restart what is still owed goes, and
+    the version, if a save had named it incomplete, leaves the catalog."""
+
+    def held_of(self, path_id: str, version: str = "") -> int:
+        return sum(1 for s in self.grid.suppliers for p in s.pieces() if f"/{path_id}/{version}" in p.as_posix())
+
+    def check(self, customer: Customer | None = None) -> None:
+        done(defer.ensureDeferred((customer or self.customer).health.check()))
+
+    def crash_mid_upload(self, save_meanwhile: bool) -> tuple[Customer, str, str]:
+        """big.bin's upload under way, some of its pieces stored (and, `save_meanwhile`, a save naming its version
+        incomplete), when the process dies; read again from the same home and started."""
+        captured, gate = hold_stores(self)
+        defer.ensureDeferred(self.customer.create("docs", "dir"))
+        self.customer.start_upload(self.source(8 * 64 * KIB), "big.bin")
+        entry = self.customer.catalog.entry("big.bin")
+        assert entry is not None
+        path_id, version = entry.path_id, entry.versions[-1].version
+        for store in captured[:6]:
+            store()
+        self.assertGreater(self.held_of(path_id, version), 0)
+        if save_meanwhile:
+            done(defer.ensureDeferred(self.customer.create("other", "dir")))
+            saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()).entry("big.bin")
+            assert saved is not None
+            self.assertEqual([v.complete for v in saved.versions], [False])
+        self.customer.close()
+        gate.clear()  # the suppliers take pieces again; those of the process that died never come
+        again = make_customer(self.grid)
+        again.start()
+        return again, path_id, version
+
+    def test_an_upload_a_crash_cut_short_before_any_save_leaves_no_piece_after_the_restart(self) -> None:
+        again, path_id, version = self.crash_mid_upload(save_meanwhile=False)
+        self.assertIsNone(again.catalog.entry("big.bin"))  # my copy never named it
+        self.check(again)
+        self.assertEqual(self.held_of(path_id, version), 0)
+        self.assertEqual(again.deletes.pending, {})
+        self.assertEqual(sorted(again.catalog.entries), ["docs"])
+
+    def test_an_upload_a_crash_cut_short_after_a_save_named_it_leaves_neither_its_version_nor_its_pieces(self) -> None:
+        again, path_id, version = self.crash_mid_upload(save_meanwhile=True)
+        entry = again.catalog.entry("big.bin")
+        assert entry is not None  # the entry stays, as after a `file create`
+        self.assertEqual((entry.versions, again.counters["versions_cut_short"]), ([], 1))
+        self.check(again)
+        self.assertEqual(self.held_of(path_id, version), 0)
+        self.assertEqual(again.deletes.pending, {})
+        saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()).entry("big.bin")
+        assert saved is not None
+        self.assertEqual(saved.versions, [])
+        content = self.source(3 * KIB, "new.bin").read_bytes()
+        self.upload(again, self.root / "new.bin", "big.bin")
+        self.assertEqual(self.download(again, "big.bin"), content)
+
+    def test_a_round_of_checks_while_an_upload_runs_deletes_none_of_its_pieces(self) -> None:
+        content = self.source(8 * 64 * KIB).read_bytes()
+        captured, gate = hold_stores(self)
+        transfer, work = self.customer.start_upload(self.root / "file.bin", "big.bin")
+        for store in captured[:6]:
+            store()
+        self.check()
+        self.assertEqual(self.grid.sent["DeleteBackup"], 0)
+        gate.clear()
+        for store in captured[6:]:
+            store()
+        done(work)
+        self.assertEqual(transfer.state, TransferState.DONE)
+        self.check()
+        self.assertEqual((self.grid.sent["DeleteBackup"], self.customer.deletes.pending), (0, {}))
+        self.assertEqual(self.download(self.customer, "big.bin"), content)
+
+    def test_a_folder_upload_saves_and_withdraws_its_guards_every_guarded_at_most_files(self) -> None:
+        self.patch(customer_module, "GUARDED_AT_MOST", 2)
+        folder = self.root / "photos"
+        folder.mkdir()
+        for number in range(5):
+            (folder / f"{number}.jpg").write_bytes(bytes([number]) * KIB)
+        withdrawn: list[int] = []
+        owed_most: list[int] = []
+        journal = self.customer.deletes
+        real_withdraw, real_add = journal.withdraw, journal.add
+
+        def withdraw(command: str, ids: Any) -> Any:
+            withdrawn.append(len(ids))
+            return real_withdraw(command, ids)
+
+        def add(idurls: Any, command: str, ids: Any, held: bool = False) -> Any:
+            added = real_add(idurls, command, ids, held)
+            owed_most.append(max(len(asked) for asked in journal.pending.values()))
+            return added
+
+        self.patch(journal, "withdraw", withdraw)
+        self.patch(journal, "add", add)
+        self.upload(self.customer, folder, "photos")
+        self.assertEqual(withdrawn, [2, 2, 1])
+        self.assertEqual(max(owed_most), 2)
+        self.assertEqual((journal.pending, self.grid.sent["DeleteBackup"]), ({}, 0))
+        saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes())
+        self.assertEqual(len(saved.entries), 6)
+
+    def test_a_supplier_hired_while_an_upload_runs_is_owed_its_guard_too(self) -> None:
+        for position in range(4):
+            self.at(position).node.held = []
+        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB), "big.bin")
+        entry = self.customer.catalog.entry("big.bin")
+        assert entry is not None
+        guard = ("DeleteBackup", f"{self.customer.me.require().key_id}:{entry.path_id}/{entry.versions[-1].version}")
+        old = self.customer.suppliers.slots[3].idurl
+        done(self.customer.replace(3, "test: silent"))
+        new = self.customer.suppliers.slots[3].idurl
+        self.assertNotEqual(new, old)
+        self.assertIn(guard, self.customer.deletes.pending[new])
+        self.assertNotIn(old, self.customer.deletes.pending)
+        self.grid.supplier(old).node.online = False
+        for supplier in self.grid.suppliers:
+            supplier.node.release()
+        self.grid.clock.advance(61)
+        done(work)
+        self.assertEqual(self.customer.deletes.pending, {})
+
+    def test_a_version_whose_save_failed_stays_owed_until_a_save_names_it(self) -> None:
+        self.upload(self.customer, self.source(2 * KIB, "first.bin"), "first.bin")  # my copy is written once
+        content = self.source(3 * KIB).read_bytes()
+        refusing = self.patch(self.customer.keeper.disk, "write",
+                              lambda *args, **kwargs: defer.fail(OSError(28, "No space left on device")))
+        transfer, work = self.customer.start_upload(self.root / "file.bin", "a.bin")
+        self.assertRaises(OSError, done, work)
+        self.assertEqual(transfer.state, TransferState.FAILED)
+        entry = self.customer.catalog.entry("a.bin")
+        assert entry is not None and entry.versions[-1].complete  # stored, but my copy does not name it
+        self.check()  # named complete here: still owed, held, neither sent nor dropped
+        self.assertEqual(self.grid.sent["DeleteBackup"], 0)
+        self.assertEqual(len(self.customer.deletes.pending), 4)
+        self.customer.close()
+        refusing.restore()
+        again = make_customer(self.grid)  # my copy never named it: its pieces go
+        again.start()
+        self.check(again)
+        self.assertEqual(self.held_of(entry.path_id), 0)
+        self.assertEqual(again.deletes.pending, {})
+        # and a save that names it ends its guard
+        self.upload(again, self.root / "file.bin", "a.bin")
+        self.check(again)
+        self.assertEqual(again.deletes.pending, {})
+        self.assertEqual(self.download(again, "a.bin"), content)
+
+    def test_only_a_complete_version_is_named_by_my_catalog(self) -> None:
+        self.upload(self.customer, self.source(3 * KIB), "a.bin")
+        entry = self.customer.catalog.entry("a.bin")
+        assert entry is not None
+        owed = {("DeleteBackup", f"k:{entry.path_id}/{entry.versions[-1].version}")}
+        self.assertEqual(self.customer._named_now(owed), owed)
+        entry.versions[-1].complete = False
+        self.customer.catalog.changes += 1
+        self.assertEqual(self.customer._named_now(owed), set())
+
+    def test_a_version_is_named_once_its_upload_completed_whatever_was_asked_before(self) -> None:
+        captured, gate = hold_stores(self)
+        _transfer, work = self.customer.start_upload(self.source(3 * KIB), "a.bin")
+        entry = self.customer.catalog.entry("a.bin")
+        assert entry is not None
+        owed = {("DeleteBackup", f"k:{entry.path_id}/{entry.versions[-1].version}")}
+        self.assertEqual(self.customer._named_now(owed), set())  # asked while it is stored
+        gate.clear()
+        for store in captured:
+            store()
+        done(work)
+        self.assertEqual(self.customer._named_now(owed), owed)
+
+    def test_a_delete_owed_twice_by_a_supplier_is_asked_once(self) -> None:
+        journal = self.customer.deletes
+        done(journal.add(["s1", "s2"], "DeleteBackup", ["k:1/F1", "k:1/F1"], held=True))
+        done(journal.add(["s1"], "DeleteBackup", ["k:1/F1", "k:1/F2"]))
+        self.assertEqual(journal.pending, {"s1": [("DeleteBackup", "k:1/F1"), ("DeleteBackup", "k:1/F2")],
+                                           "s2": [("DeleteBackup", "k:1/F1")]})
 
 
 class AtMostTests(SynchronousTestCase):
