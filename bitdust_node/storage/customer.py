@@ -36,6 +36,7 @@ from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
+from bitdust_node.storage.upload_guards import UploadGuards
 from bitdust_node.storage.waits import at_most, shielded
 from bitdust_node.transport.interfaces import PacketNetwork
 
@@ -44,8 +45,8 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
-# files a folder upload stores before it saves the catalog and withdraws their guards (Customer._upload): the
-# journal stays small, and a crash loses no more of the folder than this
+# files a folder upload stores before it saves the catalog and ends their guards (Customer._upload): the guards
+# stay few, and a crash loses no more of the folder than this
 GUARDED_AT_MOST = 100
 
 
@@ -118,6 +119,10 @@ class Customer:
         # what the catalog names, for the deletes owed: (the catalog, its changes, path ids and prefixes, versions)
         self._named_index: tuple[Catalog, int, set[str], set[str]] | None = None
         self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
+        self.guards = UploadGuards(folder, worker)
+        # guards of versions stored whole whose save has not written my copy yet (a save failed): ended by the next
+        self._unsaved: set[str] = set()
+        self._confirming = False
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
         self.health = HealthChecker(
@@ -143,35 +148,18 @@ class Customer:
         await self.save_catalog()
 
     def start(self) -> None:
-        """Checks at the interval, and the repairs a restart interrupted; the versions of uploads a crash cut short
-        taken out of the catalog first (their pieces go at the suppliers' next round)."""
-        if self._drop_cut_uploads():
-            self._save_in_background("after taking out uploads a crash cut short")
+        """Checks at the interval, and the repairs a restart interrupted."""
         self.health.start()
 
-    def _drop_cut_uploads(self) -> int:
-        """Versions my catalog names incomplete whose DeleteBackup my journal still owes: uploads of this node that
-        a crash cut short (an upload's guard, Customer._upload), taken out of the catalog. Their entries stay, as
-        after a `file create`. Another machine's upload with my key is in no journal of mine."""
-        if self.keeper.fetch_first:
-            return 0  # my catalog is still to be taken from my suppliers
-        owed = {one.partition(":")[2] for asked in self.deletes.pending.values()
-                for command, one in asked if command == "DeleteBackup"}
-        dropped = 0
-        for entry in self.catalog.entries.values():
-            for version in [v for v in entry.versions if not v.complete]:
-                if f"{entry.path_id}/{version.version}" in owed:
-                    entry.versions.remove(version)
-                    dropped += 1
-                    log.warn("{path}: version {version} of an upload a crash cut short taken out; its pieces go",
-                             path=entry.path, version=version.version)
-        if dropped:
-            self.catalog.changes += 1
-            self.counters["versions_cut_short"] += dropped
-        return dropped
-
     def close(self) -> None:
+        """Nothing more is saved, written or sent; transfers running stop (a customer started again in this process
+        reads the same home: an upload of this one may not store on, nor save, beside it)."""
+        self.keeper.close()
+        self.guards.close()
         self.deletes.close()
+        # after: what a transfer does as it stops (a save, a journal's write) finds them closed
+        for transfer in self.transfer_log.by_number.values():
+            transfer.stop.press("stopped: the customer service stopped")
         self._heap.stop()
         self.health.stop()
         self.repairs.stop()
@@ -188,7 +176,21 @@ class Customer:
     # -- the catalog
 
     async def save_catalog(self) -> None:
+        settling = set(self._unsaved)  # stored whole before this save began: it names them
         await self.keeper.save()  # its copies counted by the keeper: callers sharing a save would count it twice
+        if settling:
+            await self._settle_guards(settling)
+
+    async def _settle_guards(self, guards: set[str]) -> None:
+        """Guards of versions stored whole, once a save wrote my copy: ended where my catalog names the version; one
+        a catalog taken meanwhile does not name (another machine's) is owed a DeleteBackup first, its pieces named
+        by no catalog."""
+        named = {one for _command, one in self._named_now({("DeleteBackup", one) for one in guards})}
+        hired = self.suppliers.hired()
+        for one in sorted(guards - named):
+            await self.deletes.add(sorted(set(self.guards.running.get(one, [])) & hired), "DeleteBackup", [one])
+        await self.guards.end(guards)
+        self._unsaved -= guards
 
     async def recover_catalog(self) -> None:
         """My catalog from my suppliers while none was read here (keeper.fetch_first): asked again RECOVERY_RETRY
@@ -262,9 +264,7 @@ class Customer:
             self.deletes.forget(previous)
         defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, *gone))
         # the uploads running here may give it pieces too: their guards (_upload) cover it from now on
-        guards = sorted(one for command, one in self.deletes.held if command == "DeleteBackup")
-        if guards:
-            self.deletes.add([self.suppliers.slots[position].idurl], "DeleteBackup", guards, held=True)
+        self.guards.cover(self.suppliers.slots[position].idurl)
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 
@@ -331,9 +331,9 @@ class Customer:
             self._not_being_deleted(base)
             self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
         key_id = self.me.require().key_id
-        # the versions stored and not yet in my copy of the catalog: each owed a DeleteBackup, held, before its first
-        # piece goes, and withdrawn once a save wrote my copy naming it; a crash between leaves it owed, sent after
-        # the restart (_drop_cut_uploads), so no piece stays for good on a supplier without a version of mine
+        # the versions stored whole and not yet in my copy of the catalog: each guarded (upload_guards.py) before its
+        # first piece goes, the guard ended once a save wrote my copy naming it; one a crash leaves is confirmed
+        # after the restart (_confirm_left_guards), so no piece stays for good without a version of mine
         guarded: list[str] = []
         try:
             for path in files:
@@ -352,7 +352,7 @@ class Customer:
                 entry.versions.append(version)
                 self.catalog.changes += 1
                 transfer.version = backup_id = f"{key_id}:{entry.path_id}/{version.version}"
-                await self.deletes.add(sorted(self.suppliers.hired()), "DeleteBackup", [backup_id], held=True)
+                await self.guards.add(backup_id, self.suppliers.hired())
                 unsettled: list[defer.Deferred[Any]] = []
                 try:
                     await self.mover.upload(path, entry, version, transfer, unsettled)
@@ -363,7 +363,6 @@ class Customer:
                     # deleted while it was stored (a file of a folder, say): its pieces are owed a DeleteBackup
                     self._abandon(entry, version, False, unsettled)
                     continue
-                self.catalog.changes += 1  # complete now: a version my catalog names (_named_now)
                 guarded.append(backup_id)
                 await self.rebuilder.heal(entry, version)
                 if len(guarded) >= GUARDED_AT_MOST:
@@ -379,11 +378,10 @@ class Customer:
         await self._save_guarded(guarded)
 
     async def _save_guarded(self, guarded: list[str]) -> None:
-        """The catalog saved, then the guards of the versions it names now complete withdrawn: my copy holds them.
-        A save that fails keeps them owed (held while this node runs; after a restart, moot if a later save wrote
-        them, else their pieces go)."""
+        """The catalog saved, and the guards of the versions stored whole ended (save_catalog). A save that fails
+        leaves them for the next save that succeeds."""
+        self._unsaved.update(guarded)
         await self.save_catalog()
-        await self.deletes.withdraw("DeleteBackup", guarded)
 
     def _abandon(self, entry: Entry, version: Version, made: bool, unsettled: list[defer.Deferred[Any]]) -> None:
         """A version whose upload stopped or failed: out of the catalog (and its file, if the upload made it and it
@@ -407,10 +405,10 @@ class Customer:
         """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
         is under way (best effort: what a supplier keeps is only space)."""
         await defer.DeferredList(unsettled, consumeErrors=True)
-        self.deletes.release("DeleteBackup", [backup_id])  # its upload's guard, once no store of it is under way
         hired = self.suppliers.hired()
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
+        await self.guards.end([backup_id])  # owed in the journal now
         # a supplier replaced meanwhile is asked once, not owed: it answers no round of mine any more
         replaced = sorted(asked - hired) if not self.deletes.closed else []
         once: list[defer.Deferred[Any]] = [
@@ -426,6 +424,52 @@ class Customer:
         hired = self.suppliers.hired()
         self.deletes.forget(*[idurl for idurl in self.deletes.pending if idurl not in hired])
         defer.ensureDeferred(self.deletes.send(answered))
+        if self.guards.left and not self._confirming:
+            defer.ensureDeferred(self._confirm_left_guards()).addErrback(
+                lambda f: log.info("uploads of an earlier run not confirmed yet: {why}", why=f.getErrorMessage()))
+
+    async def _confirm_left_guards(self) -> None:
+        """The guards an earlier run left (upload_guards.py), against the newest catalog my suppliers hold (taken if
+        newer than mine), once every one of them answered: a version it names whole was stored (a home copied
+        mid-upload, a customer started again while the first ran), its guard ends; any other's pieces are owed a
+        DeleteBackup, and the version, if my catalog names it unfinished, leaves it first (its entry stays, as after
+        `file create`). Asked again at the next round while not every supplier answered."""
+        self._confirming = True
+        try:
+            taken = await self.keeper.fetch_newest()
+            copies = self.keeper.copies
+            if not copies.asked or copies.answered < copies.asked or (copies.newer_seen and not taken):
+                return  # a supplier that did not answer, or a newer copy not taken whole, may name them whole
+            left = dict(self.guards.left)
+            by_path_id = {entry.path_id: entry for entry in self.catalog.entries.values()}
+            cut: dict[str, list[str]] = {}
+            removed = False
+            for backup_id, idurls in left.items():
+                path_id, _slash, name = backup_id.partition(":")[2].rpartition("/")
+                entry = by_path_id.get(path_id)
+                version = next((v for v in entry.versions if v.version == name), None) if entry else None
+                if version is not None and version.complete:
+                    continue
+                if entry is not None and version is not None:
+                    entry.versions.remove(version)
+                    self.catalog.changes += 1
+                    removed = True
+                    log.warn("{path}: version {version} of an upload a crash cut short taken out; its pieces go",
+                             path=entry.path, version=name)
+                cut[backup_id] = idurls
+            if len(cut) < len(left):
+                log.info("{n} uploads of an earlier run found stored whole", n=len(left) - len(cut))
+            if removed:
+                await self.save_catalog()  # my copy without them before their pieces go
+            hired = self.suppliers.hired()
+            for backup_id, idurls in cut.items():
+                await self.deletes.add(sorted(set(idurls) & hired), "DeleteBackup", [backup_id])
+            self.counters["uploads_cut_short"] += len(cut)
+            await self.guards.end(left)
+            if cut:
+                defer.ensureDeferred(self.deletes.send(sorted({i for idurls in cut.values() for i in idurls})))
+        finally:
+            self._confirming = False
 
     def _named_now(self, owed: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Of deletes owed, those whose pieces my catalog names now: a DeleteFile of a path id it has (or has
@@ -440,9 +484,7 @@ class Customer:
             for entry in catalog.entries.values():
                 parts = entry.path_id.split("/")
                 paths.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
-                # an incomplete one is named by no one: an upload running here holds its guard back (held), so one
-                # owed is an upload a crash cut short
-                versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions if version.complete)
+                versions.update(f"{entry.path_id}/{version.version}" for version in entry.versions)
             self._named_index = (catalog, catalog.changes, paths, versions)
         _catalog, _changes, paths, versions = self._named_index
         return {(command, one) for command, one in owed

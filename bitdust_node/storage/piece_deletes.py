@@ -1,19 +1,18 @@
 """My pieces deleted at my suppliers, kept asked for until each one answered.
 
-A delete (`Customer.delete`: DeleteFile of the path ids it removed, a folder's own for everything under it; an abandoned
-upload: DeleteBackup of its version; an upload running: its version's guard, held until a save names the version, so
-that one a crash cuts short is deleted after the restart) is written to `HOME/customer/deletes.json` for every supplier
-hired, then sent, once my catalog's copy without it is written: many ids in one packet as official customers send them
-(a UniqueID as PacketID, the ids one a line in the payload, PROTOCOL-P2P.md 5.1), every supplier at once. What a
-supplier answered (Ack; or Fail: none of them there, or an id it refuses, so a list Failed goes again an id at a time)
-leaves the journal; a supplier down or silent keeps the rest, sent again each time it answers a round of checks
-(health.py), after a restart too, while it stays mine.
+A delete (`Customer.delete`: DeleteFile of the path ids it removed, a folder's own for everything under it; an
+abandoned upload, or one a crash cut short: DeleteBackup of its version, upload_guards.py) is written to
+`HOME/customer/deletes.json` for every supplier hired, then sent, once my catalog's copy without it is written: many
+ids in one packet as official customers send them (a UniqueID as PacketID, the ids one a line in the payload,
+PROTOCOL-P2P.md 5.1), every supplier at once. What a supplier answered (Ack; or Fail: none of them there, or an id it
+refuses, so a list Failed goes again an id at a time) leaves the journal; a supplier down or silent keeps the rest,
+sent again each time it answers a round of checks (health.py), after a restart too, while it stays mine.
 
-Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my key,
-or a home restored from an older backup, would lose files that way. The catalog is the truth: before anything owed is
-sent, what the catalog names again is dropped (a crash before my copy was written, a catalog taken from another machine
-that stored the file anew; a version only once complete), and the path ids and version names still owed are given to no
-new file (customer.py), so a late delete never takes a newer file's pieces.
+Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my
+key, or a home restored from an older backup, would lose files that way. The catalog is the truth: before anything
+owed is sent, what the catalog names again is dropped (a crash before my copy was written, a catalog taken from
+another machine that stored the file anew), and the path ids and version names still owed are given to no new file
+(customer.py), so a late delete never takes a newer file's pieces.
 """
 
 from __future__ import annotations
@@ -237,8 +236,7 @@ class DeleteJournal:
         unwritten = False
         try:
             while not self.closed:
-                # a held delete is not checked yet: an upload's own, kept while it runs, names what it stores
-                moot = self.named([a for a in self.pending.get(idurl, []) if a not in self.held])
+                moot = self.named(self.pending.get(idurl, []))
                 if moot:
                     log.info("{n} deletes owed by {idurl} dropped: my catalog names their pieces again", n=len(moot),
                              idurl=idurl)

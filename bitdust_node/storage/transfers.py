@@ -74,26 +74,27 @@ class StopButton:
 
     def __init__(self) -> None:
         self.pressed = False
+        self.why = "stopped by the user"
         self._waits: set[defer.Deferred[Any]] = set()
 
-    def press(self) -> None:
+    def press(self, why: str = "stopped by the user") -> None:
         if self.pressed:
             return
-        self.pressed = True
+        self.pressed, self.why = True, why
         waits, self._waits = self._waits, set()
         for waiting in waits:
-            waiting.errback(TransferStopped("stopped by the user"))
+            waiting.errback(TransferStopped(why))
 
     def check(self) -> None:
         """Raise TransferStopped once pressed: between one block or file and the next."""
         if self.pressed:
-            raise TransferStopped("stopped by the user")
+            raise TransferStopped(self.why)
 
     def wait(self, work: defer.Deferred[T]) -> defer.Deferred[T]:
         """`work`'s outcome, or TransferStopped as soon as the button is pressed (`work` is then let go)."""
         if self.pressed:
             work.addErrback(lambda _failure: None)
-            return defer.fail(TransferStopped("stopped by the user"))
+            return defer.fail(TransferStopped(self.why))
         waiting: defer.Deferred[T] = defer.Deferred()
         self._waits.add(waiting)
 
