@@ -74,7 +74,6 @@ class CatalogCopies:
         self.answered = 0
         self.without_copy = 0
         self.asked = 0
-        self.newer_seen = False
         self._load_state()
 
     @property
@@ -212,7 +211,6 @@ class CatalogCopies:
         answered: list[str] = []
         self.answered = self.without_copy = 0
         self.asked = len(holders)
-        self.newer_seen = False  # a root newer than `newer_than` that some holder has, taken whole or not
         for (_position, idurl), (ok, text) in zip(holders, await defer.DeferredList(asks, consumeErrors=True),
                                                   strict=True):
             if not ok and isinstance(text, Failure) and text.check(NotHeld):
@@ -236,7 +234,6 @@ class CatalogCopies:
         for revision, copy in sorted(found, key=_revision_of, reverse=True):
             if _revision_of((revision, copy)) <= newer_than:
                 break
-            self.newer_seen = True
             if isinstance(copy, Catalog):
                 return copy, []
             if (revision, tuple(copy)) in tried:

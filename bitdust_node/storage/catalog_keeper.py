@@ -31,13 +31,6 @@ class CatalogNotRecovered(BitDustError):
     exit_code = 1
 
 
-class CustomerClosed(BitDustError):
-    """The customer stopped (its service off, or started again): it saves nothing more."""
-
-    http_status = 503
-    exit_code = 1
-
-
 @attrs.frozen
 class SavedCopies:
     """What the last save left on the suppliers: its revision, its text's size, and the copies stored of those
@@ -79,7 +72,6 @@ class CatalogKeeper:
         # none
         self.fetch_first = disk.unread or self.catalog.revision == 0
         self._said: tuple[int, int, int] | None = None
-        self.closed = False
 
     @property
     def damaged(self) -> bool:
@@ -94,11 +86,6 @@ class CatalogKeeper:
             raise CatalogNotRecovered("my catalog is to be taken from my suppliers first (none is read here), and "
                                       "their answers are awaited; try again in a moment")
 
-    def close(self) -> None:
-        """No save starts from now on (a save running ends as it would): a customer started again in the process keeps
-        the same files."""
-        self.closed = True
-
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
         meanwhile share the next one): how many holders took their copy."""
@@ -110,11 +97,6 @@ class CatalogKeeper:
         return await mine
 
     def _start_next(self) -> None:
-        if self.closed:  # asked before the close, not started yet: nothing is saved beside a customer started again
-            refused, self._next = self._next, []
-            for shared in refused:
-                shared.errback(CustomerClosed("the customer is stopped: the catalog is not saved"))
-            return
         self._running = True  # before the save starts: it may end, or be asked for again, in this very call
         waiting: list[defer.Deferred[int]] = []
 

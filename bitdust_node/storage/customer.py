@@ -36,7 +36,6 @@ from bitdust_node.storage.repair import Rebuilder, RepairQueue
 from bitdust_node.storage.supplier_link import NetworkLink, SupplierLink
 from bitdust_node.storage.suppliers import Suppliers, per_supplier_bytes
 from bitdust_node.storage.transfers import ShareMover, Transfer, TransferError, TransferKind, TransferLog
-from bitdust_node.storage.upload_guards import UploadGuards
 from bitdust_node.storage.waits import at_most, shielded
 from bitdust_node.transport.interfaces import PacketNetwork
 
@@ -45,9 +44,6 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
-# files a folder upload stores before it saves the catalog and ends their guards (Customer._upload): the guards
-# stay few, and a crash loses no more of the folder than this
-GUARDED_AT_MOST = 100
 
 
 class PathBeingDeleted(BitDustError):
@@ -119,10 +115,6 @@ class Customer:
         # what the catalog names, for the deletes owed: (the catalog, its changes, path ids and prefixes, versions)
         self._named_index: tuple[Catalog, int, set[str], set[str]] | None = None
         self.deletes = DeleteJournal(network, identities, folder, CATALOG_TIMEOUT, self._named_now, worker)
-        self.guards = UploadGuards(folder, worker)
-        # guards of versions stored whole whose save has not written my copy yet (a save failed): ended by the next
-        self._unsaved: set[str] = set()
-        self._confirming = False
         self.page_checks = PageChecks(lambda: copies.pages, lambda idurl: copies.held.get(idurl, set()),
                                       copies.page_intact, clock, lambda: settings.check_interval)
         self.health = HealthChecker(
@@ -152,14 +144,7 @@ class Customer:
         self.health.start()
 
     def close(self) -> None:
-        """Nothing more is saved, written or sent; transfers running stop (a customer started again in this process
-        reads the same home: an upload of this one may not store on, nor save, beside it)."""
-        self.keeper.close()
-        self.guards.close()
         self.deletes.close()
-        # after: what a transfer does as it stops (a save, a journal's write) finds them closed
-        for transfer in self.transfer_log.by_number.values():
-            transfer.stop.press("stopped: the customer service stopped")
         self._heap.stop()
         self.health.stop()
         self.repairs.stop()
@@ -176,21 +161,7 @@ class Customer:
     # -- the catalog
 
     async def save_catalog(self) -> None:
-        settling = set(self._unsaved)  # stored whole before this save began: it names them
         await self.keeper.save()  # its copies counted by the keeper: callers sharing a save would count it twice
-        if settling:
-            await self._settle_guards(settling)
-
-    async def _settle_guards(self, guards: set[str]) -> None:
-        """Guards of versions stored whole, once a save wrote my copy: ended where my catalog names the version; one
-        a catalog taken meanwhile does not name (another machine's) is owed a DeleteBackup first, its pieces named
-        by no catalog."""
-        named = {one for _command, one in self._named_now({("DeleteBackup", one) for one in guards})}
-        hired = self.suppliers.hired()
-        for one in sorted(guards - named):
-            await self.deletes.add(sorted(set(self.guards.running.get(one, [])) & hired), "DeleteBackup", [one])
-        await self.guards.end(guards)
-        self._unsaved -= guards
 
     async def recover_catalog(self) -> None:
         """My catalog from my suppliers while none was read here (keeper.fetch_first): asked again RECOVERY_RETRY
@@ -263,8 +234,6 @@ class Customer:
         if gone:  # no longer mine: what it owes of my deletes is not asked of it any more
             self.deletes.forget(previous)
         defer.ensureDeferred(self.keeper.copies.forget(self.suppliers.slots[position].idurl, *gone))
-        # the uploads running here may give it pieces too: their guards (_upload) cover it from now on
-        self.guards.cover(self.suppliers.slots[position].idurl)
         # the stored versions' shares for the new supplier are repaired meanwhile; transfers go on at once
         self.health.position_lost(position)
 
@@ -330,11 +299,6 @@ class Customer:
         if local.is_dir():
             self._not_being_deleted(base)
             self.catalog.ensure(base, "dir", self.clock.seconds(), avoid=self.deletes.path_ids())
-        key_id = self.me.require().key_id
-        # the versions stored whole and not yet in my copy of the catalog: each guarded (upload_guards.py) before its
-        # first piece goes, the guard ended once a save wrote my copy naming it; one a crash leaves is confirmed
-        # after the restart (_confirm_left_guards), so no piece stays for good without a version of mine
-        guarded: list[str] = []
         try:
             for path in files:
                 transfer.stop.check()
@@ -351,8 +315,7 @@ class Customer:
                                   [s.idurl for s in self.suppliers.slots])
                 entry.versions.append(version)
                 self.catalog.changes += 1
-                transfer.version = backup_id = f"{key_id}:{entry.path_id}/{version.version}"
-                await self.guards.add(backup_id, self.suppliers.hired())
+                transfer.version = f"{self.me.require().key_id}:{entry.path_id}/{version.version}"
                 unsettled: list[defer.Deferred[Any]] = []
                 try:
                     await self.mover.upload(path, entry, version, transfer, unsettled)
@@ -363,24 +326,12 @@ class Customer:
                     # deleted while it was stored (a file of a folder, say): its pieces are owed a DeleteBackup
                     self._abandon(entry, version, False, unsettled)
                     continue
-                guarded.append(backup_id)
                 await self.rebuilder.heal(entry, version)
-                if len(guarded) >= GUARDED_AT_MOST:
-                    await self._save_guarded(guarded)
-                    guarded = []
         except Exception:
             # the files of a folder stored before it stopped are kept, and the version it left taken out, in my
             # copy and the suppliers' (a save that ran meanwhile may have kept it)
-            defer.ensureDeferred(self._save_guarded(guarded)).addErrback(
-                lambda f: log.info("catalog not saved after an upload that did not finish: {err}",
-                                   err=f.getErrorMessage()))
+            self._save_in_background("after an upload that did not finish")
             raise
-        await self._save_guarded(guarded)
-
-    async def _save_guarded(self, guarded: list[str]) -> None:
-        """The catalog saved, and the guards of the versions stored whole ended (save_catalog). A save that fails
-        leaves them for the next save that succeeds."""
-        self._unsaved.update(guarded)
         await self.save_catalog()
 
     def _abandon(self, entry: Entry, version: Version, made: bool, unsettled: list[defer.Deferred[Any]]) -> None:
@@ -408,7 +359,6 @@ class Customer:
         hired = self.suppliers.hired()
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed
-        await self.guards.end([backup_id])  # owed in the journal now
         # a supplier replaced meanwhile is asked once, not owed: it answers no round of mine any more
         replaced = sorted(asked - hired) if not self.deletes.closed else []
         once: list[defer.Deferred[Any]] = [
@@ -424,52 +374,6 @@ class Customer:
         hired = self.suppliers.hired()
         self.deletes.forget(*[idurl for idurl in self.deletes.pending if idurl not in hired])
         defer.ensureDeferred(self.deletes.send(answered))
-        if self.guards.left and not self._confirming:
-            defer.ensureDeferred(self._confirm_left_guards()).addErrback(
-                lambda f: log.info("uploads of an earlier run not confirmed yet: {why}", why=f.getErrorMessage()))
-
-    async def _confirm_left_guards(self) -> None:
-        """The guards an earlier run left (upload_guards.py), against the newest catalog my suppliers hold (taken if
-        newer than mine), once every one of them answered: a version it names whole was stored (a home copied
-        mid-upload, a customer started again while the first ran), its guard ends; any other's pieces are owed a
-        DeleteBackup, and the version, if my catalog names it unfinished, leaves it first (its entry stays, as after
-        `file create`). Asked again at the next round while not every supplier answered."""
-        self._confirming = True
-        try:
-            taken = await self.keeper.fetch_newest()
-            copies = self.keeper.copies
-            if not copies.asked or copies.answered < copies.asked or (copies.newer_seen and not taken):
-                return  # a supplier that did not answer, or a newer copy not taken whole, may name them whole
-            left = dict(self.guards.left)
-            by_path_id = {entry.path_id: entry for entry in self.catalog.entries.values()}
-            cut: dict[str, list[str]] = {}
-            removed = False
-            for backup_id, idurls in left.items():
-                path_id, _slash, name = backup_id.partition(":")[2].rpartition("/")
-                entry = by_path_id.get(path_id)
-                version = next((v for v in entry.versions if v.version == name), None) if entry else None
-                if version is not None and version.complete:
-                    continue
-                if entry is not None and version is not None:
-                    entry.versions.remove(version)
-                    self.catalog.changes += 1
-                    removed = True
-                    log.warn("{path}: version {version} of an upload a crash cut short taken out; its pieces go",
-                             path=entry.path, version=name)
-                cut[backup_id] = idurls
-            if len(cut) < len(left):
-                log.info("{n} uploads of an earlier run found stored whole", n=len(left) - len(cut))
-            if removed:
-                await self.save_catalog()  # my copy without them before their pieces go
-            hired = self.suppliers.hired()
-            for backup_id, idurls in cut.items():
-                await self.deletes.add(sorted(set(idurls) & hired), "DeleteBackup", [backup_id])
-            self.counters["uploads_cut_short"] += len(cut)
-            await self.guards.end(left)
-            if cut:
-                defer.ensureDeferred(self.deletes.send(sorted({i for idurls in cut.values() for i in idurls})))
-        finally:
-            self._confirming = False
 
     def _named_now(self, owed: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Of deletes owed, those whose pieces my catalog names now: a DeleteFile of a path id it has (or has

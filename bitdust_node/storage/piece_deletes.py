@@ -1,12 +1,12 @@
 """My pieces deleted at my suppliers, kept asked for until each one answered.
 
 A delete (`Customer.delete`: DeleteFile of the path ids it removed, a folder's own for everything under it; an
-abandoned upload, or one a crash cut short: DeleteBackup of its version, upload_guards.py) is written to
-`HOME/customer/deletes.json` for every supplier hired, then sent, once my catalog's copy without it is written: many
-ids in one packet as official customers send them (a UniqueID as PacketID, the ids one a line in the payload,
-PROTOCOL-P2P.md 5.1), every supplier at once. What a supplier answered (Ack; or Fail: none of them there, or an id it
-refuses, so a list Failed goes again an id at a time) leaves the journal; a supplier down or silent keeps the rest,
-sent again each time it answers a round of checks (health.py), after a restart too, while it stays mine.
+abandoned upload: DeleteBackup of its version) is written to `HOME/customer/deletes.json` for every supplier hired,
+then sent, once my catalog's copy without it is written: many ids in one packet as official customers send them (a
+UniqueID as PacketID, the ids one a line in the payload, PROTOCOL-P2P.md 5.1), every supplier at once. What a
+supplier answered (Ack; or Fail: none of them there, or an id it refuses, so a list Failed goes again an id at a
+time) leaves the journal; a supplier down or silent keeps the rest, sent again each time it answers a round of
+checks (health.py), after a restart too, while it stays mine.
 
 Only what this node deleted is ever sent, never what a listing shows that my catalog lacks: another machine with my
 key, or a home restored from an older backup, would lose files that way. The catalog is the truth: before anything
@@ -142,9 +142,7 @@ class DeleteJournal:
         if held:
             self.held.update((command, one) for one in ids)
         for idurl in idurls:
-            asked = self.pending.setdefault(idurl, [])
-            owed = set(asked)  # owed once a supplier, however often asked
-            asked.extend(a for a in dict.fromkeys((command, one) for one in ids) if a not in owed)
+            self.pending.setdefault(idurl, []).extend((command, one) for one in ids)
         self._changes += 1
         self._bound()
         return self._write()

@@ -74,27 +74,26 @@ class StopButton:
 
     def __init__(self) -> None:
         self.pressed = False
-        self.why = "stopped by the user"
         self._waits: set[defer.Deferred[Any]] = set()
 
-    def press(self, why: str = "stopped by the user") -> None:
+    def press(self) -> None:
         if self.pressed:
             return
-        self.pressed, self.why = True, why
+        self.pressed = True
         waits, self._waits = self._waits, set()
         for waiting in waits:
-            waiting.errback(TransferStopped(why))
+            waiting.errback(TransferStopped("stopped by the user"))
 
     def check(self) -> None:
         """Raise TransferStopped once pressed: between one block or file and the next."""
         if self.pressed:
-            raise TransferStopped(self.why)
+            raise TransferStopped("stopped by the user")
 
     def wait(self, work: defer.Deferred[T]) -> defer.Deferred[T]:
         """`work`'s outcome, or TransferStopped as soon as the button is pressed (`work` is then let go)."""
         if self.pressed:
             work.addErrback(lambda _failure: None)
-            return defer.fail(TransferStopped(self.why))
+            return defer.fail(TransferStopped("stopped by the user"))
         waiting: defer.Deferred[T] = defer.Deferred()
         self._waits.add(waiting)
 

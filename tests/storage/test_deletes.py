@@ -14,16 +14,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from bitdust_node.storage import customer as customer_module
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
-from bitdust_node.storage.catalog_keeper import CustomerClosed
 from bitdust_node.storage.customer import DELETE_WAIT, Customer, PathBeingDeleted
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal
 from bitdust_node.storage.suppliers import SlotState
 from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
-from bitdust_node.storage.upload_guards import GUARDS_FILE
 from bitdust_node.storage.waits import at_most
 from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
 from tests.storage.support import me
@@ -510,7 +507,22 @@ class WhileSavingTests(Cores):
         self.assertEqual(self.held_of(docs.path_id), 0)
 
     def hold_stores(self) -> tuple[list[Any], list[bool]]:
-        return hold_stores(self)
+        """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate
+        returned is set; the stores held, to be let go by the test."""
+        captured: list[Any] = []
+        gate = [True]
+        for position in range(4):
+            node = self.at(position).node
+            real = node.handlers["Data"][0]
+
+            def slow(inbound: Any, real: Any = real) -> Any:
+                if ".index" in inbound.packet.packet_id or not gate:
+                    return real(inbound)
+                captured.append(lambda: real(inbound))
+                return None
+
+            node.handlers["Data"] = [slow]
+        return captured, gate
 
     def test_a_file_of_a_folder_upload_deleted_while_it_was_stored_leaves_nothing(self) -> None:
         folder = self.root / "photos"
@@ -532,7 +544,6 @@ class WhileSavingTests(Cores):
         self.assertEqual(transfer.state, TransferState.DONE)  # the folder's upload goes on with its other files
         self.assertEqual(self.held_of(a.path_id), 0)
         self.assertEqual(sorted(self.customer.catalog.entries), ["photos", "photos/b.jpg"])
-        self.assertEqual(self.customer.deletes.pending, {})
 
     def test_a_caller_that_stops_waiting_leaves_the_delete_to_end(self) -> None:
         self.upload(self.customer, self.source(3 * KIB), "a.txt")
@@ -607,324 +618,6 @@ class WhileSavingTests(Cores):
         done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{100000 + n}" for n in range(500)]))
         done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
         self.assertEqual((self.grid.sent["DeleteFile"], self.customer.deletes.pending), (1, {}))
-
-
-def hold_stores(test: Cores) -> tuple[list[Any], list[bool]]:
-    """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate returned
-    is set; the stores held, to be let go by the test."""
-    captured: list[Any] = []
-    gate = [True]
-    for position in range(4):
-        node = test.at(position).node
-        real = node.handlers["Data"][0]
-
-        def slow(inbound: Any, real: Any = real) -> Any:
-            if ".index" in inbound.packet.packet_id or not gate:
-                return real(inbound)
-            captured.append(lambda: real(inbound))
-            return None
-
-        node.handlers["Data"] = [slow]
-    return captured, gate
-
-
-class CutUploadTests(Cores):
-    """An upload a crash cut short leaves no piece for good on a supplier: each version is guarded before its first
-    piece goes (upload_guards.py), the guard ended once a save wrote my copy naming it; a guard an earlier run left
-    is confirmed against the newest catalog my suppliers hold, every one of them answering, before its pieces go.
-    With helper-47's review: a home copied mid-upload, a customer started again while the first ran, a catalog taken
-    meanwhile, a folder of many small files."""
-
-    def held_of(self, path_id: str, version: str = "") -> int:
-        return sum(1 for s in self.grid.suppliers for p in s.pieces() if f"/{path_id}/{version}" in p.as_posix())
-
-    def check(self, customer: Customer | None = None) -> None:
-        done(defer.ensureDeferred((customer or self.customer).health.check()))
-
-    def guards_written(self, home: Path | None = None) -> dict[str, list[str]]:
-        path = (home or self.root / "dave" / "customer") / GUARDS_FILE
-        guards: dict[str, list[str]] = json.loads(path.read_text())["guards"] if path.exists() else {}
-        return guards
-
-    def crash_mid_upload(self, save_meanwhile: bool) -> tuple[Customer, str, str]:
-        """big.bin's upload under way, some of its pieces stored (and, `save_meanwhile`, a save naming its version
-        unfinished), when the process dies; read again from the same home and started."""
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))  # my catalog is written once
-        captured, gate = hold_stores(self)
-        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB), "big.bin")
-        work.addErrback(lambda failure: failure.trap(TransferStopped))  # the process dies: nobody waits for it
-        entry = self.customer.catalog.entry("big.bin")
-        assert entry is not None
-        path_id, version = entry.path_id, entry.versions[-1].version
-        for store in captured[:6]:
-            store()
-        self.assertGreater(self.held_of(path_id, version), 0)
-        if save_meanwhile:
-            done(defer.ensureDeferred(self.customer.create("other", "dir")))
-            saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()).entry("big.bin")
-            assert saved is not None
-            self.assertEqual([v.complete for v in saved.versions], [False])
-        self.assertEqual(list(self.guards_written()), [f"{self.customer.me.require().key_id}:{path_id}/{version}"])
-        self.customer.close()
-        self.flushLoggedErrors(CustomerClosed)
-        gate.clear()  # the suppliers take pieces again; those of the process that died never come
-        again = make_customer(self.grid)
-        again.start()
-        return again, path_id, version
-
-    def test_an_upload_a_crash_cut_short_before_any_save_leaves_no_piece_after_the_restart(self) -> None:
-        again, path_id, version = self.crash_mid_upload(save_meanwhile=False)
-        self.assertIsNone(again.catalog.entry("big.bin"))  # my copy never named it
-        self.check(again)
-        self.assertEqual(self.held_of(path_id, version), 0)
-        self.assertEqual((again.deletes.pending, again.guards.left, self.guards_written()), ({}, {}, {}))
-        self.assertEqual(again.counters["uploads_cut_short"], 1)
-        self.assertEqual(sorted(again.catalog.entries), ["docs"])
-
-    def test_an_upload_a_crash_cut_short_after_a_save_named_it_leaves_neither_its_version_nor_its_pieces(self) -> None:
-        again, path_id, version = self.crash_mid_upload(save_meanwhile=True)
-        self.check(again)
-        entry = again.catalog.entry("big.bin")
-        assert entry is not None  # the entry stays, as after a `file create`
-        self.assertEqual(entry.versions, [])
-        self.assertEqual(self.held_of(path_id, version), 0)
-        self.assertEqual((again.deletes.pending, again.guards.left), ({}, {}))
-        saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes()).entry("big.bin")
-        assert saved is not None
-        self.assertEqual(saved.versions, [])
-        content = self.source(3 * KIB, "new.bin").read_bytes()
-        self.upload(again, self.root / "new.bin", "big.bin")
-        self.assertEqual(self.download(again, "big.bin"), content)
-
-    def test_a_guard_left_waits_until_every_supplier_answered(self) -> None:
-        again, path_id, version = self.crash_mid_upload(save_meanwhile=False)
-        away = self.grid.supplier(again.suppliers.slots[1].idurl)
-        away.node.online = False
-        self.check(again)
-        self.assertTrue(again.guards.left)  # one could hold a newer catalog naming it whole
-        self.assertEqual(self.grid.sent["DeleteBackup"], 0)
-        away.node.online = True
-        self.check(again)
-        self.assertEqual((self.held_of(path_id, version), again.guards.left), (0, {}))
-
-    def test_a_round_of_checks_while_an_upload_runs_deletes_none_of_its_pieces(self) -> None:
-        content = self.source(8 * 64 * KIB).read_bytes()
-        captured, gate = hold_stores(self)
-        transfer, work = self.customer.start_upload(self.root / "file.bin", "big.bin")
-        for store in captured[:6]:
-            store()
-        self.check()
-        gate.clear()
-        for store in captured[6:]:
-            store()
-        done(work)
-        self.assertEqual(transfer.state, TransferState.DONE)
-        self.check()
-        self.assertEqual((self.grid.sent["DeleteBackup"], self.customer.guards.running), (0, {}))
-        self.assertEqual(self.guards_written(), {})
-        self.assertEqual(self.download(self.customer, "big.bin"), content)
-
-    def test_a_folder_upload_saves_and_ends_its_guards_every_guarded_at_most_files(self) -> None:
-        self.patch(customer_module, "GUARDED_AT_MOST", 2)
-        folder = self.root / "photos"
-        folder.mkdir()
-        for number in range(5):
-            (folder / f"{number}.jpg").write_bytes(bytes([number]) * KIB)
-        ended: list[int] = []
-        most: list[int] = []
-        guards = self.customer.guards
-        real_end, real_add = guards.end, guards.add
-
-        def end(ids: Any) -> Any:
-            ids = list(ids)
-            ended.append(len(ids))
-            return real_end(ids)
-
-        def add(backup_id: str, idurls: Any) -> Any:
-            added = real_add(backup_id, idurls)
-            most.append(len(guards.running))
-            return added
-
-        self.patch(guards, "end", end)
-        self.patch(guards, "add", add)
-        self.upload(self.customer, folder, "photos")
-        self.assertEqual((ended, max(most)), ([2, 2, 1], 2))
-        self.assertEqual((guards.running, self.guards_written(), self.grid.sent["DeleteBackup"]), ({}, {}, 0))
-        saved = Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes())
-        self.assertEqual(len(saved.entries), 6)
-
-    def test_a_supplier_hired_while_an_upload_runs_is_covered_by_its_guard_too(self) -> None:
-        for position in range(4):
-            self.at(position).node.held = []
-        _transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB), "big.bin")
-        entry = self.customer.catalog.entry("big.bin")
-        assert entry is not None
-        guard = f"{self.customer.me.require().key_id}:{entry.path_id}/{entry.versions[-1].version}"
-        old = self.customer.suppliers.slots[3].idurl
-        done(self.customer.replace(3, "test: silent"))
-        new = self.customer.suppliers.slots[3].idurl
-        self.assertNotEqual(new, old)
-        self.assertIn(new, self.customer.guards.running[guard])
-        self.assertIn(new, self.guards_written()[guard])
-        self.grid.supplier(old).node.online = False
-        for supplier in self.grid.suppliers:
-            supplier.node.release()
-        self.grid.clock.advance(61)
-        done(work)
-        self.assertEqual(self.customer.guards.running, {})
-
-    def test_a_version_whose_save_failed_keeps_its_guard_until_a_save_names_it(self) -> None:
-        self.upload(self.customer, self.source(2 * KIB, "first.bin"), "first.bin")  # my copy is written once
-        content = self.source(3 * KIB).read_bytes()
-        refusing = self.patch(self.customer.keeper.disk, "write",
-                              lambda *args, **kwargs: defer.fail(OSError(28, "No space left on device")))
-        transfer, work = self.customer.start_upload(self.root / "file.bin", "a.bin")
-        self.assertRaises(OSError, done, work)
-        self.assertEqual(transfer.state, TransferState.FAILED)
-        self.assertEqual(len(self.guards_written()), 1)
-        refusing.restore()
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))  # the next save names it
-        self.assertEqual((self.customer.guards.running, self.guards_written()), ({}, {}))
-        self.check()
-        self.assertEqual(self.grid.sent["DeleteBackup"], 0)
-        self.assertEqual(self.download(self.customer, "a.bin"), content)
-
-    def test_a_version_whose_save_failed_at_home_but_reached_my_suppliers_is_kept_after_a_crash(self) -> None:
-        self.upload(self.customer, self.source(2 * KIB, "first.bin"), "first.bin")
-        content = self.source(3 * KIB).read_bytes()
-        self.patch(self.customer.keeper.disk, "write",
-                   lambda *args, **kwargs: defer.fail(OSError(28, "No space left on device")))
-        self.assertRaises(OSError, done, self.customer.start_upload(self.root / "file.bin", "a.bin")[1])
-        self.customer.close()
-        again = make_customer(self.grid)
-        again.start()
-        self.assertIsNone(again.catalog.entry("a.bin"))  # my copy is older than my suppliers'
-        self.check(again)
-        self.assertEqual((again.guards.left, self.grid.sent["DeleteBackup"]), ({}, 0))
-        self.assertEqual(self.download(again, "a.bin"), content)
-
-    def test_a_home_copied_while_an_upload_ran_deletes_none_of_the_file_it_stored(self) -> None:
-        # helper-47: the copy's guard, withdrawn here once the upload ended, looked like a crash's
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
-        content = self.source(8 * 64 * KIB).read_bytes()
-        captured, gate = hold_stores(self)
-        transfer, work = self.customer.start_upload(self.root / "file.bin", "big.bin")
-        for store in captured[:6]:
-            store()
-        backup = self.root / "home-backup"
-        shutil.copytree(self.root / "dave" / "customer", backup)
-        gate.clear()
-        for store in captured[6:]:
-            store()
-        done(work)
-        self.assertEqual(transfer.state, TransferState.DONE)
-        entry = self.customer.catalog.entry("big.bin")
-        assert entry is not None
-        stored = self.held_of(entry.path_id, entry.versions[-1].version)
-        restored = make_customer(self.grid, backup)
-        restored.start()
-        self.check(restored)
-        self.assertEqual(self.held_of(entry.path_id, entry.versions[-1].version), stored)
-        self.assertEqual((self.grid.sent["DeleteBackup"], restored.guards.left), (0, {}))
-        self.assertEqual(self.download(self.customer, "big.bin"), content)
-        self.assertEqual(self.download(restored, "big.bin"), content)  # it took the newer catalog
-
-    def test_a_customer_started_again_in_the_process_while_an_upload_runs_deletes_none_of_a_stored_file(self) -> None:
-        # helper-47: close() stopped no transfer, and the first customer's upload went on and saved beside the second
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
-        self.source(8 * 64 * KIB)
-        captured, gate = hold_stores(self)
-        _transfer, work = self.customer.start_upload(self.root / "file.bin", "big.bin")
-        entry = self.customer.catalog.entry("big.bin")
-        assert entry is not None
-        for store in captured[:6]:
-            store()
-        self.customer.close()
-        again = make_customer(self.grid)
-        again.start()
-        gate.clear()
-        for store in captured[6:]:
-            store()
-        self.grid.clock.advance(120)
-        self.assertRaises(TransferStopped, done, work)  # stopped with the customer: no version of it stays
-        self.flushLoggedErrors(CustomerClosed)
-        self.check(again)
-        self.assertEqual(self.held_of(entry.path_id), 0)
-        self.assertIsNone(again.catalog.entry("big.bin"))
-        content = self.source(3 * KIB, "new.bin").read_bytes()
-        self.upload(again, self.root / "new.bin", "big.bin")
-        self.check(again)
-        self.assertEqual(self.download(make_customer(self.grid), "big.bin"), content)
-
-    def test_a_file_of_a_folder_upload_a_catalog_taken_meanwhile_does_not_name_leaves_no_piece(self) -> None:
-        # helper-47: another machine with my key saved a newer catalog, taken here while photos/2.jpg is stored
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
-        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
-        laptop = make_customer(self.grid, self.root / "laptop", **{"preferred-suppliers": preferred})
-        self.assertEqual(done(defer.ensureDeferred(laptop.connect())), 4)
-        folder = self.root / "photos"
-        folder.mkdir()
-        for number in (1, 2):
-            (folder / f"{number}.jpg").write_bytes(bytes([number]) * KIB)
-        captured, gate = hold_stores(self)
-        _transfer, work = self.customer.start_upload(folder, "photos")
-        first = self.customer.catalog.entry("photos/1.jpg")
-        assert first is not None
-        for store in captured[:4]:
-            store()  # 1.jpg stored whole; 2.jpg's shares are held
-        self.assertEqual(len(captured), 8)
-        gate.clear()
-        self.upload(laptop, self.source(KIB, "b"), "b")
-        self.assertTrue(done(defer.ensureDeferred(self.customer.keeper.fetch_newest())))
-        for store in captured[4:]:
-            store()
-        done(work)
-        self.assertIsNone(self.customer.catalog.entry("photos/1.jpg"))
-        self.check()
-        self.assertEqual(self.held_of(first.path_id), 0)
-        self.assertEqual(self.customer.guards.running, {})
-
-    def test_a_folder_upload_of_small_files_does_not_write_the_deletes_owed_for_each_file(self) -> None:
-        # helper-47: each file's guard was written into the deletes journal, rewritten (and fsynced) whole each time
-        journal = self.customer.deletes
-        away = "http://127.0.0.1:8084/away.xml"
-        done(journal.add([away], "DeleteFile", [f"k:{100000 + n}" for n in range(5000)]))
-        folder = self.root / "photos"
-        folder.mkdir()
-        for number in range(40):
-            (folder / f"{number}.jpg").write_bytes(bytes([number]) * 100)
-        written: list[int] = []
-        real_write = journal.file.write
-
-        def write(doc: Any) -> Any:
-            written.append(len(json.dumps(doc)))
-            return real_write(doc)
-
-        self.patch(journal.file, "write", write)
-        self.upload(self.customer, folder, "photos")
-        self.assertEqual(written, [])
-
-    def test_a_closed_customer_saves_nothing_more_not_even_a_save_asked_before(self) -> None:
-        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
-        path = self.root / "dave" / "customer" / CATALOG_FILE
-        before = path.read_bytes()
-        silent_for_catalog_copies(self.at(0))
-        running = defer.ensureDeferred(self.customer.create("one", "dir"))  # its save waits for a silent supplier
-        queued = defer.ensureDeferred(self.customer.create("two", "dir"))  # the next save, asked before the close
-        self.customer.close()
-        self.grid.clock.advance(60)
-        self.assertRaises(CustomerClosed, done, queued)
-        self.assertRaises(CustomerClosed, done, defer.ensureDeferred(self.customer.save_catalog()))
-        running.addErrback(lambda _f: None)
-        self.assertNotIn(b'"two"', path.read_bytes())
-        self.assertNotEqual(before, b"")
-
-    def test_a_delete_owed_twice_by_a_supplier_is_asked_once(self) -> None:
-        journal = self.customer.deletes
-        done(journal.add(["s1", "s2"], "DeleteBackup", ["k:1/F1", "k:1/F1"]))
-        done(journal.add(["s1"], "DeleteBackup", ["k:1/F1", "k:1/F2"]))
-        self.assertEqual(journal.pending, {"s1": [("DeleteBackup", "k:1/F1"), ("DeleteBackup", "k:1/F2")],
-                                           "s2": [("DeleteBackup", "k:1/F1")]})
 
 
 class AtMostTests(SynchronousTestCase):

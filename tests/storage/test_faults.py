@@ -199,42 +199,6 @@ class StorageFaultTests(TestCase):
         self.assertIs(self.process_at(suppliers, node, 1), down)  # not replaced: it was back in time
         self.assertEqual(await self.fetch(node, "kept.bin"), kept)
 
-    async def test_an_upload_a_crash_cut_short_leaves_no_piece_once_the_customer_is_back(self) -> None:
-        """The customer's process SIGKILLed while it stores a file: the pieces that reached the suppliers are
-        deleted once it runs again (at its first round of checks), and the catalog names no half-stored file."""
-        _server, suppliers = await self.network(4)
-        customer = NodeProcess(self, CUSTOMER, settings_for("customer", **{
-            "services/customer/suppliers-number": 4, "services/customer/block-size": "1 MB",
-            "services/customer/health-check-interval-seconds": 1}))
-        await eventually(lambda: answering(customer), timeout=30)
-        reply = await customer.api("POST", "/identity/create/v1", {"username": "dave"})
-        self.assertEqual(reply["status"], "OK", reply)
-
-        async def hired() -> bool:
-            rows = (await customer.api("GET", "/supplier/list/v1"))["result"]
-            return len([r for r in rows if r["supplier_state"] == "CONNECTED"]) == 4
-
-        await eventually(hired, timeout=60)
-        source = Path(self.mktemp()).absolute()  # the customer's process runs in another folder
-        source.write_bytes(os.urandom(32 * MIB))
-
-        def pieces() -> list[Path]:  # of files: my catalog's copies are kept under path id 0
-            # os.walk passes over a folder a delete removes meanwhile (rglob raises)
-            return [Path(top, name) for s in suppliers for top, _dirs, names in os.walk(s.home / "customers")
-                    for name in names if name.endswith("-Data") and "/master/0/" not in f"{top}/"]
-
-        reply = await customer.api("POST", "/file/upload/start/v1", {"local_path": str(source),
-                                                                     "remote_path": "big.bin"})
-        self.assertEqual(reply["status"], "OK", reply)
-        await eventually(lambda: len(pieces()) >= 8, timeout=60, interval=0.01)
-        await customer.kill()
-        self.assertLess(len(pieces()), 32 * 4)  # cut short: not every block's shares were stored
-        back = NodeProcess(self, CUSTOMER, {}, home=customer.home)
-        await eventually(lambda: answering(back), timeout=30)
-        await eventually(lambda: not pieces(), timeout=60, interval=0.2)
-        rows = (await back.api("GET", "/file/list/v1"))["result"]
-        self.assertEqual([r for r in rows if r["path"] == "big.bin" and r.get("versions")], [])
-
     async def test_transfers_stalled_on_frozen_suppliers_are_stopped_and_leave_nothing_behind(self) -> None:
         """An upload waiting on a frozen supplier (SIGSTOP) stopped with `bitdust file stop`: it ends at once,
         its file is not listed, and once the supplier thaws every piece of it is deleted; a download waiting on
