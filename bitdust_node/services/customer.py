@@ -101,10 +101,11 @@ class CustomerService(Service):
         self._unlist()
         if self._hiring.running:
             self._hiring.stop()
-        if self.customer is not None:
-            self.customer.close()
-        self.customer = None
-        return defer.succeed(None)
+        customer, self.customer = self.customer, None
+        if customer is None:
+            return defer.succeed(None)
+        return defer.ensureDeferred(customer.stop()).addErrback(
+            lambda f: self.log.warn("customer stopped with an error: {why}", why=f.getErrorMessage()))
 
     def status(self) -> dict[str, object]:
         customer = self.customer

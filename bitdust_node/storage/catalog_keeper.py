@@ -31,6 +31,13 @@ class CatalogNotRecovered(BitDustError):
     exit_code = 1
 
 
+class CustomerClosed(BitDustError):
+    """The customer stopped (its service off, or started again): it saves nothing more."""
+
+    http_status = 503
+    exit_code = 1
+
+
 @attrs.frozen
 class SavedCopies:
     """What the last save left on the suppliers: its revision, its text's size, and the copies stored of those
@@ -72,6 +79,9 @@ class CatalogKeeper:
         # none
         self.fetch_first = disk.unread or self.catalog.revision == 0
         self._said: tuple[int, int, int] | None = None
+        self.closed = False
+        # waiting for no save to run nor be asked for (settled)
+        self._idle: list[defer.Deferred[None]] = []
 
     @property
     def damaged(self) -> bool:
@@ -86,6 +96,19 @@ class CatalogKeeper:
             raise CatalogNotRecovered("my catalog is to be taken from my suppliers first (none is read here), and "
                                       "their answers are awaited; try again in a moment")
 
+    def close(self) -> None:
+        """No save starts from now on (one running ends as it would): a customer started again in this process, on
+        the same home, is the only one that saves."""
+        self.closed = True
+
+    def settled(self) -> defer.Deferred[None]:
+        """Fires once no save runs, nor waits to."""
+        if not self._running and not self._next:
+            return defer.succeed(None)
+        idle: defer.Deferred[None] = defer.Deferred()
+        self._idle.append(idle)
+        return idle
+
     async def save(self) -> int:
         """The catalog as it is kept here and on every holder, once any save running now has ended (callers asking
         meanwhile share the next one): how many holders took their copy."""
@@ -97,6 +120,12 @@ class CatalogKeeper:
         return await mine
 
     def _start_next(self) -> None:
+        if self.closed:  # asked for before the close, or after: never started
+            refused, self._next = self._next, []
+            for shared in refused:
+                shared.errback(CustomerClosed("the customer is stopped: the catalog is not saved"))
+            self._tell_idle()
+            return
         self._running = True  # before the save starts: it may end, or be asked for again, in this very call
         waiting: list[defer.Deferred[int]] = []
 
@@ -111,11 +140,18 @@ class CatalogKeeper:
         self._running = False
         if self._next:
             self._start_next()  # before the waiting are told: what they do next asks for the save after it
+        else:
+            self._tell_idle()
         for shared in waiting:
             if isinstance(outcome, Failure):
                 shared.errback(outcome)
             else:
                 shared.callback(outcome)
+
+    def _tell_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for waiting in idle:
+            waiting.callback(None)
 
     async def _save_now(self) -> int:
         """A new revision here, then every holder's copy (catalog_copies.py): sealing and signing them and writing

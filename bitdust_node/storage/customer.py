@@ -44,6 +44,8 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
+# how long a stopping customer waits for its transfers to end, then for the saves they asked for
+STOP_WAIT = 40.0
 
 
 class PathBeingDeleted(BitDustError):
@@ -143,8 +145,21 @@ class Customer:
         """Checks at the interval, and the repairs a restart interrupted."""
         self.health.start()
 
+    async def stop(self) -> None:
+        """Transfers stopped and ended, and the catalog saves they asked for done (a folder upload's files stored
+        whole are kept), STOP_WAIT at most each; then closed. A customer service started again in this process reads
+        the same home: the first one's upload may not store on, nor save its catalog, beside it."""
+        await at_most(self.transfer_log.stop_all("stopped: the customer service stopped"), STOP_WAIT, self.clock)
+        await at_most(self.keeper.settled(), STOP_WAIT, self.clock)
+        self.close()
+
     def close(self) -> None:
+        """Nothing more is saved nor written; a transfer still running stops (after: what it does as it stops finds
+        the catalog closed)."""
+        self.keeper.close()
         self.deletes.close()
+        for transfer in self.transfer_log.by_number.values():
+            transfer.stop.press("stopped: the customer service stopped")
         self._heap.stop()
         self.health.stop()
         self.repairs.stop()

@@ -74,26 +74,27 @@ class StopButton:
 
     def __init__(self) -> None:
         self.pressed = False
+        self.why = "stopped by the user"
         self._waits: set[defer.Deferred[Any]] = set()
 
-    def press(self) -> None:
+    def press(self, why: str = "stopped by the user") -> None:
         if self.pressed:
             return
-        self.pressed = True
+        self.pressed, self.why = True, why
         waits, self._waits = self._waits, set()
         for waiting in waits:
-            waiting.errback(TransferStopped("stopped by the user"))
+            waiting.errback(TransferStopped(why))
 
     def check(self) -> None:
         """Raise TransferStopped once pressed: between one block or file and the next."""
         if self.pressed:
-            raise TransferStopped("stopped by the user")
+            raise TransferStopped(self.why)
 
     def wait(self, work: defer.Deferred[T]) -> defer.Deferred[T]:
         """`work`'s outcome, or TransferStopped as soon as the button is pressed (`work` is then let go)."""
         if self.pressed:
             work.addErrback(lambda _failure: None)
-            return defer.fail(TransferStopped("stopped by the user"))
+            return defer.fail(TransferStopped(self.why))
         waiting: defer.Deferred[T] = defer.Deferred()
         self._waits.add(waiting)
 
@@ -124,6 +125,8 @@ class Transfer:
     finished: float = 0.0
     version: str = ""
     stop: StopButton = attrs.field(factory=StopButton, eq=False, repr=False)
+    # fires once the transfer ended, whatever its outcome (its own Deferred is its caller's)
+    ended: defer.Deferred[None] = attrs.field(factory=defer.Deferred, eq=False, repr=False)
 
 
 class TransferLog:
@@ -155,6 +158,13 @@ class TransferLog:
             transfer.stop.press()
         return stopped
 
+    def stop_all(self, why: str) -> defer.Deferred[Any]:
+        """Every running transfer stopped; fires once they all ended."""
+        running = [t for t in self.by_number.values() if t.state == TransferState.RUNNING]
+        for transfer in running:
+            transfer.stop.press(why)
+        return defer.gatherResults([t.ended for t in running])
+
     async def _run(self, transfer: Transfer, work: Coroutine[Any, Any, None]) -> Transfer:
         try:
             await work
@@ -167,6 +177,7 @@ class TransferLog:
             raise
         finally:
             transfer.finished = self.clock.seconds()
+            transfer.ended.callback(None)
         return transfer
 
 

@@ -5,6 +5,7 @@ file's pieces."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from bitdust_node.storage import piece_deletes
 from bitdust_node.storage.catalog import Catalog, new_version
 from bitdust_node.storage.catalog_disk import CATALOG_FILE
+from bitdust_node.storage.catalog_keeper import CustomerClosed
 from bitdust_node.storage.customer import DELETE_WAIT, Customer, PathBeingDeleted
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal
 from bitdust_node.storage.suppliers import SlotState
@@ -507,22 +509,7 @@ class WhileSavingTests(Cores):
         self.assertEqual(self.held_of(docs.path_id), 0)
 
     def hold_stores(self) -> tuple[list[Any], list[bool]]:
-        """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate
-        returned is set; the stores held, to be let go by the test."""
-        captured: list[Any] = []
-        gate = [True]
-        for position in range(4):
-            node = self.at(position).node
-            real = node.handlers["Data"][0]
-
-            def slow(inbound: Any, real: Any = real) -> Any:
-                if ".index" in inbound.packet.packet_id or not gate:
-                    return real(inbound)
-                captured.append(lambda: real(inbound))
-                return None
-
-            node.handlers["Data"] = [slow]
-        return captured, gate
+        return hold_stores(self)
 
     def test_a_file_of_a_folder_upload_deleted_while_it_was_stored_leaves_nothing(self) -> None:
         folder = self.root / "photos"
@@ -618,6 +605,73 @@ class WhileSavingTests(Cores):
         done(self.customer.deletes.add([idurl], "DeleteFile", [f"{key_id}:{100000 + n}" for n in range(500)]))
         done(defer.ensureDeferred(self.customer.deletes.send([idurl])))
         self.assertEqual((self.grid.sent["DeleteFile"], self.customer.deletes.pending), (1, {}))
+
+
+def hold_stores(test: Cores) -> tuple[list[Any], list[bool]]:
+    """The suppliers' Data handling of my file pieces held (my catalog's copies go as usual) while the gate returned
+    is set; the stores held, to be let go by the test."""
+    captured: list[Any] = []
+    gate = [True]
+    for position in range(4):
+        node = test.at(position).node
+        real = node.handlers["Data"][0]
+
+        def slow(inbound: Any, real: Any = real) -> Any:
+            if ".index" in inbound.packet.packet_id or not gate:
+                return real(inbound)
+            captured.append(lambda: real(inbound))
+            return None
+
+        node.handlers["Data"] = [slow]
+    return captured, gate
+
+
+class StopTests(Cores):
+    """A customer that stops (its service off, or started again in the process: a setting it does not apply live)
+    stops its transfers, lets the saves they asked for end, and saves nothing after: the one started again on the
+    same home is the only one that saves (helper-47: the first one's upload went on and saved beside it)."""
+
+    def saved(self) -> Catalog:
+        return Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes())
+
+    def test_a_customer_stopping_mid_folder_upload_keeps_the_files_stored_whole_and_saves_nothing_after(self) -> None:
+        folder = self.root / "photos"
+        folder.mkdir()
+        (folder / "a.bin").write_bytes(os.urandom(KIB))
+        (folder / "b.bin").write_bytes(os.urandom(8 * 64 * KIB))
+        captured, gate = hold_stores(self)
+        transfer, work = self.customer.start_upload(folder, "photos")
+        for store in captured[:4]:
+            store()  # a.bin stored whole; b.bin's shares are held
+        self.assertIsNotNone(self.customer.catalog.entry("photos/b.bin"))
+        stopping = defer.ensureDeferred(self.customer.stop())
+        self.assertRaises(TransferStopped, done, work)
+        self.assertEqual(transfer.error, "stopped: the customer service stopped")
+        done(stopping)
+        self.assertEqual(sorted(self.saved().entries), ["photos", "photos/a.bin"])
+        again = make_customer(self.grid)
+        gate.clear()
+        for store in captured[4:]:  # the first one's stores land late: it saves nothing for them
+            store()
+        self.grid.clock.advance(120)
+        self.assertRaises(CustomerClosed, done, defer.ensureDeferred(self.customer.save_catalog()))
+        done(defer.ensureDeferred(again.create("docs", "dir")))
+        self.assertEqual(sorted(self.saved().entries), ["docs", "photos", "photos/a.bin"])
+        back = self.root / "back"
+        done(again.start_download("photos/a.bin", back)[1])
+        self.assertEqual([p.read_bytes() for p in back.rglob("a.bin")], [(folder / "a.bin").read_bytes()])
+
+    def test_a_stop_waits_for_a_save_under_way_and_no_longer_than_it_may_take(self) -> None:
+        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
+        silent_for_catalog_copies(self.at(0))
+        saving = defer.ensureDeferred(self.customer.create("one", "dir"))  # waits for the silent supplier's copy
+        stopping = defer.ensureDeferred(self.customer.stop())
+        self.grid.clock.advance(29)
+        self.assertNoResult(stopping)
+        self.grid.clock.advance(2)  # the copy given up on: the save ends, then the stop
+        done(saving)
+        done(stopping)
+        self.assertIn("one", self.saved().entries)
 
 
 class AtMostTests(SynchronousTestCase):
