@@ -44,8 +44,14 @@ log = Logger()
 RECOVERY_RETRY = 300.0
 # how long a delete waits for the suppliers' answers before it returns (what is left is asked again later)
 DELETE_WAIT = 10.0
-# how long a stopping customer waits for its transfers to end, then for the saves they asked for
+# how long a stopping customer waits in all for its transfers, the saves they asked for and a round of checks under
+# way (`bitdust stop` waits 60 s for the whole node)
 STOP_WAIT = 40.0
+
+
+async def _ended(work: defer.Deferred[Any]) -> None:
+    """`work` over, whatever its outcome (its failure is its own callers')."""
+    await defer.DeferredList([work])
 
 
 class PathBeingDeleted(BitDustError):
@@ -149,8 +155,13 @@ class Customer:
         """Transfers stopped and ended, and the catalog saves they asked for done (a folder upload's files stored
         whole are kept), STOP_WAIT at most each; then closed. A customer service started again in this process reads
         the same home: the first one's upload may not store on, nor save its catalog, beside it."""
-        await at_most(self.transfer_log.stop_all("stopped: the customer service stopped"), STOP_WAIT, self.clock)
-        await at_most(self.keeper.settled(), STOP_WAIT, self.clock)
+        deadline = self.clock.seconds() + STOP_WAIT
+        self.health.stop()  # no round starts any more; one under way is waited for
+        for waiting in (lambda: self.transfer_log.stop_all("stopped: the customer service stopped"),
+                        lambda: self.health.round if self.health.round is not None else defer.succeed(None),
+                        self.keeper.settled):
+            await at_most(defer.Deferred.fromCoroutine(_ended(waiting())),
+                          max(0.0, deadline - self.clock.seconds()), self.clock)
         self.close()
 
     def close(self) -> None:
@@ -158,7 +169,7 @@ class Customer:
         the catalog closed)."""
         self.keeper.close()
         self.deletes.close()
-        for transfer in self.transfer_log.by_number.values():
+        for transfer in self.transfer_log.running():
             transfer.stop.press("stopped: the customer service stopped")
         self._heap.stop()
         self.health.stop()
@@ -369,8 +380,12 @@ class Customer:
 
     async def _delete_pieces(self, backup_id: str, asked: set[str], unsettled: list[defer.Deferred[Any]]) -> None:
         """DeleteBackup of a version at each supplier it went to or that holds a position now, once no store of it
-        is under way (best effort: what a supplier keeps is only space)."""
+        is under way (best effort: what a supplier keeps is only space). Written down at once, held until then: a
+        customer that stops meanwhile leaves it to the one started next on this home."""
+        hired = self.suppliers.hired()
+        await self.deletes.add(sorted(asked & hired), "DeleteBackup", [backup_id], held=True)
         await defer.DeferredList(unsettled, consumeErrors=True)
+        self.deletes.release("DeleteBackup", [backup_id])
         hired = self.suppliers.hired()
         holders = sorted(asked & hired | {slot.idurl for slot in self.suppliers.connected()})
         await self.deletes.add(holders, "DeleteBackup", [backup_id])  # its name stays reserved while owed

@@ -142,7 +142,9 @@ class DeleteJournal:
         if held:
             self.held.update((command, one) for one in ids)
         for idurl in idurls:
-            self.pending.setdefault(idurl, []).extend((command, one) for one in ids)
+            asked = self.pending.setdefault(idurl, [])
+            owed = set(asked)  # owed once a supplier, however often asked
+            asked.extend(a for a in dict.fromkeys((command, one) for one in ids) if a not in owed)
         self._changes += 1
         self._bound()
         return self._write()

@@ -137,22 +137,28 @@ class TransferLog:
         self.keep = keep
         self.by_number: collections.OrderedDict[int, Transfer] = collections.OrderedDict()
         self._next = 1
+        # running ones, kept here however many later ones pushed them out of by_number
+        self._running: dict[int, Transfer] = {}
 
     def start(
         self, kind: TransferKind, remote_path: str, local_path: str, total: int,
         work: Callable[[Transfer], Coroutine[Any, Any, None]],
     ) -> tuple[Transfer, defer.Deferred[Transfer]]:
         transfer = Transfer(kind, remote_path, local_path, total, started=self.clock.seconds())
-        self.by_number[self._next] = transfer
-        self._next += 1
+        number, self._next = self._next, self._next + 1
+        self.by_number[number] = self._running[number] = transfer
         while len(self.by_number) > self.keep:
             self.by_number.popitem(last=False)
+        transfer.ended.addBoth(lambda _: self._running.pop(number, None))
         return transfer, defer.ensureDeferred(self._run(transfer, work(transfer)))
+
+    def running(self) -> list[Transfer]:
+        return list(self._running.values())
 
     def stop(self, kind: TransferKind, remote_path: str) -> list[Transfer]:
         """Stop the running transfers of `kind` of a path (a folder's: those of its files too); those asked to.
         Each ends at once in state `stopped`, unless it is past its last wait (its file stored whole, or written)."""
-        stopped = [t for t in self.by_number.values() if t.kind == kind and t.state == TransferState.RUNNING
+        stopped = [t for t in self.running() if t.kind == kind and t.state == TransferState.RUNNING
                    and (t.remote_path == remote_path or t.remote_path.startswith(remote_path + "/"))]
         for transfer in stopped:
             transfer.stop.press()
@@ -160,7 +166,7 @@ class TransferLog:
 
     def stop_all(self, why: str) -> defer.Deferred[Any]:
         """Every running transfer stopped; fires once they all ended."""
-        running = [t for t in self.by_number.values() if t.state == TransferState.RUNNING]
+        running = [t for t in self.running() if t.state == TransferState.RUNNING]
         for transfer in running:
             transfer.stop.press(why)
         return defer.gatherResults([t.ended for t in running])

@@ -674,6 +674,112 @@ class StopTests(Cores):
         self.assertIn("one", self.saved().entries)
 
 
+class StopReviewTests(Cores):
+    """helper-49's review of d50c79d (Customer.stop): what a stopping customer left undone or did after the close."""
+
+    def held_of(self, path_id: str, version: str = "") -> int:
+        return sum(1 for s in self.grid.suppliers for p in s.pieces() if f"/{path_id}/{version}" in p.as_posix())
+
+    def test_an_upload_stopped_by_the_stop_still_gets_its_pieces_deleted_once_its_stores_land(self) -> None:
+        # the stop stops the upload: its version is abandoned, and its DeleteBackup is written down only once the
+        # stores under way settle. They settle after the close: the journal is closed, nothing is written nor sent,
+        # and the customer started again on the same home knows nothing of them: the pieces stay for good
+        folder = self.root / "photos"
+        folder.mkdir()
+        (folder / "a.bin").write_bytes(os.urandom(KIB))
+        (folder / "b.bin").write_bytes(os.urandom(8 * 64 * KIB))
+        captured, gate = hold_stores(self)
+        transfer, work = self.customer.start_upload(folder, "photos")
+        for store in captured[:4]:
+            store()  # a.bin stored whole; b.bin's shares are held
+        entry = self.customer.catalog.entry("photos/b.bin")
+        assert entry is not None
+        version = transfer.version.rpartition("/")[2]
+        done(defer.ensureDeferred(self.customer.stop()))
+        self.assertRaises(TransferStopped, done, work)
+        again = make_customer(self.grid)
+        gate.clear()
+        for store in captured[4:]:  # the first one's stores land late
+            store()
+        self.grid.clock.advance(120)
+        self.assertGreater(self.held_of(entry.path_id, version), 0)  # they landed
+        done(defer.ensureDeferred(again.health.check()))  # a round sends what is owed
+        self.grid.clock.advance(120)
+        self.assertEqual(self.held_of(entry.path_id, version), 0,
+                         "the pieces of the version the stop abandoned are owed a DeleteBackup by nobody")
+
+    def test_a_round_of_checks_under_way_at_the_stop_is_waited_for_and_nothing_is_written_after_the_close(self) -> None:
+        # helper-49: a round under way (a supplier silent, its listing waits) ended after the close, beside the
+        # customer started again on the same home, wrote health.json and replaced the silent supplier (suppliers.json)
+        home = self.root / "dave" / "customer"
+        self.values["replace-offline-after-seconds"] = 10
+        self.at(0).node.held = []  # its answers never go: silent
+        self.customer.health._round_now()
+        checking = self.customer.health.round
+        assert checking is not None
+        stopping = defer.ensureDeferred(self.customer.stop())
+        self.assertNoResult(stopping)
+        for _ in range(41):
+            if stopping.called:
+                break
+            self.grid.clock.advance(1)
+        done(stopping)
+        self.assertTrue(checking.called)
+        written = {name: (home / name).read_bytes() if (home / name).exists() else None
+                   for name in ("suppliers.json", "health.json", CATALOG_FILE)}
+        again = make_customer(self.grid, values=self.values)
+        self.grid.clock.advance(120)
+        for name, before in written.items():
+            self.assertEqual((home / name).read_bytes() if (home / name).exists() else None, before,
+                             f"{name} written after the close")
+        self.assertIsNotNone(again)
+
+    def test_a_running_upload_the_transfer_log_forgot_is_stopped_too(self) -> None:
+        # the log keeps the latest MAX_TRANSFERS_KEPT transfers, running or not: a long upload pushed out by later
+        # ones (a script's downloads) is in no list stop_all or close() walks, and goes on storing after the close
+        self.upload(self.customer, self.source(KIB, "small.bin"), "small.bin")
+        self.customer.transfer_log.keep = 2  # MAX_TRANSFERS_KEPT (100), made small
+        captured, gate = hold_stores(self)
+        transfer, work = self.customer.start_upload(self.source(8 * 64 * KIB, "big.bin"), "big.bin")
+        self.assertEqual(transfer.state, TransferState.RUNNING)
+        for _ in range(2):
+            self.download(self.customer, "small.bin")
+        stopping = defer.ensureDeferred(self.customer.stop())
+        done(stopping)
+        self.assertTrue(transfer.stop.pressed, "a running upload was not stopped by the customer's stop")
+        gate.clear()
+        for store in captured:
+            store()
+        self.grid.clock.advance(120)
+        self.assertNotEqual(transfer.state, TransferState.RUNNING)
+        self.assertRaises(TransferStopped, done, work)
+
+    def test_a_stop_with_a_supplier_silent_ends_within_what_bitdust_stop_waits_for(self) -> None:
+        # each wait is bounded by STOP_WAIT, one after the other: an upload at its last save (30 s with a silent
+        # supplier) and the save another stopped one asked for (30 s more, after it) hold the node's stop 60 s, which
+        # is `bitdust stop`'s STOP_TIMEOUT: it says the node did not stop, and `bitdust restart` starts nothing
+        from bitdust_node.cli.commands.process import STOP_TIMEOUT
+        from bitdust_node.storage.customer import STOP_WAIT
+
+        self.upload(self.customer, self.source(KIB, "first.bin"), "first.bin")
+        silent_for_catalog_copies(self.at(0))
+        _a, a_work = self.customer.start_upload(self.source(KIB, "a.bin"), "a.bin")  # at its last save: 30 s
+        self.assertNoResult(a_work)
+        hold_stores(self)
+        _b, b_work = self.customer.start_upload(self.source(8 * 64 * KIB, "b.bin"), "b.bin")  # its stores held
+        b_work.addErrback(lambda _f: None)
+        started = self.grid.clock.seconds()
+        stopping = defer.ensureDeferred(self.customer.stop())
+        for _ in range(int(STOP_TIMEOUT) + 30):
+            if stopping.called:
+                break
+            self.grid.clock.advance(1)
+        done(stopping)
+        took = self.grid.clock.seconds() - started
+        self.assertLessEqual(took, STOP_WAIT, f"the customer's stop alone took {took:.0f} s (STOP_WAIT "
+                                              f"{STOP_WAIT:.0f} s; bitdust stop waits {STOP_TIMEOUT:.0f} s in all)")
+
+
 class AtMostTests(SynchronousTestCase):
     def test_a_wait_ends_with_the_work_or_the_time_and_never_cancels_the_work(self) -> None:
         clock = Clock()
