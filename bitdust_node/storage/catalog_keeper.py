@@ -132,6 +132,8 @@ class CatalogKeeper:
         def save_now() -> defer.Deferred[int]:
             waiting.extend(self._next)  # those who asked until it starts (a fetch may go first) share it
             self._next = []
+            if self.closed:  # closed while a fetch held the turn
+                return defer.fail(CustomerClosed("the customer is stopped: the catalog is not saved"))
             return defer.ensureDeferred(self._save_now())
 
         self._turn.run(save_now).addBoth(self._ended, waiting)
@@ -194,7 +196,11 @@ class CatalogKeeper:
         return taken
 
     async def _fetch_newest_now(self) -> bool:
+        if self.closed:
+            return False
         found = await self.copies.newest(newer_than=self.catalog.revision)
+        if self.closed:  # closed while the copies were asked for: a customer started again on this home keeps it
+            return False
         if found is None:
             copies = self.copies
             told = copies.asked if self.damaged else copies.answered

@@ -780,6 +780,28 @@ class StopReviewTests(Cores):
                                               f"{STOP_WAIT:.0f} s; bitdust stop waits {STOP_TIMEOUT:.0f} s in all)")
 
 
+class StopWhileFetchingTests(Cores):
+    """helper-49: a fetch of my suppliers' catalog under way at the close, and a save queued behind it, write
+    nothing after the close."""
+
+    def test_a_fetch_and_a_save_behind_it_at_the_close_write_nothing(self) -> None:
+        done(defer.ensureDeferred(self.customer.create("docs", "dir")))
+        path = self.root / "dave" / "customer" / CATALOG_FILE
+        before = path.read_bytes()
+        preferred = " ".join(s.idurl for s in self.customer.suppliers.slots)
+        laptop = make_customer(self.grid, self.root / "laptop", **{"preferred-suppliers": preferred})
+        self.assertEqual(done(defer.ensureDeferred(laptop.connect())), 4)
+        self.upload(laptop, self.source(KIB, "b"), "b")  # a newer catalog on my suppliers
+        self.at(0).node.held = []  # its answers are held: the fetch waits for it
+        fetching = defer.ensureDeferred(self.customer.keeper.fetch_newest())
+        saving = defer.ensureDeferred(self.customer.create("one", "dir"))  # behind the fetch
+        self.customer.close()
+        self.grid.clock.advance(120)
+        self.assertFalse(done(fetching))
+        self.assertRaises(CustomerClosed, done, saving)
+        self.assertEqual(path.read_bytes(), before)
+
+
 class AtMostTests(SynchronousTestCase):
     def test_a_wait_ends_with_the_work_or_the_time_and_never_cancels_the_work(self) -> None:
         clock = Clock()
