@@ -22,7 +22,7 @@ from bitdust_node.storage.catalog_keeper import CustomerClosed
 from bitdust_node.storage.customer import DELETE_WAIT, Customer, PathBeingDeleted
 from bitdust_node.storage.piece_deletes import DELETES_FILE, LIST_MAX, DeleteJournal
 from bitdust_node.storage.suppliers import SlotState
-from bitdust_node.storage.transfers import TransferKind, TransferState, TransferStopped
+from bitdust_node.storage.transfers import Transfer, TransferKind, TransferState, TransferStopped
 from bitdust_node.storage.waits import at_most
 from tests.storage.grid import GridSupplier, MemoryGrid, make_customer
 from tests.storage.support import me
@@ -626,6 +626,19 @@ def hold_stores(test: Cores) -> tuple[list[Any], list[bool]]:
     return captured, gate
 
 
+def folder_upload_half_stored(test: Cores) -> tuple[Path, list[Any], list[bool], Transfer, defer.Deferred[Any]]:
+    """photos/ uploading: a.bin stored whole, b.bin's stores held (hold_stores)."""
+    folder = test.root / "photos"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(os.urandom(KIB))
+    (folder / "b.bin").write_bytes(os.urandom(8 * 64 * KIB))
+    captured, gate = hold_stores(test)
+    transfer, work = test.customer.start_upload(folder, "photos")
+    for store in captured[:4]:
+        store()
+    return folder, captured, gate, transfer, work
+
+
 class StopTests(Cores):
     """A customer that stops (its service off, or started again in the process: a setting it does not apply live)
     stops its transfers, lets the saves they asked for end, and saves nothing after: the one started again on the
@@ -635,14 +648,7 @@ class StopTests(Cores):
         return Catalog.parse((self.root / "dave" / "customer" / CATALOG_FILE).read_bytes())
 
     def test_a_customer_stopping_mid_folder_upload_keeps_the_files_stored_whole_and_saves_nothing_after(self) -> None:
-        folder = self.root / "photos"
-        folder.mkdir()
-        (folder / "a.bin").write_bytes(os.urandom(KIB))
-        (folder / "b.bin").write_bytes(os.urandom(8 * 64 * KIB))
-        captured, gate = hold_stores(self)
-        transfer, work = self.customer.start_upload(folder, "photos")
-        for store in captured[:4]:
-            store()  # a.bin stored whole; b.bin's shares are held
+        folder, captured, gate, transfer, work = folder_upload_half_stored(self)
         self.assertIsNotNone(self.customer.catalog.entry("photos/b.bin"))
         stopping = defer.ensureDeferred(self.customer.stop())
         self.assertRaises(TransferStopped, done, work)
@@ -684,14 +690,7 @@ class StopReviewTests(Cores):
         # the stop stops the upload: its version is abandoned, and its DeleteBackup is written down only once the
         # stores under way settle. They settle after the close: the journal is closed, nothing is written nor sent,
         # and the customer started again on the same home knows nothing of them: the pieces stay for good
-        folder = self.root / "photos"
-        folder.mkdir()
-        (folder / "a.bin").write_bytes(os.urandom(KIB))
-        (folder / "b.bin").write_bytes(os.urandom(8 * 64 * KIB))
-        captured, gate = hold_stores(self)
-        transfer, work = self.customer.start_upload(folder, "photos")
-        for store in captured[:4]:
-            store()  # a.bin stored whole; b.bin's shares are held
+        _folder, captured, gate, transfer, work = folder_upload_half_stored(self)
         entry = self.customer.catalog.entry("photos/b.bin")
         assert entry is not None
         version = transfer.version.rpartition("/")[2]
