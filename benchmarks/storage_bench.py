@@ -130,15 +130,20 @@ def reset_peak(pid: int) -> None:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (proc(5): the first is the state, field 3)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system time of the process so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def minor_faults(pid: int) -> int:
     """The pages the process has touched for the first time so far (minor faults: new memory, no disk read)."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[7])
+    return int(stat_fields(pid)[7])
 
 
 class Watched:

@@ -47,11 +47,7 @@ DELETE_WAIT = 10.0
 # how long a stopping customer waits in all for its transfers, the saves they asked for and a round of checks under
 # way (`bitdust stop` waits 60 s for the whole node)
 STOP_WAIT = 40.0
-
-
-async def _ended(work: defer.Deferred[Any]) -> None:
-    """`work` over, whatever its outcome (its failure is its own callers')."""
-    await defer.DeferredList([work])
+STOPPED = "stopped: the customer service stopped"
 
 
 class PathBeingDeleted(BitDustError):
@@ -156,12 +152,15 @@ class Customer:
         whole are kept), STOP_WAIT at most each; then closed. A customer service started again in this process reads
         the same home: the first one's upload may not store on, nor save its catalog, beside it."""
         deadline = self.clock.seconds() + STOP_WAIT
+
+        def left() -> float:
+            return max(0.0, deadline - self.clock.seconds())
+
         self.health.stop()  # no round starts any more; one under way is waited for
-        for waiting in (lambda: self.transfer_log.stop_all("stopped: the customer service stopped"),
-                        lambda: self.health.round if self.health.round is not None else defer.succeed(None),
-                        self.keeper.settled):
-            await at_most(defer.Deferred.fromCoroutine(_ended(waiting())),
-                          max(0.0, deadline - self.clock.seconds()), self.clock)
+        await at_most(self.transfer_log.stop_all(STOPPED), left(), self.clock)
+        if self.health.round is not None:
+            await at_most(self.health.round, left(), self.clock)
+        await at_most(self.keeper.settled(), left(), self.clock)  # asked once the transfers asked for theirs
         self.close()
 
     def close(self) -> None:
@@ -169,8 +168,7 @@ class Customer:
         the catalog closed)."""
         self.keeper.close()
         self.deletes.close()
-        for transfer in self.transfer_log.running():
-            transfer.stop.press("stopped: the customer service stopped")
+        self.transfer_log.stop_all(STOPPED)
         self._heap.stop()
         self.health.stop()
         self.repairs.stop()
